@@ -1,0 +1,64 @@
+/* The execution context of one training or evaluation step: the activation
+ * arena, the tape that records how to push gradients back, and the flags
+ * that change op behaviour (training vs evaluation).
+ *
+ * Forward code calls ops (ops.h); each op allocates its output from the
+ * arena and, when any input needs a gradient, appends a TapeEntry.
+ * ctx_backward() walks the tape in reverse. Gradient buffers of activations
+ * are zeroed when allocated and every backward ACCUMULATES (+=) into its
+ * inputs' grads, so a tensor used twice gets the sum. */
+#ifndef SWEEPRUN_CTX_H
+#define SWEEPRUN_CTX_H
+#include <stdint.h>
+#include "arena.h"
+#include "tensor.h"
+
+#define TAPE_MAX_INPUTS 9
+#define TAPE_MAX_AUX 4
+
+typedef struct TapeEntry TapeEntry;
+typedef void (*BackwardFn)(TapeEntry *e);
+
+struct TapeEntry {
+    BackwardFn backward;
+    Tensor *out;
+    Tensor *in[TAPE_MAX_INPUTS];  /* inputs; NULL entries allowed */
+    Tensor *aux[TAPE_MAX_AUX];    /* whatever forward saved for backward */
+    int iarg[8];
+    float farg[4];
+    void *ptr[2];                 /* e.g. running-stat buffers, labels */
+};
+
+typedef struct Ctx {
+    Arena arena;
+    TapeEntry *tape;
+    int tape_len, tape_cap;
+    int training;          /* 1: dropout active, batch norm uses batch stats */
+    int grad_enabled;      /* 0: never record (evaluation) */
+    uint64_t seed;         /* the trial's seed */
+    uint64_t rng_offset;   /* advanced by each random op, so masks differ */
+    int threads;
+} Ctx;
+
+void ctx_init(Ctx *c, uint64_t seed, size_t arena_bytes);
+void ctx_free(Ctx *c);
+/* Start a step: empties the arena and the tape (keeps rng_offset). */
+void ctx_begin(Ctx *c, int training, int grad_enabled);
+
+/* New tensor in the arena. With needs_grad a zeroed grad buffer is added. */
+Tensor *ctx_tensor(Ctx *c, int ndim, const int *dims, int needs_grad);
+Tensor *ctx_tensor_like(Ctx *c, const Tensor *t, int needs_grad);
+/* Wrap memory owned elsewhere (parameters, input batches). */
+Tensor *ctx_wrap(Ctx *c, float *data, float *grad, int ndim, const int *dims);
+/* Scratch memory from the arena (lives until the next ctx_begin). */
+float *ctx_scratch(Ctx *c, long count);
+
+/* Does any of these tensors need a gradient (grad != NULL)? */
+int ctx_any_grad(const Ctx *c, int n, Tensor *const *ts);
+/* Append a tape entry (zeroed, backward set). Only call when recording. */
+TapeEntry *ctx_record(Ctx *c, BackwardFn backward, Tensor *out);
+
+/* Seed loss->grad with 1 and run the tape backwards. loss must be 1 element. */
+void ctx_backward(Ctx *c, Tensor *loss);
+
+#endif

@@ -1,0 +1,83 @@
+#include "params.h"
+#include "rng.h"
+#include "util.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void param_table_init(ParamTable *t) { memset(t, 0, sizeof *t); }
+
+void param_table_free(ParamTable *t)
+{
+    free(t->entries);
+    memset(t, 0, sizeof *t);
+}
+
+int param_table_add(ParamTable *t, const char *name, EntryKind kind, InitKind init,
+                    int fan_in, int fan_out, int ndim, const int *dims)
+{
+    CHECK(strlen(name) < PARAM_NAME_MAX, "parameter name too long: %s", name);
+    CHECK(param_table_find(t, name) < 0, "duplicate parameter name %s", name);
+    if (t->count == t->capacity) {
+        t->capacity = t->capacity ? 2 * t->capacity : 16;
+        t->entries = xrealloc(t->entries, (size_t)t->capacity * sizeof *t->entries);
+    }
+    ParamEntry *e = &t->entries[t->count];
+    memset(e, 0, sizeof *e);
+    strcpy(e->name, name);
+    e->kind = kind;
+    e->init = init;
+    e->fan_in = fan_in;
+    e->fan_out = fan_out;
+    e->ndim = ndim;
+    memcpy(e->dims, dims, (size_t)ndim * sizeof *dims);
+    e->numel = tensor_numel_of(ndim, dims);
+    if (kind == ENTRY_PARAM) {
+        e->offset = t->n_params;
+        t->n_params += e->numel;
+    } else {
+        e->offset = t->n_buffers;
+        t->n_buffers += e->numel;
+    }
+    return t->count++;
+}
+
+int param_table_find(const ParamTable *t, const char *name)
+{
+    for (int i = 0; i < t->count; i++)
+        if (strcmp(t->entries[i].name, name) == 0) return i;
+    return -1;
+}
+
+/* Each entry draws from its own index range: entry i uses indices
+ * [i << 32, (i << 32) + numel). */
+static void fill_uniform(float *dst, long n, float bound, uint64_t seed, int entry)
+{
+    uint64_t base = (uint64_t)entry << 32;
+    for (long j = 0; j < n; j++) {
+        float u = rng_uniform(seed, RNG_STREAM_INIT, base + (uint64_t)j);
+        dst[j] = (2.0f * u - 1.0f) * bound;
+    }
+}
+
+void param_table_initialise(const ParamTable *t, float *params, float *buffers, uint64_t seed)
+{
+    for (int i = 0; i < t->count; i++) {
+        const ParamEntry *e = &t->entries[i];
+        float *dst = (e->kind == ENTRY_PARAM ? params : buffers) + e->offset;
+        switch (e->init) {
+        case INIT_ZEROS:
+            memset(dst, 0, (size_t)e->numel * sizeof *dst);
+            break;
+        case INIT_ONES:
+            for (long j = 0; j < e->numel; j++) dst[j] = 1.0f;
+            break;
+        case INIT_UNIFORM_FAN_IN:
+            fill_uniform(dst, e->numel, 1.0f / sqrtf((float)e->fan_in), seed, i);
+            break;
+        case INIT_XAVIER_UNIFORM:
+            fill_uniform(dst, e->numel, sqrtf(6.0f / (float)(e->fan_in + e->fan_out)), seed, i);
+            break;
+        }
+    }
+}

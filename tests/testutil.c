@@ -1,0 +1,112 @@
+#include "testutil.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t test_rng_next(uint64_t *s)
+{
+    /* splitmix64 */
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+double test_uniform(uint64_t *s, double lo, double hi)
+{
+    return lo + (hi - lo) * ((double)(test_rng_next(s) >> 11) / 9007199254740992.0);
+}
+
+int test_int(uint64_t *s, int lo, int hi)
+{
+    return lo + (int)(test_rng_next(s) % (uint64_t)(hi - lo + 1));
+}
+
+void fill_uniform(float *x, long n, uint64_t *s, double lo, double hi)
+{
+    for (long i = 0; i < n; i++) x[i] = (float)test_uniform(s, lo, hi);
+}
+
+Tensor *random_tensor(Ctx *c, uint64_t *s, int ndim, const int *dims,
+                      double lo, double hi, int needs_grad)
+{
+    Tensor *t = ctx_tensor(c, ndim, dims, needs_grad);
+    fill_uniform(t->data, t->numel, s, lo, hi);
+    return t;
+}
+
+void backward_from(Ctx *c, Tensor *out, const float *upstream)
+{
+    assert_non_null(out->grad);
+    for (long i = 0; i < out->numel; i++) out->grad[i] += upstream[i];
+    for (int i = c->tape_len - 1; i >= 0; i--) c->tape[i].backward(&c->tape[i]);
+}
+
+double max_rel_err(const float *a, const double *b, long n)
+{
+    double worst = 0;
+    for (long i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]) / (fabs(b[i]) + 1.0);
+        if (!(e <= worst)) worst = e;   /* NaN counts as worst */
+    }
+    return worst;
+}
+
+static double weighted_sum(RefForward ref, double *const *in, double *out_buf,
+                           const double *weights, long out_n, const void *args)
+{
+    ref(in, out_buf, args);
+    double s = 0;
+    for (long i = 0; i < out_n; i++) s += out_buf[i] * weights[i];
+    return s;
+}
+
+void check_op(Ctx *c, const OpCheck *chk, int n_inputs, Tensor **inputs,
+              Tensor *out, RefForward ref, const void *args, uint64_t *rng)
+{
+    double *in64[TAPE_MAX_INPUTS];
+    for (int k = 0; k < n_inputs; k++) {
+        in64[k] = malloc((size_t)inputs[k]->numel * sizeof(double));
+        for (long i = 0; i < inputs[k]->numel; i++) in64[k][i] = inputs[k]->data[i];
+    }
+    long out_n = out->numel;
+    double *ref_out = malloc((size_t)out_n * sizeof(double));
+    ref(in64, ref_out, args);
+    double fe = max_rel_err(out->data, ref_out, out_n);
+    if (!(fe <= chk->fwd_tol))
+        fail_msg("%s forward: max relative error %.3g > tolerance %.3g", chk->name, fe, chk->fwd_tol);
+
+    /* Backward with a random upstream gradient. */
+    float *up = malloc((size_t)out_n * sizeof(float));
+    double *up64 = malloc((size_t)out_n * sizeof(double));
+    fill_uniform(up, out_n, rng, -1.0, 1.0);
+    for (long i = 0; i < out_n; i++) up64[i] = up[i];
+    backward_from(c, out, up);
+
+    double h = chk->fd_step > 0 ? chk->fd_step : 1e-6;
+    for (int k = 0; k < n_inputs; k++) {
+        Tensor *t = inputs[k];
+        if (!t->grad) continue;
+        long n = t->numel;
+        long probes = chk->max_probes > 0 && chk->max_probes < n ? chk->max_probes : n;
+        for (long p = 0; p < probes; p++) {
+            long i = probes == n ? p : (long)(test_rng_next(rng) % (uint64_t)n);
+            double saved = in64[k][i];
+            in64[k][i] = saved + h;
+            double lp = weighted_sum(ref, in64, ref_out, up64, out_n, args);
+            in64[k][i] = saved - h;
+            double lm = weighted_sum(ref, in64, ref_out, up64, out_n, args);
+            in64[k][i] = saved;
+            double fd = (lp - lm) / (2 * h);
+            double e = fabs((double)t->grad[i] - fd) / (fabs(fd) + 1.0);
+            if (!(e <= chk->grad_tol))
+                fail_msg("%s backward: input %d element %ld: analytic %.8g vs finite difference %.8g (rel err %.3g > %.3g)",
+                         chk->name, k, i, (double)t->grad[i], fd, e, chk->grad_tol);
+        }
+    }
+    for (int k = 0; k < n_inputs; k++) free(in64[k]);
+    free(ref_out);
+    free(up);
+    free(up64);
+}

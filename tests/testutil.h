@@ -1,0 +1,52 @@
+/* Shared helpers for the cmocka tests: random data, tolerant comparison and
+ * the gradient checker every op test uses.
+ *
+ * check_op() verifies one op against a naive float64 reference:
+ *   1. forward: the op's fp32 output vs the reference's float64 output;
+ *   2. backward: a random upstream gradient R is pushed through the tape;
+ *      each input's analytic gradient is compared with the central finite
+ *      difference, in float64, of  L(x) = sum(ref(x) * R).
+ * So the fp32 implementation is checked against an independent float64
+ * definition, never against itself. */
+#ifndef SWEEPRUN_TESTUTIL_H
+#define SWEEPRUN_TESTUTIL_H
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include "ctx.h"
+
+/* Reference forward in float64: in[i] has inputs[i]->numel values, out
+ * receives out_numel values. args is the test's own parameter struct. */
+typedef void (*RefForward)(double *const *in, double *out, const void *args);
+
+typedef struct OpCheck {
+    const char *name;
+    double fwd_tol;      /* max |op - ref| / (|ref| + 1) for the forward */
+    double grad_tol;     /* max |analytic - fd| / (|fd| + 1) for gradients */
+    double fd_step;      /* finite-difference step (default 1e-6) */
+    long max_probes;     /* per input, 0 = every element */
+} OpCheck;
+
+/* Deterministic test randomness (not the library RNG, on purpose). */
+uint64_t test_rng_next(uint64_t *state);
+double test_uniform(uint64_t *state, double lo, double hi);
+int test_int(uint64_t *state, int lo, int hi);         /* inclusive */
+void fill_uniform(float *x, long n, uint64_t *state, double lo, double hi);
+
+/* A tensor in the ctx arena with random values in [lo, hi], and a zeroed
+ * grad buffer when needs_grad. */
+Tensor *random_tensor(Ctx *c, uint64_t *state, int ndim, const int *dims,
+                      double lo, double hi, int needs_grad);
+
+/* Run the tape backwards from out, whose upstream gradient is upstream. */
+void backward_from(Ctx *c, Tensor *out, const float *upstream);
+
+void check_op(Ctx *c, const OpCheck *chk, int n_inputs, Tensor **inputs,
+              Tensor *out, RefForward ref, const void *args, uint64_t *rng);
+
+/* max |a-b| / (|b| + 1) over n values */
+double max_rel_err(const float *a, const double *b, long n);
+
+#endif
