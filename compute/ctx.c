@@ -88,11 +88,13 @@ TapeEntry *ctx_record(Ctx *c, BackwardFn backward, Tensor *out)
     return e;
 }
 
-void ctx_backward(Ctx *c, Tensor *loss)
+void ctx_backward(Ctx *c, Tensor *loss) { ctx_backward_scaled(c, loss, 1.0f); }
+
+void ctx_backward_scaled(Ctx *c, Tensor *loss, float scale)
 {
     CHECK(loss->numel == 1, "backward from a tensor of %ld elements", loss->numel);
     CHECK(loss->grad, "backward from a tensor that needs no gradient");
-    loss->grad[0] = 1.0f;
+    loss->grad[0] = scale;
     for (int i = c->tape_len - 1; i >= 0; i--)
         c->tape[i].backward(&c->tape[i]);
 }

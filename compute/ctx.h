@@ -60,5 +60,8 @@ TapeEntry *ctx_record(Ctx *c, BackwardFn backward, Tensor *out);
 
 /* Seed loss->grad with 1 and run the tape backwards. loss must be 1 element. */
 void ctx_backward(Ctx *c, Tensor *loss);
+/* Same with loss->grad = scale (gradient accumulation averages K
+ * micro-batches by seeding each with 1/K). */
+void ctx_backward_scaled(Ctx *c, Tensor *loss, float scale);
 
 #endif

@@ -1,0 +1,28 @@
+// CUDA device discovery. The CUDA ops themselves land with the CUDA backend
+// issue; this file makes the build link against the CUDA runtime, so the
+// toolchain setup is exercised in CI from the start.
+#include <cstdio>
+#include <cuda_runtime.h>
+
+extern "C" {
+#include "device.h"
+
+int device_cuda_count(char *why, int why_size)
+{
+    int n = 0;
+    cudaError_t rc = cudaGetDeviceCount(&n);
+    if (rc != cudaSuccess) {
+        snprintf(why, why_size, "no usable CUDA device: %s", cudaGetErrorString(rc));
+        return 0;
+    }
+    if (n == 0) snprintf(why, why_size, "no CUDA device found");
+    return n;
+}
+
+void device_cuda_name(int i, char *name, int size)
+{
+    cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, i) == cudaSuccess) snprintf(name, size, "%s", prop.name);
+    else snprintf(name, size, "%s", "");
+}
+}

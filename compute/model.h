@@ -1,0 +1,101 @@
+/* Model registry. A model is a parameter table plus ONE forward function
+ * written with ops (the tape gives the backward). Each registered model
+ * declares its options (with defaults and ranges) and its default recipe
+ * (MODELS.md), so the CLI, `sweeprun models` and sweep files all read the
+ * same description. */
+#ifndef SWEEPRUN_MODEL_H
+#define SWEEPRUN_MODEL_H
+#include "ctx.h"
+#include "optim.h"
+#include "params.h"
+
+#define MODEL_MAX_OPTIONS 8
+
+typedef enum { OPTION_INT, OPTION_FLOAT, OPTION_CHOICE } OptionType;
+
+typedef struct ModelOption {
+    const char *name;
+    OptionType type;
+    double default_value;   /* for CHOICE: index into choices */
+    double min, max;        /* inclusive range for INT/FLOAT */
+    const char *choices[4]; /* CHOICE values, NULL-terminated */
+    const char *help;
+} ModelOption;
+
+/* The recipe a model trains with unless told otherwise. */
+typedef struct Recipe {
+    OptimKind optimizer;
+    float lr;
+    float weight_decay;
+    L2Scope l2_scope;
+    float momentum;
+    int batch_size;
+    int epochs;
+    const char *schedule;   /* schedule spec, see schedule.h */
+    float norm_mean, norm_std;
+} Recipe;
+
+typedef struct Model Model;
+
+typedef struct ModelDesc {
+    const char *name;
+    const char *summary;
+    ModelOption options[MODEL_MAX_OPTIONS];
+    int n_options;
+    Recipe recipe;
+    /* Cross-option checks beyond each option's range (NULL = none).
+     * 0 ok, -1 with a message in err. */
+    int (*validate)(const double *options, char *err, int err_size);
+    /* Register every parameter and buffer (names as PyTorch's state_dict). */
+    void (*declare)(Model *m);
+    /* Logits [B,10] from images x [B,1,28,28] (already normalised). */
+    Tensor *(*forward)(Model *m, Ctx *c, Tensor *x);
+} ModelDesc;
+
+struct Model {
+    const ModelDesc *desc;
+    double option[MODEL_MAX_OPTIONS];   /* values of desc->options */
+    ParamTable table;
+    float *params;    /* n_params */
+    float *grads;     /* n_params */
+    float *buffers;   /* n_buffers */
+};
+
+const ModelDesc *model_find(const char *name);
+int model_count(void);
+const ModelDesc *model_at(int i);
+
+/* Index of an option by name, -1 if the model has none by that name. */
+int model_option_index(const ModelDesc *d, const char *name);
+/* Parse and range-check a value for option i. 0 ok, -1 with message. */
+int model_option_parse(const ModelDesc *d, int i, const char *text, double *value,
+                       char *err, int err_size);
+/* Human-readable value of option i ("64", "0.15", "selfloop"). */
+void model_option_format(const ModelDesc *d, int i, double value, char *buf, int size);
+
+/* Build with the given option values (NULL = defaults); allocates buffers
+ * and initialises parameters from seed. */
+void model_create(Model *m, const ModelDesc *d, const double *options, uint64_t seed);
+void model_free(Model *m);
+double model_opt(const Model *m, const char *name);
+/* Trainable scalar count (as PyTorch's sum(p.numel() for p in parameters())). */
+long model_param_count(const Model *m);
+/* Parameter-count of a model with given options, without keeping it. */
+long model_param_count_for(const ModelDesc *d, const double *options);
+
+/* Tensor views of an entry for the current step (grad attached for params). */
+Tensor *model_param(Model *m, Ctx *c, const char *name);
+float *model_buffer(Model *m, const char *name);
+/* Count one batch-norm training step in <prefix>.num_batches_tracked. */
+void model_count_bn_batch(Model *m, const char *bn_prefix);
+
+/* Helpers for declare(): PyTorch-default layers. */
+void declare_linear(Model *m, const char *prefix, int in, int out, int bias, int is_fc);
+void declare_conv2d(Model *m, const char *prefix, int cin, int cout, int k, int bias);
+void declare_batchnorm(Model *m, const char *prefix, int channels);
+/* Forward helpers that look the parameters up by prefix. */
+Tensor *apply_linear(Model *m, Ctx *c, const char *prefix, Tensor *x);
+Tensor *apply_conv2d(Model *m, Ctx *c, const char *prefix, Tensor *x, int stride, int pad);
+Tensor *apply_batchnorm(Model *m, Ctx *c, const char *prefix, Tensor *x);
+
+#endif

@@ -1,0 +1,121 @@
+/* Dense ops: every product goes through OpenBLAS sgemm (row-major), with
+ * beta = 1 in backward so results accumulate into existing gradients. */
+#include "ops.h"
+#include "util.h"
+#include <cblas.h>
+#include <string.h>
+
+/* ---- linear ------------------------------------------------------------- */
+
+/* y[N,out] = x[N,in] w[out,in]^T + b:
+ *   dx += dy w,  dw += dy^T x,  db += column sums of dy (sum over rows). */
+static void linear_backward(TapeEntry *e)
+{
+    Tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
+    const float *dy = e->out->grad;
+    int n = e->iarg[0], in = e->iarg[1], out = e->iarg[2];
+    if (x->grad)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out,
+                    1.0f, dy, out, w->data, in, 1.0f, x->grad, in);
+    if (w->grad)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n,
+                    1.0f, dy, out, x->data, in, 1.0f, w->grad, in);
+    if (b && b->grad)
+        for (int r = 0; r < n; r++)
+            for (int j = 0; j < out; j++) b->grad[j] += dy[(long)r * out + j];
+}
+
+Tensor *op_linear(Ctx *c, Tensor *x, Tensor *w, Tensor *b)
+{
+    CHECK(w->ndim == 2, "op_linear: weight must be 2-D");
+    int n = x->dims[0], in = (int)tensor_row_size(x), out = w->dims[0];
+    CHECK(w->dims[1] == in, "op_linear: input rows have %d features, weight expects %d",
+          in, w->dims[1]);
+    CHECK(!b || b->numel == out, "op_linear: bias has %ld elements, expected %d",
+          b ? b->numel : 0L, out);
+    Tensor *ins[3] = {x, w, b};
+    int g = ctx_any_grad(c, 3, ins);
+    int dims[2] = {n, out};
+    Tensor *y = ctx_tensor(c, 2, dims, g);
+    /* Pre-fill y with the bias so one sgemm with beta = 1 adds x w^T. */
+    float beta = 0.0f;
+    if (b) {
+        for (int r = 0; r < n; r++) memcpy(y->data + (long)r * out, b->data, (size_t)out * sizeof(float));
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in,
+                1.0f, x->data, in, w->data, in, beta, y->data, out);
+    if (g) {
+        TapeEntry *e = ctx_record(c, linear_backward, y);
+        e->in[0] = x;
+        e->in[1] = w;
+        e->in[2] = b;
+        e->iarg[0] = n;
+        e->iarg[1] = in;
+        e->iarg[2] = out;
+    }
+    return y;
+}
+
+/* ---- matmul ------------------------------------------------------------- */
+
+static CBLAS_TRANSPOSE tr(int t) { return t ? CblasTrans : CblasNoTrans; }
+
+/* C[M,N] = op(A) op(B), op(A) being [M,K]. Gradients w.r.t. the STORED
+ * operands:
+ *   A stored [M,K] (no trans): dA += dC op(B)^T
+ *   A stored [K,M] (trans):    dA += op(B) dC^T
+ *   B stored [K,N] (no trans): dB += op(A)^T dC
+ *   B stored [N,K] (trans):    dB += dC^T op(A)
+ * op(X)^T of a stored matrix is X with the opposite transpose flag. */
+static void matmul_backward(TapeEntry *e)
+{
+    Tensor *a = e->in[0], *b = e->in[1];
+    const float *dc = e->out->grad;
+    int ta = e->iarg[0], tb = e->iarg[1];
+    int m = e->iarg[2], n = e->iarg[3], k = e->iarg[4];
+    int lda = a->dims[1], ldb = b->dims[1];
+    if (a->grad) {
+        if (!ta)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, tr(!tb), m, k, n,
+                        1.0f, dc, n, b->data, ldb, 1.0f, a->grad, lda);
+        else
+            cblas_sgemm(CblasRowMajor, tr(tb), CblasTrans, k, m, n,
+                        1.0f, b->data, ldb, dc, n, 1.0f, a->grad, lda);
+    }
+    if (b->grad) {
+        if (!tb)
+            cblas_sgemm(CblasRowMajor, tr(!ta), CblasNoTrans, k, n, m,
+                        1.0f, a->data, lda, dc, n, 1.0f, b->grad, ldb);
+        else
+            cblas_sgemm(CblasRowMajor, CblasTrans, tr(ta), n, k, m,
+                        1.0f, dc, n, a->data, lda, 1.0f, b->grad, ldb);
+    }
+}
+
+Tensor *op_matmul(Ctx *c, Tensor *a, Tensor *b, int trans_a, int trans_b)
+{
+    CHECK(a->ndim == 2 && b->ndim == 2, "op_matmul: operands must be 2-D");
+    int m = trans_a ? a->dims[1] : a->dims[0];
+    int k = trans_a ? a->dims[0] : a->dims[1];
+    int kb = trans_b ? b->dims[1] : b->dims[0];
+    int n = trans_b ? b->dims[0] : b->dims[1];
+    CHECK(k == kb, "op_matmul: inner dimensions %d and %d differ", k, kb);
+    Tensor *ins[2] = {a, b};
+    int g = ctx_any_grad(c, 2, ins);
+    int dims[2] = {m, n};
+    Tensor *y = ctx_tensor(c, 2, dims, g);
+    cblas_sgemm(CblasRowMajor, tr(trans_a), tr(trans_b), m, n, k,
+                1.0f, a->data, a->dims[1], b->data, b->dims[1], 0.0f, y->data, n);
+    if (g) {
+        TapeEntry *e = ctx_record(c, matmul_backward, y);
+        e->in[0] = a;
+        e->in[1] = b;
+        e->iarg[0] = !!trans_a;
+        e->iarg[1] = !!trans_b;
+        e->iarg[2] = m;
+        e->iarg[3] = n;
+        e->iarg[4] = k;
+    }
+    return y;
+}

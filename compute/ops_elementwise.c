@@ -1,0 +1,236 @@
+/* Element-wise ops and views: relu, sigmoid, add, mul, dropout, reshape,
+ * flatten. Loops go parallel only on large tensors: an OpenMP fork/join
+ * costs a few microseconds, more than a small loop itself. */
+#include "ops.h"
+#include "elementwise_math.h"
+#include "util.h"
+#include <stdint.h>
+
+#define PAR_MIN 32768L
+
+static int same_shape(const Tensor *a, const Tensor *b)
+{
+    if (a->ndim != b->ndim) return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->dims[i] != b->dims[i]) return 0;
+    return 1;
+}
+
+/* ---- relu --------------------------------------------------------------- */
+
+static void relu_backward(TapeEntry *e)
+{
+    const Tensor *x = e->in[0], *y = e->out;
+    if (!x->grad) return;
+    long n = y->numel;
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long i = 0; i < n; i++) x->grad[i] += relu_bwd(x->data[i], y->grad[i]);
+}
+
+Tensor *op_relu(Ctx *c, Tensor *x)
+{
+    int g = ctx_any_grad(c, 1, &x);
+    Tensor *y = ctx_tensor_like(c, x, g);
+    long n = x->numel;
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long i = 0; i < n; i++) y->data[i] = relu_fwd(x->data[i]);
+    if (g) ctx_record(c, relu_backward, y)->in[0] = x;
+    return y;
+}
+
+/* ---- sigmoid ------------------------------------------------------------ */
+
+/* Uses the saved output, not the input: y (1 - y) needs no second exp(). */
+static void sigmoid_backward(TapeEntry *e)
+{
+    const Tensor *x = e->in[0], *y = e->out;
+    if (!x->grad) return;
+    long n = y->numel;
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long i = 0; i < n; i++) x->grad[i] += sigmoid_bwd(y->data[i], y->grad[i]);
+}
+
+Tensor *op_sigmoid(Ctx *c, Tensor *x)
+{
+    int g = ctx_any_grad(c, 1, &x);
+    Tensor *y = ctx_tensor_like(c, x, g);
+    long n = x->numel;
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long i = 0; i < n; i++) y->data[i] = sigmoid_fwd(x->data[i]);
+    if (g) ctx_record(c, sigmoid_backward, y)->in[0] = x;
+    return y;
+}
+
+/* ---- add, mul ----------------------------------------------------------- */
+
+/* a and b may be the same tensor (x + x): each term then accumulates into
+ * the same grad, which gives the correct total 2 dy. */
+static void add_backward(TapeEntry *e)
+{
+    const float *dy = e->out->grad;
+    long n = e->out->numel;
+    for (int k = 0; k < 2; k++) {
+        float *dx = e->in[k]->grad;
+        if (!dx) continue;
+#pragma omp parallel for if (n >= PAR_MIN)
+        for (long i = 0; i < n; i++) dx[i] += dy[i];
+    }
+}
+
+Tensor *op_add(Ctx *c, Tensor *a, Tensor *b)
+{
+    CHECK(same_shape(a, b), "op_add: operand shapes differ");
+    Tensor *ins[2] = {a, b};
+    int g = ctx_any_grad(c, 2, ins);
+    Tensor *y = ctx_tensor_like(c, a, g);
+    long n = a->numel;
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long i = 0; i < n; i++) y->data[i] = a->data[i] + b->data[i];
+    if (g) {
+        TapeEntry *e = ctx_record(c, add_backward, y);
+        e->in[0] = a;
+        e->in[1] = b;
+    }
+    return y;
+}
+
+static void mul_backward(TapeEntry *e)
+{
+    const float *dy = e->out->grad;
+    long n = e->out->numel;
+    for (int k = 0; k < 2; k++) {
+        float *dx = e->in[k]->grad;
+        const float *other = e->in[1 - k]->data;
+        if (!dx) continue;
+#pragma omp parallel for if (n >= PAR_MIN)
+        for (long i = 0; i < n; i++) dx[i] += dy[i] * other[i];
+    }
+}
+
+Tensor *op_mul(Ctx *c, Tensor *a, Tensor *b)
+{
+    CHECK(same_shape(a, b), "op_mul: operand shapes differ");
+    Tensor *ins[2] = {a, b};
+    int g = ctx_any_grad(c, 2, ins);
+    Tensor *y = ctx_tensor_like(c, a, g);
+    long n = a->numel;
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long i = 0; i < n; i++) y->data[i] = a->data[i] * b->data[i];
+    if (g) {
+        TapeEntry *e = ctx_record(c, mul_backward, y);
+        e->in[0] = a;
+        e->in[1] = b;
+    }
+    return y;
+}
+
+/* ---- dropout ------------------------------------------------------------ */
+
+/* The mask is not stored: backward redraws it from (seed, offset), as a GPU
+ * kernel would, so dropout costs no memory beyond its output. The 64-bit
+ * seed and offset travel in the tape entry's int slots, 32 bits each. */
+static void put_u64(int *slot, uint64_t v)
+{
+    slot[0] = (int)(uint32_t)v;
+    slot[1] = (int)(uint32_t)(v >> 32);
+}
+
+static uint64_t get_u64(const int *slot)
+{
+    return (uint64_t)(uint32_t)slot[0] | (uint64_t)(uint32_t)slot[1] << 32;
+}
+
+#define DROPOUT_CHUNK 4096L
+
+/* dst[i] (+)= keep(offset + i) ? src[i] * scale : 0 for i in [i0, i1).
+ * One Philox call yields four draws, so consecutive indices share it. */
+static void dropout_range(const float *src, float *dst, long i0, long i1, int accumulate,
+                          uint64_t seed, uint64_t offset, float p, float scale)
+{
+    Philox4 r = {{0, 0, 0, 0}};
+    uint64_t have = UINT64_MAX;
+    for (long i = i0; i < i1; i++) {
+        uint64_t idx = offset + (uint64_t)i;
+        if (idx >> 2 != have) {
+            have = idx >> 2;
+            r = rng_block(seed, RNG_STREAM_DROPOUT, have);
+        }
+        float v = dropout_keep_bits(r.v[idx & 3], p) ? src[i] * scale : 0.0f;
+        dst[i] = accumulate ? dst[i] + v : v;
+    }
+}
+
+static void dropout_apply(const float *src, float *dst, long n, int accumulate,
+                          uint64_t seed, uint64_t offset, float p)
+{
+    float scale = dropout_scale(p);
+    long chunks = (n + DROPOUT_CHUNK - 1) / DROPOUT_CHUNK;
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long k = 0; k < chunks; k++) {
+        long i0 = k * DROPOUT_CHUNK;
+        long i1 = i0 + DROPOUT_CHUNK < n ? i0 + DROPOUT_CHUNK : n;
+        dropout_range(src, dst, i0, i1, accumulate, seed, offset, p, scale);
+    }
+}
+
+static void dropout_backward(TapeEntry *e)
+{
+    Tensor *x = e->in[0];
+    if (!x->grad) return;
+    dropout_apply(e->out->grad, x->grad, x->numel, 1, get_u64(&e->iarg[0]),
+                  get_u64(&e->iarg[2]), e->farg[0]);
+}
+
+Tensor *op_dropout(Ctx *c, Tensor *x, float p)
+{
+    CHECK(p >= 0.0f && p <= 1.0f, "op_dropout: p = %g outside [0, 1]", (double)p);
+    if (!c->training || p == 0.0f) return x;
+    int g = ctx_any_grad(c, 1, &x);
+    Tensor *y = ctx_tensor_like(c, x, g);
+    uint64_t offset = c->rng_offset;
+    dropout_apply(x->data, y->data, x->numel, 0, c->seed, offset, p);
+    c->rng_offset += (uint64_t)x->numel;
+    if (g) {
+        TapeEntry *e = ctx_record(c, dropout_backward, y);
+        e->in[0] = x;
+        put_u64(&e->iarg[0], c->seed);
+        put_u64(&e->iarg[2], offset);
+        e->farg[0] = p;
+    }
+    return y;
+}
+
+/* ---- views -------------------------------------------------------------- */
+
+/* The view aliases x's data AND grad, so gradients written into the view
+ * land in x directly: no tape entry is needed. One dimension may be -1 and
+ * is then inferred, as in PyTorch. */
+Tensor *op_reshape(Ctx *c, Tensor *x, int ndim, const int *dims)
+{
+    CHECK(ndim >= 1 && ndim <= TENSOR_MAX_DIMS, "op_reshape: rank %d", ndim);
+    int d[TENSOR_MAX_DIMS], infer = -1;
+    long known = 1;
+    for (int i = 0; i < ndim; i++) {
+        d[i] = dims[i];
+        if (d[i] == -1) {
+            CHECK(infer < 0, "op_reshape: more than one -1 dimension");
+            infer = i;
+        } else {
+            CHECK(d[i] > 0, "op_reshape: dimension %d is %d", i, d[i]);
+            known *= d[i];
+        }
+    }
+    if (infer >= 0) {
+        CHECK(x->numel % known == 0, "op_reshape: cannot infer a dimension");
+        d[infer] = (int)(x->numel / known);
+    }
+    CHECK(tensor_numel_of(ndim, d) == x->numel,
+          "op_reshape: %ld elements cannot take the new shape", x->numel);
+    return ctx_wrap(c, x->data, x->grad, ndim, d);
+}
+
+Tensor *op_flatten(Ctx *c, Tensor *x)
+{
+    int dims[2] = {x->dims[0], (int)tensor_row_size(x)};
+    return op_reshape(c, x, 2, dims);
+}

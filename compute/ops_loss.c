@@ -1,0 +1,98 @@
+/* Cross-entropy loss and the arg-max helpers used for accuracy.
+ *
+ * The loss is PyTorch's CrossEntropyLoss with mean reduction:
+ *   L = 1/N * sum_i (logsumexp(z_i) - z_i[y_i]).
+ * logsumexp subtracts the row maximum first, so logits of any magnitude
+ * (1e3, 1e30) give a finite loss instead of exp() overflowing to inf. */
+#include <math.h>
+#include <string.h>
+#include "ops.h"
+#include "util.h"
+
+/* Row maximum and log(sum(exp(z - max))) of one row, in double. */
+static void row_logsumexp(const float *z, int k, double *max_out, double *lse_out)
+{
+    double m = z[0];
+    for (int j = 1; j < k; j++)
+        if (z[j] > m) m = z[j];
+    double s = 0;
+    for (int j = 0; j < k; j++) s += exp((double)z[j] - m);
+    *max_out = m;
+    *lse_out = m + log(s);
+}
+
+/* e->in[0] = logits; e->ptr[0] = a copy of the labels (arena memory).
+ * dz_ij = upstream * (softmax_ij - [j == y_i]) / N. */
+static void cross_entropy_backward(TapeEntry *e)
+{
+    Tensor *z = e->in[0];
+    const int *labels = e->ptr[0];
+    int n = z->dims[0], k = z->dims[1];
+    double scale = (double)e->out->grad[0] / n;
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) {
+        const float *zr = z->data + (long)i * k;
+        float *dz = z->grad + (long)i * k;
+        double m, lse;
+        row_logsumexp(zr, k, &m, &lse);
+        for (int j = 0; j < k; j++) {
+            double p = exp((double)zr[j] - lse);
+            dz[j] += (float)(scale * (p - (j == labels[i])));
+        }
+    }
+}
+
+Tensor *op_cross_entropy(Ctx *c, Tensor *logits, const int *labels)
+{
+    CHECK(logits->ndim == 2, "cross_entropy: logits rank %d (want 2)", logits->ndim);
+    int n = logits->dims[0], k = logits->dims[1];
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        CHECK(labels[i] >= 0 && labels[i] < k, "cross_entropy: label %d of row %d outside [0, %d)",
+              labels[i], i, k);
+        const float *zr = logits->data + (long)i * k;
+        double m, lse;
+        row_logsumexp(zr, k, &m, &lse);
+        total += lse - zr[labels[i]];
+    }
+    int needs_grad = ctx_any_grad(c, 1, &logits);
+    int one = 1;
+    Tensor *loss = ctx_tensor(c, 1, &one, needs_grad);
+    loss->data[0] = (float)(total / n);
+    if (needs_grad) {
+        /* Copy the labels: the caller's batch buffer may be refilled (by a
+         * prefetching loader) before backward runs. */
+        int *saved = arena_alloc(&c->arena, (size_t)n * sizeof *saved);
+        memcpy(saved, labels, (size_t)n * sizeof *saved);
+        TapeEntry *e = ctx_record(c, cross_entropy_backward, loss);
+        e->in[0] = logits;
+        e->ptr[0] = saved;
+    }
+    return loss;
+}
+
+/* First index of the row maximum (strict > keeps the earliest on ties). A NaN
+ * logit after index 0 is never chosen, since comparisons with NaN are false. */
+static int row_argmax(const float *row, int k)
+{
+    int best = 0;
+    for (int j = 1; j < k; j++)
+        if (row[j] > row[best]) best = j;
+    return best;
+}
+
+void argmax_rows(const Tensor *logits, int *pred)
+{
+    CHECK(logits->ndim == 2, "argmax_rows: logits rank %d (want 2)", logits->ndim);
+    int n = logits->dims[0], k = logits->dims[1];
+    for (int i = 0; i < n; i++) pred[i] = row_argmax(logits->data + (long)i * k, k);
+}
+
+int count_correct(const Tensor *logits, const int *labels)
+{
+    CHECK(logits->ndim == 2, "count_correct: logits rank %d (want 2)", logits->ndim);
+    int n = logits->dims[0], k = logits->dims[1], correct = 0;
+    for (int i = 0; i < n; i++)
+        correct += row_argmax(logits->data + (long)i * k, k) == labels[i];
+    return correct;
+}

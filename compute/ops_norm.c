@@ -1,0 +1,207 @@
+/* Normalisation ops: batch norm (PyTorch BatchNorm1d/2d semantics) and the
+ * row normalisation x / rowsum(x).
+ *
+ * Batch-norm layout: x is [N, C] or [N, C, H, W]; channel ch's n = N*H*W
+ * values sit at n_idx*C*HW + ch*HW + hw, so each channel is N strided runs
+ * of HW contiguous floats. Statistics are reduced in double: with fp32 sums
+ * the variance E[(x-mean)^2] of large, offset batches loses digits that the
+ * gradient check (and training over many steps) would notice. */
+#include <math.h>
+#include "ops.h"
+#include "util.h"
+
+typedef struct BnShape {
+    int N, C;
+    long hw;      /* H*W, or 1 for 2-D input */
+    long count;   /* values per channel: N*hw */
+} BnShape;
+
+static BnShape bn_shape(const Tensor *x)
+{
+    CHECK(x->ndim == 2 || x->ndim == 4, "batchnorm: input rank %d (want 2 or 4)", x->ndim);
+    BnShape s = {.N = x->dims[0], .C = x->dims[1], .hw = 1};
+    if (x->ndim == 4) s.hw = (long)x->dims[2] * x->dims[3];
+    s.count = (long)s.N * s.hw;
+    return s;
+}
+
+/* Pointer to the start of sample n's run of channel ch. */
+static inline long bn_offset(const BnShape *s, int n, int ch)
+{
+    return ((long)n * s->C + ch) * s->hw;
+}
+
+/* Mean and biased variance of one channel (two passes, in double). */
+static void bn_channel_stats(const BnShape *s, const float *x, int ch,
+                             double *mean_out, double *var_out)
+{
+    double sum = 0;
+    for (int n = 0; n < s->N; n++) {
+        const float *p = x + bn_offset(s, n, ch);
+        for (long i = 0; i < s->hw; i++) sum += p[i];
+    }
+    double mean = sum / (double)s->count, sq = 0;
+    for (int n = 0; n < s->N; n++) {
+        const float *p = x + bn_offset(s, n, ch);
+        for (long i = 0; i < s->hw; i++) {
+            double d = p[i] - mean;
+            sq += d * d;
+        }
+    }
+    *mean_out = mean;
+    *var_out = sq / (double)s->count;
+}
+
+/* Training-mode statistics: batch mean / inverse std into mean[], invstd[],
+ * and the PyTorch running-stat update (unbiased variance for running_var). */
+static void bn_batch_stats(const BnShape *s, const float *x, float momentum, float eps,
+                           float *mean, float *invstd, float *run_mean, float *run_var)
+{
+    CHECK(s->count > 1, "batchnorm: training needs more than 1 value per channel (got %ld)",
+          s->count);
+    double unbias = (double)s->count / (double)(s->count - 1);
+    #pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < s->C; ch++) {
+        double m, v;
+        bn_channel_stats(s, x, ch, &m, &v);
+        mean[ch] = (float)m;
+        invstd[ch] = (float)(1.0 / sqrt(v + (double)eps));
+        if (run_mean) run_mean[ch] = (float)((1.0 - momentum) * run_mean[ch] + momentum * m);
+        if (run_var) run_var[ch] = (float)((1.0 - momentum) * run_var[ch] + momentum * v * unbias);
+    }
+}
+
+/* y = gamma * (x - mean) * invstd + beta; gamma/beta NULL mean 1/0. */
+static void bn_apply(const BnShape *s, const float *x, const float *mean, const float *invstd,
+                     const Tensor *gamma, const Tensor *beta, float *y)
+{
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < s->N; n++)
+        for (int ch = 0; ch < s->C; ch++) {
+            float scale = invstd[ch] * (gamma ? gamma->data[ch] : 1.0f);
+            float shift = (beta ? beta->data[ch] : 0.0f) - mean[ch] * scale;
+            long o = bn_offset(s, n, ch);
+            for (long i = 0; i < s->hw; i++) y[o + i] = x[o + i] * scale + shift;
+        }
+}
+
+/* e->in = {x, gamma, beta}; e->aux = {mean, invstd}; e->iarg[0] = training.
+ * xhat is recomputed from x (cheaper in memory than saving it). */
+static void bn_backward(TapeEntry *e)
+{
+    Tensor *x = e->in[0], *gamma = e->in[1], *beta = e->in[2];
+    const float *mean = e->aux[0]->data, *invstd = e->aux[1]->data;
+    const float *dy = e->out->grad;
+    int batch_stats = e->iarg[0];
+    BnShape s = bn_shape(x);
+    #pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < s.C; ch++) {
+        double sum_dy = 0, sum_dy_xhat = 0;
+        for (int n = 0; n < s.N; n++) {
+            long o = bn_offset(&s, n, ch);
+            for (long i = 0; i < s.hw; i++) {
+                double xhat = ((double)x->data[o + i] - mean[ch]) * invstd[ch];
+                sum_dy += dy[o + i];
+                sum_dy_xhat += dy[o + i] * xhat;
+            }
+        }
+        if (gamma && gamma->grad) gamma->grad[ch] += (float)sum_dy_xhat;
+        if (beta && beta->grad) beta->grad[ch] += (float)sum_dy;
+        if (!x->grad) continue;
+        double g = gamma ? gamma->data[ch] : 1.0;
+        /* With batch statistics the mean and variance depend on x:
+         * dx = g*invstd/n * (n*dy - sum(dy) - xhat*sum(dy*xhat)).
+         * With running statistics they are constants: dx = g*invstd*dy. */
+        double k = g * invstd[ch], mdy = 0, mxh = 0;
+        if (batch_stats) {
+            mdy = sum_dy / (double)s.count;
+            mxh = sum_dy_xhat / (double)s.count;
+        }
+        for (int n = 0; n < s.N; n++) {
+            long o = bn_offset(&s, n, ch);
+            for (long i = 0; i < s.hw; i++) {
+                double xhat = ((double)x->data[o + i] - mean[ch]) * invstd[ch];
+                x->grad[o + i] += (float)(k * (dy[o + i] - mdy - xhat * mxh));
+            }
+        }
+    }
+}
+
+Tensor *op_batchnorm(Ctx *c, Tensor *x, Tensor *gamma, Tensor *beta,
+                     float *running_mean, float *running_var,
+                     float momentum, float eps)
+{
+    BnShape s = bn_shape(x);
+    CHECK(!gamma || gamma->numel == s.C, "batchnorm: gamma has %ld values for %d channels",
+          gamma ? gamma->numel : 0, s.C);
+    CHECK(!beta || beta->numel == s.C, "batchnorm: beta has %ld values for %d channels",
+          beta ? beta->numel : 0, s.C);
+    Tensor *mean = ctx_tensor(c, 1, &s.C, 0), *invstd = ctx_tensor(c, 1, &s.C, 0);
+    if (c->training) {
+        bn_batch_stats(&s, x->data, momentum, eps, mean->data, invstd->data,
+                       running_mean, running_var);
+    } else {
+        CHECK(running_mean && running_var, "batchnorm: evaluation without running statistics");
+        for (int ch = 0; ch < s.C; ch++) {
+            mean->data[ch] = running_mean[ch];
+            invstd->data[ch] = (float)(1.0 / sqrt((double)running_var[ch] + (double)eps));
+        }
+    }
+    Tensor *ins[3] = {x, gamma, beta};
+    int needs_grad = ctx_any_grad(c, 3, ins);
+    Tensor *y = ctx_tensor_like(c, x, needs_grad);
+    bn_apply(&s, x->data, mean->data, invstd->data, gamma, beta, y->data);
+    if (needs_grad) {
+        TapeEntry *e = ctx_record(c, bn_backward, y);
+        for (int i = 0; i < 3; i++) e->in[i] = ins[i];
+        e->aux[0] = mean;
+        e->aux[1] = invstd;
+        e->iarg[0] = c->training;
+    }
+    return y;
+}
+
+/* ---- row normalisation ---------------------------------------------------- */
+
+static double row_sum(const float *row, int n)
+{
+    double s = 0;
+    for (int j = 0; j < n; j++) s += row[j];
+    return s;
+}
+
+/* y = x / s with s = sum(x): dx_k = (dy_k - sum_j dy_j y_j) / s. */
+static void row_normalize_backward(TapeEntry *e)
+{
+    Tensor *x = e->in[0], *y = e->out;
+    int rows = x->dims[0], cols = x->dims[1];
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < rows; i++) {
+        const float *xr = x->data + (long)i * cols, *yr = y->data + (long)i * cols;
+        const float *dy = y->grad + (long)i * cols;
+        double s = row_sum(xr, cols), dot = 0;
+        for (int j = 0; j < cols; j++) dot += (double)dy[j] * yr[j];
+        float *dx = x->grad + (long)i * cols;
+        for (int j = 0; j < cols; j++) dx[j] += (float)((dy[j] - dot) / s);
+    }
+}
+
+Tensor *op_row_normalize(Ctx *c, Tensor *x)
+{
+    CHECK(x->ndim == 2, "row_normalize: input rank %d (want 2)", x->ndim);
+    int needs_grad = ctx_any_grad(c, 1, &x);
+    Tensor *y = ctx_tensor_like(c, x, needs_grad);
+    int rows = x->dims[0], cols = x->dims[1];
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < rows; i++) {
+        const float *xr = x->data + (long)i * cols;
+        float *yr = y->data + (long)i * cols;
+        double s = row_sum(xr, cols);
+        for (int j = 0; j < cols; j++) yr[j] = (float)(xr[j] / s);
+    }
+    if (needs_grad) {
+        TapeEntry *e = ctx_record(c, row_normalize_backward, y);
+        e->in[0] = x;
+    }
+    return y;
+}

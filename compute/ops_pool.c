@@ -1,0 +1,121 @@
+/* Max pooling. Forward records, for every output, the position of the
+ * winning input inside its plane (an int in arena scratch); backward then
+ * is a scatter-add, with no second search and no tie ambiguity.
+ *
+ * Ties go to the FIRST maximum in window scan order (row-major), as in
+ * PyTorch's CPU kernel. A NaN wins over any number, so NaNs propagate. */
+#include "ops.h"
+#include "util.h"
+
+#define PAR_MIN 32768L
+
+/* Does v replace the current best? Strict > keeps the first of equal
+ * values; the NaN clause makes the first NaN stick. */
+static int beats(float v, float best) { return v > best || (v != v && best == best); }
+
+static int *alloc_indices(Ctx *c, long n)
+{
+    return arena_alloc(&c->arena, (size_t)n * sizeof(int));
+}
+
+/* Shared backward: planes of in_plane inputs and out_plane outputs; each
+ * output's gradient goes to x_plane[idx]. Windows of one plane may
+ * overlap, so a plane is never split across threads. */
+static void pool_backward(TapeEntry *e)
+{
+    Tensor *x = e->in[0];
+    if (!x->grad) return;
+    const int *idx = e->ptr[0];
+    const float *dy = e->out->grad;
+    long planes = x->numel / e->iarg[0], in_plane = e->iarg[0], out_plane = e->iarg[1];
+#pragma omp parallel for if (e->out->numel >= PAR_MIN)
+    for (long p = 0; p < planes; p++) {
+        float *dx = x->grad + p * in_plane;
+        for (long o = p * out_plane; o < (p + 1) * out_plane; o++) dx[idx[o]] += dy[o];
+    }
+}
+
+static Tensor *finish(Ctx *c, Tensor *x, Tensor *y, int *idx, int g, long in_plane, long out_plane)
+{
+    if (g) {
+        TapeEntry *e = ctx_record(c, pool_backward, y);
+        e->in[0] = x;
+        e->ptr[0] = idx;
+        e->iarg[0] = (int)in_plane;
+        e->iarg[1] = (int)out_plane;
+    }
+    return y;
+}
+
+/* ---- 2-D ---------------------------------------------------------------- */
+
+static void maxpool2d_plane(const float *x, int w, int k, int s, int oh, int ow,
+                            float *y, int *idx)
+{
+    for (int r = 0; r < oh; r++)
+        for (int q = 0; q < ow; q++) {
+            int best_i = r * s * w + q * s;
+            float best = x[best_i];
+            for (int i = 0; i < k; i++)
+                for (int j = 0; j < k; j++) {
+                    int at = (r * s + i) * w + q * s + j;
+                    if (beats(x[at], best)) {
+                        best = x[at];
+                        best_i = at;
+                    }
+                }
+            y[r * ow + q] = best;
+            idx[r * ow + q] = best_i;
+        }
+}
+
+Tensor *op_maxpool2d(Ctx *c, Tensor *x, int k, int stride)
+{
+    CHECK(x->ndim == 4, "op_maxpool2d: input must be NCHW");
+    CHECK(k >= 1 && stride >= 1, "op_maxpool2d: k %d, stride %d", k, stride);
+    int h = x->dims[2], w = x->dims[3];
+    CHECK(h >= k && w >= k, "op_maxpool2d: %dx%d window larger than %dx%d input", k, k, h, w);
+    int oh = (h - k) / stride + 1, ow = (w - k) / stride + 1;
+    int g = ctx_any_grad(c, 1, &x);
+    int dims[4] = {x->dims[0], x->dims[1], oh, ow};
+    Tensor *y = ctx_tensor(c, 4, dims, g);
+    int *idx = alloc_indices(c, y->numel);
+    long planes = (long)x->dims[0] * x->dims[1], in_plane = (long)h * w, out_plane = (long)oh * ow;
+#pragma omp parallel for if (x->numel >= PAR_MIN)
+    for (long p = 0; p < planes; p++)
+        maxpool2d_plane(x->data + p * in_plane, w, k, stride, oh, ow,
+                        y->data + p * out_plane, idx + p * out_plane);
+    return finish(c, x, y, idx, g, in_plane, out_plane);
+}
+
+/* ---- 1-D ---------------------------------------------------------------- */
+
+static void maxpool1d_row(const float *x, int k, int s, int ol, float *y, int *idx)
+{
+    for (int o = 0; o < ol; o++) {
+        int best_i = o * s;
+        for (int at = o * s + 1; at < o * s + k; at++)
+            if (beats(x[at], x[best_i])) best_i = at;
+        y[o] = x[best_i];
+        idx[o] = best_i;
+    }
+}
+
+Tensor *op_maxpool1d(Ctx *c, Tensor *x, int k, int stride)
+{
+    CHECK(k >= 1 && stride >= 1, "op_maxpool1d: k %d, stride %d", k, stride);
+    int len = x->dims[x->ndim - 1];
+    CHECK(len >= k, "op_maxpool1d: window %d longer than the last dimension %d", k, len);
+    int ol = (len - k) / stride + 1;
+    int g = ctx_any_grad(c, 1, &x);
+    int dims[TENSOR_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) dims[i] = x->dims[i];
+    dims[x->ndim - 1] = ol;
+    Tensor *y = ctx_tensor(c, x->ndim, dims, g);
+    int *idx = alloc_indices(c, y->numel);
+    long rows = x->numel / len;
+#pragma omp parallel for if (x->numel >= PAR_MIN)
+    for (long r = 0; r < rows; r++)
+        maxpool1d_row(x->data + r * len, k, stride, ol, y->data + r * ol, idx + r * ol);
+    return finish(c, x, y, idx, g, len, ol);
+}

@@ -1,0 +1,1282 @@
+/* HDF5 run files: see runfile.h for the protocol, docs/run-file.md for the
+ * layout. All HDF5 calls happen with HDF5's error printing replaced by a
+ * handler that only remembers the most specific message, so a bad file gives
+ * one line from us (plus that detail) instead of a 20-line HDF5 trace. */
+#define _XOPEN_SOURCE 700
+#include "runfile.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RF_PATH_MAX 4200
+#define MAX_RANK 8
+#define GROW_CHUNK 1024          /* rows per chunk of the growing 1-D datasets */
+
+struct RunFile {
+    hid_t file;
+    int writable;
+    long n_epochs;                /* rows in /epochs (writer) */
+    char path[RF_PATH_MAX];       /* the file open now: the .tmp for a writer */
+    char final_path[RF_PATH_MAX]; /* writer only */
+};
+
+/* The per-epoch columns, in this order everywhere. Column 0 is the int
+ * epoch number, the rest are float64. */
+#define N_COLS 7
+static const char *const EPOCH_COLS[N_COLS] = {
+    "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds",
+};
+
+/* ---- errors ---------------------------------------------------------------- */
+
+typedef struct Err {
+    char *buf;
+    int size;
+} Err;
+
+static char h5_detail[512];   /* most specific message of the last HDF5 failure */
+
+static herr_t keep_innermost(unsigned n, const H5E_error2_t *e, void *unused)
+{
+    (void)unused;
+    if (n == 0) snprintf(h5_detail, sizeof h5_detail, "%s", e->desc ? e->desc : "");
+    return 0;
+}
+
+static herr_t on_h5_error(hid_t stack, void *unused)
+{
+    (void)unused;
+    H5Ewalk2(stack, H5E_WALK_UPWARD, keep_innermost, NULL);
+    return 0;
+}
+
+typedef struct Quiet {
+    H5E_auto2_t fn;
+    void *data;
+} Quiet;
+
+static Quiet quiet(void)
+{
+    Quiet q;
+    H5Eget_auto2(H5E_DEFAULT, &q.fn, &q.data);
+    H5Eset_auto2(H5E_DEFAULT, on_h5_error, NULL);
+    h5_detail[0] = '\0';
+    return q;
+}
+
+static void unquiet(Quiet q) { H5Eset_auto2(H5E_DEFAULT, q.fn, q.data); }
+
+/* Run one internal function with HDF5 printing off, and return its result. */
+#define QUIETLY(type, call)            \
+    do {                               \
+        Quiet q_ = quiet();            \
+        type r_ = (call);              \
+        unquiet(q_);                   \
+        return r_;                     \
+    } while (0)
+
+static void vformat(Err e, int with_detail, const char *fmt, va_list ap)
+{
+    if (!e.buf || e.size <= 0) return;
+    vsnprintf(e.buf, (size_t)e.size, fmt, ap);
+    size_t len = strlen(e.buf);
+    if (with_detail && h5_detail[0] && len + 1 < (size_t)e.size)
+        snprintf(e.buf + len, (size_t)e.size - len, " (HDF5: %s)", h5_detail);
+}
+
+/* Our own finding: the message as given. */
+static int fail(Err e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(Err e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vformat(e, 0, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* An HDF5 call failed: add what HDF5 said. */
+static int fail_h5(Err e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_h5(Err e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vformat(e, 1, fmt, ap);
+    va_end(ap);
+    h5_detail[0] = '\0';
+    return -1;
+}
+
+static void format_shape(char *buf, size_t size, int rank, const hsize_t *dims)
+{
+    size_t len = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < rank && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%llu", i ? ", " : "",
+                                (unsigned long long)dims[i]);
+    if (len < size) snprintf(buf + len, size - len, rank ? "]" : "] (scalar)");
+}
+
+/* ---- small HDF5 helpers ---------------------------------------------------- */
+
+static int path_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+static hid_t utf8_string_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    return t;
+}
+
+/* Closing the file also closes anything we might have left open, so an
+ * error path can never keep the file half-open. */
+static hid_t strong_close_fapl(void)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    return fapl;
+}
+
+static hid_t open_or_create_group(hid_t loc, const char *name)
+{
+    if (H5Lexists(loc, name, H5P_DEFAULT) > 0) return H5Gopen2(loc, name, H5P_DEFAULT);
+    return H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+}
+
+/* Create or replace a scalar attribute (the type may change, so replace). */
+static int put_attr(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *val)
+{
+    if (H5Aexists(loc, name) > 0 && H5Adelete(loc, name) < 0) return -1;
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t w = a >= 0 ? H5Awrite(a, mtype, val) : -1;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    return w < 0 ? -1 : 0;
+}
+
+static int put_string_attr(hid_t loc, const char *name, const char *value)
+{
+    hid_t t = utf8_string_type();
+    int rc = put_attr(loc, name, t, t, &value);
+    H5Tclose(t);
+    return rc;
+}
+
+static int put_int64_attr(hid_t loc, const char *name, int64_t v)
+{
+    return put_attr(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
+}
+
+/* Rank and dims of a dataset; -1 when HDF5 fails or rank > MAX_RANK. */
+static int dataset_shape(hid_t d, hsize_t dims[MAX_RANK])
+{
+    hid_t sp = H5Dget_space(d);
+    if (sp < 0) return -1;
+    int rank = H5Sget_simple_extent_ndims(sp);
+    if (rank > MAX_RANK) rank = -1;
+    if (rank > 0) H5Sget_simple_extent_dims(sp, dims, NULL);
+    H5Sclose(sp);
+    return rank;
+}
+
+static hsize_t numel(int rank, const hsize_t *dims)
+{
+    hsize_t n = 1;
+    for (int i = 0; i < rank; i++) n *= dims[i];
+    return n;
+}
+
+static int same_shape(int ra, const hsize_t *a, int rb, const hsize_t *b)
+{
+    if (ra != rb) return 0;
+    for (int i = 0; i < ra; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+
+/* Can the existing dataset be overwritten in place with this type and shape?
+ * In place matters: HDF5 never reclaims the space of a deleted dataset, so
+ * delete-and-recreate every epoch would grow the file by a checkpoint each
+ * time. */
+static int reusable(hid_t d, hid_t ftype, int rank, const hsize_t *dims)
+{
+    hsize_t have[MAX_RANK];
+    int r = dataset_shape(d, have);
+    hid_t t = H5Dget_type(d);
+    int ok = r >= 0 && t >= 0 && H5Tequal(t, ftype) > 0 && same_shape(r, have, rank, dims);
+    if (t >= 0) H5Tclose(t);
+    return ok;
+}
+
+static int write_all(hid_t d, hid_t mtype, hsize_t n, const void *data)
+{
+    if (n == 0) return 0;
+    return H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0 ? -1 : 0;
+}
+
+/* A fixed-shape dataset (rank 0 = scalar), overwritten in place when it
+ * already exists with the same type and shape. */
+static int write_fixed(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                       const hsize_t *dims, const void *data)
+{
+    if (H5Lexists(loc, name, H5P_DEFAULT) > 0) {
+        hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+        if (d < 0) return -1;
+        if (reusable(d, ftype, rank, dims)) {
+            int rc = write_all(d, mtype, numel(rank, dims), data);
+            H5Dclose(d);
+            return rc;
+        }
+        H5Dclose(d);
+        if (H5Ldelete(loc, name, H5P_DEFAULT) < 0) return -1;
+    }
+    hid_t sp = rank ? H5Screate_simple(rank, dims, NULL) : H5Screate(H5S_SCALAR);
+    hid_t d = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Sclose(sp);
+    if (d < 0) return -1;
+    int rc = write_all(d, mtype, numel(rank, dims), data);
+    H5Dclose(d);
+    return rc;
+}
+
+static hid_t create_growing(hid_t loc, const char *name, hid_t ftype, hsize_t n)
+{
+    hsize_t maxdim = H5S_UNLIMITED, chunk = GROW_CHUNK;
+    hid_t sp = H5Screate_simple(1, &n, &maxdim);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, &chunk);
+    hid_t d = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    return d;
+}
+
+/* A 1-D dataset whose length changes between writes (misclassified lists):
+ * chunked and unlimited, resized in place. n may be 0. */
+static int write_growing(hid_t loc, const char *name, hid_t ftype, hid_t mtype, hsize_t n,
+                         const void *data)
+{
+    hid_t d = -1;
+    if (H5Lexists(loc, name, H5P_DEFAULT) > 0) {
+        d = H5Dopen2(loc, name, H5P_DEFAULT);
+        if (d < 0) return -1;
+        if (H5Dset_extent(d, &n) < 0) {   /* not extendible: an older layout */
+            H5Dclose(d);
+            d = -1;
+            if (H5Ldelete(loc, name, H5P_DEFAULT) < 0) return -1;
+        }
+    }
+    if (d < 0) d = create_growing(loc, name, ftype, n);
+    if (d < 0) return -1;
+    int rc = write_all(d, mtype, n, data);
+    H5Dclose(d);
+    return rc;
+}
+
+static int flush(RunFile *rf) { return H5Fflush(rf->file, H5F_SCOPE_GLOBAL) < 0 ? -1 : 0; }
+
+static int need_writer(RunFile *rf, Err e)
+{
+    if (!rf) return fail(e, "no run file (NULL handle)");
+    if (!rf->writable) return fail(e, "%s: opened read-only; cannot write", rf->path);
+    return 0;
+}
+
+/* ---- create / resume / finish ------------------------------------------- */
+
+int runfile_tmp_path(const char *final_path, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "%s%s", final_path, RUNFILE_TMP_SUFFIX);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+static RunFile *new_handle(const char *final_path, Err e)
+{
+    if (strlen(final_path) + sizeof RUNFILE_TMP_SUFFIX > RF_PATH_MAX) {
+        fail(e, "%s: path too long", final_path);
+        return NULL;
+    }
+    RunFile *rf = calloc(1, sizeof *rf);
+    if (!rf) {
+        fail(e, "%s: out of memory", final_path);
+        return NULL;
+    }
+    rf->file = -1;
+    rf->writable = 1;
+    snprintf(rf->final_path, sizeof rf->final_path, "%s", final_path);
+    runfile_tmp_path(final_path, rf->path, sizeof rf->path);
+    return rf;
+}
+
+static void release(RunFile *rf)
+{
+    if (rf->file >= 0) H5Fclose(rf->file);
+    free(rf);
+}
+
+static int create_layout(RunFile *rf)
+{
+    const char *groups[] = {"epochs", "test", "weights", "checkpoint"};
+    for (int i = 0; i < 4; i++) {
+        hid_t g = open_or_create_group(rf->file, groups[i]);
+        if (g < 0) return -1;
+        H5Gclose(g);
+    }
+    hid_t g = H5Gopen2(rf->file, "epochs", H5P_DEFAULT);
+    if (g < 0) return -1;
+    int rc = 0;
+    for (int c = 0; c < N_COLS && rc == 0; c++) {
+        hid_t d = create_growing(g, EPOCH_COLS[c], c ? H5T_IEEE_F64LE : H5T_STD_I32LE, 0);
+        rc = d < 0 ? -1 : 0;
+        if (d >= 0) H5Dclose(d);
+    }
+    H5Gclose(g);
+    if (rc == 0) rc = put_string_attr(rf->file, "format", RUNFILE_FORMAT);
+    if (rc == 0) rc = put_int64_attr(rf->file, "format_version", RUNFILE_FORMAT_VERSION);
+    if (rc == 0) rc = put_string_attr(rf->file, "status", "running");
+    if (rc == 0) rc = flush(rf);
+    return rc;
+}
+
+static RunFile *create(const char *final_path, Err e)
+{
+    if (path_exists(final_path)) {
+        fail(e, "%s: already exists; refusing to overwrite a finished run (move or delete it first)",
+             final_path);
+        return NULL;
+    }
+    RunFile *rf = new_handle(final_path, e);
+    if (!rf) return NULL;
+    /* TRUNC, not EXCL: a stale .tmp is an interrupted run the caller chose
+     * not to resume (runfile_resume is the way to continue it). */
+    hid_t fapl = strong_close_fapl();
+    rf->file = H5Fcreate(rf->path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (rf->file < 0) {
+        fail_h5(e, "%s: cannot create run file", rf->path);
+        free(rf);
+        return NULL;
+    }
+    if (create_layout(rf) != 0) {
+        fail_h5(e, "%s: cannot write the initial layout", rf->path);
+        H5Fclose(rf->file);
+        remove(rf->path);
+        free(rf);
+        return NULL;
+    }
+    return rf;
+}
+
+RunFile *runfile_create(const char *final_path, char *err, int err_size)
+{
+    QUIETLY(RunFile *, create(final_path, (Err){err, err_size}));
+}
+
+static void sync_path(const char *path, int is_dir)
+{
+    int fd = open(path, O_RDONLY | (is_dir ? O_DIRECTORY : 0));
+    if (fd < 0) return;
+    fsync(fd);
+    close(fd);
+}
+
+/* The folder holding path (for fsync after the rename). */
+static void sync_parent(const char *path)
+{
+    char dir[RF_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = '\0';
+    else *slash = '\0';
+    sync_path(dir, 1);
+}
+
+static int valid_status(const char *s)
+{
+    return s && (!strcmp(s, "complete") || !strcmp(s, "diverged") || !strcmp(s, "failed"));
+}
+
+static int finish(RunFile *rf, const char *status, Err e)
+{
+    if (need_writer(rf, e) != 0) return -1;
+    if (!valid_status(status))
+        return fail(e, "%s: cannot finish with status '%s' (expected complete, diverged or "
+                       "failed); the run is left in this file", rf->path, status ? status : "(null)");
+    if (put_string_attr(rf->file, "status", status) != 0 || flush(rf) != 0)
+        return fail_h5(e, "%s: cannot write the final status; the run is left in this file", rf->path);
+    herr_t closed = H5Fclose(rf->file);
+    rf->file = -1;
+    if (closed < 0) return fail_h5(e, "%s: cannot close the run file", rf->path);
+    /* Data on disk before the name changes: a crash right after the rename
+     * must not leave a final file with missing contents. */
+    sync_path(rf->path, 0);
+    if (path_exists(rf->final_path))
+        return fail(e, "%s: appeared while the run was going; refusing to overwrite it, the run "
+                       "is left in %s", rf->final_path, rf->path);
+    if (rename(rf->path, rf->final_path) != 0)
+        return fail(e, "%s: cannot rename to %s: %s; the run is left in the .tmp file", rf->path,
+                    rf->final_path, strerror(errno));
+    sync_parent(rf->final_path);
+    return 0;
+}
+
+int runfile_finish(RunFile *rf, const char *status, char *err, int err_size)
+{
+    Quiet q = quiet();
+    int rc = finish(rf, status, (Err){err, err_size});
+    if (rf) release(rf);
+    unquiet(q);
+    return rc;
+}
+
+void runfile_abandon(RunFile *rf)
+{
+    if (!rf) return;
+    Quiet q = quiet();
+    int remove_tmp = rf->writable;
+    if (rf->file >= 0) H5Fclose(rf->file);
+    rf->file = -1;
+    if (remove_tmp) remove(rf->path);
+    free(rf);
+    unquiet(q);
+}
+
+void runfile_close(RunFile *rf)
+{
+    if (!rf) return;
+    Quiet q = quiet();
+    release(rf);
+    unquiet(q);
+}
+
+const char *runfile_path(const RunFile *rf) { return rf ? rf->path : ""; }
+
+/* ---- root attributes ----------------------------------------------------- */
+
+static int set_attr(RunFile *rf, const char *name, hid_t ftype, hid_t mtype, const void *v, Err e)
+{
+    if (need_writer(rf, e) != 0) return -1;
+    if (!name || !*name) return fail(e, "%s: empty attribute name", rf->path);
+    if (put_attr(rf->file, name, ftype, mtype, v) != 0)
+        return fail_h5(e, "%s: cannot write attribute '%s'", rf->path, name);
+    return 0;
+}
+
+static int set_attr_string(RunFile *rf, const char *name, const char *value, Err e)
+{
+    if (!value) value = "";
+    hid_t t = utf8_string_type();
+    int rc = set_attr(rf, name, t, t, &value, e);
+    H5Tclose(t);
+    return rc;
+}
+
+int runfile_set_attr_string(RunFile *rf, const char *name, const char *value, char *err, int err_size)
+{
+    QUIETLY(int, set_attr_string(rf, name, value, (Err){err, err_size}));
+}
+
+int runfile_set_attr_double(RunFile *rf, const char *name, double value, char *err, int err_size)
+{
+    QUIETLY(int, set_attr(rf, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value, (Err){err, err_size}));
+}
+
+int runfile_set_attr_int64(RunFile *rf, const char *name, int64_t value, char *err, int err_size)
+{
+    QUIETLY(int, set_attr(rf, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, (Err){err, err_size}));
+}
+
+/* ---- per-epoch table ----------------------------------------------------- */
+
+static int append_row(hid_t g, const char *name, hid_t mtype, const void *val, hsize_t n)
+{
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    if (d < 0) return -1;
+    hsize_t grown = n + 1, one = 1;
+    int rc = -1;
+    if (H5Dset_extent(d, &grown) >= 0) {
+        hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &one, NULL);
+        if (fs >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, &n, NULL, &one, NULL) >= 0 &&
+            H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, val) >= 0)
+            rc = 0;
+        H5Sclose(ms);
+        if (fs >= 0) H5Sclose(fs);
+    }
+    H5Dclose(d);
+    return rc;
+}
+
+static int append_epoch(RunFile *rf, const RunEpoch *ep, Err e)
+{
+    if (need_writer(rf, e) != 0) return -1;
+    const double vals[N_COLS - 1] = {ep->train_loss, ep->train_accuracy, ep->test_loss,
+                                     ep->test_accuracy, ep->lr, ep->seconds};
+    hid_t g = H5Gopen2(rf->file, "epochs", H5P_DEFAULT);
+    if (g < 0) return fail_h5(e, "%s: cannot open group /epochs", rf->path);
+    hsize_t n = (hsize_t)rf->n_epochs;
+    for (int c = 0; c < N_COLS; c++) {
+        int rc = c ? append_row(g, EPOCH_COLS[c], H5T_NATIVE_DOUBLE, &vals[c - 1], n)
+                   : append_row(g, EPOCH_COLS[c], H5T_NATIVE_INT, &ep->epoch, n);
+        if (rc != 0) {
+            H5Gclose(g);
+            return fail_h5(e, "%s: cannot append to dataset /epochs/%s", rf->path, EPOCH_COLS[c]);
+        }
+    }
+    H5Gclose(g);
+    rf->n_epochs++;
+    /* a run killed later keeps this epoch */
+    if (flush(rf) != 0) return fail_h5(e, "%s: cannot flush after epoch %d", rf->path, ep->epoch);
+    return 0;
+}
+
+int runfile_append_epoch(RunFile *rf, const RunEpoch *e, char *err, int err_size)
+{
+    QUIETLY(int, append_epoch(rf, e, (Err){err, err_size}));
+}
+
+/* ---- test results -------------------------------------------------------- */
+
+static int check_test_results(RunFile *rf, const RunTestResults *t, Err e)
+{
+    if (t->num_classes < 1 || !t->confusion)
+        return fail(e, "%s: test results need num_classes >= 1 and a confusion matrix", rf->path);
+    if (t->n_mis < 0 || (t->n_mis > 0 && (!t->mis_index || !t->mis_pred || !t->mis_label)))
+        return fail(e, "%s: test results: %ld misclassified samples but missing arrays", rf->path,
+                    t->n_mis);
+    return 0;
+}
+
+static int write_test_results(RunFile *rf, const RunTestResults *t, Err e)
+{
+    if (need_writer(rf, e) != 0 || check_test_results(rf, t, e) != 0) return -1;
+    hid_t g = open_or_create_group(rf->file, "test");
+    if (g < 0) return fail_h5(e, "%s: cannot open group /test", rf->path);
+    hsize_t k[2] = {(hsize_t)t->num_classes, (hsize_t)t->num_classes}, m = (hsize_t)t->n_mis;
+    const char *bad = NULL;
+    if (write_fixed(g, "confusion", H5T_STD_I64LE, H5T_NATIVE_INT64, 2, k, t->confusion) != 0)
+        bad = "confusion";
+    else if (write_growing(g, "misclassified_index", H5T_STD_I32LE, H5T_NATIVE_INT32, m, t->mis_index))
+        bad = "misclassified_index";
+    else if (write_growing(g, "misclassified_pred", H5T_STD_I32LE, H5T_NATIVE_INT32, m, t->mis_pred))
+        bad = "misclassified_pred";
+    else if (write_growing(g, "misclassified_label", H5T_STD_I32LE, H5T_NATIVE_INT32, m, t->mis_label))
+        bad = "misclassified_label";
+    H5Gclose(g);
+    if (bad) return fail_h5(e, "%s: cannot write dataset /test/%s", rf->path, bad);
+    if (flush(rf) != 0) return fail_h5(e, "%s: cannot flush test results", rf->path);
+    return 0;
+}
+
+int runfile_write_test_results(RunFile *rf, const RunTestResults *t, char *err, int err_size)
+{
+    QUIETLY(int, write_test_results(rf, t, (Err){err, err_size}));
+}
+
+/* ---- weights ---------------------------------------------------------- */
+
+static int write_entry(hid_t g, const ParamEntry *pe, const float *params, const float *buffers)
+{
+    if (pe->kind == ENTRY_COUNTER) {   /* PyTorch keeps num_batches_tracked as a 0-d int64 */
+        int64_t v = (int64_t)llroundf(buffers[pe->offset]);
+        return write_fixed(g, pe->name, H5T_STD_I64LE, H5T_NATIVE_INT64, 0, NULL, &v);
+    }
+    hsize_t dims[TENSOR_MAX_DIMS];
+    for (int i = 0; i < pe->ndim; i++) dims[i] = (hsize_t)pe->dims[i];
+    const float *src = (pe->kind == ENTRY_PARAM ? params : buffers) + pe->offset;
+    return write_fixed(g, pe->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, pe->ndim, dims, src);
+}
+
+static int write_weights(RunFile *rf, const ParamTable *t, const float *params, const float *buffers,
+                         Err e)
+{
+    if (need_writer(rf, e) != 0) return -1;
+    hid_t g = open_or_create_group(rf->file, "weights");
+    if (g < 0) return fail_h5(e, "%s: cannot open group /weights", rf->path);
+    for (int i = 0; i < t->count; i++) {
+        if (write_entry(g, &t->entries[i], params, buffers) != 0) {
+            H5Gclose(g);
+            return fail_h5(e, "%s: cannot write dataset /weights/%s", rf->path, t->entries[i].name);
+        }
+    }
+    H5Gclose(g);
+    if (flush(rf) != 0) return fail_h5(e, "%s: cannot flush weights", rf->path);
+    return 0;
+}
+
+int runfile_write_weights(RunFile *rf, const ParamTable *table, const float *params,
+                          const float *buffers, char *err, int err_size)
+{
+    QUIETLY(int, write_weights(rf, table, params, buffers, (Err){err, err_size}));
+}
+
+/* ---- checkpoint ---------------------------------------------------------- */
+
+/* params and buffers are always stored (possibly empty); an optional
+ * optimizer state that is NULL now is deleted, so a stale one is never
+ * read back. */
+static int write_vector(hid_t g, const char *name, const float *data, long n, int optional)
+{
+    if (optional && !data) {
+        if (H5Lexists(g, name, H5P_DEFAULT) > 0) return H5Ldelete(g, name, H5P_DEFAULT) < 0 ? -1 : 0;
+        return 0;
+    }
+    if (!data && n > 0) return -1;
+    hsize_t dim = (hsize_t)n;
+    return write_fixed(g, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &dim, data);
+}
+
+static int checkpoint_arrays(hid_t g, const RunCheckpoint *ck, const char **bad)
+{
+    const char *names[4] = {"params", "buffers", "state1", "state2"};
+    const float *data[4] = {ck->params, ck->buffers, ck->state1, ck->state2};
+    const long n[4] = {ck->n_params, ck->n_buffers, ck->n_state, ck->n_state};
+    for (int i = 0; i < 4; i++) {
+        if (write_vector(g, names[i], data[i], n[i], i >= 2) != 0) {
+            *bad = names[i];
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The epoch attribute is set to -1 (and flushed) before the arrays are
+ * rewritten in place and restored after, so a run killed in the middle of
+ * the rewrite leaves a checkpoint that says it is unusable instead of one
+ * that mixes two epochs. */
+static int write_checkpoint(RunFile *rf, const RunCheckpoint *ck, Err e)
+{
+    if (need_writer(rf, e) != 0) return -1;
+    if (ck->epoch < 0 || ck->n_params < 0 || ck->n_buffers < 0 || ck->n_state < 0)
+        return fail(e, "%s: checkpoint with negative epoch or size", rf->path);
+    hid_t g = open_or_create_group(rf->file, "checkpoint");
+    if (g < 0) return fail_h5(e, "%s: cannot open group /checkpoint", rf->path);
+    const char *bad = "epoch";
+    int rc = put_int64_attr(g, "epoch", -1) == 0 && flush(rf) == 0 ? 0 : -1;
+    if (rc == 0) rc = checkpoint_arrays(g, ck, &bad);
+    if (rc == 0 && (rc = put_int64_attr(g, "step", ck->step)) != 0) bad = "step";
+    if (rc == 0 && (rc = put_int64_attr(g, "epoch", ck->epoch)) != 0) bad = "epoch";
+    H5Gclose(g);
+    if (rc != 0) return fail_h5(e, "%s: cannot write /checkpoint/%s", rf->path, bad);
+    if (flush(rf) != 0) return fail_h5(e, "%s: cannot flush the checkpoint", rf->path);
+    return 0;
+}
+
+int runfile_write_checkpoint(RunFile *rf, const RunCheckpoint *ck, char *err, int err_size)
+{
+    QUIETLY(int, write_checkpoint(rf, ck, (Err){err, err_size}));
+}
+
+/* ---- opening for reading ------------------------------------------------- */
+
+static int get_attr_string(RunFile *rf, const char *name, char *buf, int size, Err e);
+static int get_attr_number(RunFile *rf, const char *name, hid_t mtype, int want_int, void *out, Err e);
+
+static int check_format(RunFile *rf, Err e)
+{
+    char fmt[64];
+    if (H5Aexists(rf->file, "format") <= 0)
+        return fail(e, "%s: not a sweeprun run file (an HDF5 file without the root attribute "
+                       "format = \"%s\")", rf->path, RUNFILE_FORMAT);
+    if (get_attr_string(rf, "format", fmt, sizeof fmt, e) != 0) return -1;
+    if (strcmp(fmt, RUNFILE_FORMAT) != 0)
+        return fail(e, "%s: not a sweeprun run file: format is \"%s\", expected \"%s\"", rf->path,
+                    fmt, RUNFILE_FORMAT);
+    int64_t version;
+    if (get_attr_number(rf, "format_version", H5T_NATIVE_INT64, 1, &version, e) != 0) return -1;
+    if (version < 1 || version > RUNFILE_FORMAT_VERSION)
+        return fail(e, "%s: run file format_version %lld; this sweeprun reads versions 1..%d",
+                    rf->path, (long long)version, RUNFILE_FORMAT_VERSION);
+    return 0;
+}
+
+static RunFile *open_existing(const char *path, int writable, Err e)
+{
+    if (access(path, writable ? R_OK | W_OK : R_OK) != 0) {
+        fail(e, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (H5Fis_hdf5(path) <= 0) {
+        fail(e, "%s: not an HDF5 file, so not a sweeprun run file", path);
+        return NULL;
+    }
+    RunFile *rf = new_handle(path, e);
+    if (!rf) return NULL;
+    snprintf(rf->path, sizeof rf->path, "%s", path);
+    rf->writable = writable;
+    hid_t fapl = strong_close_fapl();
+    rf->file = H5Fopen(path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    if (rf->file < 0) {
+        fail_h5(e, "%s: cannot open the HDF5 file", path);
+        free(rf);
+        return NULL;
+    }
+    if (check_format(rf, e) != 0) {
+        release(rf);
+        return NULL;
+    }
+    return rf;
+}
+
+RunFile *runfile_open(const char *path, char *err, int err_size)
+{
+    QUIETLY(RunFile *, open_existing(path, 0, (Err){err, err_size}));
+}
+
+/* Cut every epoch column to n rows (rows after the checkpoint are redone). */
+static int truncate_epochs(RunFile *rf, hsize_t n, Err e)
+{
+    hid_t g = H5Gopen2(rf->file, "epochs", H5P_DEFAULT);
+    if (g < 0) return fail_h5(e, "%s: cannot open group /epochs", rf->path);
+    int rc = 0;
+    for (int c = 0; c < N_COLS && rc == 0; c++) {
+        hid_t d = H5Dopen2(g, EPOCH_COLS[c], H5P_DEFAULT);
+        hsize_t dims[MAX_RANK];
+        int rank = d >= 0 ? dataset_shape(d, dims) : -1;
+        if (rank != 1)
+            rc = fail_h5(e, "%s: dataset /epochs/%s is missing or not 1-D", rf->path, EPOCH_COLS[c]);
+        else if (dims[0] < n)
+            rc = fail(e, "%s: dataset /epochs/%s has %llu rows, cannot resume after epoch %llu",
+                      rf->path, EPOCH_COLS[c], (unsigned long long)dims[0], (unsigned long long)n);
+        else if (H5Dset_extent(d, &n) < 0)
+            rc = fail_h5(e, "%s: cannot shorten /epochs/%s", rf->path, EPOCH_COLS[c]);
+        if (d >= 0) H5Dclose(d);
+    }
+    H5Gclose(g);
+    return rc;
+}
+
+static RunFile *resume(const char *final_path, int64_t epochs_done, Err e)
+{
+    char tmp[RF_PATH_MAX];
+    if (path_exists(final_path)) {
+        fail(e, "%s: the run is already finished; nothing to resume", final_path);
+        return NULL;
+    }
+    if (runfile_tmp_path(final_path, tmp, sizeof tmp) != 0 || epochs_done < 0) {
+        fail(e, "%s: path too long or negative epoch count", final_path);
+        return NULL;
+    }
+    RunFile *rf = open_existing(tmp, 1, e);
+    if (!rf) return NULL;
+    snprintf(rf->final_path, sizeof rf->final_path, "%s", final_path);
+    if (truncate_epochs(rf, (hsize_t)epochs_done, e) != 0) {
+        release(rf);
+        return NULL;
+    }
+    rf->n_epochs = (long)epochs_done;
+    if (put_string_attr(rf->file, "status", "running") != 0 || flush(rf) != 0) {
+        fail_h5(e, "%s: cannot mark the run as running again", rf->path);
+        release(rf);
+        return NULL;
+    }
+    return rf;
+}
+
+RunFile *runfile_resume(const char *final_path, int64_t epochs_done, char *err, int err_size)
+{
+    QUIETLY(RunFile *, resume(final_path, epochs_done, (Err){err, err_size}));
+}
+
+/* ---- reading attributes -------------------------------------------------- */
+
+static hid_t open_attr(RunFile *rf, const char *name, Err e)
+{
+    if (!rf) return fail(e, "no run file (NULL handle)");
+    if (H5Aexists(rf->file, name) <= 0)
+        return fail(e, "%s: no root attribute '%s'", rf->path, name);
+    hid_t a = H5Aopen(rf->file, name, H5P_DEFAULT);
+    if (a < 0) return fail_h5(e, "%s: cannot open attribute '%s'", rf->path, name);
+    hid_t sp = H5Aget_space(a);
+    hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    if (sp >= 0) H5Sclose(sp);
+    if (n != 1) {
+        H5Aclose(a);
+        return fail(e, "%s: attribute '%s' holds %lld values, expected one", rf->path, name,
+                    (long long)n);
+    }
+    return a;
+}
+
+/* Read a string attribute (variable or fixed length) into a malloc'd copy. */
+static char *read_string(hid_t a, hid_t ftype)
+{
+    if (H5Tis_variable_str(ftype) > 0) {
+        hid_t mt = utf8_string_type();
+        H5Tset_cset(mt, H5Tget_cset(ftype));
+        char *s = NULL, *copy = NULL;
+        if (H5Aread(a, mt, &s) >= 0) copy = strdup(s ? s : "");
+        if (s) H5free_memory(s);
+        H5Tclose(mt);
+        return copy;
+    }
+    size_t n = H5Tget_size(ftype);
+    char *s = calloc(1, n + 1);
+    if (s && H5Aread(a, ftype, s) < 0) {
+        free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+static int get_attr_string(RunFile *rf, const char *name, char *buf, int size, Err e)
+{
+    hid_t a = open_attr(rf, name, e);
+    if (a < 0) return -1;
+    hid_t t = H5Aget_type(a);
+    int rc = 0;
+    char *s = NULL;
+    if (H5Tget_class(t) != H5T_STRING)
+        rc = fail(e, "%s: attribute '%s' is not a string", rf->path, name);
+    else if (!(s = read_string(a, t)))
+        rc = fail_h5(e, "%s: cannot read attribute '%s'", rf->path, name);
+    else if ((int)strlen(s) >= size)
+        rc = fail(e, "%s: attribute '%s' is longer than %d bytes", rf->path, name, size - 1);
+    else
+        memcpy(buf, s, strlen(s) + 1);
+    free(s);
+    H5Tclose(t);
+    H5Aclose(a);
+    return rc;
+}
+
+static int get_attr_number(RunFile *rf, const char *name, hid_t mtype, int want_int, void *out, Err e)
+{
+    hid_t a = open_attr(rf, name, e);
+    if (a < 0) return -1;
+    hid_t t = H5Aget_type(a);
+    H5T_class_t cls = H5Tget_class(t);
+    int rc = 0;
+    if (cls != H5T_INTEGER && (want_int || cls != H5T_FLOAT))
+        rc = fail(e, "%s: attribute '%s' is not %s", rf->path, name,
+                  want_int ? "an integer" : "a number");
+    else if (H5Aread(a, mtype, out) < 0)
+        rc = fail_h5(e, "%s: cannot read attribute '%s'", rf->path, name);
+    H5Tclose(t);
+    H5Aclose(a);
+    return rc;
+}
+
+static int has_attr(RunFile *rf, const char *name)
+{
+    return rf && name && H5Aexists(rf->file, name) > 0;
+}
+
+int runfile_has_attr(RunFile *rf, const char *name) { QUIETLY(int, has_attr(rf, name)); }
+
+int runfile_read_attr_string(RunFile *rf, const char *name, char *buf, int buf_size,
+                             char *err, int err_size)
+{
+    QUIETLY(int, get_attr_string(rf, name, buf, buf_size, (Err){err, err_size}));
+}
+
+int runfile_read_attr_double(RunFile *rf, const char *name, double *out, char *err, int err_size)
+{
+    QUIETLY(int, get_attr_number(rf, name, H5T_NATIVE_DOUBLE, 0, out, (Err){err, err_size}));
+}
+
+int runfile_read_attr_int64(RunFile *rf, const char *name, int64_t *out, char *err, int err_size)
+{
+    QUIETLY(int, get_attr_number(rf, name, H5T_NATIVE_INT64, 1, out, (Err){err, err_size}));
+}
+
+typedef struct VisitCtx {
+    int (*visit)(const char *, RunAttrKind, void *);
+    void *user;
+    int rc;
+} VisitCtx;
+
+static herr_t visit_one(hid_t loc, const char *name, const H5A_info_t *info, void *data)
+{
+    (void)info;
+    VisitCtx *v = data;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+    H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    RunAttrKind kind = cls == H5T_STRING ? RUN_ATTR_STRING
+                       : cls == H5T_FLOAT ? RUN_ATTR_FLOAT
+                       : cls == H5T_INTEGER ? RUN_ATTR_INT : RUN_ATTR_OTHER;
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    v->rc = v->visit(name, kind, v->user);
+    return v->rc ? 1 : 0;
+}
+
+static int visit_attrs(RunFile *rf, int (*visit)(const char *, RunAttrKind, void *), void *user, Err e)
+{
+    if (!rf) return fail(e, "no run file (NULL handle)");
+    VisitCtx v = {visit, user, 0};
+    hsize_t idx = 0;
+    if (H5Aiterate2(rf->file, H5_INDEX_NAME, H5_ITER_INC, &idx, visit_one, &v) < 0)
+        return fail_h5(e, "%s: cannot list the root attributes", rf->path);
+    return v.rc;
+}
+
+int runfile_visit_attrs(RunFile *rf, int (*visit)(const char *name, RunAttrKind kind, void *user),
+                        void *user, char *err, int err_size)
+{
+    QUIETLY(int, visit_attrs(rf, visit, user, (Err){err, err_size}));
+}
+
+/* ---- reading arrays ------------------------------------------------------ */
+
+/* Open group/name and check its rank; dims receives the shape. */
+static hid_t open_dataset(RunFile *rf, const char *group, const char *name, int rank,
+                          hsize_t dims[MAX_RANK], Err e)
+{
+    char full[512];
+    snprintf(full, sizeof full, "/%s/%s", group, name);
+    if (H5Lexists(rf->file, group, H5P_DEFAULT) <= 0 || H5Lexists(rf->file, full, H5P_DEFAULT) <= 0)
+        return fail(e, "%s: dataset %s is missing", rf->path, full);
+    hid_t d = H5Dopen2(rf->file, full, H5P_DEFAULT);
+    if (d < 0) return fail_h5(e, "%s: cannot open dataset %s", rf->path, full);
+    int r = dataset_shape(d, dims);
+    if (r != rank) {
+        H5Dclose(d);
+        return fail(e, "%s: dataset %s has %d dimensions, expected %d", rf->path, full, r, rank);
+    }
+    return d;
+}
+
+/* Read the first n values of a 1-D dataset. */
+static int read_prefix(hid_t d, hid_t mtype, hsize_t n, void *dst)
+{
+    if (n == 0) return 0;
+    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &n, NULL);
+    hsize_t start = 0;
+    int rc = fs >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &n, NULL) >= 0 &&
+                     H5Dread(d, mtype, ms, fs, H5P_DEFAULT, dst) >= 0
+                 ? 0 : -1;
+    H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    return rc;
+}
+
+static long epoch_rows(RunFile *rf, Err e)
+{
+    hsize_t n = (hsize_t)-1;
+    for (int c = 0; c < N_COLS; c++) {
+        hsize_t dims[MAX_RANK];
+        hid_t d = open_dataset(rf, "epochs", EPOCH_COLS[c], 1, dims, e);
+        if (d < 0) return -1;
+        H5Dclose(d);
+        if (dims[0] < n) n = dims[0];
+    }
+    return (long)n;
+}
+
+static int read_epochs(RunFile *rf, RunEpochs *out, Err e)
+{
+    memset(out, 0, sizeof *out);
+    if (!rf) return fail(e, "no run file (NULL handle)");
+    long n = epoch_rows(rf, e);
+    if (n < 0) return -1;
+    double **cols[N_COLS - 1] = {&out->train_loss, &out->train_accuracy, &out->test_loss,
+                                 &out->test_accuracy, &out->lr, &out->seconds};
+    size_t rows = n ? (size_t)n : 1;
+    int rc = (out->epoch = calloc(rows, sizeof(int))) ? 0 : -1;
+    for (int c = 0; c < N_COLS - 1 && rc == 0; c++)
+        rc = (*cols[c] = calloc(rows, sizeof(double))) ? 0 : -1;
+    if (rc != 0) {
+        run_epochs_free(out);
+        return fail(e, "%s: out of memory reading %ld epochs", rf->path, n);
+    }
+    for (int c = 0; c < N_COLS; c++) {
+        hsize_t dims[MAX_RANK];
+        hid_t d = open_dataset(rf, "epochs", EPOCH_COLS[c], 1, dims, e);
+        if (d >= 0) {
+            rc = c ? read_prefix(d, H5T_NATIVE_DOUBLE, (hsize_t)n, *cols[c - 1])
+                   : read_prefix(d, H5T_NATIVE_INT, (hsize_t)n, out->epoch);
+            H5Dclose(d);
+            if (rc != 0) fail_h5(e, "%s: cannot read dataset /epochs/%s", rf->path, EPOCH_COLS[c]);
+        }
+        if (d < 0 || rc != 0) {
+            run_epochs_free(out);
+            return -1;
+        }
+    }
+    out->count = n;
+    return 0;
+}
+
+int runfile_read_epochs(RunFile *rf, RunEpochs *out, char *err, int err_size)
+{
+    QUIETLY(int, read_epochs(rf, out, (Err){err, err_size}));
+}
+
+void run_epochs_free(RunEpochs *e)
+{
+    if (!e) return;
+    free(e->epoch);
+    free(e->train_loss);
+    free(e->train_accuracy);
+    free(e->test_loss);
+    free(e->test_accuracy);
+    free(e->lr);
+    free(e->seconds);
+    memset(e, 0, sizeof *e);
+}
+
+/* Read a whole 1-D int32 test dataset of exactly n values (n known). */
+static int read_mis(RunFile *rf, const char *name, hsize_t n, int32_t **dst, Err e)
+{
+    hsize_t dims[MAX_RANK];
+    hid_t d = open_dataset(rf, "test", name, 1, dims, e);
+    if (d < 0) return -1;
+    int rc = 0;
+    if (dims[0] != n)
+        rc = fail(e, "%s: dataset /test/%s has %llu values, /test/misclassified_index has %llu",
+                  rf->path, name, (unsigned long long)dims[0], (unsigned long long)n);
+    else if (!(*dst = malloc((n ? n : 1) * sizeof(int32_t))))
+        rc = fail(e, "%s: out of memory", rf->path);
+    else if (read_prefix(d, H5T_NATIVE_INT32, n, *dst) != 0)
+        rc = fail_h5(e, "%s: cannot read dataset /test/%s", rf->path, name);
+    H5Dclose(d);
+    return rc;
+}
+
+static int read_confusion(RunFile *rf, RunTestResults *out, Err e)
+{
+    hsize_t dims[MAX_RANK];
+    hid_t d = open_dataset(rf, "test", "confusion", 2, dims, e);
+    if (d < 0) return -1;
+    int rc = 0;
+    if (dims[0] != dims[1] || dims[0] == 0 || dims[0] > 1000000)
+        rc = fail(e, "%s: dataset /test/confusion is %llux%llu, expected a square matrix", rf->path,
+                  (unsigned long long)dims[0], (unsigned long long)dims[1]);
+    else if (!(out->confusion = malloc(dims[0] * dims[1] * sizeof(int64_t))))
+        rc = fail(e, "%s: out of memory", rf->path);
+    else if (H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->confusion) < 0)
+        rc = fail_h5(e, "%s: cannot read dataset /test/confusion", rf->path);
+    out->num_classes = (int)dims[0];
+    H5Dclose(d);
+    return rc;
+}
+
+static int read_test_results(RunFile *rf, RunTestResults *out, Err e)
+{
+    memset(out, 0, sizeof *out);
+    if (!rf) return fail(e, "no run file (NULL handle)");
+    hsize_t dims[MAX_RANK];
+    int rc = read_confusion(rf, out, e);
+    hid_t d = rc == 0 ? open_dataset(rf, "test", "misclassified_index", 1, dims, e) : -1;
+    if (d < 0) rc = -1;
+    else H5Dclose(d);
+    if (rc == 0) rc = read_mis(rf, "misclassified_index", dims[0], &out->mis_index, e);
+    if (rc == 0) rc = read_mis(rf, "misclassified_pred", dims[0], &out->mis_pred, e);
+    if (rc == 0) rc = read_mis(rf, "misclassified_label", dims[0], &out->mis_label, e);
+    if (rc != 0) {
+        run_test_results_free(out);
+        return -1;
+    }
+    out->n_mis = (long)dims[0];
+    return 0;
+}
+
+int runfile_read_test_results(RunFile *rf, RunTestResults *out, char *err, int err_size)
+{
+    QUIETLY(int, read_test_results(rf, out, (Err){err, err_size}));
+}
+
+void run_test_results_free(RunTestResults *t)
+{
+    if (!t) return;
+    free(t->confusion);
+    free(t->mis_index);
+    free(t->mis_pred);
+    free(t->mis_label);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- reading weights ------------------------------------------------------ */
+
+/* " (written by model X)" when the file says, to explain a mismatch. */
+static void model_note(RunFile *rf, char *buf, size_t size)
+{
+    char model[128];
+    buf[0] = '\0';
+    if (has_attr(rf, "model") && get_attr_string(rf, "model", model, sizeof model, (Err){0, 0}) == 0)
+        snprintf(buf, size, " (the file was written by model '%s')", model);
+}
+
+static int check_entry_shape(RunFile *rf, const ParamEntry *pe, int rank, const hsize_t *dims, Err e)
+{
+    hsize_t want[TENSOR_MAX_DIMS];
+    int want_rank = pe->kind == ENTRY_COUNTER ? 0 : pe->ndim;
+    for (int i = 0; i < want_rank; i++) want[i] = (hsize_t)pe->dims[i];
+    /* a counter saved as [1] instead of [] is the same number */
+    if (pe->kind == ENTRY_COUNTER && numel(rank, dims) == 1) return 0;
+    if (same_shape(rank, dims, want_rank, want)) return 0;
+    char have_s[128], want_s[128], note[200];
+    format_shape(have_s, sizeof have_s, rank, dims);
+    format_shape(want_s, sizeof want_s, want_rank, want);
+    model_note(rf, note, sizeof note);
+    return fail(e, "%s: dataset /weights/%s has shape %s, the model expects %s%s", rf->path,
+                pe->name, have_s, want_s, note);
+}
+
+static int read_entry(RunFile *rf, const ParamEntry *pe, float *params, float *buffers, Err e)
+{
+    hsize_t dims[MAX_RANK];
+    char full[128];
+    snprintf(full, sizeof full, "/weights/%s", pe->name);
+    if (H5Lexists(rf->file, full, H5P_DEFAULT) <= 0) {
+        char note[200];
+        model_note(rf, note, sizeof note);
+        return fail(e, "%s: dataset %s is missing%s", rf->path, full, note);
+    }
+    hid_t d = H5Dopen2(rf->file, full, H5P_DEFAULT);
+    if (d < 0) return fail_h5(e, "%s: cannot open dataset %s", rf->path, full);
+    int rank = dataset_shape(d, dims), rc = -1;
+    if (rank < 0) fail_h5(e, "%s: cannot read the shape of %s", rf->path, full);
+    else if (check_entry_shape(rf, pe, rank, dims, e) == 0) {
+        int64_t count;
+        float *dst = (pe->kind == ENTRY_PARAM ? params : buffers) + pe->offset;
+        herr_t r = pe->kind == ENTRY_COUNTER
+                       ? H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &count)
+                       : H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst);
+        if (r < 0) fail_h5(e, "%s: cannot read dataset %s", rf->path, full);
+        else rc = 0;
+        if (r >= 0 && pe->kind == ENTRY_COUNTER) *dst = (float)count;
+    }
+    H5Dclose(d);
+    return rc;
+}
+
+/* Every table entry was found; any further dataset belongs to another model. */
+static int check_no_extra(RunFile *rf, const ParamTable *t, Err e)
+{
+    hid_t g = H5Gopen2(rf->file, "weights", H5P_DEFAULT);
+    H5G_info_t info;
+    if (g < 0 || H5Gget_info(g, &info) < 0) {
+        if (g >= 0) H5Gclose(g);
+        return fail_h5(e, "%s: cannot list group /weights", rf->path);
+    }
+    int rc = 0;
+    for (hsize_t i = 0; i < info.nlinks && rc == 0 && info.nlinks != (hsize_t)t->count; i++) {
+        char name[256];
+        if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name,
+                               H5P_DEFAULT) < 0)
+            continue;
+        if (param_table_find(t, name) < 0) {
+            char note[200];
+            model_note(rf, note, sizeof note);
+            rc = fail(e, "%s: dataset /weights/%s is not a weight of this model (file has %llu "
+                         "weights, model has %d)%s", rf->path, name,
+                      (unsigned long long)info.nlinks, t->count, note);
+        }
+    }
+    if (rc == 0 && info.nlinks != (hsize_t)t->count)
+        rc = fail(e, "%s: /weights holds %llu datasets, the model has %d weights", rf->path,
+                  (unsigned long long)info.nlinks, t->count);
+    H5Gclose(g);
+    return rc;
+}
+
+static int read_weights(const char *path, const ParamTable *t, float *params, float *buffers, Err e)
+{
+    RunFile *rf = open_existing(path, 0, e);
+    if (!rf) return -1;
+    int rc = 0;
+    if (H5Lexists(rf->file, "weights", H5P_DEFAULT) <= 0)
+        rc = fail(e, "%s: no /weights group", path);
+    for (int i = 0; i < t->count && rc == 0; i++)
+        rc = read_entry(rf, &t->entries[i], params, buffers, e);
+    if (rc == 0) rc = check_no_extra(rf, t, e);
+    release(rf);
+    return rc;
+}
+
+int runfile_read_weights(const char *path, const ParamTable *table, float *params, float *buffers,
+                         char *err, int err_size)
+{
+    QUIETLY(int, read_weights(path, table, params, buffers, (Err){err, err_size}));
+}
+
+/* ---- reading the checkpoint ---------------------------------------------- */
+
+/* /checkpoint/<name> into dst (n floats). An optional state the caller
+ * does not want (dst NULL) must not be in the file either: that would mean
+ * the optimizer changed between the run and the resume. */
+static int read_vector(RunFile *rf, const char *name, float *dst, long n, int optional, Err e)
+{
+    hsize_t dims[MAX_RANK];
+    char full[64];
+    snprintf(full, sizeof full, "/checkpoint/%s", name);
+    if (optional && !dst) {
+        if (H5Lexists(rf->file, full, H5P_DEFAULT) > 0)
+            return fail(e, "%s: checkpoint has %s but the optimizer keeps no such state", rf->path,
+                        full);
+        return 0;
+    }
+    hid_t d = open_dataset(rf, "checkpoint", name, 1, dims, e);
+    if (d < 0) return -1;
+    int rc = 0;
+    if (dims[0] != (hsize_t)n)
+        rc = fail(e, "%s: dataset %s has %llu values, expected %ld", rf->path, full,
+                  (unsigned long long)dims[0], n);
+    else if (n > 0 && !dst)
+        rc = fail(e, "%s: no buffer given to read %s into", rf->path, full);
+    else if (read_prefix(d, H5T_NATIVE_FLOAT, (hsize_t)n, dst) != 0)
+        rc = fail_h5(e, "%s: cannot read dataset %s", rf->path, full);
+    H5Dclose(d);
+    return rc;
+}
+
+static int get_group_int64(RunFile *rf, hid_t g, const char *name, int64_t *v, Err e)
+{
+    if (H5Aexists(g, name) <= 0) return fail(e, "%s: /checkpoint has no attribute '%s'", rf->path, name);
+    hid_t a = H5Aopen(g, name, H5P_DEFAULT);
+    herr_t r = a >= 0 ? H5Aread(a, H5T_NATIVE_INT64, v) : -1;
+    if (a >= 0) H5Aclose(a);
+    return r < 0 ? fail_h5(e, "%s: cannot read /checkpoint attribute '%s'", rf->path, name) : 0;
+}
+
+static int read_checkpoint_meta(RunFile *rf, RunCheckpoint *ck, Err e)
+{
+    if (H5Lexists(rf->file, "checkpoint", H5P_DEFAULT) <= 0)
+        return fail(e, "%s: no /checkpoint group", rf->path);
+    hid_t g = H5Gopen2(rf->file, "checkpoint", H5P_DEFAULT);
+    if (g < 0) return fail_h5(e, "%s: cannot open group /checkpoint", rf->path);
+    int64_t epoch = -1, step = 0;
+    int rc = H5Aexists(g, "epoch") > 0 ? get_group_int64(rf, g, "epoch", &epoch, e) : 0;
+    if (rc == 0 && epoch < 0)
+        rc = fail(e, "%s: no usable checkpoint (none written yet, or the run stopped while "
+                     "writing it)", rf->path);
+    if (rc == 0) rc = get_group_int64(rf, g, "step", &step, e);
+    H5Gclose(g);
+    ck->epoch = epoch;
+    ck->step = step;
+    return rc;
+}
+
+static int read_checkpoint(const char *path, RunCheckpoint *ck, Err e)
+{
+    RunFile *rf = open_existing(path, 0, e);
+    if (!rf) return -1;
+    int rc = read_checkpoint_meta(rf, ck, e);
+    if (rc == 0) rc = read_vector(rf, "params", ck->params, ck->n_params, 0, e);
+    if (rc == 0) rc = read_vector(rf, "buffers", ck->buffers, ck->n_buffers, 0, e);
+    if (rc == 0) rc = read_vector(rf, "state1", ck->state1, ck->n_state, 1, e);
+    if (rc == 0) rc = read_vector(rf, "state2", ck->state2, ck->n_state, 1, e);
+    release(rf);
+    return rc;
+}
+
+int runfile_read_checkpoint(const char *path, RunCheckpoint *ck, char *err, int err_size)
+{
+    QUIETLY(int, read_checkpoint(path, ck, (Err){err, err_size}));
+}

@@ -1,0 +1,137 @@
+/* HDF5 run files: one file per training run (layout in docs/run-file.md).
+ *
+ * Writer protocol:
+ *   rf = runfile_create("runs/x/trial-0007.h5")   writes trial-0007.h5.tmp
+ *   runfile_set_attr_*(...)                        root attributes
+ *   each epoch: runfile_append_epoch, runfile_write_test_results,
+ *               runfile_write_checkpoint           (each one flushes)
+ *   runfile_write_weights(...)
+ *   runfile_finish(rf, "complete" | "diverged" | "failed")   renames .tmp -> final
+ * or runfile_abandon(rf)   (nothing worth keeping: the .tmp is deleted)
+ * or runfile_close(rf)     (stop now, keep the .tmp to resume from later).
+ * A final file is never overwritten; a process killed mid-run leaves a .tmp
+ * whose finished epochs and last checkpoint are readable.
+ *
+ * Every function that can fail returns 0 (or a handle) on success and -1
+ * (or NULL) on failure, with one message in err that names the file and the
+ * dataset or attribute. HDF5's own error printing is switched off inside
+ * these functions; its most specific message is appended to ours instead. */
+#ifndef SWEEPRUN_RUNFILE_H
+#define SWEEPRUN_RUNFILE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "params.h"
+
+#define RUNFILE_FORMAT "sweeprun-run"
+#define RUNFILE_FORMAT_VERSION 1
+#define RUNFILE_TMP_SUFFIX ".tmp"
+
+typedef struct RunFile RunFile;   /* an open run file, for writing or reading */
+
+/* One row of the per-epoch table (/epochs/<field>). */
+typedef struct RunEpoch {
+    int epoch;                    /* 1-based epoch number */
+    double train_loss, train_accuracy, test_loss, test_accuracy;
+    double lr, seconds;
+} RunEpoch;
+
+/* The whole per-epoch table, as read back (column arrays of length count). */
+typedef struct RunEpochs {
+    long count;
+    int *epoch;
+    double *train_loss, *train_accuracy, *test_loss, *test_accuracy, *lr, *seconds;
+} RunEpochs;
+
+/* /test: confusion[true * num_classes + predicted], and the misclassified
+ * test samples (index into the test set, predicted label, true label). */
+typedef struct RunTestResults {
+    int num_classes;
+    int64_t *confusion;           /* num_classes * num_classes */
+    long n_mis;                   /* may be 0 */
+    int32_t *mis_index, *mis_pred, *mis_label;
+} RunTestResults;
+
+/* /checkpoint: everything needed to continue training after `epoch` epochs.
+ * For writing, the caller points at its buffers; for reading, the caller
+ * points at buffers of the given sizes and they are filled. state1/state2
+ * are the optimizer's state buffers (n_state floats each) or NULL. */
+typedef struct RunCheckpoint {
+    float *params;  long n_params;
+    float *buffers; long n_buffers;
+    float *state1, *state2; long n_state;
+    int64_t step;                 /* optimizer step count */
+    int64_t epoch;                /* epochs finished */
+} RunCheckpoint;
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* final_path + ".tmp" into buf; -1 when it does not fit. */
+int runfile_tmp_path(const char *final_path, char *buf, size_t size);
+
+/* Start a run: refuses when final_path exists; (re)creates final_path.tmp,
+ * with format, format_version and status = "running" already written. */
+RunFile *runfile_create(const char *final_path, char *err, int err_size);
+
+/* Reopen an interrupted run's final_path.tmp to continue after epochs_done
+ * epochs (normally the checkpoint's epoch): later epoch rows are dropped,
+ * status goes back to "running". */
+RunFile *runfile_resume(const char *final_path, int64_t epochs_done, char *err, int err_size);
+
+int runfile_set_attr_string(RunFile *rf, const char *name, const char *value, char *err, int err_size);
+int runfile_set_attr_double(RunFile *rf, const char *name, double value, char *err, int err_size);
+int runfile_set_attr_int64(RunFile *rf, const char *name, int64_t value, char *err, int err_size);
+
+int runfile_append_epoch(RunFile *rf, const RunEpoch *e, char *err, int err_size);
+int runfile_write_test_results(RunFile *rf, const RunTestResults *t, char *err, int err_size);
+/* Every ENTRY_PARAM (from params) and ENTRY_BUFFER (from buffers) as float32
+ * of the entry's shape; every ENTRY_COUNTER as a 0-d int64. */
+int runfile_write_weights(RunFile *rf, const ParamTable *table, const float *params,
+                          const float *buffers, char *err, int err_size);
+int runfile_write_checkpoint(RunFile *rf, const RunCheckpoint *ck, char *err, int err_size);
+
+/* Write status ("complete", "diverged" or "failed"), flush, close, and
+ * rename .tmp -> final. Always releases rf; on failure the .tmp is kept and
+ * the message says so. */
+int runfile_finish(RunFile *rf, const char *status, char *err, int err_size);
+/* Close and delete the .tmp (nothing useful was written). Releases rf. */
+void runfile_abandon(RunFile *rf);
+
+/* ---- reading ------------------------------------------------------------ */
+
+/* Open any run file read-only (a finished one or a .tmp); checks that it is
+ * HDF5 and carries format = "sweeprun-run" with a version this build reads. */
+RunFile *runfile_open(const char *path, char *err, int err_size);
+/* Release rf. For a writer this is "stop here": the .tmp stays, resumable. */
+void runfile_close(RunFile *rf);
+const char *runfile_path(const RunFile *rf);   /* the file actually open */
+
+int runfile_has_attr(RunFile *rf, const char *name);
+/* Strings: fixed or variable length; fails when buf_size is too small. */
+int runfile_read_attr_string(RunFile *rf, const char *name, char *buf, int buf_size,
+                             char *err, int err_size);
+int runfile_read_attr_double(RunFile *rf, const char *name, double *out, char *err, int err_size);
+int runfile_read_attr_int64(RunFile *rf, const char *name, int64_t *out, char *err, int err_size);
+
+typedef enum { RUN_ATTR_STRING, RUN_ATTR_FLOAT, RUN_ATTR_INT, RUN_ATTR_OTHER } RunAttrKind;
+/* Call visit(name, kind, user) for every root attribute (creation order is
+ * not kept; names come alphabetically). A non-zero return from visit stops
+ * the walk and is returned. */
+int runfile_visit_attrs(RunFile *rf, int (*visit)(const char *name, RunAttrKind kind, void *user),
+                        void *user, char *err, int err_size);
+
+/* Allocates the column arrays; free with run_epochs_free. Rows present in
+ * every column are returned (a run killed mid-append loses that row only). */
+int runfile_read_epochs(RunFile *rf, RunEpochs *out, char *err, int err_size);
+void run_epochs_free(RunEpochs *e);
+/* Allocates; free with run_test_results_free. */
+int runfile_read_test_results(RunFile *rf, RunTestResults *out, char *err, int err_size);
+void run_test_results_free(RunTestResults *t);
+
+/* Load every entry of table from /weights/<name>, checking each shape. Also
+ * fails when the file holds weights the table does not know (another model). */
+int runfile_read_weights(const char *path, const ParamTable *table, float *params, float *buffers,
+                         char *err, int err_size);
+/* Fill ck's buffers, step and epoch; every size must match what is stored. */
+int runfile_read_checkpoint(const char *path, RunCheckpoint *ck, char *err, int err_size);
+
+#endif

@@ -1,0 +1,20 @@
+/* The sweeprun subcommands. Each returns the process exit code. */
+#ifndef SWEEPRUN_COMMANDS_H
+#define SWEEPRUN_COMMANDS_H
+
+enum {
+    EXIT_OK = 0,
+    EXIT_FAILED = 1,      /* the run itself failed (I/O error, ...) */
+    EXIT_BAD_INPUT = 2,   /* bad flags, files or datasets: nothing was run */
+    EXIT_DIVERGED = 3,    /* the loss became NaN/inf; the run file is kept */
+    EXIT_MISMATCH = 4,    /* eval did not reproduce the recorded accuracy */
+};
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_models(int argc, char **argv);
+
+/* Print "sweeprun: <message>" to stderr (one line). */
+void report_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

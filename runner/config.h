@@ -1,0 +1,56 @@
+/* The fully resolved configuration of one training run, and the ONE place
+ * that turns "key = value" text into it. CLI flags (--lr 0.01 is
+ * --set lr=0.01) and, later, sweep files all go through config_set(), so a
+ * key means the same thing everywhere and is validated the same way. */
+#ifndef SWEEPRUN_CONFIG_H
+#define SWEEPRUN_CONFIG_H
+#include <stdint.h>
+#include "model.h"
+#include "optim.h"
+#include "schedule.h"
+
+#define CONFIG_PATH_MAX 4096
+
+typedef struct TrainConfig {
+    const ModelDesc *model;
+    double model_options[MODEL_MAX_OPTIONS];
+    char dataset[CONFIG_PATH_MAX];   /* mnist | fashion-mnist | a directory */
+    int epochs;
+    int batch_size;
+    int eval_batch_size;
+    int grad_accum;                  /* micro-batches per optimizer step */
+    float lr;
+    OptimConfig optim;
+    char schedule_spec[128];
+    Schedule schedule;
+    uint64_t seed;
+    char device[32];                 /* auto | cpu | cuda | cuda:I */
+    int threads;                     /* 0 = all cores */
+    char out[CONFIG_PATH_MAX];       /* run file; "" = a name under runs/ */
+    long train_subset;               /* 0 = all; else the first N images */
+    long test_subset;                /* 0 = all; else the first N images */
+    char sweep[128];                 /* sweep name ("" for a plain train) */
+    char trial_id[64];
+} TrainConfig;
+
+/* Defaults of the model's recipe (MODELS.md). */
+void config_defaults(TrainConfig *c, const ModelDesc *model);
+/* Set one key from text. 0 ok; -1 with "key: expected ..., got ..." in err.
+ * Setting "model" resets everything to that model's recipe, so apply it
+ * first (config_apply_pairs does). */
+int config_set(TrainConfig *c, const char *key, const char *value, char *err, int err_size);
+/* Apply key=value pairs: "model" first, then the rest in order. Fails if no
+ * model is named. */
+int config_apply_pairs(TrainConfig *c, int n, const char *const *keys,
+                       const char *const *values, char *err, int err_size);
+/* Checks across keys (e.g. grad_accum must divide batch_size). */
+int config_validate(const TrainConfig *c, char *err, int err_size);
+
+/* Enumerate every key with its current value as text (for run files and
+ * printing): calls fn(key, value, user) for each. */
+void config_each(const TrainConfig *c, void (*fn)(const char *key, const char *value, void *user),
+                 void *user);
+/* One-line list of valid keys (for messages and --help). */
+const char *config_key_list(void);
+
+#endif

@@ -1,0 +1,152 @@
+#include "run_record.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void iso_now(char *buf, int size)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+typedef struct { char *buf; int size, used; } TextSink;
+
+static void append_line(const char *key, const char *value, void *user)
+{
+    TextSink *s = user;
+    int n = snprintf(s->buf + s->used, s->size - s->used, "%s=%s\n", key, value);
+    if (n > 0 && s->used + n < s->size) s->used += n;
+}
+
+void config_to_text(const TrainConfig *cfg, char *buf, int size)
+{
+    TextSink s = {buf, size, 0};
+    buf[0] = 0;
+    config_each(cfg, append_line, &s);
+}
+
+/* Each hyperparameter also as its own typed root attribute, so reports can
+ * group and sort without parsing the config text. */
+typedef struct { RunFile *file; char *err; int err_size; int failed; } AttrSink;
+
+static void write_typed(const char *key, const char *value, void *user)
+{
+    AttrSink *s = user;
+    if (s->failed) return;
+    char *end;
+    long long i = strtoll(value, &end, 10);
+    if (*value && !*end) {
+        s->failed = runfile_set_attr_int64(s->file, key, i, s->err, s->err_size);
+        return;
+    }
+    double d = strtod(value, &end);
+    if (*value && !*end) s->failed = runfile_set_attr_double(s->file, key, d, s->err, s->err_size);
+    else s->failed = runfile_set_attr_string(s->file, key, value, s->err, s->err_size);
+}
+
+int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
+                    const Dataset *data, long param_count, const char *device, int threads,
+                    const char *command_line)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->file = runfile_create(path, rec->err, sizeof rec->err);
+    if (!rec->file) return -1;
+    char text[8192], now[32];
+    config_to_text(cfg, text, sizeof text);
+    iso_now(now, sizeof now);
+    AttrSink sink = {rec->file, rec->err, sizeof rec->err, 0};
+    config_each(cfg, write_typed, &sink);
+    RunFile *f = rec->file;
+    char *e = rec->err;
+    int n = sizeof rec->err;
+    if (sink.failed
+        || runfile_set_attr_string(f, "config", text, e, n)
+        || runfile_set_attr_string(f, "trial_id", cfg->trial_id, e, n)
+        || runfile_set_attr_string(f, "sweep", cfg->sweep, e, n)
+        || runfile_set_attr_string(f, "dataset_dir", data->dir, e, n)
+        || runfile_set_attr_int64(f, "train_images", data->n_train, e, n)
+        || runfile_set_attr_int64(f, "test_images", data->n_test, e, n)
+        || runfile_set_attr_int64(f, "param_count", param_count, e, n)
+        || runfile_set_attr_string(f, "device", device, e, n)
+        || runfile_set_attr_int64(f, "threads", threads, e, n)
+        || runfile_set_attr_int64(f, "world_size", 1, e, n)
+        || runfile_set_attr_int64(f, "ranks_per_trial", 1, e, n)
+        || runfile_set_attr_string(f, "start_time", now, e, n)
+        || runfile_set_attr_string(f, "command", command_line, e, n)
+        || runfile_set_attr_int64(f, "epochs_completed", 0, e, n)) {
+        runfile_abandon(rec->file);
+        rec->file = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static int write_test_results(RunRecord *rec, const Evaluation *ev)
+{
+    enum { K = DATASET_CLASSES };
+    int64_t confusion[K * K];
+    for (int t = 0; t < K; t++)
+        for (int p = 0; p < K; p++) confusion[t * K + p] = ev->confusion[t][p];
+    long wrong = ev->count - ev->correct;
+    RunTestResults r = {.num_classes = K, .confusion = confusion, .n_mis = wrong};
+    r.mis_index = malloc((size_t)(wrong ? wrong : 1) * sizeof(int32_t));
+    r.mis_pred = malloc((size_t)(wrong ? wrong : 1) * sizeof(int32_t));
+    r.mis_label = malloc((size_t)(wrong ? wrong : 1) * sizeof(int32_t));
+    long k = 0;
+    for (long i = 0; i < ev->count && k < wrong; i++) {
+        if (ev->predictions[i] == ev->labels[i]) continue;
+        r.mis_index[k] = (int32_t)i;
+        r.mis_pred[k] = ev->predictions[i];
+        r.mis_label[k] = ev->labels[i];
+        k++;
+    }
+    int rc = runfile_write_test_results(rec->file, &r, rec->err, sizeof rec->err);
+    free(r.mis_index);
+    free(r.mis_pred);
+    free(r.mis_label);
+    return rc;
+}
+
+int run_record_epoch(RunRecord *rec, const EpochStats *s, const Evaluation *ev, const Model *m,
+                     const Optimizer *opt)
+{
+    RunFile *f = rec->file;
+    char *e = rec->err;
+    int n = sizeof rec->err;
+    if (s->test_accuracy > rec->best_accuracy || s->epoch == 0) rec->best_accuracy = s->test_accuracy;
+    RunEpoch row = {.epoch = s->epoch + 1, .train_loss = s->train_loss,
+                    .train_accuracy = s->train_accuracy, .test_loss = s->test_loss,
+                    .test_accuracy = s->test_accuracy, .lr = s->lr, .seconds = s->seconds};
+    RunCheckpoint ck = {.params = m->params, .n_params = m->table.n_params,
+                        .buffers = m->buffers, .n_buffers = m->table.n_buffers,
+                        .state1 = opt->state1, .state2 = opt->state2, .n_state = opt->n,
+                        .step = opt->step, .epoch = s->epoch + 1};
+    if (runfile_write_weights(f, &m->table, m->params, m->buffers, e, n)
+        || write_test_results(rec, ev)
+        || runfile_write_checkpoint(f, &ck, e, n)
+        || runfile_set_attr_double(f, "final_test_accuracy", s->test_accuracy, e, n)
+        || runfile_set_attr_double(f, "best_test_accuracy", rec->best_accuracy, e, n)
+        || runfile_set_attr_int64(f, "epochs_completed", s->epoch + 1, e, n)
+        /* The metrics row last: it flushes the file, committing the epoch. */
+        || runfile_append_epoch(f, &row, e, n))
+        return -1;
+    return 0;
+}
+
+int run_record_finish(RunRecord *rec, RunStatus status, const char *error_message)
+{
+    char now[32];
+    iso_now(now, sizeof now);
+    RunFile *f = rec->file;
+    rec->file = NULL;
+    if (runfile_set_attr_string(f, "end_time", now, rec->err, sizeof rec->err)
+        || runfile_set_attr_string(f, "error", error_message ? error_message : "", rec->err,
+                                   sizeof rec->err)) {
+        runfile_close(f);
+        return -1;
+    }
+    return runfile_finish(f, run_status_name(status), rec->err, sizeof rec->err);
+}

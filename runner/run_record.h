@@ -1,0 +1,32 @@
+/* Writing one training run into its HDF5 run file (results/runfile.h):
+ * the attributes that describe it, then after every epoch the metrics row,
+ * test results, weights and a checkpoint, each flushed, so a killed run
+ * keeps every finished epoch. */
+#ifndef SWEEPRUN_RUN_RECORD_H
+#define SWEEPRUN_RUN_RECORD_H
+#include "config.h"
+#include "dataset.h"
+#include "runfile.h"
+#include "train.h"
+
+typedef struct RunRecord {
+    RunFile *file;
+    double best_accuracy;
+    char err[1024];            /* why the last call failed */
+} RunRecord;
+
+/* Create the run file (refusing an existing one) and write the attributes.
+ * 0 ok; -1 with rec->err set and nothing left on disk. */
+int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
+                    const Dataset *data, long param_count, const char *device, int threads,
+                    const char *command_line);
+/* Everything one finished epoch produced. 0 ok, -1 with rec->err. */
+int run_record_epoch(RunRecord *rec, const EpochStats *s, const Evaluation *ev, const Model *m,
+                     const Optimizer *opt);
+/* Final status and end time, then the rename to the final name. */
+int run_record_finish(RunRecord *rec, RunStatus status, const char *error_message);
+
+/* The config as "key=value" lines (the `config` attribute eval re-reads). */
+void config_to_text(const TrainConfig *cfg, char *buf, int size);
+
+#endif

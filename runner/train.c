@@ -1,0 +1,179 @@
+#include "train.h"
+#include "ops.h"
+#include "rng.h"
+#include "util.h"
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *run_status_name(RunStatus s)
+{
+    static const char *names[] = {"complete", "diverged", "failed"};
+    return names[s];
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int set_compute_threads(int threads)
+{
+    if (threads <= 0) threads = omp_get_num_procs();
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+    return threads;
+}
+
+void epoch_permutation(uint64_t seed, int epoch, int n, int *order)
+{
+    for (int i = 0; i < n; i++) order[i] = i;
+    uint64_t base = (uint64_t)epoch * (uint64_t)n;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)rng_below(seed, RNG_STREAM_SHUFFLE, base + (uint64_t)i, (uint32_t)(i + 1));
+        int tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
+    }
+}
+
+void trainer_init(Trainer *t, const TrainConfig *cfg, const Dataset *data)
+{
+    memset(t, 0, sizeof *t);
+    t->cfg = cfg;
+    t->data = data;
+    model_create(&t->model, cfg->model, cfg->model_options, cfg->seed);
+    OptimConfig oc = cfg->optim;
+    optim_init(&t->opt, &oc, &t->model.table);
+    ctx_init(&t->ctx, cfg->seed, (size_t)64 << 20);
+    int most = cfg->batch_size > cfg->eval_batch_size ? cfg->batch_size : cfg->eval_batch_size;
+    long image = (long)data->rows * data->cols;
+    t->batch_x = xmalloc((size_t)most * image * sizeof(float));
+    t->batch_y = xmalloc((size_t)most * sizeof(int));
+    t->order = xmalloc((size_t)(data->n_train ? data->n_train : 1) * sizeof(int));
+}
+
+void trainer_free(Trainer *t)
+{
+    model_free(&t->model);
+    optim_free(&t->opt);
+    ctx_free(&t->ctx);
+    free(t->batch_x);
+    free(t->batch_y);
+    free(t->order);
+    memset(t, 0, sizeof *t);
+}
+
+/* Forward one batch of images (indices into the split), leave the logits. */
+static Tensor *forward_batch(Trainer *t, const unsigned char *pixels, const unsigned char *labels,
+                             const int *index, int n)
+{
+    const Recipe *r = &t->cfg->model->recipe;
+    int image = t->data->rows * t->data->cols;
+    dataset_gather(pixels, image, index, n, r->norm_mean, r->norm_std, t->batch_x);
+    for (int i = 0; i < n; i++) t->batch_y[i] = labels[index[i]];
+    int dims[4] = {n, 1, t->data->rows, t->data->cols};
+    Tensor *x = ctx_wrap(&t->ctx, t->batch_x, NULL, 4, dims);
+    return t->model.desc->forward(&t->model, &t->ctx, x);
+}
+
+/* One optimizer step over the batch index[0..n), split into grad_accum
+ * micro-batches whose gradients are averaged (as data-parallel ranks'
+ * are). Returns 0, or -1 when the loss is not finite. */
+static int train_step(Trainer *t, const int *index, int n, float lr, double *loss_sum, long *correct)
+{
+    memset(t->model.grads, 0, (size_t)t->model.table.n_params * sizeof(float));
+    int parts = t->cfg->grad_accum < n ? t->cfg->grad_accum : n;
+    int base = n / parts, extra = n % parts, start = 0;
+    for (int k = 0; k < parts; k++) {
+        int m = base + (k < extra);
+        ctx_begin(&t->ctx, 1, 1);
+        Tensor *logits = forward_batch(t, t->data->train_x, t->data->train_y, index + start, m);
+        Tensor *loss = op_cross_entropy(&t->ctx, logits, t->batch_y);
+        if (!isfinite(loss->data[0])) return -1;
+        *loss_sum += (double)loss->data[0] * m;
+        *correct += count_correct(logits, t->batch_y);
+        ctx_backward_scaled(&t->ctx, loss, 1.0f / (float)parts);
+        start += m;
+    }
+    optim_step(&t->opt, t->model.params, t->model.grads, lr);
+    return 0;
+}
+
+void trainer_evaluate(Trainer *t, Evaluation *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    int n = t->data->n_test, b = t->cfg->eval_batch_size;
+    ev->predictions = xmalloc((size_t)(n ? n : 1) * sizeof(int));
+    int *index = xmalloc((size_t)b * sizeof(int));
+    double loss_sum = 0;
+    for (int start = 0; start < n; start += b) {
+        int m = n - start < b ? n - start : b;
+        for (int i = 0; i < m; i++) index[i] = start + i;
+        ctx_begin(&t->ctx, 0, 0);
+        Tensor *logits = forward_batch(t, t->data->test_x, t->data->test_y, index, m);
+        Tensor *loss = op_cross_entropy(&t->ctx, logits, t->batch_y);
+        loss_sum += (double)loss->data[0] * m;
+        argmax_rows(logits, ev->predictions + start);
+    }
+    for (int i = 0; i < n; i++) {
+        int truth = t->data->test_y[i], pred = ev->predictions[i];
+        ev->confusion[truth][pred]++;
+        ev->correct += truth == pred;
+    }
+    ev->count = n;
+    ev->labels = t->data->test_y;
+    ev->loss = n ? loss_sum / n : 0;
+    ev->accuracy = n ? (double)ev->correct / n : 0;
+    free(index);
+}
+
+void evaluation_free(Evaluation *ev)
+{
+    free(ev->predictions);
+    ev->predictions = NULL;
+}
+
+RunStatus trainer_run(Trainer *t, int start_epoch, const TrainObserver *obs, EpochStats *last)
+{
+    const TrainConfig *cfg = t->cfg;
+    int n = t->data->n_train, b = cfg->batch_size;
+    int batches = (n + b - 1) / b;
+    for (int epoch = start_epoch; epoch < cfg->epochs; epoch++) {
+        double t0 = now_seconds(), loss_sum = 0;
+        long correct = 0;
+        float lr = schedule_lr(&cfg->schedule, cfg->lr, epoch);
+        epoch_permutation(cfg->seed, epoch, n, t->order);
+        for (int k = 0; k < batches; k++) {
+            int m = n - k * b < b ? n - k * b : b;
+            if (train_step(t, t->order + (long)k * b, m, lr, &loss_sum, &correct)) return RUN_DIVERGED;
+            if (obs && obs->on_batch)
+                obs->on_batch(obs->user, epoch, k + 1, batches, loss_sum / ((long)k * b + m),
+                              now_seconds() - t0, (long)k * b + m);
+        }
+        double train_seconds = now_seconds() - t0;
+        Evaluation ev;
+        trainer_evaluate(t, &ev);
+        EpochStats s = {
+            .epoch = epoch,
+            .train_loss = loss_sum / n,
+            .train_accuracy = (double)correct / n,
+            .test_loss = ev.loss,
+            .test_accuracy = ev.accuracy,
+            .lr = lr,
+            .seconds = now_seconds() - t0,
+            .train_images_per_second = n / train_seconds,
+        };
+        if (last) *last = s;
+        int stop = obs && obs->on_epoch && obs->on_epoch(obs->user, &s, &ev, &t->model, &t->opt);
+        evaluation_free(&ev);
+        if (!isfinite(s.test_loss)) return RUN_DIVERGED;
+        if (stop) return RUN_FAILED;
+    }
+    return RUN_COMPLETE;
+}

@@ -1,0 +1,69 @@
+/* The training loop: shuffled mini-batches, forward, tape backward,
+ * optional gradient accumulation, optimizer step, per-epoch evaluation.
+ * It knows nothing about files or terminals: whoever calls it observes
+ * progress through TrainObserver (the CLI draws a progress bar and writes
+ * the run file; tests just look at the numbers). */
+#ifndef SWEEPRUN_TRAIN_H
+#define SWEEPRUN_TRAIN_H
+#include "config.h"
+#include "ctx.h"
+#include "dataset.h"
+#include "model.h"
+#include "optim.h"
+
+typedef enum { RUN_COMPLETE = 0, RUN_DIVERGED = 1, RUN_FAILED = 2 } RunStatus;
+const char *run_status_name(RunStatus s);
+
+typedef struct EpochStats {
+    int epoch;                 /* 0-based */
+    double train_loss, train_accuracy;
+    double test_loss, test_accuracy;
+    double lr;
+    double seconds;            /* training + evaluation wall time */
+    double train_images_per_second;
+} EpochStats;
+
+typedef struct Evaluation {
+    double loss, accuracy;
+    long correct, count;
+    long confusion[DATASET_CLASSES][DATASET_CLASSES];  /* [true][predicted] */
+    int *predictions;          /* count entries, owned */
+    const unsigned char *labels;  /* the true labels (the dataset's, not owned) */
+} Evaluation;
+
+typedef struct TrainObserver {
+    void *user;
+    /* After each optimizer step: batches done this epoch, of total. */
+    void (*on_batch)(void *user, int epoch, int batch, int batches, double running_loss,
+                     double elapsed_seconds, long images);
+    /* After each epoch's evaluation; return non-zero to stop (e.g. I/O failed). */
+    int (*on_epoch)(void *user, const EpochStats *stats, const Evaluation *eval,
+                    const Model *model, const Optimizer *opt);
+} TrainObserver;
+
+typedef struct Trainer {
+    const TrainConfig *cfg;
+    const Dataset *data;
+    Model model;
+    Optimizer opt;
+    Ctx ctx;
+    float *batch_x;            /* staging for one micro-batch of images */
+    int *batch_y;
+    int *order;                /* this epoch's permutation of the training set */
+} Trainer;
+
+void trainer_init(Trainer *t, const TrainConfig *cfg, const Dataset *data);
+void trainer_free(Trainer *t);
+/* Train cfg->epochs epochs starting at start_epoch. Returns the status;
+ * the diverged case stops at the first non-finite loss. */
+RunStatus trainer_run(Trainer *t, int start_epoch, const TrainObserver *obs, EpochStats *last);
+/* Score the test set in eval mode, in batches of eval_batch_size, in order. */
+void trainer_evaluate(Trainer *t, Evaluation *ev);
+void evaluation_free(Evaluation *ev);
+/* The permutation of epoch e: Fisher-Yates from the counter RNG, identical
+ * on every rank and every backend for the same seed. */
+void epoch_permutation(uint64_t seed, int epoch, int n, int *order);
+/* Set OpenMP and OpenBLAS thread counts (0 = all cores). Returns the count. */
+int set_compute_threads(int threads);
+
+#endif

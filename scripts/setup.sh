@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install every Debian package sweeprun's build, tests and benchmarks need.
+# Safe to re-run; needs root (or sudo) on Debian 12.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git ca-certificates curl
+  libopenblas-dev libopenmpi-dev openmpi-bin
+  libhdf5-dev hdf5-tools libinih-dev libcmocka-dev zlib1g-dev
+)
+if [[ "${SWEEPRUN_WITH_TORCH:-0}" == 1 ]]; then
+  # PyTorch 1.13 from Debian, for the CPU comparison benchmark only.
+  packages+=(python3-torch python3-numpy)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO=sudo
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "setup: all packages present"

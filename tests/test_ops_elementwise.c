@@ -1,0 +1,399 @@
+/* Element-wise ops, dropout and views against plain float64 loops.
+ *
+ * Tolerances (check_op measures |a - b| / (|b| + 1)):
+ *  - forward 1e-6: each output is one fp32 operation (or an fp32 expf,
+ *    accurate to a few ulp ~ 1e-7) on fp32 inputs;
+ *  - gradient 1e-5: the analytic gradient is again one or two fp32
+ *    operations per element (error ~1e-7), and the float64 central
+ *    difference with h = 1e-6 has truncation error ~h^2 f''' ~ 1e-12 and
+ *    rounding ~1e-16 / 1e-6 = 1e-10, so 1e-5 leaves a wide margin while
+ *    still catching any real mistake (a wrong factor is off by O(1)). */
+#include "testutil.h"
+#include "ops.h"
+#include "rng.h"
+#include <math.h>
+#include <string.h>
+
+#define FWD_TOL 1e-6
+#define GRAD_TOL 1e-5
+
+typedef struct Shape { int ndim; int dims[4]; } Shape;
+
+/* Batch 1, odd sizes, 1-D to 4-D, and one tensor large enough (> 32768
+ * elements) to take the OpenMP path. */
+static const Shape SHAPES[] = {
+    {1, {1}}, {1, {7}}, {2, {1, 5}}, {2, {3, 4}}, {3, {2, 3, 5}},
+    {4, {1, 3, 5, 7}}, {4, {2, 3, 4, 5}}, {2, {129, 301}},
+};
+#define N_SHAPES (int)(sizeof SHAPES / sizeof SHAPES[0])
+
+static Ctx *new_ctx(void)
+{
+    static Ctx c;
+    ctx_init(&c, 1234, 1 << 20);
+    ctx_begin(&c, 1, 1);
+    return &c;
+}
+
+static long probes_for(long n) { return n > 2000 ? 300 : 0; }
+
+/* ---- relu --------------------------------------------------------------- */
+
+static void ref_relu(double *const *in, double *out, const void *args)
+{
+    long n = *(const long *)args;
+    for (long i = 0; i < n; i++) out[i] = in[0][i] > 0 ? in[0][i] : 0;
+}
+
+/* Values in +-[0.05, 1]: at least 0.05 from the kink, far beyond the
+ * finite-difference step, so the central difference is exact there. */
+static void away_from_zero(Tensor *t, uint64_t *rng)
+{
+    for (long i = 0; i < t->numel; i++) {
+        double m = test_uniform(rng, 0.05, 1.0);
+        t->data[i] = (float)(test_rng_next(rng) & 1 ? m : -m);
+    }
+}
+
+static void test_relu(void **state)
+{
+    (void)state;
+    uint64_t rng = 1;
+    for (int s = 0; s < N_SHAPES; s++) {
+        Ctx *c = new_ctx();
+        Tensor *x = random_tensor(c, &rng, SHAPES[s].ndim, SHAPES[s].dims, -1, 1, 1);
+        away_from_zero(x, &rng);
+        Tensor *y = op_relu(c, x);
+        OpCheck chk = {"relu", FWD_TOL, GRAD_TOL, 0, probes_for(x->numel)};
+        check_op(c, &chk, 1, &x, y, ref_relu, &x->numel, &rng);
+        ctx_free(c);
+    }
+}
+
+/* ---- sigmoid ------------------------------------------------------------ */
+
+static void ref_sigmoid(double *const *in, double *out, const void *args)
+{
+    long n = *(const long *)args;
+    for (long i = 0; i < n; i++) out[i] = 1.0 / (1.0 + exp(-in[0][i]));
+}
+
+static void test_sigmoid(void **state)
+{
+    (void)state;
+    uint64_t rng = 2;
+    for (int s = 0; s < N_SHAPES; s++) {
+        Ctx *c = new_ctx();
+        Tensor *x = random_tensor(c, &rng, SHAPES[s].ndim, SHAPES[s].dims, -8, 8, 1);
+        Tensor *y = op_sigmoid(c, x);
+        OpCheck chk = {"sigmoid", FWD_TOL, GRAD_TOL, 0, probes_for(x->numel)};
+        check_op(c, &chk, 1, &x, y, ref_sigmoid, &x->numel, &rng);
+        ctx_free(c);
+    }
+}
+
+/* Saturated inputs must give exactly 0 / 1, never NaN (exp overflow). */
+static void test_sigmoid_extremes(void **state)
+{
+    (void)state;
+    Ctx *c = new_ctx();
+    int dims[1] = {4};
+    Tensor *x = ctx_tensor(c, 1, dims, 0);
+    float v[4] = {-1000.0f, -100.0f, 100.0f, 1000.0f};
+    memcpy(x->data, v, sizeof v);
+    Tensor *y = op_sigmoid(c, x);
+    assert_true(y->data[0] == 0.0f && y->data[1] >= 0.0f && y->data[1] < 1e-30f);
+    assert_true(y->data[2] == 1.0f && y->data[3] == 1.0f);
+    ctx_free(c);
+}
+
+/* ---- add, mul ----------------------------------------------------------- */
+
+static void ref_add(double *const *in, double *out, const void *args)
+{
+    long n = *(const long *)args;
+    for (long i = 0; i < n; i++) out[i] = in[0][i] + in[1][i];
+}
+
+static void ref_mul(double *const *in, double *out, const void *args)
+{
+    long n = *(const long *)args;
+    for (long i = 0; i < n; i++) out[i] = in[0][i] * in[1][i];
+}
+
+static void check_binary(Tensor *(*op)(Ctx *, Tensor *, Tensor *), RefForward ref,
+                         const char *name, uint64_t seed)
+{
+    uint64_t rng = seed;
+    for (int s = 0; s < N_SHAPES; s++) {
+        Ctx *c = new_ctx();
+        Tensor *in[2];
+        for (int k = 0; k < 2; k++)
+            in[k] = random_tensor(c, &rng, SHAPES[s].ndim, SHAPES[s].dims, -2, 2, 1);
+        Tensor *y = op(c, in[0], in[1]);
+        OpCheck chk = {name, FWD_TOL, GRAD_TOL, 0, probes_for(y->numel)};
+        check_op(c, &chk, 2, in, y, ref, &y->numel, &rng);
+        ctx_free(c);
+    }
+}
+
+static void test_add(void **state)
+{
+    (void)state;
+    check_binary(op_add, ref_add, "add", 3);
+}
+
+static void test_mul(void **state)
+{
+    (void)state;
+    check_binary(op_mul, ref_mul, "mul", 4);
+}
+
+/* One operand with a grad, the other without (a constant): only the first
+ * accumulates, and it gets the right value. */
+static void test_mul_one_side(void **state)
+{
+    (void)state;
+    uint64_t rng = 5;
+    Ctx *c = new_ctx();
+    int dims[2] = {3, 7};
+    Tensor *a = random_tensor(c, &rng, 2, dims, -2, 2, 1);
+    Tensor *b = random_tensor(c, &rng, 2, dims, -2, 2, 0);
+    Tensor *y = op_mul(c, a, b);
+    assert_non_null(y->grad);
+    float up[21];
+    fill_uniform(up, 21, &rng, -1, 1);
+    backward_from(c, y, up);
+    assert_null(b->grad);
+    for (int i = 0; i < 21; i++) assert_true(a->grad[i] == up[i] * b->data[i]);
+    ctx_free(c);
+}
+
+/* x op x: both terms land in the same grad, which must get their sum. */
+static void test_same_operand_twice(void **state)
+{
+    (void)state;
+    uint64_t rng = 6;
+    Ctx *c = new_ctx();
+    int dims[1] = {9};
+    Tensor *x = random_tensor(c, &rng, 1, dims, -2, 2, 1);
+    Tensor *s = op_add(c, x, x);
+    Tensor *p = op_mul(c, s, x);           /* 2 x^2: d/dx = 4x */
+    float up[9];
+    fill_uniform(up, 9, &rng, -1, 1);
+    backward_from(c, p, up);
+    for (int i = 0; i < 9; i++)
+        assert_true(fabs(x->grad[i] - 4.0 * x->data[i] * up[i]) < 1e-5);
+    ctx_free(c);
+}
+
+/* ---- dropout ------------------------------------------------------------ */
+
+typedef struct DropArgs { long n; uint64_t seed, offset; float p; } DropArgs;
+
+/* The reference redraws the mask from rng_uniform directly (one call per
+ * element, the definition in ops.h), independent of the op's batching of
+ * Philox blocks. The scale is the fp32 1/(1-p), as the op documents. */
+static void ref_dropout(double *const *in, double *out, const void *args)
+{
+    const DropArgs *a = args;
+    double scale = 1.0f / (1.0f - a->p);
+    for (long i = 0; i < a->n; i++) {
+        int keep = rng_uniform(a->seed, RNG_STREAM_DROPOUT, a->offset + (uint64_t)i) >= a->p;
+        out[i] = keep ? in[0][i] * scale : 0.0;
+    }
+}
+
+/* Forward and gradient (= mask * scale) against the reference, with an
+ * rng_offset that is not a multiple of 4 so a Philox block is split. */
+static void test_dropout_matches_reference(void **state)
+{
+    (void)state;
+    uint64_t rng = 7;
+    const float ps[] = {0.1f, 0.5f, 0.8f};
+    for (int s = 0; s < N_SHAPES; s++)
+        for (int k = 0; k < 3; k++) {
+            Ctx *c = new_ctx();
+            c->rng_offset = 4 * (uint64_t)s + 3;
+            Tensor *x = random_tensor(c, &rng, SHAPES[s].ndim, SHAPES[s].dims, -2, 2, 1);
+            DropArgs a = {x->numel, c->seed, c->rng_offset, ps[k]};
+            Tensor *y = op_dropout(c, x, ps[k]);
+            assert_true(c->rng_offset == a.offset + (uint64_t)x->numel);
+            OpCheck chk = {"dropout", FWD_TOL, GRAD_TOL, 0, probes_for(x->numel)};
+            check_op(c, &chk, 1, &x, y, ref_dropout, &a, &rng);
+            ctx_free(c);
+        }
+}
+
+static long count_zeros(const Tensor *y)
+{
+    long z = 0;
+    for (long i = 0; i < y->numel; i++) z += y->data[i] == 0.0f;
+    return z;
+}
+
+/* Over 10^5 elements the dropped fraction is p within 0.01 (the standard
+ * deviation is sqrt(p(1-p)/n) < 0.0016, so this is > 6 sigma), and every
+ * kept value is x * (1/(1-p)) bit for bit. */
+static void test_dropout_statistics(void **state)
+{
+    (void)state;
+    uint64_t rng = 8;
+    const float ps[] = {0.2f, 0.5f, 0.7f};
+    for (int k = 0; k < 3; k++) {
+        Ctx *c = new_ctx();
+        int dims[2] = {1000, 100};
+        Tensor *x = random_tensor(c, &rng, 2, dims, 0.5, 1.5, 0);   /* no zeros */
+        Tensor *y = op_dropout(c, x, ps[k]);
+        double frac = (double)count_zeros(y) / (double)y->numel;
+        assert_true(fabs(frac - ps[k]) < 0.01);
+        float scale = 1.0f / (1.0f - ps[k]);
+        for (long i = 0; i < y->numel; i++)
+            assert_true(y->data[i] == 0.0f || y->data[i] == x->data[i] * scale);
+        ctx_free(c);
+    }
+}
+
+/* Same seed and offset: the same mask. Advanced offset or another seed: a
+ * different one. */
+static void test_dropout_determinism(void **state)
+{
+    (void)state;
+    uint64_t rng = 9;
+    Ctx *c = new_ctx();
+    int dims[2] = {50, 40};
+    Tensor *x = random_tensor(c, &rng, 2, dims, 0.5, 1.5, 0);
+    c->rng_offset = 100;
+    Tensor *y1 = op_dropout(c, x, 0.5f);
+    Tensor *y2 = op_dropout(c, x, 0.5f);          /* offset advanced to 2100 */
+    c->rng_offset = 100;
+    Tensor *y3 = op_dropout(c, x, 0.5f);
+    c->rng_offset = 100;
+    c->seed = 4321;
+    Tensor *y4 = op_dropout(c, x, 0.5f);
+    assert_memory_equal(y1->data, y3->data, (size_t)x->numel * sizeof(float));
+    long diff2 = 0, diff4 = 0;
+    for (long i = 0; i < x->numel; i++) {
+        diff2 += (y1->data[i] == 0.0f) != (y2->data[i] == 0.0f);
+        diff4 += (y1->data[i] == 0.0f) != (y4->data[i] == 0.0f);
+    }
+    /* Independent masks disagree on about half the elements. */
+    assert_true(diff2 > x->numel / 4 && diff4 > x->numel / 4);
+    ctx_free(c);
+}
+
+/* Evaluation mode and p == 0 return x itself, record nothing and leave
+ * the RNG offset alone. p == 1 drops everything (zeros, not NaN). */
+static void test_dropout_identity_cases(void **state)
+{
+    (void)state;
+    uint64_t rng = 10;
+    Ctx *c = new_ctx();
+    int dims[2] = {4, 6};
+    Tensor *x = random_tensor(c, &rng, 2, dims, -1, 1, 1);
+    assert_ptr_equal(op_dropout(c, x, 0.0f), x);
+    ctx_begin(c, 0, 1);
+    x = random_tensor(c, &rng, 2, dims, -1, 1, 1);
+    assert_ptr_equal(op_dropout(c, x, 0.5f), x);
+    assert_int_equal(c->tape_len, 0);
+    assert_true(c->rng_offset == 0);
+    ctx_begin(c, 1, 1);
+    x = random_tensor(c, &rng, 2, dims, -1, 1, 1);
+    Tensor *y = op_dropout(c, x, 1.0f);
+    for (long i = 0; i < y->numel; i++) assert_true(y->data[i] == 0.0f);
+    ctx_free(c);
+}
+
+/* ---- views -------------------------------------------------------------- */
+
+/* A reshape shares data and grad, records nothing, and gradients that flow
+ * into the view arrive in the original tensor. */
+static void test_reshape_aliases_grad(void **state)
+{
+    (void)state;
+    uint64_t rng = 11;
+    Ctx *c = new_ctx();
+    int dims[4] = {2, 3, 4, 5}, nd[2] = {6, -1};
+    Tensor *x = random_tensor(c, &rng, 4, dims, -1, 1, 1);
+    away_from_zero(x, &rng);
+    Tensor *v = op_reshape(c, x, 2, nd);
+    assert_int_equal(v->ndim, 2);
+    assert_int_equal(v->dims[0], 6);
+    assert_int_equal(v->dims[1], 20);
+    assert_ptr_equal(v->data, x->data);
+    assert_ptr_equal(v->grad, x->grad);
+    assert_int_equal(c->tape_len, 0);
+    Tensor *y = op_relu(c, v);
+    float up[120];
+    fill_uniform(up, 120, &rng, -1, 1);
+    backward_from(c, y, up);
+    for (int i = 0; i < 120; i++)
+        assert_true(x->grad[i] == (x->data[i] > 0 ? up[i] : 0.0f));
+    ctx_free(c);
+}
+
+static void test_flatten(void **state)
+{
+    (void)state;
+    uint64_t rng = 12;
+    Ctx *c = new_ctx();
+    int dims[4] = {3, 2, 5, 7};
+    Tensor *x = random_tensor(c, &rng, 4, dims, -1, 1, 1);
+    Tensor *f = op_flatten(c, x);
+    assert_int_equal(f->ndim, 2);
+    assert_int_equal(f->dims[0], 3);
+    assert_int_equal(f->dims[1], 70);
+    assert_ptr_equal(f->data, x->data);
+    assert_ptr_equal(f->grad, x->grad);
+    int d1[1] = {5};
+    Tensor *v = random_tensor(c, &rng, 1, d1, -1, 1, 0);
+    Tensor *fv = op_flatten(c, v);                  /* [5] -> [5, 1] */
+    assert_int_equal(fv->dims[0], 5);
+    assert_int_equal(fv->dims[1], 1);
+    assert_null(fv->grad);
+    ctx_free(c);
+}
+
+/* ---- recording ---------------------------------------------------------- */
+
+/* Inputs without grads (or grad_enabled = 0): outputs get no grad and the
+ * tape stays empty. */
+static void test_no_grad_no_tape(void **state)
+{
+    (void)state;
+    uint64_t rng = 13;
+    Ctx *c = new_ctx();
+    int dims[2] = {3, 4};
+    for (int mode = 0; mode < 2; mode++) {
+        ctx_begin(c, 1, mode == 0);
+        int want = mode == 0 ? 0 : 1;   /* with grad_enabled = 0 even grads are dropped */
+        Tensor *a = random_tensor(c, &rng, 2, dims, -1, 1, want);
+        Tensor *b = random_tensor(c, &rng, 2, dims, -1, 1, want);
+        Tensor *outs[5] = {op_relu(c, a), op_sigmoid(c, a), op_add(c, a, b),
+                           op_mul(c, a, b), op_dropout(c, a, 0.5f)};
+        for (int i = 0; i < 5; i++) assert_null(outs[i]->grad);
+        assert_int_equal(c->tape_len, 0);
+    }
+    ctx_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_relu),
+        cmocka_unit_test(test_sigmoid),
+        cmocka_unit_test(test_sigmoid_extremes),
+        cmocka_unit_test(test_add),
+        cmocka_unit_test(test_mul),
+        cmocka_unit_test(test_mul_one_side),
+        cmocka_unit_test(test_same_operand_twice),
+        cmocka_unit_test(test_dropout_matches_reference),
+        cmocka_unit_test(test_dropout_statistics),
+        cmocka_unit_test(test_dropout_determinism),
+        cmocka_unit_test(test_dropout_identity_cases),
+        cmocka_unit_test(test_reshape_aliases_grad),
+        cmocka_unit_test(test_flatten),
+        cmocka_unit_test(test_no_grad_no_tape),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
