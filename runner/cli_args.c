@@ -40,7 +40,7 @@ int cli_take_pair(CliPairs *p, int argc, char **argv, int *i, char *err, int n)
         return add(p, kv, (size_t)(sep - kv), sep + 1, err, n);
     }
     if (eq) return add(p, name, (size_t)(eq - name), eq + 1, err, n);
-    if (*i + 1 >= argc) {
+    if (*i + 1 >= argc || !strncmp(argv[*i + 1], "--", 2)) {
         snprintf(err, n, "--%s: expected a value after it", name);
         return -1;
     }

@@ -35,7 +35,6 @@ int main(int argc, char **argv)
         puts("sweeprun 0.1.0");
         return EXIT_OK;
     }
-    report_error("unknown command '%s' (expected train, eval or models)", cmd);
-    usage(stderr);
+    report_error("unknown command '%s' (expected train, eval or models; see sweeprun --help)", cmd);
     return EXIT_BAD_INPUT;
 }

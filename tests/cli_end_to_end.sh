@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# End to end through the CLI: train GECCO on a 2,000-image subset for 2
+# epochs, check the run file's layout, and that eval reproduces the recorded
+# final accuracy exactly.
+# usage: cli_end_to_end.sh SWEEPRUN_BINARY SOURCE_DIR
+set -uo pipefail
+bin="$1"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+failures=0
+passed=0
+check() {  # check NAME COMMAND...
+  local name="$1"; shift
+  if "$@" >"$work/check.out" 2>&1; then echo "ok   $name"; passed=$((passed + 1))
+  else echo "FAIL $name: $(head -c 2000 "$work/check.out")"; failures=$((failures + 1)); fi
+}
+
+if [[ ! -d "${MNIST_DIR:-}" ]]; then
+  echo "MNIST_DIR not set or missing; run scripts/fetch-mnist.sh"
+  exit 1
+fi
+
+run="$work/gecco.h5"
+"$bin" train --model gecco --epochs 2 --train-subset 2000 --seed 5 --out "$run" >"$work/train.out" 2>&1
+rc=$?
+cat "$work/train.out"
+check "train exits 0" test "$rc" -eq 0
+check "run file renamed from .tmp" test -f "$run" -a ! -e "$run.tmp"
+check "two epoch lines printed" test "$(grep -c '^epoch ' "$work/train.out")" -eq 2
+
+h5ls -r "$run" >"$work/layout" 2>&1
+for path in /epochs/epoch /epochs/train_loss /epochs/train_accuracy /epochs/test_loss \
+            /epochs/test_accuracy /epochs/lr /epochs/seconds /test/confusion \
+            /test/misclassified_index /test/misclassified_pred /test/misclassified_label \
+            /weights/conv1.linear.weight /weights/conv2.lin_key.weight /weights/bn.running_var \
+            /weights/bn.num_batches_tracked /weights/fc1.bias /checkpoint; do
+  check "layout has $path" grep -q "^$path " "$work/layout"
+done
+check "epochs has 2 rows" grep -q '^/epochs/test_accuracy *Dataset {2/' "$work/layout"
+check "confusion is 10x10" grep -q '^/test/confusion *Dataset {10, 10}' "$work/layout"
+check "first linear is 64x784" grep -q '^/weights/conv1.linear.weight *Dataset {64, 784}' "$work/layout"
+
+attr() { h5dump -a "/$1" "$run" | grep -m1 '(0)' | sed 's/.*(0): *//; s/"//g'; }
+check "status complete" test "$(attr status)" = complete
+check "model gecco" test "$(attr model)" = gecco
+check "param_count 67466" test "$(attr param_count)" = 67466
+check "epochs_completed 2" test "$(attr epochs_completed)" = 2
+check "num_batches_tracked = 2 x 32 batches" test "$(h5dump -d /weights/bn.num_batches_tracked "$run" | grep -m1 '(0)' | sed 's/.*(0): *//')" = 64
+
+"$bin" eval --run "$run" >"$work/eval.out" 2>&1
+rc=$?
+cat "$work/eval.out"
+check "eval exits 0" test "$rc" -eq 0
+check "eval reproduces exactly" grep -q "reproduced exactly" "$work/eval.out"
+
+echo "$passed passed, $failures failed"
+[[ $failures -eq 0 ]]

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Bad input through the CLI: one clear message, exit code 2, no run file.
+# usage: cli_errors.sh SWEEPRUN_BINARY SOURCE_DIR
+set -uo pipefail
+bin="$1"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+failures=0
+passed=0
+
+# expect_bad NAME EXPECTED_SUBSTRING ARGS...
+expect_bad() {
+  local name="$1" want="$2"
+  shift 2
+  local out="$work/$name.h5"
+  "$bin" "$@" --out "$out" >"$work/stdout" 2>"$work/stderr"
+  local rc=$?
+  local msg
+  msg="$(cat "$work/stderr")"
+  if [[ $rc -ne 2 ]]; then
+    echo "FAIL $name: exit code $rc, expected 2 (stderr: $msg)"; failures=$((failures + 1)); return
+  fi
+  if [[ "$msg" != *"$want"* ]]; then
+    echo "FAIL $name: message '$msg' lacks '$want'"; failures=$((failures + 1)); return
+  fi
+  if [[ $(wc -l <"$work/stderr") -ne 1 ]]; then
+    echo "FAIL $name: expected exactly one line on stderr, got: $msg"; failures=$((failures + 1)); return
+  fi
+  if ls "$work"/"$name".h5* >/dev/null 2>&1; then
+    echo "FAIL $name: a run file was left behind"; failures=$((failures + 1)); return
+  fi
+  echo "ok   $name: $msg"
+  passed=$((passed + 1))
+}
+
+expect_bad unknown_model "model: expected one of baseline_cnn, gecco, got 'lenet'" train --model lenet
+expect_bad no_model "no model given" train --epochs 2
+expect_bad bad_lr "lr: expected a number" train --model gecco --lr fast
+expect_bad negative_epochs "epochs: expected a whole number in [1, " train --model gecco --epochs -3
+expect_bad bad_batch "batch_size: expected a whole number" train --model gecco --batch-size 6.5
+expect_bad bad_optimizer "optimizer: expected sgd, adam or adamw, got 'rmsprop'" train --model gecco --optimizer rmsprop
+expect_bad bad_schedule "schedule:" train --model gecco --schedule step:0:0.1
+expect_bad bad_graph "graph: expected one of selfloop|complete, got 'star'" train --model gecco --set graph=star
+expect_bad odd_features "feature_length: expected an even number, got 33" train --model gecco --set feature_length=33
+expect_bad option_of_other_model "dropout" train --model gecco --dropout 1.5
+expect_bad unknown_key "colour: unknown key for model gecco" train --model gecco --set colour=blue
+expect_bad bad_set "--set: expected KEY=VALUE" train --model gecco --set lr
+expect_bad missing_value "--epochs: expected a value" train --model gecco --epochs
+expect_bad missing_dataset "is neither mnist, fashion-mnist nor an existing folder" train --model gecco --dataset /nonexistent/mnist
+expect_bad empty_dataset_dir "train-images-idx3-ubyte" train --model gecco --dataset "$work"
+expect_bad bad_device "device: expected auto, cpu, cuda or cuda:N, got 'tpu'" train --model gecco --device tpu
+expect_bad accum_divides "grad_accum: 3 does not divide batch_size 64" train --model gecco --grad-accum 3
+expect_bad unknown_command "unknown command 'fly'" fly
+
+# A file that exists is never overwritten, and stays untouched.
+echo "precious" >"$work/existing.h5"
+"$bin" train --model gecco --out "$work/existing.h5" >/dev/null 2>"$work/stderr"
+rc=$?
+if [[ $rc -eq 2 && "$(cat "$work/existing.h5")" == precious && "$(cat "$work/stderr")" == *"already exists"* ]]; then
+  echo "ok   existing_out: $(cat "$work/stderr")"; passed=$((passed + 1))
+else
+  echo "FAIL existing_out: rc $rc, stderr $(cat "$work/stderr")"; failures=$((failures + 1))
+fi
+
+# eval on something that is not a run file.
+echo "not hdf5" >"$work/fake.h5"
+"$bin" eval --run "$work/fake.h5" >/dev/null 2>"$work/stderr"
+rc=$?
+if [[ $rc -eq 2 && "$(cat "$work/stderr")" == *"$work/fake.h5"* ]]; then
+  echo "ok   eval_not_hdf5: $(cat "$work/stderr")"; passed=$((passed + 1))
+else
+  echo "FAIL eval_not_hdf5: rc $rc, stderr $(cat "$work/stderr")"; failures=$((failures + 1))
+fi
+
+echo "$passed passed, $failures failed"
+[[ $failures -eq 0 ]]
