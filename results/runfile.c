@@ -17,7 +17,12 @@
 
 #define RF_PATH_MAX 4200
 #define MAX_RANK 8
-#define GROW_CHUNK 1024          /* rows per chunk of the growing 1-D datasets */
+/* Rows per chunk of the growing 1-D datasets: small for the epoch columns
+ * (a few hundred rows at most), larger for the misclassified lists (up to
+ * the test-set size early in training). Chunks are allocated whole, so a
+ * big epoch chunk would cost 8 KB per column in every file. */
+#define EPOCH_CHUNK 64
+#define LIST_CHUNK 1024
 
 struct RunFile {
     hid_t file;
@@ -251,9 +256,9 @@ static int write_fixed(hid_t loc, const char *name, hid_t ftype, hid_t mtype, in
     return rc;
 }
 
-static hid_t create_growing(hid_t loc, const char *name, hid_t ftype, hsize_t n)
+static hid_t create_growing(hid_t loc, const char *name, hid_t ftype, hsize_t n, hsize_t chunk)
 {
-    hsize_t maxdim = H5S_UNLIMITED, chunk = GROW_CHUNK;
+    hsize_t maxdim = H5S_UNLIMITED;
     hid_t sp = H5Screate_simple(1, &n, &maxdim);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl, 1, &chunk);
@@ -278,7 +283,7 @@ static int write_growing(hid_t loc, const char *name, hid_t ftype, hid_t mtype, 
             if (H5Ldelete(loc, name, H5P_DEFAULT) < 0) return -1;
         }
     }
-    if (d < 0) d = create_growing(loc, name, ftype, n);
+    if (d < 0) d = create_growing(loc, name, ftype, n, LIST_CHUNK);
     if (d < 0) return -1;
     int rc = write_all(d, mtype, n, data);
     H5Dclose(d);
@@ -338,7 +343,7 @@ static int create_layout(RunFile *rf)
     if (g < 0) return -1;
     int rc = 0;
     for (int c = 0; c < N_COLS && rc == 0; c++) {
-        hid_t d = create_growing(g, EPOCH_COLS[c], c ? H5T_IEEE_F64LE : H5T_STD_I32LE, 0);
+        hid_t d = create_growing(g, EPOCH_COLS[c], c ? H5T_IEEE_F64LE : H5T_STD_I32LE, 0, EPOCH_CHUNK);
         rc = d < 0 ? -1 : 0;
         if (d >= 0) H5Dclose(d);
     }
@@ -704,8 +709,13 @@ static int check_format(RunFile *rf, Err e)
 
 static RunFile *open_existing(const char *path, int writable, Err e)
 {
-    if (access(path, writable ? R_OK | W_OK : R_OK) != 0) {
+    struct stat st;
+    if (access(path, writable ? R_OK | W_OK : R_OK) != 0 || stat(path, &st) != 0) {
         fail(e, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fail(e, "%s: not a regular file, so not a sweeprun run file", path);
         return NULL;
     }
     if (H5Fis_hdf5(path) <= 0) {
@@ -720,7 +730,12 @@ static RunFile *open_existing(const char *path, int writable, Err e)
     rf->file = H5Fopen(path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);
     if (rf->file < 0) {
-        fail_h5(e, "%s: cannot open the HDF5 file", path);
+        /* HDF5 1.10 locks a file open for writing: the usual cause is a run
+         * still in progress */
+        int locked = strstr(h5_detail, "lock") != NULL;
+        fail_h5(e, "%s: cannot open the HDF5 file%s", path,
+                locked ? "; another process has it open for writing (a run in progress?); "
+                         "HDF5_USE_FILE_LOCKING=FALSE reads it anyway" : "");
         free(rf);
         return NULL;
     }
@@ -768,6 +783,10 @@ static RunFile *resume(const char *final_path, int64_t epochs_done, Err e)
     }
     if (runfile_tmp_path(final_path, tmp, sizeof tmp) != 0 || epochs_done < 0) {
         fail(e, "%s: path too long or negative epoch count", final_path);
+        return NULL;
+    }
+    if (!path_exists(tmp)) {
+        fail(e, "%s: nothing to resume: %s does not exist", final_path, tmp);
         return NULL;
     }
     RunFile *rf = open_existing(tmp, 1, e);

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git ca-certificates curl
-  libopenblas-dev libopenmpi-dev openmpi-bin
+  libopenblas-openmp-dev libopenmpi-dev openmpi-bin
   libhdf5-dev hdf5-tools libinih-dev libcmocka-dev zlib1g-dev
 )
 if [[ "${SWEEPRUN_WITH_TORCH:-0}" == 1 ]]; then
