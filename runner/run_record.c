@@ -124,14 +124,15 @@ int run_record_epoch(RunRecord *rec, const EpochStats *s, const Evaluation *ev, 
                         .buffers = m->buffers, .n_buffers = m->table.n_buffers,
                         .state1 = opt->state1, .state2 = opt->state2, .n_state = opt->n,
                         .step = opt->step, .epoch = s->epoch + 1};
+    /* The checkpoint goes last: a run killed before it resumes from the
+     * previous checkpoint, and resuming drops epoch rows past that point. */
     if (runfile_write_weights(f, &m->table, m->params, m->buffers, e, n)
         || write_test_results(rec, ev)
-        || runfile_write_checkpoint(f, &ck, e, n)
         || runfile_set_attr_double(f, "final_test_accuracy", s->test_accuracy, e, n)
         || runfile_set_attr_double(f, "best_test_accuracy", rec->best_accuracy, e, n)
         || runfile_set_attr_int64(f, "epochs_completed", s->epoch + 1, e, n)
-        /* The metrics row last: it flushes the file, committing the epoch. */
-        || runfile_append_epoch(f, &row, e, n))
+        || runfile_append_epoch(f, &row, e, n)
+        || runfile_write_checkpoint(f, &ck, e, n))
         return -1;
     return 0;
 }
