@@ -13,13 +13,13 @@
  * dcol never leaves a per-thread L2-sized tile. Measured on the 2-core
  * target, x[64,32,28,28], w[32,32,3,3], pad 1, forward + backward: 34 ms
  * batch-wide (im2col / col2im over 58 MB dominate the non-GEMM time) vs
- * 23 ms per image.
+ * 22 ms per image (7 forward, 15 backward; GEMM-bound at ~64 GFLOPS/core).
  *
  * Threading: one OpenMP region per pass, images split across threads, and
- * BLAS called single-threaded inside it. Letting the pthread OpenBLAS start
- * its own workers next to OpenMP's puts two thread pools on the same cores:
- * libgomp's idle workers busy-wait after each loop and starve the BLAS
- * threads (measured: 60 ms instead of 34 for the batch-wide variant). */
+ * BLAS called single-threaded inside it, so only one thread pool ever runs.
+ * With the pthread build of OpenBLAS starting its own workers next to
+ * OpenMP's, libgomp's idle workers busy-wait after each loop and starve the
+ * BLAS threads (measured: 60 ms instead of 34 for the batch-wide variant). */
 #include "ops.h"
 #include "util.h"
 #include <cblas.h>
@@ -92,6 +92,13 @@ static void im2col_image(const ConvGeom *g, const float *x, float *col)
             }
 }
 
+/* dst += src; restrict lets the compiler vectorise without an overlap
+ * check (the generic strided loop below is not vectorised at all). */
+static void add_row(float *restrict dst, const float *restrict src, int n)
+{
+    for (int i = 0; i < n; i++) dst[i] += src[i];
+}
+
 /* dx[C, H, W] += the columns col[C*kh*kw, P] folded back onto the image. */
 static void col2im_image(const ConvGeom *g, const float *col, float *dx)
 {
@@ -108,7 +115,10 @@ static void col2im_image(const ConvGeom *g, const float *col, float *dx)
                     if (ih < 0 || ih >= g->h) continue;
                     const float *src = row + (long)oh * g->ow;
                     float *out = dst + (long)ih * g->w - g->pad + j;
-                    for (int ow = lo; ow < hi; ow++) out[(long)ow * g->stride] += src[ow];
+                    if (g->stride == 1)
+                        add_row(out + lo, src + lo, hi - lo);
+                    else
+                        for (int ow = lo; ow < hi; ow++) out[(long)ow * g->stride] += src[ow];
                 }
             }
 }
@@ -121,16 +131,23 @@ static void gemm(int ta, int tb, long m, long n, long k, const float *a, long ld
                 (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
-/* BLAS runs single-threaded inside our parallel regions (see the top of the
- * file); the previous setting comes back afterwards for other callers. */
+/* BLAS must run single-threaded inside our parallel regions. The OpenMP
+ * build of OpenBLAS (the one CMake prefers) does so by itself when called
+ * from a parallel region. The pthread build would start its own workers,
+ * so there we switch it to one thread and restore the setting afterwards
+ * (returns 0 when nothing was changed). */
 static int blas_threads_off(void)
 {
+    if (openblas_get_parallel() != OPENBLAS_THREAD) return 0;
     int n = openblas_get_num_threads();
     openblas_set_num_threads(1);
     return n;
 }
 
-static void blas_threads_restore(int n) { openblas_set_num_threads(n); }
+static void blas_threads_restore(int n)
+{
+    if (n > 0) openblas_set_num_threads(n);
+}
 
 /* ---- forward ------------------------------------------------------------ */
 
@@ -146,15 +163,19 @@ static void forward_image(const ConvGeom *g, const float *x, const float *w, con
     gemm(0, 0, g->k, plane, rows, w, rows, col, plane, bias ? 1.0f : 0.0f, y, plane);
 }
 
+/* keep_cols: write image n's columns to col + n*rows*P and keep them for
+ * backward; otherwise (no gradient needed) each thread reuses one tile,
+ * which stays in cache and saves the N-image buffer. */
 static void conv2d_forward(const ConvGeom *g, int threads, const float *x, const float *w,
-                           const float *bias, float *col, float *y)
+                           const float *bias, float *col, int keep_cols, float *y)
 {
-    long rows = geom_rows(g), plane = geom_plane(g), img = geom_image(g);
+    long per_image = geom_rows(g) * geom_plane(g), img = geom_image(g);
     int saved = blas_threads_off();
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int n = 0; n < g->n; n++)
-        forward_image(g, x + n * img, w, bias, col + n * rows * plane,
-                      y + (long)n * g->k * plane);
+    for (int n = 0; n < g->n; n++) {
+        float *cn = col + (keep_cols ? n : omp_get_thread_num()) * per_image;
+        forward_image(g, x + n * img, w, bias, cn, y + (long)n * g->k * geom_plane(g));
+    }
     blas_threads_restore(saved);
 }
 
@@ -248,11 +269,11 @@ Tensor *op_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad)
     int needs = ctx_any_grad(c, 3, ins);
     int ydims[4] = {g.n, g.k, g.oh, g.ow};
     Tensor *y = ctx_tensor(c, 4, ydims, needs);
-    /* Read before any openblas_set_num_threads: with an OpenMP build of
-     * OpenBLAS that call also changes OpenMP's default team size. */
+    /* The team size, fixed here so backward's per-thread scratch matches. */
     int threads = omp_get_max_threads();
-    float *col = ctx_scratch(c, (long)g.n * geom_rows(&g) * geom_plane(&g));
-    conv2d_forward(&g, threads, x->data, w->data, b ? b->data : NULL, col, y->data);
+    long images = needs ? g.n : threads;
+    float *col = ctx_scratch(c, images * geom_rows(&g) * geom_plane(&g));
+    conv2d_forward(&g, threads, x->data, w->data, b ? b->data : NULL, col, needs, y->data);
     if (needs) {
         TapeEntry *e = ctx_record(c, conv2d_backward, y);
         e->in[0] = x;

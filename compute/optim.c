@@ -15,22 +15,6 @@
  * independently, so threading never changes the result. */
 #define OPTIM_PAR_MIN 65536
 
-/* The decimal value a float hyperparameter was written as (0.999f -> 0.999).
- * PyTorch keeps hyperparameters as Python doubles, and 1 - beta2 or
- * 1 - beta2^t taken from the float 0.999f is off by 1.3e-5 relative, far
- * more than float rounding; the shortest decimal that reads back as the same
- * float recovers the double PyTorch would have used. */
-static double intended_double(float x)
-{
-    char buf[32];
-    for (int digits = 1; digits <= 9; digits++) {
-        snprintf(buf, sizeof buf, "%.*g", digits, (double)x);
-        double d = strtod(buf, NULL);
-        if ((float)d == x) return d;
-    }
-    return (double)x;   /* not reached: 9 significant digits always round-trip */
-}
-
 OptimConfig optim_config_default(OptimKind kind)
 {
     OptimConfig c;
@@ -94,9 +78,9 @@ typedef struct StepScalars {
 
 static StepScalars step_scalars(const OptimConfig *c, float lr_f, long t)
 {
-    double lr = intended_double(lr_f);
-    double b1 = intended_double(c->beta1), b2 = intended_double(c->beta2);
-    double wd = intended_double(c->weight_decay);
+    double lr = float_intended_double(lr_f);
+    double b1 = float_intended_double(c->beta1), b2 = float_intended_double(c->beta2);
+    double wd = float_intended_double(c->weight_decay);
     StepScalars s;
     s.lr = (float)lr;
     s.momentum = c->momentum;

@@ -10,25 +10,6 @@
 #define SPEC_MAX 128
 #define SPEC_FIELDS 3   /* the longest valid spec: kind and two parameters */
 
-/* Shortest %g rendering of x that reads back as the same float: "0.1", not
- * "0.100000001", so run files stay readable and parse back exactly. */
-static void format_float(float x, char *buf, size_t size)
-{
-    for (int digits = 1; digits <= 9; digits++) {
-        snprintf(buf, size, "%.*g", digits, (double)x);
-        if ((float)strtod(buf, NULL) == x) return;
-    }
-}
-
-/* The decimal a float was written as, as a double (0.1f -> 0.1): PyTorch's
- * schedulers compute in double from the decimal hyperparameters, and
- * 1e-3f * 0.1f^2 in double lands further from 1e-5 than 1e-3 * 0.1^2. */
-static double intended_double(float x)
-{
-    char buf[32];
-    format_float(x, buf, sizeof buf);
-    return strtod(buf, NULL);
-}
 
 static void set_err(char *err, int err_size, const char *msg)
 {
@@ -144,7 +125,7 @@ int schedule_parse(const char *spec, Schedule *out, char *err, int err_size)
 static double cosine_lr(const Schedule *s, double lr0, int epoch)
 {
     const double pi = 3.14159265358979323846;
-    double eta = intended_double(s->eta_min);
+    double eta = float_intended_double(s->eta_min);
     int e = epoch < s->t_max ? epoch : s->t_max;
     return eta + (lr0 - eta) * (1.0 + cos(pi * (double)e / (double)s->t_max)) / 2.0;
 }
@@ -152,15 +133,15 @@ static double cosine_lr(const Schedule *s, double lr0, int epoch)
 float schedule_lr(const Schedule *s, float lr0_f, int epoch)
 {
     CHECK(epoch >= 0, "schedule_lr: negative epoch %d", epoch);
-    double lr0 = intended_double(lr0_f);
+    double lr0 = float_intended_double(lr0_f);
     switch (s->kind) {
     case SCHED_CONSTANT:
         return lr0_f;
     case SCHED_STEP:
-        return (float)(lr0 * pow(intended_double(s->gamma), (double)(epoch / s->step)));
+        return (float)(lr0 * pow(float_intended_double(s->gamma), (double)(epoch / s->step)));
     case SCHED_EXP: {
-        double lr = lr0 * pow(intended_double(s->gamma), (double)epoch);
-        double lo = intended_double(s->floor);
+        double lr = lr0 * pow(float_intended_double(s->gamma), (double)epoch);
+        double lo = float_intended_double(s->floor);
         return (float)(lr > lo ? lr : lo);
     }
     case SCHED_COSINE:
@@ -179,18 +160,18 @@ void schedule_format(const Schedule *s, char *buf, int size)
         snprintf(buf, n, "constant");
         return;
     case SCHED_STEP:
-        format_float(s->gamma, a, sizeof a);
+        float_shortest_text(s->gamma, a, sizeof a);
         snprintf(buf, n, "step:%d:%s", s->step, a);
         return;
     case SCHED_EXP:
-        format_float(s->gamma, a, sizeof a);
-        format_float(s->floor, b, sizeof b);
+        float_shortest_text(s->gamma, a, sizeof a);
+        float_shortest_text(s->floor, b, sizeof b);
         /* A zero floor never binds (lr stays positive), so it is omitted. */
         if (s->floor == 0.0f) snprintf(buf, n, "exp:%s", a);
         else snprintf(buf, n, "exp:%s:%s", a, b);
         return;
     case SCHED_COSINE:
-        format_float(s->eta_min, b, sizeof b);
+        float_shortest_text(s->eta_min, b, sizeof b);
         if (s->eta_min == 0.0f) snprintf(buf, n, "cosine:%d", s->t_max);
         else snprintf(buf, n, "cosine:%d:%s", s->t_max, b);
         return;

@@ -42,3 +42,18 @@ void *xaligned_alloc(size_t alignment, size_t bytes)
     CHECK(p, "out of memory allocating %zu aligned bytes", bytes);
     return p;
 }
+
+void float_shortest_text(float x, char *buf, size_t size)
+{
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, size, "%.*g", digits, (double)x);
+        if ((float)strtod(buf, NULL) == x) return;
+    }
+}
+
+double float_intended_double(float x)
+{
+    char buf[32];
+    float_shortest_text(x, buf, sizeof buf);
+    return strtod(buf, NULL);
+}

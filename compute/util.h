@@ -10,6 +10,15 @@ void *xaligned_alloc(size_t alignment, size_t bytes);
 /* An internal invariant broke (a bug, not bad input): print and abort. */
 void fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
+/* Shortest %g text of x that reads back as the same float ("0.1", not
+ * "0.100000001"): readable run files that parse back exactly. */
+void float_shortest_text(float x, char *buf, size_t size);
+/* The decimal a float hyperparameter was written as, as a double
+ * (0.999f -> 0.999). PyTorch keeps hyperparameters as Python doubles;
+ * scalar maths from the float itself drifts (1 - 0.999f is off by 1.3e-5
+ * relative), the recovered decimal does not. */
+double float_intended_double(float x);
+
 #define CHECK(cond, ...) do { if (!(cond)) fatal(__VA_ARGS__); } while (0)
 
 #endif

@@ -126,6 +126,39 @@ static void test_conv2d_larger(void **state)
     for (int t = 0; t < 2; t++) run_case(args_of(big[t], 1), 1, 200, &rng);
 }
 
+/* Without gradients the forward reuses one column tile per thread instead
+ * of keeping every image's columns: its output must not change. */
+static void test_conv2d_eval_forward(void **state)
+{
+    (void)state;
+    uint64_t rng = 38;
+    for (int t = 0; t < N_CASES; t++) {
+        ConvArgs a = args_of(CASES[t], 1);
+        a.n += 3;                       /* several images per thread */
+        Ctx c;
+        ctx_init(&c, 1234, 1 << 20);
+        ctx_begin(&c, 0, 0);
+        int xd[4] = {a.n, a.c, a.h, a.w}, wd[4] = {a.k, a.c, a.kh, a.kw}, bd[1] = {a.k};
+        Tensor *in[3] = {random_tensor(&c, &rng, 4, xd, -1, 1, 1),
+                         random_tensor(&c, &rng, 4, wd, -1, 1, 1),
+                         random_tensor(&c, &rng, 1, bd, -1, 1, 1)};
+        Tensor *y = op_conv2d(&c, in[0], in[1], in[2], a.stride, a.pad);
+        assert_null(y->grad);
+        assert_int_equal(c.tape_len, 0);
+        double *in64[3];
+        for (int k = 0; k < 3; k++) {
+            in64[k] = test_malloc((size_t)in[k]->numel * sizeof(double));
+            for (long i = 0; i < in[k]->numel; i++) in64[k][i] = in[k]->data[i];
+        }
+        double *ref = test_malloc((size_t)y->numel * sizeof(double));
+        ref_conv(in64, ref, &a);
+        assert_true(max_rel_err(y->data, ref, y->numel) <= FWD_TOL);
+        for (int k = 0; k < 3; k++) test_free(in64[k]);
+        test_free(ref);
+        ctx_free(&c);
+    }
+}
+
 /* Grads of x, w, b after pushing `up` through `uses` convolutions of the
  * same inputs, summed with op_add; written into gx, gw, gb. */
 static void grads_after_uses(int uses, const float *up, float *gx, float *gw, float *gb)
@@ -186,6 +219,7 @@ int main(void)
         cmocka_unit_test(test_conv2d_no_bias),
         cmocka_unit_test(test_conv2d_input_without_grad),
         cmocka_unit_test(test_conv2d_larger),
+        cmocka_unit_test(test_conv2d_eval_forward),
         cmocka_unit_test(test_conv2d_accumulates),
         cmocka_unit_test(test_conv2d_no_grad_no_tape),
     };
