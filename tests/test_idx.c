@@ -12,31 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static char tmpdir[256];
 
-static int remove_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
-}
-
-static int setup_dir(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sweeprun-test-idx-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_dir(void **state)
-{
-    (void)state;
-    return nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void path_in(char *buf, size_t size, const char *name)
-{
-    snprintf(buf, size, "%s/%s", tmpdir, name);
-}
 
 static void put_be32(unsigned char *p, uint32_t v)
 {
@@ -99,7 +75,7 @@ static void assert_err_has(const char *err, const char *path, const char *fact1,
 static void good_images(int gz)
 {
     char p[512], err[512] = "";
-    path_in(p, sizeof p, gz ? "good-images.gz" : "good-images");
+    test_tmpdir_path(p, sizeof p, gz ? "good-images.gz" : "good-images");
     write_images(p, gz, 3, 4, 5, 60);
     IdxImages im;
     assert_int_equal(idx_read_images(p, &im, err, sizeof err), 0);
@@ -117,7 +93,7 @@ static void test_good_images_gz(void **state) { (void)state; good_images(1); }
 static void good_labels(int gz)
 {
     char p[512], err[512] = "";
-    path_in(p, sizeof p, gz ? "good-labels.gz" : "good-labels");
+    test_tmpdir_path(p, sizeof p, gz ? "good-labels.gz" : "good-labels");
     write_labels(p, gz, 25, 25, 10);
     IdxLabels lb;
     assert_int_equal(idx_read_labels(p, 10, &lb, err, sizeof err), 0);
@@ -133,14 +109,14 @@ static void test_wrong_magic(void **state)
 {
     (void)state;
     char p[512], err[512] = "";
-    path_in(p, sizeof p, "labels-not-images");
+    test_tmpdir_path(p, sizeof p, "labels-not-images");
     write_labels(p, 0, 4, 4, 10);
     IdxImages im;
     assert_int_equal(idx_read_images(p, &im, err, sizeof err), -1);
     assert_err_has(err, p, "0x00000801", "expected 0x00000803");
     assert_null(im.pixels);
 
-    path_in(p, sizeof p, "garbage.gz");
+    test_tmpdir_path(p, sizeof p, "garbage.gz");
     write_bytes(p, (const unsigned char *)"hello world, no idx", 19, 1);
     IdxLabels lb;
     assert_int_equal(idx_read_labels(p, 10, &lb, err, sizeof err), -1);
@@ -151,14 +127,14 @@ static void test_truncated_header(void **state)
 {
     (void)state;
     char p[512], err[512] = "";
-    path_in(p, sizeof p, "short-header");
+    test_tmpdir_path(p, sizeof p, "short-header");
     unsigned char b[10] = {0, 0, 8, 3, 0, 0, 0, 1, 0, 0};
     write_bytes(p, b, sizeof b, 0);
     IdxImages im;
     assert_int_equal(idx_read_images(p, &im, err, sizeof err), -1);
     assert_err_has(err, p, "16-byte header", "ends after 10 bytes");
 
-    path_in(p, sizeof p, "empty.gz");
+    test_tmpdir_path(p, sizeof p, "empty.gz");
     write_bytes(p, b, 0, 1);
     IdxLabels lb;
     assert_int_equal(idx_read_labels(p, 10, &lb, err, sizeof err), -1);
@@ -169,13 +145,13 @@ static void test_truncated_payload(void **state)
 {
     (void)state;
     char p[512], err[512] = "";
-    path_in(p, sizeof p, "short-images");
+    test_tmpdir_path(p, sizeof p, "short-images");
     write_images(p, 0, 3, 4, 5, 50);
     IdxImages im;
     assert_int_equal(idx_read_images(p, &im, err, sizeof err), -1);
     assert_err_has(err, p, "expected 60 pixel bytes", "ends after 50");
 
-    path_in(p, sizeof p, "short-labels.gz");
+    test_tmpdir_path(p, sizeof p, "short-labels.gz");
     write_labels(p, 1, 100, 99, 10);
     IdxLabels lb;
     assert_int_equal(idx_read_labels(p, 10, &lb, err, sizeof err), -1);
@@ -188,7 +164,7 @@ static void test_cut_gzip_stream(void **state)
 {
     (void)state;
     char p[512], err[512] = "";
-    path_in(p, sizeof p, "cut.gz");
+    test_tmpdir_path(p, sizeof p, "cut.gz");
     write_images(p, 1, 200, 28, 28, 200 * 28 * 28);
     struct stat st;
     assert_int_equal(stat(p, &st), 0);
@@ -202,13 +178,13 @@ static void test_trailing_bytes(void **state)
 {
     (void)state;
     char p[512], err[512] = "";
-    path_in(p, sizeof p, "long-images.gz");
+    test_tmpdir_path(p, sizeof p, "long-images.gz");
     write_images(p, 1, 3, 4, 5, 63);
     IdxImages im;
     assert_int_equal(idx_read_images(p, &im, err, sizeof err), -1);
     assert_err_has(err, p, "3 unexpected bytes", "60 pixel bytes");
 
-    path_in(p, sizeof p, "long-labels");
+    test_tmpdir_path(p, sizeof p, "long-labels");
     write_labels(p, 0, 10, 11, 10);
     IdxLabels lb;
     assert_int_equal(idx_read_labels(p, 10, &lb, err, sizeof err), -1);
@@ -220,25 +196,25 @@ static void test_bad_dims(void **state)
     (void)state;
     char p[512], err[512] = "";
     IdxImages im;
-    path_in(p, sizeof p, "zero-images");
+    test_tmpdir_path(p, sizeof p, "zero-images");
     write_images(p, 0, 0, 28, 28, 0);
     assert_int_equal(idx_read_images(p, &im, err, sizeof err), -1);
     assert_err_has(err, p, "image count = 0", "expected 1..");
 
-    path_in(p, sizeof p, "huge-rows");
+    test_tmpdir_path(p, sizeof p, "huge-rows");
     write_images(p, 0, 1, 5000, 28, 0);
     assert_int_equal(idx_read_images(p, &im, err, sizeof err), -1);
     assert_err_has(err, p, "rows = 5000", "expected 1..4096");
 
     /* A header claiming a huge (but in-limit) payload on a tiny file must
      * fail as truncated, without trying to allocate the claimed size. */
-    path_in(p, sizeof p, "claims-huge");
+    test_tmpdir_path(p, sizeof p, "claims-huge");
     write_images(p, 0, 100000000, 28, 28, 10);
     assert_int_equal(idx_read_images(p, &im, err, sizeof err), -1);
     assert_err_has(err, p, "expected 78400000000 pixel bytes", "ends after 10");
 
     IdxLabels lb;
-    path_in(p, sizeof p, "zero-labels.gz");
+    test_tmpdir_path(p, sizeof p, "zero-labels.gz");
     write_labels(p, 1, 0, 0, 10);
     assert_int_equal(idx_read_labels(p, 10, &lb, err, sizeof err), -1);
     assert_err_has(err, p, "label count = 0", NULL);
@@ -248,7 +224,7 @@ static void test_label_out_of_range(void **state)
 {
     (void)state;
     char p[512], err[512] = "";
-    path_in(p, sizeof p, "bad-label");
+    test_tmpdir_path(p, sizeof p, "bad-label");
     uint32_t count = 400;
     unsigned char b[8 + 400];
     put_be32(b, IDX_MAGIC_LABELS);
@@ -269,7 +245,7 @@ static void test_missing_file(void **state)
 {
     (void)state;
     char p[512], err[512] = "";
-    path_in(p, sizeof p, "does-not-exist.gz");
+    test_tmpdir_path(p, sizeof p, "does-not-exist.gz");
     IdxImages im;
     assert_int_equal(idx_read_images(p, &im, err, sizeof err), -1);
     assert_err_has(err, p, "No such file", NULL);
@@ -277,8 +253,8 @@ static void test_missing_file(void **state)
     assert_int_equal(idx_read_labels(p, 10, &lb, err, sizeof err), -1);
     assert_err_has(err, p, "No such file", NULL);
     /* a folder is not a data file */
-    assert_int_equal(idx_read_images(tmpdir, &im, err, sizeof err), -1);
-    assert_err_has(err, tmpdir, "not a regular file", NULL);
+    assert_int_equal(idx_read_images(test_tmpdir, &im, err, sizeof err), -1);
+    assert_err_has(err, test_tmpdir, "not a regular file", NULL);
 }
 
 static void test_dataset_files(void **state)
@@ -286,7 +262,7 @@ static void test_dataset_files(void **state)
     (void)state;
     char d[512], p[600], err[2048] = "";
     char paths[DATASET_FILE_COUNT][DATASET_PATH_MAX];
-    path_in(d, sizeof d, "ds");
+    test_tmpdir_path(d, sizeof d, "ds");
     assert_int_equal(mkdir(d, 0700), 0);
 
     snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", d);
@@ -311,7 +287,7 @@ static void test_dataset_files(void **state)
     snprintf(p, sizeof p, "%s/t10k-images-idx3-ubyte", d);   /* plain preferred */
     assert_string_equal(paths[DATASET_TEST_IMAGES], p);
 
-    path_in(p, sizeof p, "no-such-folder");
+    test_tmpdir_path(p, sizeof p, "no-such-folder");
     assert_int_equal(dataset_files(p, paths, err, sizeof err), -1);
     assert_err_has(err, p, "not found", NULL);
 }
@@ -363,5 +339,5 @@ int main(void)
         cmocka_unit_test(test_dataset_files),
         cmocka_unit_test(test_real_mnist),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

@@ -16,32 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char tmpdir[256];
 static char err[2048];
 
-static int remove_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
-}
-
-static int setup_dir(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sweeprun-test-runfile-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_dir(void **state)
-{
-    (void)state;
-    return nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void path_in(char *buf, size_t size, const char *name)
-{
-    snprintf(buf, size, "%s/%s", tmpdir, name);
-}
 
 static int exists(const char *p)
 {
@@ -243,7 +219,7 @@ static void test_round_trip(void **state)
 {
     (void)state;
     char final[512], tmp[600];
-    path_in(final, sizeof final, "roundtrip.h5");
+    test_tmpdir_path(final, sizeof final, "roundtrip.h5");
     tmp_of(final, tmp, sizeof tmp);
     Model m;
     make_model(&m, 4, 42);
@@ -285,7 +261,7 @@ static void test_weight_layout(void **state)
 {
     (void)state;
     char final[512];
-    path_in(final, sizeof final, "layout.h5");
+    test_tmpdir_path(final, sizeof final, "layout.h5");
     Model m;
     make_model(&m, 4, 3);
     RunFile *rf = runfile_create(final, err, sizeof err);
@@ -318,7 +294,7 @@ static void test_empty_misclassified(void **state)
 {
     (void)state;
     char final[512];
-    path_in(final, sizeof final, "perfect.h5");
+    test_tmpdir_path(final, sizeof final, "perfect.h5");
     RunFile *rf = runfile_create(final, err, sizeof err);
     assert_non_null(rf);
     write_results(rf, 0, 1);
@@ -334,7 +310,7 @@ static void test_create_refuses_existing(void **state)
 {
     (void)state;
     char final[512];
-    path_in(final, sizeof final, "done.h5");
+    test_tmpdir_path(final, sizeof final, "done.h5");
     FILE *f = fopen(final, "w");
     fputs("precious results", f);
     fclose(f);
@@ -350,7 +326,7 @@ static void test_diverged_and_bad_status(void **state)
 {
     (void)state;
     char final[512], tmp[600], s[32];
-    path_in(final, sizeof final, "diverged.h5");
+    test_tmpdir_path(final, sizeof final, "diverged.h5");
     tmp_of(final, tmp, sizeof tmp);
     RunFile *rf = runfile_create(final, err, sizeof err);
     assert_non_null(rf);
@@ -368,7 +344,7 @@ static void test_diverged_and_bad_status(void **state)
     run_epochs_free(&ep);
     runfile_close(rf);
 
-    path_in(final, sizeof final, "badstatus.h5");
+    test_tmpdir_path(final, sizeof final, "badstatus.h5");
     tmp_of(final, tmp, sizeof tmp);
     rf = runfile_create(final, err, sizeof err);
     assert_int_equal(runfile_finish(rf, "done", err, sizeof err), -1);
@@ -381,7 +357,7 @@ static void test_abandon_and_close(void **state)
 {
     (void)state;
     char final[512], tmp[600];
-    path_in(final, sizeof final, "abandoned.h5");
+    test_tmpdir_path(final, sizeof final, "abandoned.h5");
     tmp_of(final, tmp, sizeof tmp);
     RunFile *rf = runfile_create(final, err, sizeof err);
     assert_non_null(rf);
@@ -436,7 +412,7 @@ static void test_killed_run_is_resumable(void **state)
 {
     (void)state;
     char final[512], tmp[600];
-    path_in(final, sizeof final, "killed.h5");
+    test_tmpdir_path(final, sizeof final, "killed.h5");
     tmp_of(final, tmp, sizeof tmp);
     Model m;
     make_model(&m, 4, 11);
@@ -480,7 +456,7 @@ static void test_rewrites_in_place(void **state)
 {
     (void)state;
     char final[512], tmp[600];
-    path_in(final, sizeof final, "inplace.h5");
+    test_tmpdir_path(final, sizeof final, "inplace.h5");
     tmp_of(final, tmp, sizeof tmp);
     Model m;
     make_model(&m, 500, 5);   /* ~6 KB of parameters */
@@ -508,12 +484,12 @@ static void test_bad_files(void **state)
     make_model(&m, 4, 1);
     /* HDF5 must not print its own trace: capture stderr while failing */
     char cap[512];
-    path_in(cap, sizeof cap, "stderr.txt");
+    test_tmpdir_path(cap, sizeof cap, "stderr.txt");
     fflush(stderr);
     int saved = dup(2), fd = open(cap, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     dup2(fd, 2);
 
-    path_in(p, sizeof p, "notes.txt");
+    test_tmpdir_path(p, sizeof p, "notes.txt");
     FILE *f = fopen(p, "w");
     fputs("this is not HDF5\n", f);
     fclose(f);
@@ -524,13 +500,13 @@ static void test_bad_files(void **state)
     char e2[2048];
     strcpy(e2, err);
 
-    path_in(p, sizeof p, "other.h5");   /* HDF5, but not ours */
+    test_tmpdir_path(p, sizeof p, "other.h5");   /* HDF5, but not ours */
     hid_t h = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     H5Fclose(h);
     int rc3 = runfile_open(p, err, sizeof err) == NULL;
     char e3[2048];
     strcpy(e3, err);
-    path_in(p, sizeof p, "missing.h5");
+    test_tmpdir_path(p, sizeof p, "missing.h5");
     int rc4 = runfile_open(p, err, sizeof err) == NULL;
 
     fflush(stderr);
@@ -553,7 +529,7 @@ static void test_wrong_model(void **state)
 {
     (void)state;
     char final[512];
-    path_in(final, sizeof final, "weights.h5");
+    test_tmpdir_path(final, sizeof final, "weights.h5");
     Model m, other;
     make_model(&m, 4, 2);
     RunFile *rf = runfile_create(final, err, sizeof err);
@@ -596,7 +572,7 @@ static void test_checkpoint_errors(void **state)
 {
     (void)state;
     char final[512];
-    path_in(final, sizeof final, "ckpt.h5");
+    test_tmpdir_path(final, sizeof final, "ckpt.h5");
     Model m;
     make_model(&m, 4, 9);
     RunFile *rf = runfile_create(final, err, sizeof err);
@@ -639,7 +615,7 @@ static void test_attr_errors_and_visit(void **state)
 {
     (void)state;
     char final[512], s[8];
-    path_in(final, sizeof final, "attrs.h5");
+    test_tmpdir_path(final, sizeof final, "attrs.h5");
     RunFile *rf = runfile_create(final, err, sizeof err);
     write_attrs(rf);
     OK(runfile_finish(rf, "complete", err, sizeof err));
@@ -678,5 +654,5 @@ int main(void)
         cmocka_unit_test(test_checkpoint_errors),
         cmocka_unit_test(test_attr_errors_and_visit),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

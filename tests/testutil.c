@@ -1,8 +1,12 @@
+#define _XOPEN_SOURCE 700
 #include "testutil.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 uint64_t test_rng_next(uint64_t *s)
 {
@@ -109,4 +113,30 @@ void check_op(Ctx *c, const OpCheck *chk, int n_inputs, Tensor **inputs,
     free(ref_out);
     free(up);
     free(up64);
+}
+
+char test_tmpdir[256];
+
+static int remove_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(p);
+}
+
+int test_tmpdir_setup(void **state)
+{
+    (void)state;
+    snprintf(test_tmpdir, sizeof test_tmpdir, "/tmp/sweeprun-test-XXXXXX");
+    return mkdtemp(test_tmpdir) ? 0 : -1;
+}
+
+int test_tmpdir_teardown(void **state)
+{
+    (void)state;
+    return nftw(test_tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void test_tmpdir_path(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "%s/%s", test_tmpdir, name);
 }

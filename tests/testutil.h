@@ -49,4 +49,11 @@ void check_op(Ctx *c, const OpCheck *chk, int n_inputs, Tensor **inputs,
 /* max |a-b| / (|b| + 1) over n values */
 double max_rel_err(const float *a, const double *b, long n);
 
+/* A fresh temporary folder per test group: pass these as cmocka group
+ * setup/teardown; files go to test_tmpdir_path(). */
+extern char test_tmpdir[256];
+int test_tmpdir_setup(void **state);
+int test_tmpdir_teardown(void **state);   /* removes the folder and its contents */
+void test_tmpdir_path(char *buf, size_t size, const char *name);
+
 #endif
