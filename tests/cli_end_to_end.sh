@@ -53,5 +53,15 @@ cat "$work/eval.out"
 check "eval exits 0" test "$rc" -eq 0
 check "eval reproduces exactly" grep -q "reproduced exactly" "$work/eval.out"
 
+# A loss that becomes NaN/inf: exit code 3, status "diverged", file kept.
+div="$work/diverged.h5"
+"$bin" train --model baseline_cnn --optimizer sgd --lr 1000 --epochs 2 --train-subset 640 \
+  --test-subset 100 --out "$div" >"$work/div.out" 2>&1
+rc=$?
+check "diverged run exits 3" test "$rc" -eq 3
+check "diverged run says so" grep -q "diverged (loss became NaN or infinite); run file kept" "$work/div.out"
+check "diverged file kept" test -f "$div" -a ! -e "$div.tmp"
+check "diverged status recorded" test "$(h5dump -a /status "$div" | grep -m1 '(0)' | sed 's/.*(0): *//; s/"//g')" = diverged
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]
