@@ -4,19 +4,22 @@
 #include "model.h"
 #include "ops.h"
 
+/* Names follow the reference Net's state_dict: two nn.Sequential conv
+ * blocks (conv, BN, ReLU, conv, BN, ReLU, pool -> indices 0, 1, 3, 4) and an
+ * nn.Sequential head "fcs" (Linear, ReLU, Dropout x2, Linear -> 0, 3, 6). */
 static void declare(Model *m)
 {
-    declare_conv2d(m, "conv1", 1, 32, 3, 1);
-    declare_batchnorm(m, "bn1", 32);
-    declare_conv2d(m, "conv2", 32, 32, 3, 1);
-    declare_batchnorm(m, "bn2", 32);
-    declare_conv2d(m, "conv3", 32, 64, 3, 1);
-    declare_batchnorm(m, "bn3", 64);
-    declare_conv2d(m, "conv4", 64, 64, 3, 1);
-    declare_batchnorm(m, "bn4", 64);
-    declare_linear(m, "fc1", 64 * 6 * 6, 1152, 1, 1);
-    declare_linear(m, "fc2", 1152, 576, 1, 1);
-    declare_linear(m, "fc3", 576, 10, 1, 1);
+    declare_conv2d(m, "conv_block1.0", 1, 32, 3, 1);
+    declare_batchnorm(m, "conv_block1.1", 32);
+    declare_conv2d(m, "conv_block1.3", 32, 32, 3, 1);
+    declare_batchnorm(m, "conv_block1.4", 32);
+    declare_conv2d(m, "conv_block2.0", 32, 64, 3, 1);
+    declare_batchnorm(m, "conv_block2.1", 64);
+    declare_conv2d(m, "conv_block2.3", 64, 64, 3, 1);
+    declare_batchnorm(m, "conv_block2.4", 64);
+    declare_linear(m, "fcs.0", 64 * 6 * 6, 1152, 1, 1);
+    declare_linear(m, "fcs.3", 1152, 576, 1, 1);
+    declare_linear(m, "fcs.6", 576, 10, 1, 1);
 }
 
 static Tensor *conv_bn_relu(Model *m, Ctx *c, const char *conv, const char *bn, Tensor *x)
@@ -27,16 +30,16 @@ static Tensor *conv_bn_relu(Model *m, Ctx *c, const char *conv, const char *bn, 
 static Tensor *forward(Model *m, Ctx *c, Tensor *x)
 {
     float p = (float)model_opt(m, "dropout");
-    x = conv_bn_relu(m, c, "conv1", "bn1", x);
-    x = conv_bn_relu(m, c, "conv2", "bn2", x);
+    x = conv_bn_relu(m, c, "conv_block1.0", "conv_block1.1", x);
+    x = conv_bn_relu(m, c, "conv_block1.3", "conv_block1.4", x);
     x = op_maxpool2d(c, x, 3, 2);
-    x = conv_bn_relu(m, c, "conv3", "bn3", x);
-    x = conv_bn_relu(m, c, "conv4", "bn4", x);
+    x = conv_bn_relu(m, c, "conv_block2.0", "conv_block2.1", x);
+    x = conv_bn_relu(m, c, "conv_block2.3", "conv_block2.4", x);
     x = op_maxpool2d(c, x, 3, 2);
     x = op_flatten(c, x);
-    x = op_dropout(c, op_relu(c, apply_linear(m, c, "fc1", x)), p);
-    x = op_dropout(c, op_relu(c, apply_linear(m, c, "fc2", x)), p);
-    return apply_linear(m, c, "fc3", x);
+    x = op_dropout(c, op_relu(c, apply_linear(m, c, "fcs.0", x)), p);
+    x = op_dropout(c, op_relu(c, apply_linear(m, c, "fcs.3", x)), p);
+    return apply_linear(m, c, "fcs.6", x);
 }
 
 const ModelDesc model_baseline_cnn = {

@@ -70,21 +70,21 @@ static void test_baseline_state_dict(void **state)
 {
     (void)state;
     const Expect want[] = {
-        {"conv1.weight", 4, {32, 1, 3, 3}}, {"conv1.bias", 1, {32}},
-        {"bn1.weight", 1, {32}}, {"bn1.bias", 1, {32}}, {"bn1.running_mean", 1, {32}},
-        {"bn1.running_var", 1, {32}}, {"bn1.num_batches_tracked", 1, {1}},
-        {"conv2.weight", 4, {32, 32, 3, 3}}, {"conv2.bias", 1, {32}},
-        {"bn2.weight", 1, {32}}, {"bn2.bias", 1, {32}}, {"bn2.running_mean", 1, {32}},
-        {"bn2.running_var", 1, {32}}, {"bn2.num_batches_tracked", 1, {1}},
-        {"conv3.weight", 4, {64, 32, 3, 3}}, {"conv3.bias", 1, {64}},
-        {"bn3.weight", 1, {64}}, {"bn3.bias", 1, {64}}, {"bn3.running_mean", 1, {64}},
-        {"bn3.running_var", 1, {64}}, {"bn3.num_batches_tracked", 1, {1}},
-        {"conv4.weight", 4, {64, 64, 3, 3}}, {"conv4.bias", 1, {64}},
-        {"bn4.weight", 1, {64}}, {"bn4.bias", 1, {64}}, {"bn4.running_mean", 1, {64}},
-        {"bn4.running_var", 1, {64}}, {"bn4.num_batches_tracked", 1, {1}},
-        {"fc1.weight", 2, {1152, 2304}}, {"fc1.bias", 1, {1152}},
-        {"fc2.weight", 2, {576, 1152}}, {"fc2.bias", 1, {576}},
-        {"fc3.weight", 2, {10, 576}}, {"fc3.bias", 1, {10}},
+        {"conv_block1.0.weight", 4, {32, 1, 3, 3}}, {"conv_block1.0.bias", 1, {32}},
+        {"conv_block1.1.weight", 1, {32}}, {"conv_block1.1.bias", 1, {32}}, {"conv_block1.1.running_mean", 1, {32}},
+        {"conv_block1.1.running_var", 1, {32}}, {"conv_block1.1.num_batches_tracked", 1, {1}},
+        {"conv_block1.3.weight", 4, {32, 32, 3, 3}}, {"conv_block1.3.bias", 1, {32}},
+        {"conv_block1.4.weight", 1, {32}}, {"conv_block1.4.bias", 1, {32}}, {"conv_block1.4.running_mean", 1, {32}},
+        {"conv_block1.4.running_var", 1, {32}}, {"conv_block1.4.num_batches_tracked", 1, {1}},
+        {"conv_block2.0.weight", 4, {64, 32, 3, 3}}, {"conv_block2.0.bias", 1, {64}},
+        {"conv_block2.1.weight", 1, {64}}, {"conv_block2.1.bias", 1, {64}}, {"conv_block2.1.running_mean", 1, {64}},
+        {"conv_block2.1.running_var", 1, {64}}, {"conv_block2.1.num_batches_tracked", 1, {1}},
+        {"conv_block2.3.weight", 4, {64, 64, 3, 3}}, {"conv_block2.3.bias", 1, {64}},
+        {"conv_block2.4.weight", 1, {64}}, {"conv_block2.4.bias", 1, {64}}, {"conv_block2.4.running_mean", 1, {64}},
+        {"conv_block2.4.running_var", 1, {64}}, {"conv_block2.4.num_batches_tracked", 1, {1}},
+        {"fcs.0.weight", 2, {1152, 2304}}, {"fcs.0.bias", 1, {1152}},
+        {"fcs.3.weight", 2, {576, 1152}}, {"fcs.3.bias", 1, {576}},
+        {"fcs.6.weight", 2, {10, 576}}, {"fcs.6.bias", 1, {10}},
     };
     check_entries("baseline_cnn", want, (int)(sizeof want / sizeof want[0]));
 }

@@ -54,26 +54,27 @@ def load(folder, train_subset):
 
 
 class BaselineCNN(nn.Module):
-    """MODELS.md section 2 (overlapping 3x3/2 pools, 3,390,634 parameters)."""
+    """MODELS.md section 2 (overlapping 3x3/2 pools, 3,390,634 parameters),
+    laid out as the reference Net so state_dict names match sweeprun's."""
 
     def __init__(self, dropout=0.5):
         super().__init__()
-        self.conv1, self.bn1 = nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32)
-        self.conv2, self.bn2 = nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32)
-        self.conv3, self.bn3 = nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64)
-        self.conv4, self.bn4 = nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64)
-        self.fc1, self.fc2, self.fc3 = nn.Linear(2304, 1152), nn.Linear(1152, 576), nn.Linear(576, 10)
-        self.p = dropout
+
+        def block(cin, cout):
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+                nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+                nn.MaxPool2d(3, stride=2))
+
+        self.conv_block1, self.conv_block2 = block(1, 32), block(32, 64)
+        self.fcs = nn.Sequential(
+            nn.Linear(2304, 1152), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(1152, 576), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(576, 10))
 
     def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 3, 2)
-        x = F.relu(self.bn3(self.conv3(x)))
-        x = F.max_pool2d(F.relu(self.bn4(self.conv4(x))), 3, 2)
-        x = torch.flatten(x, 1)
-        x = F.dropout(F.relu(self.fc1(x)), self.p, self.training)
-        x = F.dropout(F.relu(self.fc2(x)), self.p, self.training)
-        return self.fc3(x)
+        x = self.conv_block2(self.conv_block1(x))
+        return self.fcs(x.reshape(x.shape[0], -1))
 
 
 class Gecco(nn.Module):

@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Load a sweeprun run file's weights into the PyTorch twin of its model
+(strict: every name and shape must match) and re-score the test set in
+PyTorch, in the same batches. Agreement with the recorded accuracy shows the
+run file really is a PyTorch state_dict and both forwards compute the same.
+
+usage: check_pytorch_load.py RUN.h5 MNIST_DIR"""
+import sys
+
+import h5py
+import numpy as np
+import torch
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from torch_reference import BaselineCNN, Gecco, load  # noqa: E402
+
+
+def main():
+    path, data = sys.argv[1], sys.argv[2]
+    with h5py.File(path, "r") as f:
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        state = {k: torch.from_numpy(np.array(v[()])) for k, v in f["weights"].items()}
+    model = BaselineCNN() if attrs["model"] == "baseline_cnn" else Gecco(int(attrs.get("feature_length", 64)))
+    if attrs["model"] == "gecco":   # the twin's module names differ; map them
+        rename = {"conv1.linear": "linear", "conv1.norm": "norm", "conv2.lin_key": "key",
+                  "conv2.lin_query": "query", "conv2.lin_value": "value", "conv2.lin_skip": "skip",
+                  "conv2.bias": "bias"}
+        state = {next((v + k[len(p):] for p, v in rename.items() if k.startswith(p)), k): t
+                 for k, t in state.items()}
+    state = {k: (t.reshape(()) if k.endswith("num_batches_tracked") else t) for k, t in state.items()}
+    print(model.load_state_dict(state, strict=True))
+    _, _, xte, yte = load(data, 0)
+    n = int(attrs.get("test_subset") or 0) or len(xte)
+    xte, yte = xte[:n], yte[:n]
+    model.eval()
+    batch = int(attrs.get("eval_batch_size", 64))
+    with torch.no_grad():
+        correct = sum((model(xte[s:s + batch]).argmax(1) == yte[s:s + batch]).sum().item()
+                      for s in range(0, n, batch))
+    acc = correct / n
+    print(f"{path}: PyTorch re-scored {acc:.4%}, sweeprun recorded {attrs['final_test_accuracy']:.4%}")
+    return 0 if abs(acc - attrs["final_test_accuracy"]) <= 2 / n else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
