@@ -121,7 +121,7 @@ static int set_schedule(TrainConfig *c, const char *v, char *err, int n)
 static const char *const KEYS =
     "model dataset epochs batch_size eval_batch_size grad_accum lr optimizer weight_decay "
     "l2_scope momentum nesterov schedule seed device threads out train_subset test_subset "
-    "and the model's options";
+    "data_parallel allreduce and the model's options";
 
 const char *config_key_list(void) { return KEYS; }
 
@@ -147,6 +147,8 @@ int config_set(TrainConfig *c, const char *k, const char *v, char *err, int n)
         memcpy(c->out, keep.out, sizeof c->out);
         c->threads = keep.threads;
         c->seed = keep.seed;
+        c->data_parallel = keep.data_parallel;
+        c->allreduce = keep.allreduce;
         return 0;
     }
     if (!c->model) {
@@ -168,6 +170,17 @@ int config_set(TrainConfig *c, const char *k, const char *v, char *err, int n)
     if (!strcmp(k, "out")) return copy_text(k, v, c->out, sizeof c->out, err, n);
     if (!strcmp(k, "train_subset")) return parse_long(k, v, 0, 1L << 40, &c->train_subset, err, n);
     if (!strcmp(k, "test_subset")) return parse_long(k, v, 0, 1L << 40, &c->test_subset, err, n);
+    if (!strcmp(k, "data_parallel")) return parse_bool(k, v, &c->data_parallel, err, n);
+    if (!strcmp(k, "allreduce")) {
+        if (!strcmp(v, "auto")) c->allreduce = ALLREDUCE_AUTO;
+        else if (!strcmp(v, "mpi")) c->allreduce = ALLREDUCE_MPI;
+        else if (!strcmp(v, "nccl")) c->allreduce = ALLREDUCE_NCCL;
+        else {
+            snprintf(err, n, "allreduce: expected auto, mpi or nccl, got '%s'", v);
+            return -1;
+        }
+        return 0;
+    }
     if (!strcmp(k, "seed")) {
         char *end;
         unsigned long long s = strtoull(v, &end, 10);
@@ -235,6 +248,11 @@ int config_validate(const TrainConfig *c, char *err, int n)
         snprintf(err, n, "nesterov: needs optimizer sgd with momentum > 0");
         return -1;
     }
+    if (c->allreduce == ALLREDUCE_NCCL && !c->data_parallel) {
+        snprintf(err, n, "allreduce: nccl sums the gradients of data-parallel ranks; it needs data_parallel "
+                         "(--data-parallel)");
+        return -1;
+    }
     if (c->model->validate && c->model->validate(c->model_options, err, n)) return -1;
     return 0;
 }
@@ -259,6 +277,9 @@ void config_each(const TrainConfig *c, void (*fn)(const char *, const char *, vo
     EMIT("seed", "%llu", (unsigned long long)c->seed);
     EMIT("train_subset", "%ld", c->train_subset);
     EMIT("test_subset", "%ld", c->test_subset);
+    EMIT("data_parallel", "%s", c->data_parallel ? "true" : "false");
+    EMIT("allreduce", "%s", c->allreduce == ALLREDUCE_NCCL ? "nccl"
+                            : c->allreduce == ALLREDUCE_MPI ? "mpi" : "auto");
     for (int i = 0; i < c->model->n_options; i++) {
         model_option_format(c->model, i, c->model_options[i], b, sizeof b);
         fn(c->model->options[i].name, b, user);

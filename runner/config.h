@@ -11,6 +11,10 @@
 
 #define CONFIG_PATH_MAX 4096
 
+/* How gradients are summed over data-parallel ranks: MPI on CPU buffers,
+ * NCCL on GPU buffers (auto picks by where the gradients live). */
+typedef enum { ALLREDUCE_AUTO = 0, ALLREDUCE_MPI = 1, ALLREDUCE_NCCL = 2 } AllreduceKind;
+
 typedef struct TrainConfig {
     const ModelDesc *model;
     double model_options[MODEL_MAX_OPTIONS];
@@ -29,8 +33,14 @@ typedef struct TrainConfig {
     char out[CONFIG_PATH_MAX];       /* run file; "" = a name under runs/ */
     long train_subset;               /* 0 = all; else the first N images */
     long test_subset;                /* 0 = all; else the first N images */
+    int data_parallel;               /* train one model on every rank of the group */
+    AllreduceKind allreduce;         /* auto | mpi | nccl */
     char sweep[128];                 /* sweep name ("" for a plain train) */
     char trial_id[64];
+    /* Set by the launcher side, not keys (0 reads as 1): MPI ranks in the
+     * job, and ranks training this run together. */
+    int world_size;
+    int ranks_per_trial;
 } TrainConfig;
 
 /* Defaults of the model's recipe (MODELS.md). */

@@ -72,8 +72,8 @@ int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
         || runfile_set_attr_int64(f, "param_count", param_count, e, n)
         || runfile_set_attr_string(f, "device", device, e, n)
         || runfile_set_attr_int64(f, "threads", threads, e, n)
-        || runfile_set_attr_int64(f, "world_size", 1, e, n)
-        || runfile_set_attr_int64(f, "ranks_per_trial", 1, e, n)
+        || runfile_set_attr_int64(f, "world_size", cfg->world_size > 1 ? cfg->world_size : 1, e, n)
+        || runfile_set_attr_int64(f, "ranks_per_trial", cfg->ranks_per_trial > 1 ? cfg->ranks_per_trial : 1, e, n)
         || runfile_set_attr_string(f, "start_time", now, e, n)
         || runfile_set_attr_string(f, "command", command_line, e, n)
         || runfile_set_attr_int64(f, "epochs_completed", 0, e, n)) {

@@ -1,4 +1,5 @@
 #include "train.h"
+#include "comm.h"
 #include "ops.h"
 #include "rng.h"
 #include "util.h"
@@ -56,6 +57,7 @@ void trainer_init(Trainer *t, const TrainConfig *cfg, const Dataset *data)
     t->batch_x = xmalloc((size_t)most * image * sizeof(float));
     t->batch_y = xmalloc((size_t)most * sizeof(int));
     t->order = xmalloc((size_t)(data->n_train ? data->n_train : 1) * sizeof(int));
+    if (cfg->grad_accum > 1) t->grad_sum = xmalloc((size_t)t->model.table.n_params * sizeof(float));
 }
 
 void trainer_free(Trainer *t)
@@ -66,6 +68,7 @@ void trainer_free(Trainer *t)
     free(t->batch_x);
     free(t->batch_y);
     free(t->order);
+    free(t->grad_sum);
     memset(t, 0, sizeof *t);
 }
 
@@ -82,25 +85,78 @@ static Tensor *forward_batch(Trainer *t, const unsigned char *pixels, const unsi
     return t->model.desc->forward(&t->model, &t->ctx, x);
 }
 
-/* One optimizer step over the batch index[0..n), split into grad_accum
- * micro-batches whose gradients are averaged (as data-parallel ranks'
- * are). Returns 0, or -1 when the loss is not finite. */
-static int train_step(Trainer *t, const int *index, int n, float lr, double *loss_sum, long *correct)
+void trainer_set_group(Trainer *t, const ProcessGroup *group, int use_nccl)
+{
+    t->group = group;
+    t->nccl = use_nccl;
+    if (!group) return;
+    /* Identical already (same seed), but one source of truth is cheap. */
+    comm_broadcast_float(group, t->model.params, t->model.table.n_params, 0);
+    comm_broadcast_float(group, t->model.buffers, t->model.table.n_buffers, 0);
+}
+
+static int group_size(const Trainer *t) { return t->group ? t->group->size : 1; }
+static int group_rank(const Trainer *t) { return t->group ? t->group->rank : 0; }
+
+/* One optimizer step over the global batch index[0..n), split into
+ * ranks x grad_accum micro-batches (sizes differ by at most one, larger
+ * first) whose gradients are averaged: each backward is seeded with
+ * 1/parts, this rank's share is summed locally and then over the ranks.
+ * step counts optimizer steps since the start (dropout masks are a
+ * function of step and micro-batch, so data-parallel and --grad-accum runs
+ * draw the same ones). Returns 0, or -1 (on every rank) when any rank's
+ * loss is not finite. */
+static int train_step(Trainer *t, const int *index, int n, long step, float lr, double *loss_sum,
+                      long *correct)
 {
     memset(t->model.grads, 0, (size_t)t->model.table.n_params * sizeof(float));
-    int parts = t->cfg->grad_accum < n ? t->cfg->grad_accum : n;
-    int base = n / parts, extra = n % parts, start = 0;
-    for (int k = 0; k < parts; k++) {
+    int ranks = group_size(t), accum = t->cfg->grad_accum;
+    int slots = ranks * accum;
+    int parts = slots < n ? slots : n;
+    int base = n / parts, extra = n % parts;
+    int first = group_rank(t) * accum, last = first + accum < parts ? first + accum : parts;
+    /* Local sums of loss x images, correct predictions, and non-finite. */
+    double local[3] = {0, 0, 0};
+    double *sum = ranks > 1 ? &local[0] : loss_sum;
+    long right = 0;
+    long np = t->model.table.n_params;
+    float *grads = t->model.grads;
+    for (int k = first; k < last; k++) {
         int m = base + (k < extra);
+        int start = k * base + (k < extra ? k : extra);
+        /* Each micro-batch's gradient is computed alone and then added to
+         * the sum of the earlier ones, exactly as the all-reduce adds the
+         * ranks' gradients: 2 ranks give the same bits as --grad-accum 2. */
+        if (k > first) {
+            memcpy(t->grad_sum, grads, (size_t)np * sizeof(float));
+            memset(grads, 0, (size_t)np * sizeof(float));
+        }
+        t->ctx.rng_offset = ((uint64_t)step * (uint64_t)slots + (uint64_t)k) << 32;
         ctx_begin(&t->ctx, 1, 1);
         Tensor *logits = forward_batch(t, t->data->train_x, t->data->train_y, index + start, m);
         Tensor *loss = op_cross_entropy(&t->ctx, logits, t->batch_y);
-        if (!isfinite(loss->data[0])) return -1;
-        *loss_sum += (double)loss->data[0] * m;
-        *correct += count_correct(logits, t->batch_y);
+        if (!isfinite(loss->data[0])) {
+            local[2] = 1;
+            break;
+        }
+        *sum += (double)loss->data[0] * m;
+        right += count_correct(logits, t->batch_y);
         ctx_backward_scaled(&t->ctx, loss, 1.0f / (float)parts);
-        start += m;
+        if (k > first)
+            for (long i = 0; i < np; i++) grads[i] += t->grad_sum[i];
     }
+    if (ranks > 1) {
+        local[1] = (double)right;
+        comm_allreduce_sum_double(t->group, local, 3);
+        if (local[2] > 0) return -1;
+        *loss_sum += local[0];
+        *correct += (long)local[1];
+    } else {
+        if (local[2] > 0) return -1;
+        *correct += right;
+    }
+    if (t->nccl) comm_nccl_allreduce_sum_host(t->group, t->model.grads, t->model.table.n_params);
+    else if (ranks > 1) comm_allreduce_sum_float(t->group, t->model.grads, t->model.table.n_params);
     optim_step(&t->opt, t->model.params, t->model.grads, lr);
     return 0;
 }
@@ -109,10 +165,15 @@ void trainer_evaluate(Trainer *t, Evaluation *ev)
 {
     memset(ev, 0, sizeof *ev);
     int n = t->data->n_test, b = t->cfg->eval_batch_size;
-    ev->predictions = xmalloc((size_t)(n ? n : 1) * sizeof(int));
+    int ranks = group_size(t), rank = group_rank(t);
+    ev->predictions = xcalloc((size_t)(n ? n : 1), sizeof(int));
     int *index = xmalloc((size_t)b * sizeof(int));
     double loss_sum = 0;
-    for (int start = 0; start < n; start += b) {
+    /* Data-parallel: every rank scores the first rank's running statistics,
+     * and batch i goes to rank i % ranks (whole batches, so GECCO's batch
+     * graph sees the same images as in one process). */
+    if (ranks > 1) comm_broadcast_float(t->group, t->model.buffers, t->model.table.n_buffers, 0);
+    for (int start = (long)rank * b < n ? rank * b : n; start < n; start += ranks * b) {
         int m = n - start < b ? n - start : b;
         for (int i = 0; i < m; i++) index[i] = start + i;
         ctx_begin(&t->ctx, 0, 0);
@@ -120,6 +181,11 @@ void trainer_evaluate(Trainer *t, Evaluation *ev)
         Tensor *loss = op_cross_entropy(&t->ctx, logits, t->batch_y);
         loss_sum += (double)loss->data[0] * m;
         argmax_rows(logits, ev->predictions + start);
+    }
+    if (ranks > 1) {
+        /* Each prediction was written by one rank; the others hold 0. */
+        comm_allreduce_sum_int(t->group, ev->predictions, n);
+        comm_allreduce_sum_double(t->group, &loss_sum, 1);
     }
     for (int i = 0; i < n; i++) {
         int truth = t->data->test_y[i], pred = ev->predictions[i];
@@ -151,7 +217,9 @@ RunStatus trainer_run(Trainer *t, int start_epoch, const TrainObserver *obs, Epo
         epoch_permutation(cfg->seed, epoch, n, t->order);
         for (int k = 0; k < batches; k++) {
             int m = n - k * b < b ? n - k * b : b;
-            if (train_step(t, t->order + (long)k * b, m, lr, &loss_sum, &correct)) return RUN_DIVERGED;
+            long step = (long)epoch * batches + k;
+            if (train_step(t, t->order + (long)k * b, m, step, lr, &loss_sum, &correct))
+                return RUN_DIVERGED;
             if (obs && obs->on_batch)
                 obs->on_batch(obs->user, epoch, k + 1, batches, loss_sum / ((long)k * b + m),
                               now_seconds() - t0, (long)k * b + m);
@@ -171,6 +239,8 @@ RunStatus trainer_run(Trainer *t, int start_epoch, const TrainObserver *obs, Epo
         };
         if (last) *last = s;
         int stop = obs && obs->on_epoch && obs->on_epoch(obs->user, &s, &ev, &t->model, &t->opt);
+        /* Only the first rank records; if it cannot, every rank stops. */
+        if (group_size(t) > 1) stop = comm_allreduce_max_int(t->group, stop);
         evaluation_free(&ev);
         if (!isfinite(s.test_loss)) return RUN_DIVERGED;
         if (stop) return RUN_FAILED;

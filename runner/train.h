@@ -41,6 +41,8 @@ typedef struct TrainObserver {
                     const Model *model, const Optimizer *opt);
 } TrainObserver;
 
+struct ProcessGroup;
+
 typedef struct Trainer {
     const TrainConfig *cfg;
     const Dataset *data;
@@ -50,9 +52,29 @@ typedef struct Trainer {
     float *batch_x;            /* staging for one micro-batch of images */
     int *batch_y;
     int *order;                /* this epoch's permutation of the training set */
+    float *grad_sum;           /* earlier micro-batches' gradient sum (grad_accum > 1) */
+    /* Data-parallel training (trainer_set_group); NULL: this process alone. */
+    const struct ProcessGroup *group;
+    int nccl;                  /* sum gradients with NCCL instead of MPI */
 } Trainer;
 
 void trainer_init(Trainer *t, const TrainConfig *cfg, const Dataset *data);
+/* Train data-parallel over the ranks of group (every rank calls this and
+ * then trainer_run with the same configuration). Each optimizer step,
+ * the shuffled global batch (identical on every rank) is cut into
+ * size x grad_accum micro-batches exactly as one process cuts it into
+ * that many with --grad-accum; group rank r takes micro-batches
+ * [r*grad_accum, (r+1)*grad_accum). Each backward is seeded with
+ * 1/(number of micro-batches) and the flat gradient buffer is summed over
+ * the ranks, so every rank takes the same optimizer step as the single
+ * process would. Batch norm normalises with each rank's local batch and
+ * keeps each rank's running statistics; the group's first rank's are
+ * broadcast to all before each evaluation (as PyTorch DDP's
+ * broadcast_buffers). Evaluation batches are shared out and the results
+ * summed, so every rank ends an epoch with the same Evaluation.
+ * Broadcasts the parameters and buffers from the group's first rank now.
+ * use_nccl: sum gradients with NCCL (comm_nccl_init done on group). */
+void trainer_set_group(Trainer *t, const struct ProcessGroup *group, int use_nccl);
 void trainer_free(Trainer *t);
 /* Train cfg->epochs epochs starting at start_epoch. Returns the status;
  * the diverged case stops at the first non-finite loss. */

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Data-parallel training gives the result of one process with the same
+# global batch: `mpirun -np 2 sweeprun train --data-parallel --batch-size 32`
+# against `sweeprun train --grad-accum 2 --batch-size 32` (two micro-batches
+# of 16, so batch norm and GECCO's batch graph see the same images in both),
+# 20 steps, same seed and shuffle, dropout 0, for gecco and baseline_cnn.
+# Every trainable parameter (/checkpoint/params, the flat buffer) must agree
+# within 1e-5 relative; the maximum difference found is printed. (With two
+# ranks the sum of the two gradients is one addition either way, so they
+# are in fact identical.) Also: only the first rank prints and writes, and
+# the run file records world_size and ranks_per_trial.
+# usage: cli_dp_equivalence.sh SWEEPRUN_BINARY SOURCE_DIR
+set -uo pipefail
+bin="$1"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+failures=0
+passed=0
+check() {  # check NAME COMMAND...
+  local name="$1"; shift
+  if "$@" >"$work/check.out" 2>&1; then echo "ok   $name"; passed=$((passed + 1))
+  else echo "FAIL $name: $(head -c 2000 "$work/check.out")"; failures=$((failures + 1)); fi
+}
+
+if [[ ! -d "${MNIST_DIR:-}" ]]; then
+  echo "MNIST_DIR not set or missing; run scripts/fetch-mnist.sh"
+  exit 1
+fi
+if ! command -v mpirun >/dev/null; then
+  echo "mpirun not found (Debian: openmpi-bin)"
+  exit 1
+fi
+if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+mpi=(timeout 300 mpirun -np 2 --oversubscribe --bind-to none)
+
+attr() { h5dump -a "/$2" "$1" | grep -m1 '(0)' | sed 's/.*(0): *//; s/"//g'; }
+params() { h5dump -m '%.9g' -y -w 1 -d /checkpoint/params "$1" | grep -E '^ *[-0-9]' | tr -d ' ,'; }
+# max over elements of |a - b| / max(|a|, |b|); "count mismatch" if the sizes differ
+max_rel_diff() {
+  paste <(params "$1") <(params "$2") | awk '
+    NF != 2 { bad = 1; next }
+    { a = $1 + 0; b = $2 + 0; d = a - b; if (d < 0) d = -d
+      m = (a < 0 ? -a : a); n = (b < 0 ? -b : b); if (n > m) m = n
+      if (m > 0 && d / m > worst) worst = d / m; count++ }
+    END { if (bad || count == 0) print "count mismatch"; else printf "%.3g %d\n", worst, count }'
+}
+
+# 640 images / batch 32 = 20 steps; a small test set keeps it quick.
+for model in gecco baseline_cnn; do
+  common=(--model "$model" --epochs 1 --train-subset 640 --test-subset 200 --batch-size 32
+          --dropout 0 --seed 7 --threads 1)
+  mkdir -p "$work/$model/one" "$work/$model/dp"
+  one="$work/$model/one/run.h5" dp="$work/$model/dp/run.h5"
+  "$bin" train "${common[@]}" --grad-accum 2 --quiet --out "$one" >"$work/one.out" 2>&1
+  rc_one=$?
+  "${mpi[@]}" "$bin" train "${common[@]}" --data-parallel --out "$dp" >"$work/dp.out" 2>&1
+  rc_dp=$?
+  cat "$work/dp.out"
+  check "$model: one process with --grad-accum 2 exits 0" test "$rc_one" -eq 0
+  check "$model: mpirun -np 2 --data-parallel exits 0" test "$rc_dp" -eq 0
+  check "$model: only the first rank prints" test "$(grep -c '^done: final test accuracy' "$work/dp.out")" -eq 1
+  check "$model: only the first rank writes (one file)" test "$(ls "$work/$model/dp")" = run.h5
+  check "$model: world_size 2" test "$(attr "$dp" world_size)" = 2
+  check "$model: ranks_per_trial 2" test "$(attr "$dp" ranks_per_trial)" = 2
+  check "$model: data_parallel recorded" test "$(attr "$dp" data_parallel)" = true
+  check "$model: single process world_size 1" test "$(attr "$one" world_size)" = 1
+  check "$model: same train loss" test "$(attr "$one" status)$(h5dump -m %.9g -d /epochs/train_loss "$one" | grep '(0)')" \
+    = "$(attr "$dp" status)$(h5dump -m %.9g -d /epochs/train_loss "$dp" | grep '(0)')"
+  read -r worst count <<<"$(max_rel_diff "$one" "$dp")"
+  echo "$model: max relative difference of the $count trainable parameters after 20 steps: $worst"
+  check "$model: parameter count is param_count" test "$count" = "$(attr "$one" param_count)"
+  check "$model: trainable parameters agree within 1e-5 relative" \
+    awk -v w="$worst" 'BEGIN { exit !(w != "" && w + 0 <= 1e-5) }'
+done
+
+echo "$passed passed, $failures failed"
+[[ $failures -eq 0 ]]
