@@ -10,30 +10,12 @@
 # are in fact identical.) Also: only the first rank prints and writes, and
 # the run file records world_size and ranks_per_trial.
 # usage: cli_dp_equivalence.sh SWEEPRUN_BINARY SOURCE_DIR
-set -uo pipefail
-bin="$1"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-failures=0
-passed=0
-check() {  # check NAME COMMAND...
-  local name="$1"; shift
-  if "$@" >"$work/check.out" 2>&1; then echo "ok   $name"; passed=$((passed + 1))
-  else echo "FAIL $name: $(head -c 2000 "$work/check.out")"; failures=$((failures + 1)); fi
-}
+source "$(dirname "$0")/cli_lib.sh"
 
-if [[ ! -d "${MNIST_DIR:-}" ]]; then
-  echo "MNIST_DIR not set or missing; run scripts/fetch-mnist.sh"
-  exit 1
-fi
-if ! command -v mpirun >/dev/null; then
-  echo "mpirun not found (Debian: openmpi-bin)"
-  exit 1
-fi
-if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+need_mnist
+need_mpirun
 mpi=(timeout 300 mpirun -np 2 --oversubscribe --bind-to none)
 
-attr() { h5dump -a "/$2" "$1" | grep -m1 '(0)' | sed 's/.*(0): *//; s/"//g'; }
 params() { h5dump -m '%.9g' -y -w 1 -d /checkpoint/params "$1" | grep -E '^ *[-0-9]' | tr -d ' ,'; }
 # max over elements of |a - b| / max(|a|, |b|); "count mismatch" if the sizes differ
 max_rel_diff() {
@@ -73,5 +55,4 @@ for model in gecco baseline_cnn; do
     awk -v w="$worst" 'BEGIN { exit !(w != "" && w + 0 <= 1e-5) }'
 done
 
-echo "$passed passed, $failures failed"
-[[ $failures -eq 0 ]]
+finish

@@ -5,28 +5,10 @@
 # is refused; --data-parallel also works without mpirun (a group of one)
 # and under mpirun -np 1.
 # usage: cli_dp_failures.sh SWEEPRUN_BINARY SOURCE_DIR
-set -uo pipefail
-bin="$1"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-failures=0
-passed=0
-check() {  # check NAME COMMAND...
-  local name="$1"; shift
-  if "$@" >"$work/check.out" 2>&1; then echo "ok   $name"; passed=$((passed + 1))
-  else echo "FAIL $name: $(head -c 2000 "$work/check.out")"; failures=$((failures + 1)); fi
-}
+source "$(dirname "$0")/cli_lib.sh"
 
-if [[ ! -d "${MNIST_DIR:-}" ]]; then
-  echo "MNIST_DIR not set or missing; run scripts/fetch-mnist.sh"
-  exit 1
-fi
-if ! command -v mpirun >/dev/null; then
-  echo "mpirun not found (Debian: openmpi-bin)"
-  exit 1
-fi
-if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-attr() { h5dump -a "/$2" "$1" | grep -m1 '(0)' | sed 's/.*(0): *//; s/"//g'; }
+need_mnist
+need_mpirun
 small=(--model gecco --epochs 1 --train-subset 640 --test-subset 200 --batch-size 32 --threads 1 --quiet)
 now() { date +%s.%N; }
 
@@ -94,5 +76,4 @@ rc=$?
 check "mpirun -np 1: exit 0" test "$rc" -eq 0
 check "mpirun -np 1: same parameters as a plain run" h5diff "$work/np1.h5" "$work/plain.h5" /checkpoint/params /checkpoint/params
 
-echo "$passed passed, $failures failed"
-[[ $failures -eq 0 ]]
+finish

@@ -3,22 +3,9 @@
 # epochs, check the run file's layout, and that eval reproduces the recorded
 # final accuracy exactly.
 # usage: cli_end_to_end.sh SWEEPRUN_BINARY SOURCE_DIR
-set -uo pipefail
-bin="$1"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-failures=0
-passed=0
-check() {  # check NAME COMMAND...
-  local name="$1"; shift
-  if "$@" >"$work/check.out" 2>&1; then echo "ok   $name"; passed=$((passed + 1))
-  else echo "FAIL $name: $(head -c 2000 "$work/check.out")"; failures=$((failures + 1)); fi
-}
+source "$(dirname "$0")/cli_lib.sh"
 
-if [[ ! -d "${MNIST_DIR:-}" ]]; then
-  echo "MNIST_DIR not set or missing; run scripts/fetch-mnist.sh"
-  exit 1
-fi
+need_mnist
 
 run="$work/gecco.h5"
 "$bin" train --model gecco --epochs 2 --train-subset 2000 --seed 5 --out "$run" >"$work/train.out" 2>&1
@@ -40,11 +27,10 @@ check "epochs has 2 rows" grep -q '^/epochs/test_accuracy *Dataset {2/' "$work/l
 check "confusion is 10x10" grep -q '^/test/confusion *Dataset {10, 10}' "$work/layout"
 check "first linear is 64x784" grep -q '^/weights/conv1.linear.weight *Dataset {64, 784}' "$work/layout"
 
-attr() { h5dump -a "/$1" "$run" | grep -m1 '(0)' | sed 's/.*(0): *//; s/"//g'; }
-check "status complete" test "$(attr status)" = complete
-check "model gecco" test "$(attr model)" = gecco
-check "param_count 67466" test "$(attr param_count)" = 67466
-check "epochs_completed 2" test "$(attr epochs_completed)" = 2
+check "status complete" test "$(attr "$run" status)" = complete
+check "model gecco" test "$(attr "$run" model)" = gecco
+check "param_count 67466" test "$(attr "$run" param_count)" = 67466
+check "epochs_completed 2" test "$(attr "$run" epochs_completed)" = 2
 check "num_batches_tracked = 2 x 32 batches" test "$(h5dump -d /weights/bn.num_batches_tracked "$run" | grep -m1 '(0)' | sed 's/.*(0): *//')" = 64
 
 "$bin" eval --run "$run" >"$work/eval.out" 2>&1
@@ -61,7 +47,6 @@ rc=$?
 check "diverged run exits 3" test "$rc" -eq 3
 check "diverged run says so" grep -q "diverged (loss became NaN or infinite); run file kept" "$work/div.out"
 check "diverged file kept" test -f "$div" -a ! -e "$div.tmp"
-check "diverged status recorded" test "$(h5dump -a /status "$div" | grep -m1 '(0)' | sed 's/.*(0): *//; s/"//g')" = diverged
+check "diverged status recorded" test "$(attr "$div" status)" = diverged
 
-echo "$passed passed, $failures failed"
-[[ $failures -eq 0 ]]
+finish

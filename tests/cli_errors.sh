@@ -1,12 +1,7 @@
 #!/usr/bin/env bash
 # Bad input through the CLI: one clear message, exit code 2, no run file.
 # usage: cli_errors.sh SWEEPRUN_BINARY SOURCE_DIR
-set -uo pipefail
-bin="$1"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-failures=0
-passed=0
+source "$(dirname "$0")/cli_lib.sh"
 
 # expect_bad NAME EXPECTED_SUBSTRING ARGS...
 expect_bad() {
@@ -72,5 +67,4 @@ else
   echo "FAIL eval_not_hdf5: rc $rc, stderr $(cat "$work/stderr")"; failures=$((failures + 1))
 fi
 
-echo "$passed passed, $failures failed"
-[[ $failures -eq 0 ]]
+finish
