@@ -16,13 +16,6 @@
 #define FWD_TOL 1e-5
 #define GRAD_TOL 1e-4
 
-static Ctx *new_ctx(void)
-{
-    static Ctx c;
-    ctx_init(&c, 1234, 1 << 20);
-    ctx_begin(&c, 1, 1);
-    return &c;
-}
 
 /* ---- linear ------------------------------------------------------------- */
 
@@ -53,7 +46,7 @@ static void run_linear(int with_bias, int x_grad, uint64_t seed)
     uint64_t rng = seed;
     for (size_t t = 0; t < sizeof LIN_CASES / sizeof LIN_CASES[0]; t++) {
         const LinCase *lc = &LIN_CASES[t];
-        Ctx *c = new_ctx();
+        Ctx *c = test_ctx();
         Tensor *x = random_tensor(c, &rng, lc->xnd, lc->xdims, -1, 1, x_grad);
         LinArgs a = {lc->xdims[0], (int)tensor_row_size(x), lc->out, with_bias};
         int wd[2] = {a.out, a.in}, bd[1] = {a.out};
@@ -119,7 +112,7 @@ static void test_matmul(void **state)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++) {
                 MmArgs a = {shapes[s][0], shapes[s][2], shapes[s][1], ta, tb};
-                Ctx *c = new_ctx();
+                Ctx *c = test_ctx();
                 int ad[2] = {ta ? a.k : a.m, ta ? a.m : a.k};
                 int bd[2] = {tb ? a.n : a.k, tb ? a.k : a.n};
                 Tensor *ins[2] = {random_tensor(c, &rng, 2, ad, -1, 1, 1),
@@ -139,7 +132,7 @@ static void test_matmul_same_operand(void **state)
 {
     (void)state;
     uint64_t rng = 25;
-    Ctx *c = new_ctx();
+    Ctx *c = test_ctx();
     int d[2] = {5, 3};
     Tensor *x = random_tensor(c, &rng, 2, d, -1, 1, 1);
     Tensor *y = op_matmul(c, x, x, 0, 1);
@@ -160,7 +153,7 @@ static void test_linear_accumulates(void **state)
 {
     (void)state;
     uint64_t rng = 26;
-    Ctx *c = new_ctx();
+    Ctx *c = test_ctx();
     int xd[2] = {2, 3}, wd[2] = {4, 3}, bd[1] = {4};
     Tensor *x = random_tensor(c, &rng, 2, xd, -1, 1, 1);
     Tensor *w = random_tensor(c, &rng, 2, wd, -1, 1, 1);
@@ -182,7 +175,7 @@ static void test_dense_no_grad_no_tape(void **state)
 {
     (void)state;
     uint64_t rng = 27;
-    Ctx *c = new_ctx();
+    Ctx *c = test_ctx();
     int xd[2] = {2, 3}, wd[2] = {4, 3}, bd[1] = {4};
     Tensor *x = random_tensor(c, &rng, 2, xd, -1, 1, 0);
     Tensor *w = random_tensor(c, &rng, 2, wd, -1, 1, 0);

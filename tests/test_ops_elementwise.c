@@ -27,13 +27,6 @@ static const Shape SHAPES[] = {
 };
 #define N_SHAPES (int)(sizeof SHAPES / sizeof SHAPES[0])
 
-static Ctx *new_ctx(void)
-{
-    static Ctx c;
-    ctx_init(&c, 1234, 1 << 20);
-    ctx_begin(&c, 1, 1);
-    return &c;
-}
 
 static long probes_for(long n) { return n > 2000 ? 300 : 0; }
 
@@ -60,7 +53,7 @@ static void test_relu(void **state)
     (void)state;
     uint64_t rng = 1;
     for (int s = 0; s < N_SHAPES; s++) {
-        Ctx *c = new_ctx();
+        Ctx *c = test_ctx();
         Tensor *x = random_tensor(c, &rng, SHAPES[s].ndim, SHAPES[s].dims, -1, 1, 1);
         away_from_zero(x, &rng);
         Tensor *y = op_relu(c, x);
@@ -83,7 +76,7 @@ static void test_sigmoid(void **state)
     (void)state;
     uint64_t rng = 2;
     for (int s = 0; s < N_SHAPES; s++) {
-        Ctx *c = new_ctx();
+        Ctx *c = test_ctx();
         Tensor *x = random_tensor(c, &rng, SHAPES[s].ndim, SHAPES[s].dims, -8, 8, 1);
         Tensor *y = op_sigmoid(c, x);
         OpCheck chk = {"sigmoid", FWD_TOL, GRAD_TOL, 0, probes_for(x->numel)};
@@ -96,7 +89,7 @@ static void test_sigmoid(void **state)
 static void test_sigmoid_extremes(void **state)
 {
     (void)state;
-    Ctx *c = new_ctx();
+    Ctx *c = test_ctx();
     int dims[1] = {4};
     Tensor *x = ctx_tensor(c, 1, dims, 0);
     float v[4] = {-1000.0f, -100.0f, 100.0f, 1000.0f};
@@ -126,7 +119,7 @@ static void check_binary(Tensor *(*op)(Ctx *, Tensor *, Tensor *), RefForward re
 {
     uint64_t rng = seed;
     for (int s = 0; s < N_SHAPES; s++) {
-        Ctx *c = new_ctx();
+        Ctx *c = test_ctx();
         Tensor *in[2];
         for (int k = 0; k < 2; k++)
             in[k] = random_tensor(c, &rng, SHAPES[s].ndim, SHAPES[s].dims, -2, 2, 1);
@@ -155,7 +148,7 @@ static void test_mul_one_side(void **state)
 {
     (void)state;
     uint64_t rng = 5;
-    Ctx *c = new_ctx();
+    Ctx *c = test_ctx();
     int dims[2] = {3, 7};
     Tensor *a = random_tensor(c, &rng, 2, dims, -2, 2, 1);
     Tensor *b = random_tensor(c, &rng, 2, dims, -2, 2, 0);
@@ -174,7 +167,7 @@ static void test_same_operand_twice(void **state)
 {
     (void)state;
     uint64_t rng = 6;
-    Ctx *c = new_ctx();
+    Ctx *c = test_ctx();
     int dims[1] = {9};
     Tensor *x = random_tensor(c, &rng, 1, dims, -2, 2, 1);
     Tensor *s = op_add(c, x, x);
@@ -213,7 +206,7 @@ static void test_dropout_matches_reference(void **state)
     const float ps[] = {0.1f, 0.5f, 0.8f};
     for (int s = 0; s < N_SHAPES; s++)
         for (int k = 0; k < 3; k++) {
-            Ctx *c = new_ctx();
+            Ctx *c = test_ctx();
             c->rng_offset = 4 * (uint64_t)s + 3;
             Tensor *x = random_tensor(c, &rng, SHAPES[s].ndim, SHAPES[s].dims, -2, 2, 1);
             DropArgs a = {x->numel, c->seed, c->rng_offset, ps[k]};
@@ -241,7 +234,7 @@ static void test_dropout_statistics(void **state)
     uint64_t rng = 8;
     const float ps[] = {0.2f, 0.5f, 0.7f};
     for (int k = 0; k < 3; k++) {
-        Ctx *c = new_ctx();
+        Ctx *c = test_ctx();
         int dims[2] = {1000, 100};
         Tensor *x = random_tensor(c, &rng, 2, dims, 0.5, 1.5, 0);   /* no zeros */
         Tensor *y = op_dropout(c, x, ps[k]);
@@ -260,7 +253,7 @@ static void test_dropout_determinism(void **state)
 {
     (void)state;
     uint64_t rng = 9;
-    Ctx *c = new_ctx();
+    Ctx *c = test_ctx();
     int dims[2] = {50, 40};
     Tensor *x = random_tensor(c, &rng, 2, dims, 0.5, 1.5, 0);
     c->rng_offset = 100;
@@ -288,7 +281,7 @@ static void test_dropout_identity_cases(void **state)
 {
     (void)state;
     uint64_t rng = 10;
-    Ctx *c = new_ctx();
+    Ctx *c = test_ctx();
     int dims[2] = {4, 6};
     Tensor *x = random_tensor(c, &rng, 2, dims, -1, 1, 1);
     assert_ptr_equal(op_dropout(c, x, 0.0f), x);
@@ -312,7 +305,7 @@ static void test_reshape_aliases_grad(void **state)
 {
     (void)state;
     uint64_t rng = 11;
-    Ctx *c = new_ctx();
+    Ctx *c = test_ctx();
     int dims[4] = {2, 3, 4, 5}, nd[2] = {6, -1};
     Tensor *x = random_tensor(c, &rng, 4, dims, -1, 1, 1);
     away_from_zero(x, &rng);
@@ -336,7 +329,7 @@ static void test_flatten(void **state)
 {
     (void)state;
     uint64_t rng = 12;
-    Ctx *c = new_ctx();
+    Ctx *c = test_ctx();
     int dims[4] = {3, 2, 5, 7};
     Tensor *x = random_tensor(c, &rng, 4, dims, -1, 1, 1);
     Tensor *f = op_flatten(c, x);
@@ -362,7 +355,7 @@ static void test_no_grad_no_tape(void **state)
 {
     (void)state;
     uint64_t rng = 13;
-    Ctx *c = new_ctx();
+    Ctx *c = test_ctx();
     int dims[2] = {3, 4};
     for (int mode = 0; mode < 2; mode++) {
         ctx_begin(c, 1, mode == 0);

@@ -223,19 +223,6 @@ static void run_tape(Ctx *c)
     for (int i = c->tape_len - 1; i >= 0; i--) c->tape[i].backward(&c->tape[i]);
 }
 
-/* Backward must ADD (+=) into input grads: applying the op twice to the same
- * inputs in one tape, with the same upstream, must double every gradient.
- * (check_op alone cannot see "=" instead of "+=", since grads start at 0.)
- * Tolerance 1e-5: the second pass adds onto non-zero fp32 sums. */
-static void assert_doubled(const Tensor *once, const Tensor *twice)
-{
-    for (long i = 0; i < once->numel; i++) {
-        double want = 2.0 * once->grad[i];
-        if (!(fabs(twice->grad[i] - want) <= 1e-5 * (fabs(want) + 1.0)))
-            fail_msg("gradient element %ld: %.8g after two uses, want 2 x %.8g",
-                     i, (double)twice->grad[i], (double)once->grad[i]);
-    }
-}
 
 /* copies applications of the op on inputs drawn from seed, same upstream. */
 static GcCase gc_run_copies(Ctx *c, uint64_t seed, GraphMode mode, int copies)
@@ -262,7 +249,7 @@ static void test_gated_conv_accumulates(void **state)
         ctx_begin(&c2, 1, 1);
         GcCase once = gc_run_copies(&c1, 35, (GraphMode)mode, 1);
         GcCase twice = gc_run_copies(&c2, 35, (GraphMode)mode, 2);
-        for (int i = 0; i < 9; i++) assert_doubled(once.ins[i], twice.ins[i]);
+        for (int i = 0; i < 9; i++) assert_grad_doubled(once.ins[i], twice.ins[i]);
         ctx_free(&c1);
         ctx_free(&c2);
     }
@@ -290,7 +277,7 @@ static void test_batch_attention_accumulates(void **state)
     ctx_init(&c2, 1234, 1 << 20);
     ctx_begin(&c1, 1, 1);
     ctx_begin(&c2, 1, 1);
-    assert_doubled(attention_run_copies(&c1, 43, 1), attention_run_copies(&c2, 43, 2));
+    assert_grad_doubled(attention_run_copies(&c1, 43, 1), attention_run_copies(&c2, 43, 2));
     ctx_free(&c1);
     ctx_free(&c2);
 }

@@ -194,19 +194,6 @@ static void test_row_normalize(void **state)
 
 /* ---- gradient accumulation ------------------------------------------------ */
 
-/* Backward must ADD (+=) into input grads: applying the op twice to the same
- * inputs in one tape, with the same upstream, must double every gradient
- * (check_op alone cannot tell "=" from "+=", since grads start at 0).
- * Tolerance 1e-5: the second pass adds onto non-zero fp32 values. */
-static void assert_doubled(const Tensor *once, const Tensor *twice)
-{
-    for (long i = 0; i < once->numel; i++) {
-        double want = 2.0 * once->grad[i];
-        if (!(fabs(twice->grad[i] - want) <= 1e-5 * (fabs(want) + 1.0)))
-            fail_msg("gradient element %ld: %.8g after two uses, want 2 x %.8g",
-                     i, (double)twice->grad[i], (double)once->grad[i]);
-    }
-}
 
 /* in[0..2] = x, gamma, beta; op 0 = batchnorm (training or eval), 1 = row
  * normalisation of x alone. */
@@ -239,7 +226,7 @@ static void test_grads_accumulate(void **state)
         Tensor *once[3], *twice[3];
         run_copies(&c1, 15, variant == 2, 1, once);
         run_copies(&c2, 15, variant == 2, 2, twice);
-        for (int i = 0; i < (variant == 2 ? 1 : 3); i++) assert_doubled(once[i], twice[i]);
+        for (int i = 0; i < (variant == 2 ? 1 : 3); i++) assert_grad_doubled(once[i], twice[i]);
         ctx_free(&c1);
         ctx_free(&c2);
     }

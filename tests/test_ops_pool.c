@@ -18,13 +18,6 @@
 #define FWD_TOL 1e-7
 #define GRAD_TOL 1e-5
 
-static Ctx *new_ctx(void)
-{
-    static Ctx c;
-    ctx_init(&c, 1234, 1 << 20);
-    ctx_begin(&c, 1, 1);
-    return &c;
-}
 
 /* Distinct values (p - n/2) * 0.01 for a random permutation p of 0..n-1. */
 static Tensor *distinct_tensor(Ctx *c, uint64_t *rng, int ndim, const int *dims)
@@ -82,7 +75,7 @@ static void test_maxpool2d(void **state)
         Pool2Args a = {v[0] * v[1], v[2], v[3], v[4], v[5], 0, 0};
         a.oh = (a.h - a.k) / a.s + 1;
         a.ow = (a.w - a.k) / a.s + 1;
-        Ctx *c = new_ctx();
+        Ctx *c = test_ctx();
         int dims[4] = {v[0], v[1], v[2], v[3]};
         Tensor *x = distinct_tensor(c, &rng, 4, dims);
         Tensor *y = op_maxpool2d(c, x, a.k, a.s);
@@ -101,7 +94,7 @@ static void test_maxpool2d(void **state)
 static void test_maxpool2d_ties_first_max(void **state)
 {
     (void)state;
-    Ctx *c = new_ctx();
+    Ctx *c = test_ctx();
     int dims[4] = {1, 1, 3, 3};
     Tensor *x = ctx_tensor(c, 4, dims, 1);
     for (int i = 0; i < 9; i++) x->data[i] = 0.5f;
@@ -118,7 +111,7 @@ static void test_maxpool2d_ties_first_max(void **state)
 static void test_maxpool2d_overlap_accumulates(void **state)
 {
     (void)state;
-    Ctx *c = new_ctx();
+    Ctx *c = test_ctx();
     int dims[4] = {1, 1, 5, 5};
     Tensor *x = ctx_tensor(c, 4, dims, 1);
     for (int i = 0; i < 25; i++) x->data[i] = (float)i * 0.01f;
@@ -135,7 +128,7 @@ static void test_maxpool2d_overlap_accumulates(void **state)
 static void test_maxpool2d_nan(void **state)
 {
     (void)state;
-    Ctx *c = new_ctx();
+    Ctx *c = test_ctx();
     int dims[4] = {1, 1, 2, 4};
     Tensor *x = ctx_tensor(c, 4, dims, 0);
     const float v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
@@ -180,7 +173,7 @@ static void test_maxpool1d(void **state)
     uint64_t rng = 42;
     for (size_t t = 0; t < sizeof POOL1_CASES / sizeof POOL1_CASES[0]; t++) {
         const Pool1Case *pc = &POOL1_CASES[t];
-        Ctx *c = new_ctx();
+        Ctx *c = test_ctx();
         Tensor *x = distinct_tensor(c, &rng, pc->ndim, pc->dims);
         int len = pc->dims[pc->ndim - 1];
         Pool1Args a = {x->numel / len, len, pc->k, pc->s, (len - pc->k) / pc->s + 1};
@@ -199,7 +192,7 @@ static void test_maxpool1d(void **state)
 static void test_maxpool1d_ties(void **state)
 {
     (void)state;
-    Ctx *c = new_ctx();
+    Ctx *c = test_ctx();
     int dims[2] = {1, 6};
     Tensor *x = ctx_tensor(c, 2, dims, 1);
     const float v[6] = {1, 3, 3, 2, 3, 0};
@@ -218,7 +211,7 @@ static void test_pool_no_grad_no_tape(void **state)
 {
     (void)state;
     uint64_t rng = 43;
-    Ctx *c = new_ctx();
+    Ctx *c = test_ctx();
     int d4[4] = {2, 2, 6, 6}, d2[2] = {3, 8};
     Tensor *x = random_tensor(c, &rng, 4, d4, -1, 1, 0);
     Tensor *v = random_tensor(c, &rng, 2, d2, -1, 1, 0);

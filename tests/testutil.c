@@ -140,3 +140,21 @@ void test_tmpdir_path(char *buf, size_t size, const char *name)
 {
     snprintf(buf, size, "%s/%s", test_tmpdir, name);
 }
+
+Ctx *test_ctx(void)
+{
+    static Ctx c;
+    ctx_init(&c, 1234, 1 << 20);
+    ctx_begin(&c, 1, 1);
+    return &c;
+}
+
+void assert_grad_doubled(const Tensor *once, const Tensor *twice)
+{
+    for (long i = 0; i < once->numel; i++) {
+        double want = 2.0 * once->grad[i];
+        if (!(fabs(twice->grad[i] - want) <= 1e-5 * (fabs(want) + 1.0)))
+            fail_msg("gradient element %ld: %.8g after two uses, want 2 x %.8g",
+                     i, (double)twice->grad[i], (double)once->grad[i]);
+    }
+}

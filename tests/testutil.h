@@ -49,6 +49,16 @@ void check_op(Ctx *c, const OpCheck *chk, int n_inputs, Tensor **inputs,
 /* max |a-b| / (|b| + 1) over n values */
 double max_rel_err(const float *a, const double *b, long n);
 
+/* A training-mode, gradient-recording context with a fixed seed; static,
+ * so each call re-initialises the same one (tests are sequential). */
+Ctx *test_ctx(void);
+
+/* The same op applied twice on one tape must leave twice the gradient of
+ * one application: catches a backward that assigns (=) where it must
+ * accumulate (+=), which check_op cannot see since grads start at zero.
+ * Tolerance 1e-5 relative: the second pass adds onto non-zero fp32 sums. */
+void assert_grad_doubled(const Tensor *once, const Tensor *twice);
+
 /* A fresh temporary folder per test group: pass these as cmocka group
  * setup/teardown; files go to test_tmpdir_path(). */
 extern char test_tmpdir[256];
