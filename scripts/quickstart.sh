@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: set up, build, get MNIST, train GECCO for a few epochs on the
-# GPU if there is one (else the CPU) and print the result.
+# GPU if there is one (--device auto; until the CUDA ops land that means the
+# CPU, with a note when a GPU is present) and print the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
