@@ -57,7 +57,7 @@ void trainer_init(Trainer *t, const TrainConfig *cfg, const Dataset *data)
     t->batch_x = xmalloc((size_t)most * image * sizeof(float));
     t->batch_y = xmalloc((size_t)most * sizeof(int));
     t->order = xmalloc((size_t)(data->n_train ? data->n_train : 1) * sizeof(int));
-    if (cfg->grad_accum > 1) t->grad_sum = xmalloc((size_t)t->model.table.n_params * sizeof(float));
+    if (cfg->grad_accum > 1) t->micro_grad = xmalloc((size_t)t->model.table.n_params * sizeof(float));
 }
 
 void trainer_free(Trainer *t)
@@ -68,7 +68,7 @@ void trainer_free(Trainer *t)
     free(t->batch_x);
     free(t->batch_y);
     free(t->order);
-    free(t->grad_sum);
+    free(t->micro_grad);
     memset(t, 0, sizeof *t);
 }
 
@@ -109,55 +109,52 @@ static int group_rank(const Trainer *t) { return t->group ? t->group->rank : 0; 
 static int train_step(Trainer *t, const int *index, int n, long step, float lr, double *loss_sum,
                       long *correct)
 {
-    memset(t->model.grads, 0, (size_t)t->model.table.n_params * sizeof(float));
     int ranks = group_size(t), accum = t->cfg->grad_accum;
     int slots = ranks * accum;
     int parts = slots < n ? slots : n;
     int base = n / parts, extra = n % parts;
     int first = group_rank(t) * accum, last = first + accum < parts ? first + accum : parts;
-    /* Local sums of loss x images, correct predictions, and non-finite. */
-    double local[3] = {0, 0, 0};
-    double *sum = ranks > 1 ? &local[0] : loss_sum;
-    long right = 0;
     long np = t->model.table.n_params;
-    float *grads = t->model.grads;
+    float *total = t->model.grads;
+    /* This rank's sums: loss x images, correct predictions, non-finite flag. */
+    double local[3] = {0, 0, 0};
+    memset(total, 0, (size_t)np * sizeof(float));
     for (int k = first; k < last; k++) {
         int m = base + (k < extra);
         int start = k * base + (k < extra ? k : extra);
-        /* Each micro-batch's gradient is computed alone and then added to
-         * the sum of the earlier ones, exactly as the all-reduce adds the
-         * ranks' gradients: 2 ranks give the same bits as --grad-accum 2. */
+        /* Each micro-batch after the first backpropagates into its own
+         * buffer, then is added to the running sum, exactly as the
+         * all-reduce adds the ranks' gradients: 2 ranks give the same bits
+         * as --grad-accum 2. */
         if (k > first) {
-            memcpy(t->grad_sum, grads, (size_t)np * sizeof(float));
-            memset(grads, 0, (size_t)np * sizeof(float));
+            t->model.grads = t->micro_grad;
+            memset(t->micro_grad, 0, (size_t)np * sizeof(float));
         }
         t->ctx.rng_offset = ((uint64_t)step * (uint64_t)slots + (uint64_t)k) << 32;
         ctx_begin(&t->ctx, 1, 1);
         Tensor *logits = forward_batch(t, t->data->train_x, t->data->train_y, index + start, m);
         Tensor *loss = op_cross_entropy(&t->ctx, logits, t->batch_y);
-        if (!isfinite(loss->data[0])) {
+        int finite = isfinite(loss->data[0]);
+        if (finite) {
+            local[0] += (double)loss->data[0] * m;
+            local[1] += count_correct(logits, t->batch_y);
+            ctx_backward_scaled(&t->ctx, loss, 1.0f / (float)parts);
+        }
+        t->model.grads = total;
+        if (!finite) {
             local[2] = 1;
             break;
         }
-        *sum += (double)loss->data[0] * m;
-        right += count_correct(logits, t->batch_y);
-        ctx_backward_scaled(&t->ctx, loss, 1.0f / (float)parts);
         if (k > first)
-            for (long i = 0; i < np; i++) grads[i] += t->grad_sum[i];
+            for (long i = 0; i < np; i++) total[i] += t->micro_grad[i];
     }
-    if (ranks > 1) {
-        local[1] = (double)right;
-        comm_allreduce_sum_double(t->group, local, 3);
-        if (local[2] > 0) return -1;
-        *loss_sum += local[0];
-        *correct += (long)local[1];
-    } else {
-        if (local[2] > 0) return -1;
-        *correct += right;
-    }
-    if (t->nccl) comm_nccl_allreduce_sum_host(t->group, t->model.grads, t->model.table.n_params);
-    else if (ranks > 1) comm_allreduce_sum_float(t->group, t->model.grads, t->model.table.n_params);
-    optim_step(&t->opt, t->model.params, t->model.grads, lr);
+    if (ranks > 1) comm_allreduce_sum_double(t->group, local, 3);
+    if (local[2] > 0) return -1;
+    *loss_sum += local[0];
+    *correct += (long)local[1];
+    if (t->nccl) comm_nccl_allreduce_sum_host(t->group, total, np);
+    else if (ranks > 1) comm_allreduce_sum_float(t->group, total, np);
+    optim_step(&t->opt, t->model.params, total, lr);
     return 0;
 }
 

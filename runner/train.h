@@ -52,7 +52,7 @@ typedef struct Trainer {
     float *batch_x;            /* staging for one micro-batch of images */
     int *batch_y;
     int *order;                /* this epoch's permutation of the training set */
-    float *grad_sum;           /* earlier micro-batches' gradient sum (grad_accum > 1) */
+    float *micro_grad;           /* one later micro-batch's gradient (grad_accum > 1) */
     /* Data-parallel training (trainer_set_group); NULL: this process alone. */
     const struct ProcessGroup *group;
     int nccl;                  /* sum gradients with NCCL instead of MPI */
