@@ -8,10 +8,14 @@
 
 extern const ModelDesc model_baseline_cnn;
 extern const ModelDesc model_gecco;
+extern const ModelDesc model_gecco_enhanced;
+extern const ModelDesc model_spinalnet;
 
 static const ModelDesc *const registry[] = {
     &model_baseline_cnn,
     &model_gecco,
+    &model_gecco_enhanced,
+    &model_spinalnet,
 };
 
 int model_count(void) { return (int)(sizeof registry / sizeof registry[0]); }

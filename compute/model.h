@@ -33,6 +33,7 @@ typedef struct Recipe {
     int epochs;
     const char *schedule;   /* schedule spec, see schedule.h */
     float norm_mean, norm_std;
+    const char *augment;    /* training augmentation spec (augment.h); NULL = none */
 } Recipe;
 
 typedef struct Model Model;

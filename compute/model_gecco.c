@@ -6,13 +6,11 @@
  * it is declared (so parameter counts and state_dict names match PyTorch)
  * and flagged unused (so the optimizer skips it, as PyTorch does). */
 #include <stdio.h>
-#include "model.h"
-#include "ops.h"
+#include "model_gecco.h"
 #include "util.h"
 
-static void declare(Model *m)
+void gecco_declare_layers(Model *m, int f)
 {
-    int f = (int)model_opt(m, "feature_length");
     int fd[1] = {f};
     /* conv1 = Att(784, F): Xavier-uniform weight, zero bias. */
     int wd[2] = {f, 784};
@@ -33,8 +31,10 @@ static void declare(Model *m)
     declare_batchnorm(m, "bn", f);
 }
 
+static void declare(Model *m) { gecco_declare_layers(m, (int)model_opt(m, "feature_length")); }
+
 /* The MaxPool1d(2) after the graph conv needs an even feature length. */
-static int validate(const double *options, char *err, int err_size)
+int gecco_validate(const double *options, char *err, int err_size)
 {
     int f = (int)options[0];
     if (f % 2) {
@@ -44,13 +44,9 @@ static int validate(const double *options, char *err, int err_size)
     return 0;
 }
 
-static Tensor *forward(Model *m, Ctx *c, Tensor *x)
+Tensor *gecco_graph_conv(Model *m, Ctx *c, Tensor *x)
 {
     GraphMode mode = (GraphMode)(int)model_opt(m, "graph");
-    x = op_flatten(c, x);
-    x = apply_linear(m, c, "conv1.linear", x);
-    x = op_dropout(c, x, (float)model_opt(m, "dropout"));
-    x = op_relu(c, x);
     GatedGraphWeights w = {
         .key_w = model_param(m, c, "conv2.lin_key.weight"),
         .key_b = model_param(m, c, "conv2.lin_key.bias"),
@@ -61,7 +57,16 @@ static Tensor *forward(Model *m, Ctx *c, Tensor *x)
         .skip_w = model_param(m, c, "conv2.lin_skip.weight"),
         .bias = model_param(m, c, "conv2.bias"),
     };
-    x = op_relu(c, op_gated_graph_conv(c, x, &w, mode));
+    return op_relu(c, op_gated_graph_conv(c, x, &w, mode));
+}
+
+static Tensor *forward(Model *m, Ctx *c, Tensor *x)
+{
+    x = op_flatten(c, x);
+    x = apply_linear(m, c, "conv1.linear", x);
+    x = op_dropout(c, x, (float)model_opt(m, "dropout"));
+    x = op_relu(c, x);
+    x = gecco_graph_conv(m, c, x);
     x = apply_batchnorm(m, c, "bn", x);
     x = op_maxpool1d(c, x, 2, 2);
     x = op_batch_attention(c, x);
@@ -83,7 +88,7 @@ const ModelDesc model_gecco = {
     .n_options = 3,
     .recipe = {.optimizer = OPTIM_ADAM, .lr = 1e-3f, .batch_size = 64, .epochs = 50,
                .schedule = "constant", .norm_mean = 0.5f, .norm_std = 0.5f},
-    .validate = validate,
+    .validate = gecco_validate,
     .declare = declare,
     .forward = forward,
 };

@@ -74,6 +74,15 @@ Tensor *op_gated_graph_conv(Ctx *c, Tensor *x, const GatedGraphWeights *w, Graph
  *   S = sigmoid(x x^T); A = S / rowsum(S); y = A x + x. */
 Tensor *op_batch_attention(Ctx *c, Tensor *x);
 
+/* ---- axis ops: softmax, concat, slice (ops_softmax.c, ops_shape.c) -------- */
+/* Negative axes count from the end, as in PyTorch (-1 = last). */
+/* Softmax over one axis of a tensor of any rank (torch.softmax(x, axis)). */
+Tensor *op_softmax(Ctx *c, Tensor *x, int axis);
+/* torch.cat(xs[0..n), axis): same rank, same dims except along axis. */
+Tensor *op_concat(Ctx *c, int n, Tensor *const *xs, int axis);
+/* A copy of x[..., start:start+length, ...] along axis (torch.narrow). */
+Tensor *op_slice(Ctx *c, Tensor *x, int axis, int start, int length);
+
 /* ---- non-differentiable helpers ------------------------------------------ */
 /* Number of rows whose arg-max (first on ties) equals the label. */
 int count_correct(const Tensor *logits, const int *labels);

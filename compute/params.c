@@ -60,6 +60,20 @@ static void fill_uniform(float *dst, long n, float bound, uint64_t seed, int ent
     }
 }
 
+/* Standard normals by Box-Muller from two uniforms per value (indices
+ * base + 2j and base + 2j + 1); the first is moved to (0, 1] so log() is
+ * finite. Not PyTorch's generator, the same distribution. */
+static void fill_normal(float *dst, long n, double std, uint64_t seed, int entry)
+{
+    uint64_t base = (uint64_t)entry << 32;
+    for (long j = 0; j < n; j++) {
+        uint32_t bits = rng_u32(seed, RNG_STREAM_INIT, base + 2 * (uint64_t)j);
+        double u1 = ((double)(bits >> 8) + 1.0) / 16777216.0;
+        double u2 = rng_uniform(seed, RNG_STREAM_INIT, base + 2 * (uint64_t)j + 1);
+        dst[j] = (float)(std * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+    }
+}
+
 void param_table_initialise(const ParamTable *t, float *params, float *buffers, uint64_t seed)
 {
     for (int i = 0; i < t->count; i++) {
@@ -77,6 +91,9 @@ void param_table_initialise(const ParamTable *t, float *params, float *buffers, 
             break;
         case INIT_XAVIER_UNIFORM:
             fill_uniform(dst, e->numel, sqrtf(6.0f / (float)(e->fan_in + e->fan_out)), seed, i);
+            break;
+        case INIT_KAIMING_NORMAL_FAN_OUT:
+            fill_normal(dst, e->numel, sqrt(2.0 / e->fan_out), seed, i);
             break;
         }
     }

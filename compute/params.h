@@ -13,6 +13,8 @@ typedef enum {
     INIT_ONES,
     INIT_UNIFORM_FAN_IN,   /* U(-1/sqrt(fan_in), +1/sqrt(fan_in)): PyTorch's default for Linear/Conv weights and biases */
     INIT_XAVIER_UNIFORM,   /* U(-a, a), a = sqrt(6/(fan_in+fan_out)) */
+    INIT_KAIMING_NORMAL_FAN_OUT,  /* N(0, 2/fan_out): kaiming_normal_(mode='fan_out', relu);
+                                     SpinalNet's normal_(0, sqrt(2/(k*k*C_out))) */
 } InitKind;
 
 typedef enum {

@@ -22,6 +22,26 @@ static void print_option(const ModelDesc *d, int i)
     printf("    %-16s default %-9s (%s)  %s\n", o->name, def, range, o->help);
 }
 
+/* Parameter counts under the other values of each choice option, where
+ * they differ (spinalnet's head=plain). */
+static void print_choice_counts(const ModelDesc *d)
+{
+    double opts[MODEL_MAX_OPTIONS];
+    for (int i = 0; i < d->n_options; i++) opts[i] = d->options[i].default_value;
+    long base = model_param_count_for(d, opts);
+    for (int i = 0; i < d->n_options; i++) {
+        const ModelOption *o = &d->options[i];
+        if (o->type != OPTION_CHOICE) continue;
+        for (int k = 0; o->choices[k]; k++) {
+            if (k == (int)o->default_value) continue;
+            opts[i] = k;
+            long n = model_param_count_for(d, opts);
+            if (n != base) printf("  parameters at %s=%s: %ld\n", o->name, o->choices[k], n);
+        }
+        opts[i] = o->default_value;
+    }
+}
+
 int cmd_models(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--help") && strcmp(argv[1], "-h")) {
@@ -36,6 +56,8 @@ int cmd_models(int argc, char **argv)
         printf("  recipe: %s lr %g, batch %d, %d epochs, schedule %s, weight decay %g, normalise (x-%g)/%g\n",
                optim_kind_name(r->optimizer), r->lr, r->batch_size, r->epochs, r->schedule,
                r->weight_decay, r->norm_mean, r->norm_std);
+        if (r->weight_decay > 0) printf("  l2_scope %s\n", r->l2_scope == L2_SCOPE_FC ? "fc" : "all");
+        if (r->augment) printf("  augment %s (training images)\n", r->augment);
         printf("  options:\n");
         for (int i = 0; i < d->n_options; i++) print_option(d, i);
         if (!strcmp(d->name, "gecco")) {
@@ -44,6 +66,7 @@ int cmd_models(int argc, char **argv)
             opts[model_option_index(d, "feature_length")] = 32;
             printf("  parameters at feature_length=32: %ld\n", model_param_count_for(d, opts));
         }
+        print_choice_counts(d);
         printf("\n");
     }
     return EXIT_OK;

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "util.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,8 @@ void config_defaults(TrainConfig *c, const ModelDesc *model)
     schedule_parse(c->schedule_spec, &c->schedule, err, sizeof err);
     c->seed = 0;
     snprintf(c->device, sizeof c->device, "auto");
+    if (r->augment) CHECK(augment_parse(r->augment, &c->augment, err, sizeof err) == 0,
+                          "model %s: recipe augment '%s': %s", model->name, r->augment, err);
 }
 
 /* ---- value parsers: 0 ok, -1 with message --------------------------------- */
@@ -121,7 +124,7 @@ static int set_schedule(TrainConfig *c, const char *v, char *err, int n)
 static const char *const KEYS =
     "model dataset epochs batch_size eval_batch_size grad_accum lr optimizer weight_decay "
     "l2_scope momentum nesterov schedule seed device threads out train_subset test_subset "
-    "data_parallel allreduce and the model's options";
+    "data_parallel allreduce augment and the model's options";
 
 const char *config_key_list(void) { return KEYS; }
 
@@ -177,6 +180,14 @@ int config_set(TrainConfig *c, const char *k, const char *v, char *err, int n)
         else if (!strcmp(v, "nccl")) c->allreduce = ALLREDUCE_NCCL;
         else {
             snprintf(err, n, "allreduce: expected auto, mpi or nccl, got '%s'", v);
+            return -1;
+        }
+        return 0;
+    }
+    if (!strcmp(k, "augment")) {
+        char why[200];
+        if (augment_parse(v, &c->augment, why, sizeof why)) {
+            snprintf(err, n, "augment: %s", why);
             return -1;
         }
         return 0;
@@ -280,6 +291,8 @@ void config_each(const TrainConfig *c, void (*fn)(const char *, const char *, vo
     EMIT("data_parallel", "%s", c->data_parallel ? "true" : "false");
     EMIT("allreduce", "%s", c->allreduce == ALLREDUCE_NCCL ? "nccl"
                             : c->allreduce == ALLREDUCE_MPI ? "mpi" : "auto");
+    augment_format(&c->augment, b, sizeof b);
+    fn("augment", b, user);
     for (int i = 0; i < c->model->n_options; i++) {
         model_option_format(c->model, i, c->model_options[i], b, sizeof b);
         fn(c->model->options[i].name, b, user);

@@ -5,6 +5,7 @@
 #ifndef SWEEPRUN_CONFIG_H
 #define SWEEPRUN_CONFIG_H
 #include <stdint.h>
+#include "augment.h"
 #include "model.h"
 #include "optim.h"
 #include "schedule.h"
@@ -37,6 +38,7 @@ typedef struct TrainConfig {
     AllreduceKind allreduce;         /* auto | mpi | nccl */
     char sweep[128];                 /* sweep name ("" for a plain train) */
     char trial_id[64];
+    AugmentSpec augment;             /* training images only; all zero = none */
     /* Set by the launcher side, not keys (0 reads as 1): MPI ranks in the
      * job, and ranks training this run together. */
     int world_size;

@@ -1,4 +1,5 @@
 #include "train.h"
+#include "augment.h"
 #include "comm.h"
 #include "ops.h"
 #include "rng.h"
@@ -58,6 +59,7 @@ void trainer_init(Trainer *t, const TrainConfig *cfg, const Dataset *data)
     t->batch_y = xmalloc((size_t)most * sizeof(int));
     t->order = xmalloc((size_t)(data->n_train ? data->n_train : 1) * sizeof(int));
     if (cfg->grad_accum > 1) t->micro_grad = xmalloc((size_t)t->model.table.n_params * sizeof(float));
+    if (augment_active(&cfg->augment)) t->batch_raw = xmalloc((size_t)most * image * sizeof(float));
 }
 
 void trainer_free(Trainer *t)
@@ -69,16 +71,38 @@ void trainer_free(Trainer *t)
     free(t->batch_y);
     free(t->order);
     free(t->micro_grad);
+    free(t->batch_raw);
     memset(t, 0, sizeof *t);
 }
 
-/* Forward one batch of images (indices into the split), leave the logits. */
+/* Stage training images with augmentation: gather raw intensities
+ * (background 0), augment image i with RNG counter `position + i`, then
+ * normalise exactly as dataset_gather does ((p/255 - mean)/std, and p/255
+ * is what a gather with mean 0, std 1 leaves). */
+static void stage_augmented(Trainer *t, const unsigned char *pixels, const int *index, int n,
+                            uint64_t position)
+{
+    const TrainConfig *cfg = t->cfg;
+    int rows = t->data->rows, cols = t->data->cols;
+    long count = (long)n * rows * cols;
+    dataset_gather(pixels, rows * cols, index, n, 0.0f, 1.0f, t->batch_raw);
+    augment_batch(&cfg->augment, cfg->seed, position, t->batch_raw, t->batch_x, n, rows, cols);
+    float mean = cfg->model->recipe.norm_mean, std = cfg->model->recipe.norm_std;
+    for (long i = 0; i < count; i++) t->batch_x[i] = (t->batch_x[i] - mean) / std;
+}
+
+/* Forward one batch of images (indices into the split), leave the logits.
+ * position >= 0: training images, augmented (when configured) with the
+ * per-image counters position, position + 1, ...: their place in the
+ * epoch's stream of images (epoch * n_train + index in the permutation),
+ * the same however the batch is split into micro-batches and ranks. */
 static Tensor *forward_batch(Trainer *t, const unsigned char *pixels, const unsigned char *labels,
-                             const int *index, int n)
+                             const int *index, int n, int64_t position)
 {
     const Recipe *r = &t->cfg->model->recipe;
     int image = t->data->rows * t->data->cols;
-    dataset_gather(pixels, image, index, n, r->norm_mean, r->norm_std, t->batch_x);
+    if (position >= 0 && t->batch_raw) stage_augmented(t, pixels, index, n, (uint64_t)position);
+    else dataset_gather(pixels, image, index, n, r->norm_mean, r->norm_std, t->batch_x);
     for (int i = 0; i < n; i++) t->batch_y[i] = labels[index[i]];
     int dims[4] = {n, 1, t->data->rows, t->data->cols};
     Tensor *x = ctx_wrap(&t->ctx, t->batch_x, NULL, 4, dims);
@@ -106,8 +130,8 @@ static int group_rank(const Trainer *t) { return t->group ? t->group->rank : 0; 
  * function of step and micro-batch, so data-parallel and --grad-accum runs
  * draw the same ones). Returns 0, or -1 (on every rank) when any rank's
  * loss is not finite. */
-static int train_step(Trainer *t, const int *index, int n, long step, float lr, double *loss_sum,
-                      long *correct)
+static int train_step(Trainer *t, const int *index, int n, int64_t position, long step, float lr,
+                      double *loss_sum, long *correct)
 {
     int ranks = group_size(t), accum = t->cfg->grad_accum;
     int slots = ranks * accum;
@@ -132,7 +156,8 @@ static int train_step(Trainer *t, const int *index, int n, long step, float lr, 
         }
         t->ctx.rng_offset = ((uint64_t)step * (uint64_t)slots + (uint64_t)k) << 32;
         ctx_begin(&t->ctx, 1, 1);
-        Tensor *logits = forward_batch(t, t->data->train_x, t->data->train_y, index + start, m);
+        Tensor *logits = forward_batch(t, t->data->train_x, t->data->train_y, index + start, m,
+                                       position + start);
         Tensor *loss = op_cross_entropy(&t->ctx, logits, t->batch_y);
         int finite = isfinite(loss->data[0]);
         if (finite) {
@@ -174,7 +199,7 @@ void trainer_evaluate(Trainer *t, Evaluation *ev)
         int m = n - start < b ? n - start : b;
         for (int i = 0; i < m; i++) index[i] = start + i;
         ctx_begin(&t->ctx, 0, 0);
-        Tensor *logits = forward_batch(t, t->data->test_x, t->data->test_y, index, m);
+        Tensor *logits = forward_batch(t, t->data->test_x, t->data->test_y, index, m, -1);
         Tensor *loss = op_cross_entropy(&t->ctx, logits, t->batch_y);
         loss_sum += (double)loss->data[0] * m;
         argmax_rows(logits, ev->predictions + start);
@@ -215,7 +240,8 @@ RunStatus trainer_run(Trainer *t, int start_epoch, const TrainObserver *obs, Epo
         for (int k = 0; k < batches; k++) {
             int m = n - k * b < b ? n - k * b : b;
             long step = (long)epoch * batches + k;
-            if (train_step(t, t->order + (long)k * b, m, step, lr, &loss_sum, &correct))
+            int64_t position = (int64_t)epoch * n + (int64_t)k * b;
+            if (train_step(t, t->order + (long)k * b, m, position, step, lr, &loss_sum, &correct))
                 return RUN_DIVERGED;
             if (obs && obs->on_batch)
                 obs->on_batch(obs->user, epoch, k + 1, batches, loss_sum / ((long)k * b + m),

@@ -53,6 +53,7 @@ typedef struct Trainer {
     int *batch_y;
     int *order;                /* this epoch's permutation of the training set */
     float *micro_grad;           /* one later micro-batch's gradient (grad_accum > 1) */
+    float *batch_raw;          /* un-normalised images before augmentation (augment on) */
     /* Data-parallel training (trainer_set_group); NULL: this process alone. */
     const struct ProcessGroup *group;
     int nccl;                  /* sum gradients with NCCL instead of MPI */

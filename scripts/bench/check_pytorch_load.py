@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from torch_reference import BaselineCNN, Gecco, load  # noqa: E402
+from torch_reference import MODELS, load  # noqa: E402
 
 
 def main():
@@ -20,8 +20,11 @@ def main():
     with h5py.File(path, "r") as f:
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
         state = {k: torch.from_numpy(np.array(v[()])) for k, v in f["weights"].items()}
-    model = BaselineCNN() if attrs["model"] == "baseline_cnn" else Gecco(int(attrs.get("feature_length", 64)))
-    if attrs["model"] == "gecco":   # the twin's module names differ; map them
+        recorded_loss = float(f["epochs/test_loss"][-1])
+        wrong = dict(zip(np.array(f["test/misclassified_index"]), np.array(f["test/misclassified_pred"])))
+    build, norm, _ = MODELS[attrs["model"]]
+    model = build(attrs)
+    if attrs["model"] in ("gecco", "gecco_enhanced"):   # the twin's module names differ; map them
         rename = {"conv1.linear": "linear", "conv1.norm": "norm", "conv2.lin_key": "key",
                   "conv2.lin_query": "query", "conv2.lin_value": "value", "conv2.lin_skip": "skip",
                   "conv2.bias": "bias"}
@@ -29,16 +32,22 @@ def main():
                  for k, t in state.items()}
     state = {k: (t.reshape(()) if k.endswith("num_batches_tracked") else t) for k, t in state.items()}
     print(model.load_state_dict(state, strict=True))
-    _, _, xte, yte = load(data, 0)
+    _, _, xte, yte = load(data, 0, *norm)
     n = int(attrs.get("test_subset") or 0) or len(xte)
     xte, yte = xte[:n], yte[:n]
     model.eval()
     batch = int(attrs.get("eval_batch_size", 64))
     with torch.no_grad():
-        correct = sum((model(xte[s:s + batch]).argmax(1) == yte[s:s + batch]).sum().item()
-                      for s in range(0, n, batch))
-    acc = correct / n
-    print(f"{path}: PyTorch re-scored {acc:.4%}, sweeprun recorded {attrs['final_test_accuracy']:.4%}")
+        logits = torch.cat([model(xte[s:s + batch]) for s in range(0, n, batch)])
+    pred = logits.argmax(1)
+    acc = (pred == yte).float().mean().item()
+    loss = torch.nn.functional.cross_entropy(logits.double(), yte).item()
+    # sweeprun's prediction of every image: the recorded one where it was
+    # wrong, else the label.
+    theirs = torch.tensor([int(wrong.get(i, yte[i].item())) for i in range(n)])
+    differ = (pred != theirs).sum().item()
+    print(f"{path}: PyTorch re-scored {acc:.4%}, sweeprun recorded {attrs['final_test_accuracy']:.4%}; "
+          f"test loss {loss:.6f} vs {recorded_loss:.6f}; {differ} of {n} predictions differ")
     return 0 if abs(acc - attrs["final_test_accuracy"]) <= 2 / n else 1
 
 

@@ -38,10 +38,10 @@ def find(folder, stem):
     raise SystemExit(f"{folder}: no {stem}[.gz]")
 
 
-def load(folder, train_subset):
+def load(folder, train_subset, mean=0.5, std=0.5):
     def images(stem):
         x = torch.from_numpy(read_idx(find(folder, stem)).astype(np.float32))
-        return (x / 255.0 - 0.5) / 0.5          # ToTensor + Normalize(0.5, 0.5)
+        return (x / 255.0 - mean) / std         # ToTensor + Normalize(mean, std)
 
     def labels(stem):
         return torch.from_numpy(read_idx(find(folder, stem)).astype(np.int64))
@@ -109,6 +109,103 @@ class Gecco(nn.Module):
         return self.fc1(a @ x + x)
 
 
+class GeccoEnhanced(Gecco):
+    """MODELS.md section 4 (recommended interpretation): GECCO with dropout
+    after the ReLU and the softmax feature gate Linear(F, F) before the
+    pool; L2 comes from the optimizer (Adam weight_decay 1e-4)."""
+
+    def __init__(self, f=48, dropout=0.15):
+        super().__init__(f, dropout)
+        self.gate = nn.Linear(f, f)
+
+    def forward(self, x):
+        b = x.shape[0]
+        x = F.relu(self.linear(x.reshape(b, 784)))
+        if self.training:
+            x = F.dropout(x, self.p)
+        x = self.skip(x) + self.bias + b * torch.sigmoid(self.key(x) + self.query(x)) * self.value(x)
+        x = self.bn(F.relu(x))
+        x = F.max_pool1d(x * torch.softmax(self.gate(x), dim=1), 2)
+        a = torch.sigmoid(x @ x.t())
+        a = a / a.sum(dim=1, keepdim=True)
+        return self.fc1(a @ x + x)
+
+
+def vgg_trunk(module):
+    """The VGG-5 trunk of SpinalNet's MNIST_VGG_and_SpinalVGG.py, same
+    module names (l1..l4 Sequentials) and the script's conv init."""
+
+    def block(cin, widths):
+        layers = []
+        for w in widths:
+            conv = nn.Conv2d(cin, w, 3, padding=1)
+            nn.init.normal_(conv.weight, 0, (2.0 / (9 * w)) ** 0.5)
+            layers += [conv, nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+            cin = w
+        return nn.Sequential(*layers, nn.MaxPool2d(2, 2))
+
+    module.l1, module.l2 = block(1, [64, 64]), block(64, [128, 128])
+    module.l3, module.l4 = block(128, [256] * 3), block(256, [256] * 3)
+
+
+class SpinalVGG(nn.Module):
+    """MODELS.md section 5, SpinalVGG (3,629,770 parameters). Returns the
+    logits; the script's log_softmax before CrossEntropyLoss changes
+    neither the loss nor the arg-max."""
+
+    def __init__(self, dropout=0.5, half=128, width=128):
+        super().__init__()
+        vgg_trunk(self)
+        self.half = half
+
+        def spinal(n_in):
+            return nn.Sequential(nn.Dropout(dropout), nn.Linear(n_in, width), nn.BatchNorm1d(width),
+                                 nn.ReLU(inplace=True))
+
+        self.fc_spinal_layer1 = spinal(half)
+        self.fc_spinal_layer2 = spinal(half + width)
+        self.fc_spinal_layer3 = spinal(half + width)
+        self.fc_spinal_layer4 = spinal(half + width)
+        self.fc_out = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * width, 10))
+
+    def forward(self, x):
+        x = self.l4(self.l3(self.l2(self.l1(x))))
+        x = x.reshape(x.shape[0], -1)
+        fa, fb = x[:, :self.half], x[:, self.half:2 * self.half]
+        x1 = self.fc_spinal_layer1(fa)
+        x2 = self.fc_spinal_layer2(torch.cat([fb, x1], dim=1))
+        x3 = self.fc_spinal_layer3(torch.cat([fa, x2], dim=1))
+        x4 = self.fc_spinal_layer4(torch.cat([fb, x3], dim=1))
+        return self.fc_out(torch.cat([x1, x2, x3, x4], dim=1))
+
+
+class VGG(nn.Module):
+    """MODELS.md section 5, the plain VGG twin (3,646,154 parameters)."""
+
+    def __init__(self, dropout=0.5):
+        super().__init__()
+        vgg_trunk(self)
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(256, 512), nn.BatchNorm1d(512), nn.ReLU(inplace=True),
+            nn.Dropout(dropout), nn.Linear(512, 10))
+
+    def forward(self, x):
+        x = self.l4(self.l3(self.l2(self.l1(x))))
+        return self.classifier(x.reshape(x.shape[0], -1))
+
+
+# Per model: constructor from run-file attributes, normalisation, recipe
+# (optimizer, lr, weight decay, StepLR step or None).
+MODELS = {
+    "baseline_cnn": (lambda a: BaselineCNN(), (0.5, 0.5), ("adam", 1e-3, 0.0, 7)),
+    "gecco": (lambda a: Gecco(int(a.get("feature_length", 64))), (0.5, 0.5), ("adam", 1e-3, 0.0, None)),
+    "gecco_enhanced": (lambda a: GeccoEnhanced(int(a.get("feature_length", 48))), (0.5, 0.5),
+                       ("adam", 1e-3, 1e-4, None)),
+    "spinalnet": (lambda a: VGG() if a.get("head") == "plain" else SpinalVGG(), (0.1307, 0.3081),
+                  ("adam", 5e-3, 0.0, None)),
+}
+
+
 def evaluate(model, x, y, batch):
     model.eval()
     correct = 0
@@ -120,11 +217,12 @@ def evaluate(model, x, y, batch):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", required=True, choices=["baseline_cnn", "gecco"])
+    ap.add_argument("--model", required=True, choices=sorted(MODELS))
+    ap.add_argument("--head", default="spinal", choices=["spinal", "plain"], help="spinalnet only")
     ap.add_argument("--data", required=True)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=None, help="default: the model's recipe")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--train-subset", type=int, default=0)
     ap.add_argument("--max-steps", type=int, default=0, help="stop each epoch early (thread probing)")
@@ -132,10 +230,11 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    xtr, ytr, xte, yte = load(a.data, a.train_subset)
-    model = BaselineCNN() if a.model == "baseline_cnn" else Gecco()
-    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
-    sched = torch.optim.lr_scheduler.StepLR(opt, 7, 0.1) if a.model == "baseline_cnn" else None
+    build, norm, (_, lr, wd, step) = MODELS[a.model]
+    xtr, ytr, xte, yte = load(a.data, a.train_subset, *norm)
+    model = build({"head": a.head})
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr or lr, weight_decay=wd)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step, 0.1) if step else None
     n = len(xtr)
     for epoch in range(a.epochs):
         model.train()
