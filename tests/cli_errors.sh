@@ -28,7 +28,9 @@ expect_bad() {
   passed=$((passed + 1))
 }
 
-expect_bad unknown_model "model: expected one of baseline_cnn, gecco, got 'lenet'" train --model lenet
+# Two checks, so the message's list may grow with the registry.
+expect_bad unknown_model "model: expected one of baseline_cnn, gecco, " train --model lenet
+expect_bad unknown_model_named "got 'lenet'" train --model lenet
 expect_bad no_model "no model given" train --epochs 2
 expect_bad bad_lr "lr: expected a number" train --model gecco --lr fast
 expect_bad negative_epochs "epochs: expected a whole number in [1, " train --model gecco --epochs -3

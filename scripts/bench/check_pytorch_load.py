@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from torch_reference import BaselineCNN, Gecco, load  # noqa: E402
+from torch_reference import NORMALISE, BaselineCNN, Gecco, build, classifier_param_count, load  # noqa: E402
 
 
 def main():
@@ -20,7 +20,18 @@ def main():
     with h5py.File(path, "r") as f:
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
         state = {k: torch.from_numpy(np.array(v[()])) for k, v in f["weights"].items()}
-    model = BaselineCNN() if attrs["model"] == "baseline_cnn" else Gecco(int(attrs.get("feature_length", 64)))
+    name = attrs["model"]
+    if name == "gecco":
+        model = Gecco(int(attrs.get("feature_length", 64)))
+    elif name == "baseline_cnn":
+        model = BaselineCNN()
+    else:
+        model = build(name, int(attrs.get("depth", 101)), attrs.get("stem", "imagenet"))
+    # Parameter counts: the twin's, as sweeprun counts them (decoder apart).
+    twin, aux = classifier_param_count(model), sum(p.numel() for p in model.parameters()) - classifier_param_count(model)
+    print(f"parameters: twin {twin} + {aux} training-only, run file {attrs['param_count']} + {attrs.get('aux_param_count', 0)}")
+    if twin != attrs["param_count"] or aux != attrs.get("aux_param_count", 0):
+        return 1
     if attrs["model"] == "gecco":   # the twin's module names differ; map them
         rename = {"conv1.linear": "linear", "conv1.norm": "norm", "conv2.lin_key": "key",
                   "conv2.lin_query": "query", "conv2.lin_value": "value", "conv2.lin_skip": "skip",
@@ -29,7 +40,7 @@ def main():
                  for k, t in state.items()}
     state = {k: (t.reshape(()) if k.endswith("num_batches_tracked") else t) for k, t in state.items()}
     print(model.load_state_dict(state, strict=True))
-    _, _, xte, yte = load(data, 0)
+    _, _, xte, yte = load(data, 0, *NORMALISE[name])
     n = int(attrs.get("test_subset") or 0) or len(xte)
     xte, yte = xte[:n], yte[:n]
     model.eval()

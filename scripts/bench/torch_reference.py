@@ -38,10 +38,16 @@ def find(folder, stem):
     raise SystemExit(f"{folder}: no {stem}[.gz]")
 
 
-def load(folder, train_subset):
+# Each model's input normalisation (its recipe's norm_mean / norm_std):
+# x = (pixel/255 - mean) / std.
+NORMALISE = {"baseline_cnn": (0.5, 0.5), "gecco": (0.5, 0.5), "resnet": (0.1307, 0.3081),
+             "efficient_capsnet": (0.0, 256.0 / 255.0)}   # Keras reference: pixel / 256
+
+
+def load(folder, train_subset, mean=0.5, std=0.5):
     def images(stem):
         x = torch.from_numpy(read_idx(find(folder, stem)).astype(np.float32))
-        return (x / 255.0 - 0.5) / 0.5          # ToTensor + Normalize(0.5, 0.5)
+        return (x / 255.0 - mean) / std         # ToTensor + Normalize(mean, std)
 
     def labels(stem):
         return torch.from_numpy(read_idx(find(folder, stem)).astype(np.int64))
@@ -109,6 +115,122 @@ class Gecco(nn.Module):
         return self.fc1(a @ x + x)
 
 
+RESNET_LAYOUTS = {18: ("basic", [2, 2, 2, 2]), 34: ("basic", [3, 4, 6, 3]), 50: ("bottleneck", [3, 4, 6, 3]),
+                  101: ("bottleneck", [3, 4, 23, 3]), 152: ("bottleneck", [3, 8, 36, 3])}
+
+
+def resnet(depth=101, stem="imagenet", zero_init_residual=False):
+    """MODELS.md section 6: torchvision's ResNet with a 1-channel stem and 10
+    classes (imagenet stem: 7x7/2 conv + 3x3/2 max-pool; small: 3x3/1 conv,
+    no pool). torchvision's own definition and initialisation; only conv1 is
+    replaced (and re-initialised the torchvision way)."""
+    from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+    kind, layers = RESNET_LAYOUTS[depth]
+    model = ResNet(BasicBlock if kind == "basic" else Bottleneck, layers, num_classes=10,
+                   zero_init_residual=zero_init_residual)
+    if stem == "imagenet":
+        model.conv1 = nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False)
+    else:
+        model.conv1 = nn.Conv2d(1, 64, 3, stride=1, padding=1, bias=False)
+        model.maxpool = nn.Identity()
+    nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+    return model
+
+
+def keras_truncated_normal_(t, std):
+    """Keras he_normal / glorot_normal: normal cut at 2 std, std divided by
+    0.87962566 so the kept values have the nominal std."""
+    s = std / 0.87962566103423978
+    return nn.init.trunc_normal_(t, 0.0, s, -2 * s, 2 * s)
+
+
+def keras_squash(s, eps=1e-20):
+    """Efficient-CapsNet's squash, literally as utils/layers.py writes it."""
+    n = torch.linalg.norm(s, dim=-1, keepdim=True)
+    return (1 - 1 / (torch.exp(n) + eps)) * (s / (n + eps))
+
+
+class FCCaps(nn.Module):
+    """Self-attention routing (MODELS.md 7.2): W [10,16,8,16], log-prior b
+    [10,16,1] added after the softmax over the output capsules."""
+
+    def __init__(self, n=10, n_in=16, d_in=8, d=16):
+        super().__init__()
+        self.W = nn.Parameter(torch.empty(n, n_in, d_in, d))
+        self.b = nn.Parameter(torch.zeros(n, n_in, 1))
+        keras_truncated_normal_(self.W, (2.0 / (d_in * n * n_in)) ** 0.5)   # fan_in = 8 * 160
+        self.d = d
+
+    def forward(self, u):                                          # u [B,16,8]
+        u_hat = torch.einsum("bji,kjiz->bkjz", u, self.W)          # [B,10,16,16]
+        c = torch.einsum("bkij,bklj->bki", u_hat, u_hat)[..., None] / self.d ** 0.5
+        c = torch.softmax(c, dim=1) + self.b
+        return keras_squash((u_hat * c).sum(dim=-2))               # [B,10,16]
+
+
+class EfficientCapsNet(nn.Module):
+    """MODELS.md section 7 in PyTorch: conv-ReLU-BN x4 (Keras BN: momentum
+    0.99, eps 1e-3), depthwise 9x9 primary capsules, squash, FCCaps, lengths.
+    forward() returns the capsule lengths (the class scores) and keeps the
+    capsules in self.capsules for loss(). 161,824 parameters outside
+    `decoder` (1,411,344)."""
+
+    def __init__(self, reconstruction=0.392):
+        super().__init__()
+        widths, kernels = [1, 32, 64, 64, 128], [5, 3, 3, 3]
+        for i in range(4):
+            conv = nn.Conv2d(widths[i], widths[i + 1], kernels[i], stride=2 if i == 3 else 1)
+            keras_truncated_normal_(conv.weight, (2.0 / (widths[i] * kernels[i] ** 2)) ** 0.5)
+            nn.init.zeros_(conv.bias)
+            setattr(self, f"conv{i + 1}", conv)
+            setattr(self, f"bn{i + 1}", nn.BatchNorm2d(widths[i + 1], eps=1e-3, momentum=0.01))
+        self.primary_caps = nn.Conv2d(128, 128, 9, groups=128)
+        limit = (6.0 / (81 * 128 + 81)) ** 0.5                    # glorot_uniform, Keras fans
+        nn.init.uniform_(self.primary_caps.weight, -limit, limit)
+        nn.init.zeros_(self.primary_caps.bias)
+        self.fc_caps = FCCaps()
+        self.decoder = nn.Sequential(nn.Linear(160, 512), nn.ReLU(), nn.Linear(512, 1024), nn.ReLU(),
+                                     nn.Linear(1024, 784), nn.Sigmoid())
+        for layer, init in ((self.decoder[0], "he"), (self.decoder[2], "he"), (self.decoder[4], "glorot")):
+            fan_in, fan_out = layer.in_features, layer.out_features
+            keras_truncated_normal_(layer.weight, (2.0 / (fan_in if init == "he" else fan_in + fan_out)) ** 0.5)
+            nn.init.zeros_(layer.bias)
+        self.reconstruction = reconstruction
+
+    def forward(self, x):
+        h = x
+        for i in range(1, 5):
+            h = getattr(self, f"bn{i}")(F.relu(getattr(self, f"conv{i}")(h)))
+        u = keras_squash(self.primary_caps(h).reshape(-1, 16, 8))
+        self.capsules = self.fc_caps(u)
+        return torch.sqrt((self.capsules ** 2).sum(-1) + 1e-7)
+
+    def loss(self, lengths, x, y):
+        t = F.one_hot(y, 10).float()
+        margin = (t * F.relu(0.9 - lengths) ** 2 + 0.5 * (1 - t) * F.relu(lengths - 0.1) ** 2).sum(1).mean()
+        if not self.reconstruction:
+            return margin
+        pick = y if self.training else lengths.argmax(1)
+        masked = (self.capsules * F.one_hot(pick, 10).float()[..., None]).reshape(-1, 160)
+        return margin + self.reconstruction * F.mse_loss(self.decoder(masked), x.reshape(-1, 784))
+
+
+def build(name, depth=101, stem="imagenet"):
+    if name == "baseline_cnn":
+        return BaselineCNN()
+    if name == "gecco":
+        return Gecco()
+    if name == "resnet":
+        return resnet(depth, stem)
+    return EfficientCapsNet()
+
+
+def classifier_param_count(model):
+    """Trainable parameters as sweeprun's param_count counts them (the
+    Efficient-CapsNet decoder apart)."""
+    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith("decoder."))
+
+
 def evaluate(model, x, y, batch):
     model.eval()
     correct = 0
@@ -120,11 +242,14 @@ def evaluate(model, x, y, batch):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", required=True, choices=["baseline_cnn", "gecco"])
+    ap.add_argument("--model", required=True, choices=["baseline_cnn", "gecco", "resnet", "efficient_capsnet"])
+    ap.add_argument("--depth", type=int, default=101, help="resnet depth")
+    ap.add_argument("--stem", default="imagenet", choices=["imagenet", "small"], help="resnet stem")
     ap.add_argument("--data", required=True)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=None,
+                    help="default: the model's recipe (0.1 resnet, 5e-4 efficient_capsnet, else 1e-3)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--train-subset", type=int, default=0)
     ap.add_argument("--max-steps", type=int, default=0, help="stop each epoch early (thread probing)")
@@ -132,10 +257,22 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    xtr, ytr, xte, yte = load(a.data, a.train_subset)
-    model = BaselineCNN() if a.model == "baseline_cnn" else Gecco()
-    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
-    sched = torch.optim.lr_scheduler.StepLR(opt, 7, 0.1) if a.model == "baseline_cnn" else None
+    if a.lr is None:
+        a.lr = {"resnet": 0.1, "efficient_capsnet": 5e-4}.get(a.model, 1e-3)
+    xtr, ytr, xte, yte = load(a.data, a.train_subset, *NORMALISE[a.model])
+    model = build(a.model, a.depth, a.stem)
+    sched = None
+    if a.model == "resnet":      # sweeprun's recipe: SGD 0.1, momentum 0.9, wd 1e-4, step 10 x0.1
+        opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, weight_decay=1e-4)
+        sched = torch.optim.lr_scheduler.StepLR(opt, 10, 0.1)
+    elif a.model == "efficient_capsnet":   # Adam (Keras eps), x0.97 per epoch, floor 5e-5
+        opt = torch.optim.Adam(model.parameters(), lr=a.lr, eps=1e-7)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: max(0.97 ** e, 5e-5 / a.lr))
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+        if a.model == "baseline_cnn":
+            sched = torch.optim.lr_scheduler.StepLR(opt, 7, 0.1)
+    loss_of = model.loss if a.model == "efficient_capsnet" else (lambda z, x, y: F.cross_entropy(z, y))
     n = len(xtr)
     for epoch in range(a.epochs):
         model.train()
@@ -146,7 +283,7 @@ def main():
                 break
             idx = perm[s:s + a.batch_size]
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
+            loss = loss_of(model(xtr[idx]), xtr[idx], ytr[idx])
             loss.backward()
             opt.step()
             seen += len(idx)
