@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Load a sweeprun run file's weights into the PyTorch twin of its model
 (strict: every name and shape must match) and re-score the test set in
-PyTorch, in the same batches. Agreement with the recorded accuracy shows the
-run file really is a PyTorch state_dict and both forwards compute the same.
+PyTorch, in the same batches: the accuracy, every image's prediction and the
+test loss (Efficient-CapsNet: margin + reconstruction, the decoder fed the
+longest capsule) must agree with what sweeprun recorded. That shows the run
+file really is a PyTorch state_dict and both forwards compute the same.
 
 usage: check_pytorch_load.py RUN.h5 MNIST_DIR"""
 import sys
@@ -10,6 +12,7 @@ import sys
 import h5py
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from torch_reference import NORMALISE, BaselineCNN, Gecco, build, classifier_param_count, load  # noqa: E402
@@ -20,6 +23,9 @@ def main():
     with h5py.File(path, "r") as f:
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
         state = {k: torch.from_numpy(np.array(v[()])) for k, v in f["weights"].items()}
+        recorded_loss = float(f["epochs/test_loss"][-1])
+        mis_index = np.array(f["test/misclassified_index"][()])
+        mis_pred = np.array(f["test/misclassified_pred"][()])
     name = attrs["model"]
     if name == "gecco":
         model = Gecco(int(attrs.get("feature_length", 64)))
@@ -45,12 +51,25 @@ def main():
     xte, yte = xte[:n], yte[:n]
     model.eval()
     batch = int(attrs.get("eval_batch_size", 64))
+    preds, loss_sum = [], 0.0
     with torch.no_grad():
-        correct = sum((model(xte[s:s + batch]).argmax(1) == yte[s:s + batch]).sum().item()
-                      for s in range(0, n, batch))
-    acc = correct / n
-    print(f"{path}: PyTorch re-scored {acc:.4%}, sweeprun recorded {attrs['final_test_accuracy']:.4%}")
-    return 0 if abs(acc - attrs["final_test_accuracy"]) <= 2 / n else 1
+        for s in range(0, n, batch):
+            x, y = xte[s:s + batch], yte[s:s + batch]
+            scores = model(x)
+            loss = model.loss(scores, x, y) if name == "efficient_capsnet" else F.cross_entropy(scores, y)
+            loss_sum += loss.item() * len(y)
+            preds.append(scores.argmax(1))
+    pred = torch.cat(preds).numpy()
+    acc = float((pred == yte.numpy()).mean())
+    # sweeprun's prediction of every image: the label, except where recorded as misclassified.
+    ours = yte.numpy().copy()
+    ours[mis_index] = mis_pred
+    differ = int((ours != pred).sum())
+    rel = abs(loss_sum / n - recorded_loss) / max(abs(recorded_loss), 1e-12)
+    print(f"{path}: PyTorch re-scored {acc:.4%}, sweeprun recorded {attrs['final_test_accuracy']:.4%}; "
+          f"{differ} of {n} predictions differ; test loss {loss_sum / n:.6f} vs {recorded_loss:.6f} "
+          f"(relative difference {rel:.1e})")
+    return 0 if abs(acc - attrs["final_test_accuracy"]) <= 2 / n and differ <= 2 and rel < 1e-4 else 1
 
 
 if __name__ == "__main__":
