@@ -199,7 +199,8 @@ const ModelDesc model_resnet = {
     .n_options = 3,
     /* The standard SGD recipe (torchvision's reference trainer) at the
      * report's batch 64 / 25 epochs; the step every 10 epochs is our
-     * choice (MODELS.md section 11). */
+     * choice (MODELS.md, "Implementation notes: resnet and
+     * efficient_capsnet"). */
     .recipe = {.optimizer = OPTIM_SGD, .lr = 0.1f, .momentum = 0.9f, .weight_decay = 1e-4f,
                .batch_size = 64, .epochs = 25, .schedule = "step:10:0.1",
                .norm_mean = 0.1307f, .norm_std = 0.3081f},
