@@ -10,12 +10,16 @@ extern const ModelDesc model_baseline_cnn;
 extern const ModelDesc model_gecco;
 extern const ModelDesc model_gecco_enhanced;
 extern const ModelDesc model_spinalnet;
+extern const ModelDesc model_resnet;
+extern const ModelDesc model_efficient_capsnet;
 
 static const ModelDesc *const registry[] = {
     &model_baseline_cnn,
     &model_gecco,
     &model_gecco_enhanced,
     &model_spinalnet,
+    &model_resnet,
+    &model_efficient_capsnet,
 };
 
 int model_count(void) { return (int)(sizeof registry / sizeof registry[0]); }
@@ -118,9 +122,11 @@ double model_opt(const Model *m, const char *name)
     return m->option[i];
 }
 
-long model_param_count(const Model *m) { return m->table.n_params; }
+long model_param_count(const Model *m) { return m->table.n_params - m->table.n_aux_params; }
+long model_aux_param_count(const Model *m) { return m->table.n_aux_params; }
 
-long model_param_count_for(const ModelDesc *d, const double *options)
+/* Declare only (no buffers, no initialisation); aux = which count. */
+static long count_for(const ModelDesc *d, const double *options, int aux)
 {
     Model m;
     memset(&m, 0, sizeof m);
@@ -128,9 +134,18 @@ long model_param_count_for(const ModelDesc *d, const double *options)
     set_options(&m, d, options);
     param_table_init(&m.table);
     d->declare(&m);
-    long n = m.table.n_params;
+    long n = aux ? model_aux_param_count(&m) : model_param_count(&m);
     param_table_free(&m.table);
     return n;
+}
+
+long model_param_count_for(const ModelDesc *d, const double *options) { return count_for(d, options, 0); }
+long model_aux_param_count_for(const ModelDesc *d, const double *options) { return count_for(d, options, 1); }
+
+Tensor *model_loss(Model *m, Ctx *c, Tensor *scores, const int *labels)
+{
+    if (m->desc->loss) return m->desc->loss(m, c, scores, labels);
+    return op_cross_entropy(c, scores, labels);
 }
 
 static const ParamEntry *entry(const Model *m, const char *name)

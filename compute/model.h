@@ -34,6 +34,7 @@ typedef struct Recipe {
     const char *schedule;   /* schedule spec, see schedule.h */
     float norm_mean, norm_std;
     const char *augment;    /* training augmentation spec (augment.h); NULL = none */
+    float adam_eps;         /* Adam/AdamW epsilon; 0 = PyTorch's 1e-8 */
 } Recipe;
 
 typedef struct Model Model;
@@ -49,9 +50,18 @@ typedef struct ModelDesc {
     int (*validate)(const double *options, char *err, int err_size);
     /* Register every parameter and buffer (names as PyTorch's state_dict). */
     void (*declare)(Model *m);
-    /* Logits [B,10] from images x [B,1,28,28] (already normalised). */
+    /* Class scores [B,10] from images x [B,1,28,28] (already normalised):
+     * logits, or whatever the model ranks classes by (accuracy is the
+     * arg-max of each row either way). */
     Tensor *(*forward)(Model *m, Ctx *c, Tensor *x);
+    /* The training objective (NULL = cross-entropy of the scores): a [1]
+     * tensor from the scores, the labels and whatever the forward left in
+     * m->side for this step. Called right after forward, in the same ctx,
+     * for training and evaluation alike (c->training tells them apart). */
+    Tensor *(*loss)(Model *m, Ctx *c, Tensor *scores, const int *labels);
 } ModelDesc;
+
+#define MODEL_MAX_SIDE 4
 
 struct Model {
     const ModelDesc *desc;
@@ -60,6 +70,10 @@ struct Model {
     float *params;    /* n_params */
     float *grads;     /* n_params */
     float *buffers;   /* n_buffers */
+    /* Tensors of the current step the forward keeps for its loss (e.g. the
+     * capsules and the input image for a reconstruction loss); arena
+     * memory, valid until the next ctx_begin. */
+    Tensor *side[MODEL_MAX_SIDE];
 };
 
 const ModelDesc *model_find(const char *name);
@@ -79,10 +93,18 @@ void model_option_format(const ModelDesc *d, int i, double value, char *buf, int
 void model_create(Model *m, const ModelDesc *d, const double *options, uint64_t seed);
 void model_free(Model *m);
 double model_opt(const Model *m, const char *name);
-/* Trainable scalar count (as PyTorch's sum(p.numel() for p in parameters())). */
+/* Trainable scalars of the classifier (as PyTorch's sum(p.numel() for p in
+ * parameters()) of the reference model). Training-only heads (entries
+ * flagged aux: Efficient-CapsNet's reconstruction decoder) are trained
+ * with the rest but not counted here; model_aux_param_count gives them.
+ * The flat buffers hold both: m->table.n_params = count + aux count. */
 long model_param_count(const Model *m);
-/* Parameter-count of a model with given options, without keeping it. */
+long model_aux_param_count(const Model *m);
+/* The same two counts for given options, without keeping a model. */
 long model_param_count_for(const ModelDesc *d, const double *options);
+long model_aux_param_count_for(const ModelDesc *d, const double *options);
+/* The model's training objective: desc->loss, or cross-entropy. */
+Tensor *model_loss(Model *m, Ctx *c, Tensor *scores, const int *labels);
 
 /* Tensor views of an entry for the current step (grad attached for params). */
 Tensor *model_param(Model *m, Ctx *c, const char *name);

@@ -82,6 +82,45 @@ Tensor *op_softmax(Ctx *c, Tensor *x, int axis);
 Tensor *op_concat(Ctx *c, int n, Tensor *const *xs, int axis);
 /* A copy of x[..., start:start+length, ...] along axis (torch.narrow). */
 Tensor *op_slice(Ctx *c, Tensor *x, int axis, int start, int length);
+/* ---- ResNet and Efficient-CapsNet (MODELS.md sections 6, 7) --------------- */
+/* op_maxpool2d with zero-or-more padding: padded positions count as -inf
+ * (PyTorch MaxPool2d(k, stride, padding)); pad <= k/2.
+ * op_maxpool2d(c, x, k, s) is op_maxpool2d_pad(c, x, k, s, 0). */
+Tensor *op_maxpool2d_pad(Ctx *c, Tensor *x, int k, int stride, int pad);
+/* Mean over H, W: x[N,C,H,W] -> y[N,C] (AdaptiveAvgPool2d(1) + flatten). */
+Tensor *op_global_avgpool(Ctx *c, Tensor *x);
+/* Depthwise convolution (groups = C, one filter per channel):
+ * x[N,C,H,W], w[C,1,kh,kw], b[C] or NULL; zero padding; floor output size.
+ * y[n,c] = b[c] + sum_ij w[c,0,i,j] x[n, c, oh*s - p + i, ow*s - p + j]. */
+Tensor *op_depthwise_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad);
+/* Efficient-CapsNet squash of every vector along the LAST dimension:
+ * v = (1 - 1/(exp(n) + eps)) s / (n + eps), n = ||s||. Smooth at n = 0
+ * (v = 0 there, gradient eps/(1+eps)/eps ~ identity, never NaN); see
+ * caps_math.h. */
+Tensor *op_squash(Ctx *c, Tensor *s, float eps);
+/* Capsule predictions: u[B,J,I] (J input capsules of I dims), W[K,J,I,D]
+ * -> uhat[B,K,J,D] = sum_i u[b,j,i] W[k,j,i,:]. */
+Tensor *op_caps_predict(Ctx *c, Tensor *u, Tensor *w);
+/* Self-attention routing (Efficient-CapsNet FCCaps), per sample:
+ *   S_k = sum_j uhat[k,j];  a[k,j] = uhat[k,j] . S_k / sqrt(D);
+ *   C[:,j] = softmax over k of a[:,j];  s_k = sum_j (C[k,j] + prior[k,j]) uhat[k,j].
+ * uhat[B,K,J,D], prior of K*J values (any shape, e.g. [K,J,1]) -> s[B,K,D]
+ * (before the squash). Not stop-gradient: everything is differentiated. */
+Tensor *op_caps_routing(Ctx *c, Tensor *uhat, Tensor *prior);
+/* Capsule lengths sqrt(||v||^2 + eps) along the last dimension:
+ * v[B,K,D] -> [B,K] (eps keeps the gradient v/len finite at v = 0). */
+Tensor *op_caps_length(Ctx *c, Tensor *v, float eps);
+/* Margin loss on lengths len[B,K], mean over the batch of
+ *   sum_k T_k max(0, m_pos - len_k)^2 + lambda (1 - T_k) max(0, len_k - m_neg)^2. */
+Tensor *op_margin_loss(Ctx *c, Tensor *len, const int *labels, float m_pos, float m_neg, float lambda);
+/* Decoder input: v[B,K,D] -> [B,K*D], zero except capsule select[b] of
+ * each row (the true class in training, the longest one at test). Gradient
+ * flows to the selected capsule only. */
+Tensor *op_caps_mask(Ctx *c, Tensor *v, const int *select);
+/* Mean squared error over all elements; pred and target need the same
+ * element count (shapes may differ, e.g. [B,784] vs [B,1,28,28]). Gradient
+ * to whichever has one. Returns [1]. */
+Tensor *op_mse(Ctx *c, Tensor *pred, Tensor *target);
 
 /* ---- non-differentiable helpers ------------------------------------------ */
 /* Number of rows whose arg-max (first on ties) equals the label. */

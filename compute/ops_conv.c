@@ -258,6 +258,137 @@ static void conv2d_backward(TapeEntry *e)
     blas_threads_restore(saved);
 }
 
+/* ---- small output planes: one GEMM over the whole batch ----------------- */
+
+/* Deep ResNet stages end on 4x4, 2x2 and 1x1 maps with up to 2048 x 4608
+ * weights: per image, the GEMM above would be a matrix-vector product that
+ * re-packs the whole weight matrix for every image (measured: BLAS packing
+ * plus OpenMP spinning was ~45% of a ResNet-18 step). For planes of at most
+ * SMALL_PLANE positions the batch is one GEMM instead, over "rows" of
+ * receptive fields:
+ *   row[(n, p), (c, i, j)] = x[n, c, oh*s - pad + i, ow*s - pad + j]
+ *   forward:  Yt[N*P, K] = row W^T (+ b), then y[n, k, p] = Yt[(n, p), k]
+ *   backward: dYt = transpose of dy; dW += dYt^T row; drow = dYt W, folded
+ *             back onto dx. */
+#define SMALL_PLANE 16
+
+static void im2row(const ConvGeom *g, const float *x, float *row)
+{
+    long rows = geom_rows(g), plane = geom_plane(g);
+#pragma omp parallel for schedule(static)
+    for (long np = 0; np < (long)g->n * plane; np++) {
+        int n = (int)(np / plane), p = (int)(np % plane), oy = p / g->ow, ox = p % g->ow;
+        float *dst = row + np * rows;
+        for (int ch = 0; ch < g->c; ch++)
+            for (int i = 0; i < g->kh; i++)
+                for (int j = 0; j < g->kw; j++) {
+                    int iy = oy * g->stride - g->pad + i, ix = ox * g->stride - g->pad + j;
+                    int inside = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w;
+                    *dst++ = inside ? x[(((long)n * g->c + ch) * g->h + iy) * g->w + ix] : 0.0f;
+                }
+    }
+}
+
+/* dx += drow folded back; images are independent, so split by image. */
+static void row2im(const ConvGeom *g, const float *drow, float *dx)
+{
+    long rows = geom_rows(g), plane = geom_plane(g);
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < g->n; n++)
+        for (long p = 0; p < plane; p++) {
+            int oy = (int)(p / g->ow), ox = (int)(p % g->ow);
+            const float *src = drow + ((long)n * plane + p) * rows;
+            for (int ch = 0; ch < g->c; ch++)
+                for (int i = 0; i < g->kh; i++)
+                    for (int j = 0; j < g->kw; j++, src++) {
+                        int iy = oy * g->stride - g->pad + i, ix = ox * g->stride - g->pad + j;
+                        if (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w)
+                            dx[(((long)n * g->c + ch) * g->h + iy) * g->w + ix] += *src;
+                    }
+        }
+}
+
+/* This thread's share [lo, hi) of n items (contiguous, in thread order). */
+static void thread_share(long n, long *lo, long *hi)
+{
+    int t = omp_get_thread_num(), team = omp_get_num_threads();
+    *lo = n * t / team;
+    *hi = n * (t + 1) / team;
+}
+
+/* The GEMMs are split by hand across one OpenMP team with BLAS
+ * single-threaded inside, as above (never BLAS threads next to OpenMP's
+ * spinning workers): C[m, n] = A[m, k] op(B) in row blocks of A and C. */
+static void gemm_rows_parallel(int tb, long m, long n, long k, const float *a, long lda,
+                               const float *b, long ldb, float beta, float *c, long ldc)
+{
+    int saved = blas_threads_off();
+#pragma omp parallel
+    {
+        long lo, hi;
+        thread_share(m, &lo, &hi);
+        if (hi > lo) gemm(0, tb, hi - lo, n, k, a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc);
+    }
+    blas_threads_restore(saved);
+}
+
+/* ptr[0]: the rows [N*P, C*kh*kw]; ptr[1]: scratch for dYt [N*P, K] and
+ * drow [N*P, C*kh*kw]; iarg[0..1]: stride, pad. */
+static void conv2d_small_backward(TapeEntry *e)
+{
+    Tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
+    ConvGeom g = conv_geom(x, w, e->iarg[0], e->iarg[1]);
+    long rows = geom_rows(&g), plane = geom_plane(&g), np = (long)g.n * plane;
+    const float *row = e->ptr[0], *dy = e->out->grad;
+    float *dyt = e->ptr[1], *drow = dyt + np * g.k;
+    for (int n = 0; n < g.n; n++)
+        for (int k = 0; k < g.k; k++)
+            for (long p = 0; p < plane; p++)
+                dyt[((long)n * plane + p) * g.k + k] = dy[((long)n * g.k + k) * plane + p];
+    if (w->grad) {
+        /* dW[k0:k1] += dYt[:, k0:k1]^T row, filters split across threads. */
+        int saved = blas_threads_off();
+#pragma omp parallel
+        {
+            long lo, hi;
+            thread_share(g.k, &lo, &hi);
+            if (hi > lo) gemm(1, 0, hi - lo, rows, np, dyt + lo, g.k, row, rows, 1.0f, w->grad + lo * rows, rows);
+        }
+        blas_threads_restore(saved);
+    }
+    if (b && b->grad)
+        for (long q = 0; q < np; q++)
+            for (int k = 0; k < g.k; k++) b->grad[k] += dyt[q * g.k + k];
+    if (x->grad) {
+        gemm_rows_parallel(0, np, rows, g.k, dyt, g.k, w->data, rows, 0.0f, drow, rows);
+        row2im(&g, drow, x->grad);
+    }
+}
+
+static Tensor *conv2d_small(Ctx *c, const ConvGeom *g, Tensor *x, Tensor *w, Tensor *b, int needs, Tensor *y)
+{
+    long rows = geom_rows(g), plane = geom_plane(g), np = (long)g->n * plane;
+    float *row = ctx_scratch(c, np * rows), *yt = ctx_scratch(c, np * g->k);
+    im2row(g, x->data, row);
+    gemm_rows_parallel(1, np, g->k, rows, row, rows, w->data, rows, 0.0f, yt, g->k);
+    for (int n = 0; n < g->n; n++)
+        for (int k = 0; k < g->k; k++)
+            for (long p = 0; p < plane; p++)
+                y->data[((long)n * g->k + k) * plane + p] =
+                    yt[((long)n * plane + p) * g->k + k] + (b ? b->data[k] : 0.0f);
+    if (needs) {
+        TapeEntry *e = ctx_record(c, conv2d_small_backward, y);
+        e->in[0] = x;
+        e->in[1] = w;
+        e->in[2] = b;
+        e->ptr[0] = row;
+        e->ptr[1] = ctx_scratch(c, np * (g->k + rows));
+        e->iarg[0] = g->stride;
+        e->iarg[1] = g->pad;
+    }
+    return y;
+}
+
 /* ---- entry point -------------------------------------------------------- */
 
 Tensor *op_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad)
@@ -269,6 +400,7 @@ Tensor *op_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad)
     int needs = ctx_any_grad(c, 3, ins);
     int ydims[4] = {g.n, g.k, g.oh, g.ow};
     Tensor *y = ctx_tensor(c, 4, ydims, needs);
+    if (geom_plane(&g) <= SMALL_PLANE) return conv2d_small(c, &g, x, w, b, needs, y);
     /* The team size, fixed here so backward's per-thread scratch matches. */
     int threads = omp_get_max_threads();
     long images = needs ? g.n : threads;

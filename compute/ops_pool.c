@@ -1,4 +1,5 @@
-/* Max pooling. Forward records, for every output, the position of the
+/* Max pooling (2-D with optional -inf padding, 1-D) and global average
+ * pooling. Max-pool forward records, for every output, the position of the
  * winning input inside its plane (an int in arena scratch); backward then
  * is a scatter-add, with no second search and no tie ambiguity.
  *
@@ -49,16 +50,23 @@ static Tensor *finish(Ctx *c, Tensor *x, Tensor *y, int *idx, int g, long in_pla
 
 /* ---- 2-D ---------------------------------------------------------------- */
 
-static void maxpool2d_plane(const float *x, int w, int k, int s, int oh, int ow,
+/* Window positions outside the image are padding: PyTorch pads max-pool
+ * with -inf, so they never win and the window's first VALID element
+ * starts the search (a window always holds one: PyTorch requires
+ * pad <= k/2). */
+static void maxpool2d_plane(const float *x, int h, int w, int k, int s, int pad, int oh, int ow,
                             float *y, int *idx)
 {
     for (int r = 0; r < oh; r++)
         for (int q = 0; q < ow; q++) {
-            int best_i = r * s * w + q * s;
+            int r0 = r * s - pad, q0 = q * s - pad;
+            int i_lo = r0 < 0 ? -r0 : 0, i_hi = r0 + k > h ? h - r0 : k;
+            int j_lo = q0 < 0 ? -q0 : 0, j_hi = q0 + k > w ? w - q0 : k;
+            int best_i = (r0 + i_lo) * w + q0 + j_lo;
             float best = x[best_i];
-            for (int i = 0; i < k; i++)
-                for (int j = 0; j < k; j++) {
-                    int at = (r * s + i) * w + q * s + j;
+            for (int i = i_lo; i < i_hi; i++)
+                for (int j = j_lo; j < j_hi; j++) {
+                    int at = (r0 + i) * w + q0 + j;
                     if (beats(x[at], best)) {
                         best = x[at];
                         best_i = at;
@@ -69,13 +77,15 @@ static void maxpool2d_plane(const float *x, int w, int k, int s, int oh, int ow,
         }
 }
 
-Tensor *op_maxpool2d(Ctx *c, Tensor *x, int k, int stride)
+Tensor *op_maxpool2d_pad(Ctx *c, Tensor *x, int k, int stride, int pad)
 {
     CHECK(x->ndim == 4, "op_maxpool2d: input must be NCHW");
     CHECK(k >= 1 && stride >= 1, "op_maxpool2d: k %d, stride %d", k, stride);
+    CHECK(pad >= 0 && 2 * pad <= k, "op_maxpool2d: padding %d must be in [0, k/2] for k %d", pad, k);
     int h = x->dims[2], w = x->dims[3];
-    CHECK(h >= k && w >= k, "op_maxpool2d: %dx%d window larger than %dx%d input", k, k, h, w);
-    int oh = (h - k) / stride + 1, ow = (w - k) / stride + 1;
+    CHECK(h + 2 * pad >= k && w + 2 * pad >= k, "op_maxpool2d: %dx%d window larger than padded %dx%d input",
+          k, k, h, w);
+    int oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
     int g = ctx_any_grad(c, 1, &x);
     int dims[4] = {x->dims[0], x->dims[1], oh, ow};
     Tensor *y = ctx_tensor(c, 4, dims, g);
@@ -83,9 +93,50 @@ Tensor *op_maxpool2d(Ctx *c, Tensor *x, int k, int stride)
     long planes = (long)x->dims[0] * x->dims[1], in_plane = (long)h * w, out_plane = (long)oh * ow;
 #pragma omp parallel for if (x->numel >= PAR_MIN)
     for (long p = 0; p < planes; p++)
-        maxpool2d_plane(x->data + p * in_plane, w, k, stride, oh, ow,
+        maxpool2d_plane(x->data + p * in_plane, h, w, k, stride, pad, oh, ow,
                         y->data + p * out_plane, idx + p * out_plane);
     return finish(c, x, y, idx, g, in_plane, out_plane);
+}
+
+Tensor *op_maxpool2d(Ctx *c, Tensor *x, int k, int stride) { return op_maxpool2d_pad(c, x, k, stride, 0); }
+
+/* ---- global average ----------------------------------------------------- */
+
+/* dx[n,c,:,:] += dy[n,c] / (H*W). */
+static void global_avgpool_backward(TapeEntry *e)
+{
+    Tensor *x = e->in[0];
+    if (!x->grad) return;
+    long planes = e->out->numel, plane = x->numel / planes;
+    float inv = 1.0f / (float)plane;
+#pragma omp parallel for if (x->numel >= PAR_MIN)
+    for (long p = 0; p < planes; p++) {
+        float d = e->out->grad[p] * inv;
+        float *dx = x->grad + p * plane;
+        for (long i = 0; i < plane; i++) dx[i] += d;
+    }
+}
+
+Tensor *op_global_avgpool(Ctx *c, Tensor *x)
+{
+    CHECK(x->ndim == 4, "op_global_avgpool: input must be NCHW");
+    int g = ctx_any_grad(c, 1, &x);
+    int dims[2] = {x->dims[0], x->dims[1]};
+    Tensor *y = ctx_tensor(c, 2, dims, g);
+    long planes = y->numel, plane = (long)x->dims[2] * x->dims[3];
+    /* Summed in double: a 28x28 plane of fp32 sums loses ~3 digits. */
+#pragma omp parallel for if (x->numel >= PAR_MIN)
+    for (long p = 0; p < planes; p++) {
+        const float *src = x->data + p * plane;
+        double sum = 0;
+        for (long i = 0; i < plane; i++) sum += src[i];
+        y->data[p] = (float)(sum / (double)plane);
+    }
+    if (g) {
+        TapeEntry *e = ctx_record(c, global_avgpool_backward, y);
+        e->in[0] = x;
+    }
+    return y;
 }
 
 /* ---- 1-D ---------------------------------------------------------------- */

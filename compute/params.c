@@ -32,6 +32,8 @@ int param_table_add(ParamTable *t, const char *name, EntryKind kind, InitKind in
     e->ndim = ndim;
     memcpy(e->dims, dims, (size_t)ndim * sizeof *dims);
     e->numel = tensor_numel_of(ndim, dims);
+    CHECK(e->numel <= (1L << 28), "%s: %ld elements, more than the 2^28 an entry's RNG range allows",
+          name, e->numel);
     if (kind == ENTRY_PARAM) {
         e->offset = t->n_params;
         t->n_params += e->numel;
@@ -49,6 +51,14 @@ int param_table_find(const ParamTable *t, const char *name)
     return -1;
 }
 
+void param_table_mark_aux(ParamTable *t, int i)
+{
+    ParamEntry *e = &t->entries[i];
+    CHECK(e->kind == ENTRY_PARAM, "%s: only parameters can be auxiliary", e->name);
+    if (!e->aux) t->n_aux_params += e->numel;
+    e->aux = 1;
+}
+
 /* Each entry draws from its own index range: entry i uses indices
  * [i << 32, (i << 32) + numel). */
 static void fill_uniform(float *dst, long n, float bound, uint64_t seed, int entry)
@@ -60,17 +70,42 @@ static void fill_uniform(float *dst, long n, float bound, uint64_t seed, int ent
     }
 }
 
-/* Standard normals by Box-Muller from two uniforms per value (indices
- * base + 2j and base + 2j + 1); the first is moved to (0, 1] so log() is
- * finite. Not PyTorch's generator, the same distribution. */
+/* A standard normal from two uniforms at indices 2k and 2k+1 of the
+ * entry's range (Box-Muller, in double; 1 - u lies in (0, 1], so the log
+ * is finite). */
+static double normal_at(uint64_t seed, uint64_t base, uint64_t k)
+{
+    double u1 = 1.0 - rng_uniform(seed, RNG_STREAM_INIT, base + 2 * k);
+    double u2 = rng_uniform(seed, RNG_STREAM_INIT, base + 2 * k + 1);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
 static void fill_normal(float *dst, long n, double std, uint64_t seed, int entry)
 {
     uint64_t base = (uint64_t)entry << 32;
+    for (long j = 0; j < n; j++) dst[j] = (float)(std * normal_at(seed, base, (uint64_t)j));
+}
+
+/* TensorFlow's truncated normal: draws outside 2 std are redrawn. Element
+ * j owns the 8 normals 8j .. 8j+7 (uniform indices 16j .. 16j+15) and takes
+ * the first inside the cut; all 8 outside has probability 0.0455^8 ~ 2e-11,
+ * and then the element is 0. Keras divides the std by 0.87962566 (the std
+ * of a unit normal truncated at 2) so the drawn values have the nominal
+ * variance. */
+static void fill_truncated_normal(float *dst, long n, double std, uint64_t seed, int entry)
+{
+    uint64_t base = (uint64_t)entry << 32;
+    double scale = std / 0.87962566103423978;
     for (long j = 0; j < n; j++) {
-        uint32_t bits = rng_u32(seed, RNG_STREAM_INIT, base + 2 * (uint64_t)j);
-        double u1 = ((double)(bits >> 8) + 1.0) / 16777216.0;
-        double u2 = rng_uniform(seed, RNG_STREAM_INIT, base + 2 * (uint64_t)j + 1);
-        dst[j] = (float)(std * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+        double z = 0;
+        for (int a = 0; a < 8; a++) {
+            double t = normal_at(seed, base, 8 * (uint64_t)j + (uint64_t)a);
+            if (fabs(t) <= 2.0) {
+                z = t;
+                break;
+            }
+        }
+        dst[j] = (float)(scale * z);
     }
 }
 
@@ -94,6 +129,12 @@ void param_table_initialise(const ParamTable *t, float *params, float *buffers, 
             break;
         case INIT_KAIMING_NORMAL_FAN_OUT:
             fill_normal(dst, e->numel, sqrt(2.0 / e->fan_out), seed, i);
+            break;
+        case INIT_HE_NORMAL:
+            fill_truncated_normal(dst, e->numel, sqrt(2.0 / e->fan_in), seed, i);
+            break;
+        case INIT_GLOROT_NORMAL:
+            fill_truncated_normal(dst, e->numel, sqrt(2.0 / (e->fan_in + e->fan_out)), seed, i);
             break;
         }
     }

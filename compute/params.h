@@ -12,9 +12,11 @@ typedef enum {
     INIT_ZEROS,
     INIT_ONES,
     INIT_UNIFORM_FAN_IN,   /* U(-1/sqrt(fan_in), +1/sqrt(fan_in)): PyTorch's default for Linear/Conv weights and biases */
-    INIT_XAVIER_UNIFORM,   /* U(-a, a), a = sqrt(6/(fan_in+fan_out)) */
-    INIT_KAIMING_NORMAL_FAN_OUT,  /* N(0, 2/fan_out): kaiming_normal_(mode='fan_out', relu);
-                                     SpinalNet's normal_(0, sqrt(2/(k*k*C_out))) */
+    INIT_XAVIER_UNIFORM,   /* U(-a, a), a = sqrt(6/(fan_in+fan_out)) (Keras glorot_uniform) */
+    INIT_KAIMING_NORMAL_FAN_OUT, /* N(0, 2/fan_out): torchvision ResNet convs (kaiming_normal_, fan_out, relu);
+                                    SpinalNet's normal_(0, sqrt(2/(k*k*C_out))) */
+    INIT_HE_NORMAL,        /* Keras he_normal: truncated normal, std sqrt(2/fan_in)/0.87962566, cut at 2 std */
+    INIT_GLOROT_NORMAL,    /* Keras glorot_normal: truncated normal, std sqrt(2/(fan_in+fan_out))/0.87962566 */
 } InitKind;
 
 typedef enum {
@@ -38,6 +40,9 @@ typedef struct ParamEntry {
     int unused;           /* registered but never used in forward (no grad: the
                              optimizer skips it entirely, as PyTorch does for
                              .grad == None) */
+    int aux;              /* trained, but not part of the classifier (the
+                             Efficient-CapsNet reconstruction decoder):
+                             counted separately, see model_param_count */
 } ParamEntry;
 
 typedef struct ParamTable {
@@ -45,6 +50,7 @@ typedef struct ParamTable {
     int count, capacity;
     long n_params;        /* total trainable scalars */
     long n_buffers;       /* total buffer scalars */
+    long n_aux_params;    /* of n_params, those in entries flagged aux */
 } ParamTable;
 
 void param_table_init(ParamTable *t);
@@ -53,6 +59,8 @@ void param_table_free(ParamTable *t);
 int param_table_add(ParamTable *t, const char *name, EntryKind kind, InitKind init,
                     int fan_in, int fan_out, int ndim, const int *dims);
 int param_table_find(const ParamTable *t, const char *name);   /* -1 if absent */
+/* Flag entry i (a parameter) as aux and count it in n_aux_params. */
+void param_table_mark_aux(ParamTable *t, int i);
 
 /* Fill params and buffers: each entry from its init kind with the counter RNG
  * (stream RNG_STREAM_INIT, a separate index range per entry, so adding a

@@ -52,7 +52,12 @@ int cmd_models(int argc, char **argv)
         const ModelDesc *d = model_at(m);
         const Recipe *r = &d->recipe;
         printf("%s: %s\n", d->name, d->summary);
-        printf("  parameters: %ld (default options)\n", model_param_count_for(d, NULL));
+        long aux = model_aux_param_count_for(d, NULL);
+        printf("  parameters: %ld (default options)", model_param_count_for(d, NULL));
+        /* Training-only heads (Efficient-CapsNet's decoder) are trained but
+         * not part of the classifier the count describes. */
+        if (aux) printf(" + %ld training-only (reconstruction decoder)", aux);
+        printf("\n");
         printf("  recipe: %s lr %g, batch %d, %d epochs, schedule %s, weight decay %g, normalise (x-%g)/%g\n",
                optim_kind_name(r->optimizer), r->lr, r->batch_size, r->epochs, r->schedule,
                r->weight_decay, r->norm_mean, r->norm_std);

@@ -21,6 +21,7 @@ void config_defaults(TrainConfig *c, const ModelDesc *model)
     c->optim.weight_decay = r->weight_decay;
     c->optim.l2_scope = r->l2_scope;
     c->optim.momentum = r->momentum;
+    if (r->adam_eps > 0) c->optim.eps = r->adam_eps;
     snprintf(c->schedule_spec, sizeof c->schedule_spec, "%s", r->schedule);
     char err[256];
     schedule_parse(c->schedule_spec, &c->schedule, err, sizeof err);
@@ -123,7 +124,7 @@ static int set_schedule(TrainConfig *c, const char *v, char *err, int n)
 
 static const char *const KEYS =
     "model dataset epochs batch_size eval_batch_size grad_accum lr optimizer weight_decay "
-    "l2_scope momentum nesterov schedule seed device threads out train_subset test_subset "
+    "l2_scope momentum nesterov adam_eps schedule seed device threads out train_subset test_subset "
     "data_parallel allreduce augment and the model's options";
 
 const char *config_key_list(void) { return KEYS; }
@@ -167,6 +168,7 @@ int config_set(TrainConfig *c, const char *k, const char *v, char *err, int n)
     if (!strcmp(k, "weight_decay")) return parse_float(k, v, 0, 1e3, &c->optim.weight_decay, err, n);
     if (!strcmp(k, "momentum")) return parse_float(k, v, 0, 1, &c->optim.momentum, err, n);
     if (!strcmp(k, "nesterov")) return parse_bool(k, v, &c->optim.nesterov, err, n);
+    if (!strcmp(k, "adam_eps")) return parse_float(k, v, 1e-30, 1, &c->optim.eps, err, n);
     if (!strcmp(k, "schedule")) return set_schedule(c, v, err, n);
     if (!strcmp(k, "device")) return parse_device(v, c->device, sizeof c->device, err, n);
     if (!strcmp(k, "threads")) return parse_int(k, v, 0, 1024, &c->threads, err, n);
@@ -214,6 +216,7 @@ int config_set(TrainConfig *c, const char *k, const char *v, char *err, int n)
         c->optim.l2_scope = keep.l2_scope;
         c->optim.momentum = keep.momentum;
         c->optim.nesterov = keep.nesterov;
+        c->optim.eps = keep.eps;
         return 0;
     }
     if (!strcmp(k, "l2_scope")) {
@@ -284,6 +287,7 @@ void config_each(const TrainConfig *c, void (*fn)(const char *, const char *, vo
     EMIT("l2_scope", "%s", c->optim.l2_scope == L2_SCOPE_FC ? "fc" : "all");
     EMIT("momentum", "%.9g", c->optim.momentum);
     EMIT("nesterov", "%s", c->optim.nesterov ? "true" : "false");
+    EMIT("adam_eps", "%.9g", c->optim.eps);
     EMIT("schedule", "%s", c->schedule_spec);
     EMIT("seed", "%llu", (unsigned long long)c->seed);
     EMIT("train_subset", "%ld", c->train_subset);

@@ -70,6 +70,8 @@ int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
         || runfile_set_attr_int64(f, "train_images", data->n_train, e, n)
         || runfile_set_attr_int64(f, "test_images", data->n_test, e, n)
         || runfile_set_attr_int64(f, "param_count", param_count, e, n)
+        || runfile_set_attr_int64(f, "aux_param_count",
+                                  model_aux_param_count_for(cfg->model, cfg->model_options), e, n)
         || runfile_set_attr_string(f, "device", device, e, n)
         || runfile_set_attr_int64(f, "threads", threads, e, n)
         || runfile_set_attr_int64(f, "world_size", cfg->world_size > 1 ? cfg->world_size : 1, e, n)

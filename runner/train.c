@@ -158,7 +158,7 @@ static int train_step(Trainer *t, const int *index, int n, int64_t position, lon
         ctx_begin(&t->ctx, 1, 1);
         Tensor *logits = forward_batch(t, t->data->train_x, t->data->train_y, index + start, m,
                                        position + start);
-        Tensor *loss = op_cross_entropy(&t->ctx, logits, t->batch_y);
+        Tensor *loss = model_loss(&t->model, &t->ctx, logits, t->batch_y);
         int finite = isfinite(loss->data[0]);
         if (finite) {
             local[0] += (double)loss->data[0] * m;
@@ -200,7 +200,7 @@ void trainer_evaluate(Trainer *t, Evaluation *ev)
         for (int i = 0; i < m; i++) index[i] = start + i;
         ctx_begin(&t->ctx, 0, 0);
         Tensor *logits = forward_batch(t, t->data->test_x, t->data->test_y, index, m, -1);
-        Tensor *loss = op_cross_entropy(&t->ctx, logits, t->batch_y);
+        Tensor *loss = model_loss(&t->model, &t->ctx, logits, t->batch_y);
         loss_sum += (double)loss->data[0] * m;
         argmax_rows(logits, ev->predictions + start);
     }

@@ -9,8 +9,9 @@ packages=(
   libhdf5-dev hdf5-tools libinih-dev libcmocka-dev zlib1g-dev
 )
 if [[ "${SWEEPRUN_WITH_TORCH:-0}" == 1 ]]; then
-  # PyTorch 1.13 from Debian, for the CPU comparison benchmark only.
-  packages+=(python3-torch python3-numpy)
+  # PyTorch 1.13 / torchvision 0.14 from Debian, for the CPU comparison
+  # benchmark and the PyTorch twins / load check (scripts/bench) only.
+  packages+=(python3-torch python3-numpy python3-torchvision python3-h5py)
 fi
 
 missing=()

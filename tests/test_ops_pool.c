@@ -206,6 +206,137 @@ static void test_maxpool1d_ties(void **state)
     ctx_free(c);
 }
 
+/* ---- 2-D with padding (ResNet's 3x3/2, pad 1 stem pool) ------------------ */
+
+typedef struct PadPoolArgs { int planes, h, w, k, s, p, oh, ow; } PadPoolArgs;
+
+/* Padded positions are -inf, i.e. simply skipped. */
+static void ref_maxpool2d_pad(double *const *in, double *out, const void *args)
+{
+    const PadPoolArgs *a = args;
+    for (int q = 0; q < a->planes; q++)
+        for (int r = 0; r < a->oh; r++)
+            for (int col = 0; col < a->ow; col++) {
+                double m = -INFINITY;
+                for (int i = 0; i < a->k; i++)
+                    for (int j = 0; j < a->k; j++) {
+                        int y = r * a->s - a->p + i, x = col * a->s - a->p + j;
+                        if (y < 0 || y >= a->h || x < 0 || x >= a->w) continue;
+                        double v = in[0][((long)q * a->h + y) * a->w + x];
+                        if (v > m) m = v;
+                    }
+                out[((long)q * a->oh + r) * a->ow + col] = m;
+            }
+}
+
+/* {n, c, h, w, k, stride, pad}: ResNet's 3/2/1 on its 14x14 map and on odd
+ * sizes, 2/2/1 (windows of one valid pixel at the corners), 5/1/2, and
+ * pad 0 (must equal op_maxpool2d). */
+static const int PADPOOL_CASES[][7] = {
+    {2, 3, 14, 14, 3, 2, 1}, {1, 2, 7, 5, 3, 2, 1}, {2, 1, 4, 4, 2, 2, 1},
+    {1, 2, 6, 7, 5, 1, 2}, {1, 1, 1, 1, 3, 2, 1}, {2, 2, 5, 5, 3, 2, 0},
+};
+
+static void test_maxpool2d_pad(void **state)
+{
+    (void)state;
+    uint64_t rng = 44;
+    for (size_t t = 0; t < sizeof PADPOOL_CASES / sizeof PADPOOL_CASES[0]; t++) {
+        const int *v = PADPOOL_CASES[t];
+        PadPoolArgs a = {v[0] * v[1], v[2], v[3], v[4], v[5], v[6], 0, 0};
+        a.oh = (a.h + 2 * a.p - a.k) / a.s + 1;
+        a.ow = (a.w + 2 * a.p - a.k) / a.s + 1;
+        Ctx *c = test_ctx();
+        int dims[4] = {v[0], v[1], v[2], v[3]};
+        Tensor *x = distinct_tensor(c, &rng, 4, dims);
+        /* All values negative: a padding treated as 0 instead of -inf
+         * would win every border window and show in the forward check. */
+        for (long i = 0; i < x->numel; i++) x->data[i] -= 100.0f;
+        Tensor *y = op_maxpool2d_pad(c, x, a.k, a.s, a.p);
+        assert_int_equal(y->dims[2], a.oh);
+        assert_int_equal(y->dims[3], a.ow);
+        OpCheck chk = {"maxpool2d_pad", FWD_TOL, GRAD_TOL, 0, 0};
+        check_op(c, &chk, 1, &x, y, ref_maxpool2d_pad, &a, &rng);
+        ctx_free(c);
+    }
+}
+
+/* ResNet's stem pool on a 28x28 digit's 14x14 map gives 7x7. */
+static void test_maxpool2d_pad_resnet_shape(void **state)
+{
+    (void)state;
+    uint64_t rng = 45;
+    Ctx *c = test_ctx();
+    int dims[4] = {2, 64, 14, 14};
+    Tensor *x = random_tensor(c, &rng, 4, dims, -1, 1, 0);
+    Tensor *y = op_maxpool2d_pad(c, x, 3, 2, 1);
+    assert_int_equal(y->dims[2], 7);
+    assert_int_equal(y->dims[3], 7);
+    ctx_free(c);
+}
+
+/* ---- global average ------------------------------------------------------ */
+
+typedef struct GapArgs { long planes, plane; } GapArgs;
+
+static void ref_global_avgpool(double *const *in, double *out, const void *args)
+{
+    const GapArgs *a = args;
+    for (long q = 0; q < a->planes; q++) {
+        double s = 0;
+        for (long i = 0; i < a->plane; i++) s += in[0][q * a->plane + i];
+        out[q] = s / (double)a->plane;
+    }
+}
+
+static void test_global_avgpool(void **state)
+{
+    (void)state;
+    uint64_t rng = 46;
+    /* {n, c, h, w}: ResNet's 1x1 (an identity), 2x2, odd and large planes. */
+    static const int CASES[][4] = {{3, 5, 1, 1}, {2, 4, 2, 2}, {1, 3, 7, 5}, {2, 8, 28, 28}};
+    for (size_t t = 0; t < sizeof CASES / sizeof CASES[0]; t++) {
+        Ctx *c = test_ctx();
+        Tensor *x = random_tensor(c, &rng, 4, CASES[t], -1, 1, 1);
+        GapArgs a = {(long)CASES[t][0] * CASES[t][1], (long)CASES[t][2] * CASES[t][3]};
+        Tensor *y = op_global_avgpool(c, x);
+        assert_int_equal(y->ndim, 2);
+        assert_int_equal(y->dims[0], CASES[t][0]);
+        assert_int_equal(y->dims[1], CASES[t][1]);
+        /* Mean of fp32 values summed in double: error ~1e-7. */
+        OpCheck chk = {"global_avgpool", 1e-6, 1e-5, 0, x->numel > 2000 ? 300 : 0};
+        check_op(c, &chk, 1, &x, y, ref_global_avgpool, &a, &rng);
+        ctx_free(c);
+    }
+    /* Hand-computed: mean of 1..4 is 2.5; each input gets dy/4. */
+    Ctx *c = test_ctx();
+    int d[4] = {1, 1, 2, 2};
+    Tensor *x = ctx_tensor(c, 4, d, 1);
+    for (int i = 0; i < 4; i++) x->data[i] = (float)(i + 1);
+    Tensor *y = op_global_avgpool(c, x);
+    assert_true(y->data[0] == 2.5f);
+    float up[1] = {2.0f};
+    backward_from(c, y, up);
+    for (int i = 0; i < 4; i++) assert_true(x->grad[i] == 0.5f);
+    ctx_free(c);
+}
+
+/* Used twice on one tape: each input gets the sum, 2 dy / (H*W) (a
+ * backward that assigned instead of adding would leave dy / (H*W)). */
+static void test_global_avgpool_accumulates(void **state)
+{
+    (void)state;
+    uint64_t rng = 47;
+    Ctx *c = test_ctx();
+    int d[4] = {2, 3, 3, 3};
+    Tensor *x = random_tensor(c, &rng, 4, d, -1, 1, 1);
+    Tensor *y = op_add(c, op_global_avgpool(c, x), op_global_avgpool(c, x));
+    float up[6] = {1, -2, 3, 0.5f, 4, -1};
+    backward_from(c, y, up);
+    for (long i = 0; i < x->numel; i++) assert_float_equal(x->grad[i], 2.0f * up[i / 9] / 9.0f, 1e-6);
+    ctx_free(c);
+}
+
 /* No input needs a grad: no output grad, no tape entry. */
 static void test_pool_no_grad_no_tape(void **state)
 {
@@ -217,6 +348,8 @@ static void test_pool_no_grad_no_tape(void **state)
     Tensor *v = random_tensor(c, &rng, 2, d2, -1, 1, 0);
     assert_null(op_maxpool2d(c, x, 3, 2)->grad);
     assert_null(op_maxpool1d(c, v, 2, 2)->grad);
+    assert_null(op_maxpool2d_pad(c, x, 3, 2, 1)->grad);
+    assert_null(op_global_avgpool(c, x)->grad);
     assert_int_equal(c->tape_len, 0);
     ctx_free(c);
 }
@@ -230,6 +363,10 @@ int main(void)
         cmocka_unit_test(test_maxpool2d_nan),
         cmocka_unit_test(test_maxpool1d),
         cmocka_unit_test(test_maxpool1d_ties),
+        cmocka_unit_test(test_maxpool2d_pad),
+        cmocka_unit_test(test_maxpool2d_pad_resnet_shape),
+        cmocka_unit_test(test_global_avgpool),
+        cmocka_unit_test(test_global_avgpool_accumulates),
         cmocka_unit_test(test_pool_no_grad_no_tape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

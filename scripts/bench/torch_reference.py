@@ -9,6 +9,7 @@ comparison measures the model's compute, not a DataLoader.
 Prints one line per epoch:  epoch N images_per_second X test_accuracy Y
 """
 import argparse
+import collections
 import gzip
 import os
 import struct
@@ -194,16 +195,146 @@ class VGG(nn.Module):
         return self.classifier(x.reshape(x.shape[0], -1))
 
 
-# Per model: constructor from run-file attributes, normalisation, recipe
-# (optimizer, lr, weight decay, StepLR step or None).
+RESNET_LAYOUTS = {18: ("basic", [2, 2, 2, 2]), 34: ("basic", [3, 4, 6, 3]), 50: ("bottleneck", [3, 4, 6, 3]),
+                  101: ("bottleneck", [3, 4, 23, 3]), 152: ("bottleneck", [3, 8, 36, 3])}
+
+
+def resnet(depth=101, stem="imagenet", zero_init_residual=False):
+    """MODELS.md section 6: torchvision's ResNet with a 1-channel stem and 10
+    classes (imagenet stem: 7x7/2 conv + 3x3/2 max-pool; small: 3x3/1 conv,
+    no pool). torchvision's own definition and initialisation; only conv1 is
+    replaced (and re-initialised the torchvision way)."""
+    from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+    kind, layers = RESNET_LAYOUTS[depth]
+    model = ResNet(BasicBlock if kind == "basic" else Bottleneck, layers, num_classes=10,
+                   zero_init_residual=zero_init_residual)
+    if stem == "imagenet":
+        model.conv1 = nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False)
+    else:
+        model.conv1 = nn.Conv2d(1, 64, 3, stride=1, padding=1, bias=False)
+        model.maxpool = nn.Identity()
+    nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+    return model
+
+
+def keras_truncated_normal_(t, std):
+    """Keras he_normal / glorot_normal: normal cut at 2 std, std divided by
+    0.87962566 so the kept values have the nominal std."""
+    s = std / 0.87962566103423978
+    return nn.init.trunc_normal_(t, 0.0, s, -2 * s, 2 * s)
+
+
+def keras_squash(s, eps=1e-20):
+    """Efficient-CapsNet's squash, literally as utils/layers.py writes it."""
+    n = torch.linalg.norm(s, dim=-1, keepdim=True)
+    return (1 - 1 / (torch.exp(n) + eps)) * (s / (n + eps))
+
+
+class FCCaps(nn.Module):
+    """Self-attention routing (MODELS.md 7.2): W [10,16,8,16], log-prior b
+    [10,16,1] added after the softmax over the output capsules."""
+
+    def __init__(self, n=10, n_in=16, d_in=8, d=16):
+        super().__init__()
+        self.W = nn.Parameter(torch.empty(n, n_in, d_in, d))
+        self.b = nn.Parameter(torch.zeros(n, n_in, 1))
+        keras_truncated_normal_(self.W, (2.0 / (d_in * n * n_in)) ** 0.5)   # fan_in = 8 * 160
+        self.d = d
+
+    def forward(self, u):                                          # u [B,16,8]
+        u_hat = torch.einsum("bji,kjiz->bkjz", u, self.W)          # [B,10,16,16]
+        c = torch.einsum("bkij,bklj->bki", u_hat, u_hat)[..., None] / self.d ** 0.5
+        c = torch.softmax(c, dim=1) + self.b
+        return keras_squash((u_hat * c).sum(dim=-2))               # [B,10,16]
+
+
+class EfficientCapsNet(nn.Module):
+    """MODELS.md section 7 in PyTorch: conv-ReLU-BN x4 (Keras BN: momentum
+    0.99, eps 1e-3), depthwise 9x9 primary capsules, squash, FCCaps, lengths.
+    forward() returns the capsule lengths (the class scores) and keeps the
+    capsules in self.capsules for loss(). 161,824 parameters outside
+    `decoder` (1,411,344)."""
+
+    def __init__(self, reconstruction=0.392):
+        super().__init__()
+        widths, kernels = [1, 32, 64, 64, 128], [5, 3, 3, 3]
+        for i in range(4):
+            conv = nn.Conv2d(widths[i], widths[i + 1], kernels[i], stride=2 if i == 3 else 1)
+            keras_truncated_normal_(conv.weight, (2.0 / (widths[i] * kernels[i] ** 2)) ** 0.5)
+            nn.init.zeros_(conv.bias)
+            setattr(self, f"conv{i + 1}", conv)
+            setattr(self, f"bn{i + 1}", nn.BatchNorm2d(widths[i + 1], eps=1e-3, momentum=0.01))
+        self.primary_caps = nn.Conv2d(128, 128, 9, groups=128)
+        limit = (6.0 / (81 * 128 + 81)) ** 0.5                    # glorot_uniform, Keras fans
+        nn.init.uniform_(self.primary_caps.weight, -limit, limit)
+        nn.init.zeros_(self.primary_caps.bias)
+        self.fc_caps = FCCaps()
+        self.decoder = nn.Sequential(nn.Linear(160, 512), nn.ReLU(), nn.Linear(512, 1024), nn.ReLU(),
+                                     nn.Linear(1024, 784), nn.Sigmoid())
+        for layer, init in ((self.decoder[0], "he"), (self.decoder[2], "he"), (self.decoder[4], "glorot")):
+            fan_in, fan_out = layer.in_features, layer.out_features
+            keras_truncated_normal_(layer.weight, (2.0 / (fan_in if init == "he" else fan_in + fan_out)) ** 0.5)
+            nn.init.zeros_(layer.bias)
+        self.reconstruction = reconstruction
+
+    def forward(self, x):
+        h = x
+        for i in range(1, 5):
+            h = getattr(self, f"bn{i}")(F.relu(getattr(self, f"conv{i}")(h)))
+        u = keras_squash(self.primary_caps(h).reshape(-1, 16, 8))
+        self.capsules = self.fc_caps(u)
+        return torch.sqrt((self.capsules ** 2).sum(-1) + 1e-7)
+
+    def loss(self, lengths, x, y):
+        t = F.one_hot(y, 10).float()
+        margin = (t * F.relu(0.9 - lengths) ** 2 + 0.5 * (1 - t) * F.relu(lengths - 0.1) ** 2).sum(1).mean()
+        if not self.reconstruction:
+            return margin
+        pick = y if self.training else lengths.argmax(1)
+        masked = (self.capsules * F.one_hot(pick, 10).float()[..., None]).reshape(-1, 160)
+        return margin + self.reconstruction * F.mse_loss(self.decoder(masked), x.reshape(-1, 784))
+
+
+Twin = collections.namedtuple("Twin", "build norm lr optimizer schedule")
+
+
+def adam(weight_decay=0.0, eps=1e-8):
+    return lambda params, lr: torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, eps=eps)
+
+
+def steplr(step):
+    return lambda opt, lr: torch.optim.lr_scheduler.StepLR(opt, step, 0.1)
+
+
+# Each model as sweeprun's recipe trains it: constructor from run-file
+# attributes (a dict), input normalisation x = (pixel/255 - mean) / std,
+# default lr, optimizer and per-epoch LR schedule (None = constant).
 MODELS = {
-    "baseline_cnn": (lambda a: BaselineCNN(), (0.5, 0.5), ("adam", 1e-3, 0.0, 7)),
-    "gecco": (lambda a: Gecco(int(a.get("feature_length", 64))), (0.5, 0.5), ("adam", 1e-3, 0.0, None)),
-    "gecco_enhanced": (lambda a: GeccoEnhanced(int(a.get("feature_length", 48))), (0.5, 0.5),
-                       ("adam", 1e-3, 1e-4, None)),
-    "spinalnet": (lambda a: VGG() if a.get("head") == "plain" else SpinalVGG(), (0.1307, 0.3081),
-                  ("adam", 5e-3, 0.0, None)),
+    "baseline_cnn": Twin(lambda a: BaselineCNN(), (0.5, 0.5), 1e-3, adam(), steplr(7)),
+    "gecco": Twin(lambda a: Gecco(int(a.get("feature_length", 64))), (0.5, 0.5), 1e-3, adam(), None),
+    "gecco_enhanced": Twin(lambda a: GeccoEnhanced(int(a.get("feature_length", 48))), (0.5, 0.5), 1e-3,
+                           adam(1e-4), None),
+    "spinalnet": Twin(lambda a: VGG() if a.get("head") == "plain" else SpinalVGG(), (0.1307, 0.3081), 5e-3,
+                      adam(), None),
+    # SGD momentum 0.9, wd 1e-4, step 10 x0.1 (sweeprun's recipe)
+    "resnet": Twin(lambda a: resnet(int(a.get("depth", 101)), a.get("stem", "imagenet")), (0.1307, 0.3081), 0.1,
+                   lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4), steplr(10)),
+    # Keras reference: pixel / 256; Adam with Keras' eps; x0.97 per epoch, floor 5e-5
+    "efficient_capsnet": Twin(lambda a: EfficientCapsNet(), (0.0, 256.0 / 255.0), 5e-4, adam(eps=1e-7),
+                              lambda opt, lr: torch.optim.lr_scheduler.LambdaLR(
+                                  opt, lambda e: max(0.97 ** e, 5e-5 / lr))),
 }
+
+
+def loss_function(model):
+    """The model's own objective (capsule net) or cross-entropy."""
+    return model.loss if hasattr(model, "loss") else (lambda scores, x, y: F.cross_entropy(scores, y))
+
+
+def classifier_param_count(model):
+    """Trainable parameters as sweeprun's param_count counts them (the
+    Efficient-CapsNet decoder apart)."""
+    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith("decoder."))
 
 
 def evaluate(model, x, y, batch):
@@ -218,7 +349,9 @@ def evaluate(model, x, y, batch):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True, choices=sorted(MODELS))
-    ap.add_argument("--head", default="spinal", choices=["spinal", "plain"], help="spinalnet only")
+    ap.add_argument("--head", default="spinal", choices=["spinal", "plain"], help="spinalnet head")
+    ap.add_argument("--depth", type=int, default=101, help="resnet depth")
+    ap.add_argument("--stem", default="imagenet", choices=["imagenet", "small"], help="resnet stem")
     ap.add_argument("--data", required=True)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=64)
@@ -230,11 +363,13 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    build, norm, (_, lr, wd, step) = MODELS[a.model]
-    xtr, ytr, xte, yte = load(a.data, a.train_subset, *norm)
-    model = build({"head": a.head})
-    opt = torch.optim.Adam(model.parameters(), lr=a.lr or lr, weight_decay=wd)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step, 0.1) if step else None
+    twin = MODELS[a.model]
+    lr = a.lr or twin.lr
+    xtr, ytr, xte, yte = load(a.data, a.train_subset, *twin.norm)
+    model = twin.build({"head": a.head, "depth": a.depth, "stem": a.stem})
+    opt = twin.optimizer(model.parameters(), lr)
+    sched = twin.schedule(opt, lr) if twin.schedule else None
+    loss_of = loss_function(model)
     n = len(xtr)
     for epoch in range(a.epochs):
         model.train()
@@ -245,7 +380,7 @@ def main():
                 break
             idx = perm[s:s + a.batch_size]
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
+            loss = loss_of(model(xtr[idx]), xtr[idx], ytr[idx])
             loss.backward()
             opt.step()
             seen += len(idx)
