@@ -11,6 +11,7 @@
 
 typedef struct RunRecord {
     RunFile *file;
+    const Dataset *data;       /* for the pixels of misclassified test images */
     double best_accuracy;
     char err[1024];            /* why the last call failed */
 } RunRecord;
