@@ -780,7 +780,7 @@ static RunFile *open_existing(const char *path, int writable, Err e)
     if (rf->file < 0) {
         /* HDF5 1.10 locks a file open for writing: the usual cause is a run
          * still in progress */
-        int locked = strstr(h5_detail, "lock") != NULL;
+        int locked = strstr(h5_detail, "unable to lock") != NULL;
         fail_h5(e, "%s: cannot open the HDF5 file%s", path,
                 locked ? "; another process has it open for writing (a run in progress?); "
                          "HDF5_USE_FILE_LOCKING=FALSE reads it anyway" : "");
