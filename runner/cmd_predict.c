@@ -182,6 +182,9 @@ int cmd_predict(int argc, char **argv)
         free(a.images);
         return EXIT_BAD_INPUT;
     }
+    /* A handful of images: the CPU, whatever trained the run (a GPU-trained
+     * run's probabilities may differ in the last bits from its eval). */
+    snprintf(cfg.device, sizeof cfg.device, "cpu");
     unsigned char *no_labels = calloc((size_t)in.n + 1, 1);
     Dataset data = {.rows = IMAGE_SIDE, .cols = IMAGE_SIDE, .n_train = 0, .n_test = in.n,
                     .test_x = in.pixels, .test_y = no_labels};
