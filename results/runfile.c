@@ -567,16 +567,19 @@ static int check_test_results(RunFile *rf, const RunTestResults *t, Err e)
         return fail(e, "%s: test results: %ld misclassified images (of %ld misclassified, at most "
                        "%d) with %dx%d pixels", rf->path, t->n_mis_images, t->n_mis,
                     RUNFILE_MAX_MIS_IMAGES, t->image_rows, t->image_cols);
+    if (t->n_context < 0 || t->n_context > RUNFILE_MAX_CONTEXT_IMAGES ||
+        (t->n_context > 0 && (!t->context_images || t->image_rows < 1 || t->image_cols < 1)))
+        return fail(e, "%s: test results: %ld context images (at most %d) with %dx%d pixels",
+                    rf->path, t->n_context, RUNFILE_MAX_CONTEXT_IMAGES, t->image_rows, t->image_cols);
     return 0;
 }
 
-/* /test/misclassified_images, uint8 [n, rows, cols], chunked along n with
- * an unlimited maximum so each epoch's rewrite resizes it in place. With
- * no images it is cut to n = 0 when present and not created otherwise. */
-static int write_images(hid_t g, const RunTestResults *t)
+/* /test/<name>, uint8 [n, rows, cols], chunked along n with an unlimited
+ * maximum so each epoch's rewrite resizes it in place. With no images it
+ * is cut to n = 0 when present and not created otherwise. */
+static int write_images(hid_t g, const char *name, long n, int rows, int cols, const uint8_t *px)
 {
-    const char *name = "misclassified_images";
-    hsize_t dims[3] = {(hsize_t)t->n_mis_images, (hsize_t)t->image_rows, (hsize_t)t->image_cols};
+    hsize_t dims[3] = {(hsize_t)n, (hsize_t)rows, (hsize_t)cols};
     hid_t d = -1;
     if (H5Lexists(g, name, H5P_DEFAULT) > 0) {
         d = H5Dopen2(g, name, H5P_DEFAULT);
@@ -605,7 +608,7 @@ static int write_images(hid_t g, const RunTestResults *t)
         H5Sclose(sp);
         if (d < 0) return -1;
     }
-    int rc = write_all(d, H5T_NATIVE_UINT8, numel(3, dims), t->mis_images);
+    int rc = write_all(d, H5T_NATIVE_UINT8, numel(3, dims), px);
     H5Dclose(d);
     return rc;
 }
@@ -625,8 +628,12 @@ static int write_test_results(RunFile *rf, const RunTestResults *t, Err e)
         bad = "misclassified_pred";
     else if (write_growing(g, "misclassified_label", H5T_STD_I32LE, H5T_NATIVE_INT32, m, t->mis_label))
         bad = "misclassified_label";
-    else if (write_images(g, t) != 0)
+    else if (write_images(g, "misclassified_images", t->n_mis_images, t->image_rows, t->image_cols,
+                          t->mis_images) != 0)
         bad = "misclassified_images";
+    else if (write_images(g, "context_images", t->n_context, t->image_rows, t->image_cols,
+                          t->context_images) != 0)
+        bad = "context_images";
     H5Gclose(g);
     if (bad) return fail_h5(e, "%s: cannot write dataset /test/%s", rf->path, bad);
     if (flush(rf) != 0) return fail_h5(e, "%s: cannot flush test results", rf->path);
@@ -1133,29 +1140,33 @@ static int read_confusion(RunFile *rf, RunTestResults *out, Err e)
     return rc;
 }
 
-/* The optional /test/misclassified_images: at most n_mis images. */
-static int read_images(RunFile *rf, hsize_t n_mis, RunTestResults *out, Err e)
+/* An optional /test/<name> of at most max uint8 images; *n = 0 when absent. */
+static int read_images(RunFile *rf, const char *name, hsize_t max, long *n, uint8_t **px,
+                       RunTestResults *out, Err e)
 {
-    if (H5Lexists(rf->file, "/test/misclassified_images", H5P_DEFAULT) <= 0) return 0;
+    char full[128];
+    snprintf(full, sizeof full, "/test/%s", name);
+    if (H5Lexists(rf->file, full, H5P_DEFAULT) <= 0) return 0;
     hsize_t dims[MAX_RANK];
-    hid_t d = open_dataset(rf, "test", "misclassified_images", 3, dims, e);
+    hid_t d = open_dataset(rf, "test", name, 3, dims, e);
     if (d < 0) return -1;
     int rc = 0;
-    if (dims[0] > n_mis || dims[0] > RUNFILE_MAX_MIS_IMAGES || dims[1] < 1 || dims[2] < 1 ||
-        dims[1] > 4096 || dims[2] > 4096)
-        rc = fail(e, "%s: dataset /test/misclassified_images is [%llu, %llu, %llu], expected at most "
-                     "%llu (and %d) images of at least 1x1 pixels", rf->path,
-                  (unsigned long long)dims[0], (unsigned long long)dims[1],
-                  (unsigned long long)dims[2], (unsigned long long)n_mis, RUNFILE_MAX_MIS_IMAGES);
-    else if (!(out->mis_images = malloc(dims[0] * dims[1] * dims[2] + 1)))
+    if (dims[0] > max || dims[1] < 1 || dims[2] < 1 || dims[1] > 4096 || dims[2] > 4096 ||
+        (dims[0] > 0 && out->image_rows && ((hsize_t)out->image_rows != dims[1] ||
+                                            (hsize_t)out->image_cols != dims[2])))
+        rc = fail(e, "%s: dataset %s is [%llu, %llu, %llu], expected at most %llu images of the "
+                     "same size as the other test images", rf->path, full, (unsigned long long)dims[0],
+                  (unsigned long long)dims[1], (unsigned long long)dims[2], (unsigned long long)max);
+    else if (!(*px = malloc(dims[0] * dims[1] * dims[2] + 1)))
         rc = fail(e, "%s: out of memory", rf->path);
-    else if (dims[0] > 0 &&
-             H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->mis_images) < 0)
-        rc = fail_h5(e, "%s: cannot read dataset /test/misclassified_images", rf->path);
+    else if (dims[0] > 0 && H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, *px) < 0)
+        rc = fail_h5(e, "%s: cannot read dataset %s", rf->path, full);
     if (rc == 0) {
-        out->n_mis_images = (long)dims[0];
-        out->image_rows = (int)dims[1];
-        out->image_cols = (int)dims[2];
+        *n = (long)dims[0];
+        if (dims[0] > 0) {
+            out->image_rows = (int)dims[1];
+            out->image_cols = (int)dims[2];
+        }
     }
     H5Dclose(d);
     return rc;
@@ -1173,7 +1184,12 @@ static int read_test_results(RunFile *rf, RunTestResults *out, Err e)
     if (rc == 0) rc = read_mis(rf, "misclassified_index", dims[0], &out->mis_index, e);
     if (rc == 0) rc = read_mis(rf, "misclassified_pred", dims[0], &out->mis_pred, e);
     if (rc == 0) rc = read_mis(rf, "misclassified_label", dims[0], &out->mis_label, e);
-    if (rc == 0) rc = read_images(rf, dims[0], out, e);
+    hsize_t mis_cap = dims[0] < RUNFILE_MAX_MIS_IMAGES ? dims[0] : RUNFILE_MAX_MIS_IMAGES;
+    if (rc == 0)
+        rc = read_images(rf, "misclassified_images", mis_cap, &out->n_mis_images, &out->mis_images, out, e);
+    if (rc == 0)
+        rc = read_images(rf, "context_images", RUNFILE_MAX_CONTEXT_IMAGES, &out->n_context,
+                         &out->context_images, out, e);
     if (rc != 0) {
         run_test_results_free(out);
         return -1;
@@ -1195,6 +1211,7 @@ void run_test_results_free(RunTestResults *t)
     free(t->mis_pred);
     free(t->mis_label);
     free(t->mis_images);
+    free(t->context_images);
     memset(t, 0, sizeof *t);
 }
 

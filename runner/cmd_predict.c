@@ -1,7 +1,15 @@
 /* `sweeprun predict --run FILE.h5 IMAGE...`: rebuild the run's model (as
  * `eval` does, run_load.h) and print, for every image, the predicted digit
  * and the ten class probabilities (softmax of the logits). Images are PGM
- * or PNG of any size (image_input.h), or the images of an IDX file. */
+ * or PNG of any size (image_input.h), or the images of an IDX file.
+ *
+ * GECCO's batch attention makes an image's logits depend on the other
+ * images of its batch: alone (a batch of one) it sees nothing like what
+ * it was trained and evaluated with. So by default each image is scored
+ * inside the run's first test batch, stored in the run file, in place of
+ * that batch's first image; for a model without batch interaction this is
+ * the same as scoring it alone. --batch scores the given images together
+ * in batches of eval_batch_size, exactly as eval batches the test set. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,13 +17,14 @@
 #include "commands.h"
 #include "image_input.h"
 #include "run_load.h"
+#include "runfile.h"
 
-#define USAGE "usage: sweeprun predict --run FILE.h5 [--invert] [--threads N] " \
+#define USAGE "usage: sweeprun predict --run FILE.h5 [--invert] [--batch] [--threads N] " \
               "[--idx IMAGES [--labels LABELS]] [IMAGE.pgm|IMAGE.png ...]"
 
 typedef struct PredictArgs {
     const char *run, *idx, *labels;
-    int invert, threads, n_images;
+    int invert, batch, threads, n_images;
     char **images;
 } PredictArgs;
 
@@ -30,16 +39,20 @@ static int parse(int argc, char **argv, PredictArgs *a)
             puts(USAGE "\n\n"
                  "  --run FILE.h5     the trained model (its config and weights)\n"
                  "  --invert          the images are dark digits on a light background\n"
+                 "  --batch           score the images together, in batches of the run's eval_batch_size\n"
+                 "                    in the order given (as eval does); default: each image inside the\n"
+                 "                    run's first test batch (stored in the run file)\n"
                  "  --idx IMAGES      also score every image of an IDX image file\n"
                  "  --labels LABELS   the IDX labels of --idx: adds a label column and the accuracy\n"
                  "  --threads N       CPU threads (default: all cores)\n\n"
                  "Images of any size are converted to 28x28 gray, white digit on black (as MNIST).\n"
-                 "They are scored in batches of the run's eval_batch_size in the order given; GECCO's\n"
-                 "batch attention mixes the images of a batch, so give test images in test order to\n"
-                 "reproduce `sweeprun eval`. Output: one tab-separated line per image.");
+                 "GECCO's batch attention mixes the images of a batch: by default each image is scored\n"
+                 "in the batch the run was evaluated with; with --batch, test images given in test\n"
+                 "order reproduce `sweeprun eval`. Output: one tab-separated line per image.");
             return 1;
         }
         if (!strcmp(f, "--invert")) a->invert = 1;
+        else if (!strcmp(f, "--batch")) a->batch = 1;
         else if (!strcmp(f, "--run") && has_value) a->run = argv[++i];
         else if (!strcmp(f, "--idx") && has_value) a->idx = argv[++i];
         else if (!strcmp(f, "--labels") && has_value) a->labels = argv[++i];
@@ -140,12 +153,50 @@ static void softmax(const float *logits, double *p)
     for (int k = 0; k < DATASET_CLASSES; k++) p[k] /= sum;
 }
 
+/* The run's first test batch (RunTestResults.context_images); NULL when
+ * the file has none of 28x28 (written before it was stored): then the
+ * images are scored together (--batch), with a warning. */
+static uint8_t *read_context(const char *run, long *n, char *err, int err_size)
+{
+    RunFile *rf = runfile_open(run, err, err_size);
+    RunTestResults t;
+    uint8_t *ctx = NULL;
+    if (rf && runfile_read_test_results(rf, &t, err, err_size) == 0) {
+        if (t.n_context > 0 && t.image_rows == IMAGE_SIDE && t.image_cols == IMAGE_SIDE) {
+            ctx = t.context_images;
+            t.context_images = NULL;
+            *n = t.n_context;
+        }
+        run_test_results_free(&t);
+    }
+    runfile_close(rf);
+    return ctx;
+}
+
+/* Each image in place of the first image of the context batch. */
+static void logits_in_context(Trainer *t, const Inputs *in, uint8_t *ctx, long n_ctx, float *logits)
+{
+    long image = IMAGE_SIDE * IMAGE_SIDE;
+    float *rows = malloc((size_t)n_ctx * DATASET_CLASSES * sizeof(float));
+    for (int i = 0; i < in->n; i++) {
+        memcpy(ctx, in->pixels + i * image, (size_t)image);
+        trainer_logits(t, ctx, (int)n_ctx, rows);
+        memcpy(logits + (long)i * DATASET_CLASSES, rows, DATASET_CLASSES * sizeof(float));
+    }
+    free(rows);
+}
+
 static void print_results(const PredictArgs *a, const TrainConfig *cfg, const Inputs *in,
-                          const float *logits)
+                          const float *logits, long n_ctx)
 {
     int with_labels = a->labels != NULL, correct = 0;
-    printf("# %s from %s; batches of %d in the order given\nimage\tpredicted%s", cfg->model->name,
-           a->run, cfg->eval_batch_size, with_labels ? "\tlabel" : "");
+    if (n_ctx > 0)
+        printf("# %s from %s; each image scored in the run's first test batch (%ld images), in place "
+               "of its first image\n", cfg->model->name, a->run, n_ctx);
+    else
+        printf("# %s from %s; batches of %d in the order given\n", cfg->model->name, a->run,
+               cfg->eval_batch_size);
+    printf("image\tpredicted%s", with_labels ? "\tlabel" : "");
     for (int k = 0; k < DATASET_CLASSES; k++) printf("\tp%d", k);
     putchar('\n');
     for (int i = 0; i < in->n; i++) {
@@ -196,8 +247,16 @@ int cmd_predict(int argc, char **argv)
         rc = EXIT_BAD_INPUT;
     } else {
         float *logits = malloc((size_t)in.n * DATASET_CLASSES * sizeof(float) + 1);
-        trainer_logits(&t, in.pixels, in.n, logits);
-        print_results(&a, &cfg, &in, logits);
+        long n_ctx = 0;
+        uint8_t *ctx = a.batch ? NULL : read_context(a.run, &n_ctx, err, sizeof err);
+        if (!a.batch && !ctx)
+            fprintf(stderr, "sweeprun: predict: warning: %s stores no test batch to score single "
+                            "images in (written by an older sweeprun); scoring the images together "
+                            "(--batch)\n", a.run);
+        if (ctx) logits_in_context(&t, &in, ctx, n_ctx, logits);
+        else trainer_logits(&t, in.pixels, in.n, logits);
+        print_results(&a, &cfg, &in, logits, ctx ? n_ctx : 0);
+        free(ctx);
         free(logits);
         trainer_free(&t);
     }

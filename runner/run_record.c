@@ -55,6 +55,7 @@ int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
     rec->file = runfile_create(path, rec->err, sizeof rec->err);
     if (!rec->file) return -1;
     rec->data = data;
+    rec->context = cfg->eval_batch_size;
     char text[8192], now[32];
     config_to_text(cfg, text, sizeof text);
     iso_now(now, sizeof now);
@@ -102,6 +103,11 @@ static int write_test_results(RunRecord *rec, const Evaluation *ev)
         r.image_rows = d->rows;
         r.image_cols = d->cols;
         r.mis_images = malloc((size_t)(r.n_mis_images ? r.n_mis_images : 1) * (size_t)image);
+        /* the first eval batch: `sweeprun predict` scores a lone image
+         * inside it, as GECCO's batch attention saw the test set */
+        r.n_context = rec->context < d->n_test ? rec->context : d->n_test;
+        if (r.n_context > RUNFILE_MAX_CONTEXT_IMAGES) r.n_context = 0;
+        r.context_images = d->test_x;
     }
     r.mis_index = malloc((size_t)(wrong ? wrong : 1) * sizeof(int32_t));
     r.mis_pred = malloc((size_t)(wrong ? wrong : 1) * sizeof(int32_t));

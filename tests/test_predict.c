@@ -1,11 +1,14 @@
 /* `sweeprun predict` gives the labels `sweeprun eval` gives: a tiny GECCO
- * run is trained on 2,000 MNIST images (2 epochs, ~70% on the
- * first 100 test images) and scored on the first 100 test
- * images; those images are written out as PGM (28x28), PNG (56x56, each
- * pixel a 2x2 block), inverted PNG (with --invert) and an IDX file, and
- * predict must print, for each, the label eval's evaluation recorded in
- * the run file (its misclassified list; eval reproduces that evaluation
- * exactly). 100 images = eval batches of 64 and 36, in the same order. */
+ * run is trained on 2,000 MNIST images (2 epochs, ~70% on the first 100
+ * test images) and scored on the first 100 test images; those images are
+ * written out as PGM (28x28), PNG (56x56, each pixel a 2x2 block),
+ * inverted PNG (with --invert) and an IDX file, and predict --batch must
+ * print, for each, the label eval's evaluation recorded in the run file
+ * (its misclassified list; eval reproduces that evaluation exactly).
+ * 100 images = eval batches of 64 and 36, in the same order.
+ * Without --batch each image is scored inside the run's stored first test
+ * batch, in place of its first image: checked against --batch on exactly
+ * that batch, and against eval for test image 0 (then it IS eval's batch). */
 #define _XOPEN_SOURCE 700
 #include "testutil.h"
 #include "dataset.h"
@@ -62,6 +65,8 @@ static int teardown(void **state)
 
 static const uint8_t *image(int i) { return data.test_x + (long)i * 784; }
 
+static char image_path[N_IMAGES][512];   /* img000.pgm, img001.png, ... */
+
 static void write_pgm(const char *path, const uint8_t *px)
 {
     FILE *f = fopen(path, "wb");
@@ -110,9 +115,11 @@ static void write_idx(const char *images, const char *labels)
     fclose(f);
 }
 
-/* Run predict with args, check every line, return the predictions in
- * order; *accuracy_line gets the "# accuracy" line when there is one. */
-static void run_predict(const char *args, int *pred, char *accuracy_line, size_t size)
+/* Run predict with args, check every line (expect_n of them), return the
+ * predictions in order and, when probs is given, each line's probability
+ * text; *accuracy_line gets the "# accuracy" line when there is one. */
+static void run_predict(const char *args, int expect_n, int *pred, char (*probs)[200],
+                        char *accuracy_line, size_t size)
 {
     static char cmd[65536];
     snprintf(cmd, sizeof cmd, "%s predict --run %s %s", SWEEPRUN_BINARY, run_path, args);
@@ -135,6 +142,7 @@ static void run_predict(const char *args, int *pred, char *accuracy_line, size_t
         char *q = tab + 1;
         int label = (int)strtol(q, &q, 10);
         if (strstr(args, "--labels")) strtol(q, &q, 10);   /* the true label column */
+        if (probs && n < expect_n) snprintf(probs[n], sizeof probs[n], "%.199s", q);
         double prob[10], sum = 0, most = 0;
         for (int k = 0; k < 10; k++) {
             prob[k] = strtod(q, &q);
@@ -146,12 +154,12 @@ static void run_predict(const char *args, int *pred, char *accuracy_line, size_t
         if (fabs(sum - 1) > 6e-4) fail_msg("probabilities sum to %g: %s", sum, line);
         if (label < 0 || label > 9 || prob[label] < most - 1e-4)
             fail_msg("predicted %d is not the most probable: %s", label, line);
-        assert_true(n < N_IMAGES);
+        assert_true(n < expect_n);
         pred[n++] = label;
     }
     assert_int_equal(pclose(p), 0);
     assert_true(header);
-    assert_int_equal(n, N_IMAGES);
+    assert_int_equal(n, expect_n);
 }
 
 static void assert_same_as_eval(const int *pred, const char *what)
@@ -166,16 +174,16 @@ static void test_pgm_and_png_like_eval(void **state)
 {
     (void)state;
     static char args[65536];
-    size_t used = 0;
+    size_t used = (size_t)snprintf(args, sizeof args, "--batch");
     for (int i = 0; i < N_IMAGES; i++) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/img%03d.%s", test_tmpdir, i, i % 2 ? "png" : "pgm");
+        char *path = image_path[i];
+        snprintf(path, sizeof image_path[i], "%s/img%03d.%s", test_tmpdir, i, i % 2 ? "png" : "pgm");
         if (i % 2) write_png(path, image(i), 0);
         else write_pgm(path, image(i));
         used += (size_t)snprintf(args + used, sizeof args - used, " %s", path);
     }
     int pred[N_IMAGES];
-    run_predict(args, pred, NULL, 0);
+    run_predict(args, N_IMAGES, pred, NULL, NULL, 0);
     assert_same_as_eval(pred, "PGM/PNG");
     int wrong = 0;
     for (int i = 0; i < N_IMAGES; i++) wrong += pred[i] != data.test_y[i];
@@ -186,7 +194,7 @@ static void test_inverted_png_with_invert(void **state)
 {
     (void)state;
     static char args[65536];
-    size_t used = (size_t)snprintf(args, sizeof args, "--invert");
+    size_t used = (size_t)snprintf(args, sizeof args, "--batch --invert");
     for (int i = 0; i < N_IMAGES; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/inv%03d.png", test_tmpdir, i);
@@ -194,7 +202,7 @@ static void test_inverted_png_with_invert(void **state)
         used += (size_t)snprintf(args + used, sizeof args - used, " %s", path);
     }
     int pred[N_IMAGES];
-    run_predict(args, pred, NULL, 0);
+    run_predict(args, N_IMAGES, pred, NULL, NULL, 0);
     assert_same_as_eval(pred, "inverted PNG with --invert");
 }
 
@@ -205,13 +213,43 @@ static void test_idx_with_labels(void **state)
     test_tmpdir_path(images, sizeof images, "images.idx");
     test_tmpdir_path(labels, sizeof labels, "labels.idx");
     write_idx(images, labels);
-    snprintf(args, sizeof args, "--idx %s --labels %s", images, labels);
+    snprintf(args, sizeof args, "--batch --idx %s --labels %s", images, labels);
     int pred[N_IMAGES];
-    run_predict(args, pred, acc, sizeof acc);
+    run_predict(args, N_IMAGES, pred, NULL, acc, sizeof acc);
     assert_same_as_eval(pred, "IDX");
     int correct = (int)lround(recorded * N_IMAGES);
     snprintf(want, sizeof want, "# accuracy %d/%d = %.4f%%\n", correct, N_IMAGES, 100.0 * correct / N_IMAGES);
     assert_string_equal(acc, want);
+}
+
+/* Default mode: image i replaces test image 0 in the stored first test
+ * batch (test images 0..63). Checked against --batch on that very batch
+ * (image i followed by test images 1..63), and for image 0 against eval. */
+static void test_single_images_in_context(void **state)
+{
+    (void)state;
+    enum { N = 12, B = 64 };
+    static char args[65536], probs[N][200], batch_probs[B][200];
+    int pred[N], batch_pred[B];
+    size_t used = 0;
+    for (int i = 0; i < N; i++)
+        used += (size_t)snprintf(args + used, sizeof args - used, " %s", image_path[i * 7]);
+    run_predict(args, N, pred, probs, NULL, 0);
+    assert_int_equal(pred[0], expected[0]);
+    int agree = 0;
+    for (int i = 0; i < N; i++) agree += pred[i] == expected[i * 7];
+    /* one image in 64 changed: labels move only where logits nearly tie */
+    print_message("single images in context: %d of %d labels as eval's\n", agree, N);
+    if (agree < N - 3) fail_msg("only %d of %d labels as eval's", agree, N);
+    int check[3] = {0, 5, 11};
+    for (int c = 0; c < 3; c++) {
+        int i = check[c];
+        used = (size_t)snprintf(args, sizeof args, "--batch %s", image_path[i * 7]);
+        for (int j = 1; j < B; j++) used += (size_t)snprintf(args + used, sizeof args - used, " %s", image_path[j]);
+        run_predict(args, B, batch_pred, batch_probs, NULL, 0);
+        assert_int_equal(pred[i], batch_pred[0]);
+        assert_string_equal(probs[i], batch_probs[0]);
+    }
 }
 
 static void test_bad_input(void **state)
@@ -240,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_pgm_and_png_like_eval),
         cmocka_unit_test(test_inverted_png_with_invert),
         cmocka_unit_test(test_idx_with_labels),
+        cmocka_unit_test(test_single_images_in_context),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -138,6 +138,7 @@ static void check_results(RunFile *rf, long m, int64_t base)
     for (int i = 0; i < 9; i++) assert_int_equal(t.confusion[i], base + i);
     assert_int_equal(t.n_mis, m);
     assert_int_equal(t.n_mis_images, 0);   /* none written: optional */
+    assert_int_equal(t.n_context, 0);
     for (int i = 0; i < m; i++) {
         assert_int_equal(t.mis_index[i], 100 * i + 7);
         assert_int_equal(t.mis_pred[i], i % 3);
@@ -359,6 +360,29 @@ static void test_misclassified_images(void **state)
     rf = runfile_open(final, err, sizeof err);
     assert_non_null(rf);
     check_images(rf, 2, 9);
+    runfile_close(rf);
+    /* the context batch: stored beside, read back, capped */
+    char ctx_path[512];
+    test_tmpdir_path(ctx_path, sizeof ctx_path, "context.h5");
+    rf = runfile_create(ctx_path, err, sizeof err);
+    int64_t conf[9] = {0};
+    uint8_t px[3 * 20];
+    for (int i = 0; i < 60; i++) px[i] = (uint8_t)(3 * i + 1);
+    RunTestResults c = {.num_classes = 3, .confusion = conf, .image_rows = 4, .image_cols = 5,
+                        .n_context = 3, .context_images = px};
+    OK(runfile_write_test_results(rf, &c, err, sizeof err));
+    c.n_context = RUNFILE_MAX_CONTEXT_IMAGES + 1;
+    assert_int_equal(runfile_write_test_results(rf, &c, err, sizeof err), -1);
+    assert_err_has("context images (at most 1024)", NULL, NULL);
+    OK(runfile_finish(rf, "complete", err, sizeof err));
+    rf = runfile_open(ctx_path, err, sizeof err);
+    RunTestResults back;
+    OK(runfile_read_test_results(rf, &back, err, sizeof err));
+    assert_int_equal(back.n_context, 3);
+    assert_int_equal(back.n_mis_images, 0);
+    assert_int_equal(back.image_rows, 4);
+    assert_memory_equal(back.context_images, px, 60);
+    run_test_results_free(&back);
     runfile_close(rf);
     /* no images after some: the dataset is cut to 0 rows */
     char other[512];
