@@ -561,7 +561,56 @@ static int check_test_results(RunFile *rf, const RunTestResults *t, Err e)
     if (t->n_mis < 0 || (t->n_mis > 0 && (!t->mis_index || !t->mis_pred || !t->mis_label)))
         return fail(e, "%s: test results: %ld misclassified samples but missing arrays", rf->path,
                     t->n_mis);
+    if (t->n_mis_images < 0 || t->n_mis_images > t->n_mis ||
+        t->n_mis_images > RUNFILE_MAX_MIS_IMAGES ||
+        (t->n_mis_images > 0 && (!t->mis_images || t->image_rows < 1 || t->image_cols < 1)))
+        return fail(e, "%s: test results: %ld misclassified images (of %ld misclassified, at most "
+                       "%d) with %dx%d pixels", rf->path, t->n_mis_images, t->n_mis,
+                    RUNFILE_MAX_MIS_IMAGES, t->image_rows, t->image_cols);
+    if (t->n_context < 0 || t->n_context > RUNFILE_MAX_CONTEXT_IMAGES ||
+        (t->n_context > 0 && (!t->context_images || t->image_rows < 1 || t->image_cols < 1)))
+        return fail(e, "%s: test results: %ld context images (at most %d) with %dx%d pixels",
+                    rf->path, t->n_context, RUNFILE_MAX_CONTEXT_IMAGES, t->image_rows, t->image_cols);
     return 0;
+}
+
+/* /test/<name>, uint8 [n, rows, cols], chunked along n with an unlimited
+ * maximum so each epoch's rewrite resizes it in place. With no images it
+ * is cut to n = 0 when present and not created otherwise. */
+static int write_images(hid_t g, const char *name, long n, int rows, int cols, const uint8_t *px)
+{
+    hsize_t dims[3] = {(hsize_t)n, (hsize_t)rows, (hsize_t)cols};
+    hid_t d = -1;
+    if (H5Lexists(g, name, H5P_DEFAULT) > 0) {
+        d = H5Dopen2(g, name, H5P_DEFAULT);
+        if (d < 0) return -1;
+        hsize_t have[MAX_RANK];
+        int same_pixels = dataset_shape(d, have) == 3 &&
+                          (dims[0] == 0 || (have[1] == dims[1] && have[2] == dims[2]));
+        if (same_pixels) {
+            dims[1] = have[1];
+            dims[2] = have[2];
+        }
+        if (!same_pixels || H5Dset_extent(d, dims) < 0) {
+            H5Dclose(d);
+            d = -1;
+            if (H5Ldelete(g, name, H5P_DEFAULT) < 0) return -1;
+        }
+    }
+    if (d < 0 && dims[0] == 0) return 0;
+    if (d < 0) {
+        hsize_t maxdims[3] = {H5S_UNLIMITED, dims[1], dims[2]}, chunk[3] = {16, dims[1], dims[2]};
+        hid_t sp = H5Screate_simple(3, dims, maxdims);
+        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        H5Pset_chunk(dcpl, 3, chunk);
+        d = H5Dcreate2(g, name, H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        H5Pclose(dcpl);
+        H5Sclose(sp);
+        if (d < 0) return -1;
+    }
+    int rc = write_all(d, H5T_NATIVE_UINT8, numel(3, dims), px);
+    H5Dclose(d);
+    return rc;
 }
 
 static int write_test_results(RunFile *rf, const RunTestResults *t, Err e)
@@ -579,6 +628,12 @@ static int write_test_results(RunFile *rf, const RunTestResults *t, Err e)
         bad = "misclassified_pred";
     else if (write_growing(g, "misclassified_label", H5T_STD_I32LE, H5T_NATIVE_INT32, m, t->mis_label))
         bad = "misclassified_label";
+    else if (write_images(g, "misclassified_images", t->n_mis_images, t->image_rows, t->image_cols,
+                          t->mis_images) != 0)
+        bad = "misclassified_images";
+    else if (write_images(g, "context_images", t->n_context, t->image_rows, t->image_cols,
+                          t->context_images) != 0)
+        bad = "context_images";
     H5Gclose(g);
     if (bad) return fail_h5(e, "%s: cannot write dataset /test/%s", rf->path, bad);
     if (flush(rf) != 0) return fail_h5(e, "%s: cannot flush test results", rf->path);
@@ -732,7 +787,7 @@ static RunFile *open_existing(const char *path, int writable, Err e)
     if (rf->file < 0) {
         /* HDF5 1.10 locks a file open for writing: the usual cause is a run
          * still in progress */
-        int locked = strstr(h5_detail, "lock") != NULL;
+        int locked = strstr(h5_detail, "unable to lock") != NULL;
         fail_h5(e, "%s: cannot open the HDF5 file%s", path,
                 locked ? "; another process has it open for writing (a run in progress?); "
                          "HDF5_USE_FILE_LOCKING=FALSE reads it anyway" : "");
@@ -1085,6 +1140,38 @@ static int read_confusion(RunFile *rf, RunTestResults *out, Err e)
     return rc;
 }
 
+/* An optional /test/<name> of at most max uint8 images; *n = 0 when absent. */
+static int read_images(RunFile *rf, const char *name, hsize_t max, long *n, uint8_t **px,
+                       RunTestResults *out, Err e)
+{
+    char full[128];
+    snprintf(full, sizeof full, "/test/%s", name);
+    if (H5Lexists(rf->file, full, H5P_DEFAULT) <= 0) return 0;
+    hsize_t dims[MAX_RANK];
+    hid_t d = open_dataset(rf, "test", name, 3, dims, e);
+    if (d < 0) return -1;
+    int rc = 0;
+    if (dims[0] > max || dims[1] < 1 || dims[2] < 1 || dims[1] > 4096 || dims[2] > 4096 ||
+        (dims[0] > 0 && out->image_rows && ((hsize_t)out->image_rows != dims[1] ||
+                                            (hsize_t)out->image_cols != dims[2])))
+        rc = fail(e, "%s: dataset %s is [%llu, %llu, %llu], expected at most %llu images of the "
+                     "same size as the other test images", rf->path, full, (unsigned long long)dims[0],
+                  (unsigned long long)dims[1], (unsigned long long)dims[2], (unsigned long long)max);
+    else if (!(*px = malloc(dims[0] * dims[1] * dims[2] + 1)))
+        rc = fail(e, "%s: out of memory", rf->path);
+    else if (dims[0] > 0 && H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, *px) < 0)
+        rc = fail_h5(e, "%s: cannot read dataset %s", rf->path, full);
+    if (rc == 0) {
+        *n = (long)dims[0];
+        if (dims[0] > 0) {
+            out->image_rows = (int)dims[1];
+            out->image_cols = (int)dims[2];
+        }
+    }
+    H5Dclose(d);
+    return rc;
+}
+
 static int read_test_results(RunFile *rf, RunTestResults *out, Err e)
 {
     memset(out, 0, sizeof *out);
@@ -1097,6 +1184,12 @@ static int read_test_results(RunFile *rf, RunTestResults *out, Err e)
     if (rc == 0) rc = read_mis(rf, "misclassified_index", dims[0], &out->mis_index, e);
     if (rc == 0) rc = read_mis(rf, "misclassified_pred", dims[0], &out->mis_pred, e);
     if (rc == 0) rc = read_mis(rf, "misclassified_label", dims[0], &out->mis_label, e);
+    hsize_t mis_cap = dims[0] < RUNFILE_MAX_MIS_IMAGES ? dims[0] : RUNFILE_MAX_MIS_IMAGES;
+    if (rc == 0)
+        rc = read_images(rf, "misclassified_images", mis_cap, &out->n_mis_images, &out->mis_images, out, e);
+    if (rc == 0)
+        rc = read_images(rf, "context_images", RUNFILE_MAX_CONTEXT_IMAGES, &out->n_context,
+                         &out->context_images, out, e);
     if (rc != 0) {
         run_test_results_free(out);
         return -1;
@@ -1117,6 +1210,8 @@ void run_test_results_free(RunTestResults *t)
     free(t->mis_index);
     free(t->mis_pred);
     free(t->mis_label);
+    free(t->mis_images);
+    free(t->context_images);
     memset(t, 0, sizeof *t);
 }
 

@@ -42,13 +42,34 @@ typedef struct RunEpochs {
     double *train_loss, *train_accuracy, *test_loss, *test_accuracy, *lr, *seconds;
 } RunEpochs;
 
+/* At most this many misclassified test images keep their pixels in the
+ * run file (28x28 bytes each: 392 KB at the cap). A trained model has far
+ * fewer (a 98% model: 200); an early or diverged one may have thousands,
+ * and the report shows a few dozen, so the first ones in test order do. */
+#define RUNFILE_MAX_MIS_IMAGES 512
+#define RUNFILE_MAX_CONTEXT_IMAGES 1024
+
 /* /test: confusion[true * num_classes + predicted], and the misclassified
- * test samples (index into the test set, predicted label, true label). */
+ * test samples (index into the test set, predicted label, true label).
+ * mis_images (optional) holds the pixels of the first n_mis_images of them
+ * (n_mis_images <= n_mis and <= RUNFILE_MAX_MIS_IMAGES), image_rows x
+ * image_cols bytes each, in the order of mis_index; so a report can show
+ * the digits without the dataset. Files written before it existed read
+ * back with n_mis_images = 0 (and n_context = 0). */
 typedef struct RunTestResults {
     int num_classes;
     int64_t *confusion;           /* num_classes * num_classes */
     long n_mis;                   /* may be 0 */
     int32_t *mis_index, *mis_pred, *mis_label;
+    long n_mis_images;            /* may be 0 */
+    int image_rows, image_cols;
+    uint8_t *mis_images;          /* n_mis_images * image_rows * image_cols */
+    /* Optional: the test set's first evaluation batch (n_context images,
+     * image_rows x image_cols each). A model whose output for one image
+     * depends on the others of its batch (GECCO's batch attention) can
+     * score a lone image inside this batch, as it was evaluated. */
+    long n_context;
+    uint8_t *context_images;
 } RunTestResults;
 
 /* /checkpoint: everything needed to continue training after `epoch` epochs.

@@ -2,47 +2,16 @@
  * recorded configuration, load its weights and re-score the test set. The
  * result must equal the recorded final test accuracy exactly (same code,
  * same batches, same order). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli_args.h"
 #include "commands.h"
 #include "config.h"
+#include "run_load.h"
 #include "runfile.h"
 #include "train.h"
-
-/* Replay the "key=value" lines of the config attribute. */
-static int config_from_text(TrainConfig *cfg, char *text, char *err, int n)
-{
-    const char *keys[CLI_MAX_PAIRS], *values[CLI_MAX_PAIRS];
-    int count = 0;
-    for (char *line = strtok(text, "\n"); line && count < CLI_MAX_PAIRS; line = strtok(NULL, "\n")) {
-        char *eq = strchr(line, '=');
-        if (!eq) continue;
-        *eq = 0;
-        keys[count] = line;
-        values[count++] = eq + 1;
-    }
-    memset(cfg, 0, sizeof *cfg);
-    return config_apply_pairs(cfg, count, keys, values, err, n);
-}
-
-static int load_run(const char *path, TrainConfig *cfg, double *recorded, char *err, int n)
-{
-    RunFile *f = runfile_open(path, err, n);
-    if (!f) return -1;
-    static char text[16384];
-    char inner[1024];
-    int rc = runfile_read_attr_string(f, "config", text, sizeof text, err, n);
-    if (!rc) rc = runfile_read_attr_double(f, "final_test_accuracy", recorded, err, n);
-    runfile_close(f);
-    if (rc) return -1;
-    if (config_from_text(cfg, text, inner, sizeof inner)) {
-        snprintf(err, n, "%.400s: attribute config: %.500s", path, inner);
-        return -1;
-    }
-    return 0;
-}
 
 int cmd_eval(int argc, char **argv)
 {
@@ -70,8 +39,12 @@ int cmd_eval(int argc, char **argv)
     TrainConfig cfg;
     double recorded;
     char err[1024];
-    if (load_run(run, &cfg, &recorded, err, sizeof err)) {
+    if (run_load_config(run, &cfg, &recorded, err, sizeof err)) {
         report_error("eval: %s", err);
+        return EXIT_BAD_INPUT;
+    }
+    if (isnan(recorded)) {
+        report_error("eval: %s: no root attribute 'final_test_accuracy' (no epoch finished)", run);
         return EXIT_BAD_INPUT;
     }
     if (dataset) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", dataset);
@@ -82,22 +55,19 @@ int cmd_eval(int argc, char **argv)
     }
     set_compute_threads(threads);
     Trainer t;
-    trainer_init(&t, &cfg, &data);
-    int rc = EXIT_OK;
-    if (runfile_read_weights(run, &t.model.table, t.model.params, t.model.buffers, err, sizeof err)) {
+    if (run_load_trainer(run, &t, &cfg, &data, err, sizeof err)) {
         report_error("eval: %s", err);
-        rc = EXIT_BAD_INPUT;
-    } else {
-        Evaluation ev;
-        trainer_evaluate(&t, &ev);
-        int same = ev.accuracy == recorded;
-        printf("%s: %s on %ld test images: accuracy %.4f%% (loss %.5f); recorded %.4f%%: %s\n", run,
-               cfg.model->name, ev.count, 100 * ev.accuracy, ev.loss, 100 * recorded,
-               same ? "reproduced exactly" : "MISMATCH");
-        if (!same) rc = EXIT_MISMATCH;
-        evaluation_free(&ev);
+        dataset_free(&data);
+        return EXIT_BAD_INPUT;
     }
+    Evaluation ev;
+    trainer_evaluate(&t, &ev);
+    int same = ev.accuracy == recorded;
+    printf("%s: %s on %ld test images: accuracy %.4f%% (loss %.5f); recorded %.4f%%: %s\n", run,
+           cfg.model->name, ev.count, 100 * ev.accuracy, ev.loss, 100 * recorded,
+           same ? "reproduced exactly" : "MISMATCH");
+    evaluation_free(&ev);
     trainer_free(&t);
     dataset_free(&data);
-    return rc;
+    return same ? EXIT_OK : EXIT_MISMATCH;
 }

@@ -54,6 +54,8 @@ int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
     memset(rec, 0, sizeof *rec);
     rec->file = runfile_create(path, rec->err, sizeof rec->err);
     if (!rec->file) return -1;
+    rec->data = data;
+    rec->context = cfg->eval_batch_size;
     char text[8192], now[32];
     config_to_text(cfg, text, sizeof text);
     iso_now(now, sizeof now);
@@ -93,7 +95,22 @@ static int write_test_results(RunRecord *rec, const Evaluation *ev)
     for (int t = 0; t < K; t++)
         for (int p = 0; p < K; p++) confusion[t * K + p] = ev->confusion[t][p];
     long wrong = ev->count - ev->correct;
+    const Dataset *d = rec->data;
+    long image = d ? (long)d->rows * d->cols : 0;
     RunTestResults r = {.num_classes = K, .confusion = confusion, .n_mis = wrong};
+    /* The pixels of the first misclassified images, so a report can show
+     * them without the dataset (capped: see RUNFILE_MAX_MIS_IMAGES). */
+    if (d && d->test_x) {
+        r.n_mis_images = wrong < RUNFILE_MAX_MIS_IMAGES ? wrong : RUNFILE_MAX_MIS_IMAGES;
+        r.image_rows = d->rows;
+        r.image_cols = d->cols;
+        r.mis_images = malloc((size_t)(r.n_mis_images ? r.n_mis_images : 1) * (size_t)image);
+        /* the first eval batch: `sweeprun predict` scores a lone image
+         * inside it, as GECCO's batch attention saw the test set */
+        r.n_context = rec->context < d->n_test ? rec->context : d->n_test;
+        if (r.n_context > RUNFILE_MAX_CONTEXT_IMAGES) r.n_context = 0;
+        r.context_images = d->test_x;
+    }
     r.mis_index = malloc((size_t)(wrong ? wrong : 1) * sizeof(int32_t));
     r.mis_pred = malloc((size_t)(wrong ? wrong : 1) * sizeof(int32_t));
     r.mis_label = malloc((size_t)(wrong ? wrong : 1) * sizeof(int32_t));
@@ -103,12 +120,15 @@ static int write_test_results(RunRecord *rec, const Evaluation *ev)
         r.mis_index[k] = (int32_t)i;
         r.mis_pred[k] = ev->predictions[i];
         r.mis_label[k] = ev->labels[i];
+        if (k < r.n_mis_images)
+            memcpy(r.mis_images + k * image, d->test_x + i * image, (size_t)image);
         k++;
     }
     int rc = runfile_write_test_results(rec->file, &r, rec->err, sizeof rec->err);
     free(r.mis_index);
     free(r.mis_pred);
     free(r.mis_label);
+    free(r.mis_images);
     return rc;
 }
 

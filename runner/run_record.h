@@ -11,6 +11,8 @@
 
 typedef struct RunRecord {
     RunFile *file;
+    const Dataset *data;       /* for the pixels of misclassified test images */
+    int context;               /* images of the first eval batch to keep (eval_batch_size) */
     double best_accuracy;
     char err[1024];            /* why the last call failed */
 } RunRecord;

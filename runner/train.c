@@ -103,7 +103,7 @@ static Tensor *forward_batch(Trainer *t, const unsigned char *pixels, const unsi
     int image = t->data->rows * t->data->cols;
     if (position >= 0 && t->batch_raw) stage_augmented(t, pixels, index, n, (uint64_t)position);
     else dataset_gather(pixels, image, index, n, r->norm_mean, r->norm_std, t->batch_x);
-    for (int i = 0; i < n; i++) t->batch_y[i] = labels[index[i]];
+    for (int i = 0; i < n; i++) t->batch_y[i] = labels ? labels[index[i]] : 0;
     int dims[4] = {n, 1, t->data->rows, t->data->cols};
     Tensor *x = ctx_wrap(&t->ctx, t->batch_x, NULL, 4, dims);
     return t->model.desc->forward(&t->model, &t->ctx, x);
@@ -218,6 +218,21 @@ void trainer_evaluate(Trainer *t, Evaluation *ev)
     ev->labels = t->data->test_y;
     ev->loss = n ? loss_sum / n : 0;
     ev->accuracy = n ? (double)ev->correct / n : 0;
+    free(index);
+}
+
+void trainer_logits(Trainer *t, const unsigned char *pixels, int n, float *logits)
+{
+    int b = t->cfg->eval_batch_size;
+    int *index = xmalloc((size_t)b * sizeof(int));
+    for (int start = 0; start < n; start += b) {
+        int m = n - start < b ? n - start : b;
+        for (int i = 0; i < m; i++) index[i] = start + i;
+        ctx_begin(&t->ctx, 0, 0);
+        Tensor *out = forward_batch(t, pixels, NULL, index, m, -1);
+        memcpy(logits + (long)start * DATASET_CLASSES, out->data,
+               (size_t)m * DATASET_CLASSES * sizeof(float));
+    }
     free(index);
 }
 

@@ -83,6 +83,12 @@ RunStatus trainer_run(Trainer *t, int start_epoch, const TrainObserver *obs, Epo
 /* Score the test set in eval mode, in batches of eval_batch_size, in order. */
 void trainer_evaluate(Trainer *t, Evaluation *ev);
 void evaluation_free(Evaluation *ev);
+/* Logits [n, 10] of n images (rows x cols bytes each, as t->data's) in
+ * eval mode, in batches of eval_batch_size in the given order, as
+ * trainer_evaluate batches the test set (GECCO's batch attention mixes the
+ * images of a batch, so the same images in the same batches give the same
+ * logits). */
+void trainer_logits(Trainer *t, const unsigned char *pixels, int n, float *logits);
 /* The permutation of epoch e: Fisher-Yates from the counter RNG, identical
  * on every rank and every backend for the same seed. */
 void epoch_permutation(uint64_t seed, int epoch, int n, int *order);

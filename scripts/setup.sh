@@ -7,6 +7,8 @@ packages=(
   build-essential cmake pkg-config git ca-certificates curl
   libopenblas-openmp-dev libopenmpi-dev openmpi-bin
   libhdf5-dev hdf5-tools libinih-dev libcmocka-dev zlib1g-dev
+  # sweepreport figures (PLplot + its cairo PNG driver, a font) and PNG input of sweeprun predict
+  libplplot-dev plplot-driver-cairo fonts-dejavu-core libpng-dev
 )
 if [[ "${SWEEPRUN_WITH_TORCH:-0}" == 1 ]]; then
   # PyTorch 1.13 / torchvision 0.14 from Debian, for the CPU comparison

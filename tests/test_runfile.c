@@ -125,7 +125,8 @@ static void write_results(RunFile *rf, long m, int64_t base)
         pred[i] = i % 3;
         lab[i] = (i + 1) % 3;
     }
-    RunTestResults t = {3, conf, m, idx, pred, lab};
+    RunTestResults t = {.num_classes = 3, .confusion = conf, .n_mis = m, .mis_index = idx,
+                        .mis_pred = pred, .mis_label = lab};
     OK(runfile_write_test_results(rf, &t, err, sizeof err));
 }
 
@@ -136,6 +137,8 @@ static void check_results(RunFile *rf, long m, int64_t base)
     assert_int_equal(t.num_classes, 3);
     for (int i = 0; i < 9; i++) assert_int_equal(t.confusion[i], base + i);
     assert_int_equal(t.n_mis, m);
+    assert_int_equal(t.n_mis_images, 0);   /* none written: optional */
+    assert_int_equal(t.n_context, 0);
     for (int i = 0; i < m; i++) {
         assert_int_equal(t.mis_index[i], 100 * i + 7);
         assert_int_equal(t.mis_pred[i], i % 3);
@@ -303,6 +306,93 @@ static void test_empty_misclassified(void **state)
     assert_non_null(rf);
     check_results(rf, 0, 1);
     check_epochs(rf, 0);   /* no epochs: empty columns, not an error */
+    runfile_close(rf);
+}
+
+/* m misclassified samples of which the first n keep 4x5 pixels, each
+ * pixel a function of (sample, position, salt). */
+static int write_images(RunFile *rf, long m, long n, int salt)
+{
+    int64_t conf[9] = {0};
+    int32_t idx[600], pred[600], lab[600];
+    static uint8_t px[600 * 20];
+    for (long i = 0; i < m; i++) idx[i] = (int32_t)i, pred[i] = 1, lab[i] = 2;
+    for (long i = 0; i < n * 20; i++) px[i] = (uint8_t)(i * 7 + salt);
+    RunTestResults t = {.num_classes = 3, .confusion = conf, .n_mis = m, .mis_index = idx,
+                        .mis_pred = pred, .mis_label = lab, .n_mis_images = n,
+                        .image_rows = 4, .image_cols = 5, .mis_images = px};
+    return runfile_write_test_results(rf, &t, err, sizeof err);
+}
+
+static void check_images(RunFile *rf, long n, int salt)
+{
+    RunTestResults t;
+    OK(runfile_read_test_results(rf, &t, err, sizeof err));
+    assert_int_equal(t.n_mis_images, n);
+    if (n) {
+        assert_int_equal(t.image_rows, 4);
+        assert_int_equal(t.image_cols, 5);
+    }
+    for (long i = 0; i < n * 20; i++) assert_int_equal(t.mis_images[i], (uint8_t)(i * 7 + salt));
+    run_test_results_free(&t);
+}
+
+static void test_misclassified_images(void **state)
+{
+    (void)state;
+    char final[512], tmp[600];
+    test_tmpdir_path(final, sizeof final, "images.h5");
+    tmp_of(final, tmp, sizeof tmp);
+    RunFile *rf = runfile_create(final, err, sizeof err);
+    assert_non_null(rf);
+    OK(write_images(rf, 5, 3, 1));
+    /* more images than misclassified samples, or past the cap: refused */
+    assert_int_equal(write_images(rf, 2, 3, 0), -1);
+    assert_err_has("3 misclassified images", "of 2", NULL);
+    assert_int_equal(write_images(rf, 600, RUNFILE_MAX_MIS_IMAGES + 1, 0), -1);
+    assert_err_has("at most 512", NULL, NULL);
+    /* rewrites shrink and grow in place; the latest wins */
+    long size1 = file_size(tmp);
+    for (int i = 0; i < 20; i++) OK(write_images(rf, 300, i % 2 ? 0 : 200, i));
+    OK(write_images(rf, 4, 2, 9));
+    if (file_size(tmp) - size1 > 40000) fail_msg("file grew from %ld to %ld bytes", size1, file_size(tmp));
+    OK(runfile_finish(rf, "complete", err, sizeof err));
+    rf = runfile_open(final, err, sizeof err);
+    assert_non_null(rf);
+    check_images(rf, 2, 9);
+    runfile_close(rf);
+    /* the context batch: stored beside, read back, capped */
+    char ctx_path[512];
+    test_tmpdir_path(ctx_path, sizeof ctx_path, "context.h5");
+    rf = runfile_create(ctx_path, err, sizeof err);
+    int64_t conf[9] = {0};
+    uint8_t px[3 * 20];
+    for (int i = 0; i < 60; i++) px[i] = (uint8_t)(3 * i + 1);
+    RunTestResults c = {.num_classes = 3, .confusion = conf, .image_rows = 4, .image_cols = 5,
+                        .n_context = 3, .context_images = px};
+    OK(runfile_write_test_results(rf, &c, err, sizeof err));
+    c.n_context = RUNFILE_MAX_CONTEXT_IMAGES + 1;
+    assert_int_equal(runfile_write_test_results(rf, &c, err, sizeof err), -1);
+    assert_err_has("context images (at most 1024)", NULL, NULL);
+    OK(runfile_finish(rf, "complete", err, sizeof err));
+    rf = runfile_open(ctx_path, err, sizeof err);
+    RunTestResults back;
+    OK(runfile_read_test_results(rf, &back, err, sizeof err));
+    assert_int_equal(back.n_context, 3);
+    assert_int_equal(back.n_mis_images, 0);
+    assert_int_equal(back.image_rows, 4);
+    assert_memory_equal(back.context_images, px, 60);
+    run_test_results_free(&back);
+    runfile_close(rf);
+    /* no images after some: the dataset is cut to 0 rows */
+    char other[512];
+    test_tmpdir_path(other, sizeof other, "images0.h5");
+    rf = runfile_create(other, err, sizeof err);
+    OK(write_images(rf, 5, 5, 3));
+    OK(write_images(rf, 5, 0, 3));
+    OK(runfile_finish(rf, "complete", err, sizeof err));
+    rf = runfile_open(other, err, sizeof err);
+    check_images(rf, 0, 0);
     runfile_close(rf);
 }
 
@@ -644,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_weight_layout),
         cmocka_unit_test(test_empty_misclassified),
+        cmocka_unit_test(test_misclassified_images),
         cmocka_unit_test(test_create_refuses_existing),
         cmocka_unit_test(test_diverged_and_bad_status),
         cmocka_unit_test(test_abandon_and_close),

@@ -1,0 +1,182 @@
+/* sweepreport as a library: load a folder of run files, group them, build
+ * the comparison table, write it as Markdown, CSV, LaTeX, JSON or HTML, and
+ * draw the figures (report_figures.h). The `sweepreport` executable
+ * (sweepreport.c) only parses flags and calls these, so the tests call the
+ * same code. Statistics and columns: docs/sweepreport.md. */
+#ifndef SWEEPRUN_REPORT_H
+#define SWEEPRUN_REPORT_H
+#include <stdio.h>
+#include "runfile.h"
+
+#define REPORT_MAX_KEYS 8        /* group-by keys, "model" included */
+#define REPORT_NAME_MAX 64       /* attribute / key names */
+#define REPORT_VALUE_MAX 256     /* attribute values as text */
+#define REPORT_PATH_MAX 4200
+
+/* ---- runs ----------------------------------------------------------------- */
+
+/* Only complete trials are averaged; the others are counted per status. */
+typedef enum {
+    STATUS_COMPLETE, STATUS_RUNNING, STATUS_DIVERGED, STATUS_FAILED, STATUS_PRUNED,
+    STATUS_OTHER,                /* a status this build does not know */
+    STATUS_COUNT
+} ReportStatus;
+const char *report_status_name(ReportStatus s);
+
+/* One root attribute as text; hparam: it is a key of the run's `config`
+ * attribute (a hyperparameter), not bookkeeping such as start_time. */
+typedef struct ReportAttr {
+    char name[REPORT_NAME_MAX];
+    char value[REPORT_VALUE_MAX];
+    int hparam;
+} ReportAttr;
+
+typedef struct ReportRun {
+    char path[REPORT_PATH_MAX];
+    ReportStatus status;
+    char status_text[32];
+    char model[REPORT_NAME_MAX];
+    char device[REPORT_VALUE_MAX];
+    long param_count;            /* -1 unknown */
+    double final_acc, best_acc;  /* fractions; NaN when no epoch finished */
+    double sec_per_epoch;        /* mean of /epochs/seconds; NaN without epochs */
+    RunEpochs epochs;
+    int n_attrs;
+    ReportAttr *attrs;
+} ReportRun;
+
+typedef struct ReportRuns {
+    int count;
+    ReportRun *runs;             /* in path order */
+    int n_skipped;
+    char **skipped;              /* one message per skipped file */
+} ReportRuns;
+
+/* Load every run file (*.h5, and *.h5.tmp of interrupted runs whose final
+ * file does not exist) under the given folders, recursively, or named
+ * directly. A file that is not a readable run file gets one warning line on
+ * warn (naming it and why) and is skipped; the others still load. Returns
+ * 0, or -1 when a path does not exist (message in err). */
+int report_load(int n_paths, char *const *paths, ReportRuns *out, FILE *warn, char *err,
+                int err_size);
+/* Load one file; -1 with the reason in err (the file is not added). */
+int report_load_file(const char *path, ReportRun *run, char *err, int err_size);
+void report_run_free(ReportRun *r);
+void report_runs_free(ReportRuns *r);
+
+/* A run's value for key: "model", "status", or any root attribute, as
+ * text; NULL when the run has none. */
+const char *report_run_value(const ReportRun *r, const char *key);
+
+typedef enum { METRIC_FINAL = 0, METRIC_BEST = 1 } ReportMetric;
+const char *report_metric_name(ReportMetric m);
+double report_run_metric(const ReportRun *r, ReportMetric m);
+
+/* ---- statistics ----------------------------------------------------------- */
+
+/* Mean, sample standard deviation (n - 1 in the denominator; NaN for
+ * n < 2), min and max of n values (mean NaN for n = 0). */
+typedef struct ReportStats {
+    int n;
+    double mean, std, min, max;
+} ReportStats;
+void report_stats(const double *x, int n, ReportStats *s);
+
+/* ---- grouping ------------------------------------------------------------- */
+
+typedef struct ReportOptions {
+    ReportMetric metric;
+    int n_keys;                  /* group-by keys; keys[0] is always "model" */
+    char keys[REPORT_MAX_KEYS][REPORT_NAME_MAX];
+    char sort[REPORT_NAME_MAX];  /* column to sort by ("" = the keys); +COL / -COL force the order */
+    char marginal[REPORT_NAME_MAX];  /* "" = the main table */
+} ReportOptions;
+
+/* Defaults: metric final, grouped by model, sorted by the keys. */
+void report_options_default(ReportOptions *o);
+/* "lr,dropout" or "model,lr": model is put first when not named. */
+int report_parse_group_by(const char *text, ReportOptions *o, char *err, int err_size);
+
+typedef struct ReportGroup {
+    char values[REPORT_MAX_KEYS][REPORT_VALUE_MAX];  /* one per key; "-" when a run has none */
+    int count[STATUS_COUNT];     /* runs per status */
+    int total;
+    ReportStats acc;             /* metric over the complete runs, fractions */
+    int best_run;                /* index into runs of the best complete run, -1 none */
+    long params_min, params_max; /* -1 unknown */
+    double sec_per_epoch;        /* mean over the complete runs; NaN unknown */
+    char devices[REPORT_VALUE_MAX];   /* distinct devices of the complete runs */
+    char best_hparams[1024];     /* "dropout=0.1, seed=2": the best run's varying keys */
+    int n_members;
+    int *members;                /* indices into runs */
+} ReportGroup;
+
+typedef struct ReportGroups {
+    int count;
+    ReportGroup *groups;
+} ReportGroups;
+
+/* One group per distinct combination of o->keys, sorted as o->sort says.
+ * -1 (err) for a sort column that does not exist. */
+int report_group(const ReportRuns *runs, const ReportOptions *o, ReportGroups *out, char *err,
+                 int err_size);
+void report_groups_free(ReportGroups *g);
+
+/* Names of the hyperparameters that take more than one value among the
+ * runs of model (seed included, model excluded), alphabetically, into
+ * names (up to max); returns the count. */
+int report_varying_keys(const ReportRuns *runs, const char *model, char names[][REPORT_NAME_MAX],
+                        int max);
+
+/* Numbers compare as numbers ("0.05" < "0.1"), the rest as text. */
+int report_compare_values(const char *a, const char *b);
+
+/* ---- tables --------------------------------------------------------------- */
+
+/* A column is shown in the text formats (Markdown, LaTeX, HTML), the data
+ * formats (CSV, JSON), or both: "97.50 ± 0.71" is one text column and two
+ * numeric data columns. */
+enum { VIEW_TEXT = 1, VIEW_DATA = 2, VIEW_BOTH = 3 };
+
+typedef struct TableCol {
+    char key[160];               /* CSV header, JSON field, --sort name */
+    char title[160];             /* text-format header */
+    int view;
+    int right;                   /* right-aligned (numbers) */
+} TableCol;
+
+typedef struct TableCell {
+    char *text;                  /* display text ("" = empty) */
+    int has_num, is_int;         /* data formats print num instead of text */
+    double num;
+} TableCell;
+
+typedef struct Table {
+    char caption[1024];          /* one sentence: what the numbers are */
+    ReportMetric metric;
+    int ncols, nrows, cap_rows;
+    TableCol *cols;
+    TableCell *cells;            /* nrows * ncols */
+    int n_notes;
+    char **notes;                /* lines shown under the table (skipped files) */
+} Table;
+
+typedef enum { FORMAT_MARKDOWN, FORMAT_CSV, FORMAT_LATEX, FORMAT_JSON, FORMAT_HTML } ReportFormat;
+int report_parse_format(const char *text, ReportFormat *f);
+
+/* The main table: one row per group. */
+void report_table(const ReportRuns *runs, const ReportGroups *groups, const ReportOptions *o,
+                  Table *t);
+/* The marginal view of o->marginal: one row per model, one column per
+ * value of the key with the mean over the complete runs having it.
+ * -1 (err) when no run has the key. */
+int report_marginal_table(const ReportRuns *runs, const ReportOptions *o, Table *t, char *err,
+                          int err_size);
+void report_write(FILE *f, const Table *t, ReportFormat fmt);
+void table_free(Table *t);
+
+/* Everything sweepreport does without figures: load, group, build the
+ * table (main or marginal) and write it. 0 ok, -1 (err) bad options. */
+int report_build(const ReportRuns *runs, const ReportOptions *o, Table *t, char *err, int err_size);
+
+#endif

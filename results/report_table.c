@@ -1,0 +1,321 @@
+/* Building the tables (what is in each cell); report_format.c writes them. */
+#include "report.h"
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include "util.h"
+
+#define MAX_COLS 256
+
+/* ---- the Table container --------------------------------------------------- */
+
+static void table_init(Table *t, ReportMetric metric)
+{
+    memset(t, 0, sizeof *t);
+    t->metric = metric;
+    t->cols = xcalloc(MAX_COLS, sizeof *t->cols);
+}
+
+static int add_col(Table *t, const char *key, const char *title, int view, int right)
+{
+    CHECK(t->ncols < MAX_COLS && t->nrows == 0, "table: too many columns or columns after rows");
+    TableCol *c = &t->cols[t->ncols];
+    snprintf(c->key, sizeof c->key, "%s", key);
+    snprintf(c->title, sizeof c->title, "%s", title);
+    c->view = view;
+    c->right = right;
+    return t->ncols++;
+}
+
+static int add_row(Table *t)
+{
+    if (t->nrows == t->cap_rows) {
+        t->cap_rows = t->cap_rows ? 2 * t->cap_rows : 16;
+        t->cells = xrealloc(t->cells, (size_t)t->cap_rows * (size_t)t->ncols * sizeof *t->cells);
+    }
+    TableCell *row = &t->cells[(size_t)t->nrows * (size_t)t->ncols];
+    memset(row, 0, (size_t)t->ncols * sizeof *row);
+    return t->nrows++;
+}
+
+static TableCell *cell(Table *t, int row, int col) { return &t->cells[(size_t)row * t->ncols + col]; }
+
+static void set_text(Table *t, int row, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void set_text(Table *t, int row, int col, const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    TableCell *c = cell(t, row, col);
+    free(c->text);
+    c->text = strdup(buf);
+}
+
+/* A number for the data formats; text for the text formats. NaN: empty. */
+static void set_num(Table *t, int row, int col, double v, int is_int, const char *text)
+{
+    TableCell *c = cell(t, row, col);
+    if (isnan(v)) return;
+    c->has_num = 1;
+    c->is_int = is_int;
+    c->num = v;
+    free(c->text);
+    c->text = strdup(text);
+}
+
+/* A group key's value: a number in the data formats when it reads as one. */
+static void set_value(Table *t, int row, int col, const char *v)
+{
+    char *end;
+    double x = strtod(v, &end);
+    if (*v && !*end && isfinite(x)) set_num(t, row, col, x, 0, v);
+    else set_text(t, row, col, "%s", v);
+}
+
+static void add_note(Table *t, const char *fmt, const char *arg)
+{
+    char buf[2048];
+    snprintf(buf, sizeof buf, fmt, arg);
+    t->notes = xrealloc(t->notes, (size_t)(t->n_notes + 1) * sizeof *t->notes);
+    t->notes[t->n_notes++] = strdup(buf);
+}
+
+void table_free(Table *t)
+{
+    for (long i = 0; i < (long)t->nrows * t->ncols; i++) free(t->cells[i].text);
+    for (int i = 0; i < t->n_notes; i++) free(t->notes[i]);
+    free(t->cells);
+    free(t->cols);
+    free(t->notes);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- formatting helpers ------------------------------------------------------ */
+
+static void thousands(long v, char *buf, size_t size)
+{
+    char digits[32];
+    snprintf(digits, sizeof digits, "%ld", v);
+    size_t n = strlen(digits), j = 0;
+    for (size_t i = 0; i < n && j + 2 < size; i++) {
+        if (i > 0 && (n - i) % 3 == 0) buf[j++] = ',';
+        buf[j++] = digits[i];
+    }
+    buf[j] = 0;
+}
+
+static void seconds_text(double s, char *buf, size_t size)
+{
+    snprintf(buf, size, s >= 10 ? "%.1f" : "%.2f", s);
+}
+
+/* "97.50 ± 0.71", or "97.50" when one trial gives no deviation. */
+static void mean_std_text(const ReportStats *s, char *buf, size_t size)
+{
+    if (s->n == 0) snprintf(buf, size, "-");
+    else if (isnan(s->std)) snprintf(buf, size, "%.2f", 100 * s->mean);
+    else snprintf(buf, size, "%.2f ± %.2f", 100 * s->mean, 100 * s->std);
+}
+
+static void caption(Table *t, const char *what)
+{
+    snprintf(t->caption, sizeof t->caption,
+             "%s Test accuracy in %%, %s (--metric %s); mean ± sample standard deviation (n - 1) "
+             "over the complete trials; runs with another status are counted, not averaged.",
+             what, t->metric == METRIC_BEST ? "at the best epoch" : "after the last epoch",
+             report_metric_name(t->metric));
+}
+
+static void skipped_notes(Table *t, const ReportRuns *runs)
+{
+    for (int i = 0; i < runs->n_skipped; i++) add_note(t, "skipped %s", runs->skipped[i]);
+}
+
+/* ---- the main table ------------------------------------------------------------ */
+
+static void not_averaged_text(const ReportGroup *g, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int s = STATUS_RUNNING; s < STATUS_COUNT && used < size; s++)
+        if (g->count[s])
+            used += (size_t)snprintf(buf + used, size - used, "%s%d %s", used ? ", " : "",
+                                     g->count[s], report_status_name((ReportStatus)s));
+}
+
+void report_table(const ReportRuns *runs, const ReportGroups *groups, const ReportOptions *o,
+                  Table *t)
+{
+    table_init(t, o->metric);
+    char what[600] = "One row per model.";
+    if (o->n_keys > 1) {
+        size_t used = (size_t)snprintf(what, sizeof what, "One row per combination of");
+        for (int k = 0; k < o->n_keys && used < sizeof what; k++)
+            used += (size_t)snprintf(what + used, sizeof what - used, "%s %s", k ? "," : "", o->keys[k]);
+        if (used < sizeof what) snprintf(what + used, sizeof what - used, ".");
+    }
+    caption(t, what);
+    const char *metric = report_metric_name(o->metric);
+    char key[160];
+    for (int k = 0; k < o->n_keys; k++) add_col(t, o->keys[k], o->keys[k], VIEW_BOTH, k > 0);
+    int c_trials = add_col(t, "trials_text", "trials", VIEW_TEXT, 1);
+    int c_complete = add_col(t, "complete", "complete", VIEW_DATA, 1);
+    int c_total = add_col(t, "trials", "trials", VIEW_DATA, 1);
+    int c_other = add_col(t, "not_averaged", "not averaged", VIEW_TEXT, 0);
+    int c_status = t->ncols;
+    for (int s = STATUS_RUNNING; s < STATUS_COUNT; s++)
+        add_col(t, report_status_name((ReportStatus)s), report_status_name((ReportStatus)s),
+                VIEW_DATA, 1);
+    int c_meanstd = add_col(t, "mean_std_text", "mean ± std", VIEW_TEXT, 1);
+    snprintf(key, sizeof key, "%s_mean_pct", metric);
+    int c_mean = add_col(t, key, "mean", VIEW_DATA, 1);
+    snprintf(key, sizeof key, "%s_std_pct", metric);
+    int c_std = add_col(t, key, "std", VIEW_DATA, 1);
+    snprintf(key, sizeof key, "%s_best_pct", metric);
+    int c_best = add_col(t, key, "best", VIEW_BOTH, 1);
+    int c_params = add_col(t, "params", "params", VIEW_BOTH, 1);
+    int c_sec = add_col(t, "s_per_epoch", "s/epoch", VIEW_BOTH, 1);
+    int c_device = add_col(t, "device", "device", VIEW_BOTH, 0);
+    int c_hp = add_col(t, "best_hparams", "best trial's hyperparameters", VIEW_BOTH, 0);
+    int c_file = add_col(t, "best_file", "best trial's file", VIEW_DATA, 0);
+    char buf[1024], a[64], b[64];
+    for (int i = 0; i < groups->count; i++) {
+        const ReportGroup *g = &groups->groups[i];
+        int r = add_row(t);
+        for (int k = 0; k < o->n_keys; k++) set_value(t, r, k, g->values[k]);
+        set_text(t, r, c_trials, "%d/%d", g->count[STATUS_COMPLETE], g->total);
+        set_num(t, r, c_complete, g->count[STATUS_COMPLETE], 1, "");
+        set_num(t, r, c_total, g->total, 1, "");
+        not_averaged_text(g, buf, sizeof buf);
+        set_text(t, r, c_other, "%s", buf);
+        for (int s = STATUS_RUNNING; s < STATUS_COUNT; s++)
+            set_num(t, r, c_status + s - STATUS_RUNNING, g->count[s], 1, "");
+        mean_std_text(&g->acc, buf, sizeof buf);
+        set_text(t, r, c_meanstd, "%s", buf);
+        set_num(t, r, c_mean, 100 * g->acc.mean, 0, "");
+        set_num(t, r, c_std, 100 * g->acc.std, 0, "");
+        snprintf(buf, sizeof buf, "%.2f", 100 * g->acc.max);
+        set_num(t, r, c_best, 100 * g->acc.max, 0, buf);
+        if (g->params_min >= 0 && g->params_min == g->params_max) {
+            thousands(g->params_max, a, sizeof a);
+            set_num(t, r, c_params, (double)g->params_max, 1, a);
+        } else if (g->params_min >= 0) {
+            thousands(g->params_min, a, sizeof a);
+            thousands(g->params_max, b, sizeof b);
+            set_text(t, r, c_params, "%s-%s", a, b);
+        }
+        seconds_text(g->sec_per_epoch, buf, sizeof buf);
+        set_num(t, r, c_sec, g->sec_per_epoch, 0, buf);
+        set_text(t, r, c_device, "%s", g->devices);
+        set_text(t, r, c_hp, "%s", g->best_hparams);
+        if (g->best_run >= 0) set_text(t, r, c_file, "%s", runs->runs[g->best_run].path);
+    }
+    skipped_notes(t, runs);
+}
+
+/* ---- the marginal view ------------------------------------------------------------ */
+
+typedef struct Values {
+    int count;
+    char (*v)[REPORT_VALUE_MAX];
+} Values;
+
+static int by_value(const void *a, const void *b) { return report_compare_values(a, b); }
+
+/* Distinct values of key among the runs (sorted); models likewise. */
+static void distinct(const ReportRuns *runs, const char *key, Values *out)
+{
+    out->count = 0;
+    out->v = xcalloc((size_t)runs->count + 1, REPORT_VALUE_MAX);
+    for (int i = 0; i < runs->count; i++) {
+        const char *v = report_run_value(&runs->runs[i], key);
+        if (!v) continue;
+        int seen = 0;
+        for (int j = 0; j < out->count && !seen; j++) seen = !strcmp(out->v[j], v);
+        if (!seen) snprintf(out->v[out->count++], REPORT_VALUE_MAX, "%s", v);
+    }
+    qsort(out->v, (size_t)out->count, REPORT_VALUE_MAX, by_value);
+}
+
+/* Stats of the metric over the complete runs of model with key = value. */
+static void cell_stats(const ReportRuns *runs, const ReportOptions *o, const char *model,
+                       const char *value, ReportStats *s)
+{
+    double *acc = xcalloc((size_t)runs->count + 1, sizeof(double));
+    int n = 0;
+    for (int i = 0; i < runs->count; i++) {
+        const ReportRun *r = &runs->runs[i];
+        const char *v = report_run_value(r, o->marginal);
+        double a = report_run_metric(r, o->metric);
+        if (r->status == STATUS_COMPLETE && !strcmp(r->model, model) && v && !strcmp(v, value) &&
+            !isnan(a))
+            acc[n++] = a;
+    }
+    report_stats(acc, n, s);
+    free(acc);
+}
+
+int report_marginal_table(const ReportRuns *runs, const ReportOptions *o, Table *t, char *err,
+                          int err_size)
+{
+    Values values, models;
+    distinct(runs, o->marginal, &values);
+    if (values.count == 0) {
+        free(values.v);
+        snprintf(err, err_size, "--marginal: no run has the key '%s' (a hyperparameter such as "
+                                "lr, dropout or seed)", o->marginal);
+        return -1;
+    }
+    distinct(runs, "model", &models);
+    table_init(t, o->metric);
+    char what[256];
+    snprintf(what, sizeof what, "Marginal view of %.64s: one column per value, averaged over "
+                                "every other hyperparameter; (n) = complete trials.", o->marginal);
+    caption(t, what);
+    add_col(t, "model", "model", VIEW_BOTH, 0);
+    for (int v = 0; v < values.count; v++) {
+        char key[160], title[160];
+        snprintf(title, sizeof title, "%.64s=%.64s", o->marginal, values.v[v]);
+        add_col(t, title, title, VIEW_TEXT, 1);
+        snprintf(key, sizeof key, "%.130s_%s_mean_pct", title, report_metric_name(o->metric));
+        add_col(t, key, key, VIEW_DATA, 1);
+        snprintf(key, sizeof key, "%.130s_%s_std_pct", title, report_metric_name(o->metric));
+        add_col(t, key, key, VIEW_DATA, 1);
+        snprintf(key, sizeof key, "%.130s_n", title);
+        add_col(t, key, key, VIEW_DATA, 1);
+    }
+    for (int m = 0; m < models.count; m++) {
+        int r = add_row(t);
+        set_text(t, r, 0, "%s", models.v[m]);
+        for (int v = 0; v < values.count; v++) {
+            ReportStats s;
+            char buf[128];
+            cell_stats(runs, o, models.v[m], values.v[v], &s);
+            int c = 1 + 4 * v;
+            mean_std_text(&s, buf, sizeof buf);
+            if (s.n) set_text(t, r, c, "%s (%d)", buf, s.n);
+            else set_text(t, r, c, "-");
+            set_num(t, r, c + 1, 100 * s.mean, 0, "");
+            set_num(t, r, c + 2, 100 * s.std, 0, "");
+            set_num(t, r, c + 3, s.n, 1, "");
+        }
+    }
+    skipped_notes(t, runs);
+    free(values.v);
+    free(models.v);
+    return 0;
+}
+
+int report_build(const ReportRuns *runs, const ReportOptions *o, Table *t, char *err, int err_size)
+{
+    if (*o->marginal) return report_marginal_table(runs, o, t, err, err_size);
+    ReportGroups g;
+    if (report_group(runs, o, &g, err, err_size) != 0) return -1;
+    report_table(runs, &g, o, t);
+    report_groups_free(&g);
+    return 0;
+}

@@ -1,0 +1,188 @@
+/* sweepreport: the comparison table (and figures) of a folder of run files.
+ * All the work is in the report library (report.h, report_figures.h). */
+#define _XOPEN_SOURCE 700
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "report.h"
+#include "report_figures.h"
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_BAD_INPUT = 2 };
+
+static void usage(FILE *f)
+{
+    fputs("usage: sweepreport DIR|FILE... [options]\n"
+          "\n"
+          "  --group-by KEY,...    one row per combination of the keys (model is always the first\n"
+          "                        key); default: one row per model\n"
+          "  --format F            markdown | csv | latex | json | html (default markdown)\n"
+          "  --metric M            final (after the last epoch, default) | best (best epoch)\n"
+          "  --sort COL            mean, std, best, params, s_per_epoch, trials, complete or a\n"
+          "                        group key; accuracies sort best first, the rest ascending;\n"
+          "                        +COL / -COL force ascending / descending\n"
+          "  --marginal KEY        mean accuracy per value of KEY, one row per model\n"
+          "  --out FILE            write the table to FILE (default: standard output)\n"
+          "  --figures DIR         also draw the PNG figures and DIR/index.html\n"
+          "\n"
+          "Reads every *.h5 (and *.h5.tmp of unfinished runs) under the folders. A file that is\n"
+          "not a readable run file is skipped with a warning. Columns and statistics:\n"
+          "docs/sweepreport.md.\n"
+          "exit codes: 0 ok, 1 an output could not be written, 2 bad input (flags, no run files)\n",
+          f);
+}
+
+static void error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("sweepreport: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+typedef struct Args {
+    ReportOptions opt;
+    ReportFormat format;
+    const char *out, *figures;
+    int n_paths;
+    char **paths;
+} Args;
+
+static int copy_name(char *dst, const char *flag, const char *value)
+{
+    if (!*value || strlen(value) >= REPORT_NAME_MAX) {
+        error("%s: expected a name of 1 to %d characters, got '%s'", flag, REPORT_NAME_MAX - 1, value);
+        return -1;
+    }
+    snprintf(dst, REPORT_NAME_MAX, "%s", value);
+    return 0;
+}
+
+/* 0 ok, 1 --help shown, -1 bad flags (message printed). */
+static int parse_args(int argc, char **argv, Args *a)
+{
+    memset(a, 0, sizeof *a);
+    report_options_default(&a->opt);
+    a->paths = calloc((size_t)argc, sizeof *a->paths);
+    char err[512];
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            usage(stdout);
+            return 1;
+        }
+        if (strncmp(f, "--", 2) != 0) {
+            a->paths[a->n_paths++] = argv[i];
+            continue;
+        }
+        if (i + 1 >= argc) {
+            error("%s: expected a value after it (see sweepreport --help)", f);
+            return -1;
+        }
+        const char *v = argv[++i];
+        if (!strcmp(f, "--group-by")) {
+            if (report_parse_group_by(v, &a->opt, err, sizeof err) != 0) {
+                error("%s", err);
+                return -1;
+            }
+        } else if (!strcmp(f, "--format")) {
+            if (report_parse_format(v, &a->format) != 0) {
+                error("--format: expected markdown, csv, latex, json or html, got '%s'", v);
+                return -1;
+            }
+        } else if (!strcmp(f, "--metric")) {
+            if (strcmp(v, "final") && strcmp(v, "best")) {
+                error("--metric: expected final or best, got '%s'", v);
+                return -1;
+            }
+            a->opt.metric = !strcmp(v, "best") ? METRIC_BEST : METRIC_FINAL;
+        } else if (!strcmp(f, "--sort")) {
+            if (copy_name(a->opt.sort, f, v) != 0) return -1;
+        } else if (!strcmp(f, "--marginal")) {
+            if (copy_name(a->opt.marginal, f, v) != 0) return -1;
+        } else if (!strcmp(f, "--out")) {
+            a->out = v;
+        } else if (!strcmp(f, "--figures")) {
+            a->figures = v;
+        } else {
+            error("unknown option '%s' (see sweepreport --help)", f);
+            return -1;
+        }
+    }
+    if (a->n_paths == 0) {
+        error("no folder given (usage: sweepreport DIR... [options]; see --help)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Write to FILE.tmp and rename, so a failed write never leaves half a
+ * table where a complete one was. */
+static int write_out(const char *out, const Table *t, ReportFormat fmt)
+{
+    if (!out) {
+        report_write(stdout, t, fmt);
+        return fflush(stdout) == 0 ? 0 : -1;
+    }
+    char tmp[REPORT_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        error("--out %s: cannot write %s: %s", out, tmp, strerror(errno));
+        return -1;
+    }
+    report_write(f, t, fmt);
+    if (fclose(f) != 0 || rename(tmp, out) != 0) {
+        error("--out %s: cannot write: %s", out, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    /* A run still training holds its .tmp open for writing, and HDF5 locks
+     * it; we only read, and the last flushed state is what we want. */
+    setenv("HDF5_USE_FILE_LOCKING", "FALSE", 0);
+    Args a;
+    int p = parse_args(argc, argv, &a);
+    if (p != 0) {
+        free(a.paths);
+        return p > 0 ? EXIT_OK : EXIT_BAD_INPUT;
+    }
+    ReportRuns runs;
+    char err[1024];
+    int rc = EXIT_OK;
+    if (report_load(a.n_paths, a.paths, &runs, stderr, err, sizeof err) != 0) {
+        error("%s", err);
+        rc = EXIT_BAD_INPUT;
+    } else if (runs.count == 0) {
+        error("no readable run files (*.h5, *.h5.tmp) under %s%s", a.paths[0],
+              a.n_paths > 1 ? " and the other paths" : "");
+        rc = EXIT_BAD_INPUT;
+    }
+    Table t = {0};
+    if (rc == EXIT_OK && report_build(&runs, &a.opt, &t, err, sizeof err) != 0) {
+        error("%s", err);
+        rc = EXIT_BAD_INPUT;
+    }
+    if (rc == EXIT_OK && write_out(a.out, &t, a.format) != 0) rc = EXIT_FAILED;
+    if (rc == EXIT_OK && a.figures) {
+        int n = report_figures(&runs, &a.opt, &t, a.figures, stderr, err, sizeof err);
+        if (n < 0) {
+            error("%s", err);
+            rc = EXIT_FAILED;
+        } else {
+            fprintf(stderr, "sweepreport: %d figures and index.html in %s\n", n, a.figures);
+        }
+    }
+    if (t.cols) table_free(&t);
+    report_runs_free(&runs);
+    free(a.paths);
+    return rc;
+}

@@ -1,0 +1,267 @@
+/* `sweeprun predict --run FILE.h5 IMAGE...`: rebuild the run's model (as
+ * `eval` does, run_load.h) and print, for every image, the predicted digit
+ * and the ten class probabilities (softmax of the logits). Images are PGM
+ * or PNG of any size (image_input.h), or the images of an IDX file.
+ *
+ * GECCO's batch attention makes an image's logits depend on the other
+ * images of its batch: alone (a batch of one) it sees nothing like what
+ * it was trained and evaluated with. So by default each image is scored
+ * inside the run's first test batch, stored in the run file, in place of
+ * that batch's first image; for a model without batch interaction this is
+ * the same as scoring it alone. --batch scores the given images together
+ * in batches of eval_batch_size, exactly as eval batches the test set. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "commands.h"
+#include "image_input.h"
+#include "run_load.h"
+#include "runfile.h"
+
+#define USAGE "usage: sweeprun predict --run FILE.h5 [--invert] [--batch] [--threads N] " \
+              "[--idx IMAGES [--labels LABELS]] [IMAGE.pgm|IMAGE.png ...]"
+
+typedef struct PredictArgs {
+    const char *run, *idx, *labels;
+    int invert, batch, threads, n_images;
+    char **images;
+} PredictArgs;
+
+static int parse(int argc, char **argv, PredictArgs *a)
+{
+    memset(a, 0, sizeof *a);
+    a->images = calloc((size_t)argc, sizeof *a->images);
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        int has_value = i + 1 < argc;
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            puts(USAGE "\n\n"
+                 "  --run FILE.h5     the trained model (its config and weights)\n"
+                 "  --invert          the images are dark digits on a light background\n"
+                 "  --batch           score the images together, in batches of the run's eval_batch_size\n"
+                 "                    in the order given (as eval does); default: each image inside the\n"
+                 "                    run's first test batch (stored in the run file)\n"
+                 "  --idx IMAGES      also score every image of an IDX image file\n"
+                 "  --labels LABELS   the IDX labels of --idx: adds a label column and the accuracy\n"
+                 "  --threads N       CPU threads (default: all cores)\n\n"
+                 "Images of any size are converted to 28x28 gray, white digit on black (as MNIST).\n"
+                 "GECCO's batch attention mixes the images of a batch: by default each image is scored\n"
+                 "in the batch the run was evaluated with; with --batch, test images given in test\n"
+                 "order reproduce `sweeprun eval`. Output: one tab-separated line per image.");
+            return 1;
+        }
+        if (!strcmp(f, "--invert")) a->invert = 1;
+        else if (!strcmp(f, "--batch")) a->batch = 1;
+        else if (!strcmp(f, "--run") && has_value) a->run = argv[++i];
+        else if (!strcmp(f, "--idx") && has_value) a->idx = argv[++i];
+        else if (!strcmp(f, "--labels") && has_value) a->labels = argv[++i];
+        else if (!strcmp(f, "--threads") && has_value) a->threads = atoi(argv[++i]);
+        else if (strncmp(f, "--", 2) != 0) a->images[a->n_images++] = argv[i];
+        else {
+            report_error("predict: unexpected argument '%s' (%s)", f, USAGE);
+            return -1;
+        }
+    }
+    if (!a->run) report_error("predict: --run FILE.h5 is required (%s)", USAGE);
+    else if (!a->n_images && !a->idx) report_error("predict: no images given (%s)", USAGE);
+    else if (a->labels && !a->idx) report_error("predict: --labels needs --idx");
+    else return 0;
+    return -1;
+}
+
+/* Every input image as 28x28 bytes with a name to print; labels (-1 none). */
+typedef struct Inputs {
+    int n;
+    uint8_t *pixels;
+    char **names;
+    int *labels;
+} Inputs;
+
+static void inputs_free(Inputs *in)
+{
+    for (int i = 0; i < in->n; i++) free(in->names[i]);
+    free(in->names);
+    free(in->pixels);
+    free(in->labels);
+}
+
+static void add_input(Inputs *in, const char *name, const GrayImage *im, int invert, int label)
+{
+    int i = in->n++;
+    in->pixels = realloc(in->pixels, (size_t)in->n * IMAGE_SIDE * IMAGE_SIDE);
+    in->names = realloc(in->names, (size_t)in->n * sizeof *in->names);
+    in->labels = realloc(in->labels, (size_t)in->n * sizeof *in->labels);
+    image_to_mnist(im, invert, in->pixels + (size_t)i * IMAGE_SIDE * IMAGE_SIDE);
+    in->names[i] = strdup(name);
+    in->labels[i] = label;
+}
+
+static int read_idx(const PredictArgs *a, Inputs *in, char *err, int n)
+{
+    IdxImages images;
+    IdxLabels labels = {0};
+    if (idx_read_images(a->idx, &images, err, n)) return -1;
+    if (a->labels && idx_read_labels(a->labels, DATASET_CLASSES, &labels, err, n)) {
+        idx_images_free(&images);
+        return -1;
+    }
+    if (a->labels && labels.count != images.count) {
+        snprintf(err, n, "%s: %d labels, but %s holds %d images", a->labels, labels.count, a->idx,
+                 images.count);
+        idx_images_free(&images);
+        idx_labels_free(&labels);
+        return -1;
+    }
+    long size = (long)images.rows * images.cols;
+    for (int i = 0; i < images.count; i++) {
+        char name[4200];
+        snprintf(name, sizeof name, "%s[%d]", a->idx, i);
+        GrayImage im = {images.cols, images.rows, images.pixels + i * size};
+        add_input(in, name, &im, a->invert, a->labels ? labels.labels[i] : -1);
+    }
+    idx_images_free(&images);
+    idx_labels_free(&labels);
+    return 0;
+}
+
+/* Read everything before scoring anything: a bad file stops the command
+ * before any line is printed. */
+static int read_inputs(const PredictArgs *a, Inputs *in, char *err, int n)
+{
+    memset(in, 0, sizeof *in);
+    for (int i = 0; i < a->n_images; i++) {
+        GrayImage im;
+        if (image_read(a->images[i], &im, err, n)) return -1;
+        add_input(in, a->images[i], &im, a->invert, -1);
+        gray_image_free(&im);
+        double border = image_border_mean(in->pixels + (size_t)i * IMAGE_SIDE * IMAGE_SIDE);
+        if (border > 127)
+            fprintf(stderr, "sweeprun: predict: warning: %s: the border is bright (mean %.0f of 255); "
+                            "MNIST digits are white on black: %s\n", a->images[i], border,
+                    a->invert ? "is it a light digit on a dark background? then drop --invert"
+                              : "use --invert for a dark digit on a light background");
+    }
+    return a->idx ? read_idx(a, in, err, n) : 0;
+}
+
+static void softmax(const float *logits, double *p)
+{
+    double most = logits[0], sum = 0;
+    for (int k = 1; k < DATASET_CLASSES; k++) most = fmax(most, logits[k]);
+    for (int k = 0; k < DATASET_CLASSES; k++) sum += p[k] = exp(logits[k] - most);
+    for (int k = 0; k < DATASET_CLASSES; k++) p[k] /= sum;
+}
+
+/* The run's first test batch (RunTestResults.context_images); NULL when
+ * the file has none of 28x28 (written before it was stored): then the
+ * images are scored together (--batch), with a warning. */
+static uint8_t *read_context(const char *run, long *n, char *err, int err_size)
+{
+    RunFile *rf = runfile_open(run, err, err_size);
+    RunTestResults t;
+    uint8_t *ctx = NULL;
+    if (rf && runfile_read_test_results(rf, &t, err, err_size) == 0) {
+        if (t.n_context > 0 && t.image_rows == IMAGE_SIDE && t.image_cols == IMAGE_SIDE) {
+            ctx = t.context_images;
+            t.context_images = NULL;
+            *n = t.n_context;
+        }
+        run_test_results_free(&t);
+    }
+    runfile_close(rf);
+    return ctx;
+}
+
+/* Each image in place of the first image of the context batch. */
+static void logits_in_context(Trainer *t, const Inputs *in, uint8_t *ctx, long n_ctx, float *logits)
+{
+    long image = IMAGE_SIDE * IMAGE_SIDE;
+    float *rows = malloc((size_t)n_ctx * DATASET_CLASSES * sizeof(float));
+    for (int i = 0; i < in->n; i++) {
+        memcpy(ctx, in->pixels + i * image, (size_t)image);
+        trainer_logits(t, ctx, (int)n_ctx, rows);
+        memcpy(logits + (long)i * DATASET_CLASSES, rows, DATASET_CLASSES * sizeof(float));
+    }
+    free(rows);
+}
+
+static void print_results(const PredictArgs *a, const TrainConfig *cfg, const Inputs *in,
+                          const float *logits, long n_ctx)
+{
+    int with_labels = a->labels != NULL, correct = 0;
+    if (n_ctx > 0)
+        printf("# %s from %s; each image scored in the run's first test batch (%ld images), in place "
+               "of its first image\n", cfg->model->name, a->run, n_ctx);
+    else
+        printf("# %s from %s; batches of %d in the order given\n", cfg->model->name, a->run,
+               cfg->eval_batch_size);
+    printf("image\tpredicted%s", with_labels ? "\tlabel" : "");
+    for (int k = 0; k < DATASET_CLASSES; k++) printf("\tp%d", k);
+    putchar('\n');
+    for (int i = 0; i < in->n; i++) {
+        const float *z = logits + (long)i * DATASET_CLASSES;
+        double p[DATASET_CLASSES];
+        softmax(z, p);
+        int best = 0;
+        for (int k = 1; k < DATASET_CLASSES; k++)
+            if (z[k] > z[best]) best = k;   /* the first maximum, as eval's argmax */
+        printf("%s\t%d", in->names[i], best);
+        if (with_labels) printf("\t%d", in->labels[i]);
+        for (int k = 0; k < DATASET_CLASSES; k++) printf("\t%.4f", p[k]);
+        putchar('\n');
+        correct += best == in->labels[i];
+    }
+    if (with_labels)
+        printf("# accuracy %d/%d = %.4f%%\n", correct, in->n, in->n ? 100.0 * correct / in->n : 0.0);
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    PredictArgs a;
+    int p = parse(argc, argv, &a);
+    if (p) {
+        free(a.images);
+        return p > 0 ? EXIT_OK : EXIT_BAD_INPUT;
+    }
+    TrainConfig cfg;
+    double recorded;
+    char err[1024];
+    Inputs in;
+    if (run_load_config(a.run, &cfg, &recorded, err, sizeof err) || read_inputs(&a, &in, err, sizeof err)) {
+        report_error("predict: %s", err);
+        free(a.images);
+        return EXIT_BAD_INPUT;
+    }
+    /* A handful of images: the CPU, whatever trained the run (a GPU-trained
+     * run's probabilities may differ in the last bits from its eval). */
+    snprintf(cfg.device, sizeof cfg.device, "cpu");
+    unsigned char *no_labels = calloc((size_t)in.n + 1, 1);
+    Dataset data = {.rows = IMAGE_SIDE, .cols = IMAGE_SIDE, .n_train = 0, .n_test = in.n,
+                    .test_x = in.pixels, .test_y = no_labels};
+    set_compute_threads(a.threads);
+    Trainer t;
+    int rc = EXIT_OK;
+    if (run_load_trainer(a.run, &t, &cfg, &data, err, sizeof err)) {
+        report_error("predict: %s", err);
+        rc = EXIT_BAD_INPUT;
+    } else {
+        float *logits = malloc((size_t)in.n * DATASET_CLASSES * sizeof(float) + 1);
+        long n_ctx = 0;
+        uint8_t *ctx = a.batch ? NULL : read_context(a.run, &n_ctx, err, sizeof err);
+        if (!a.batch && !ctx)
+            fprintf(stderr, "sweeprun: predict: warning: %s stores no test batch to score single "
+                            "images in (written by an older sweeprun); scoring the images together "
+                            "(--batch)\n", a.run);
+        if (ctx) logits_in_context(&t, &in, ctx, n_ctx, logits);
+        else trainer_logits(&t, in.pixels, in.n, logits);
+        print_results(&a, &cfg, &in, logits, ctx ? n_ctx : 0);
+        free(ctx);
+        free(logits);
+        trainer_free(&t);
+    }
+    free(no_labels);
+    inputs_free(&in);
+    free(a.images);
+    return rc;
+}

@@ -1,0 +1,54 @@
+#include "run_load.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "cli_args.h"
+#include "runfile.h"
+
+/* Replay the "key=value" lines of the config attribute. */
+static int config_from_text(TrainConfig *cfg, char *text, char *err, int n)
+{
+    const char *keys[CLI_MAX_PAIRS], *values[CLI_MAX_PAIRS];
+    int count = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line && count < CLI_MAX_PAIRS;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *eq = strchr(line, '=');
+        if (!eq) continue;
+        *eq = 0;
+        keys[count] = line;
+        values[count++] = eq + 1;
+    }
+    memset(cfg, 0, sizeof *cfg);
+    return config_apply_pairs(cfg, count, keys, values, err, n);
+}
+
+int run_load_config(const char *path, TrainConfig *cfg, double *final_accuracy, char *err, int n)
+{
+    RunFile *f = runfile_open(path, err, n);
+    if (!f) return -1;
+    static char text[16384];
+    char inner[1024];
+    int rc = runfile_read_attr_string(f, "config", text, sizeof text, err, n);
+    *final_accuracy = NAN;
+    if (!rc && runfile_has_attr(f, "final_test_accuracy"))
+        rc = runfile_read_attr_double(f, "final_test_accuracy", final_accuracy, err, n);
+    runfile_close(f);
+    if (rc) return -1;
+    if (config_from_text(cfg, text, inner, sizeof inner)) {
+        snprintf(err, n, "%.400s: attribute config: %.500s", path, inner);
+        return -1;
+    }
+    return 0;
+}
+
+int run_load_trainer(const char *path, Trainer *t, const TrainConfig *cfg, const Dataset *data,
+                     char *err, int err_size)
+{
+    trainer_init(t, cfg, data);
+    if (runfile_read_weights(path, &t->model.table, t->model.params, t->model.buffers, err,
+                             err_size) == 0)
+        return 0;
+    trainer_free(t);
+    return -1;
+}

@@ -1,0 +1,20 @@
+/* Rebuilding a trained model from its run file: the recorded configuration
+ * (the `config` attribute's key=value lines, replayed through config_set)
+ * and the weights. Shared by `sweeprun eval` and `sweeprun predict`. */
+#ifndef SWEEPRUN_RUN_LOAD_H
+#define SWEEPRUN_RUN_LOAD_H
+#include "config.h"
+#include "dataset.h"
+#include "train.h"
+
+/* The run's configuration and its recorded final test accuracy (NaN when
+ * the file has none). 0 ok, -1 with "PATH: ..." in err. */
+int run_load_config(const char *path, TrainConfig *cfg, double *final_accuracy, char *err,
+                    int err_size);
+
+/* trainer_init(t, cfg, data) and the weights of path into its model.
+ * 0 ok; -1 with the reason in err and t released. */
+int run_load_trainer(const char *path, Trainer *t, const TrainConfig *cfg, const Dataset *data,
+                     char *err, int err_size);
+
+#endif

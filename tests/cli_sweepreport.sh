@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# sweepreport through its command line on real run files: two tiny GECCO
+# runs (dropout 0.1 and 0.2) and a corrupt file. Checks the exit codes,
+# the warnings, --out, every format, and that --figures writes PNGs and
+# index.html. (The numbers themselves are checked in test_report.c.)
+# usage: cli_sweepreport.sh SWEEPRUN_BINARY SOURCE_DIR
+source "$(dirname "$0")/cli_lib.sh"
+report="$(dirname "$bin")/../results/sweepreport"
+
+need_mnist
+
+runs="$work/runs"
+mkdir -p "$runs"
+for seed in 1 2; do
+  "$bin" train --model gecco --epochs 2 --train-subset 500 --test-subset 200 --seed $seed \
+    --set dropout=0.$seed --quiet --out "$runs/gecco-s$seed.h5" >/dev/null 2>&1
+  check "train seed $seed" test -f "$runs/gecco-s$seed.h5"
+done
+echo "not a run file" > "$runs/broken.h5"
+
+"$report" "$runs" >"$work/md" 2>"$work/err"
+rc=$?
+cat "$work/md" "$work/err"
+check "exit 0 despite the corrupt file" test $rc -eq 0
+check "warning names the corrupt file" grep -q "warning: $runs/broken.h5: not an HDF5 file" "$work/err"
+check "one gecco row with 2 of 2 trials" grep -q '^| gecco | 2/2 |' "$work/md"
+check "best trial's hyperparameters name dropout and seed" grep -q 'dropout=0\.[12], seed=[12] |$' "$work/md"
+check "caption says final" grep -q 'after the last epoch (--metric final)' "$work/md"
+
+"$report" "$runs" --metric best --format csv --out "$work/t.csv" 2>/dev/null
+check "--out writes the CSV" grep -q '^model,complete,trials,.*best_mean_pct' "$work/t.csv"
+check "--out leaves no .tmp" test ! -e "$work/t.csv.tmp"
+"$report" "$runs" --format json 2>/dev/null | grep -q '"metric": "final"'
+check "json" test $? -eq 0
+"$report" "$runs" --format latex 2>/dev/null | grep -q '^\\begin{tabular}'
+check "latex" test $? -eq 0
+"$report" "$runs" --marginal dropout 2>/dev/null | grep -q '^| model | dropout=0.1 | dropout=0.2 |$'
+check "marginal" test $? -eq 0
+"$report" "$runs" --group-by dropout --sort dropout 2>/dev/null | grep -A1 '| gecco | 0.1 |' | grep -q '| gecco | 0.2 |'
+check "group-by and sort" test $? -eq 0
+
+"$report" "$runs" --figures "$work/fig" >/dev/null 2>"$work/fig.err"
+check "figures exit 0" test $? -eq 0
+cat "$work/fig.err"
+for f in curves-gecco.png confusion-gecco.png misclassified-gecco.png; do
+  check "$f is a PNG" test "$(head -c 8 "$work/fig/$f" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a
+done
+check "index.html shows the figures" grep -q '<img src="misclassified-gecco.png"' "$work/fig/index.html"
+
+# Bad input: exit 2, one message.
+"$report" "$runs" --format xml >/dev/null 2>"$work/e1"; rc=$?
+check "bad --format exits 2" test $rc -eq 2
+check "bad --format message" grep -q "format: expected markdown, csv, latex, json or html, got 'xml'" "$work/e1"
+"$report" "$work/nonexistent" >/dev/null 2>"$work/e2"; rc=$?
+check "missing folder exits 2" test $rc -eq 2
+check "missing folder named" grep -q "$work/nonexistent: No such file or directory" "$work/e2"
+mkdir -p "$work/empty"
+"$report" "$work/empty" >/dev/null 2>"$work/e3"; rc=$?
+check "no run files exits 2" test $rc -eq 2
+check "no run files message" grep -q "no readable run files" "$work/e3"
+"$report" "$runs" --sort colour >/dev/null 2>"$work/e4"; rc=$?
+check "bad --sort exits 2" test $rc -eq 2
+"$report" "$runs" --bogus x >/dev/null 2>"$work/e5"; rc=$?
+check "unknown option exits 2" test $rc -eq 2
+
+finish

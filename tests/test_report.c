@@ -1,0 +1,677 @@
+/* sweepreport on run files written here with the runfile API, with known
+ * accuracies: statistics against hand-computed values, the table in every
+ * format (golden text), grouping, sorting, the marginal view, statuses
+ * that are counted but not averaged, corrupt and foreign files skipped
+ * with a warning, and the figures (valid PNGs of the documented sizes;
+ * the heat map's counts are the run file's). */
+#define _XOPEN_SOURCE 700
+#include "testutil.h"
+#include "report.h"
+#include "report_figures.h"
+#include "runfile.h"
+#include <hdf5.h>
+#include <math.h>
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static char err[2048];
+
+#define OK(call)                                                  \
+    do {                                                          \
+        if ((call) != 0) fail_msg("%s failed: %s", #call, err);   \
+    } while (0)
+
+/* ---- fixtures: a small sweep ------------------------------------------------- */
+
+typedef struct Fake {
+    const char *file, *model, *status;   /* status "running": left as .tmp */
+    int seed;
+    const char *dropout;                 /* NULL: the model has none */
+    double best, final;                  /* test accuracy of epoch 1 and 2 */
+    double sec1, sec2;                   /* seconds of epoch 1 and 2 */
+    long params;
+    const char *device;
+    int images;                          /* store misclassified pixels */
+} Fake;
+
+/* Hand-computed below from these numbers. */
+static const Fake SWEEP[] = {
+    {"g-d0.1-s1.h5", "gecco", "complete", 1, "0.1", 0.975, 0.97, 1.5, 2.5, 67466, "cpu", 1},
+    {"g-d0.1-s2.h5", "gecco", "complete", 2, "0.1", 0.98, 0.98, 3.0, 3.0, 67466, "cpu", 1},
+    {"g-d0.2-s1.h5", "gecco", "complete", 1, "0.2", 0.96, 0.95, 2.0, 2.0, 67466, "cpu", 1},
+    {"g-d0.2-s2.h5", "gecco", "diverged", 2, "0.2", 0.50, 0.10, 2.0, 2.0, 67466, "cpu", 0},
+    {"g-d0.2-s3.h5", "gecco", "running", 3, "0.2", 0.90, 0.90, 2.0, 2.0, 67466, "cpu", 0},
+    {"g-d0.1-s3.h5", "gecco", "pruned", 3, "0.1", 0.99, 0.99, 2.0, 2.0, 67466, "cpu", 0},
+    {"cnn-s1.h5", "baseline_cnn", "complete", 1, NULL, 0.99, 0.99, 10.0, 20.0, 3390634,
+     "cuda:0 NVIDIA H100", 0},
+};
+#define N_SWEEP (int)(sizeof SWEEP / sizeof SWEEP[0])
+
+/* The confusion matrix of a run: depends on its seed, so the best trial's
+ * can be told from the others. */
+static int64_t confusion_at(int seed, int t, int p) { return t == p ? 900 + 10 * t + seed : (t * 3 + p * 7 + seed) % 5; }
+
+static void write_test_results(RunFile *rf, const Fake *f)
+{
+    int64_t conf[100];
+    int32_t idx[6], pred[6], lab[6];
+    uint8_t px[6 * 784];
+    for (int t = 0; t < 10; t++)
+        for (int p = 0; p < 10; p++) conf[t * 10 + p] = confusion_at(f->seed, t, p);
+    for (int i = 0; i < 6; i++) {
+        idx[i] = 10 * i + 3;
+        lab[i] = i;
+        pred[i] = (i + 1) % 10;
+    }
+    for (int i = 0; i < 6 * 784; i++) px[i] = (uint8_t)((i % 28) * 9);
+    RunTestResults r = {.num_classes = 10, .confusion = conf, .n_mis = 6, .mis_index = idx,
+                        .mis_pred = pred, .mis_label = lab};
+    if (f->images) {
+        r.n_mis_images = 6;
+        r.image_rows = r.image_cols = 28;
+        r.mis_images = px;
+    }
+    OK(runfile_write_test_results(rf, &r, err, sizeof err));
+}
+
+static void write_fake(const char *dir, const Fake *f)
+{
+    char path[512], tmp[600], config[512];
+    snprintf(path, sizeof path, "%s/%s", dir, f->file);
+    RunFile *rf = runfile_create(path, err, sizeof err);
+    if (!rf) fail_msg("create %s: %s", path, err);
+    snprintf(config, sizeof config, "model=%s\nepochs=2\nlr=0.001\nseed=%d\n%s%s%s", f->model,
+             f->seed, f->dropout ? "dropout=" : "", f->dropout ? f->dropout : "",
+             f->dropout ? "\n" : "");
+    OK(runfile_set_attr_string(rf, "config", config, err, sizeof err));
+    OK(runfile_set_attr_string(rf, "model", f->model, err, sizeof err));
+    OK(runfile_set_attr_int64(rf, "seed", f->seed, err, sizeof err));
+    OK(runfile_set_attr_int64(rf, "epochs", 2, err, sizeof err));
+    OK(runfile_set_attr_double(rf, "lr", 0.001, err, sizeof err));
+    if (f->dropout) OK(runfile_set_attr_double(rf, "dropout", atof(f->dropout), err, sizeof err));
+    OK(runfile_set_attr_int64(rf, "param_count", f->params, err, sizeof err));
+    OK(runfile_set_attr_string(rf, "device", f->device, err, sizeof err));
+    OK(runfile_set_attr_string(rf, "start_time", "2024-05-01T12:00:00Z", err, sizeof err));
+    OK(runfile_set_attr_double(rf, "best_test_accuracy", f->best, err, sizeof err));
+    OK(runfile_set_attr_double(rf, "final_test_accuracy", f->final, err, sizeof err));
+    RunEpoch e1 = {1, 0.9, 0.8, 0.5, f->best, 0.001, f->sec1};
+    RunEpoch e2 = {2, 0.4, 0.9, 0.3, f->final, 0.001, f->sec2};
+    OK(runfile_append_epoch(rf, &e1, err, sizeof err));
+    OK(runfile_append_epoch(rf, &e2, err, sizeof err));
+    write_test_results(rf, f);
+    if (!strcmp(f->status, "running")) {
+        runfile_close(rf);   /* interrupted: the .tmp stays */
+    } else if (!strcmp(f->status, "pruned")) {
+        /* what a sweep's pruner leaves: a finished file with that status */
+        OK(runfile_set_attr_string(rf, "status", "pruned", err, sizeof err));
+        runfile_close(rf);
+        runfile_tmp_path(path, tmp, sizeof tmp);
+        assert_int_equal(rename(tmp, path), 0);
+    } else {
+        OK(runfile_finish(rf, f->status, err, sizeof err));
+    }
+}
+
+static char sweep_dir[512];
+
+/* The sweep, plus files that are not run files. */
+static int make_sweep(void **state)
+{
+    test_tmpdir_setup(state);
+    test_tmpdir_path(sweep_dir, sizeof sweep_dir, "sweep");
+    mkdir(sweep_dir, 0777);
+    for (int i = 0; i < N_SWEEP; i++) write_fake(sweep_dir, &SWEEP[i]);
+    char path[600];
+    snprintf(path, sizeof path, "%s/corrupt.h5", sweep_dir);
+    FILE *f = fopen(path, "w");
+    fputs("this is not HDF5\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/foreign.h5", sweep_dir);   /* HDF5, not ours */
+    hid_t h = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    H5Fclose(h);
+    snprintf(path, sizeof path, "%s/notes.txt", sweep_dir);     /* not looked at */
+    f = fopen(path, "w");
+    fputs("notes\n", f);
+    fclose(f);
+    return 0;
+}
+
+static void load_sweep(ReportRuns *runs, char *warnings, size_t size)
+{
+    char *paths[1] = {sweep_dir};
+    FILE *w = fmemopen(warnings, size, "w");
+    OK(report_load(1, paths, runs, w, err, sizeof err));
+    fclose(w);
+}
+
+/* Render a table to a string (caller frees). */
+static char *render(const Table *t, ReportFormat fmt)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    report_write(f, t, fmt);
+    fclose(f);
+    return buf;
+}
+
+static char *report_text(const ReportOptions *o, ReportFormat fmt)
+{
+    ReportRuns runs;
+    char warnings[4096];
+    load_sweep(&runs, warnings, sizeof warnings);
+    Table t;
+    OK(report_build(&runs, o, &t, err, sizeof err));
+    char *s = render(&t, fmt);
+    table_free(&t);
+    report_runs_free(&runs);
+    return s;
+}
+
+static void assert_text(const char *got, const char *want)
+{
+    if (strcmp(got, want)) fail_msg("got:\n%s\nexpected:\n%s", got, want);
+}
+
+/* ---- statistics ------------------------------------------------------------------- */
+
+static void test_stats(void **state)
+{
+    (void)state;
+    ReportStats s;
+    double x[4] = {1, 2, 3, 4};
+    report_stats(x, 4, &s);
+    assert_true(s.mean == 2.5 && s.min == 1 && s.max == 4);
+    /* sample deviation: sqrt(((1.5^2 + 0.5^2) * 2) / 3) = sqrt(5/3) */
+    assert_true(fabs(s.std - 1.2909944487358056) < 1e-15);
+    report_stats(x, 1, &s);
+    assert_true(s.mean == 1 && isnan(s.std));
+    report_stats(x, 0, &s);
+    assert_true(isnan(s.mean) && s.n == 0);
+}
+
+/* ---- loading: statuses and bad files ---------------------------------------------- */
+
+static void test_load_skips_bad_files(void **state)
+{
+    (void)state;
+    ReportRuns runs;
+    char warnings[4096] = "";
+    load_sweep(&runs, warnings, sizeof warnings);
+    assert_int_equal(runs.count, N_SWEEP);   /* the .tmp of the running one included */
+    assert_int_equal(runs.n_skipped, 2);
+    if (!strstr(warnings, "corrupt.h5: not an HDF5 file") || !strstr(warnings, "foreign.h5: not a sweeprun run file"))
+        fail_msg("warnings should name both files: %s", warnings);
+    if (strstr(warnings, "notes.txt")) fail_msg("notes.txt is not a run file candidate: %s", warnings);
+    int per_status[STATUS_COUNT] = {0};
+    for (int i = 0; i < runs.count; i++) per_status[runs.runs[i].status]++;
+    assert_int_equal(per_status[STATUS_COMPLETE], 4);
+    assert_int_equal(per_status[STATUS_RUNNING], 1);
+    assert_int_equal(per_status[STATUS_DIVERGED], 1);
+    assert_int_equal(per_status[STATUS_PRUNED], 1);
+    const ReportRun *r = &runs.runs[0];   /* cnn-s1.h5 comes first by path */
+    assert_string_equal(r->model, "baseline_cnn");
+    assert_true(r->sec_per_epoch == 15.0 && r->param_count == 3390634);
+    assert_string_equal(report_run_value(r, "lr"), "0.001");
+    assert_null(report_run_value(r, "dropout"));
+    report_runs_free(&runs);
+}
+
+/* A .tmp next to its finished file is the same trial: counted once. */
+static void test_tmp_beside_final_counted_once(void **state)
+{
+    (void)state;
+    char dir[512], tmp[600], final[600];
+    test_tmpdir_path(dir, sizeof dir, "twice");
+    mkdir(dir, 0777);
+    Fake f = SWEEP[0];
+    write_fake(dir, &f);
+    f.status = "running";
+    f.file = "other.h5";
+    write_fake(dir, &f);
+    snprintf(tmp, sizeof tmp, "%s/other.h5.tmp", dir);
+    snprintf(final, sizeof final, "%s/g-d0.1-s1.h5.tmp", dir);
+    assert_int_equal(rename(tmp, final), 0);
+    char *paths[1] = {dir};
+    ReportRuns runs;
+    OK(report_load(1, paths, &runs, NULL, err, sizeof err));
+    assert_int_equal(runs.count, 1);
+    assert_int_equal(runs.runs[0].status, STATUS_COMPLETE);
+    report_runs_free(&runs);
+    char *missing[1] = {"/nonexistent/runs"};
+    assert_int_equal(report_load(1, missing, &runs, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "/nonexistent/runs: No such file"));
+    report_runs_free(&runs);
+}
+
+/* ---- the main table: numbers ------------------------------------------------------- */
+
+static const Table *row_table;
+static int row_of(const char *model)
+{
+    for (int r = 0; r < row_table->nrows; r++)
+        if (!strcmp(row_table->cells[(size_t)r * row_table->ncols].text, model)) return r;
+    fail_msg("no row for %s", model);
+    return -1;
+}
+
+static const TableCell *cell_by_key(const Table *t, int row, const char *key)
+{
+    for (int c = 0; c < t->ncols; c++)
+        if (!strcmp(t->cols[c].key, key)) return &t->cells[(size_t)row * t->ncols + c];
+    fail_msg("no column %s", key);
+    return NULL;
+}
+
+static void assert_num(const Table *t, int row, const char *key, double want)
+{
+    const TableCell *c = cell_by_key(t, row, key);
+    if (!c->has_num || fabs(c->num - want) > 1e-9 * (fabs(want) + 1))
+        fail_msg("%s: got %.12g (has_num %d), expected %.12g", key, c->num, c->has_num, want);
+}
+
+static void test_statistics_by_hand(void **state)
+{
+    (void)state;
+    ReportRuns runs;
+    char warnings[4096];
+    load_sweep(&runs, warnings, sizeof warnings);
+    ReportOptions o;
+    report_options_default(&o);
+    Table t;
+    OK(report_build(&runs, &o, &t, err, sizeof err));
+    row_table = &t;
+    int g = row_of("gecco"), b = row_of("baseline_cnn");
+    /* final: complete gecco runs 97, 98, 95; mean 96.667; deviations
+     * 0.333, 1.333, -1.667: sum of squares 4.6667 / (3 - 1) = 2.3333,
+     * std = 1.527525 */
+    assert_num(&t, g, "final_mean_pct", 290.0 / 3);
+    assert_num(&t, g, "final_std_pct", sqrt(7.0 / 3));
+    assert_num(&t, g, "final_best_pct", 98);
+    assert_num(&t, g, "complete", 3);
+    assert_num(&t, g, "trials", 6);
+    assert_num(&t, g, "running", 1);
+    assert_num(&t, g, "diverged", 1);
+    assert_num(&t, g, "pruned", 1);
+    assert_num(&t, g, "failed", 0);
+    /* seconds per epoch: mean of each run's mean: (2 + 3 + 2) / 3 */
+    assert_num(&t, g, "s_per_epoch", 7.0 / 3);
+    assert_num(&t, g, "params", 67466);
+    assert_string_equal(cell_by_key(&t, g, "best_hparams")->text, "dropout=0.1, seed=2");
+    assert_num(&t, b, "final_mean_pct", 99);
+    assert_false(cell_by_key(&t, b, "final_std_pct")->has_num);   /* one trial: no deviation */
+    table_free(&t);
+    /* best epoch: 97.5, 98, 96; mean 97.1667; squares 0.1111 + 0.6944 +
+     * 1.3611 = 2.1667 / 2: std 1.040833 */
+    o.metric = METRIC_BEST;
+    OK(report_build(&runs, &o, &t, err, sizeof err));
+    row_table = &t;
+    g = row_of("gecco");
+    assert_num(&t, g, "best_mean_pct", 291.5 / 3);
+    assert_num(&t, g, "best_std_pct", sqrt(13.0 / 12));
+    assert_num(&t, g, "best_best_pct", 98);
+    table_free(&t);
+    report_runs_free(&runs);
+}
+
+/* ---- the main table: every format ----------------------------------------------------- */
+
+#define CAPTION_FINAL "Test accuracy in %%, after the last epoch (--metric final); mean ± sample standard " \
+                      "deviation (n - 1) over the complete trials; runs with another status are counted, " \
+                      "not averaged."
+/* in JSON the quotes are escaped */
+#define SKIPPED_FOREIGN_JSON "skipped %s/foreign.h5: not a sweeprun run file (an HDF5 file without the " \
+                             "root attribute format = \\\"sweeprun-run\\\")"
+#define SKIPPED_CORRUPT "skipped %s/corrupt.h5: not an HDF5 file, so not a sweeprun run file"
+#define SKIPPED_FOREIGN "skipped %s/foreign.h5: not a sweeprun run file (an HDF5 file without the " \
+                        "root attribute format = \"sweeprun-run\")"
+
+static void test_markdown(void **state)
+{
+    (void)state;
+    ReportOptions o;
+    report_options_default(&o);
+    char *got = report_text(&o, FORMAT_MARKDOWN), want[8192];
+    snprintf(want, sizeof want,
+             "One row per model. " CAPTION_FINAL "\n\n"
+             "| model | trials | not averaged | mean ± std | best | params | s/epoch | device | best trial's hyperparameters |\n"
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |\n"
+             "| baseline_cnn | 1/1 |  | 99.00 | 99.00 | 3,390,634 | 15.0 | cuda:0 NVIDIA H100 |  |\n"
+             "| gecco | 3/6 | 1 running, 1 diverged, 1 pruned | 96.67 ± 1.53 | 98.00 | 67,466 | 2.33 | cpu | dropout=0.1, seed=2 |\n"
+             "\n- " SKIPPED_CORRUPT "\n- " SKIPPED_FOREIGN "\n", sweep_dir, sweep_dir);
+    assert_text(got, want);
+    free(got);
+}
+
+static void test_csv(void **state)
+{
+    (void)state;
+    ReportOptions o;
+    report_options_default(&o);
+    char *got = report_text(&o, FORMAT_CSV), want[8192];
+    snprintf(want, sizeof want,
+             "model,complete,trials,running,diverged,failed,pruned,other,final_mean_pct,final_std_pct,"
+             "final_best_pct,params,s_per_epoch,device,best_hparams,best_file\n"
+             "baseline_cnn,1,1,0,0,0,0,0,99,,99,3390634,15,cuda:0 NVIDIA H100,,%s/cnn-s1.h5\n"
+             "gecco,3,6,1,1,0,1,0,96.66666667,1.527525232,98,67466,2.333333333,cpu,"
+             "\"dropout=0.1, seed=2\",%s/g-d0.1-s2.h5\n", sweep_dir, sweep_dir);
+    assert_text(got, want);
+    free(got);
+}
+
+static void test_latex(void **state)
+{
+    (void)state;
+    ReportOptions o;
+    report_options_default(&o);
+    char *got = report_text(&o, FORMAT_LATEX);
+    const char *want =
+        "% One row per model. Test accuracy in %, after the last epoch (--metric final); mean ± sample "
+        "standard deviation (n - 1) over the complete trials; runs with another status are counted, "
+        "not averaged.\n"
+        "% needs \\usepackage{booktabs}\n"
+        "\\begin{tabular}{lrlrrrrll}\n\\toprule\n"
+        "model & trials & not averaged & mean $\\pm$ std & best & params & s/epoch & device & best "
+        "trial's hyperparameters \\\\\n\\midrule\n"
+        "baseline\\_cnn & 1/1 &  & 99.00 & 99.00 & 3,390,634 & 15.0 & cuda:0 NVIDIA H100 &  \\\\\n"
+        "gecco & 3/6 & 1 running, 1 diverged, 1 pruned & 96.67 $\\pm$ 1.53 & 98.00 & 67,466 & 2.33 & "
+        "cpu & dropout=0.1, seed=2 \\\\\n"
+        "\\bottomrule\n\\end{tabular}\n";
+    if (strncmp(got, want, strlen(want))) fail_msg("got:\n%s\nexpected to start with:\n%s", got, want);
+    assert_non_null(strstr(got, "% skipped "));   /* notes as comments */
+    free(got);
+}
+
+static void test_json(void **state)
+{
+    (void)state;
+    ReportOptions o;
+    report_options_default(&o);
+    char *got = report_text(&o, FORMAT_JSON), want[8192];
+    snprintf(want, sizeof want,
+             "{\n  \"metric\": \"final\",\n  \"caption\": \"One row per model. " CAPTION_FINAL "\",\n"
+             "  \"rows\": [\n"
+             "    {\"model\": \"baseline_cnn\", \"complete\": 1, \"trials\": 1, \"running\": 0, "
+             "\"diverged\": 0, \"failed\": 0, \"pruned\": 0, \"other\": 0, \"final_mean_pct\": 99, "
+             "\"final_std_pct\": null, \"final_best_pct\": 99, \"params\": 3390634, \"s_per_epoch\": 15, "
+             "\"device\": \"cuda:0 NVIDIA H100\", \"best_hparams\": null, \"best_file\": \"%s/cnn-s1.h5\"},\n"
+             "    {\"model\": \"gecco\", \"complete\": 3, \"trials\": 6, \"running\": 1, \"diverged\": 1, "
+             "\"failed\": 0, \"pruned\": 1, \"other\": 0, \"final_mean_pct\": 96.66666667, "
+             "\"final_std_pct\": 1.527525232, \"final_best_pct\": 98, \"params\": 67466, "
+             "\"s_per_epoch\": 2.333333333, \"device\": \"cpu\", \"best_hparams\": \"dropout=0.1, seed=2\", "
+             "\"best_file\": \"%s/g-d0.1-s2.h5\"}\n  ],\n"
+             "  \"notes\": [\"" SKIPPED_CORRUPT "\", \"" SKIPPED_FOREIGN_JSON "\"]\n}\n",
+             sweep_dir, sweep_dir, sweep_dir, sweep_dir);
+    assert_text(got, want);
+    free(got);
+}
+
+/* ---- grouping, sorting, marginals ------------------------------------------------------ */
+
+static void test_group_by(void **state)
+{
+    (void)state;
+    ReportOptions o;
+    report_options_default(&o);
+    OK(report_parse_group_by("dropout", &o, err, sizeof err));
+    assert_int_equal(o.n_keys, 2);
+    assert_string_equal(o.keys[0], "model");
+    char *got = report_text(&o, FORMAT_MARKDOWN);
+    /* dropout 0.1: 97, 98 -> 97.50 ± 0.71 (sqrt(0.5)); the pruned s3 counted.
+     * dropout 0.2: 95 alone; the diverged and the running counted. */
+    const char *want =
+        "| model | dropout | trials | not averaged | mean ± std | best | params | s/epoch | device | best trial's hyperparameters |\n"
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |\n"
+        "| baseline_cnn | - | 1/1 |  | 99.00 | 99.00 | 3,390,634 | 15.0 | cuda:0 NVIDIA H100 |  |\n"
+        "| gecco | 0.1 | 2/3 | 1 pruned | 97.50 ± 0.71 | 98.00 | 67,466 | 2.50 | cpu | seed=2 |\n"
+        "| gecco | 0.2 | 1/3 | 1 running, 1 diverged | 95.00 | 95.00 | 67,466 | 2.00 | cpu | seed=1 |\n";
+    if (!strstr(got, want)) fail_msg("got:\n%s\nexpected to contain:\n%s", got, want);
+    assert_non_null(strstr(got, "One row per combination of model, dropout."));
+    free(got);
+    /* model named explicitly, duplicates ignored; bad lists refused */
+    OK(report_parse_group_by("model,seed,seed", &o, err, sizeof err));
+    assert_int_equal(o.n_keys, 2);
+    assert_string_equal(o.keys[1], "seed");
+    assert_int_equal(report_parse_group_by("lr,,seed", &o, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--group-by: expected KEY[,KEY...]"));
+}
+
+static void first_column_order(const ReportOptions *o, int col, const char *a, const char *b,
+                               const char *c)
+{
+    ReportRuns runs;
+    char warnings[4096];
+    load_sweep(&runs, warnings, sizeof warnings);
+    Table t;
+    OK(report_build(&runs, o, &t, err, sizeof err));
+    const char *want[3] = {a, b, c};
+    for (int r = 0; r < 3 && want[r]; r++)
+        assert_string_equal(t.cells[(size_t)r * t.ncols + col].text, want[r]);
+    table_free(&t);
+    report_runs_free(&runs);
+}
+
+static void test_sort(void **state)
+{
+    (void)state;
+    ReportOptions o;
+    report_options_default(&o);
+    OK(report_parse_group_by("dropout", &o, err, sizeof err));
+    /* means: cnn 99, gecco/0.1 97.5, gecco/0.2 95 */
+    snprintf(o.sort, sizeof o.sort, "mean");          /* accuracies: best first */
+    first_column_order(&o, 1, "-", "0.1", "0.2");
+    snprintf(o.sort, sizeof o.sort, "+mean");
+    first_column_order(&o, 1, "0.2", "0.1", "-");
+    snprintf(o.sort, sizeof o.sort, "dropout");        /* numbers before text */
+    first_column_order(&o, 1, "0.1", "0.2", "-");
+    snprintf(o.sort, sizeof o.sort, "-params");
+    first_column_order(&o, 0, "baseline_cnn", "gecco", "gecco");
+    snprintf(o.sort, sizeof o.sort, "trials");         /* 1, 3, 3 (ties by keys) */
+    first_column_order(&o, 1, "-", "0.1", "0.2");
+    snprintf(o.sort, sizeof o.sort, "final_mean_pct");  /* the data column name works too */
+    first_column_order(&o, 1, "-", "0.1", "0.2");
+    snprintf(o.sort, sizeof o.sort, "colour");
+    ReportRuns runs;
+    char warnings[4096];
+    load_sweep(&runs, warnings, sizeof warnings);
+    Table t;
+    assert_int_equal(report_build(&runs, &o, &t, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--sort: unknown column 'colour'"));
+    report_runs_free(&runs);
+}
+
+static void test_marginal(void **state)
+{
+    (void)state;
+    ReportOptions o;
+    report_options_default(&o);
+    snprintf(o.marginal, sizeof o.marginal, "dropout");
+    char *got = report_text(&o, FORMAT_MARKDOWN);
+    const char *want =
+        "| model | dropout=0.1 | dropout=0.2 |\n"
+        "| --- | ---: | ---: |\n"
+        "| baseline_cnn | - | - |\n"
+        "| gecco | 97.50 ± 0.71 (2) | 95.00 (1) |\n";
+    if (!strstr(got, want)) fail_msg("got:\n%s\nexpected to contain:\n%s", got, want);
+    free(got);
+    /* seed: gecco 97 and 95 with seed 1 -> 96.00 ± 1.41; seed 3 has no
+     * complete run, so its cells are empty */
+    snprintf(o.marginal, sizeof o.marginal, "seed");
+    got = report_text(&o, FORMAT_CSV);
+    want = "model,seed=1_final_mean_pct,seed=1_final_std_pct,seed=1_n,seed=2_final_mean_pct,"
+           "seed=2_final_std_pct,seed=2_n,seed=3_final_mean_pct,seed=3_final_std_pct,seed=3_n\n"
+           "baseline_cnn,99,,1,,,0,,,0\n"
+           "gecco,96,1.414213562,2,98,,1,,,0\n";
+    assert_text(got, want);
+    free(got);
+    snprintf(o.marginal, sizeof o.marginal, "momentum");
+    ReportRuns runs;
+    char warnings[4096];
+    load_sweep(&runs, warnings, sizeof warnings);
+    Table t;
+    assert_int_equal(report_build(&runs, &o, &t, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--marginal: no run has the key 'momentum'"));
+    report_runs_free(&runs);
+}
+
+/* ---- figures ------------------------------------------------------------------------ */
+
+/* Width and height from the PNG signature and IHDR chunk; -1 if not a PNG. */
+static int png_size(const char *path, int *w, int *h)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char b[24];
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t got = fread(b, 1, sizeof b, f);
+    fclose(f);
+    if (got != sizeof b || memcmp(b, sig, 8) || memcmp(b + 12, "IHDR", 4)) return -1;
+    *w = (b[16] << 24) | (b[17] << 16) | (b[18] << 8) | b[19];
+    *h = (b[20] << 24) | (b[21] << 16) | (b[22] << 8) | b[23];
+    return 0;
+}
+
+/* Distinct RGB colours of a PNG, decoded with libpng (at most 1000 counted):
+ * a blank or failed drawing has one or two. */
+static int png_colours(const char *path)
+{
+    png_image im;
+    memset(&im, 0, sizeof im);
+    im.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&im, path)) return -1;
+    im.format = PNG_FORMAT_RGB;
+    unsigned char *px = malloc(PNG_IMAGE_SIZE(im));
+    if (!png_image_finish_read(&im, NULL, px, 0, NULL)) return -1;
+    static unsigned seen[1000];
+    int n = 0;
+    for (size_t i = 0; i < (size_t)im.width * im.height && n < 1000; i++) {
+        unsigned c = (unsigned)px[3 * i] << 16 | (unsigned)px[3 * i + 1] << 8 | px[3 * i + 2];
+        int known = 0;
+        for (int j = 0; j < n && !known; j++) known = seen[j] == c;
+        if (!known) seen[n++] = c;
+    }
+    free(px);
+    return n;
+}
+
+static void assert_png(const char *dir, const char *name, int w, int h)
+{
+    char path[1024];
+    int gw, gh;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (png_size(path, &gw, &gh) != 0) fail_msg("%s: missing or not a PNG", path);
+    if (gw != w || gh != h) fail_msg("%s: %dx%d, expected %dx%d", path, gw, gh, w, h);
+    int colours = png_colours(path);
+    if (colours < 20) fail_msg("%s: only %d colours; a drawing has hundreds (anti-aliasing)", path, colours);
+}
+
+static void test_figures(void **state)
+{
+    (void)state;
+    ReportRuns runs;
+    char warnings[4096], fig_warnings[4096] = "", dir[512];
+    load_sweep(&runs, warnings, sizeof warnings);
+    ReportOptions o;
+    report_options_default(&o);
+    Table t;
+    OK(report_build(&runs, &o, &t, err, sizeof err));
+    test_tmpdir_path(dir, sizeof dir, "figures/nested");
+    FILE *w = fmemopen(fig_warnings, sizeof fig_warnings, "w");
+    int n = report_figures(&runs, &o, &t, dir, w, err, sizeof err);
+    fclose(w);
+    /* gecco: curves, confusion, misclassified; the baseline stores no
+     * images: curves and confusion, and a warning */
+    if (n != 5) fail_msg("%d figures (%s); warnings: %s", n, err, fig_warnings);
+    if (!strstr(fig_warnings, "figures of baseline_cnn:") || !strstr(fig_warnings, "stores no misclassified images"))
+        fail_msg("expected a warning about the baseline's images: %s", fig_warnings);
+    assert_png(dir, "curves-gecco.png", FIG_CURVES_W, FIG_CURVES_H);
+    assert_png(dir, "confusion-gecco.png", FIG_CONFUSION_W, FIG_CONFUSION_H);
+    assert_png(dir, "misclassified-gecco.png", FIG_MIS_W, FIG_MIS_H);
+    assert_png(dir, "curves-baseline_cnn.png", FIG_CURVES_W, FIG_CURVES_H);
+    assert_png(dir, "confusion-baseline_cnn.png", FIG_CONFUSION_W, FIG_CONFUSION_H);
+    /* The heat map's cell texts (its sidecar) are the best gecco trial's
+     * (seed 2, 98%) confusion matrix as the run file holds it. */
+    char path[1024], line[1024];
+    snprintf(path, sizeof path, "%s/g-d0.1-s2.h5", sweep_dir);
+    RunFile *rf = runfile_open(path, err, sizeof err);
+    RunTestResults tr;
+    OK(runfile_read_test_results(rf, &tr, err, sizeof err));
+    runfile_close(rf);
+    snprintf(path, sizeof path, "%s/confusion-gecco.csv", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "true\\predicted,0,1,2,3,4,5,6,7,8,9\n");
+    for (int tl = 0; tl < 10; tl++) {
+        assert_non_null(fgets(line, sizeof line, f));
+        char *p = line;
+        assert_int_equal(strtol(p, &p, 10), tl);
+        for (int pl = 0; pl < 10; pl++) {
+            assert_int_equal(*p++, ',');
+            long v = strtol(p, &p, 10);
+            assert_int_equal(v, tr.confusion[tl * 10 + pl]);
+            assert_int_equal(v, confusion_at(2, tl, pl));
+        }
+    }
+    assert_null(fgets(line, sizeof line, f));
+    fclose(f);
+    run_test_results_free(&tr);
+    /* index.html shows the table and every figure */
+    snprintf(path, sizeof path, "%s/index.html", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    static char html[65536];
+    html[fread(html, 1, sizeof html - 1, f)] = 0;
+    fclose(f);
+    const char *needles[] = {"<td class=\"num\">96.67 ± 1.53</td>", "<img src=\"curves-gecco.png\"",
+                             "<img src=\"confusion-gecco.png\"", "<img src=\"misclassified-gecco.png\"",
+                             "<img src=\"curves-baseline_cnn.png\"", "<img src=\"confusion-baseline_cnn.png\"",
+                             "<a href=\"confusion-gecco.csv\">", "not an HDF5 file"};
+    for (size_t i = 0; i < sizeof needles / sizeof *needles; i++)
+        if (!strstr(html, needles[i])) fail_msg("index.html lacks %s", needles[i]);
+    table_free(&t);
+    report_runs_free(&runs);
+}
+
+/* A confusion figure for a single class and one with many, and an
+ * unwritable path: an error, not an exit. */
+static void test_figure_edges(void **state)
+{
+    (void)state;
+    char path[512];
+    int64_t one = 7;
+    test_tmpdir_path(path, sizeof path, "one.png");
+    OK(figure_confusion(path, NULL, "one class", &one, 1, err, sizeof err));
+    int w, h;
+    assert_int_equal(png_size(path, &w, &h), 0);
+    assert_int_equal(w, FIG_CONFUSION_W);
+    assert_int_equal(figure_confusion("/nonexistent/dir/x.png", NULL, "t", &one, 1, err, sizeof err), -1);
+    assert_non_null(strstr(err, "/nonexistent/dir/x.png: cannot write"));
+    RunTestResults none = {0};
+    test_tmpdir_path(path, sizeof path, "none.png");
+    assert_int_equal(figure_misclassified(path, "t", &none, err, sizeof err), -1);
+    assert_non_null(strstr(err, "stores no misclassified images"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_load_skips_bad_files),
+        cmocka_unit_test(test_tmp_beside_final_counted_once),
+        cmocka_unit_test(test_statistics_by_hand),
+        cmocka_unit_test(test_markdown),
+        cmocka_unit_test(test_csv),
+        cmocka_unit_test(test_latex),
+        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_group_by),
+        cmocka_unit_test(test_sort),
+        cmocka_unit_test(test_marginal),
+        cmocka_unit_test(test_figures),
+        cmocka_unit_test(test_figure_edges),
+    };
+    return cmocka_run_group_tests(tests, make_sweep, test_tmpdir_teardown);
+}
