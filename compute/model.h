@@ -52,6 +52,8 @@ typedef struct ModelDesc {
     Tensor *(*forward)(Model *m, Ctx *c, Tensor *x);
 } ModelDesc;
 
+struct CudaBackend;
+
 struct Model {
     const ModelDesc *desc;
     double option[MODEL_MAX_OPTIONS];   /* values of desc->options */
@@ -59,6 +61,12 @@ struct Model {
     float *params;    /* n_params */
     float *grads;     /* n_params */
     float *buffers;   /* n_buffers */
+    /* A CUDA run's working copies in device memory (model_to_cuda; NULL
+     * otherwise). Forward on a CUDA ctx reads and trains these; the host
+     * arrays above are refreshed by model_to_host (run files, checkpoints)
+     * and pushed back by model_to_device (after loading weights). */
+    float *dev_params, *dev_grads, *dev_buffers;
+    struct CudaBackend *cuda;
 };
 
 const ModelDesc *model_find(const char *name);
@@ -83,11 +91,21 @@ long model_param_count(const Model *m);
 /* Parameter-count of a model with given options, without keeping it. */
 long model_param_count_for(const ModelDesc *d, const double *options);
 
-/* Tensor views of an entry for the current step (grad attached for params). */
+/* Device copies of params, grads and buffers (CUDA builds only). */
+void model_to_cuda(Model *m, struct CudaBackend *cuda);
+void model_to_host(Model *m);      /* params and buffers: device -> host */
+void model_to_device(Model *m);    /* params and buffers: host -> device */
+
+/* Tensor views of an entry for the current step (grad attached for params),
+ * on the ctx's device. */
 Tensor *model_param(Model *m, Ctx *c, const char *name);
+/* A buffer's host copy, and the copy a ctx computes with. */
 float *model_buffer(Model *m, const char *name);
-/* Count one batch-norm training step in <prefix>.num_batches_tracked. */
+float *model_buffer_on(Model *m, const Ctx *c, const char *name);
+/* Count one batch-norm training step in <prefix>.num_batches_tracked
+ * (host copy), or on the ctx's device. */
 void model_count_bn_batch(Model *m, const char *bn_prefix);
+void model_count_bn_batch_on(Model *m, const Ctx *c, const char *bn_prefix);
 
 /* Helpers for declare(): PyTorch-default layers. */
 void declare_linear(Model *m, const char *prefix, int in, int out, int bias, int is_fc);

@@ -32,15 +32,20 @@ static int load_run(const char *path, TrainConfig *cfg, double *recorded, char *
     RunFile *f = runfile_open(path, err, n);
     if (!f) return -1;
     static char text[16384];
-    char inner[1024];
+    char inner[1024], device[512] = "";
     int rc = runfile_read_attr_string(f, "config", text, sizeof text, err, n);
     if (!rc) rc = runfile_read_attr_double(f, "final_test_accuracy", recorded, err, n);
+    if (!rc) rc = runfile_read_attr_string(f, "device", device, sizeof device, err, n);
     runfile_close(f);
     if (rc) return -1;
     if (config_from_text(cfg, text, inner, sizeof inner)) {
         snprintf(err, n, "%.400s: attribute config: %.500s", path, inner);
         return -1;
     }
+    /* Re-score on the kind of device that trained it ("cuda:0: ..." or
+     * "cpu: ..."): the two backends round differently, and the check is
+     * that the recorded accuracy comes back exactly. */
+    snprintf(cfg->device, sizeof cfg->device, "%s", strncmp(device, "cuda", 4) ? "cpu" : "cuda");
     return 0;
 }
 
@@ -81,6 +86,12 @@ int cmd_eval(int argc, char **argv)
         return EXIT_BAD_INPUT;
     }
     set_compute_threads(threads);
+    int cuda_index;
+    if (train_resolve_device(&cfg, &cuda_index, NULL, 0, err, sizeof err) < 0) {
+        report_error("eval: %s was trained on a GPU: %s", run, err);
+        dataset_free(&data);
+        return EXIT_BAD_INPUT;
+    }
     Trainer t;
     trainer_init(&t, &cfg, &data);
     int rc = EXIT_OK;
@@ -88,6 +99,7 @@ int cmd_eval(int argc, char **argv)
         report_error("eval: %s", err);
         rc = EXIT_BAD_INPUT;
     } else {
+        trainer_weights_loaded(&t);
         Evaluation ev;
         trainer_evaluate(&t, &ev);
         int same = ev.accuracy == recorded;
