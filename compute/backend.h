@@ -26,7 +26,7 @@
 #define ON_CUDA(c) ((c)->device == DEVICE_CUDA)
 #define CUDA_ONLY(...) __VA_ARGS__
 #else
-#define ON_CUDA(c) 0
+#define ON_CUDA(c) ((void)(c), 0)
 #define CUDA_ONLY(...) ((void)0)
 #endif
 

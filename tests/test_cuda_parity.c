@@ -615,6 +615,32 @@ static void train_run(const RunSpec *r, int cuda_index, int graphs, Trainer *t, 
     assert_int_equal(trainer_run(t, 0, &obs, &last), RUN_COMPLETE);
 }
 
+/* Where the largest difference of a flat buffer sits (entry name), and how
+ * many values exceed the tolerance: the data to judge a failure by. */
+static void describe_worst(const char *what, const ParamTable *t, EntryKind kind, const float *c, const float *g,
+                           long n)
+{
+    long worst_i = -1, over = 0;
+    double worst = 0;
+    for (long i = 0; i < n; i++) {
+        double e = fabs((double)g[i] - (double)c[i]) / (fabs((double)c[i]) + 1.0);
+        if (e > TOL_MODEL) over++;
+        if (e > worst || (worst_i < 0 && isnan(e))) {
+            worst = e;
+            worst_i = i;
+        }
+    }
+    if (worst_i < 0) return;
+    const char *name = "?";
+    for (int k = 0; k < t->count; k++) {
+        const ParamEntry *e = &t->entries[k];
+        if ((e->kind == ENTRY_PARAM) == (kind == ENTRY_PARAM) && worst_i >= e->offset && worst_i < e->offset + e->numel)
+            name = e->name;
+    }
+    print_message("    %s: worst at %s (flat index %ld): cpu %.9g gpu %.9g; %ld of %ld values over %g\n", what, name,
+                  worst_i, (double)c[worst_i], (double)g[worst_i], over, n, TOL_MODEL);
+}
+
 static void compare_runs(const char *name, Trainer *c, Trainer *g, const StepLosses *sc, const StepLosses *sg)
 {
     assert_int_equal(sc->count, sg->count);
@@ -629,6 +655,8 @@ static void compare_runs(const char *name, Trainer *c, Trainer *g, const StepLos
     double pe = rel_err(c->model.params, g->model.params, c->model.table.n_params);
     double be = rel_err(c->model.buffers, g->model.buffers, c->model.table.n_buffers);
     print_message("  %s: parameters max rel diff %.3g, buffers %.3g (tolerance %g)\n", name, pe, be, TOL_MODEL);
+    describe_worst("parameters", &c->model.table, ENTRY_PARAM, c->model.params, g->model.params, c->model.table.n_params);
+    describe_worst("buffers", &c->model.table, ENTRY_BUFFER, c->model.buffers, g->model.buffers, c->model.table.n_buffers);
     if (!(pe <= TOL_MODEL)) fail_msg("%s: parameters differ by %.3g (> %g)", name, pe, TOL_MODEL);
     if (!(be <= TOL_MODEL)) fail_msg("%s: batch-norm buffers differ by %.3g (> %g)", name, be, TOL_MODEL);
 }
