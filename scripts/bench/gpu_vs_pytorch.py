@@ -116,6 +116,11 @@ def main():
         lines.append(f"| {tdev} | {model} | {batch} | {sg:.3f} | {eager_col} | {st:.3f} | {st / sg:.2f}x | "
                      f"{100 * acc:.2f}% | {100 * tacc:.2f}% | {flops / 1e12:.3f} | {1e3 * flops / peak:.1f} ms |")
         print(f"row: {lines[-1]}", flush=True)
+        write_table(a, peak, dev, tver, lines)   # after every row: a killed run keeps the rows so far
+    print(write_table(a, peak, dev, tver, lines))
+
+
+def write_table(a, peak, dev, tver, lines):
     head = [f"## sweeprun vs PyTorch {tver} eager, {a.epochs} epochs of full MNIST, Adam lr 1e-3, FP32",
             "",
             f"sweeprun device: {dev}; measured FP32 SGEMM peak {peak / 1e12:.1f} TFLOP/s (8192^3, cuBLAS, no TF32).",
@@ -126,10 +131,10 @@ def main():
             "speed-up | sweeprun test acc | PyTorch test acc | TFLOP/epoch | floor (FLOPs/peak) |",
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     text = "\n".join(head + lines) + "\n"
-    print(text)
     if a.out:
         with open(a.out, "w") as f:
             f.write(text)
+    return text
 
 
 if __name__ == "__main__":
