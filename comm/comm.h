@@ -22,7 +22,13 @@
  * CUDA backend they refuse with a message. */
 #ifndef SWEEPRUN_COMM_H
 #define SWEEPRUN_COMM_H
+#ifdef SWEEPRUN_HAVE_MPI
 #include <mpi.h>
+#else
+/* A build without MPI (comm_single.c): every group is this one process. */
+typedef int MPI_Comm;
+#define MPI_COMM_NULL 0
+#endif
 
 typedef struct CommNccl CommNccl;
 

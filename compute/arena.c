@@ -2,6 +2,9 @@
 #include "util.h"
 #include <stdlib.h>
 #include <string.h>
+#ifdef SWEEPRUN_HAVE_CUDA
+#include "cuda/cuda_ops.h"
+#endif
 
 struct ArenaBlock {
     ArenaBlock *next;
@@ -12,11 +15,43 @@ struct ArenaBlock {
 
 static size_t round_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
 
-void arena_init(Arena *a, size_t initial_bytes)
+/* Raw blocks in the arena's memory space. cudaMalloc aligns to 256 bytes. */
+static char *block_alloc(const Arena *a, size_t bytes)
+{
+#ifdef SWEEPRUN_HAVE_CUDA
+    if (a->cuda) return cuda_malloc(bytes);
+#endif
+    return xaligned_alloc(ARENA_ALIGN, bytes);
+}
+
+static void block_free(const Arena *a, void *p)
+{
+#ifdef SWEEPRUN_HAVE_CUDA
+    if (a->cuda) {
+        cuda_free(p);
+        return;
+    }
+#endif
+    free(p);
+}
+
+static void init(Arena *a, size_t initial_bytes, struct CudaBackend *cuda)
 {
     memset(a, 0, sizeof *a);
+    a->cuda = cuda;
     a->capacity = round_up(initial_bytes ? initial_bytes : ARENA_ALIGN);
-    a->base = xaligned_alloc(ARENA_ALIGN, a->capacity);
+    a->base = block_alloc(a, a->capacity);
+}
+
+void arena_init(Arena *a, size_t initial_bytes) { init(a, initial_bytes, NULL); }
+
+void arena_init_device(Arena *a, size_t initial_bytes, struct CudaBackend *cuda)
+{
+    CHECK(cuda, "arena_init_device without a CUDA backend");
+#ifndef SWEEPRUN_HAVE_CUDA
+    fatal("device arena in a build without the CUDA backend");
+#endif
+    init(a, initial_bytes, cuda);
 }
 
 void *arena_alloc(Arena *a, size_t bytes)
@@ -29,7 +64,7 @@ void *arena_alloc(Arena *a, size_t bytes)
         return p;
     }
     ArenaBlock *b = xmalloc(sizeof *b);
-    b->mem = xaligned_alloc(ARENA_ALIGN, bytes);
+    b->mem = block_alloc(a, bytes);
     b->next = a->spill;
     a->spill = b;
     a->spill_bytes += bytes;
@@ -40,6 +75,12 @@ void *arena_alloc(Arena *a, size_t bytes)
 void *arena_calloc(Arena *a, size_t bytes)
 {
     void *p = arena_alloc(a, bytes);
+#ifdef SWEEPRUN_HAVE_CUDA
+    if (a->cuda) {
+        cuda_memset_async(a->cuda, p, bytes);
+        return p;
+    }
+#endif
     memset(p, 0, bytes);
     return p;
 }
@@ -48,7 +89,7 @@ static void free_spill(Arena *a)
 {
     for (ArenaBlock *b = a->spill, *next; b; b = next) {
         next = b->next;
-        free(b->mem);
+        block_free(a, b->mem);
         free(b);
     }
     a->spill = NULL;
@@ -58,10 +99,14 @@ static void free_spill(Arena *a)
 void arena_reset(Arena *a)
 {
     if (a->spill) {
+        /* Device blocks may still be read by queued kernels; cudaFree waits
+         * for the device, so freeing here is safe (and happens only after a
+         * step that spilled, never in the steady state). */
         free_spill(a);
-        free(a->base);
+        block_free(a, a->base);
         a->capacity = round_up(a->peak);
-        a->base = xaligned_alloc(ARENA_ALIGN, a->capacity);
+        a->base = block_alloc(a, a->capacity);
+        a->generation++;
     }
     a->used = 0;
 }
@@ -69,6 +114,6 @@ void arena_reset(Arena *a)
 void arena_free(Arena *a)
 {
     free_spill(a);
-    free(a->base);
+    block_free(a, a->base);
     memset(a, 0, sizeof *a);
 }

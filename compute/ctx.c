@@ -1,4 +1,5 @@
 #include "ctx.h"
+#include "backend.h"
 #include "util.h"
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +10,30 @@ void ctx_init(Ctx *c, uint64_t seed, size_t arena_bytes)
     arena_init(&c->arena, arena_bytes);
     c->seed = seed;
     c->threads = 1;
+    c->device = DEVICE_CPU;
+}
+
+void ctx_init_cuda(Ctx *c, uint64_t seed, size_t arena_bytes, struct CudaBackend *cuda)
+{
+#ifdef SWEEPRUN_HAVE_CUDA
+    memset(c, 0, sizeof *c);
+    /* Host side: headers and tape-side records only, a few hundred KB. */
+    arena_init(&c->arena, (size_t)1 << 20);
+    arena_init_device(&c->dev_arena, arena_bytes, cuda);
+    c->seed = seed;
+    c->threads = 1;
+    c->device = DEVICE_CUDA;
+    c->cuda = cuda;
+#else
+    (void)c, (void)seed, (void)arena_bytes, (void)cuda;
+    fatal("ctx_init_cuda in a build without the CUDA backend");
+#endif
 }
 
 void ctx_free(Ctx *c)
 {
     arena_free(&c->arena);
+    if (c->device == DEVICE_CUDA) arena_free(&c->dev_arena);
     free(c->tape);
     memset(c, 0, sizeof *c);
 }
@@ -21,6 +41,7 @@ void ctx_free(Ctx *c)
 void ctx_begin(Ctx *c, int training, int grad_enabled)
 {
     arena_reset(&c->arena);
+    if (c->device == DEVICE_CUDA) arena_reset(&c->dev_arena);
     c->tape_len = 0;
     c->training = training;
     c->grad_enabled = grad_enabled;
@@ -40,12 +61,15 @@ static Tensor *new_header(Ctx *c, int ndim, const int *dims)
     return t;
 }
 
+/* The arena tensor data comes from: the device arena on CUDA. */
+static Arena *data_arena(Ctx *c) { return c->device == DEVICE_CUDA ? &c->dev_arena : &c->arena; }
+
 Tensor *ctx_tensor(Ctx *c, int ndim, const int *dims, int needs_grad)
 {
     Tensor *t = new_header(c, ndim, dims);
-    t->data = arena_alloc(&c->arena, (size_t)t->numel * sizeof(float));
+    t->data = arena_alloc(data_arena(c), (size_t)t->numel * sizeof(float));
     if (needs_grad && c->grad_enabled)
-        t->grad = arena_calloc(&c->arena, (size_t)t->numel * sizeof(float));
+        t->grad = arena_calloc(data_arena(c), (size_t)t->numel * sizeof(float));
     return t;
 }
 
@@ -64,7 +88,21 @@ Tensor *ctx_wrap(Ctx *c, float *data, float *grad, int ndim, const int *dims)
 
 float *ctx_scratch(Ctx *c, long count)
 {
-    return arena_alloc(&c->arena, (size_t)count * sizeof(float));
+    return arena_alloc(data_arena(c), (size_t)count * sizeof(float));
+}
+
+void *ctx_data(Ctx *c, size_t bytes) { return arena_alloc(data_arena(c), bytes); }
+
+void ctx_to_device(Ctx *c, void *dst, const void *src, size_t bytes)
+{
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_copy_to_device(c->cuda, dst, src, bytes));
+    else memcpy(dst, src, bytes);
+}
+
+void ctx_to_host(Ctx *c, void *dst, const void *src, size_t bytes)
+{
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_copy_to_host(c->cuda, dst, src, bytes));
+    else memcpy(dst, src, bytes);
 }
 
 int ctx_any_grad(const Ctx *c, int n, Tensor *const *ts)
@@ -84,6 +122,7 @@ TapeEntry *ctx_record(Ctx *c, BackwardFn backward, Tensor *out)
     TapeEntry *e = &c->tape[c->tape_len++];
     memset(e, 0, sizeof *e);
     e->backward = backward;
+    e->ctx = c;
     e->out = out;
     return e;
 }
@@ -94,7 +133,7 @@ void ctx_backward_scaled(Ctx *c, Tensor *loss, float scale)
 {
     CHECK(loss->numel == 1, "backward from a tensor of %ld elements", loss->numel);
     CHECK(loss->grad, "backward from a tensor that needs no gradient");
-    loss->grad[0] = scale;
+    bk_fill(c, loss->grad, 1, scale);
     for (int i = c->tape_len - 1; i >= 0; i--)
         c->tape[i].backward(&c->tape[i]);
 }

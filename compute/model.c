@@ -1,4 +1,5 @@
 #include "model.h"
+#include "backend.h"
 #include "ops.h"
 #include "util.h"
 #include <math.h>
@@ -106,8 +107,49 @@ void model_create(Model *m, const ModelDesc *d, const double *options, uint64_t 
     param_table_initialise(&m->table, m->params, m->buffers, seed);
 }
 
+#ifdef SWEEPRUN_HAVE_CUDA
+void model_to_cuda(Model *m, struct CudaBackend *cu)
+{
+    CHECK(!m->cuda, "model_to_cuda called twice");
+    m->cuda = cu;
+    m->dev_params = cuda_malloc((size_t)m->table.n_params * sizeof(float));
+    m->dev_grads = cuda_malloc((size_t)m->table.n_params * sizeof(float));
+    m->dev_buffers = cuda_malloc((size_t)(m->table.n_buffers ? m->table.n_buffers : 1) * sizeof(float));
+    cuda_memset_async(cu, m->dev_grads, (size_t)m->table.n_params * sizeof(float));
+    model_to_device(m);
+}
+
+void model_to_host(Model *m)
+{
+    if (!m->cuda) return;
+    cuda_copy_to_host(m->cuda, m->params, m->dev_params, (size_t)m->table.n_params * sizeof(float));
+    cuda_copy_to_host(m->cuda, m->buffers, m->dev_buffers, (size_t)m->table.n_buffers * sizeof(float));
+}
+
+void model_to_device(Model *m)
+{
+    if (!m->cuda) return;
+    cuda_copy_to_device(m->cuda, m->dev_params, m->params, (size_t)m->table.n_params * sizeof(float));
+    cuda_copy_to_device(m->cuda, m->dev_buffers, m->buffers, (size_t)m->table.n_buffers * sizeof(float));
+}
+
+static void free_device_copies(Model *m)
+{
+    if (!m->cuda) return;
+    cuda_free(m->dev_params);
+    cuda_free(m->dev_grads);
+    cuda_free(m->dev_buffers);
+}
+#else
+void model_to_cuda(Model *m, struct CudaBackend *cu) { (void)m, (void)cu; fatal("model_to_cuda: built without CUDA"); }
+void model_to_host(Model *m) { (void)m; }
+void model_to_device(Model *m) { (void)m; }
+static void free_device_copies(Model *m) { (void)m; }
+#endif
+
 void model_free(Model *m)
 {
+    free_device_copies(m);
     param_table_free(&m->table);
     free(m->params);
     free(m->grads);
@@ -159,6 +201,10 @@ Tensor *model_param(Model *m, Ctx *c, const char *name)
 {
     const ParamEntry *e = entry(m, name);
     CHECK(e->kind == ENTRY_PARAM, "%s is not a parameter", name);
+    if (ON_CUDA(c)) {
+        CHECK(m->dev_params, "model %s: forward on CUDA before model_to_cuda", m->desc->name);
+        return ctx_wrap(c, m->dev_params + e->offset, m->dev_grads + e->offset, e->ndim, e->dims);
+    }
     return ctx_wrap(c, m->params + e->offset, m->grads + e->offset, e->ndim, e->dims);
 }
 
@@ -169,11 +215,29 @@ float *model_buffer(Model *m, const char *name)
     return m->buffers + e->offset;
 }
 
+float *model_buffer_on(Model *m, const Ctx *c, const char *name)
+{
+    if (!ON_CUDA(c)) return model_buffer(m, name);
+    CHECK(m->dev_buffers, "model %s: forward on CUDA before model_to_cuda", m->desc->name);
+    return m->dev_buffers + (model_buffer(m, name) - m->buffers);
+}
+
 void model_count_bn_batch(Model *m, const char *bn_prefix)
 {
     char name[PARAM_NAME_MAX];
     snprintf(name, sizeof name, "%s.num_batches_tracked", bn_prefix);
     model_buffer(m, name)[0] += 1.0f;
+}
+
+void model_count_bn_batch_on(Model *m, const Ctx *c, const char *bn_prefix)
+{
+    if (!ON_CUDA(c)) {
+        model_count_bn_batch(m, bn_prefix);
+        return;
+    }
+    char name[PARAM_NAME_MAX];
+    snprintf(name, sizeof name, "%s.num_batches_tracked", bn_prefix);
+    CUDA_ONLY(cuda_add_scalar(c->cuda, model_buffer_on(m, c, name), 1.0f));
 }
 
 /* ---- layer helpers --------------------------------------------------------- */
@@ -255,9 +319,9 @@ Tensor *apply_batchnorm(Model *m, Ctx *c, const char *prefix, Tensor *x)
     join(name, prefix, "bias");
     Tensor *beta = model_param(m, c, name);
     join(name, prefix, "running_mean");
-    float *mean = model_buffer(m, name);
+    float *mean = model_buffer_on(m, c, name);
     join(name, prefix, "running_var");
-    float *var = model_buffer(m, name);
-    if (c->training) model_count_bn_batch(m, prefix);
+    float *var = model_buffer_on(m, c, name);
+    if (c->training) model_count_bn_batch_on(m, c, prefix);
     return op_batchnorm(c, x, gamma, beta, mean, var, 0.1f, 1e-5f);
 }

@@ -59,9 +59,13 @@ typedef struct ModelDesc {
      * m->side for this step. Called right after forward, in the same ctx,
      * for training and evaluation alike (c->training tells them apart). */
     Tensor *(*loss)(Model *m, Ctx *c, Tensor *scores, const int *labels);
+    /* 1: uses ops that have no CUDA twin yet; --device cuda refuses it and
+     * auto trains it on the CPU (cleared as the twins land). */
+    int cpu_only;
 } ModelDesc;
 
 #define MODEL_MAX_SIDE 4
+struct CudaBackend;
 
 struct Model {
     const ModelDesc *desc;
@@ -74,6 +78,12 @@ struct Model {
      * capsules and the input image for a reconstruction loss); arena
      * memory, valid until the next ctx_begin. */
     Tensor *side[MODEL_MAX_SIDE];
+    /* A CUDA run's working copies in device memory (model_to_cuda; NULL
+     * otherwise). Forward on a CUDA ctx reads and trains these; the host
+     * arrays above are refreshed by model_to_host (run files, checkpoints)
+     * and pushed back by model_to_device (after loading weights). */
+    float *dev_params, *dev_grads, *dev_buffers;
+    struct CudaBackend *cuda;
 };
 
 const ModelDesc *model_find(const char *name);
@@ -106,11 +116,21 @@ long model_aux_param_count_for(const ModelDesc *d, const double *options);
 /* The model's training objective: desc->loss, or cross-entropy. */
 Tensor *model_loss(Model *m, Ctx *c, Tensor *scores, const int *labels);
 
-/* Tensor views of an entry for the current step (grad attached for params). */
+/* Device copies of params, grads and buffers (CUDA builds only). */
+void model_to_cuda(Model *m, struct CudaBackend *cuda);
+void model_to_host(Model *m);      /* params and buffers: device -> host */
+void model_to_device(Model *m);    /* params and buffers: host -> device */
+
+/* Tensor views of an entry for the current step (grad attached for params),
+ * on the ctx's device. */
 Tensor *model_param(Model *m, Ctx *c, const char *name);
+/* A buffer's host copy, and the copy a ctx computes with. */
 float *model_buffer(Model *m, const char *name);
-/* Count one batch-norm training step in <prefix>.num_batches_tracked. */
+float *model_buffer_on(Model *m, const Ctx *c, const char *name);
+/* Count one batch-norm training step in <prefix>.num_batches_tracked
+ * (host copy), or on the ctx's device. */
 void model_count_bn_batch(Model *m, const char *bn_prefix);
+void model_count_bn_batch_on(Model *m, const Ctx *c, const char *bn_prefix);
 
 /* Helpers for declare(): PyTorch-default layers. */
 void declare_linear(Model *m, const char *prefix, int in, int out, int bias, int is_fc);

@@ -167,5 +167,6 @@ const ModelDesc model_efficient_capsnet = {
                .adam_eps = 1e-7f},
     .declare = declare,
     .forward = forward,
+    .cpu_only = 1,
     .loss = loss,
 };

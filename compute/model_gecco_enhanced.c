@@ -55,4 +55,5 @@ const ModelDesc model_gecco_enhanced = {
     .validate = gecco_validate,
     .declare = declare,
     .forward = forward,
+    .cpu_only = 1,
 };

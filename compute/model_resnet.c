@@ -207,4 +207,5 @@ const ModelDesc model_resnet = {
     .validate = validate,
     .declare = declare,
     .forward = forward,
+    .cpu_only = 1,
 };

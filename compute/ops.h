@@ -1,4 +1,6 @@
-/* Differentiable ops (CPU backend: OpenBLAS for GEMM, OpenMP elsewhere).
+/* Differentiable ops, on the ctx's backend: the CPU (OpenBLAS for GEMM,
+ * OpenMP elsewhere) or CUDA (cuBLAS, kernels in cuda/<family>.cu; see
+ * backend.h for the dispatch and docs/cuda.md for adding an op).
  *
  * Contract for every op:
  *  - the output is a new arena tensor; it gets a grad buffer (and a tape
@@ -127,5 +129,8 @@ Tensor *op_mse(Ctx *c, Tensor *pred, Tensor *target);
 int count_correct(const Tensor *logits, const int *labels);
 /* Arg-max (first on ties) of each row into pred[N]. */
 void argmax_rows(const Tensor *logits, int *pred);
+/* The same on the ctx's device (pred in the ctx's memory; on CUDA,
+ * correct counts are summed on the device too: cuda_accumulate_totals). */
+void op_argmax_rows(Ctx *c, const Tensor *logits, int *pred);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include "caps_math.h"
 #include "ops.h"
+#include "backend.h"
 #include "util.h"
 
 #define PAR_MIN 32768L
@@ -56,6 +57,7 @@ static void squash_backward(TapeEntry *e)
 
 Tensor *op_squash(Ctx *c, Tensor *s, float eps)
 {
+    CPU_ONLY_OP(c, "op_squash");
     CHECK(s->ndim >= 1, "op_squash: needs at least one dimension");
     int d = s->dims[s->ndim - 1];
     long rows = s->numel / d;
@@ -126,6 +128,7 @@ static void caps_predict_backward(TapeEntry *e)
 
 Tensor *op_caps_predict(Ctx *c, Tensor *u, Tensor *w)
 {
+    CPU_ONLY_OP(c, "op_caps_predict");
     PredGeom g = pred_geom(u, w);
     Tensor *ins[2] = {u, w};
     int needs = ctx_any_grad(c, 2, ins);
@@ -267,6 +270,7 @@ static void caps_routing_backward(TapeEntry *e)
 
 Tensor *op_caps_routing(Ctx *c, Tensor *uhat, Tensor *prior)
 {
+    CPU_ONLY_OP(c, "op_caps_routing");
     RouteGeom g = route_geom(uhat);
     long kj = (long)g.k * g.j, kd = (long)g.k * g.d, kjd = kj * g.d;
     CHECK(prior->numel == kj, "op_caps_routing: prior has %ld values, expected K*J = %ld", prior->numel, kj);
@@ -308,6 +312,7 @@ static void caps_length_backward(TapeEntry *e)
 
 Tensor *op_caps_length(Ctx *c, Tensor *v, float eps)
 {
+    CPU_ONLY_OP(c, "op_caps_length");
     CHECK(v->ndim >= 2, "op_caps_length: needs [.., D]");
     CHECK(eps > 0.0f, "op_caps_length: eps must be positive (it keeps v/len finite at 0)");
     int d = v->dims[v->ndim - 1];
@@ -342,6 +347,7 @@ static void margin_backward(TapeEntry *e)
 
 Tensor *op_margin_loss(Ctx *c, Tensor *len, const int *labels, float m_pos, float m_neg, float lambda)
 {
+    CPU_ONLY_OP(c, "op_margin_loss");
     CHECK(len->ndim == 2, "op_margin_loss: lengths must be [B,K]");
     int n = len->dims[0], k = len->dims[1];
     double total = 0;
@@ -381,6 +387,7 @@ static void caps_mask_backward(TapeEntry *e)
 
 Tensor *op_caps_mask(Ctx *c, Tensor *v, const int *select)
 {
+    CPU_ONLY_OP(c, "op_caps_mask");
     CHECK(v->ndim == 3, "op_caps_mask: capsules must be [B,K,D]");
     int n = v->dims[0], k = v->dims[1], d = v->dims[2];
     int g = ctx_any_grad(c, 1, &v);
@@ -416,6 +423,7 @@ static void mse_backward(TapeEntry *e)
 
 Tensor *op_mse(Ctx *c, Tensor *pred, Tensor *target)
 {
+    CPU_ONLY_OP(c, "op_mse");
     CHECK(pred->numel == target->numel, "op_mse: %ld predictions for %ld targets", pred->numel,
           target->numel);
     double total = 0;

@@ -19,8 +19,18 @@
  * BLAS called single-threaded inside it, so only one thread pool ever runs.
  * With the pthread build of OpenBLAS starting its own workers next to
  * OpenMP's, libgomp's idle workers busy-wait after each loop and starve the
- * BLAS threads (measured: 60 ms instead of 34 for the batch-wide variant). */
+ * BLAS threads (measured: 60 ms instead of 34 for the batch-wide variant).
+ *
+ * On CUDA the trade-off is the other way round: one GEMM over the whole
+ * batch keeps the GPU busy where 64 small ones would not. The columns of
+ * all images sit side by side, col[C*kh*kw, N*P], the product is K-major,
+ * y_k[K, N*P] = W col, and a permute (plus bias) makes it NCHW. Backward:
+ * dy_k = permute(dy), db += row sums of dy_k, dW += dy_k col^T (one GEMM
+ * with inner dimension N*P: the sum over images inside cuBLAS, no atomics),
+ * dcol = W^T dy_k written over col (no longer needed), dx += col2im(dcol).
+ * Kernels in cuda/conv.cu. */
 #include "ops.h"
+#include "backend.h"
 #include "util.h"
 #include <cblas.h>
 #include <omp.h>
@@ -247,11 +257,51 @@ static void backward_region(const ConvGeom *g, const float *dy, const float *w,
 /* ptr[0]: the cols of all images; ptr[1]: per-thread scratch for iarg[2]
  * threads (the forward's team size; backward asks for the same);
  * iarg[0..1]: stride, pad (the rest of the geometry comes from x and w). */
+#ifdef SWEEPRUN_HAVE_CUDA
+static CudaConvShape cuda_shape(const ConvGeom *g)
+{
+    CudaConvShape s = {g->n, g->c, g->h, g->w, g->k, g->kh, g->kw, g->stride, g->pad, g->oh, g->ow};
+    return s;
+}
+
+/* ptr[0]: col [rows, N*P]; ptr[1]: the K-major buffer [K, N*P]. */
+static void conv2d_backward_cuda(TapeEntry *e, const ConvGeom *g)
+{
+    Tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
+    const Ctx *c = e->ctx;
+    long rows = geom_rows(g), np = g->n * geom_plane(g);
+    float *col = e->ptr[0], *dyk = e->ptr[1];
+    cuda_nchw_to_kmajor(c->cuda, e->out->grad, dyk, g->n, g->k, geom_plane(g));
+    if (b && b->grad) cuda_row_sums_add(c->cuda, dyk, g->k, np, b->grad);
+    if (w->grad) bk_gemm(c, 0, 1, g->k, rows, np, 1.0f, dyk, np, col, np, 1.0f, w->grad, rows);
+    if (x->grad) {
+        bk_gemm(c, 1, 0, rows, np, g->k, 1.0f, w->data, rows, dyk, np, 0.0f, col, np);
+        cuda_col2im_add(c->cuda, cuda_shape(g), col, x->grad);
+    }
+}
+
+static void conv2d_forward_cuda(Ctx *c, const ConvGeom *g, const Tensor *x, const Tensor *w,
+                                const Tensor *b, float *col, float *yk, float *y)
+{
+    long rows = geom_rows(g), np = g->n * geom_plane(g);
+    cuda_im2col(c->cuda, cuda_shape(g), x->data, col);
+    bk_gemm(c, 0, 0, g->k, np, rows, 1.0f, w->data, rows, col, np, 0.0f, yk, np);
+    cuda_kmajor_to_nchw(c->cuda, yk, b ? b->data : NULL, y, g->n, g->k, geom_plane(g));
+}
+#endif
+
 static void conv2d_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
     ConvGeom g = conv_geom(x, w, e->iarg[0], e->iarg[1]);
+    if (ON_CUDA(e->ctx)) {
+        CUDA_ONLY(conv2d_backward_cuda(e, &g));
+        return;
+    }
     ConvGrads gr = {x->grad, w->grad, b ? b->grad : NULL};
+    /* Counted here because the per-image GEMMs bypass bk_gemm. */
+    double per_pass = 2.0 * g.k * geom_rows(&g) * geom_plane(&g) * g.n;
+    bk_flops_add(per_pass * ((gr.dw != NULL) + (gr.dx != NULL)));
     int saved = blas_threads_off();
 #pragma omp parallel num_threads(e->iarg[2])
     backward_region(&g, e->out->grad, w->data, e->ptr[0], e->ptr[1], &gr);
@@ -400,6 +450,25 @@ Tensor *op_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad)
     int needs = ctx_any_grad(c, 3, ins);
     int ydims[4] = {g.n, g.k, g.oh, g.ow};
     Tensor *y = ctx_tensor(c, 4, ydims, needs);
+#ifdef SWEEPRUN_HAVE_CUDA
+    if (ON_CUDA(c)) {
+        long np = g.n * geom_plane(&g);
+        float *col = ctx_scratch(c, geom_rows(&g) * np), *yk = ctx_scratch(c, g.k * np);
+        conv2d_forward_cuda(c, &g, x, w, b, col, yk, y->data);
+        if (needs) {
+            TapeEntry *e = ctx_record(c, conv2d_backward, y);
+            e->in[0] = x;
+            e->in[1] = w;
+            e->in[2] = b;
+            e->ptr[0] = col;
+            e->ptr[1] = yk;
+            e->iarg[0] = stride;
+            e->iarg[1] = pad;
+        }
+        return y;
+    }
+#endif
+    bk_flops_add(2.0 * g.k * geom_rows(&g) * geom_plane(&g) * g.n);
     if (geom_plane(&g) <= SMALL_PLANE) return conv2d_small(c, &g, x, w, b, needs, y);
     /* The team size, fixed here so backward's per-thread scratch matches. */
     int threads = omp_get_max_threads();

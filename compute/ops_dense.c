@@ -1,28 +1,40 @@
-/* Dense ops: every product goes through OpenBLAS sgemm (row-major), with
- * beta = 1 in backward so results accumulate into existing gradients. */
+/* Dense ops: every product goes through bk_gemm (OpenBLAS sgemm or
+ * cuBLAS, row-major), with beta = 1 in backward so results accumulate into
+ * existing gradients. The bias rows and bias gradients are the only
+ * non-GEMM arithmetic; their CUDA twins are in cuda/dense.cu. */
 #include "ops.h"
+#include "backend.h"
 #include "util.h"
-#include <cblas.h>
 #include <string.h>
 
 /* ---- linear ------------------------------------------------------------- */
+
+static void fill_rows_cpu(float *y, const float *row, int n, int out)
+{
+    for (int r = 0; r < n; r++) memcpy(y + (long)r * out, row, (size_t)out * sizeof(float));
+}
+
+/* db[j] += sum over rows of dy[r, j], in row order (float). */
+static void bias_grad_cpu(const float *dy, int n, int out, float *db)
+{
+    for (int r = 0; r < n; r++)
+        for (int j = 0; j < out; j++) db[j] += dy[(long)r * out + j];
+}
 
 /* y[N,out] = x[N,in] w[out,in]^T + b:
  *   dx += dy w,  dw += dy^T x,  db += column sums of dy (sum over rows). */
 static void linear_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
+    const Ctx *c = e->ctx;
     const float *dy = e->out->grad;
     int n = e->iarg[0], in = e->iarg[1], out = e->iarg[2];
-    if (x->grad)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out,
-                    1.0f, dy, out, w->data, in, 1.0f, x->grad, in);
-    if (w->grad)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n,
-                    1.0f, dy, out, x->data, in, 1.0f, w->grad, in);
-    if (b && b->grad)
-        for (int r = 0; r < n; r++)
-            for (int j = 0; j < out; j++) b->grad[j] += dy[(long)r * out + j];
+    if (x->grad) bk_gemm(c, 0, 0, n, in, out, 1.0f, dy, out, w->data, in, 1.0f, x->grad, in);
+    if (w->grad) bk_gemm(c, 1, 0, out, in, n, 1.0f, dy, out, x->data, in, 1.0f, w->grad, in);
+    if (b && b->grad) {
+        if (ON_CUDA(c)) CUDA_ONLY(cuda_col_sums_float(c->cuda, dy, n, out, b->grad));
+        else bias_grad_cpu(dy, n, out, b->grad);
+    }
 }
 
 Tensor *op_linear(Ctx *c, Tensor *x, Tensor *w, Tensor *b)
@@ -40,11 +52,11 @@ Tensor *op_linear(Ctx *c, Tensor *x, Tensor *w, Tensor *b)
     /* Pre-fill y with the bias so one sgemm with beta = 1 adds x w^T. */
     float beta = 0.0f;
     if (b) {
-        for (int r = 0; r < n; r++) memcpy(y->data + (long)r * out, b->data, (size_t)out * sizeof(float));
+        if (ON_CUDA(c)) CUDA_ONLY(cuda_fill_rows(c->cuda, y->data, b->data, n, out));
+        else fill_rows_cpu(y->data, b->data, n, out);
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in,
-                1.0f, x->data, in, w->data, in, beta, y->data, out);
+    bk_gemm(c, 0, 1, n, out, in, 1.0f, x->data, in, w->data, in, beta, y->data, out);
     if (g) {
         TapeEntry *e = ctx_record(c, linear_backward, y);
         e->in[0] = x;
@@ -59,8 +71,6 @@ Tensor *op_linear(Ctx *c, Tensor *x, Tensor *w, Tensor *b)
 
 /* ---- matmul ------------------------------------------------------------- */
 
-static CBLAS_TRANSPOSE tr(int t) { return t ? CblasTrans : CblasNoTrans; }
-
 /* C[M,N] = op(A) op(B), op(A) being [M,K]. Gradients w.r.t. the STORED
  * operands:
  *   A stored [M,K] (no trans): dA += dC op(B)^T
@@ -71,25 +81,18 @@ static CBLAS_TRANSPOSE tr(int t) { return t ? CblasTrans : CblasNoTrans; }
 static void matmul_backward(TapeEntry *e)
 {
     Tensor *a = e->in[0], *b = e->in[1];
+    const Ctx *c = e->ctx;
     const float *dc = e->out->grad;
     int ta = e->iarg[0], tb = e->iarg[1];
     int m = e->iarg[2], n = e->iarg[3], k = e->iarg[4];
     int lda = a->dims[1], ldb = b->dims[1];
     if (a->grad) {
-        if (!ta)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, tr(!tb), m, k, n,
-                        1.0f, dc, n, b->data, ldb, 1.0f, a->grad, lda);
-        else
-            cblas_sgemm(CblasRowMajor, tr(tb), CblasTrans, k, m, n,
-                        1.0f, b->data, ldb, dc, n, 1.0f, a->grad, lda);
+        if (!ta) bk_gemm(c, 0, !tb, m, k, n, 1.0f, dc, n, b->data, ldb, 1.0f, a->grad, lda);
+        else bk_gemm(c, tb, 1, k, m, n, 1.0f, b->data, ldb, dc, n, 1.0f, a->grad, lda);
     }
     if (b->grad) {
-        if (!tb)
-            cblas_sgemm(CblasRowMajor, tr(!ta), CblasNoTrans, k, n, m,
-                        1.0f, a->data, lda, dc, n, 1.0f, b->grad, ldb);
-        else
-            cblas_sgemm(CblasRowMajor, CblasTrans, tr(ta), n, k, m,
-                        1.0f, dc, n, a->data, lda, 1.0f, b->grad, ldb);
+        if (!tb) bk_gemm(c, !ta, 0, k, n, m, 1.0f, a->data, lda, dc, n, 1.0f, b->grad, ldb);
+        else bk_gemm(c, 1, ta, n, k, m, 1.0f, dc, n, a->data, lda, 1.0f, b->grad, ldb);
     }
 }
 
@@ -105,8 +108,7 @@ Tensor *op_matmul(Ctx *c, Tensor *a, Tensor *b, int trans_a, int trans_b)
     int g = ctx_any_grad(c, 2, ins);
     int dims[2] = {m, n};
     Tensor *y = ctx_tensor(c, 2, dims, g);
-    cblas_sgemm(CblasRowMajor, tr(trans_a), tr(trans_b), m, n, k,
-                1.0f, a->data, a->dims[1], b->data, b->dims[1], 0.0f, y->data, n);
+    bk_gemm(c, trans_a, trans_b, m, n, k, 1.0f, a->data, a->dims[1], b->data, b->dims[1], 0.0f, y->data, n);
     if (g) {
         TapeEntry *e = ctx_record(c, matmul_backward, y);
         e->in[0] = a;

@@ -8,6 +8,7 @@
  * each thread looping over the images of its channels, so dw[c] and db[c]
  * are written by one thread only and no partial sums are needed. */
 #include "ops.h"
+#include "backend.h"
 #include "util.h"
 
 #define PAR_MIN 32768L
@@ -91,6 +92,7 @@ static void depthwise_backward(TapeEntry *e)
 
 Tensor *op_depthwise_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad)
 {
+    CPU_ONLY_OP(c, "op_depthwise_conv2d");
     DwGeom g = dw_geom(x, w, stride, pad);
     CHECK(!b || b->numel == g.c, "op_depthwise_conv2d: bias has %ld elements, expected %d",
           b ? b->numel : 0L, g.c);

@@ -2,6 +2,7 @@
  * flatten. Loops go parallel only on large tensors: an OpenMP fork/join
  * costs a few microseconds, more than a small loop itself. */
 #include "ops.h"
+#include "backend.h"
 #include "elementwise_math.h"
 #include "util.h"
 #include <stdint.h>
@@ -18,63 +19,83 @@ static int same_shape(const Tensor *a, const Tensor *b)
 
 /* ---- relu --------------------------------------------------------------- */
 
+static void relu_forward_cpu(const float *x, float *y, long n)
+{
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long i = 0; i < n; i++) y[i] = relu_fwd(x[i]);
+}
+
+static void relu_backward_cpu(const float *x, const float *dy, float *dx, long n)
+{
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long i = 0; i < n; i++) dx[i] += relu_bwd(x[i], dy[i]);
+}
+
 static void relu_backward(TapeEntry *e)
 {
     const Tensor *x = e->in[0], *y = e->out;
     if (!x->grad) return;
-    long n = y->numel;
-#pragma omp parallel for if (n >= PAR_MIN)
-    for (long i = 0; i < n; i++) x->grad[i] += relu_bwd(x->data[i], y->grad[i]);
+    if (ON_CUDA(e->ctx)) CUDA_ONLY(cuda_relu_backward(e->ctx->cuda, x->data, y->grad, x->grad, y->numel));
+    else relu_backward_cpu(x->data, y->grad, x->grad, y->numel);
 }
 
 Tensor *op_relu(Ctx *c, Tensor *x)
 {
     int g = ctx_any_grad(c, 1, &x);
     Tensor *y = ctx_tensor_like(c, x, g);
-    long n = x->numel;
-#pragma omp parallel for if (n >= PAR_MIN)
-    for (long i = 0; i < n; i++) y->data[i] = relu_fwd(x->data[i]);
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_relu_forward(c->cuda, x->data, y->data, x->numel));
+    else relu_forward_cpu(x->data, y->data, x->numel);
     if (g) ctx_record(c, relu_backward, y)->in[0] = x;
     return y;
 }
 
 /* ---- sigmoid ------------------------------------------------------------ */
 
+static void sigmoid_forward_cpu(const float *x, float *y, long n)
+{
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long i = 0; i < n; i++) y[i] = sigmoid_fwd(x[i]);
+}
+
+static void sigmoid_backward_cpu(const float *y, const float *dy, float *dx, long n)
+{
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long i = 0; i < n; i++) dx[i] += sigmoid_bwd(y[i], dy[i]);
+}
+
 /* Uses the saved output, not the input: y (1 - y) needs no second exp(). */
 static void sigmoid_backward(TapeEntry *e)
 {
     const Tensor *x = e->in[0], *y = e->out;
     if (!x->grad) return;
-    long n = y->numel;
-#pragma omp parallel for if (n >= PAR_MIN)
-    for (long i = 0; i < n; i++) x->grad[i] += sigmoid_bwd(y->data[i], y->grad[i]);
+    if (ON_CUDA(e->ctx)) CUDA_ONLY(cuda_sigmoid_backward(e->ctx->cuda, y->data, y->grad, x->grad, y->numel));
+    else sigmoid_backward_cpu(y->data, y->grad, x->grad, y->numel);
 }
 
 Tensor *op_sigmoid(Ctx *c, Tensor *x)
 {
     int g = ctx_any_grad(c, 1, &x);
     Tensor *y = ctx_tensor_like(c, x, g);
-    long n = x->numel;
-#pragma omp parallel for if (n >= PAR_MIN)
-    for (long i = 0; i < n; i++) y->data[i] = sigmoid_fwd(x->data[i]);
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_sigmoid_forward(c->cuda, x->data, y->data, x->numel));
+    else sigmoid_forward_cpu(x->data, y->data, x->numel);
     if (g) ctx_record(c, sigmoid_backward, y)->in[0] = x;
     return y;
 }
 
 /* ---- add, mul ----------------------------------------------------------- */
 
+static void add_forward_cpu(const float *a, const float *b, float *y, long n)
+{
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
 /* a and b may be the same tensor (x + x): each term then accumulates into
  * the same grad, which gives the correct total 2 dy. */
 static void add_backward(TapeEntry *e)
 {
-    const float *dy = e->out->grad;
-    long n = e->out->numel;
-    for (int k = 0; k < 2; k++) {
-        float *dx = e->in[k]->grad;
-        if (!dx) continue;
-#pragma omp parallel for if (n >= PAR_MIN)
-        for (long i = 0; i < n; i++) dx[i] += dy[i];
-    }
+    for (int k = 0; k < 2; k++)
+        if (e->in[k]->grad) bk_add_into(e->ctx, e->in[k]->grad, e->out->grad, e->out->numel);
 }
 
 Tensor *op_add(Ctx *c, Tensor *a, Tensor *b)
@@ -83,15 +104,26 @@ Tensor *op_add(Ctx *c, Tensor *a, Tensor *b)
     Tensor *ins[2] = {a, b};
     int g = ctx_any_grad(c, 2, ins);
     Tensor *y = ctx_tensor_like(c, a, g);
-    long n = a->numel;
-#pragma omp parallel for if (n >= PAR_MIN)
-    for (long i = 0; i < n; i++) y->data[i] = a->data[i] + b->data[i];
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_add_forward(c->cuda, a->data, b->data, y->data, a->numel));
+    else add_forward_cpu(a->data, b->data, y->data, a->numel);
     if (g) {
         TapeEntry *e = ctx_record(c, add_backward, y);
         e->in[0] = a;
         e->in[1] = b;
     }
     return y;
+}
+
+static void mul_forward_cpu(const float *a, const float *b, float *y, long n)
+{
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long i = 0; i < n; i++) y[i] = a[i] * b[i];
+}
+
+static void mul_backward_cpu(const float *dy, const float *other, float *dx, long n)
+{
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long i = 0; i < n; i++) dx[i] += dy[i] * other[i];
 }
 
 static void mul_backward(TapeEntry *e)
@@ -102,8 +134,8 @@ static void mul_backward(TapeEntry *e)
         float *dx = e->in[k]->grad;
         const float *other = e->in[1 - k]->data;
         if (!dx) continue;
-#pragma omp parallel for if (n >= PAR_MIN)
-        for (long i = 0; i < n; i++) dx[i] += dy[i] * other[i];
+        if (ON_CUDA(e->ctx)) CUDA_ONLY(cuda_mul_backward(e->ctx->cuda, dy, other, dx, n));
+        else mul_backward_cpu(dy, other, dx, n);
     }
 }
 
@@ -113,9 +145,8 @@ Tensor *op_mul(Ctx *c, Tensor *a, Tensor *b)
     Tensor *ins[2] = {a, b};
     int g = ctx_any_grad(c, 2, ins);
     Tensor *y = ctx_tensor_like(c, a, g);
-    long n = a->numel;
-#pragma omp parallel for if (n >= PAR_MIN)
-    for (long i = 0; i < n; i++) y->data[i] = a->data[i] * b->data[i];
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_mul_forward(c->cuda, a->data, b->data, y->data, a->numel));
+    else mul_forward_cpu(a->data, b->data, y->data, a->numel);
     if (g) {
         TapeEntry *e = ctx_record(c, mul_backward, y);
         e->in[0] = a;
@@ -173,12 +204,21 @@ static void dropout_apply(const float *src, float *dst, long n, int accumulate,
     }
 }
 
+/* On CUDA the index also adds the device word c->rng_base (the trainer's
+ * per-micro-batch offset), read when the kernel runs. */
+static void dropout_dispatch(const Ctx *c, const float *src, float *dst, long n, int accumulate,
+                             uint64_t seed, uint64_t offset, float p)
+{
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_dropout(c->cuda, src, dst, n, accumulate, seed, c->rng_base, offset, p));
+    else dropout_apply(src, dst, n, accumulate, seed, offset, p);
+}
+
 static void dropout_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0];
     if (!x->grad) return;
-    dropout_apply(e->out->grad, x->grad, x->numel, 1, get_u64(&e->iarg[0]),
-                  get_u64(&e->iarg[2]), e->farg[0]);
+    dropout_dispatch(e->ctx, e->out->grad, x->grad, x->numel, 1, get_u64(&e->iarg[0]),
+                     get_u64(&e->iarg[2]), e->farg[0]);
 }
 
 Tensor *op_dropout(Ctx *c, Tensor *x, float p)
@@ -188,7 +228,7 @@ Tensor *op_dropout(Ctx *c, Tensor *x, float p)
     int g = ctx_any_grad(c, 1, &x);
     Tensor *y = ctx_tensor_like(c, x, g);
     uint64_t offset = c->rng_offset;
-    dropout_apply(x->data, y->data, x->numel, 0, c->seed, offset, p);
+    dropout_dispatch(c, x->data, y->data, x->numel, 0, c->seed, offset, p);
     c->rng_offset += (uint64_t)x->numel;
     if (g) {
         TapeEntry *e = ctx_record(c, dropout_backward, y);

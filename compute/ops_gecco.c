@@ -7,48 +7,57 @@
  *    graph, out_i gets sum_j sigmoid(k_i + q_j) v_j.
  *  - op_batch_attention: y = A x + x with A = S / rowsum(S), S = sigmoid(x x^T).
  *
- * Matrix products go to OpenBLAS; per-element math lives in gecco_math.h.
+ * Matrix products go through bk_gemm (OpenBLAS or cuBLAS); per-element
+ * math lives in gecco_math.h, shared with the CUDA twins in cuda/gecco.cu.
  * Buffers the backward needs (k, q, v, scratch for their gradients) are
  * taken from the arena during the forward, so the backward never allocates. */
-#include <cblas.h>
+#include "backend.h"
 #include "gecco_math.h"
 #include "ops.h"
 #include "util.h"
 
-/* ---- small BLAS wrappers (row-major) -------------------------------------- */
+/* ---- dense pieces (row-major) ---------------------------------------------- */
 
-/* y[rows, fout] = x[rows, fin] w[fout, fin]^T (+ b). */
-static void dense_rows(const float *x, const Tensor *w, const Tensor *b,
-                       int rows, int fin, int fout, float *y)
+static void add_bias_rows_cpu(float *y, const float *b, int rows, int fout)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, fout, fin,
-                1.0f, x, fin, w->data, fin, 0.0f, y, fout);
-    if (!b) return;
     for (int i = 0; i < rows; i++)
-        for (int f = 0; f < fout; f++) y[(long)i * fout + f] += b->data[f];
+        for (int f = 0; f < fout; f++) y[(long)i * fout + f] += b[f];
 }
 
-/* dw[fout, fin] += dy[rows, fout]^T x[rows, fin]; db[fout] += colsum(dy). */
-static void dense_param_grads(const float *dy, const float *x, Tensor *w, Tensor *b,
-                              int rows, int fin, int fout)
+/* y[rows, fout] = x[rows, fin] w[fout, fin]^T (+ b). */
+static void dense_rows(const Ctx *c, const float *x, const Tensor *w, const Tensor *b,
+                       int rows, int fin, int fout, float *y)
 {
-    if (w && w->grad)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, fout, fin, rows,
-                    1.0f, dy, fout, x, fin, 1.0f, w->grad, fin);
-    if (!b || !b->grad) return;
+    bk_gemm(c, 0, 1, rows, fout, fin, 1.0f, x, fin, w->data, fin, 0.0f, y, fout);
+    if (!b) return;
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_add_rows(c->cuda, y, b->data, rows, fout));
+    else add_bias_rows_cpu(y, b->data, rows, fout);
+}
+
+static void bias_grad_cpu(const float *dy, int rows, int fout, float *db)
+{
     for (int f = 0; f < fout; f++) {
         double s = 0;
         for (int i = 0; i < rows; i++) s += dy[(long)i * fout + f];
-        b->grad[f] += (float)s;
+        db[f] += (float)s;
     }
 }
 
+/* dw[fout, fin] += dy[rows, fout]^T x[rows, fin]; db[fout] += colsum(dy). */
+static void dense_param_grads(const Ctx *c, const float *dy, const float *x, Tensor *w, Tensor *b,
+                              int rows, int fin, int fout)
+{
+    if (w && w->grad) bk_gemm(c, 1, 0, fout, fin, rows, 1.0f, dy, fout, x, fin, 1.0f, w->grad, fin);
+    if (!b || !b->grad) return;
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_col_sums_double(c->cuda, dy, rows, fout, b->grad));
+    else bias_grad_cpu(dy, rows, fout, b->grad);
+}
+
 /* dx[rows, fin] += dy[rows, fout] w[fout, fin]. */
-static void dense_input_grad(const float *dy, const Tensor *w, float *dx,
+static void dense_input_grad(const Ctx *c, const float *dy, const Tensor *w, float *dx,
                              int rows, int fin, int fout)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, fin, fout,
-                1.0f, dy, fout, w->data, fin, 1.0f, dx, fin);
+    bk_gemm(c, 0, 0, rows, fin, fout, 1.0f, dy, fout, w->data, fin, 1.0f, dx, fin);
 }
 
 /* ---- gated graph convolution ---------------------------------------------- */
@@ -147,18 +156,21 @@ static void gated_graph_conv_backward(TapeEntry *e)
     long plane = (long)rows * fout;
     const float *k = e->aux[0]->data, *q = k + plane, *v = q + plane;
     float *dk = e->aux[1]->data, *dq = dk + plane, *dv = dq + plane;
+    const Ctx *c = e->ctx;
     if (e->iarg[0] == GRAPH_SELFLOOP) {
-        selfloop_backward(k, q, v, g, rows, fout, dk, dv);
+        if (ON_CUDA(c)) CUDA_ONLY(cuda_selfloop_backward(c->cuda, k, q, v, g, rows, fout, dk, dv));
+        else selfloop_backward(k, q, v, g, rows, fout, dk, dv);
         dq = dk;   /* identical in the self-loop graph */
     } else {
-        complete_backward(k, q, v, g, rows, fout, dk, dq, dv);
+        if (ON_CUDA(c)) CUDA_ONLY(cuda_complete_backward(c->cuda, k, q, v, g, rows, fout, dk, dq, dv));
+        else complete_backward(k, q, v, g, rows, fout, dk, dq, dv);
     }
     const float *dys[4] = {dk, dq, dv, g};
     for (int m = 0; m < 4; m++) {
         Tensor *w = in[GC_KW + 2 * m];
         Tensor *b = m < 3 ? in[GC_KB + 2 * m] : in[GC_BIAS];
-        dense_param_grads(dys[m], x, w, b, rows, fin, fout);
-        if (in[GC_X]->grad) dense_input_grad(dys[m], w, in[GC_X]->grad, rows, fin, fout);
+        dense_param_grads(e->ctx, dys[m], x, w, b, rows, fin, fout);
+        if (in[GC_X]->grad) dense_input_grad(e->ctx, dys[m], w, in[GC_X]->grad, rows, fin, fout);
     }
 }
 
@@ -178,17 +190,23 @@ Tensor *op_gated_graph_conv(Ctx *c, Tensor *x, const GatedGraphWeights *w, Graph
     Tensor *kqv = ctx_tensor(c, 3, kqv_dims, 0);
     long plane = (long)rows * fout;
     float *k = kqv->data, *q = k + plane, *v = q + plane;
-    dense_rows(x->data, w->key_w, w->key_b, rows, fin, fout, k);
-    dense_rows(x->data, w->query_w, w->query_b, rows, fin, fout, q);
-    dense_rows(x->data, w->value_w, w->value_b, rows, fin, fout, v);
+    dense_rows(c, x->data, w->key_w, w->key_b, rows, fin, fout, k);
+    dense_rows(c, x->data, w->query_w, w->query_b, rows, fin, fout, q);
+    dense_rows(c, x->data, w->value_w, w->value_b, rows, fin, fout, v);
 
     Tensor *ins[GC_NIN] = {x, w->key_w, w->key_b, w->query_w, w->query_b,
                            w->value_w, w->value_b, w->skip_w, w->bias};
     int needs_grad = ctx_any_grad(c, GC_NIN, ins);
     Tensor *out = ctx_tensor(c, 2, out_dims, needs_grad);
-    dense_rows(x->data, w->skip_w, w->bias, rows, fin, fout, out->data);
-    if (mode == GRAPH_SELFLOOP) selfloop_messages(k, q, v, rows, fout, out->data);
-    else complete_messages(k, q, v, rows, fout, out->data);
+    dense_rows(c, x->data, w->skip_w, w->bias, rows, fin, fout, out->data);
+    if (ON_CUDA(c)) {
+        if (mode == GRAPH_SELFLOOP) CUDA_ONLY(cuda_selfloop_messages(c->cuda, k, q, v, rows, fout, out->data));
+        else CUDA_ONLY(cuda_complete_messages(c->cuda, k, q, v, rows, fout, out->data));
+    } else if (mode == GRAPH_SELFLOOP) {
+        selfloop_messages(k, q, v, rows, fout, out->data);
+    } else {
+        complete_messages(k, q, v, rows, fout, out->data);
+    }
 
     if (needs_grad) {
         TapeEntry *e = ctx_record(c, gated_graph_conv_backward, out);
@@ -203,21 +221,11 @@ Tensor *op_gated_graph_conv(Ctx *c, Tensor *x, const GatedGraphWeights *w, Graph
 /* ---- batch attention ------------------------------------------------------ */
 
 /* Tape layout: in[0] = x; aux = {S [B,B], A [B,B], r [B], scratch [B,B]}. */
-static void batch_attention_backward(TapeEntry *e)
+
+/* dG from dA (in place), row by row: attention_dlogit with each row's
+ * sum_l A_il dA_il. */
+static void attention_dlogits_cpu(const float *a, const float *s, const float *r, float *dg, int rows)
 {
-    Tensor *xt = e->in[0];
-    if (!xt->grad) return;
-    int rows = xt->dims[0], d = xt->dims[1];
-    const float *x = xt->data, *dy = e->out->grad;
-    const float *s = e->aux[0]->data, *a = e->aux[1]->data, *r = e->aux[2]->data;
-    float *dx = xt->grad, *dg = e->aux[3]->data;
-    /* Residual and value paths: dX += dY + A^T dY. */
-    for (long t = 0; t < (long)rows * d; t++) dx[t] += dy[t];
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, d, rows,
-                1.0f, a, rows, dy, d, 1.0f, dx, d);
-    /* dA = dY X^T, then through the row normalisation and the sigmoid. */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, rows, d,
-                1.0f, dy, d, x, d, 0.0f, dg, rows);
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < rows; i++) {
         const float *ai = a + (long)i * rows, *si = s + (long)i * rows;
@@ -227,18 +235,32 @@ static void batch_attention_backward(TapeEntry *e)
         float inv_r = 1.0f / r[i];
         for (int j = 0; j < rows; j++) dgi[j] = attention_dlogit(dgi[j], (float)dot, inv_r, si[j]);
     }
-    /* G = X X^T uses X on both sides: dX += dG X + dG^T X. */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d, rows,
-                1.0f, dg, rows, x, d, 1.0f, dx, d);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, d, rows,
-                1.0f, dg, rows, x, d, 1.0f, dx, d);
 }
 
-/* S = sigmoid(x x^T) into s, row sums into r, A = S / r into a. */
-static void attention_weights(const float *x, int rows, int d, float *s, float *a, float *r)
+static void batch_attention_backward(TapeEntry *e)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, rows, d,
-                1.0f, x, d, x, d, 0.0f, s, rows);
+    Tensor *xt = e->in[0];
+    if (!xt->grad) return;
+    const Ctx *c = e->ctx;
+    int rows = xt->dims[0], d = xt->dims[1];
+    const float *x = xt->data, *dy = e->out->grad;
+    const float *s = e->aux[0]->data, *a = e->aux[1]->data, *r = e->aux[2]->data;
+    float *dx = xt->grad, *dg = e->aux[3]->data;
+    /* Residual and value paths: dX += dY + A^T dY. */
+    bk_add_into(c, dx, dy, (long)rows * d);
+    bk_gemm(c, 1, 0, rows, d, rows, 1.0f, a, rows, dy, d, 1.0f, dx, d);
+    /* dA = dY X^T, then through the row normalisation and the sigmoid. */
+    bk_gemm(c, 0, 1, rows, rows, d, 1.0f, dy, d, x, d, 0.0f, dg, rows);
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_attention_dlogits(c->cuda, a, s, r, dg, rows));
+    else attention_dlogits_cpu(a, s, r, dg, rows);
+    /* G = X X^T uses X on both sides: dX += dG X + dG^T X. */
+    bk_gemm(c, 0, 0, rows, d, rows, 1.0f, dg, rows, x, d, 1.0f, dx, d);
+    bk_gemm(c, 1, 0, rows, d, rows, 1.0f, dg, rows, x, d, 1.0f, dx, d);
+}
+
+/* s holds x x^T; becomes sigmoid of it; row sums into r, A = S / r into a. */
+static void attention_weights_cpu(float *s, float *a, float *r, int rows)
+{
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < rows; i++) {
         float *si = s + (long)i * rows, *ai = a + (long)i * rows;
@@ -259,13 +281,14 @@ Tensor *op_batch_attention(Ctx *c, Tensor *x)
     int sq[2] = {rows, rows};
     Tensor *s = ctx_tensor(c, 2, sq, 0), *a = ctx_tensor(c, 2, sq, 0);
     Tensor *r = ctx_tensor(c, 1, &rows, 0);
-    attention_weights(x->data, rows, d, s->data, a->data, r->data);
+    bk_gemm(c, 0, 1, rows, rows, d, 1.0f, x->data, d, x->data, d, 0.0f, s->data, rows);
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_attention_weights(c->cuda, s->data, a->data, r->data, rows));
+    else attention_weights_cpu(s->data, a->data, r->data, rows);
 
     int needs_grad = ctx_any_grad(c, 1, &x);
     Tensor *y = ctx_tensor_like(c, x, needs_grad);
-    for (long t = 0; t < x->numel; t++) y->data[t] = x->data[t];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d, rows,
-                1.0f, a->data, rows, x->data, d, 1.0f, y->data, d);
+    bk_copy(c, y->data, x->data, x->numel);
+    bk_gemm(c, 0, 0, rows, d, rows, 1.0f, a->data, rows, x->data, d, 1.0f, y->data, d);
     if (needs_grad) {
         TapeEntry *e = ctx_record(c, batch_attention_backward, y);
         e->in[0] = x;

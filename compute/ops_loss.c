@@ -3,10 +3,12 @@
  * The loss is PyTorch's CrossEntropyLoss with mean reduction:
  *   L = 1/N * sum_i (logsumexp(z_i) - z_i[y_i]).
  * logsumexp subtracts the row maximum first, so logits of any magnitude
- * (1e3, 1e30) give a finite loss instead of exp() overflowing to inf. */
+ * (1e3, 1e30) give a finite loss instead of exp() overflowing to inf.
+ * CUDA twins in cuda/loss.cu (on CUDA, labels are device memory). */
 #include <math.h>
 #include <string.h>
 #include "ops.h"
+#include "backend.h"
 #include "util.h"
 
 /* Row maximum and log(sum(exp(z - max))) of one row, in double. */
@@ -28,6 +30,10 @@ static void cross_entropy_backward(TapeEntry *e)
     Tensor *z = e->in[0];
     const int *labels = e->ptr[0];
     int n = z->dims[0], k = z->dims[1];
+    if (ON_CUDA(e->ctx)) {
+        CUDA_ONLY(cuda_cross_entropy_backward(e->ctx->cuda, z->data, labels, n, k, e->out->grad, z->grad));
+        return;
+    }
     double scale = (double)e->out->grad[0] / n;
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < n; i++) {
@@ -42,28 +48,36 @@ static void cross_entropy_backward(TapeEntry *e)
     }
 }
 
-Tensor *op_cross_entropy(Ctx *c, Tensor *logits, const int *labels)
+static float cross_entropy_cpu(const float *z, const int *labels, int n, int k)
 {
-    CHECK(logits->ndim == 2, "cross_entropy: logits rank %d (want 2)", logits->ndim);
-    int n = logits->dims[0], k = logits->dims[1];
     double total = 0;
     for (int i = 0; i < n; i++) {
         CHECK(labels[i] >= 0 && labels[i] < k, "cross_entropy: label %d of row %d outside [0, %d)",
               labels[i], i, k);
-        const float *zr = logits->data + (long)i * k;
+        const float *zr = z + (long)i * k;
         double m, lse;
         row_logsumexp(zr, k, &m, &lse);
         total += lse - zr[labels[i]];
     }
+    return (float)(total / n);
+}
+
+Tensor *op_cross_entropy(Ctx *c, Tensor *logits, const int *labels)
+{
+    CHECK(logits->ndim == 2, "cross_entropy: logits rank %d (want 2)", logits->ndim);
+    int n = logits->dims[0], k = logits->dims[1];
     int needs_grad = ctx_any_grad(c, 1, &logits);
     int one = 1;
     Tensor *loss = ctx_tensor(c, 1, &one, needs_grad);
-    loss->data[0] = (float)(total / n);
+    /* On CUDA the labels were range-checked when the dataset was read. */
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_cross_entropy_forward(c->cuda, logits->data, labels, n, k, loss->data));
+    else loss->data[0] = cross_entropy_cpu(logits->data, labels, n, k);
     if (needs_grad) {
         /* Copy the labels: the caller's batch buffer may be refilled (by a
          * prefetching loader) before backward runs. */
-        int *saved = arena_alloc(&c->arena, (size_t)n * sizeof *saved);
-        memcpy(saved, labels, (size_t)n * sizeof *saved);
+        int *saved = ctx_data(c, (size_t)n * sizeof *saved);
+        if (ON_CUDA(c)) CUDA_ONLY(cuda_copy_device(c->cuda, saved, labels, (size_t)n * sizeof *saved));
+        else memcpy(saved, labels, (size_t)n * sizeof *saved);
         TapeEntry *e = ctx_record(c, cross_entropy_backward, loss);
         e->in[0] = logits;
         e->ptr[0] = saved;
@@ -95,4 +109,11 @@ int count_correct(const Tensor *logits, const int *labels)
     for (int i = 0; i < n; i++)
         correct += row_argmax(logits->data + (long)i * k, k) == labels[i];
     return correct;
+}
+
+void op_argmax_rows(Ctx *c, const Tensor *logits, int *pred)
+{
+    CHECK(logits->ndim == 2, "op_argmax_rows: logits rank %d (want 2)", logits->ndim);
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_argmax_rows(c->cuda, logits->data, logits->dims[0], logits->dims[1], pred));
+    else argmax_rows(logits, pred);
 }

@@ -5,9 +5,13 @@
  * values sit at n_idx*C*HW + ch*HW + hw, so each channel is N strided runs
  * of HW contiguous floats. Statistics are reduced in double: with fp32 sums
  * the variance E[(x-mean)^2] of large, offset batches loses digits that the
- * gradient check (and training over many steps) would notice. */
+ * gradient check (and training over many steps) would notice.
+ *
+ * CUDA twins (cuda/norm.cu) use one block per channel (per row for the
+ * row normalisation) with the same double sums in a fixed tree order. */
 #include <math.h>
 #include "ops.h"
+#include "backend.h"
 #include "util.h"
 
 typedef struct BnShape {
@@ -71,6 +75,16 @@ static void bn_batch_stats(const BnShape *s, const float *x, float momentum, flo
     }
 }
 
+/* Evaluation-mode statistics from the running ones. */
+static void bn_running_stats(const float *run_mean, const float *run_var, int channels, float eps,
+                             float *mean, float *invstd)
+{
+    for (int ch = 0; ch < channels; ch++) {
+        mean[ch] = run_mean[ch];
+        invstd[ch] = (float)(1.0 / sqrt((double)run_var[ch] + (double)eps));
+    }
+}
+
 /* y = gamma * (x - mean) * invstd + beta; gamma/beta NULL mean 1/0. */
 static void bn_apply(const BnShape *s, const float *x, const float *mean, const float *invstd,
                      const Tensor *gamma, const Tensor *beta, float *y)
@@ -94,6 +108,12 @@ static void bn_backward(TapeEntry *e)
     const float *dy = e->out->grad;
     int batch_stats = e->iarg[0];
     BnShape s = bn_shape(x);
+    if (ON_CUDA(e->ctx)) {
+        CUDA_ONLY(cuda_bn_backward(e->ctx->cuda, x->data, dy, s.N, s.C, s.hw, mean, invstd,
+                                   gamma ? gamma->data : NULL, batch_stats,
+                                   gamma ? gamma->grad : NULL, beta ? beta->grad : NULL, x->grad));
+        return;
+    }
     #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < s.C; ch++) {
         double sum_dy = 0, sum_dy_xhat = 0;
@@ -138,19 +158,28 @@ Tensor *op_batchnorm(Ctx *c, Tensor *x, Tensor *gamma, Tensor *beta,
           beta ? beta->numel : 0, s.C);
     Tensor *mean = ctx_tensor(c, 1, &s.C, 0), *invstd = ctx_tensor(c, 1, &s.C, 0);
     if (c->training) {
-        bn_batch_stats(&s, x->data, momentum, eps, mean->data, invstd->data,
-                       running_mean, running_var);
+        CHECK(s.count > 1, "batchnorm: training needs more than 1 value per channel (got %ld)", s.count);
+        if (ON_CUDA(c))
+            CUDA_ONLY(cuda_bn_batch_stats(c->cuda, x->data, s.N, s.C, s.hw, momentum, eps, mean->data,
+                                          invstd->data, running_mean, running_var));
+        else
+            bn_batch_stats(&s, x->data, momentum, eps, mean->data, invstd->data, running_mean, running_var);
     } else {
         CHECK(running_mean && running_var, "batchnorm: evaluation without running statistics");
-        for (int ch = 0; ch < s.C; ch++) {
-            mean->data[ch] = running_mean[ch];
-            invstd->data[ch] = (float)(1.0 / sqrt((double)running_var[ch] + (double)eps));
-        }
+        if (ON_CUDA(c))
+            CUDA_ONLY(cuda_bn_running_stats(c->cuda, running_mean, running_var, s.C, eps, mean->data,
+                                            invstd->data));
+        else
+            bn_running_stats(running_mean, running_var, s.C, eps, mean->data, invstd->data);
     }
     Tensor *ins[3] = {x, gamma, beta};
     int needs_grad = ctx_any_grad(c, 3, ins);
     Tensor *y = ctx_tensor_like(c, x, needs_grad);
-    bn_apply(&s, x->data, mean->data, invstd->data, gamma, beta, y->data);
+    if (ON_CUDA(c))
+        CUDA_ONLY(cuda_bn_apply(c->cuda, x->data, s.N, s.C, s.hw, mean->data, invstd->data,
+                                gamma ? gamma->data : NULL, beta ? beta->data : NULL, y->data));
+    else
+        bn_apply(&s, x->data, mean->data, invstd->data, gamma, beta, y->data);
     if (needs_grad) {
         TapeEntry *e = ctx_record(c, bn_backward, y);
         for (int i = 0; i < 3; i++) e->in[i] = ins[i];
@@ -175,6 +204,10 @@ static void row_normalize_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0], *y = e->out;
     int rows = x->dims[0], cols = x->dims[1];
+    if (ON_CUDA(e->ctx)) {
+        CUDA_ONLY(cuda_row_normalize_backward(e->ctx->cuda, x->data, y->data, y->grad, x->grad, rows, cols));
+        return;
+    }
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < rows; i++) {
         const float *xr = x->data + (long)i * cols, *yr = y->data + (long)i * cols;
@@ -186,19 +219,25 @@ static void row_normalize_backward(TapeEntry *e)
     }
 }
 
+static void row_normalize_cpu(const float *x, float *y, int rows, int cols)
+{
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < rows; i++) {
+        const float *xr = x + (long)i * cols;
+        float *yr = y + (long)i * cols;
+        double s = row_sum(xr, cols);
+        for (int j = 0; j < cols; j++) yr[j] = (float)(xr[j] / s);
+    }
+}
+
 Tensor *op_row_normalize(Ctx *c, Tensor *x)
 {
     CHECK(x->ndim == 2, "row_normalize: input rank %d (want 2)", x->ndim);
     int needs_grad = ctx_any_grad(c, 1, &x);
     Tensor *y = ctx_tensor_like(c, x, needs_grad);
     int rows = x->dims[0], cols = x->dims[1];
-    #pragma omp parallel for schedule(static)
-    for (int i = 0; i < rows; i++) {
-        const float *xr = x->data + (long)i * cols;
-        float *yr = y->data + (long)i * cols;
-        double s = row_sum(xr, cols);
-        for (int j = 0; j < cols; j++) yr[j] = (float)(xr[j] / s);
-    }
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_row_normalize_forward(c->cuda, x->data, y->data, rows, cols));
+    else row_normalize_cpu(x->data, y->data, rows, cols);
     if (needs_grad) {
         TapeEntry *e = ctx_record(c, row_normalize_backward, y);
         e->in[0] = x;

@@ -6,26 +6,47 @@
  * Ties go to the FIRST maximum in window scan order (row-major), as in
  * PyTorch's CPU kernel. A NaN wins over any number, so NaNs propagate. */
 #include "ops.h"
+#include "backend.h"
+#include "pool_math.h"
 #include "util.h"
 
 #define PAR_MIN 32768L
 
-/* Does v replace the current best? Strict > keeps the first of equal
- * values; the NaN clause makes the first NaN stick. */
-static int beats(float v, float best) { return v > best || (v != v && best == best); }
+/* Does v replace the current best? (pool_math.h, shared with CUDA) */
+static int beats(float v, float best) { return pool_beats(v, best); }
 
 static int *alloc_indices(Ctx *c, long n)
 {
-    return arena_alloc(&c->arena, (size_t)n * sizeof(int));
+    return ctx_data(c, (size_t)n * sizeof(int));
 }
 
 /* Shared backward: planes of in_plane inputs and out_plane outputs; each
  * output's gradient goes to x_plane[idx]. Windows of one plane may
  * overlap, so a plane is never split across threads. */
+#ifdef SWEEPRUN_HAVE_CUDA
+/* iarg[2] says which pool recorded the entry (0: 1-D, 1: 2-D) and
+ * iarg[3..6] its geometry, for the CUDA gather (cuda/pool.cu). */
+static void pool_backward_cuda(const TapeEntry *e)
+{
+    const Tensor *x = e->in[0];
+    const int *a = e->iarg;
+    if (a[2] == 1)
+        cuda_maxpool2d_backward(e->ctx->cuda, e->out->grad, e->ptr[0], x->grad, x->numel / a[0], a[3],
+                                a[4], a[5], a[6], a[7], e->out->dims[2], e->out->dims[3]);
+    else
+        cuda_maxpool1d_backward(e->ctx->cuda, e->out->grad, e->ptr[0], x->grad, x->numel / a[0], a[0],
+                                a[5], a[6], a[1]);
+}
+#endif
+
 static void pool_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0];
     if (!x->grad) return;
+    if (ON_CUDA(e->ctx)) {
+        CUDA_ONLY(pool_backward_cuda(e));
+        return;
+    }
     const int *idx = e->ptr[0];
     const float *dy = e->out->grad;
     long planes = x->numel / e->iarg[0], in_plane = e->iarg[0], out_plane = e->iarg[1];
@@ -36,7 +57,9 @@ static void pool_backward(TapeEntry *e)
     }
 }
 
-static Tensor *finish(Ctx *c, Tensor *x, Tensor *y, int *idx, int g, long in_plane, long out_plane)
+/* two_d: 1 for maxpool2d (h, w = the plane), 0 for maxpool1d (h = 1). */
+static Tensor *finish(Ctx *c, Tensor *x, Tensor *y, int *idx, int g, long in_plane, long out_plane,
+                      int two_d, int h, int w, int k, int stride, int pad)
 {
     if (g) {
         TapeEntry *e = ctx_record(c, pool_backward, y);
@@ -44,24 +67,29 @@ static Tensor *finish(Ctx *c, Tensor *x, Tensor *y, int *idx, int g, long in_pla
         e->ptr[0] = idx;
         e->iarg[0] = (int)in_plane;
         e->iarg[1] = (int)out_plane;
+        e->iarg[2] = two_d;
+        e->iarg[3] = h;
+        e->iarg[4] = w;
+        e->iarg[5] = k;
+        e->iarg[6] = stride;
+        e->iarg[7] = pad;
     }
     return y;
 }
 
 /* ---- 2-D ---------------------------------------------------------------- */
 
-/* Window positions outside the image are padding: PyTorch pads max-pool
- * with -inf, so they never win and the window's first VALID element
- * starts the search (a window always holds one: PyTorch requires
- * pad <= k/2). */
+/* Window bounds come from pool_window (pool_math.h, shared with CUDA):
+ * padded positions never win, the window's first VALID element starts the
+ * search. */
 static void maxpool2d_plane(const float *x, int h, int w, int k, int s, int pad, int oh, int ow,
                             float *y, int *idx)
 {
     for (int r = 0; r < oh; r++)
         for (int q = 0; q < ow; q++) {
-            int r0 = r * s - pad, q0 = q * s - pad;
-            int i_lo = r0 < 0 ? -r0 : 0, i_hi = r0 + k > h ? h - r0 : k;
-            int j_lo = q0 < 0 ? -q0 : 0, j_hi = q0 + k > w ? w - q0 : k;
+            int r0, i_lo, i_hi, q0, j_lo, j_hi;
+            pool_window(r, s, pad, k, h, &r0, &i_lo, &i_hi);
+            pool_window(q, s, pad, k, w, &q0, &j_lo, &j_hi);
             int best_i = (r0 + i_lo) * w + q0 + j_lo;
             float best = x[best_i];
             for (int i = i_lo; i < i_hi; i++)
@@ -75,6 +103,15 @@ static void maxpool2d_plane(const float *x, int h, int w, int k, int s, int pad,
             y[r * ow + q] = best;
             idx[r * ow + q] = best_i;
         }
+}
+
+static void maxpool2d_cpu(const float *x, float *y, int *idx, long planes, int h, int w, int k, int stride,
+                          int pad, int oh, int ow)
+{
+    long in_plane = (long)h * w, out_plane = (long)oh * ow;
+#pragma omp parallel for if (planes * in_plane >= PAR_MIN)
+    for (long p = 0; p < planes; p++)
+        maxpool2d_plane(x + p * in_plane, h, w, k, stride, pad, oh, ow, y + p * out_plane, idx + p * out_plane);
 }
 
 Tensor *op_maxpool2d_pad(Ctx *c, Tensor *x, int k, int stride, int pad)
@@ -91,11 +128,10 @@ Tensor *op_maxpool2d_pad(Ctx *c, Tensor *x, int k, int stride, int pad)
     Tensor *y = ctx_tensor(c, 4, dims, g);
     int *idx = alloc_indices(c, y->numel);
     long planes = (long)x->dims[0] * x->dims[1], in_plane = (long)h * w, out_plane = (long)oh * ow;
-#pragma omp parallel for if (x->numel >= PAR_MIN)
-    for (long p = 0; p < planes; p++)
-        maxpool2d_plane(x->data + p * in_plane, h, w, k, stride, pad, oh, ow,
-                        y->data + p * out_plane, idx + p * out_plane);
-    return finish(c, x, y, idx, g, in_plane, out_plane);
+    if (ON_CUDA(c))
+        CUDA_ONLY(cuda_maxpool2d_forward(c->cuda, x->data, y->data, idx, planes, h, w, k, stride, pad, oh, ow));
+    else maxpool2d_cpu(x->data, y->data, idx, planes, h, w, k, stride, pad, oh, ow);
+    return finish(c, x, y, idx, g, in_plane, out_plane, 1, h, w, k, stride, pad);
 }
 
 Tensor *op_maxpool2d(Ctx *c, Tensor *x, int k, int stride) { return op_maxpool2d_pad(c, x, k, stride, 0); }
@@ -120,6 +156,7 @@ static void global_avgpool_backward(TapeEntry *e)
 Tensor *op_global_avgpool(Ctx *c, Tensor *x)
 {
     CHECK(x->ndim == 4, "op_global_avgpool: input must be NCHW");
+    CPU_ONLY_OP(c, "op_global_avgpool");
     int g = ctx_any_grad(c, 1, &x);
     int dims[2] = {x->dims[0], x->dims[1]};
     Tensor *y = ctx_tensor(c, 2, dims, g);
@@ -152,6 +189,12 @@ static void maxpool1d_row(const float *x, int k, int s, int ol, float *y, int *i
     }
 }
 
+static void maxpool1d_cpu(const float *x, float *y, int *idx, long rows, int len, int k, int stride, int ol)
+{
+#pragma omp parallel for if (rows * len >= PAR_MIN)
+    for (long r = 0; r < rows; r++) maxpool1d_row(x + r * len, k, stride, ol, y + r * ol, idx + r * ol);
+}
+
 Tensor *op_maxpool1d(Ctx *c, Tensor *x, int k, int stride)
 {
     CHECK(k >= 1 && stride >= 1, "op_maxpool1d: k %d, stride %d", k, stride);
@@ -165,8 +208,7 @@ Tensor *op_maxpool1d(Ctx *c, Tensor *x, int k, int stride)
     Tensor *y = ctx_tensor(c, x->ndim, dims, g);
     int *idx = alloc_indices(c, y->numel);
     long rows = x->numel / len;
-#pragma omp parallel for if (x->numel >= PAR_MIN)
-    for (long r = 0; r < rows; r++)
-        maxpool1d_row(x->data + r * len, k, stride, ol, y->data + r * ol, idx + r * ol);
-    return finish(c, x, y, idx, g, len, ol);
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_maxpool1d_forward(c->cuda, x->data, y->data, idx, rows, len, k, stride, ol));
+    else maxpool1d_cpu(x->data, y->data, idx, rows, len, k, stride, ol);
+    return finish(c, x, y, idx, g, len, ol, 0, 1, len, k, stride, 0);
 }

@@ -8,6 +8,7 @@
  * are memcpy's of runs of (part length) * inner elements. */
 #include <string.h>
 #include "ops.h"
+#include "backend.h"
 #include "shape_math.h"
 #include "util.h"
 
@@ -57,6 +58,7 @@ static void concat_backward(TapeEntry *e)
 
 Tensor *op_concat(Ctx *c, int n, Tensor *const *xs, int axis)
 {
+    CPU_ONLY_OP(c, "op_concat");
     CHECK(n >= 1, "op_concat: no inputs");
     int a = resolve_axis(xs[0], axis, "op_concat");
     int dims[TENSOR_MAX_DIMS];
@@ -116,6 +118,7 @@ static void slice_backward(TapeEntry *e)
 
 Tensor *op_slice(Ctx *c, Tensor *x, int axis, int start, int length)
 {
+    CPU_ONLY_OP(c, "op_slice");
     int a = resolve_axis(x, axis, "op_slice");
     CHECK(start >= 0 && length >= 1 && start + length <= x->dims[a],
           "op_slice: [%d, %d) outside dimension %d of size %d", start, start + length, a, x->dims[a]);

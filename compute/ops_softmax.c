@@ -3,6 +3,7 @@
  * its own: y_j = exp(x_j - max) / sum_k exp(x_k - max). Backward uses the
  * saved output: dx_j += y_j (dy_j - sum_k y_k dy_k). */
 #include "ops.h"
+#include "backend.h"
 #include "shape_math.h"
 #include "util.h"
 
@@ -46,6 +47,7 @@ static void softmax_backward(TapeEntry *e)
 
 Tensor *op_softmax(Ctx *c, Tensor *x, int axis)
 {
+    CPU_ONLY_OP(c, "op_softmax");
     int a = axis < 0 ? axis + x->ndim : axis;
     CHECK(a >= 0 && a < x->ndim, "op_softmax: axis %d out of range for a %d-D tensor", axis, x->ndim);
     int g = ctx_any_grad(c, 1, &x);

@@ -4,7 +4,11 @@
  * element-wise updates in float with each hyperparameter rounded to float,
  * exactly where PyTorch's tensor ops round them. */
 #include "optim.h"
+#include "optim_math.h"
 #include "util.h"
+#ifdef SWEEPRUN_HAVE_CUDA
+#include "cuda/cuda_ops.h"
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,42 +61,27 @@ void optim_init(Optimizer *o, const OptimConfig *cfg, const ParamTable *table)
     o->step = 0;
 }
 
+static void optim_cuda_free(Optimizer *o);
+
 void optim_free(Optimizer *o)
 {
+    optim_cuda_free(o);
     free(o->state1);
     free(o->state2);
     memset(o, 0, sizeof *o);
 }
 
-/* Per-step float scalars shared by every entry, precomputed in double. */
-typedef struct StepScalars {
-    float lr;           /* SGD: p += (-lr) * d */
-    float momentum;
-    float beta1, one_minus_beta1;
-    float beta2, one_minus_beta2;
-    float neg_step_size;          /* -lr / (1 - beta1^t) */
-    float bias_correction2_sqrt;  /* sqrt(1 - beta2^t) */
-    float eps;
-    float adamw_scale;            /* 1 - lr*wd (AdamW) */
-} StepScalars;
-
-static StepScalars step_scalars(const OptimConfig *c, float lr_f, long t)
+static OptimHyper hyper_of(const OptimConfig *c)
 {
-    double lr = float_intended_double(lr_f);
-    double b1 = float_intended_double(c->beta1), b2 = float_intended_double(c->beta2);
-    double wd = float_intended_double(c->weight_decay);
-    StepScalars s;
-    s.lr = (float)lr;
-    s.momentum = c->momentum;
-    s.beta1 = c->beta1;
-    s.beta2 = c->beta2;
-    s.one_minus_beta1 = (float)(1.0 - b1);
-    s.one_minus_beta2 = (float)(1.0 - b2);
-    s.neg_step_size = (float)(-(lr / (1.0 - pow(b1, (double)t))));
-    s.bias_correction2_sqrt = (float)sqrt(1.0 - pow(b2, (double)t));
-    s.eps = c->eps;
-    s.adamw_scale = (float)(1.0 - lr * wd);
-    return s;
+    OptimHyper h;
+    h.beta1_d = float_intended_double(c->beta1);
+    h.beta2_d = float_intended_double(c->beta2);
+    h.wd_d = float_intended_double(c->weight_decay);
+    h.momentum = c->momentum;
+    h.beta1 = c->beta1;
+    h.beta2 = c->beta2;
+    h.eps = c->eps;
+    return h;
 }
 
 /* Decay for this entry under the configured scope; 0 means "no L2 term",
@@ -103,79 +92,174 @@ static float entry_decay(const OptimConfig *c, const ParamEntry *e)
     return c->weight_decay;
 }
 
-/* Rounding, operation by operation, as PyTorch's CPU kernels do it: an
- * add with alpha (x.add_(y, alpha=a)) and addcmul are one fused multiply-add,
- * mul_, div and addcdiv are not. The fused steps are written with fmaf and
- * the unfused ones so that no multiply feeds an add directly, so the result
- * does not depend on the compiler's -ffp-contract setting; with -march=native
- * fmaf is a single instruction. */
-
 static void sgd_entry(float *restrict p, const float *restrict g, float *restrict buf,
-                      long n, float wd, const StepScalars *s, int first, int nesterov)
+                      long n, float wd, const OptimScalars *s, int nesterov)
 {
-    const float neg_lr = -s->lr, mom = s->momentum;
 #pragma omp parallel for if (n >= OPTIM_PAR_MIN) schedule(static)
-    for (long i = 0; i < n; i++) {
-        float d = g[i];
-        if (wd != 0.0f) d = fmaf(p[i], wd, d);                 /* d.add(p, alpha=wd) */
-        if (mom != 0.0f) {
-            /* PyTorch clones the first (decayed) gradient into the buffer
-             * rather than decaying a zero buffer into it. */
-            float b = first ? d : fmaf(d, 1.0f, buf[i] * mom); /* buf.mul_(mom).add_(d) */
-            buf[i] = b;
-            d = nesterov ? fmaf(b, mom, d) : b;                 /* d.add(buf, alpha=mom) */
-        }
-        p[i] = fmaf(d, neg_lr, p[i]);                           /* p.add_(d, alpha=-lr) */
-    }
+    for (long i = 0; i < n; i++) sgd_element(&p[i], g[i], &buf[i], wd, nesterov, s);
 }
 
-/* Adam / AdamW on one entry. wd is the coupled L2 coefficient (Adam) and
- * decoupled says whether to apply AdamW's multiplicative decay instead. */
 static void adam_entry(float *restrict p, const float *restrict g, float *restrict m,
-                       float *restrict v, long n, float wd, int decoupled,
-                       const StepScalars *s)
+                       float *restrict v, long n, float wd, int decoupled, const OptimScalars *s)
 {
 #pragma omp parallel for if (n >= OPTIM_PAR_MIN) schedule(static)
-    for (long i = 0; i < n; i++) {
-        float pi = p[i], gi = g[i];
-        if (wd != 0.0f) {
-            if (decoupled) pi = pi * s->adamw_scale;            /* p.mul_(1 - lr*wd) */
-            else gi = fmaf(pi, wd, gi);                         /* g.add(p, alpha=wd) */
-        }
-        float mi = fmaf(gi, s->one_minus_beta1, m[i] * s->beta1);
-        float vi = fmaf(s->one_minus_beta2 * gi, gi, v[i] * s->beta2);   /* addcmul_ */
-        m[i] = mi;
-        v[i] = vi;
-        /* PyTorch's arrangement: eps is added to sqrt(v)/sqrt(bc2), and the
-         * first-moment bias correction is folded into the step size. */
-        float denom = sqrtf(vi) / s->bias_correction2_sqrt + s->eps;
-        p[i] = pi + (s->neg_step_size * mi) / denom;            /* addcdiv_ */
-    }
+    for (long i = 0; i < n; i++) adam_element(&p[i], g[i], &m[i], &v[i], wd, decoupled, s);
 }
 
-void optim_step(Optimizer *o, float *params, const float *grads, float lr)
+/* Calls fn for each maximal run of consecutive trainable, used entries
+ * with the same decay: the optimizer's work list (one CUDA launch each). */
+static void for_each_range(const Optimizer *o, void (*fn)(void *user, long off, long n, float wd),
+                           void *user)
 {
-    const OptimConfig *c = &o->cfg;
     const ParamTable *t = o->table;
-    CHECK(t->n_params == o->n, "parameter table changed size after optim_init (%ld -> %ld)",
-          o->n, t->n_params);
-    o->step++;
-    StepScalars s = step_scalars(c, lr, o->step);
+    long start = -1, end = -1;
+    float wd = 0.0f;
     for (int k = 0; k < t->count; k++) {
         const ParamEntry *e = &t->entries[k];
         /* Buffers are not trained; unused entries have no gradient and
          * PyTorch leaves them (and their state) completely alone. */
         if (e->kind != ENTRY_PARAM || e->unused) continue;
-        long off = e->offset;
-        float wd = entry_decay(c, e);
-        if (c->kind == OPTIM_SGD)
-            sgd_entry(params + off, grads + off, o->state1 + off, e->numel, wd, &s,
-                      o->step == 1, c->nesterov);
-        else
-            adam_entry(params + off, grads + off, o->state1 + off, o->state2 + off,
-                       e->numel, wd, c->kind == OPTIM_ADAMW, &s);
+        float d = entry_decay(&o->cfg, e);
+        if (start >= 0 && e->offset == end && d == wd) {
+            end += e->numel;
+            continue;
+        }
+        if (start >= 0) fn(user, start, end - start, wd);
+        start = e->offset;
+        end = e->offset + e->numel;
+        wd = d;
     }
+    if (start >= 0) fn(user, start, end - start, wd);
 }
+
+typedef struct CpuStep {
+    const Optimizer *o;
+    float *params;
+    const float *grads;
+    OptimScalars s;
+} CpuStep;
+
+static void cpu_range(void *user, long off, long n, float wd)
+{
+    CpuStep *st = user;
+    const Optimizer *o = st->o;
+    if (o->cfg.kind == OPTIM_SGD)
+        sgd_entry(st->params + off, st->grads + off, o->state1 + off, n, wd, &st->s, o->cfg.nesterov);
+    else
+        adam_entry(st->params + off, st->grads + off, o->state1 + off, o->state2 + off, n, wd,
+                   o->cfg.kind == OPTIM_ADAMW, &st->s);
+}
+
+void optim_step(Optimizer *o, float *params, const float *grads, float lr)
+{
+    const ParamTable *t = o->table;
+    CHECK(t->n_params == o->n, "parameter table changed size after optim_init (%ld -> %ld)",
+          o->n, t->n_params);
+    o->step++;
+    OptimHyper h = hyper_of(&o->cfg);
+    CpuStep st = {o, params, grads, optim_scalars(&h, float_intended_double(lr), o->step)};
+    for_each_range(o, cpu_range, &st);
+}
+
+/* ---- CUDA ------------------------------------------------------------------ */
+
+#ifdef SWEEPRUN_HAVE_CUDA
+struct OptimCuda {
+    struct CudaBackend *cu;
+    float *state1, *state2;      /* device */
+    CudaOptimDevice *dev;        /* t, lr, this step's scalars (device) */
+};
+
+void optim_to_cuda(Optimizer *o, struct CudaBackend *cu)
+{
+    CHECK(!o->cuda, "optim_to_cuda called twice");
+    struct OptimCuda *g = xcalloc(1, sizeof *g);
+    g->cu = cu;
+    size_t bytes = (size_t)(o->n ? o->n : 1) * sizeof(float);
+    g->state1 = cuda_malloc(bytes);
+    if (o->cfg.kind != OPTIM_SGD) g->state2 = cuda_malloc(bytes);
+    g->dev = cuda_malloc(sizeof *g->dev);
+    o->cuda = g;
+    optim_state_to_device(o);
+    optim_set_lr_cuda(o, 0.0f);
+}
+
+void optim_set_lr_cuda(Optimizer *o, float lr)
+{
+    CHECK(o->cuda, "optim_set_lr_cuda before optim_to_cuda");
+    double d = float_intended_double(lr);
+    cuda_copy_to_device(o->cuda->cu, &o->cuda->dev->lr, &d, sizeof d);
+}
+
+typedef struct DevStep {
+    const Optimizer *o;
+    float *params;
+    const float *grads;
+} DevStep;
+
+static void cuda_range(void *user, long off, long n, float wd)
+{
+    DevStep *st = user;
+    const Optimizer *o = st->o;
+    struct OptimCuda *g = o->cuda;
+    if (o->cfg.kind == OPTIM_SGD)
+        cuda_sgd_update(g->cu, st->params + off, st->grads + off, g->state1 + off, n, wd,
+                        o->cfg.nesterov, g->dev);
+    else
+        cuda_adam_update(g->cu, st->params + off, st->grads + off, g->state1 + off, g->state2 + off,
+                         n, wd, o->cfg.kind == OPTIM_ADAMW, g->dev);
+}
+
+void optim_step_cuda(Optimizer *o, float *dev_params, const float *dev_grads)
+{
+    CHECK(o->cuda, "optim_step_cuda before optim_to_cuda");
+    OptimHyper h = hyper_of(&o->cfg);
+    cuda_optim_scalars(o->cuda->cu, &h, o->cuda->dev);
+    DevStep st = {o, dev_params, dev_grads};
+    for_each_range(o, cuda_range, &st);
+}
+
+void optim_state_to_host(Optimizer *o)
+{
+    struct OptimCuda *g = o->cuda;
+    if (!g) return;
+    size_t bytes = (size_t)o->n * sizeof(float);
+    cuda_copy_to_host(g->cu, o->state1, g->state1, bytes);
+    if (g->state2) cuda_copy_to_host(g->cu, o->state2, g->state2, bytes);
+    long long t;
+    cuda_copy_to_host(g->cu, &t, &g->dev->t, sizeof t);
+    o->step = (long)t;
+}
+
+void optim_state_to_device(Optimizer *o)
+{
+    struct OptimCuda *g = o->cuda;
+    if (!g) return;
+    size_t bytes = (size_t)o->n * sizeof(float);
+    cuda_copy_to_device(g->cu, g->state1, o->state1, bytes);
+    if (g->state2) cuda_copy_to_device(g->cu, g->state2, o->state2, bytes);
+    long long t = o->step;
+    cuda_copy_to_device(g->cu, &g->dev->t, &t, sizeof t);
+}
+
+static void optim_cuda_free(Optimizer *o)
+{
+    struct OptimCuda *g = o->cuda;
+    if (!g) return;
+    cuda_free(g->state1);
+    cuda_free(g->state2);
+    cuda_free(g->dev);
+    free(g);
+    o->cuda = NULL;
+}
+#else
+void optim_to_cuda(Optimizer *o, struct CudaBackend *cu) { (void)o, (void)cu; fatal("optim_to_cuda: built without CUDA"); }
+void optim_set_lr_cuda(Optimizer *o, float lr) { (void)o, (void)lr; fatal("optim_set_lr_cuda: built without CUDA"); }
+void optim_step_cuda(Optimizer *o, float *p, const float *g) { (void)o, (void)p, (void)g; fatal("optim_step_cuda: built without CUDA"); }
+void optim_state_to_host(Optimizer *o) { (void)o; }
+void optim_state_to_device(Optimizer *o) { (void)o; }
+static void optim_cuda_free(Optimizer *o) { (void)o; }
+#endif
 
 static const char *const KIND_NAMES[] = {
     [OPTIM_SGD] = "sgd",

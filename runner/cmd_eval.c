@@ -54,6 +54,12 @@ int cmd_eval(int argc, char **argv)
         return EXIT_BAD_INPUT;
     }
     set_compute_threads(threads);
+    int cuda_index;
+    if (train_resolve_device(&cfg, &cuda_index, NULL, 0, err, sizeof err) < 0) {
+        report_error("eval: %s was trained on a GPU: %s", run, err);
+        dataset_free(&data);
+        return EXIT_BAD_INPUT;
+    }
     Trainer t;
     if (run_load_trainer(run, &t, &cfg, &data, err, sizeof err)) {
         report_error("eval: %s", err);

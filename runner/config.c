@@ -29,6 +29,8 @@ void config_defaults(TrainConfig *c, const ModelDesc *model)
     snprintf(c->device, sizeof c->device, "auto");
     if (r->augment) CHECK(augment_parse(r->augment, &c->augment, err, sizeof err) == 0,
                           "model %s: recipe augment '%s': %s", model->name, r->augment, err);
+    c->tf32 = 0;
+    c->cuda_graph = 1;
 }
 
 /* ---- value parsers: 0 ok, -1 with message --------------------------------- */
@@ -125,7 +127,7 @@ static int set_schedule(TrainConfig *c, const char *v, char *err, int n)
 static const char *const KEYS =
     "model dataset epochs batch_size eval_batch_size grad_accum lr optimizer weight_decay "
     "l2_scope momentum nesterov adam_eps schedule seed device threads out train_subset test_subset "
-    "data_parallel allreduce augment and the model's options";
+    "data_parallel allreduce augment tf32 cuda_graph and the model's options";
 
 const char *config_key_list(void) { return KEYS; }
 
@@ -148,6 +150,8 @@ int config_set(TrainConfig *c, const char *k, const char *v, char *err, int n)
         /* Keys that do not belong to a recipe survive a model change. */
         memcpy(c->dataset, keep.dataset, sizeof c->dataset);
         memcpy(c->device, keep.device, sizeof c->device);
+        c->tf32 = keep.tf32;
+        c->cuda_graph = keep.cuda_graph;
         memcpy(c->out, keep.out, sizeof c->out);
         c->threads = keep.threads;
         c->seed = keep.seed;
@@ -172,6 +176,8 @@ int config_set(TrainConfig *c, const char *k, const char *v, char *err, int n)
     if (!strcmp(k, "schedule")) return set_schedule(c, v, err, n);
     if (!strcmp(k, "device")) return parse_device(v, c->device, sizeof c->device, err, n);
     if (!strcmp(k, "threads")) return parse_int(k, v, 0, 1024, &c->threads, err, n);
+    if (!strcmp(k, "tf32")) return parse_bool(k, v, &c->tf32, err, n);
+    if (!strcmp(k, "cuda_graph")) return parse_bool(k, v, &c->cuda_graph, err, n);
     if (!strcmp(k, "out")) return copy_text(k, v, c->out, sizeof c->out, err, n);
     if (!strcmp(k, "train_subset")) return parse_long(k, v, 0, 1L << 40, &c->train_subset, err, n);
     if (!strcmp(k, "test_subset")) return parse_long(k, v, 0, 1L << 40, &c->test_subset, err, n);
@@ -297,6 +303,8 @@ void config_each(const TrainConfig *c, void (*fn)(const char *, const char *, vo
                             : c->allreduce == ALLREDUCE_MPI ? "mpi" : "auto");
     augment_format(&c->augment, b, sizeof b);
     fn("augment", b, user);
+    EMIT("tf32", "%s", c->tf32 ? "true" : "false");
+    EMIT("cuda_graph", "%s", c->cuda_graph ? "true" : "false");
     for (int i = 0; i < c->model->n_options; i++) {
         model_option_format(c->model, i, c->model_options[i], b, sizeof b);
         fn(c->model->options[i].name, b, user);

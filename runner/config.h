@@ -30,6 +30,8 @@ typedef struct TrainConfig {
     Schedule schedule;
     uint64_t seed;
     char device[32];                 /* auto | cpu | cuda | cuda:I */
+    int tf32;                        /* CUDA: allow TF32 tensor-core GEMMs (default off) */
+    int cuda_graph;                  /* CUDA: replay each step as a graph (default on) */
     int threads;                     /* 0 = all cores */
     char out[CONFIG_PATH_MAX];       /* run file; "" = a name under runs/ */
     long train_subset;               /* 0 = all; else the first N images */

@@ -28,17 +28,22 @@ int run_load_config(const char *path, TrainConfig *cfg, double *final_accuracy, 
     RunFile *f = runfile_open(path, err, n);
     if (!f) return -1;
     static char text[16384];
-    char inner[1024];
+    char inner[1024], device[512] = "";
     int rc = runfile_read_attr_string(f, "config", text, sizeof text, err, n);
     *final_accuracy = NAN;
     if (!rc && runfile_has_attr(f, "final_test_accuracy"))
         rc = runfile_read_attr_double(f, "final_test_accuracy", final_accuracy, err, n);
+    if (!rc) rc = runfile_read_attr_string(f, "device", device, sizeof device, err, n);
     runfile_close(f);
     if (rc) return -1;
     if (config_from_text(cfg, text, inner, sizeof inner)) {
         snprintf(err, n, "%.400s: attribute config: %.500s", path, inner);
         return -1;
     }
+    /* Re-score on the kind of device that trained it ("cuda:0: ..." or
+     * "cpu: ..."): the two backends round differently, and eval checks that
+     * the recorded accuracy comes back exactly. */
+    snprintf(cfg->device, sizeof cfg->device, "%s", strncmp(device, "cuda", 4) ? "cpu" : "cuda");
     return 0;
 }
 
@@ -47,8 +52,10 @@ int run_load_trainer(const char *path, Trainer *t, const TrainConfig *cfg, const
 {
     trainer_init(t, cfg, data);
     if (runfile_read_weights(path, &t->model.table, t->model.params, t->model.buffers, err,
-                             err_size) == 0)
+                             err_size) == 0) {
+        trainer_weights_loaded(t);
         return 0;
+    }
     trainer_free(t);
     return -1;
 }

@@ -1,8 +1,10 @@
 #include "train.h"
 #include "augment.h"
 #include "comm.h"
+#include "device.h"
 #include "ops.h"
 #include "rng.h"
+#include "train_cuda.h"
 #include "util.h"
 #include <cblas.h>
 #include <math.h>
@@ -32,19 +34,85 @@ int set_compute_threads(int threads)
     return threads;
 }
 
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Key in the high word, index in the low one: sorting these 64-bit values
+ * sorts by (key, index), so equal keys keep index order, as the GPU's
+ * stable radix sort of (key, index) pairs does. */
 void epoch_permutation(uint64_t seed, int epoch, int n, int *order)
 {
-    for (int i = 0; i < n; i++) order[i] = i;
-    uint64_t base = (uint64_t)epoch * (uint64_t)n;
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)rng_below(seed, RNG_STREAM_SHUFFLE, base + (uint64_t)i, (uint32_t)(i + 1));
-        int tmp = order[i];
-        order[i] = order[j];
-        order[j] = tmp;
+    uint64_t *keys = xmalloc((size_t)(n ? n : 1) * sizeof *keys);
+    uint64_t hi = (uint64_t)(uint32_t)epoch << 32;
+    for (int i = 0; i < n; i++)
+        keys[i] = (uint64_t)rng_u32(seed, RNG_STREAM_SHUFFLE, hi | (uint64_t)i) << 32 | (uint64_t)i;
+    qsort(keys, (size_t)n, sizeof *keys, compare_u64);
+    for (int i = 0; i < n; i++) order[i] = (int)(uint32_t)keys[i];
+    free(keys);
+}
+
+/* Why this configuration cannot train on the CUDA backend yet (NULL: it can). */
+static const char *cuda_blocker(const TrainConfig *cfg)
+{
+    if (cfg->model->cpu_only) return "its ops have no CUDA implementation yet";
+    if (augment_active(&cfg->augment)) return "augmentation has no CUDA implementation yet";
+    return NULL;
+}
+
+int train_resolve_device(const TrainConfig *cfg, int *index, char *note, int note_size,
+                         char *err, int err_size)
+{
+    char why[256];
+    if (note && note_size > 0) note[0] = 0;
+    *index = -1;
+    if (!strcmp(cfg->device, "cpu")) return 0;
+    int gpus = device_cuda_count(why, sizeof why);
+    const char *blocker = cuda_blocker(cfg);
+    if (!strcmp(cfg->device, "auto")) {
+        if (gpus > 0 && blocker) {
+            if (note) snprintf(note, note_size, "model %s: %s; training on the CPU", cfg->model->name, blocker);
+            return 0;
+        }
+        if (gpus > 0) {
+            *index = 0;
+            return 1;
+        }
+        if (note) snprintf(note, note_size, "no usable GPU (%s); training on the CPU", why);
+        return 0;
     }
+    int want = 0;
+    if (!strncmp(cfg->device, "cuda:", 5)) want = atoi(cfg->device + 5);
+    if (gpus == 0) {
+        snprintf(err, err_size, "device %s: %s (use --device cpu or auto)", cfg->device, why);
+        return -1;
+    }
+    if (blocker) {
+        snprintf(err, err_size, "device %s: model %s: %s (use --device cpu)", cfg->device, cfg->model->name,
+                 blocker);
+        return -1;
+    }
+    if (want >= gpus) {
+        snprintf(err, err_size, "device %s: this machine has %d CUDA device%s (cuda:0%s%s)", cfg->device, gpus,
+                 gpus == 1 ? "" : "s", gpus > 1 ? " to cuda:" : "", gpus > 1 ? "N" : "");
+        return -1;
+    }
+    *index = want;
+    return 1;
 }
 
 void trainer_init(Trainer *t, const TrainConfig *cfg, const Dataset *data)
+{
+    int index;
+    char err[512];
+    int where = train_resolve_device(cfg, &index, NULL, 0, err, sizeof err);
+    CHECK(where >= 0, "trainer_init: %s", err);
+    trainer_init_on(t, cfg, data, where ? index : -1);
+}
+
+void trainer_init_on(Trainer *t, const TrainConfig *cfg, const Dataset *data, int cuda_index)
 {
     memset(t, 0, sizeof *t);
     t->cfg = cfg;
@@ -60,10 +128,23 @@ void trainer_init(Trainer *t, const TrainConfig *cfg, const Dataset *data)
     t->order = xmalloc((size_t)(data->n_train ? data->n_train : 1) * sizeof(int));
     if (cfg->grad_accum > 1) t->micro_grad = xmalloc((size_t)t->model.table.n_params * sizeof(float));
     if (augment_active(&cfg->augment)) t->batch_raw = xmalloc((size_t)most * image * sizeof(float));
+    if (cuda_index >= 0) trainer_cuda_setup(t, cuda_index);
+}
+
+void trainer_device_name(const Trainer *t, char *buf, int size)
+{
+    if (t->gpu) trainer_cuda_describe(t, buf, size);
+    else device_cpu_name(buf, size);
+}
+
+void trainer_weights_loaded(Trainer *t)
+{
+    if (t->gpu) trainer_cuda_upload(t);
 }
 
 void trainer_free(Trainer *t)
 {
+    if (t->gpu) trainer_cuda_free(t);
     model_free(&t->model);
     optim_free(&t->opt);
     ctx_free(&t->ctx);
@@ -117,6 +198,7 @@ void trainer_set_group(Trainer *t, const ProcessGroup *group, int use_nccl)
     /* Identical already (same seed), but one source of truth is cheap. */
     comm_broadcast_float(group, t->model.params, t->model.table.n_params, 0);
     comm_broadcast_float(group, t->model.buffers, t->model.table.n_buffers, 0);
+    trainer_weights_loaded(t);
 }
 
 static int group_size(const Trainer *t) { return t->group ? t->group->size : 1; }
@@ -185,6 +267,10 @@ static int train_step(Trainer *t, const int *index, int n, int64_t position, lon
 
 void trainer_evaluate(Trainer *t, Evaluation *ev)
 {
+    if (t->gpu) {
+        trainer_cuda_evaluate(t, ev);
+        return;
+    }
     memset(ev, 0, sizeof *ev);
     int n = t->data->n_test, b = t->cfg->eval_batch_size;
     int ranks = group_size(t), rank = group_rank(t);
@@ -251,20 +337,26 @@ RunStatus trainer_run(Trainer *t, int start_epoch, const TrainObserver *obs, Epo
         double t0 = now_seconds(), loss_sum = 0;
         long correct = 0;
         float lr = schedule_lr(&cfg->schedule, cfg->lr, epoch);
-        epoch_permutation(cfg->seed, epoch, n, t->order);
-        for (int k = 0; k < batches; k++) {
-            int m = n - k * b < b ? n - k * b : b;
-            long step = (long)epoch * batches + k;
-            int64_t position = (int64_t)epoch * n + (int64_t)k * b;
-            if (train_step(t, t->order + (long)k * b, m, position, step, lr, &loss_sum, &correct))
-                return RUN_DIVERGED;
-            if (obs && obs->on_batch)
-                obs->on_batch(obs->user, epoch, k + 1, batches, loss_sum / ((long)k * b + m),
-                              now_seconds() - t0, (long)k * b + m);
+        if (t->gpu) {
+            if (trainer_cuda_epoch(t, epoch, lr, obs, t0, &loss_sum, &correct)) return RUN_DIVERGED;
+        } else {
+            epoch_permutation(cfg->seed, epoch, n, t->order);
+            for (int k = 0; k < batches; k++) {
+                int m = n - k * b < b ? n - k * b : b;
+                long step = (long)epoch * batches + k;
+                int64_t position = (int64_t)epoch * n + (int64_t)k * b;
+                if (train_step(t, t->order + (long)k * b, m, position, step, lr, &loss_sum, &correct))
+                    return RUN_DIVERGED;
+                if (obs && obs->on_batch)
+                    obs->on_batch(obs->user, epoch, k + 1, batches, loss_sum / ((long)k * b + m),
+                                  now_seconds() - t0, (long)k * b + m);
+            }
         }
         double train_seconds = now_seconds() - t0;
         Evaluation ev;
         trainer_evaluate(t, &ev);
+        /* Run files and checkpoints read the host copies. */
+        if (t->gpu) trainer_cuda_to_host(t);
         EpochStats s = {
             .epoch = epoch,
             .train_loss = loss_sum / n,

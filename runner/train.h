@@ -42,6 +42,7 @@ typedef struct TrainObserver {
 } TrainObserver;
 
 struct ProcessGroup;
+struct TrainerCuda;
 
 typedef struct Trainer {
     const TrainConfig *cfg;
@@ -57,9 +58,31 @@ typedef struct Trainer {
     /* Data-parallel training (trainer_set_group); NULL: this process alone. */
     const struct ProcessGroup *group;
     int nccl;                  /* sum gradients with NCCL instead of MPI */
+    /* CUDA training (train_cuda.c); NULL when training on the CPU. */
+    struct TrainerCuda *gpu;
+    /* CUDA: read the device's loss totals (progress, divergence check)
+     * every this many steps; 0 = about 50 times per epoch. */
+    int tick_every;
 } Trainer;
 
+/* Where cfg->device says to train: returns 0 for the CPU, 1 for CUDA device
+ * *index ("auto" picks cuda:0 when a GPU is usable). -1 with a one-line
+ * reason in err when CUDA was asked for and cannot be used. When "auto"
+ * falls back to the CPU because no GPU is usable, note (if not NULL) gets
+ * a one-line explanation, else it is "". */
+int train_resolve_device(const TrainConfig *cfg, int *index, char *note, int note_size,
+                         char *err, int err_size);
+/* trainer_init_on with train_resolve_device's choice (which must succeed). */
 void trainer_init(Trainer *t, const TrainConfig *cfg, const Dataset *data);
+/* cuda_index < 0: the CPU; else that CUDA device: the dataset, parameters,
+ * gradients and optimizer state go to device memory once, and every epoch
+ * runs there (train_cuda.c). Aborts if the device cannot be set up. */
+void trainer_init_on(Trainer *t, const TrainConfig *cfg, const Dataset *data, int cuda_index);
+/* "cpu: ..." or "cuda:0: NVIDIA ..." for run files and benchmarks. */
+void trainer_device_name(const Trainer *t, char *buf, int size);
+/* The host copies of the parameters and buffers were changed (weights
+ * loaded from a file): push them to the device (no-op on the CPU). */
+void trainer_weights_loaded(Trainer *t);
 /* Train data-parallel over the ranks of group (every rank calls this and
  * then trainer_run with the same configuration). Each optimizer step,
  * the shuffled global batch (identical on every rank) is cut into
@@ -89,8 +112,11 @@ void evaluation_free(Evaluation *ev);
  * images of a batch, so the same images in the same batches give the same
  * logits). */
 void trainer_logits(Trainer *t, const unsigned char *pixels, int n, float *logits);
-/* The permutation of epoch e: Fisher-Yates from the counter RNG, identical
- * on every rank and every backend for the same seed. */
+/* The permutation of epoch e, identical on every rank and every backend
+ * for the same seed: image i gets the key rng_u32(seed, SHUFFLE,
+ * epoch << 32 | i), and the order is the indices sorted by (key, index).
+ * (A sort, unlike Fisher-Yates, is parallel: the GPU computes the same
+ * order with one radix sort, cuda/data.cu.) */
 void epoch_permutation(uint64_t seed, int epoch, int n, int *order);
 /* Set OpenMP and OpenBLAS thread counts (0 = all cores). Returns the count. */
 int set_compute_threads(int threads);

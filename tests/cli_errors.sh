@@ -69,4 +69,25 @@ else
   echo "FAIL eval_not_hdf5: rc $rc, stderr $(cat "$work/stderr")"; failures=$((failures + 1))
 fi
 
+# The GPU path CI can check: without a usable GPU, --device cuda is refused
+# with one message (exit 2, nothing written), and auto trains on the CPU
+# with a one-line note. Skipped where a GPU is usable.
+if nvidia-smi -L >/dev/null 2>&1; then
+  echo "skip cuda_without_gpu: a GPU is present"
+else
+  expect_bad cuda_without_gpu "train: device cuda: " train --model gecco --device cuda
+  expect_bad cuda1_without_gpu "train: device cuda:1: " train --model gecco --device cuda:1
+  need_mnist
+  "$bin" train --model gecco --epochs 1 --train-subset 128 --test-subset 64 \
+    --out "$work/auto.h5" >"$work/auto.out" 2>"$work/auto.err"
+  rc=$?
+  if [[ $rc -eq 0 && "$(grep -c '^note: no usable GPU (.*); training on the CPU$' "$work/auto.out")" == 1 \
+        && "$(grep -c '^device: cpu: ' "$work/auto.out")" == 1 && ! -s "$work/auto.err" ]]; then
+    echo "ok   auto_falls_back: $(head -1 "$work/auto.out")"; passed=$((passed + 1))
+  else
+    echo "FAIL auto_falls_back: rc $rc, stdout $(head -3 "$work/auto.out"), stderr $(cat "$work/auto.err")"
+    failures=$((failures + 1))
+  fi
+fi
+
 finish

@@ -1,6 +1,4 @@
-// CUDA device discovery. The CUDA ops themselves land with the CUDA backend
-// issue; this file makes the build link against the CUDA runtime, so the
-// toolchain setup is exercised in CI from the start.
+// CUDA device discovery (device.h): how many usable GPUs, their names.
 #include <cstdio>
 #include <cuda_runtime.h>
 

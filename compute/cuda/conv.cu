@@ -1,0 +1,128 @@
+// GPU twin of ops_conv.c: im2col over the whole batch, the output permute
+// (with bias) and its inverse, bias gradients, col2im. The matrix products
+// themselves are cuBLAS calls made by ops_conv.c through bk_gemm.
+#include "common.cuh"
+
+// col[r, n*P + p] with r = (ch*kh + i)*kw + j and p = oh*OW + ow.
+__global__ void im2col_kernel(CudaConvShape s, const float *x, float *col)
+{
+    long plane = (long)s.oh * s.ow, np = (long)s.n * plane;
+    long rows = (long)s.c * s.kh * s.kw;
+    GRID_STRIDE(t, rows * np) {
+        long r = t / np, q = t % np;
+        int n = (int)(q / plane);
+        long p = q % plane;
+        int oh = (int)(p / s.ow), ow = (int)(p % s.ow);
+        int j = (int)(r % s.kw), i = (int)((r / s.kw) % s.kh), ch = (int)(r / ((long)s.kw * s.kh));
+        int ih = oh * s.stride - s.pad + i, iw = ow * s.stride - s.pad + j;
+        float v = 0.0f;
+        if (ih >= 0 && ih < s.h && iw >= 0 && iw < s.w) v = x[(((long)n * s.c + ch) * s.h + ih) * s.w + iw];
+        col[t] = v;
+    }
+}
+
+// One thread per input pixel: the sum of every column entry that read it,
+// taps in (i, j) order, added once to dx. A gather, so no two threads write
+// the same element and the order is fixed.
+__global__ void col2im_add_kernel(CudaConvShape s, const float *col, float *dx)
+{
+    long plane = (long)s.oh * s.ow, np = (long)s.n * plane;
+    long total = (long)s.n * s.c * s.h * s.w;
+    GRID_STRIDE(t, total) {
+        int iw = (int)(t % s.w), ih = (int)((t / s.w) % s.h);
+        int ch = (int)((t / ((long)s.w * s.h)) % s.c), n = (int)(t / ((long)s.w * s.h * s.c));
+        float acc = 0.0f;
+        for (int i = 0; i < s.kh; i++) {
+            int a = ih + s.pad - i;              // = oh * stride
+            if (a < 0 || a % s.stride) continue;
+            int oh = a / s.stride;
+            if (oh >= s.oh) continue;
+            for (int j = 0; j < s.kw; j++) {
+                int b = iw + s.pad - j;          // = ow * stride
+                if (b < 0 || b % s.stride) continue;
+                int ow = b / s.stride;
+                if (ow >= s.ow) continue;
+                long r = ((long)ch * s.kh + i) * s.kw + j;
+                acc += col[r * np + (long)n * plane + (long)oh * s.ow + ow];
+            }
+        }
+        dx[t] += acc;
+    }
+}
+
+__global__ void kmajor_to_nchw_kernel(const float *yk, const float *bias, float *y, int n, int k, long plane)
+{
+    long np = (long)n * plane;
+    GRID_STRIDE(t, (long)n * k * plane) {
+        long p = t % plane;
+        int ch = (int)((t / plane) % k), img = (int)(t / (plane * k));
+        float v = yk[(long)ch * np + (long)img * plane + p];
+        y[t] = bias ? v + bias[ch] : v;
+    }
+}
+
+__global__ void nchw_to_kmajor_kernel(const float *dy, float *dyk, int n, int k, long plane)
+{
+    long np = (long)n * plane;
+    GRID_STRIDE(t, (long)k * np) {
+        int ch = (int)(t / np);
+        long q = t % np;
+        int img = (int)(q / plane);
+        long p = q % plane;
+        dyk[t] = dy[((long)img * k + ch) * plane + p];
+    }
+}
+
+static const int SUM_THREADS = 256;
+
+// One block per row; each thread sums a strided share in double, then a
+// fixed tree: the same bits on every run.
+__global__ void row_sums_add_kernel(const float *x, long cols, float *out)
+{
+    __shared__ double sh[SUM_THREADS];
+    const float *row = x + (long)blockIdx.x * cols;
+    double acc = 0;
+    for (long j = threadIdx.x; j < cols; j += blockDim.x) acc += row[j];
+    double total = block_sum_double(acc, sh);
+    if (threadIdx.x == 0) out[blockIdx.x] += (float)total;
+}
+
+extern "C" {
+
+void cuda_im2col(const CudaBackend *cu, CudaConvShape s, const float *x, float *col)
+{
+    long total = (long)s.c * s.kh * s.kw * s.n * s.oh * s.ow;
+    im2col_kernel<<<grid_for(total), THREADS, 0, stream_of(cu)>>>(s, x, col);
+    LAUNCH_CHECK("im2col");
+}
+
+void cuda_col2im_add(const CudaBackend *cu, CudaConvShape s, const float *col, float *dx)
+{
+    long total = (long)s.n * s.c * s.h * s.w;
+    col2im_add_kernel<<<grid_for(total), THREADS, 0, stream_of(cu)>>>(s, col, dx);
+    LAUNCH_CHECK("col2im_add");
+}
+
+void cuda_kmajor_to_nchw(const CudaBackend *cu, const float *yk, const float *bias, float *y, int n, int k,
+                         long plane)
+{
+    long total = (long)n * k * plane;
+    kmajor_to_nchw_kernel<<<grid_for(total), THREADS, 0, stream_of(cu)>>>(yk, bias, y, n, k, plane);
+    LAUNCH_CHECK("kmajor_to_nchw");
+}
+
+void cuda_nchw_to_kmajor(const CudaBackend *cu, const float *dy, float *dyk, int n, int k, long plane)
+{
+    long total = (long)n * k * plane;
+    nchw_to_kmajor_kernel<<<grid_for(total), THREADS, 0, stream_of(cu)>>>(dy, dyk, n, k, plane);
+    LAUNCH_CHECK("nchw_to_kmajor");
+}
+
+void cuda_row_sums_add(const CudaBackend *cu, const float *x, long rows, long cols, float *out)
+{
+    if (rows <= 0) return;
+    row_sums_add_kernel<<<(unsigned)rows, SUM_THREADS, 0, stream_of(cu)>>>(x, cols, out);
+    LAUNCH_CHECK("row_sums_add");
+}
+
+}  // extern "C"

@@ -1,0 +1,105 @@
+// GPU twin of ops_elementwise.c. The per-element formulas are the shared
+// HD helpers of elementwise_math.h, so both backends compute the same
+// values, and dropout draws the same mask bits for the same index.
+#include "common.cuh"
+#include "elementwise_math.h"
+
+__global__ void relu_fwd_kernel(const float *x, float *y, long n)
+{
+    GRID_STRIDE(i, n) y[i] = relu_fwd(x[i]);
+}
+
+__global__ void relu_bwd_kernel(const float *x, const float *dy, float *dx, long n)
+{
+    GRID_STRIDE(i, n) dx[i] += relu_bwd(x[i], dy[i]);
+}
+
+__global__ void sigmoid_fwd_kernel(const float *x, float *y, long n)
+{
+    GRID_STRIDE(i, n) y[i] = sigmoid_fwd(x[i]);
+}
+
+__global__ void sigmoid_bwd_kernel(const float *y, const float *dy, float *dx, long n)
+{
+    GRID_STRIDE(i, n) dx[i] += sigmoid_bwd(y[i], dy[i]);
+}
+
+__global__ void add_fwd_kernel(const float *a, const float *b, float *y, long n)
+{
+    GRID_STRIDE(i, n) y[i] = a[i] + b[i];
+}
+
+__global__ void mul_fwd_kernel(const float *a, const float *b, float *y, long n)
+{
+    GRID_STRIDE(i, n) y[i] = a[i] * b[i];
+}
+
+__global__ void mul_bwd_kernel(const float *dy, const float *other, float *dx, long n)
+{
+    GRID_STRIDE(i, n) dx[i] += dy[i] * other[i];
+}
+
+// One thread per element; rng_u32 picks the same word of the same Philox
+// block that the CPU's chunked loop uses for that absolute index.
+__global__ void dropout_kernel(const float *src, float *dst, long n, int accumulate, uint64_t seed,
+                               const uint64_t *base, uint64_t offset, float p, float scale)
+{
+    uint64_t start = offset + (base ? *base : 0);
+    GRID_STRIDE(i, n) {
+        uint32_t bits = rng_u32(seed, RNG_STREAM_DROPOUT, start + (uint64_t)i);
+        float v = dropout_keep_bits(bits, p) ? src[i] * scale : 0.0f;
+        dst[i] = accumulate ? dst[i] + v : v;
+    }
+}
+
+extern "C" {
+
+#define LAUNCH_1D(kernel, n, ...)                                                     \
+    do {                                                                              \
+        if ((n) <= 0) return;                                                         \
+        kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(__VA_ARGS__);             \
+        LAUNCH_CHECK(#kernel);                                                        \
+    } while (0)
+
+void cuda_relu_forward(const CudaBackend *cu, const float *x, float *y, long n)
+{
+    LAUNCH_1D(relu_fwd_kernel, n, x, y, n);
+}
+
+void cuda_relu_backward(const CudaBackend *cu, const float *x, const float *dy, float *dx, long n)
+{
+    LAUNCH_1D(relu_bwd_kernel, n, x, dy, dx, n);
+}
+
+void cuda_sigmoid_forward(const CudaBackend *cu, const float *x, float *y, long n)
+{
+    LAUNCH_1D(sigmoid_fwd_kernel, n, x, y, n);
+}
+
+void cuda_sigmoid_backward(const CudaBackend *cu, const float *y, const float *dy, float *dx, long n)
+{
+    LAUNCH_1D(sigmoid_bwd_kernel, n, y, dy, dx, n);
+}
+
+void cuda_add_forward(const CudaBackend *cu, const float *a, const float *b, float *y, long n)
+{
+    LAUNCH_1D(add_fwd_kernel, n, a, b, y, n);
+}
+
+void cuda_mul_forward(const CudaBackend *cu, const float *a, const float *b, float *y, long n)
+{
+    LAUNCH_1D(mul_fwd_kernel, n, a, b, y, n);
+}
+
+void cuda_mul_backward(const CudaBackend *cu, const float *dy, const float *other, float *dx, long n)
+{
+    LAUNCH_1D(mul_bwd_kernel, n, dy, other, dx, n);
+}
+
+void cuda_dropout(const CudaBackend *cu, const float *src, float *dst, long n, int accumulate,
+                  uint64_t seed, const uint64_t *base, uint64_t offset, float p)
+{
+    LAUNCH_1D(dropout_kernel, n, src, dst, n, accumulate, seed, base, offset, p, dropout_scale(p));
+}
+
+}  // extern "C"

@@ -1,0 +1,146 @@
+// GPU twin of ops_gecco.c's element-wise and row-wise parts (the dense
+// products are cuBLAS through bk_gemm). Every sum runs over the same index
+// in the same order as the CPU loop it mirrors, from the same start value,
+// with the gecco_math.h formulas, so a thread's result matches the CPU's.
+#include "common.cuh"
+#include "gecco_math.h"
+
+__global__ void selfloop_fwd_kernel(const float *k, const float *q, const float *v, long n, float mult, float *out)
+{
+    GRID_STRIDE(t, n) out[t] += mult * gated_message(k[t], q[t], v[t]);
+}
+
+__global__ void selfloop_bwd_kernel(const float *k, const float *q, const float *v, const float *g, long n,
+                                    float mult, float *dk, float *dv)
+{
+    GRID_STRIDE(t, n) gated_message_bwd(k[t], q[t], v[t], mult * g[t], &dv[t], &dk[t]);
+}
+
+// out[i,f] += sum_j message(k[i,f], q[j,f], v[j,f]), j ascending.
+__global__ void complete_fwd_kernel(const float *k, const float *q, const float *v, int rows, int fout, float *out)
+{
+    GRID_STRIDE(t, (long)rows * fout) {
+        int f = (int)(t % fout);
+        float ki = k[t], acc = out[t];
+        for (int j = 0; j < rows; j++) acc += gated_message(ki, q[(long)j * fout + f], v[(long)j * fout + f]);
+        out[t] = acc;
+    }
+}
+
+// dk[i,f] = sum_j d_ij (pass over targets i).
+__global__ void complete_bwd_dk_kernel(const float *k, const float *q, const float *v, const float *g, int rows,
+                                       int fout, float *dk)
+{
+    GRID_STRIDE(t, (long)rows * fout) {
+        int f = (int)(t % fout);
+        float ki = k[t], gi = g[t], acc = 0.0f;
+        for (int j = 0; j < rows; j++) {
+            float unused, da;
+            gated_message_bwd(ki, q[(long)j * fout + f], v[(long)j * fout + f], gi, &unused, &da);
+            acc += da;
+        }
+        dk[t] = acc;
+    }
+}
+
+// dq[j,f] = sum_i d_ij and dv[j,f] = sum_i e_ij g_i (pass over sources j).
+__global__ void complete_bwd_dqdv_kernel(const float *k, const float *q, const float *v, const float *g, int rows,
+                                         int fout, float *dq, float *dv)
+{
+    GRID_STRIDE(t, (long)rows * fout) {
+        int f = (int)(t % fout);
+        float qj = q[t], vj = v[t], aq = 0.0f, av = 0.0f;
+        for (int i = 0; i < rows; i++) {
+            float dvi, da;
+            gated_message_bwd(k[(long)i * fout + f], qj, vj, g[(long)i * fout + f], &dvi, &da);
+            av += dvi;
+            aq += da;
+        }
+        dq[t] = aq;
+        dv[t] = av;
+    }
+}
+
+// One thread per row (rows is the batch size: small).
+__global__ void attention_weights_kernel(float *s, float *a, float *r, int rows)
+{
+    GRID_STRIDE(i, rows) {
+        float *si = s + i * rows, *ai = a + i * rows;
+        double sum = 0;
+        for (int j = 0; j < rows; j++) {
+            si[j] = sigmoid_fwd(si[j]);
+            sum += si[j];
+        }
+        r[i] = (float)sum;
+        for (int j = 0; j < rows; j++) ai[j] = (float)(si[j] / sum);
+    }
+}
+
+__global__ void attention_dlogits_kernel(const float *a, const float *s, const float *r, float *dg, int rows)
+{
+    GRID_STRIDE(i, rows) {
+        const float *ai = a + i * rows, *si = s + i * rows;
+        float *dgi = dg + i * rows;
+        double dot = 0;
+        for (int l = 0; l < rows; l++) dot += (double)ai[l] * dgi[l];
+        float inv_r = 1.0f / r[i];
+        for (int j = 0; j < rows; j++) dgi[j] = attention_dlogit(dgi[j], (float)dot, inv_r, si[j]);
+    }
+}
+
+extern "C" {
+
+void cuda_selfloop_messages(const CudaBackend *cu, const float *k, const float *q, const float *v, int rows,
+                            int fout, float *out)
+{
+    long n = (long)rows * fout;
+    if (n <= 0) return;
+    selfloop_fwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(k, q, v, n, (float)rows, out);
+    LAUNCH_CHECK("selfloop_fwd");
+}
+
+void cuda_selfloop_backward(const CudaBackend *cu, const float *k, const float *q, const float *v,
+                            const float *g, int rows, int fout, float *dk, float *dv)
+{
+    long n = (long)rows * fout;
+    if (n <= 0) return;
+    selfloop_bwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(k, q, v, g, n, (float)rows, dk, dv);
+    LAUNCH_CHECK("selfloop_bwd");
+}
+
+void cuda_complete_messages(const CudaBackend *cu, const float *k, const float *q, const float *v, int rows,
+                            int fout, float *out)
+{
+    long n = (long)rows * fout;
+    if (n <= 0) return;
+    complete_fwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(k, q, v, rows, fout, out);
+    LAUNCH_CHECK("complete_fwd");
+}
+
+void cuda_complete_backward(const CudaBackend *cu, const float *k, const float *q, const float *v,
+                            const float *g, int rows, int fout, float *dk, float *dq, float *dv)
+{
+    long n = (long)rows * fout;
+    if (n <= 0) return;
+    complete_bwd_dk_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(k, q, v, g, rows, fout, dk);
+    LAUNCH_CHECK("complete_bwd_dk");
+    complete_bwd_dqdv_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(k, q, v, g, rows, fout, dq, dv);
+    LAUNCH_CHECK("complete_bwd_dqdv");
+}
+
+void cuda_attention_weights(const CudaBackend *cu, float *s, float *a, float *r, int rows)
+{
+    if (rows <= 0) return;
+    attention_weights_kernel<<<grid_for(rows), THREADS, 0, stream_of(cu)>>>(s, a, r, rows);
+    LAUNCH_CHECK("attention_weights");
+}
+
+void cuda_attention_dlogits(const CudaBackend *cu, const float *a, const float *s, const float *r, float *dg,
+                            int rows)
+{
+    if (rows <= 0) return;
+    attention_dlogits_kernel<<<grid_for(rows), THREADS, 0, stream_of(cu)>>>(a, s, r, dg, rows);
+    LAUNCH_CHECK("attention_dlogits");
+}
+
+}  // extern "C"

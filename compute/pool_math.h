@@ -1,0 +1,21 @@
+/* The max-pooling comparison, shared by ops_pool.c and cuda/pool.cu so both
+ * pick the same winner: ties go to the FIRST maximum in scan order (strict
+ * >), and a NaN wins over any number and then sticks (NaNs propagate). */
+#ifndef SWEEPRUN_POOL_MATH_H
+#define SWEEPRUN_POOL_MATH_H
+#include "hostdevice.h"
+
+HD int pool_beats(float v, float best) { return v > best || (v != v && best == best); }
+
+/* Output o of a window sequence (size k, stride s, padding pad) over an
+ * axis of n inputs starts at input o*s - pad; padded positions hold -inf
+ * in PyTorch, so they never win and only [lo, hi) of the window (offsets
+ * from start) is scanned. pad <= k/2 guarantees lo < hi. */
+HD void pool_window(int o, int s, int pad, int k, int n, int *start, int *lo, int *hi)
+{
+    *start = o * s - pad;
+    *lo = *start < 0 ? -*start : 0;
+    *hi = *start + k > n ? n - *start : k;
+}
+
+#endif

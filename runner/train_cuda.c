@@ -1,0 +1,321 @@
+/* The training loop on a GPU (called by train.c when a Trainer runs on
+ * CUDA). Same steps, same micro-batch split, same dropout offsets and the
+ * same epoch permutation as the CPU loop in train.c, arranged so a step
+ * never waits for the host:
+ *
+ *  - the dataset (bytes) is uploaded once; each epoch's permutation is
+ *    computed on the GPU (cuda_shuffler_run), and each micro-batch is
+ *    gathered and normalised by a kernel that reads the batch number from
+ *    device memory (state[1]);
+ *  - the dropout offset of micro-batch k, (step x slots + k) << 32, is
+ *    written by a kernel from the step counter state[0];
+ *  - loss sums and correct counts accumulate in device memory (CudaTotals)
+ *    and are read every `tick` steps (progress, divergence) and at the end
+ *    of the epoch;
+ *  - the optimizer reads its step count t and the learning rate from
+ *    device memory (optim.c);
+ *  - so, after one eager warm-up step per batch shape, the whole step
+ *    (forward, backward, NCCL all-reduce, optimizer, counter advance) is
+ *    captured once as a CUDA graph and replayed; the last, partial batch of
+ *    an epoch gets a graph of its own. --no-graph (cuda_graph = false)
+ *    runs every step eagerly: same kernels, same order, same results.
+ *
+ * Evaluation runs eagerly in a context of its own, so its batch size never
+ * changes the training arena (whose addresses the graphs hold). */
+#include "train_cuda.h"
+#include "util.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef SWEEPRUN_HAVE_CUDA
+#include <time.h>
+#include "comm.h"
+#include "cuda/cuda_ops.h"
+#include "ops.h"
+
+enum { SHAPE_FULL = 0, SHAPE_LAST = 1 };
+
+struct TrainerCuda {
+    CudaBackend *cu;
+    Ctx eval_ctx;
+    unsigned char *train_x, *train_y, *test_x, *test_y;   /* the dataset, once */
+    int *order;                   /* this epoch's permutation */
+    CudaShuffler *shuffler;
+    long long *state;             /* [0] optimizer step since the start, [1] batch of the epoch */
+    uint64_t *rng_base;           /* dropout offset of the current micro-batch */
+    CudaTotals *totals;           /* this epoch's training totals */
+    CudaTotals *eval_totals;
+    int *predictions;             /* n_test */
+    float *micro_grad;            /* a later micro-batch's gradient (grad_accum > 1) */
+    CudaGraph *graph[2];
+    unsigned graph_generation[2]; /* the arena generation each graph holds */
+    int eager_runs[2];
+};
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int group_size(const Trainer *t) { return t->group ? t->group->size : 1; }
+static int group_rank(const Trainer *t) { return t->group ? t->group->rank : 0; }
+
+static void *upload(CudaBackend *cu, const void *host, size_t bytes)
+{
+    void *d = cuda_malloc(bytes ? bytes : 1);
+    cuda_copy_to_device(cu, d, host, bytes);
+    return d;
+}
+
+void trainer_cuda_setup(Trainer *t, int device)
+{
+    const TrainConfig *cfg = t->cfg;
+    const Dataset *d = t->data;
+    char err[512];
+    CudaBackend *cu = cuda_backend_create(device, cfg->tf32, err, sizeof err);
+    CHECK(cu, "%s", err);
+    TrainerCuda *g = xcalloc(1, sizeof *g);
+    g->cu = cu;
+    t->gpu = g;
+    ctx_free(&t->ctx);
+    ctx_init_cuda(&t->ctx, cfg->seed, (size_t)64 << 20, cu);
+    ctx_init_cuda(&g->eval_ctx, cfg->seed, (size_t)16 << 20, cu);
+    model_to_cuda(&t->model, cu);
+    optim_to_cuda(&t->opt, cu);
+    size_t image = (size_t)d->rows * d->cols;
+    g->train_x = upload(cu, d->train_x, (size_t)d->n_train * image);
+    g->train_y = upload(cu, d->train_y, (size_t)d->n_train);
+    g->test_x = upload(cu, d->test_x, (size_t)d->n_test * image);
+    g->test_y = upload(cu, d->test_y, (size_t)d->n_test);
+    g->order = cuda_malloc((size_t)(d->n_train ? d->n_train : 1) * sizeof(int));
+    g->shuffler = cuda_shuffler_create(cu, d->n_train);
+    g->state = cuda_malloc(2 * sizeof(long long));
+    g->rng_base = cuda_malloc(sizeof(uint64_t));
+    g->totals = cuda_malloc(sizeof(CudaTotals));
+    g->eval_totals = cuda_malloc(sizeof(CudaTotals));
+    g->predictions = cuda_malloc((size_t)(d->n_test ? d->n_test : 1) * sizeof(int));
+    if (cfg->grad_accum > 1 || group_size(t) > 1)
+        g->micro_grad = cuda_malloc((size_t)t->model.table.n_params * sizeof(float));
+    t->ctx.rng_base = g->rng_base;
+}
+
+void trainer_cuda_free(Trainer *t)
+{
+    TrainerCuda *g = t->gpu;
+    if (!g) return;
+    cuda_sync(g->cu);
+    for (int s = 0; s < 2; s++) cuda_graph_free(g->graph[s]);
+    cuda_shuffler_free(g->shuffler);
+    void *bufs[] = {g->train_x, g->train_y, g->test_x, g->test_y, g->order, g->state, g->rng_base,
+                    g->totals, g->eval_totals, g->predictions, g->micro_grad};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cuda_free(bufs[i]);
+    ctx_free(&g->eval_ctx);
+    ctx_free(&t->ctx);          /* trainer_free's ctx_free then finds it empty */
+    cuda_backend_free(g->cu);
+    free(g);
+    t->gpu = NULL;
+}
+
+void trainer_cuda_describe(const Trainer *t, char *buf, int size) { cuda_backend_describe(t->gpu->cu, buf, size); }
+
+void trainer_cuda_to_host(Trainer *t)
+{
+    model_to_host(&t->model);
+    optim_state_to_host(&t->opt);
+}
+
+void trainer_cuda_upload(Trainer *t)
+{
+    model_to_device(&t->model);
+    optim_state_to_device(&t->opt);
+}
+
+/* ---- one step ---------------------------------------------------------------- */
+
+/* Enqueue one optimizer step over a global batch of n images, split
+ * exactly as train.c's train_step splits it. Runs on the host only to
+ * enqueue: eagerly, or once while a graph is being captured. */
+static void enqueue_step(Trainer *t, int n)
+{
+    TrainerCuda *g = t->gpu;
+    CudaBackend *cu = g->cu;
+    const TrainConfig *cfg = t->cfg;
+    const Recipe *r = &cfg->model->recipe;
+    int ranks = group_size(t), accum = cfg->grad_accum;
+    int slots = ranks * accum;
+    int parts = slots < n ? slots : n;
+    int base = n / parts, extra = n % parts;
+    int first = group_rank(t) * accum, last = first + accum < parts ? first + accum : parts;
+    long np = t->model.table.n_params;
+    int image = t->data->rows * t->data->cols;
+    float *total = t->model.dev_grads;
+    cuda_memset_async(cu, total, (size_t)np * sizeof(float));
+    for (int k = first; k < last; k++) {
+        int m = base + (k < extra);
+        int start = k * base + (k < extra ? k : extra);
+        if (k > first) {
+            t->model.dev_grads = g->micro_grad;
+            cuda_memset_async(cu, g->micro_grad, (size_t)np * sizeof(float));
+        }
+        cuda_set_rng_base(cu, g->state, slots, k, g->rng_base);
+        t->ctx.rng_offset = 0;
+        ctx_begin(&t->ctx, 1, 1);
+        float *x = ctx_scratch(&t->ctx, (long)m * image);
+        int *y = ctx_data(&t->ctx, (size_t)m * sizeof(int));
+        cuda_gather_batch(cu, g->train_x, g->train_y, g->order, g->state + 1, cfg->batch_size, start, m, image,
+                          r->norm_mean, r->norm_std, x, y);
+        int dims[4] = {m, 1, t->data->rows, t->data->cols};
+        Tensor *xt = ctx_wrap(&t->ctx, x, NULL, 4, dims);
+        Tensor *logits = t->model.desc->forward(&t->model, &t->ctx, xt);
+        Tensor *loss = model_loss(&t->model, &t->ctx, logits, y);
+        cuda_accumulate_totals(cu, loss->data, logits->data, y, m, logits->dims[1], 1, g->totals);
+        ctx_backward_scaled(&t->ctx, loss, 1.0f / (float)parts);
+        t->model.dev_grads = total;
+        if (k > first) cuda_add_into(cu, total, g->micro_grad, np);
+    }
+    if (t->nccl) comm_nccl_allreduce_sum_device(t->group, total, np, cuda_backend_stream(cu));
+    optim_step_cuda(&t->opt, t->model.dev_params, total);
+    cuda_advance_step(cu, g->state);
+}
+
+/* Each batch shape runs eagerly once (the arena finds its peak size), then
+ * is captured and replayed. A graph holds arena addresses, so it is
+ * recaptured if the arena was ever reallocated after its capture. */
+static void run_step(Trainer *t, int n)
+{
+    TrainerCuda *g = t->gpu;
+    int s = n == t->cfg->batch_size ? SHAPE_FULL : SHAPE_LAST;
+    if (!t->cfg->cuda_graph || g->eager_runs[s] == 0) {
+        enqueue_step(t, n);
+        g->eager_runs[s]++;
+        return;
+    }
+    /* Reset outside the capture: freeing spilled blocks is not capturable. */
+    ctx_begin(&t->ctx, 1, 1);
+    if (g->graph[s] && g->graph_generation[s] != t->ctx.dev_arena.generation) {
+        cuda_graph_free(g->graph[s]);
+        g->graph[s] = NULL;
+    }
+    if (!g->graph[s]) {
+        cuda_graph_begin(g->cu);
+        enqueue_step(t, n);
+        g->graph[s] = cuda_graph_end(g->cu);
+        g->graph_generation[s] = t->ctx.dev_arena.generation;
+    }
+    cuda_graph_launch(g->cu, g->graph[s]);
+}
+
+/* ---- one epoch --------------------------------------------------------------- */
+
+int trainer_cuda_epoch(Trainer *t, int epoch, float lr, const TrainObserver *obs, double t0,
+                       double *loss_sum, long *correct)
+{
+    TrainerCuda *g = t->gpu;
+    const TrainConfig *cfg = t->cfg;
+    int n = t->data->n_train, b = cfg->batch_size;
+    int batches = (n + b - 1) / b;
+    long long state[2] = {(long long)epoch * batches, 0};
+    cuda_copy_to_device(g->cu, g->state, state, sizeof state);
+    cuda_memset_async(g->cu, g->totals, sizeof(CudaTotals));
+    optim_set_lr_cuda(&t->opt, lr);
+    cuda_shuffler_run(g->cu, g->shuffler, cfg->seed, epoch, g->order);
+    int tick = t->tick_every > 0 ? t->tick_every : (batches / 50 > 1 ? batches / 50 : 1);
+    for (int k = 0; k < batches; k++) {
+        int m = n - k * b < b ? n - k * b : b;
+        run_step(t, m);
+        if ((k + 1) % tick && k != batches - 1) continue;
+        /* A tick: the only point where the host waits for the GPU. */
+        CudaTotals h;
+        cuda_copy_to_host(g->cu, &h, g->totals, sizeof h);
+        double sums[3] = {h.loss_sum, (double)h.correct, (double)h.nonfinite};
+        if (group_size(t) > 1) comm_allreduce_sum_double(t->group, sums, 3);
+        if (sums[2] > 0) return -1;
+        *loss_sum = sums[0];
+        *correct = (long)sums[1];
+        long images = (long)k * b + m;
+        if (obs && obs->on_batch)
+            obs->on_batch(obs->user, epoch, k + 1, batches, sums[0] / images, now_seconds() - t0, images);
+    }
+    return 0;
+}
+
+/* ---- evaluation -------------------------------------------------------------- */
+
+void trainer_cuda_evaluate(Trainer *t, Evaluation *ev)
+{
+    TrainerCuda *g = t->gpu;
+    CudaBackend *cu = g->cu;
+    const Recipe *r = &t->cfg->model->recipe;
+    memset(ev, 0, sizeof *ev);
+    int n = t->data->n_test, b = t->cfg->eval_batch_size;
+    int ranks = group_size(t), rank = group_rank(t);
+    int image = t->data->rows * t->data->cols;
+    ev->predictions = xcalloc((size_t)(n ? n : 1), sizeof(int));
+    if (ranks > 1) {
+        /* Every rank scores the first rank's running statistics. */
+        model_to_host(&t->model);
+        comm_broadcast_float(t->group, t->model.buffers, t->model.table.n_buffers, 0);
+        model_to_device(&t->model);
+    }
+    cuda_memset_async(cu, g->eval_totals, sizeof(CudaTotals));
+    cuda_memset_async(cu, g->predictions, (size_t)(n ? n : 1) * sizeof(int));
+    for (int start = (long)rank * b < n ? rank * b : n; start < n; start += ranks * b) {
+        int m = n - start < b ? n - start : b;
+        Ctx *c = &g->eval_ctx;
+        ctx_begin(c, 0, 0);
+        float *x = ctx_scratch(c, (long)m * image);
+        int *y = ctx_data(c, (size_t)m * sizeof(int));
+        cuda_gather_batch(cu, g->test_x, g->test_y, NULL, NULL, 0, start, m, image, r->norm_mean, r->norm_std,
+                          x, y);
+        int dims[4] = {m, 1, t->data->rows, t->data->cols};
+        Tensor *logits = t->model.desc->forward(&t->model, c, ctx_wrap(c, x, NULL, 4, dims));
+        Tensor *loss = model_loss(&t->model, c, logits, y);
+        cuda_accumulate_totals(cu, loss->data, logits->data, y, m, logits->dims[1], 0, g->eval_totals);
+        op_argmax_rows(c, logits, g->predictions + start);
+    }
+    CudaTotals h;
+    cuda_copy_to_host(cu, ev->predictions, g->predictions, (size_t)n * sizeof(int));
+    cuda_copy_to_host(cu, &h, g->eval_totals, sizeof h);
+    double loss_sum = h.loss_sum;
+    if (ranks > 1) {
+        /* Each prediction was written by one rank; the others hold 0. */
+        comm_allreduce_sum_int(t->group, ev->predictions, n);
+        comm_allreduce_sum_double(t->group, &loss_sum, 1);
+    }
+    for (int i = 0; i < n; i++) {
+        int truth = t->data->test_y[i], pred = ev->predictions[i];
+        ev->confusion[truth][pred]++;
+        ev->correct += truth == pred;
+    }
+    ev->count = n;
+    ev->labels = t->data->test_y;
+    ev->loss = n ? loss_sum / n : 0;
+    ev->accuracy = n ? (double)ev->correct / n : 0;
+}
+
+#else /* built without the CUDA backend: train.c never calls these */
+
+void trainer_cuda_setup(Trainer *t, int device)
+{
+    (void)t, (void)device;
+    fatal("CUDA training requested in a build without the CUDA backend");
+}
+void trainer_cuda_free(Trainer *t) { (void)t; }
+int trainer_cuda_epoch(Trainer *t, int epoch, float lr, const TrainObserver *obs, double t0,
+                       double *loss_sum, long *correct)
+{
+    (void)t, (void)epoch, (void)lr, (void)obs, (void)t0, (void)loss_sum, (void)correct;
+    fatal("CUDA training in a build without the CUDA backend");
+}
+void trainer_cuda_evaluate(Trainer *t, Evaluation *ev) { (void)t, (void)ev; fatal("CUDA evaluation without CUDA"); }
+void trainer_cuda_to_host(Trainer *t) { (void)t; }
+void trainer_cuda_upload(Trainer *t) { (void)t; }
+void trainer_cuda_describe(const Trainer *t, char *buf, int size)
+{
+    (void)t;
+    snprintf(buf, size, "cuda (not built)");
+}
+#endif
