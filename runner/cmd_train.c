@@ -16,8 +16,7 @@
 #include "config.h"
 #include "device.h"
 #include "progress.h"
-#include "run_record.h"
-#include "train.h"
+#include "trial.h"
 
 void report_error(const char *fmt, ...)
 {
@@ -102,22 +101,12 @@ static int parse_train_args(int argc, char **argv, TrainConfig *cfg, int *quiet,
     return 0;
 }
 
-/* Pick the device; fills a description for the run file. -1 with err. */
-static int resolve_device(const TrainConfig *cfg, int lead, char *desc, int size, char *err, int err_size)
+/* "train: " before a message shared with `sweep`. */
+static void prefix_train(char *err, int err_size)
 {
-    char why[256];
-    int gpus = device_cuda_count(why, sizeof why);
-    if (!strncmp(cfg->device, "cuda", 4)) {
-        /* The CUDA ops are the next milestone; until then a GPU request is
-         * refused rather than silently run on the CPU. */
-        snprintf(err, err_size, "train: device %s: the CUDA training path is not available in this version (%s); "
-                 "use --device cpu", cfg->device, gpus ? "GPU present, CUDA ops not built yet" : why);
-        return -1;
-    }
-    if (lead && !strcmp(cfg->device, "auto") && gpus > 0)
-        fprintf(stderr, "sweeprun: note: a GPU is present but CUDA training is not available yet; using the CPU\n");
-    device_cpu_name(desc, size);
-    return 0;
+    char copy[1024];
+    snprintf(copy, sizeof copy, "%s", err);
+    snprintf(err, err_size, "train: %.1000s", copy);
 }
 
 static void default_out_path(const TrainConfig *cfg, char *out, size_t size)
@@ -131,68 +120,48 @@ static void default_out_path(const TrainConfig *cfg, char *out, size_t size)
     mkdir("runs", 0777);
 }
 
-/* Batch norm cannot train on one image; catch a batch that would have one.
- * ranks x grad_accum micro-batches per step (data-parallel ranks each take
- * grad_accum of them). */
-static int check_batches(const TrainConfig *cfg, const Dataset *d, int ranks, char *err, int err_size)
-{
-    int parts = cfg->grad_accum * ranks;
-    if (cfg->batch_size % parts) {
-        snprintf(err, err_size, "train: batch_size %d is not divisible by %d ranks x grad_accum %d "
-                 "(each rank takes an equal share of every batch)", cfg->batch_size, ranks, cfg->grad_accum);
-        return -1;
-    }
-    int last = d->n_train % cfg->batch_size;
-    int micro_full = cfg->batch_size / parts;
-    int micro_last = last ? last / parts : micro_full;
-    if (d->n_train < 2 || micro_full < 2 || (last && micro_last < 2)) {
-        if (ranks > 1)
-            snprintf(err, err_size, "train: batch_size %d over %d ranks x grad_accum %d with %d training "
-                     "images leaves a micro-batch of fewer than 2 images; batch norm needs at least 2 "
-                     "(choose another batch_size or train_subset)",
-                     cfg->batch_size, ranks, cfg->grad_accum, d->n_train);
-        else
-            snprintf(err, err_size, "train: batch_size %d with grad_accum %d over %d training images leaves a "
-                     "micro-batch of fewer than 2 images; batch norm needs at least 2 "
-                     "(choose another batch_size or train_subset)",
-                     cfg->batch_size, cfg->grad_accum, d->n_train);
-        return -1;
-    }
-    return 0;
-}
-
-/* Default thread count: all cores, but ranks sharing a node share them
- * (unless the launcher already bound each rank to its own cores). */
-static int default_threads(const ProcessGroup *world)
-{
-    int usable = omp_get_num_procs();                 /* respects the affinity mask */
-    long online = sysconf(_SC_NPROCESSORS_ONLN);
-    if (world->local_size > 1 && usable >= online) usable = (int)(online / world->local_size);
-    return usable > 0 ? usable : 1;
-}
-
-typedef struct TrainSession {
-    RunRecord rec;
+/* What `train` shows while its one trial runs: a banner, the progress bar
+ * (plain per-epoch lines under MPI or without a terminal). */
+typedef struct TrainView {
+    const ProcessGroup *world;
+    const TrainConfig *cfg;
+    const Dataset *data;
+    int threads, quiet;
     Progress progress;
-    int io_failed;
-} TrainSession;
+} TrainView;
+
+static void on_start(void *user, const Trainer *t, int start_epoch)
+{
+    TrainView *v = user;
+    const TrainConfig *cfg = v->cfg;
+    if (!v->quiet) {
+        printf("training %s (%ld parameters) on %s: %d train / %d test images from %s, %d epochs, "
+               "batch %d, %s lr %g, %d threads\n",
+               cfg->model->name, model_param_count(&t->model), cfg->dataset, v->data->n_train,
+               v->data->n_test, v->data->dir, cfg->epochs, cfg->batch_size, optim_kind_name(cfg->optim.kind),
+               cfg->lr, v->threads);
+        if (cfg->data_parallel)
+            printf("data-parallel on %d rank%s (%d threads each): %d images per rank per step, "
+                   "gradients summed with %s\n", v->world->size, v->world->size == 1 ? "" : "s", v->threads,
+                   cfg->batch_size / v->world->size, cfg->allreduce == ALLREDUCE_NCCL ? "NCCL" : "MPI");
+    }
+    progress_init(&v->progress, stdout, cfg->epochs, v->quiet);
+    /* mpirun hands each rank a pseudo-terminal even when its own output
+     * goes to a log file: plain per-epoch lines under MPI. */
+    if (v->world->use_mpi) v->progress.live = 0;
+}
 
 static void on_batch(void *user, int epoch, int batch, int batches, double loss, double elapsed,
                      long images)
 {
-    TrainSession *s = user;
-    progress_batch(&s->progress, epoch, batch, batches, loss, elapsed, images);
+    TrainView *v = user;
+    progress_batch(&v->progress, epoch, batch, batches, loss, elapsed, images);
 }
 
-static int on_epoch(void *user, const EpochStats *st, const Evaluation *ev, const Model *m,
-                    const Optimizer *opt)
+static int on_epoch(void *user, const EpochStats *st)
 {
-    TrainSession *s = user;
-    progress_epoch(&s->progress, st);
-    if (run_record_epoch(&s->rec, st, ev, m, opt)) {
-        s->io_failed = 1;
-        return 1;
-    }
+    TrainView *v = user;
+    progress_epoch(&v->progress, st);
     return 0;
 }
 
@@ -219,7 +188,10 @@ static int prepare(const ProcessGroup *world, TrainConfig *cfg, char *device, in
                  "ranks, or run without mpirun)", world->size);
         return -1;
     }
-    if (resolve_device(cfg, lead, device, device_size, err, err_size)) return -1;
+    if (trial_resolve_device(cfg, lead, device, device_size, err, err_size)) {
+        prefix_train(err, err_size);
+        return -1;
+    }
     if (lead) {
         if (!cfg->out[0]) default_out_path(cfg, cfg->out, sizeof cfg->out);
         if (access(cfg->out, F_OK) == 0) {
@@ -233,7 +205,11 @@ static int prepare(const ProcessGroup *world, TrainConfig *cfg, char *device, in
         snprintf(err, err_size, "train: %.1000s", why);
         return -1;
     }
-    return check_batches(cfg, data, world->size, err, err_size);
+    if (trial_check_batches(cfg, data->n_train, world->size, err, err_size)) {
+        prefix_train(err, err_size);
+        return -1;
+    }
+    return 0;
 }
 
 static int train_main(ProcessGroup *world, int argc, char **argv)
@@ -269,56 +245,27 @@ static int train_main(ProcessGroup *world, int argc, char **argv)
         size_t used = strlen(device);
         snprintf(device + used, sizeof device - used, "; gradients summed with NCCL via cuda:%d", nccl_device);
     }
-    int threads = set_compute_threads(cfg.threads ? cfg.threads : default_threads(world));
-    Trainer t;
-    trainer_init(&t, &cfg, &data);
-    if (cfg.data_parallel) trainer_set_group(&t, world, cfg.allreduce == ALLREDUCE_NCCL);
-    TrainSession s = {0};
+    int threads = set_compute_threads(cfg.threads ? cfg.threads : trial_default_threads(world));
     char command[4096];
     join_args(argc, argv, command, sizeof command);
-    err[0] = 0;
-    if (lead && run_record_open(&s.rec, cfg.out, &cfg, &data, model_param_count(&t.model), device, threads,
-                                command))
-        snprintf(err, sizeof err, "train: %.1000s", s.rec.err);
-    if (comm_agree(world, err[0] ? err : NULL)) {
-        trainer_free(&t);
-        dataset_free(&data);
+    TrainView view = {.world = world, .cfg = &cfg, .data = &data, .threads = threads, .quiet = quiet};
+    TrialHooks hooks = {.user = &view, .on_start = on_start, .on_batch = on_batch, .on_epoch = on_epoch};
+    TrialSpec spec = {.cfg = &cfg, .group = world, .data = &data, .device = device, .threads = threads,
+                      .command = command, .use_nccl = cfg.allreduce == ALLREDUCE_NCCL, .hooks = &hooks};
+    TrialOutcome out;
+    trial_run(&spec, &out);
+    dataset_free(&data);
+    if (!out.started) {
+        if (lead) report_error("train: %s", out.error);
         return EXIT_BAD_INPUT;
     }
-    if (lead && !quiet) {
-        printf("training %s (%ld parameters) on %s: %d train / %d test images from %s, %d epochs, "
-               "batch %d, %s lr %g, %d threads\n",
-               cfg.model->name, model_param_count(&t.model), cfg.dataset, data.n_train, data.n_test,
-               data.dir, cfg.epochs, cfg.batch_size, optim_kind_name(cfg.optim.kind), cfg.lr, threads);
-        if (cfg.data_parallel)
-            printf("data-parallel on %d rank%s (%d threads each): %d images per rank per step, "
-                   "gradients summed with %s\n", world->size, world->size == 1 ? "" : "s", threads,
-                   cfg.batch_size / world->size, cfg.allreduce == ALLREDUCE_NCCL ? "NCCL" : "MPI");
-    }
-    progress_init(&s.progress, stdout, cfg.epochs, quiet);
-    /* mpirun hands each rank a pseudo-terminal even when its own output
-     * goes to a log file: plain per-epoch lines under MPI. */
-    if (world->use_mpi) s.progress.live = 0;
-    /* Only the first rank reports; the others train silently. */
-    TrainObserver obs = {.user = &s, .on_batch = on_batch, .on_epoch = on_epoch};
-    EpochStats last = {0};
-    RunStatus status = trainer_run(&t, 0, lead ? &obs : NULL, &last);
-    int rc = status == RUN_COMPLETE ? EXIT_OK : status == RUN_DIVERGED ? EXIT_DIVERGED : EXIT_FAILED;
     if (lead) {
-        const char *why = status == RUN_DIVERGED ? "loss became NaN or infinite"
-                          : s.io_failed ? s.rec.err : "";
-        if (s.io_failed) report_error("train: writing %s failed: %s", cfg.out, s.rec.err);
-        if (run_record_finish(&s.rec, status, why)) {
-            report_error("train: %s", s.rec.err);
-            rc = EXIT_FAILED;
-        }
-        if (status == RUN_DIVERGED) report_error("train: diverged (%s); run file kept: %s", why, cfg.out);
-        else if (!quiet && status == RUN_COMPLETE)
-            printf("done: final test accuracy %.2f%%, run file %s\n", 100 * last.test_accuracy, cfg.out);
+        if (out.status == RUN_DIVERGED) report_error("train: diverged (%s); run file kept: %s", out.error, cfg.out);
+        else if (out.status == RUN_FAILED) report_error("train: %s", out.error);
+        else if (!quiet)
+            printf("done: final test accuracy %.2f%%, run file %s\n", 100 * out.last.test_accuracy, cfg.out);
     }
-    trainer_free(&t);
-    dataset_free(&data);
-    return rc;
+    return out.status == RUN_COMPLETE ? EXIT_OK : out.status == RUN_DIVERGED ? EXIT_DIVERGED : EXIT_FAILED;
 }
 
 int cmd_train(int argc, char **argv)

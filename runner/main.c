@@ -12,6 +12,7 @@ static void usage(FILE *f)
           "  train    train one model on one device (sweeprun train --help)\n"
           "  eval     reload a run file's weights and re-score the test set\n"
           "  models   list the registered models, options and parameter counts\n"
+          "  sweep    run every trial of a sweep file, across MPI ranks (sweeprun sweep --help)\n"
           "\n"
           "exit codes: 0 ok, 1 run failed, 2 bad input, 3 diverged, 4 eval mismatch\n",
           f);
@@ -27,6 +28,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "models")) return cmd_models(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 1, argv + 1);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
         return EXIT_OK;
@@ -35,6 +37,6 @@ int main(int argc, char **argv)
         puts("sweeprun 0.1.0");
         return EXIT_OK;
     }
-    report_error("unknown command '%s' (expected train, eval or models; see sweeprun --help)", cmd);
+    report_error("unknown command '%s' (expected train, eval, models or sweep; see sweeprun --help)", cmd);
     return EXIT_BAD_INPUT;
 }
