@@ -408,9 +408,13 @@ static int prepare_out(const ProcessGroup *world, Plan *p, TrialScan *scans, dou
 {
     char err[1200] = "";
     int n = p->trials.count;
-    if (p->sf.ranks_per_trial > world->size || world->size % p->sf.ranks_per_trial)
-        snprintf(err, sizeof err, "%s:%d: ranks_per_trial: %d does not divide the %d rank%s of this job",
-                 p->sf.path, p->sf.line_ranks, p->sf.ranks_per_trial, world->size, world->size == 1 ? "" : "s");
+    int k = p->sf.ranks_per_trial;
+    if (k > world->size)
+        snprintf(err, sizeof err, "%s:%d: ranks_per_trial: %d needs a job of at least %d ranks (mpirun -np N, N a "
+                 "multiple of %d); this one has %d", p->sf.path, p->sf.line_ranks, k, k, k, world->size);
+    else if (world->size % k)
+        snprintf(err, sizeof err, "%s:%d: ranks_per_trial: %d does not divide the %d ranks of this job",
+                 p->sf.path, p->sf.line_ranks, k, world->size);
     if (!err[0] && world->rank == 0 && !make_dirs(p->sf.out, err, sizeof err) && !lock_out(p->sf.out, lock_fd, err, sizeof err))
         scan_trials(p, scans, board);
     if (comm_agree(world, err[0] ? err : NULL)) return -1;
