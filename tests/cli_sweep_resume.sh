@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Kill and resume: a sweep of 6 GECCO trials (4 epochs on 12,000 images)
+# runs on 2 ranks; once 2 trials are complete and a third is past its
+# second epoch, rank 1 is killed with SIGKILL (mpirun then ends the job).
+# Every file left behind opens with the HDF5 tools. Rerunning the same
+# command skips the finished trials (their files untouched), continues the
+# interrupted ones from their checkpoint, and runs the rest: every trial
+# ends complete exactly once, with epochs 1..4 once each, and a resumed
+# trial has the same parameters, bit for bit, as the same trial trained
+# without interruption.
+# usage: cli_sweep_resume.sh SWEEPRUN_BINARY SOURCE_DIR
+source "$(dirname "$0")/cli_lib.sh"
+
+need_mnist
+need_mpirun
+out="$work/runs"
+cat >"$work/kr.ini" <<EOF
+[sweep]
+name = kill-resume
+out = $out
+seeds = 0, 1
+[defaults]
+model = gecco
+epochs = 4
+train_subset = 12000
+test_subset = 500
+threads = 1
+[grid]
+lr = 0.001, 0.002, 0.003
+EOF
+run_sweep() { mpirun -np 2 --oversubscribe --bind-to none "$bin" sweep "$work/kr.ini"; }
+attr_of() { h5dump -a "/$2" "$1" | grep -m1 '(0)' | sed 's/.*(0): *//; s/"//g'; }
+
+# ---- run 1, killed --------------------------------------------------------
+mpirun -np 2 --oversubscribe --bind-to none "$bin" sweep "$work/kr.ini" >"$work/run1.out" 2>&1 &
+job=$!                                       # mpirun itself: the ranks are its children
+killed=""
+for _ in $(seq 1 1200); do
+  if [[ $(grep -c ' complete: ' "$work/run1.out") -ge 2 && $(grep -c 'epoch 2/4' "$work/run1.out") -ge 3 ]]; then
+    for p in $(pgrep -P "$job"); do
+      if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then
+        kill -9 "$p" && killed=$p
+      fi
+    done
+    break
+  fi
+  kill -0 "$job" 2>/dev/null || break
+  sleep 0.05
+done
+wait "$job"
+rc=$?
+echo "=== run 1 (rank 1, pid ${killed:-none}, killed with SIGKILL): exit $rc"
+cat "$work/run1.out"
+check "rank 1 was killed mid-sweep" test -n "$killed"
+check "the killed job failed" test "$rc" -ne 0
+finals=$(ls "$out"/*.h5 2>/dev/null | wc -l)
+tmps=$(ls "$out"/*.h5.tmp 2>/dev/null | wc -l)
+echo "left behind: $finals finished, $tmps interrupted"
+check "some trials finished before the kill" test "$finals" -ge 2
+check "some trials were interrupted" test "$tmps" -ge 1
+bad=0
+for f in "$out"/*.h5 "$out"/*.h5.tmp; do
+  [[ -e "$f" ]] || continue
+  h5ls -r "$f" >/dev/null 2>&1 && h5dump -H "$f" >/dev/null 2>&1 || { echo "unreadable: $f"; bad=$((bad + 1)); }
+done
+check "every file left behind opens with h5ls and h5dump" test "$bad" -eq 0
+checkpointed=0
+for f in "$out"/*.h5.tmp; do   # a usable checkpoint: /checkpoint's epoch attribute >= 1
+  e=$(h5dump -a /checkpoint/epoch "$f" 2>/dev/null | grep -m1 '(0)' | sed 's/.*(0): *//')
+  [[ "${e:-0}" -ge 1 ]] && checkpointed=$((checkpointed + 1))
+done
+check "an interrupted trial has finished epochs to continue from" test "$checkpointed" -ge 1
+stat -c '%n %i %Y %s' "$out"/*.h5 >"$work/finished-before"
+md5sum "$out"/*.h5 >"$work/md5-before"
+
+# ---- run 2: the same command ------------------------------------------------
+run_sweep >"$work/run2.out" 2>&1
+rc=$?
+echo "=== run 2 (the same command): exit $rc"
+cat "$work/run2.out"
+check "rerun: exit 0" test "$rc" -eq 0
+check "rerun: 6 run files, no .tmp" bash -c "[[ \$(ls '$out'/*.h5 | wc -l) -eq 6 ]] && ! ls '$out'/*.tmp 2>/dev/null"
+check "rerun: skipped the $finals finished trials" grep -q "^  skipped   $finals (finished by an earlier run: $finals complete)$" "$work/run2.out"
+check "rerun: trained the other $((6 - finals))" grep -q "^  complete  $((6 - finals))$" "$work/run2.out"
+check "rerun: finished files untouched" bash -c "stat -c '%n %i %Y %s' \$(awk '{print \$1}' '$work/finished-before') | cmp - '$work/finished-before' && md5sum -c --quiet '$work/md5-before'"
+rerun_twice=0
+for f in $(awk '{print $1}' "$work/finished-before"); do
+  id=$(attr_of "$f" trial_id)
+  grep -q "$id" "$work/run2.out" && rerun_twice=$((rerun_twice + 1))
+done
+check "rerun: no finished trial trained again" test "$rerun_twice" -eq 0
+ok_files=0; resumed=0
+for f in "$out"/*.h5; do
+  rows=$(h5dump -d /epochs/epoch "$f" | grep '(0)' | sed 's/.*(0): *//')
+  id=$(attr_of "$f" trial_id)
+  starts=$(grep -cE "trial [0-9]/6 $id: .*(starting at|resuming after)" "$work/run2.out")
+  if [[ $(attr_of "$f" status) == complete && "$rows" == "1, 2, 3, 4" && $starts -le 1 ]] && h5ls -r "$f" >/dev/null; then
+    ok_files=$((ok_files + 1))
+  fi
+  if [[ $(attr_of "$f" resumes) == 1 ]]; then resumed=$((resumed + 1)); last_resumed=$f; fi
+done
+check "every trial complete exactly once, epochs 1..4 once each" test "$ok_files" -eq 6
+check "rerun: $checkpointed trial(s) continued from the checkpoint" test "$resumed" -eq "$checkpointed"
+check "rerun: the summary counts them" grep -q "^  resumed   $resumed (continued from their checkpoint)$" "$work/run2.out"
+
+# A resumed trial is the trial trained without interruption, bit for bit.
+if [[ -n "${last_resumed:-}" ]]; then
+  "$bin" train --model gecco --epochs 4 --train-subset 12000 --test-subset 500 --threads 1 --quiet \
+    --lr "$(attr_of "$last_resumed" lr)" --seed "$(attr_of "$last_resumed" seed)" --out "$work/uninterrupted.h5" >/dev/null 2>&1
+  check "resumed trial = uninterrupted run: parameters" h5diff "$last_resumed" "$work/uninterrupted.h5" /checkpoint/params /checkpoint/params
+  check "resumed trial = uninterrupted run: test accuracies" h5diff "$last_resumed" "$work/uninterrupted.h5" /epochs/test_accuracy /epochs/test_accuracy
+fi
+
+finish
