@@ -218,7 +218,12 @@ check "ranks_per_trial 4 on 2 ranks: says why, with the line, once" \
   test "$(count "dp4.ini:4: ranks_per_trial: 4 needs a job of at least 4 ranks" "$work/dp4.out")" -eq 1
 check "ranks_per_trial 4 on 2 ranks: nothing written" test ! -e "$work/dp4"
 
-# ---- 9. one sweep at a time per out folder ---------------------------------------------
+# ---- 9. the example sweep files are valid -------------------------------------------
+for ex in "$2"/sweeps/examples/*.ini; do
+  check "example $(basename "$ex"): --dry-run accepts it" "$bin" sweep "$ex" --dry-run
+done
+
+# ---- 10. one sweep at a time per out folder ---------------------------------------------
 flock "$out/.sweeprun.lock" sleep 5 &
 holder=$!
 sleep 0.5
