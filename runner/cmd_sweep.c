@@ -280,10 +280,13 @@ static void report_result(Sweep *s, const TrialOutcome *o)
         fprintf(stderr, "sweeprun: rank %d: trial %s failed: %s\n", s->world->rank, x->id, o->error);
         return;
     }
-    printf("[rank %d] trial %d/%d %s %s: %s, final test accuracy %.2f%%%s\n", s->world->rank, x->index + 1,
-           s->plan->trials.count, x->id, run_status_name(o->status),
-           o->status == RUN_DIVERGED ? o->error : "done", 100 * o->last.test_accuracy,
-           o->start_epoch ? " (resumed)" : "");
+    if (o->status == RUN_DIVERGED)
+        printf("[rank %d] trial %d/%d %s diverged: %s; run file kept\n", s->world->rank, x->index + 1,
+               s->plan->trials.count, x->id, o->error);
+    else
+        printf("[rank %d] trial %d/%d %s %s: test accuracy %.2f%% after epoch %d%s\n", s->world->rank,
+               x->index + 1, s->plan->trials.count, x->id, run_status_name(o->status), 100 * o->last.test_accuracy,
+               o->last.epoch + 1, o->start_epoch ? " (resumed)" : "");
     fflush(stdout);
 }
 
@@ -321,7 +324,7 @@ static int run_one(Sweep *s, const SweepTrial *x)
                       .command = s->command, .resume = 1, .use_nccl = use_nccl, .hooks = &hooks};
     trial_run(&spec, &o);
     if (lead) report_result(s, &o);
-    if (o.start_epoch > 0) s->resumed[x->index] = 1;
+    if (lead && o.start_epoch > 0) s->resumed[x->index] = 1;   /* summed over ranks at the end */
     if (!o.started) return RAN_FAILED;
     switch (o.status) {
     case RUN_COMPLETE: return RAN_COMPLETE;
