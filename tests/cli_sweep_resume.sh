@@ -111,4 +111,47 @@ if [[ -n "${last_resumed:-}" ]]; then
   check "resumed trial = uninterrupted run: test accuracies" h5diff "$last_resumed" "$work/uninterrupted.h5" /epochs/test_accuracy /epochs/test_accuracy
 fi
 
+# ---- a data-parallel trial (ranks_per_trial = 2), killed and resumed ----------
+# Resuming a group restores the checkpoint on its first rank and broadcasts
+# parameters, buffers and optimizer state: the result is still the one of
+# `train --grad-accum 2` without interruption.
+cat >"$work/dp.ini" <<EOF
+[sweep]
+name = dp-resume
+out = $work/dp
+ranks_per_trial = 2
+[defaults]
+model = gecco
+epochs = 8
+train_subset = 12000
+test_subset = 300
+threads = 1
+EOF
+mpirun -np 2 --oversubscribe --bind-to none "$bin" sweep "$work/dp.ini" >"$work/dp1.out" 2>&1 &
+job=$!
+killed=""
+for _ in $(seq 1 1200); do
+  if grep -q 'epoch 2/8' "$work/dp1.out"; then
+    for p in $(pgrep -P "$job"); do
+      tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && kill -9 "$p" && killed=$p
+    done
+    break
+  fi
+  kill -0 "$job" 2>/dev/null || break
+  sleep 0.05
+done
+wait "$job"
+echo "=== data-parallel run 1: rank 1 (pid ${killed:-none}) killed with SIGKILL"
+check "data-parallel: killed mid-trial, .tmp left" bash -c "[[ -n '$killed' ]] && ls '$work'/dp/*.h5.tmp >/dev/null"
+mpirun -np 2 --oversubscribe --bind-to none "$bin" sweep "$work/dp.ini" >"$work/dp2.out" 2>&1
+rc=$?
+cat "$work/dp2.out"
+dp=$(ls "$work"/dp/*.h5 2>/dev/null | head -1)
+check "data-parallel rerun: exit 0, resumed once" bash -c "[[ $rc -eq 0 ]] && grep -q '^  resumed   1 ' '$work/dp2.out'"
+check "data-parallel rerun: complete, epochs 1..8 once each" bash -c "[[ '$(attr_of "$dp" status)' == complete && '$(h5dump -d /epochs/epoch "$dp" | grep '(0)' | sed 's/.*(0): *//')' == '1, 2, 3, 4, 5, 6, 7, 8' ]]"
+"$bin" train --model gecco --epochs 8 --train-subset 12000 --test-subset 300 --threads 1 --grad-accum 2 --quiet \
+  --out "$work/accum2.h5" >/dev/null 2>&1
+check "data-parallel resumed trial = uninterrupted --grad-accum 2: parameters" \
+  h5diff "$dp" "$work/accum2.h5" /checkpoint/params /checkpoint/params
+
 finish
