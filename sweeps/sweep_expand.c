@@ -117,11 +117,32 @@ static void config_values(const SweepFile *sf, long c, char **values)
         if (sf->axes[i].random) sweep_draw(&sf->axes[i], sf->random_seed, (uint64_t)c, values[i], SWEEP_VALUE_MAX);
 }
 
-static int find_id(const SweepTrials *t, const char *id)
+/* Trial ids seen so far: open addressing on the id's hex value, so a sweep
+ * of 100,000 trials checks for twins in linear time. */
+typedef struct IdSet {
+    int *slot;                     /* trial index + 1; 0 = empty */
+    size_t mask;
+} IdSet;
+
+static void id_set_init(IdSet *s, long expected)
 {
-    for (int i = 0; i < t->count; i++)
-        if (!strcmp(t->items[i].id, id)) return i;
-    return -1;
+    size_t n = 16;
+    while (n < (size_t)expected * 2) n *= 2;
+    s->slot = xcalloc(n, sizeof *s->slot);
+    s->mask = n - 1;
+}
+
+/* The index of the trial with this id, or -1 after recording index for it. */
+static int id_set_find_or_add(IdSet *s, const SweepTrials *t, const char *id, int index)
+{
+    size_t h = (size_t)strtoull(id, NULL, 16);
+    for (size_t i = h & s->mask;; i = (i + 1) & s->mask) {
+        if (!s->slot[i]) {
+            s->slot[i] = index + 1;
+            return -1;
+        }
+        if (!strcmp(t->items[s->slot[i] - 1].id, id)) return s->slot[i] - 1;
+    }
 }
 
 static void add_trial(SweepTrials *t, const SweepFile *sf, long config, const char *id, const char *model,
@@ -188,6 +209,8 @@ int sweep_expand(const SweepFile *sf, const SweepResolver *r, SweepTrials *out, 
     for (int i = 0; i < sf->n_axes; i++) values[i] = xmalloc(SWEEP_VALUE_MAX);
     Builder b = {0};
     SweepResolved *resolved = xmalloc(sizeof *resolved);
+    IdSet seen;
+    id_set_init(&seen, configs * sf->n_seeds);
     for (long c = 0; c < configs; c++) {
         config_values(sf, c, values);
         const char *model = model_default ? model_default->value : NULL;
@@ -203,7 +226,7 @@ int sweep_expand(const SweepFile *sf, const SweepResolver *r, SweepTrials *out, 
             if (r->resolve(r->user, b.items, b.count, resolved, pr)) continue;
             char id[TRIAL_ID_LEN + 1];
             trial_id_make(resolved->canonical, sf->ranks_per_trial, id);
-            int twin = find_id(out, id);
+            int twin = id_set_find_or_add(&seen, out, id, out->count);
             if (twin >= 0) {
                 /* Random draws may repeat (a small choice()); a repeated
                  * grid value is a mistake in the file. */
@@ -218,6 +241,7 @@ int sweep_expand(const SweepFile *sf, const SweepResolver *r, SweepTrials *out, 
         }
     }
     check_model_sections(sf, r, out, pr);
+    free(seen.slot);
     free(resolved);
     free(b.items);
     for (int i = 0; i < sf->n_axes; i++) free(values[i]);
