@@ -9,12 +9,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <omp.h>
 #include "cli_args.h"
 #include "comm.h"
 #include "commands.h"
 #include "config.h"
-#include "device.h"
 #include "progress.h"
 #include "trial.h"
 

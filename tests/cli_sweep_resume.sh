@@ -29,6 +29,18 @@ threads = 1
 lr = 0.001, 0.002, 0.003
 EOF
 run_sweep() { mpirun -np 2 --oversubscribe --bind-to none "$bin" sweep "$work/kr.ini"; }
+# Kill the rank-1 child of mpirun (pid $1) with SIGKILL; prints its pid.
+# (From /proc, so the test needs no procps.)
+kill_rank1() {
+  local stat pid comm state ppid rest
+  for stat in /proc/[0-9]*/stat; do
+    read -r pid comm state ppid rest <"$stat" 2>/dev/null || continue
+    [[ "$ppid" == "$1" ]] || continue
+    if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then
+      kill -9 "$pid" && echo "$pid"
+    fi
+  done
+}
 attr_of() { h5dump -a "/$2" "$1" | grep -m1 '(0)' | sed 's/.*(0): *//; s/"//g'; }
 
 # ---- run 1, killed --------------------------------------------------------
@@ -37,11 +49,7 @@ job=$!                                       # mpirun itself: the ranks are its 
 killed=""
 for _ in $(seq 1 1200); do
   if [[ $(grep -c ' complete: ' "$work/run1.out") -ge 2 && $(grep -c 'epoch 2/4' "$work/run1.out") -ge 3 ]]; then
-    for p in $(pgrep -P "$job"); do
-      if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then
-        kill -9 "$p" && killed=$p
-      fi
-    done
+    killed=$(kill_rank1 "$job")
     break
   fi
   kill -0 "$job" 2>/dev/null || break
@@ -132,9 +140,7 @@ job=$!
 killed=""
 for _ in $(seq 1 1200); do
   if grep -q 'epoch 2/8' "$work/dp1.out"; then
-    for p in $(pgrep -P "$job"); do
-      tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && kill -9 "$p" && killed=$p
-    done
+    killed=$(kill_rank1 "$job")
     break
   fi
   kill -0 "$job" 2>/dev/null || break
