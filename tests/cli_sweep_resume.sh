@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Kill and resume: a sweep of 6 GECCO trials (4 epochs on 12,000 images)
-# runs on 2 ranks; once 2 trials are complete and a third is past its
-# second epoch, rank 1 is killed with SIGKILL (mpirun then ends the job).
+# Kill and resume: a sweep of 6 GECCO trials (6 epochs on 8,000 images)
+# runs on 2 ranks; once rank 1 has finished a trial and checkpointed 2
+# epochs of its next one, it is killed with SIGKILL (mpirun then ends the
+# job; rank 0 goes on until it is stopped).
 # Every file left behind opens with the HDF5 tools. Rerunning the same
 # command skips the finished trials (their files untouched), continues the
 # interrupted ones from their checkpoint, and runs the rest: every trial
-# ends complete exactly once, with epochs 1..4 once each, and a resumed
+# ends complete exactly once, with epochs 1..6 once each, and a resumed
 # trial has the same parameters, bit for bit, as the same trial trained
 # without interruption.
 # usage: cli_sweep_resume.sh SWEEPRUN_BINARY SOURCE_DIR
@@ -21,8 +22,8 @@ out = $out
 seeds = 0, 1
 [defaults]
 model = gecco
-epochs = 4
-train_subset = 12000
+epochs = 6
+train_subset = 8000
 test_subset = 500
 threads = 1
 [grid]
@@ -48,7 +49,8 @@ mpirun -np 2 --oversubscribe --bind-to none "$bin" sweep "$work/kr.ini" >"$work/
 job=$!                                       # mpirun itself: the ranks are its children
 killed=""
 for _ in $(seq 1 1200); do
-  if [[ $(grep -c ' complete: ' "$work/run1.out") -ge 2 && $(grep -c 'epoch 2/4' "$work/run1.out") -ge 3 ]]; then
+  # A trial's epoch line comes after its checkpoint is flushed.
+  if [[ $(grep -c '^\[rank 1\] .* epoch 2/6:' "$work/run1.out") -ge 2 ]]; then
     killed=$(kill_rank1 "$job")
     break
   fi
@@ -64,7 +66,7 @@ check "the killed job failed" test "$rc" -ne 0
 finals=$(ls "$out"/*.h5 2>/dev/null | wc -l)
 tmps=$(ls "$out"/*.h5.tmp 2>/dev/null | wc -l)
 echo "left behind: $finals finished, $tmps interrupted"
-check "some trials finished before the kill" test "$finals" -ge 2
+check "some trials finished before the kill" test "$finals" -ge 1
 check "some trials were interrupted" test "$tmps" -ge 1
 bad=0
 for f in "$out"/*.h5 "$out"/*.h5.tmp; do
@@ -102,18 +104,18 @@ for f in "$out"/*.h5; do
   rows=$(h5dump -d /epochs/epoch "$f" | grep '(0)' | sed 's/.*(0): *//')
   id=$(attr_of "$f" trial_id)
   starts=$(grep -cE "trial [0-9]/6 $id: .*(starting at|resuming after)" "$work/run2.out")
-  if [[ $(attr_of "$f" status) == complete && "$rows" == "1, 2, 3, 4" && $starts -le 1 ]] && h5ls -r "$f" >/dev/null; then
+  if [[ $(attr_of "$f" status) == complete && "$rows" == "1, 2, 3, 4, 5, 6" && $starts -le 1 ]] && h5ls -r "$f" >/dev/null; then
     ok_files=$((ok_files + 1))
   fi
   if [[ $(attr_of "$f" resumes) == 1 ]]; then resumed=$((resumed + 1)); last_resumed=$f; fi
 done
-check "every trial complete exactly once, epochs 1..4 once each" test "$ok_files" -eq 6
+check "every trial complete exactly once, epochs 1..6 once each" test "$ok_files" -eq 6
 check "rerun: $checkpointed trial(s) continued from the checkpoint" test "$resumed" -eq "$checkpointed"
 check "rerun: the summary counts them" grep -q "^  resumed   $resumed (continued from their checkpoint)$" "$work/run2.out"
 
 # A resumed trial is the trial trained without interruption, bit for bit.
 if [[ -n "${last_resumed:-}" ]]; then
-  "$bin" train --model gecco --epochs 4 --train-subset 12000 --test-subset 500 --threads 1 --quiet \
+  "$bin" train --model gecco --epochs 6 --train-subset 8000 --test-subset 500 --threads 1 --quiet \
     --lr "$(attr_of "$last_resumed" lr)" --seed "$(attr_of "$last_resumed" seed)" --out "$work/uninterrupted.h5" >/dev/null 2>&1
   check "resumed trial = uninterrupted run: parameters" h5diff "$last_resumed" "$work/uninterrupted.h5" /checkpoint/params /checkpoint/params
   check "resumed trial = uninterrupted run: test accuracies" h5diff "$last_resumed" "$work/uninterrupted.h5" /epochs/test_accuracy /epochs/test_accuracy
