@@ -35,7 +35,7 @@ run_sweep() { mpirun -np 2 --oversubscribe --bind-to none "$bin" sweep "$work/kr
 kill_rank1() {
   local stat pid comm state ppid rest
   for stat in /proc/[0-9]*/stat; do
-    read -r pid comm state ppid rest <"$stat" 2>/dev/null || continue
+    { read -r pid comm state ppid rest <"$stat"; } 2>/dev/null || continue
     [[ "$ppid" == "$1" ]] || continue
     if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then
       kill -9 "$pid" && echo "$pid"
