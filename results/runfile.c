@@ -411,15 +411,16 @@ static void sync_parent(const char *path)
 
 static int valid_status(const char *s)
 {
-    return s && (!strcmp(s, "complete") || !strcmp(s, "diverged") || !strcmp(s, "failed"));
+    return s && (!strcmp(s, "complete") || !strcmp(s, "diverged") || !strcmp(s, "failed")
+                 || !strcmp(s, "pruned"));
 }
 
 static int finish(RunFile *rf, const char *status, Err e)
 {
     if (need_writer(rf, e) != 0) return -1;
     if (!valid_status(status))
-        return fail(e, "%s: cannot finish with status '%s' (expected complete, diverged or "
-                       "failed); the run is left in this file", rf->path, status ? status : "(null)");
+        return fail(e, "%s: cannot finish with status '%s' (expected complete, diverged, "
+                       "failed or pruned); the run is left in this file", rf->path, status ? status : "(null)");
     if (put_string_attr(rf->file, "status", status) != 0 || flush(rf) != 0)
         return fail_h5(e, "%s: cannot write the final status; the run is left in this file", rf->path);
     herr_t closed = H5Fclose(rf->file);

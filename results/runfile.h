@@ -6,7 +6,7 @@
  *   each epoch: runfile_append_epoch, runfile_write_test_results,
  *               runfile_write_checkpoint           (each one flushes)
  *   runfile_write_weights(...)
- *   runfile_finish(rf, "complete" | "diverged" | "failed")   renames .tmp -> final
+ *   runfile_finish(rf, "complete" | "diverged" | "failed" | "pruned")   renames .tmp -> final
  * or runfile_abandon(rf)   (nothing worth keeping: the .tmp is deleted)
  * or runfile_close(rf)     (stop now, keep the .tmp to resume from later).
  * A final file is never overwritten; a process killed mid-run leaves a .tmp
@@ -110,7 +110,8 @@ int runfile_write_weights(RunFile *rf, const ParamTable *table, const float *par
                           const float *buffers, char *err, int err_size);
 int runfile_write_checkpoint(RunFile *rf, const RunCheckpoint *ck, char *err, int err_size);
 
-/* Write status ("complete", "diverged" or "failed"), flush, close, and
+/* Write status ("complete", "diverged", "failed" or "pruned": stopped early
+ * by a sweep's pruning rule), flush, close, and
  * rename .tmp -> final. Always releases rf; on failure the .tmp is kept and
  * the message says so. */
 int runfile_finish(RunFile *rf, const char *status, char *err, int err_size);

@@ -14,6 +14,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 /* Print "sweeprun: <message>" to stderr (one line). */
 void report_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -13,6 +13,7 @@ static void usage(FILE *f)
           "  eval     reload a run file's weights and re-score the test set\n"
           "  models   list the registered models, options and parameter counts\n"
           "  predict  classify PGM/PNG images (or an IDX file) with a run file's model\n"
+          "  sweep    run every trial of a sweep file, across MPI ranks (sweeprun sweep --help)\n"
           "\n"
           "exit codes: 0 ok, 1 run failed, 2 bad input, 3 diverged, 4 eval mismatch\n",
           f);
@@ -29,6 +30,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "models")) return cmd_models(argc - 1, argv + 1);
     if (!strcmp(cmd, "predict")) return cmd_predict(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 1, argv + 1);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
         return EXIT_OK;
@@ -37,6 +39,7 @@ int main(int argc, char **argv)
         puts("sweeprun 0.1.0");
         return EXIT_OK;
     }
-    report_error("unknown command '%s' (expected train, eval, models or predict; see sweeprun --help)", cmd);
+    report_error("unknown command '%s' (expected train, eval, models, predict or sweep; see sweeprun --help)",
+                 cmd);
     return EXIT_BAD_INPUT;
 }

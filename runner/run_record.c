@@ -80,8 +80,62 @@ int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
         || runfile_set_attr_int64(f, "ranks_per_trial", cfg->ranks_per_trial > 1 ? cfg->ranks_per_trial : 1, e, n)
         || runfile_set_attr_string(f, "start_time", now, e, n)
         || runfile_set_attr_string(f, "command", command_line, e, n)
-        || runfile_set_attr_int64(f, "epochs_completed", 0, e, n)) {
+        || runfile_set_attr_int64(f, "epochs_completed", 0, e, n)
+        || runfile_set_attr_int64(f, "resumes", 0, e, n)) {
         runfile_abandon(rec->file);
+        rec->file = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* What the .tmp says before it is reopened for writing: whose it is, the
+ * best accuracy of the epochs that stay, how often it was resumed. */
+static int read_interrupted(RunRecord *rec, const char *tmp, const TrainConfig *cfg, int64_t epochs_done,
+                            int64_t *resumes)
+{
+    char *e = rec->err, id[64];
+    int n = sizeof rec->err;
+    RunFile *f = runfile_open(tmp, e, n);
+    if (!f) return -1;
+    int rc = 0;
+    if (cfg->trial_id[0]) {
+        if (runfile_read_attr_string(f, "trial_id", id, sizeof id, e, n)) rc = -1;
+        else if (strcmp(id, cfg->trial_id)) {
+            snprintf(e, n, "%.800s holds trial %s, not %s; left as it is", tmp, id, cfg->trial_id);
+            rc = -1;
+        }
+    }
+    *resumes = 0;
+    if (rc == 0 && runfile_has_attr(f, "resumes")) rc = runfile_read_attr_int64(f, "resumes", resumes, e, n);
+    RunEpochs ep;
+    if (rc == 0 && (rc = runfile_read_epochs(f, &ep, e, n)) == 0) {
+        for (long i = 0; i < ep.count; i++)
+            if (ep.epoch[i] <= epochs_done && (i == 0 || ep.test_accuracy[i] > rec->best_accuracy))
+                rec->best_accuracy = ep.test_accuracy[i];
+        run_epochs_free(&ep);
+    }
+    runfile_close(f);
+    return rc;
+}
+
+int run_record_resume(RunRecord *rec, const char *path, const TrainConfig *cfg, int64_t epochs_done)
+{
+    memset(rec, 0, sizeof *rec);
+    char tmp[CONFIG_PATH_MAX + 8];
+    int64_t resumes = 0;
+    if (runfile_tmp_path(path, tmp, sizeof tmp)) {
+        snprintf(rec->err, sizeof rec->err, "%s: path too long", path);
+        return -1;
+    }
+    if (read_interrupted(rec, tmp, cfg, epochs_done, &resumes)) return -1;
+    rec->file = runfile_resume(path, epochs_done, rec->err, sizeof rec->err);
+    if (!rec->file) return -1;
+    char *e = rec->err;
+    int n = sizeof rec->err;
+    if (runfile_set_attr_int64(rec->file, "resumes", resumes + 1, e, n)
+        || runfile_set_attr_int64(rec->file, "epochs_completed", epochs_done, e, n)) {
+        runfile_close(rec->file);   /* keep the .tmp: it is still resumable */
         rec->file = NULL;
         return -1;
     }

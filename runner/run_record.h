@@ -22,6 +22,12 @@ typedef struct RunRecord {
 int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
                     const Dataset *data, long param_count, const char *device, int threads,
                     const char *command_line);
+/* Continue the interrupted run in path's .tmp after epochs_done epochs (its
+ * checkpoint): checks that the .tmp is this trial's (cfg->trial_id), drops
+ * epoch rows after epochs_done, counts the resume (attribute `resumes`).
+ * The attributes written when it started are kept. 0 ok; -1 with rec->err
+ * and the .tmp untouched. */
+int run_record_resume(RunRecord *rec, const char *path, const TrainConfig *cfg, int64_t epochs_done);
 /* Everything one finished epoch produced. 0 ok, -1 with rec->err. */
 int run_record_epoch(RunRecord *rec, const EpochStats *s, const Evaluation *ev, const Model *m,
                      const Optimizer *opt);

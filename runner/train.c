@@ -15,7 +15,7 @@
 
 const char *run_status_name(RunStatus s)
 {
-    static const char *names[] = {"complete", "diverged", "failed"};
+    static const char *names[] = {"complete", "diverged", "failed", "pruned"};
     return names[s];
 }
 
@@ -368,12 +368,18 @@ RunStatus trainer_run(Trainer *t, int start_epoch, const TrainObserver *obs, Epo
             .train_images_per_second = n / train_seconds,
         };
         if (last) *last = s;
-        int stop = obs && obs->on_epoch && obs->on_epoch(obs->user, &s, &ev, &t->model, &t->opt);
-        /* Only the first rank records; if it cannot, every rank stops. */
-        if (group_size(t) > 1) stop = comm_allreduce_max_int(t->group, stop);
+        int stop = obs && obs->on_epoch ? obs->on_epoch(obs->user, &s, &ev, &t->model, &t->opt) : TRAIN_GO_ON;
+        /* Only the first rank records and decides; every rank stops with it
+         * (a failure outranks pruning). */
+        if (group_size(t) > 1) {
+            int why[2] = {stop == TRAIN_STOP_FAILED, stop == TRAIN_STOP_PRUNED};
+            comm_allreduce_sum_int(t->group, why, 2);
+            stop = why[0] ? TRAIN_STOP_FAILED : why[1] ? TRAIN_STOP_PRUNED : TRAIN_GO_ON;
+        }
         evaluation_free(&ev);
         if (!isfinite(s.test_loss)) return RUN_DIVERGED;
-        if (stop) return RUN_FAILED;
+        if (stop == TRAIN_STOP_FAILED) return RUN_FAILED;
+        if (stop == TRAIN_STOP_PRUNED) return RUN_PRUNED;
     }
     return RUN_COMPLETE;
 }

@@ -11,7 +11,8 @@
 #include "model.h"
 #include "optim.h"
 
-typedef enum { RUN_COMPLETE = 0, RUN_DIVERGED = 1, RUN_FAILED = 2 } RunStatus;
+/* PRUNED: stopped early by a sweep's pruning rule (see sweeps/prune_board.h). */
+typedef enum { RUN_COMPLETE = 0, RUN_DIVERGED = 1, RUN_FAILED = 2, RUN_PRUNED = 3 } RunStatus;
 const char *run_status_name(RunStatus s);
 
 typedef struct EpochStats {
@@ -31,12 +32,15 @@ typedef struct Evaluation {
     const unsigned char *labels;  /* the true labels (the dataset's, not owned) */
 } Evaluation;
 
+enum { TRAIN_GO_ON = 0, TRAIN_STOP_FAILED = 1, TRAIN_STOP_PRUNED = 2 };
+
 typedef struct TrainObserver {
     void *user;
     /* After each optimizer step: batches done this epoch, of total. */
     void (*on_batch)(void *user, int epoch, int batch, int batches, double running_loss,
                      double elapsed_seconds, long images);
-    /* After each epoch's evaluation; return non-zero to stop (e.g. I/O failed). */
+    /* After each epoch's evaluation; return TRAIN_GO_ON, or TRAIN_STOP_FAILED
+     * (e.g. I/O failed) or TRAIN_STOP_PRUNED to stop with that status. */
     int (*on_epoch)(void *user, const EpochStats *stats, const Evaluation *eval,
                     const Model *model, const Optimizer *opt);
 } TrainObserver;

@@ -438,7 +438,7 @@ static void test_diverged_and_bad_status(void **state)
     tmp_of(final, tmp, sizeof tmp);
     rf = runfile_create(final, err, sizeof err);
     assert_int_equal(runfile_finish(rf, "done", err, sizeof err), -1);
-    assert_err_has(tmp, "'done'", "expected complete, diverged or failed");
+    assert_err_has(tmp, "'done'", "expected complete, diverged, failed or pruned");
     assert_true(exists(tmp));   /* nothing is lost */
     assert_false(exists(final));
 }

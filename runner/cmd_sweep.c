@@ -1,0 +1,535 @@
+/* `sweeprun sweep FILE.ini`: every trial of a sweep, once, across the
+ * ranks of the job (mpirun -np N), into one run file per trial.
+ *
+ * Every rank reads and expands the file (the trial list is a pure function
+ * of it). Rank 0 looks at the out folder: finished trials are skipped,
+ * interrupted ones continue from their checkpoint. The world is cut into
+ * groups of ranks_per_trial ranks; each group's first rank takes the next
+ * trial from the shared counter (sweeps/trial_queue.h) and the group trains
+ * it (data-parallel when the group has several ranks) through trial_run(),
+ * the same code as `sweeprun train`. At the end rank 0 prints the summary. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "comm.h"
+#include "commands.h"
+#include "dataset.h"
+#include "prune_board.h"
+#include "runfile.h"
+#include "sweep_config.h"
+#include "sweep_table.h"
+#include "trial.h"
+#include "trial_queue.h"
+#include "util.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: sweeprun sweep FILE.ini [--dry-run] [--quiet]\n"
+        "       mpirun -np N sweeprun sweep FILE.ini\n"
+        "\n"
+        "Runs every trial of the sweep once, one HDF5 run file per trial in the sweep's out folder.\n"
+        "Rerunning the same command skips finished trials and continues interrupted ones.\n"
+        "\n"
+        "  --dry-run   check the file and print the trials as a table; run nothing, write nothing\n"
+        "  --quiet     no per-epoch lines (trial results and the summary only)\n"
+        "\n"
+        "Format of sweep files: docs/sweep-files.md. Bad files: one 'FILE:LINE: message' per problem,\n"
+        "exit code 2, nothing run.\n"
+        "exit codes: 0 every trial finished (complete, pruned or diverged), 1 a trial failed or the sweep\n"
+        "stopped at max_failures, 2 bad input\n");
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- the plan: file, dataset, trials --------------------------------------- */
+
+typedef struct Plan {
+    SweepFile sf;
+    SweepTrials trials;
+    Dataset data;
+    SweepConfigContext ctx;
+    SweepProblems problems;
+} Plan;
+
+/* Read, check and expand the sweep file; every problem into plan->problems. */
+static void make_plan(const char *path, Plan *p)
+{
+    memset(p, 0, sizeof *p);
+    sweep_problems_init(&p->problems, path);
+    int broken = sweep_file_parse(path, &p->sf, &p->problems);
+    char why[1024];
+    (void)broken;
+    if (dataset_load(p->sf.dataset, 0, 0, &p->data, why, sizeof why))
+        sweep_problems_add(&p->problems, p->sf.line_dataset, "%s", why);
+    p->ctx.ranks_per_trial = p->sf.ranks_per_trial;
+    p->ctx.n_train = p->data.n_train;
+    p->ctx.n_test = p->data.n_test;
+    SweepResolver r = sweep_config_resolver(&p->ctx);
+    sweep_expand(&p->sf, &r, &p->trials, &p->problems);
+    if (!p->problems.count && !p->trials.count)
+        sweep_problems_add(&p->problems, 0, "the sweep has no trials");
+}
+
+static void free_plan(Plan *p)
+{
+    sweep_trials_free(&p->trials);
+    sweep_file_free(&p->sf);
+    dataset_free(&p->data);
+    sweep_problems_free(&p->problems);
+}
+
+/* Every rank checked the file; rank 0 prints its problems, or, when only
+ * other ranks found some (they see a different file or dataset), those
+ * ranks print theirs. Returns 1 on every rank when any rank found one. */
+static int report_problems(const ProcessGroup *world, Plan *p)
+{
+    int mine = p->problems.count > 0;
+    int first = world->rank == 0 ? mine : 0;
+    comm_broadcast_bytes(world, &first, sizeof first, 0);
+    if (mine && (world->rank == 0 || !first)) {
+        if (world->rank == 0) sweep_problems_print(&p->problems, stderr);
+        else
+            for (int i = 0; i < p->problems.count; i++) {
+                char line[4096];
+                sweep_problem_format(&p->problems, i, line, sizeof line);
+                fprintf(stderr, "sweeprun: rank %d: %s\n", world->rank, line);
+            }
+        if (world->rank == 0)
+            fprintf(stderr, "sweeprun: sweep: %d problem%s in %s; nothing was run\n", p->problems.count,
+                    p->problems.count == 1 ? "" : "s", p->sf.path);
+    }
+    return comm_allreduce_max_int(world, mine);
+}
+
+/* Rank 0: the state of every trial's run file, and the accuracies they
+ * recorded (board[epoch][trial], for pruning). */
+static void scan_trials(const Plan *p, TrialScan *scans, double *board)
+{
+    int n = p->trials.count, width = p->trials.max_epochs;
+    double *acc = xmalloc((size_t)(width ? width : 1) * sizeof *acc);
+    for (int i = 0; i < n; i++) {
+        const SweepTrial *t = &p->trials.items[i];
+        trial_scan(t->run_file, t->id, width, &scans[i], acc);
+        if (board)
+            for (int e = 0; e < width; e++) board[(long)e * n + i] = acc[e];
+    }
+    free(acc);
+}
+
+static void print_plan_header(const Plan *p, FILE *f)
+{
+    const SweepFile *sf = &p->sf;
+    int configs = 0;
+    for (int i = 0; i < p->trials.count; i++)
+        if (i == 0 || p->trials.items[i].config != p->trials.items[i - 1].config) configs++;
+    fprintf(f, "sweep %s: %d trial%s (%d configuration%s x %d seed%s, %s search), dataset %s, out %s, "
+               "%d rank%s per trial", sf->name, p->trials.count, p->trials.count == 1 ? "" : "s", configs,
+            configs == 1 ? "" : "s", sf->n_seeds, sf->n_seeds == 1 ? "" : "s",
+            sf->search == SEARCH_RANDOM ? "random" : "grid", sf->dataset, sf->out, sf->ranks_per_trial,
+            sf->ranks_per_trial == 1 ? "" : "s");
+    if (sf->prune.enabled)
+        fprintf(f, ", prune median after epoch %d (min %d other trials)", sf->prune.warmup, sf->prune.min_trials);
+    if (p->trials.duplicates_dropped)
+        fprintf(f, "; %d repeated random draw%s dropped", p->trials.duplicates_dropped,
+                p->trials.duplicates_dropped == 1 ? "" : "s");
+    fprintf(f, "\n");
+}
+
+static int dry_run(const ProcessGroup *world, const Plan *p)
+{
+    if (world->rank != 0) return EXIT_OK;
+    TrialScan *scans = xcalloc((size_t)p->trials.count, sizeof *scans);
+    scan_trials(p, scans, NULL);
+    print_plan_header(p, stdout);
+    sweep_print_table(&p->sf, &p->trials, scans, stdout);
+    int todo = 0;
+    for (int i = 0; i < p->trials.count; i++) todo += !trial_state_finished(scans[i].state);
+    printf("%d to run, %d already finished (dry run: nothing was run or written)\n", todo, p->trials.count - todo);
+    free(scans);
+    return EXIT_OK;
+}
+
+/* ---- the out folder ------------------------------------------------------------ */
+
+static int make_dirs(const char *path, char *err, int err_size)
+{
+    char buf[SWEEP_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || !*p) {
+            char keep = *p;
+            *p = 0;
+            if (mkdir(buf, 0777) && errno != EEXIST) {
+                snprintf(err, err_size, "out: cannot create folder %s: %s", buf, strerror(errno));
+                return -1;
+            }
+            *p = keep;
+            if (!keep) break;
+        }
+    }
+    return 0;
+}
+
+/* One sweep at a time per out folder: two would hand out the same trials.
+ * An flock dies with its process, so a killed sweep leaves no stale lock. */
+static int lock_out(const char *out, int *fd, char *err, int err_size)
+{
+    char path[SWEEP_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/.sweeprun.lock", out);
+    *fd = open(path, O_RDWR | O_CREAT, 0666);
+    if (*fd < 0) {
+        snprintf(err, err_size, "out: cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(*fd, LOCK_EX | LOCK_NB)) {
+        snprintf(err, err_size, "out: another sweep is running in %.500s (%.540s is locked); wait for it to end",
+                 out, path);
+        close(*fd);
+        *fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- running trials --------------------------------------------------------------- */
+
+/* Outcome codes per trial, summed over ranks at the end (each trial is
+ * run by one group, whose first rank writes its code). */
+enum { RAN_NOT = 0, RAN_COMPLETE, RAN_DIVERGED, RAN_FAILED, RAN_PRUNED, RAN_CODES };
+
+typedef struct Sweep {
+    const ProcessGroup *world, *group;
+    Plan *plan;
+    int quiet;
+    PruneBoard board;
+    TrialQueue queue;
+    const SweepTrial *trial;       /* the one this group trains now */
+    TrainConfig cfg;
+    double started;
+    int *outcome, *resumed;        /* per trial */
+    double *column;                /* one board column */
+    char command[2048];
+    int nccl_ready, nccl_device;
+} Sweep;
+
+static void on_start(void *user, const Trainer *t, int start_epoch)
+{
+    Sweep *s = user;
+    if (s->quiet) return;
+    const SweepTrial *x = s->trial;
+    printf("[rank %d] trial %d/%d %s: %s seed %llu, %s epoch %d of %d\n", s->world->rank, x->index + 1,
+           s->plan->trials.count, x->id, x->model, (unsigned long long)x->seed,
+           start_epoch ? "resuming after" : "starting at", start_epoch ? start_epoch : 1, x->epochs);
+    fflush(stdout);
+}
+
+static int on_epoch(void *user, const EpochStats *st)
+{
+    Sweep *s = user;
+    const SweepTrial *x = s->trial;
+    if (!s->quiet) {
+        printf("[rank %d] %s epoch %d/%d: train loss %.4f acc %.2f%%, test acc %.2f%% (%.1f s)\n", s->world->rank,
+               x->id, st->epoch + 1, x->epochs, st->train_loss, 100 * st->train_accuracy,
+               100 * st->test_accuracy, st->seconds);
+        fflush(stdout);
+    }
+    prune_board_post(&s->board, x->index, st->epoch, st->test_accuracy);
+    const PruneRule *rule = &s->plan->sf.prune;
+    if (!rule->enabled || st->epoch + 1 < rule->warmup || st->epoch + 1 >= x->epochs) return 0;
+    prune_board_read(&s->board, st->epoch, s->column);
+    int m = 0;
+    for (int i = 0; i < s->plan->trials.count; i++)
+        if (i != x->index && !strcmp(s->plan->trials.items[i].model, x->model)) s->column[m++] = s->column[i];
+    double median;
+    int prune = prune_decide(rule, st->epoch + 1, st->test_accuracy, s->column, m, &median);
+    if (prune) {
+        printf("[rank %d] %s pruned after epoch %d: test accuracy %.2f%% is below the median %.2f%% of the other "
+               "%s trials\n", s->world->rank, x->id, st->epoch + 1, 100 * st->test_accuracy, 100 * median, x->model);
+        fflush(stdout);
+    }
+    return prune;
+}
+
+/* The dataset as this trial sees it (train_subset/test_subset of the one
+ * loaded copy). */
+static Dataset subset_view(const Dataset *full, const TrainConfig *cfg)
+{
+    Dataset v = *full;
+    if (cfg->train_subset > 0 && cfg->train_subset < v.n_train) v.n_train = (int)cfg->train_subset;
+    if (cfg->test_subset > 0 && cfg->test_subset < v.n_test) v.n_test = (int)cfg->test_subset;
+    return v;
+}
+
+static void report_result(Sweep *s, const TrialOutcome *o)
+{
+    const SweepTrial *x = s->trial;
+    if (!o->started || o->status == RUN_FAILED) {
+        fprintf(stderr, "sweeprun: rank %d: trial %s failed: %s\n", s->world->rank, x->id, o->error);
+        return;
+    }
+    if (o->status == RUN_DIVERGED)
+        printf("[rank %d] trial %d/%d %s diverged: %s; run file kept\n", s->world->rank, x->index + 1,
+               s->plan->trials.count, x->id, o->error);
+    else
+        printf("[rank %d] trial %d/%d %s %s: test accuracy %.2f%% after epoch %d%s\n", s->world->rank,
+               x->index + 1, s->plan->trials.count, x->id, run_status_name(o->status), 100 * o->last.test_accuracy,
+               o->last.epoch + 1, o->start_epoch ? " (resumed)" : "");
+    fflush(stdout);
+}
+
+/* Train one trial on this group. Returns its outcome code. */
+static int run_one(Sweep *s, const SweepTrial *x)
+{
+    Plan *p = s->plan;
+    int lead = s->group->rank == 0;
+    char err[1024];
+    int cuda_index = -1;
+    s->trial = x;
+    TrialOutcome o;
+    memset(&o, 0, sizeof o);
+    /* Checked during expansion already: cannot fail here but for a bug. */
+    if (sweep_trial_config(&p->ctx, x->settings, x->n_settings, &s->cfg, NULL, err, sizeof err)
+        || trial_resolve_device(&s->cfg, s->world, &cuda_index, NULL, 0, err, sizeof err))
+        comm_abort(s->world, 1, "sweep: trial %s: %s", x->id, err);
+    TrainConfig *cfg = &s->cfg;
+    snprintf(cfg->out, sizeof cfg->out, "%s", x->run_file);
+    snprintf(cfg->sweep, sizeof cfg->sweep, "%s", p->sf.name);
+    snprintf(cfg->trial_id, sizeof cfg->trial_id, "%s", x->id);
+    cfg->world_size = s->world->world_size;
+    cfg->ranks_per_trial = s->group->size;
+    /* GPU groups always sum with NCCL; CPU groups only when asked. */
+    int use_nccl = cfg->allreduce == ALLREDUCE_NCCL || (cuda_index >= 0 && s->group->size > 1);
+    if (use_nccl && !s->nccl_ready) {
+        if (comm_nccl_init((ProcessGroup *)s->group, &s->nccl_device, err, sizeof err)) {
+            if (lead) fprintf(stderr, "sweeprun: rank %d: trial %s: allreduce nccl: %s\n", s->world->rank, x->id, err);
+            return RAN_FAILED;
+        }
+        s->nccl_ready = 1;
+    }
+    if (cuda_index >= 0 && s->nccl_ready) cuda_index = s->nccl_device;   /* the GPU NCCL bound */
+    int threads = set_compute_threads(cfg->threads ? cfg->threads : trial_default_threads(s->world));
+    Dataset view = subset_view(&p->data, cfg);
+    TrialHooks hooks = {.user = s, .on_start = on_start, .on_epoch = on_epoch};
+    TrialSpec spec = {.cfg = cfg, .group = s->group, .data = &view, .cuda_index = cuda_index, .threads = threads,
+                      .command = s->command, .resume = 1, .use_nccl = use_nccl, .hooks = &hooks};
+    trial_run(&spec, &o);
+    if (lead) report_result(s, &o);
+    if (lead && o.start_epoch > 0) s->resumed[x->index] = 1;   /* summed over ranks at the end */
+    if (!o.started) return RAN_FAILED;
+    switch (o.status) {
+    case RUN_COMPLETE: return RAN_COMPLETE;
+    case RUN_DIVERGED: return RAN_DIVERGED;
+    case RUN_PRUNED: return RAN_PRUNED;
+    default: return RAN_FAILED;
+    }
+}
+
+/* Take tickets until the list is done (or too many trials failed). */
+static void work(Sweep *s, const int *todo, int n_todo)
+{
+    int lead = s->group->rank == 0;
+    int limit = s->plan->sf.max_failures;
+    for (;;) {
+        long long ticket = -1;
+        if (lead && (limit < 0 || trial_queue_failures(&s->queue) <= limit)) ticket = trial_queue_next(&s->queue);
+        comm_broadcast_bytes(s->group, &ticket, sizeof ticket, 0);
+        if (ticket < 0 || ticket >= n_todo) return;
+        const SweepTrial *x = &s->plan->trials.items[todo[ticket]];
+        int code = run_one(s, x);
+        if (lead) {
+            s->outcome[x->index] = code;
+            if (code == RAN_FAILED || code == RAN_DIVERGED) trial_queue_add_failure(&s->queue);
+        }
+    }
+}
+
+/* ---- the summary ----------------------------------------------------------------------- */
+
+static void print_summary(const Sweep *s, const TrialScan *scans, double seconds)
+{
+    const Plan *p = s->plan;
+    int n = p->trials.count;
+    int ran[RAN_CODES] = {0}, earlier[TRIAL_STATES] = {0}, not_run = 0, resumed = 0, finished = 0, unfinished = 0;
+    for (int i = 0; i < n; i++) {
+        if (trial_state_finished(scans[i].state)) earlier[scans[i].state]++;
+        else if (s->outcome[i] == RAN_NOT) not_run++;
+        else ran[s->outcome[i]]++;
+        resumed += s->resumed[i];
+        char tmp[SWEEP_PATH_MAX + 160];
+        if (access(p->trials.items[i].run_file, F_OK) == 0) finished++;
+        else if (runfile_tmp_path(p->trials.items[i].run_file, tmp, sizeof tmp) == 0 && access(tmp, F_OK) == 0)
+            unfinished++;
+    }
+    int skipped = n - not_run - ran[RAN_COMPLETE] - ran[RAN_DIVERGED] - ran[RAN_FAILED] - ran[RAN_PRUNED];
+    printf("\nsweep %s: %d trial%s on %d rank%s (%d per trial) in %.1f s\n", p->sf.name, n, n == 1 ? "" : "s",
+           s->world->size, s->world->size == 1 ? "" : "s", s->group->size, seconds);
+    printf("  complete  %d\n  pruned    %d\n  diverged  %d\n  failed    %d\n", ran[RAN_COMPLETE], ran[RAN_PRUNED],
+           ran[RAN_DIVERGED], ran[RAN_FAILED]);
+    printf("  skipped   %d", skipped);
+    if (skipped) {
+        printf(" (finished by an earlier run:");
+        const char *sep = " ";
+        for (int st = TRIAL_COMPLETE; st < TRIAL_STATES; st++)
+            if (earlier[st]) {
+                printf("%s%d %s", sep, earlier[st], trial_state_name((TrialState)st));
+                sep = ", ";
+            }
+        printf(")");
+    }
+    printf("\n");
+    if (resumed) printf("  resumed   %d (continued from their checkpoint)\n", resumed);
+    if (not_run)
+        printf("  not run   %d (stopped: more than max_failures = %d trials failed or diverged)\n", not_run,
+               p->sf.max_failures);
+    printf("run files: %s/ (%d finished, %d unfinished)\n", p->sf.out, finished, unfinished);
+}
+
+/* ---- the command -------------------------------------------------------------------------- */
+
+static void join_args(int argc, char **argv, char *buf, size_t size)
+{
+    snprintf(buf, size, "sweeprun");
+    for (int i = 0; i < argc; i++) {
+        strncat(buf, " ", size - strlen(buf) - 1);
+        strncat(buf, argv[i], size - strlen(buf) - 1);
+    }
+}
+
+/* Rank 0 prepares the out folder and reads what is done; every rank gets
+ * the trial states. 0 ok, -1 (on every rank) after the message. */
+static int prepare_out(const ProcessGroup *world, Plan *p, TrialScan *scans, double *board, int *lock_fd)
+{
+    char err[1200] = "";
+    int n = p->trials.count;
+    int k = p->sf.ranks_per_trial;
+    if (k > world->size)
+        snprintf(err, sizeof err, "%s:%d: ranks_per_trial: %d needs a job of at least %d ranks (mpirun -np N, N a "
+                 "multiple of %d); this one has %d", p->sf.path, p->sf.line_ranks, k, k, k, world->size);
+    else if (world->size % k)
+        snprintf(err, sizeof err, "%s:%d: ranks_per_trial: %d does not divide the %d ranks of this job",
+                 p->sf.path, p->sf.line_ranks, k, world->size);
+    if (!err[0] && world->rank == 0 && !make_dirs(p->sf.out, err, sizeof err) && !lock_out(p->sf.out, lock_fd, err, sizeof err))
+        scan_trials(p, scans, board);
+    if (comm_agree(world, err[0] ? err : NULL)) return -1;
+    int *states = xmalloc((size_t)n * sizeof *states);
+    for (int i = 0; i < n; i++) states[i] = scans[i].state;
+    comm_broadcast_bytes(world, states, (long)n * (long)sizeof *states, 0);
+    for (int i = 0; i < n; i++) scans[i].state = (TrialState)states[i];
+    free(states);
+    return 0;
+}
+
+static int run_sweep(const ProcessGroup *world, Plan *p, int quiet, const char *command)
+{
+    int n = p->trials.count, width = p->trials.max_epochs;
+    TrialScan *scans = xcalloc((size_t)n, sizeof *scans);
+    double *board = world->rank == 0 ? xmalloc((size_t)n * width * sizeof *board) : NULL;
+    int lock_fd = -1;
+    if (prepare_out(world, p, scans, board, &lock_fd)) {
+        free(scans);
+        free(board);
+        return EXIT_BAD_INPUT;
+    }
+    int *todo = xmalloc((size_t)n * sizeof *todo), n_todo = 0;
+    for (int i = 0; i < n; i++)
+        if (!trial_state_finished(scans[i].state)) todo[n_todo++] = i;
+    ProcessGroup group;
+    char err[256];
+    if (comm_split(world, p->sf.ranks_per_trial, &group, err, sizeof err))
+        comm_abort(world, 1, "sweep: %s", err);     /* checked in prepare_out */
+    Sweep s = {.world = world, .group = &group, .plan = p, .quiet = quiet, .started = now_seconds()};
+    snprintf(s.command, sizeof s.command, "%s", command);
+    s.outcome = xcalloc((size_t)n, sizeof *s.outcome);
+    s.resumed = xcalloc((size_t)n, sizeof *s.resumed);
+    s.column = xmalloc((size_t)n * sizeof *s.column);
+    if (world->rank == 0 && !quiet) {
+        print_plan_header(p, stdout);
+        int unfinished = 0;
+        for (int i = 0; i < n; i++) unfinished += scans[i].state == TRIAL_UNFINISHED;
+        printf("%d to run (%d to continue from a checkpoint), %d already finished; %d group%s of %d rank%s\n",
+               n_todo, unfinished, n - n_todo, group.n_groups,
+               group.n_groups == 1 ? "" : "s", group.size, group.size == 1 ? "" : "s");
+        fflush(stdout);
+    }
+    trial_queue_open(&s.queue, world);
+    prune_board_open(&s.board, world, n, width, board);
+    work(&s, todo, n_todo);
+    comm_allreduce_sum_int(world, s.outcome, n);
+    comm_allreduce_sum_int(world, s.resumed, n);
+    int failures = 0, not_run = 0;
+    for (int i = 0; i < n_todo; i++) {
+        failures += s.outcome[todo[i]] == RAN_FAILED;
+        not_run += s.outcome[todo[i]] == RAN_NOT;
+    }
+    prune_board_close(&s.board);
+    trial_queue_close(&s.queue);
+    if (world->rank == 0) {
+        print_summary(&s, scans, now_seconds() - s.started);
+        fflush(stdout);
+    }
+    if (lock_fd >= 0) close(lock_fd);
+    comm_group_free(&group);
+    free(s.outcome);
+    free(s.resumed);
+    free(s.column);
+    free(todo);
+    free(scans);
+    free(board);
+    return failures || not_run ? EXIT_FAILED : EXIT_OK;
+}
+
+static int sweep_main(const ProcessGroup *world, int argc, char **argv)
+{
+    const char *path = NULL;
+    int dry = 0, quiet = 0, help = 0;
+    char err[512] = "";
+    for (int i = 1; i < argc && !err[0]; i++) {
+        if (!strcmp(argv[i], "--dry-run")) dry = 1;
+        else if (!strcmp(argv[i], "--quiet")) quiet = 1;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) help = 1;
+        else if (!strncmp(argv[i], "--", 2)) snprintf(err, sizeof err, "sweep: unknown option '%s' (see sweeprun sweep --help)", argv[i]);
+        else if (path) snprintf(err, sizeof err, "sweep: one sweep file at a time (got '%s' and '%s')", path, argv[i]);
+        else path = argv[i];
+    }
+    if (help) {
+        if (world->rank == 0) usage(stdout);
+        return EXIT_OK;
+    }
+    if (!err[0] && !path) snprintf(err, sizeof err, "sweep: expected a sweep file (usage: sweeprun sweep FILE.ini [--dry-run])");
+    if (comm_agree(world, err[0] ? err : NULL)) return EXIT_BAD_INPUT;
+    Plan *p = xmalloc(sizeof *p);
+    make_plan(path, p);
+    int rc;
+    if (report_problems(world, p)) rc = EXIT_BAD_INPUT;
+    else if (dry) rc = dry_run(world, p);
+    else {
+        char command[2048];
+        join_args(argc, argv, command, sizeof command);
+        rc = run_sweep(world, p, quiet, command);
+    }
+    free_plan(p);
+    free(p);
+    return rc;
+}
+
+int cmd_sweep(int argc, char **argv)
+{
+    ProcessGroup world;
+    comm_init(NULL, NULL, &world);
+    int rc = sweep_main(&world, argc, argv);
+    comm_finalize(&world);
+    return rc;
+}

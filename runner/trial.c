@@ -1,0 +1,196 @@
+#include "trial.h"
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <omp.h>
+#include "device.h"
+#include "run_record.h"
+
+typedef struct TrialSession {
+    const TrialSpec *spec;
+    RunRecord rec;
+    int io_failed;
+    int epochs_run;
+} TrialSession;
+
+static void on_batch(void *user, int epoch, int batch, int batches, double loss, double elapsed, long images)
+{
+    TrialSession *s = user;
+    const TrialHooks *h = s->spec->hooks;
+    if (h && h->on_batch) h->on_batch(h->user, epoch, batch, batches, loss, elapsed, images);
+}
+
+static int on_epoch(void *user, const EpochStats *st, const Evaluation *ev, const Model *m, const Optimizer *opt)
+{
+    TrialSession *s = user;
+    s->epochs_run++;
+    if (run_record_epoch(&s->rec, st, ev, m, opt)) {
+        s->io_failed = 1;
+        return TRAIN_STOP_FAILED;
+    }
+    const TrialHooks *h = s->spec->hooks;
+    int prune = h && h->on_epoch ? h->on_epoch(h->user, st) : 0;
+    /* After the last epoch there is nothing left to save: it is complete. */
+    return prune && st->epoch + 1 < s->spec->cfg->epochs ? TRAIN_STOP_PRUNED : TRAIN_GO_ON;
+}
+
+/* First rank: continue the .tmp from its checkpoint. Returns the epochs
+ * already done (> 0), 0 to start afresh (no .tmp, or one without a usable
+ * checkpoint, which run_record_open then replaces), -1 with err when the
+ * .tmp must be left alone. The model and optimizer get the checkpoint. */
+static int open_resumed(TrialSession *s, Trainer *t, char *err, int err_size)
+{
+    const TrainConfig *cfg = s->spec->cfg;
+    char tmp[CONFIG_PATH_MAX + 8], why[1024];
+    if (runfile_tmp_path(cfg->out, tmp, sizeof tmp) || access(tmp, F_OK)) return 0;
+    Model *m = &t->model;
+    Optimizer *o = &t->opt;
+    RunCheckpoint ck = {.params = m->params, .n_params = m->table.n_params,
+                        .buffers = m->buffers, .n_buffers = m->table.n_buffers,
+                        .state1 = o->state1, .state2 = o->state2, .n_state = o->n};
+    if (runfile_read_checkpoint(tmp, &ck, why, sizeof why) || ck.epoch <= 0) {
+        /* The model may hold part of the checkpoint: build it again. */
+        trainer_free(t);
+        trainer_init_on(t, cfg, s->spec->data, s->spec->cuda_index);
+        return 0;
+    }
+    if (run_record_resume(&s->rec, cfg->out, cfg, ck.epoch)) {
+        snprintf(err, err_size, "%s", s->rec.err);
+        return -1;
+    }
+    o->step = (long)ck.step;
+    return ck.epoch > cfg->epochs ? cfg->epochs : (int)ck.epoch;
+}
+
+/* The first rank's checkpointed optimizer state and step to the others
+ * (parameters and buffers follow in trainer_set_group). */
+static void share_optimizer(const ProcessGroup *g, Trainer *t)
+{
+    Optimizer *o = &t->opt;
+    if (o->state1) comm_broadcast_float(g, o->state1, o->n, 0);
+    if (o->state2) comm_broadcast_float(g, o->state2, o->n, 0);
+    comm_broadcast_bytes(g, &o->step, sizeof o->step, 0);
+}
+
+void trial_run(const TrialSpec *spec, TrialOutcome *out)
+{
+    memset(out, 0, sizeof *out);
+    TrainConfig *cfg = spec->cfg;
+    const ProcessGroup *g = spec->group;
+    int lead = g->rank == 0;
+    Trainer t;
+    trainer_init_on(&t, cfg, spec->data, spec->cuda_index);
+    char device[480];
+    trainer_device_name(&t, device, sizeof device);
+    if (spec->use_nccl) {
+        size_t used = strlen(device);
+        snprintf(device + used, sizeof device - used, "; gradients summed with NCCL");
+    }
+    TrialSession s = {.spec = spec};
+    int start[2] = {0, 0};                  /* failed to open, epochs done */
+    if (lead) {
+        int done = spec->resume ? open_resumed(&s, &t, out->error, sizeof out->error) : 0;
+        if (done == 0 && run_record_open(&s.rec, cfg->out, cfg, spec->data, model_param_count(&t.model),
+                                         device, spec->threads, spec->command)) {
+            snprintf(out->error, sizeof out->error, "%s", s.rec.err);
+            done = -1;
+        }
+        start[0] = done < 0;
+        start[1] = done > 0 ? done : 0;
+    }
+    comm_broadcast_bytes(g, start, sizeof start, 0);
+    if (start[0]) {
+        out->status = RUN_FAILED;
+        trainer_free(&t);
+        return;
+    }
+    out->started = 1;
+    out->start_epoch = start[1];
+    if (start[1] > 0) {
+        share_optimizer(g, &t);
+        trainer_weights_loaded(&t);   /* the checkpoint to the GPU copies, if any */
+    }
+    if (cfg->data_parallel) trainer_set_group(&t, g, spec->use_nccl);
+    const TrialHooks *h = spec->hooks;
+    if (lead && h && h->on_start) h->on_start(h->user, &t, start[1]);
+    TrainObserver obs = {.user = &s, .on_batch = on_batch, .on_epoch = on_epoch};
+    /* Only the first rank reports; the others train silently. */
+    out->status = trainer_run(&t, start[1], lead ? &obs : NULL, &out->last);
+    if (lead) {
+        const char *why = out->status == RUN_DIVERGED ? "loss became NaN or infinite"
+                          : s.io_failed ? s.rec.err : "";
+        if (s.io_failed) snprintf(out->error, sizeof out->error, "writing %.100s failed: %.1000s", cfg->out, s.rec.err);
+        if (run_record_finish(&s.rec, out->status, why)) {
+            size_t used = strlen(out->error);
+            snprintf(out->error + used, sizeof out->error - used, "%s%s", used ? "; " : "", s.rec.err);
+            out->status = RUN_FAILED;
+        } else if (out->status == RUN_DIVERGED) {
+            snprintf(out->error, sizeof out->error, "%s", why);
+        }
+    }
+    /* Every rank ends with the first rank's verdict (a failed finish). */
+    int verdict[2] = {(int)out->status, s.epochs_run};
+    comm_broadcast_bytes(g, verdict, sizeof verdict, 0);
+    out->status = (RunStatus)verdict[0];
+    out->epochs_run = verdict[1];
+    trainer_free(&t);
+}
+
+int trial_resolve_device(const TrainConfig *cfg, const ProcessGroup *world, int *cuda_index, char *note,
+                         int note_size, char *err, int err_size)
+{
+    int where = train_resolve_device(cfg, cuda_index, note, note_size, err, err_size);
+    if (where < 0) return -1;
+    if (where == 1 && world->size > 1 && cfg->data_parallel && cfg->allreduce == ALLREDUCE_MPI) {
+        snprintf(err, err_size, "allreduce: mpi sums CPU gradients; data-parallel CUDA training sums them "
+                                "with NCCL (use allreduce=auto or nccl)");
+        return -1;
+    }
+    /* Without an explicit cuda:I, ranks on one node take the GPUs in turn. */
+    if (where == 1 && !strchr(cfg->device, ':')) {
+        char why[256];
+        int gpus = device_cuda_count(why, sizeof why);
+        *cuda_index = gpus > 0 ? world->local_rank % gpus : 0;
+    }
+    return 0;
+}
+
+/* Batch norm cannot train on one image; catch a batch that would have one.
+ * ranks x grad_accum micro-batches per step (data-parallel ranks each take
+ * grad_accum of them). */
+int trial_check_batches(const TrainConfig *cfg, int n_train, int ranks, char *err, int err_size)
+{
+    int parts = cfg->grad_accum * ranks;
+    if (cfg->batch_size % parts) {
+        snprintf(err, err_size, "batch_size %d is not divisible by %d ranks x grad_accum %d "
+                 "(each rank takes an equal share of every batch)", cfg->batch_size, ranks, cfg->grad_accum);
+        return -1;
+    }
+    int last = n_train % cfg->batch_size;
+    int micro_full = cfg->batch_size / parts;
+    int micro_last = last ? last / parts : micro_full;
+    if (n_train < 2 || micro_full < 2 || (last && micro_last < 2)) {
+        if (ranks > 1)
+            snprintf(err, err_size, "batch_size %d over %d ranks x grad_accum %d with %d training "
+                     "images leaves a micro-batch of fewer than 2 images; batch norm needs at least 2 "
+                     "(choose another batch_size or train_subset)",
+                     cfg->batch_size, ranks, cfg->grad_accum, n_train);
+        else
+            snprintf(err, err_size, "batch_size %d with grad_accum %d over %d training images leaves a "
+                     "micro-batch of fewer than 2 images; batch norm needs at least 2 "
+                     "(choose another batch_size or train_subset)",
+                     cfg->batch_size, cfg->grad_accum, n_train);
+        return -1;
+    }
+    return 0;
+}
+
+/* Default thread count: all cores, but ranks sharing a node share them
+ * (unless the launcher already bound each rank to its own cores). */
+int trial_default_threads(const ProcessGroup *world)
+{
+    int usable = omp_get_num_procs();                 /* respects the affinity mask */
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (world->local_size > 1 && usable >= online) usable = (int)(online / world->local_size);
+    return usable > 0 ? usable : 1;
+}

@@ -1,0 +1,105 @@
+/* A sweep file (INI, read with inih), as written: the [sweep] settings,
+ * the training keys of [defaults] and [model.NAME], and the axes of [grid]
+ * and [random], every value with the line it came from. Format:
+ * docs/sweep-files.md.
+ *
+ * This layer checks what it can without knowing how a model trains: the
+ * sections, the [sweep] keys and their values, list and distribution
+ * syntax, keys a sweep reserves for itself (seed, out, ...), duplicates.
+ * Training keys (lr, dropout, feature_length ...) are checked per trial by
+ * the runner's resolver during expansion (sweep_expand.h), so a sweep file
+ * accepts exactly the keys `sweeprun train --set` accepts. */
+#ifndef SWEEPRUN_SWEEP_FILE_H
+#define SWEEPRUN_SWEEP_FILE_H
+#include <stdint.h>
+#include "sweep_problems.h"
+
+#define SWEEP_KEY_MAX 64
+#define SWEEP_VALUE_MAX 512
+#define SWEEP_NAME_MAX 128
+#define SWEEP_PATH_MAX 1024
+
+/* One "key = value" of a training section. */
+typedef struct SweepSetting {
+    char key[SWEEP_KEY_MAX];
+    char value[SWEEP_VALUE_MAX];
+    int line;
+} SweepSetting;
+
+typedef struct SweepSettings {
+    SweepSetting *items;
+    int count, capacity;
+} SweepSettings;
+
+/* [model.NAME]: settings that apply when a trial's model is NAME. */
+typedef struct SweepModelSection {
+    char model[SWEEP_KEY_MAX];
+    int line;                     /* of the [model.NAME] header */
+    SweepSettings settings;
+} SweepModelSection;
+
+typedef enum {
+    AXIS_LIST,        /* [grid] a, b, c  (or [random] choice(a, b, c)) */
+    AXIS_UNIFORM,     /* uniform(lo, hi) */
+    AXIS_LOGUNIFORM,  /* loguniform(lo, hi): uniform in log space, lo > 0 */
+    AXIS_INT,         /* int(lo, hi): a whole number in [lo, hi] */
+} AxisKind;
+
+/* One swept key: a [grid] list or a [random] distribution. */
+typedef struct SweepAxis {
+    char key[SWEEP_KEY_MAX];
+    int line;
+    int random;                   /* from [random] (sampled) rather than [grid] */
+    AxisKind kind;
+    int n_values;                 /* AXIS_LIST */
+    char **values;
+    double lo, hi;                /* the other kinds */
+} SweepAxis;
+
+typedef enum { SEARCH_GRID = 0, SEARCH_RANDOM = 1 } SearchKind;
+
+/* prune = median:warmup=E[:min_trials=N]: after epoch e >= E (1-based), a
+ * trial whose test accuracy is below the median of at least N other
+ * trials of the same model at epoch e stops with status "pruned". */
+typedef struct PruneRule {
+    int enabled;
+    int warmup;                   /* E >= 1 */
+    int min_trials;               /* N >= 1 (default 1) */
+} PruneRule;
+
+typedef struct SweepFile {
+    char path[SWEEP_PATH_MAX];
+    char name[SWEEP_NAME_MAX];
+    char dataset[SWEEP_PATH_MAX];   /* default "mnist" */
+    char out[SWEEP_PATH_MAX];       /* folder of run files; default runs/NAME */
+    uint64_t *seeds;                /* default {0} */
+    int n_seeds;
+    SearchKind search;
+    int samples;                    /* random search: draws per grid point */
+    uint64_t random_seed;           /* the sweep's seed for [random] draws */
+    int ranks_per_trial;            /* default 1 */
+    PruneRule prune;
+    int max_failures;               /* -1 = no limit */
+    /* Lines of the [sweep] keys that feed trials (0 = not given). */
+    int line_name, line_dataset, line_seeds, line_search, line_samples, line_ranks, line_prune;
+    SweepSettings defaults;
+    SweepModelSection *models;
+    int n_models;
+    SweepAxis *axes;                /* [grid] then [random], each in file order */
+    int n_axes;
+    char broken_axes[512];          /* " key " for each axis that could not be read */
+} SweepFile;
+
+/* Read and check path. Every problem goes into problems (which the caller
+ * initialised with the path to show); returns the number of problems added.
+ * sf is filled as far as possible either way; free with sweep_file_free. */
+int sweep_file_parse(const char *path, SweepFile *sf, SweepProblems *problems);
+void sweep_file_free(SweepFile *sf);
+
+/* Parse "median:warmup=E[:min_trials=N]"; 0 ok, -1 with the reason. */
+int prune_rule_parse(const char *text, PruneRule *rule, char *err, int err_size);
+
+/* The axis for key, or NULL. */
+const SweepAxis *sweep_find_axis(const SweepFile *sf, const char *key);
+
+#endif

@@ -1,0 +1,40 @@
+/* Handing trials out to ranks as they become free: a shared counter in an
+ * MPI window on world rank 0. A group's first rank takes the next ticket
+ * with MPI_Fetch_and_op (an atomic fetch-and-add, passive target: rank 0
+ * does not have to take part), so a rank that drew short trials simply
+ * takes more. Tickets 0, 1, 2 ... index the list of trials still to do;
+ * every ticket is handed out once per run of the sweep.
+ *
+ * The same window counts failed trials (failed or diverged), so every rank
+ * can stop taking tickets once max_failures is exceeded.
+ *
+ * Without MPI (a single process) the counters are plain integers.
+ *
+ * Progress note: Open MPI on one node keeps the window in shared memory
+ * (osc/sm), so a fetch never waits for rank 0. Across nodes, a transport
+ * without remote atomics may only serve the fetch when rank 0 next enters
+ * MPI (at its next collective or trial), which delays a hand-out but does
+ * not change what is handed out. */
+#ifndef SWEEPRUN_TRIAL_QUEUE_H
+#define SWEEPRUN_TRIAL_QUEUE_H
+#include "comm.h"
+
+typedef struct TrialQueue {
+    const ProcessGroup *world;
+    MPI_Win win;
+    long long *counters;          /* [0] next ticket, [1] failures (rank 0's memory) */
+    long long local[2];           /* the counters without MPI */
+} TrialQueue;
+
+/* Collective over world. */
+void trial_queue_open(TrialQueue *q, const ProcessGroup *world);
+/* The next ticket (0, 1, 2, ...), atomically across all ranks. */
+long long trial_queue_next(TrialQueue *q);
+/* Count one failed trial; returns the count including this one. */
+long long trial_queue_add_failure(TrialQueue *q);
+/* Failed trials so far. */
+long long trial_queue_failures(TrialQueue *q);
+/* Collective over world. */
+void trial_queue_close(TrialQueue *q);
+
+#endif

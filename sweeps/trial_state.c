@@ -1,0 +1,90 @@
+#include "trial_state.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "runfile.h"
+
+const char *trial_state_name(TrialState s)
+{
+    static const char *names[] = {"new", "unfinished", "complete", "pruned", "diverged", "failed", "unreadable"};
+    return s >= 0 && s < TRIAL_STATES ? names[s] : "?";
+}
+
+int trial_state_finished(TrialState s) { return s >= TRIAL_COMPLETE && s < TRIAL_STATES; }
+
+TrialState trial_state_of_status(const char *status)
+{
+    if (!strcmp(status, "complete")) return TRIAL_COMPLETE;
+    if (!strcmp(status, "pruned")) return TRIAL_PRUNED;
+    if (!strcmp(status, "diverged")) return TRIAL_DIVERGED;
+    if (!strcmp(status, "failed")) return TRIAL_FAILED;
+    return TRIAL_UNREADABLE;
+}
+
+/* Copy the per-epoch test accuracies of an open run file into acc. */
+static int read_accuracies(RunFile *rf, int max_epochs, double *acc, char *err, int err_size)
+{
+    RunEpochs e;
+    if (runfile_read_epochs(rf, &e, err, err_size)) return -1;
+    for (long i = 0; i < e.count; i++) {
+        int k = e.epoch[i] - 1;
+        if (k >= 0 && k < max_epochs) acc[k] = e.test_accuracy[i];
+    }
+    int n = (int)e.count;
+    run_epochs_free(&e);
+    return n;
+}
+
+static void scan_final(const char *path, int max_epochs, TrialScan *out, double *acc)
+{
+    char err[512], status[64];
+    RunFile *rf = runfile_open(path, err, sizeof err);
+    if (!rf || runfile_read_attr_string(rf, "status", status, sizeof status, err, sizeof err)) {
+        out->state = TRIAL_UNREADABLE;
+        snprintf(out->note, sizeof out->note, "%s", err);
+        if (rf) runfile_close(rf);
+        return;
+    }
+    out->state = trial_state_of_status(status);
+    if (out->state == TRIAL_UNREADABLE)
+        snprintf(out->note, sizeof out->note, "%s: finished file with status '%s'", path, status);
+    int n = read_accuracies(rf, max_epochs, acc, err, sizeof err);
+    out->epochs = n > 0 ? n : 0;
+    runfile_close(rf);
+}
+
+static void scan_tmp(const char *tmp, const char *trial_id, int max_epochs, TrialScan *out, double *acc)
+{
+    char err[512], id[64];
+    out->state = TRIAL_UNFINISHED;
+    RunFile *rf = runfile_open(tmp, err, sizeof err);
+    if (!rf) {
+        /* Killed before its first flush, or damaged: it is restarted. */
+        snprintf(out->note, sizeof out->note, "%.400s (restarted from scratch)", err);
+        return;
+    }
+    if (runfile_has_attr(rf, "trial_id")
+        && runfile_read_attr_string(rf, "trial_id", id, sizeof id, err, sizeof err) == 0 && strcmp(id, trial_id)) {
+        out->state = TRIAL_UNREADABLE;
+        snprintf(out->note, sizeof out->note, "%.400s belongs to trial %s, not %s; left alone", tmp, id, trial_id);
+        runfile_close(rf);
+        return;
+    }
+    int n = read_accuracies(rf, max_epochs, acc, err, sizeof err);
+    out->epochs = n > 0 ? n : 0;
+    runfile_close(rf);
+}
+
+void trial_scan(const char *run_file, const char *trial_id, int max_epochs, TrialScan *out, double *acc)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < max_epochs; i++) acc[i] = NAN;
+    char tmp[4200];
+    if (access(run_file, F_OK) == 0) {
+        scan_final(run_file, max_epochs, out, acc);
+        return;
+    }
+    if (runfile_tmp_path(run_file, tmp, sizeof tmp) == 0 && access(tmp, F_OK) == 0)
+        scan_tmp(tmp, trial_id, max_epochs, out, acc);
+}

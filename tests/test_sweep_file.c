@@ -1,0 +1,252 @@
+/* Sweep files: a table of bad files, each with the one "FILE:LINE: message"
+ * it must produce (checked through the runner's real resolver, so training
+ * keys are judged by config_set() exactly as `sweeprun train` judges them),
+ * a file with many problems reporting all of them in line order, and good
+ * files parsed into the expected values. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "testutil.h"
+#include "sweep_config.h"
+#include "sweep_expand.h"
+#include "sweep_file.h"
+
+typedef struct BadCase {
+    const char *text;
+    int line;                 /* expected line (0: the file as a whole) */
+    const char *message;      /* expected text after "FILE:LINE: " (a prefix of the message) */
+} BadCase;
+
+#define HEAD "[sweep]\nname = t\n"   /* lines 1-2 */
+
+static const BadCase BAD[] = {
+    {HEAD "[grids]\nlr = 0.1\n[defaults]\nmodel = gecco\n", 3,
+     "unknown section [grids] (expected [sweep], [defaults], [model.NAME], [grid] or [random])"},
+    {HEAD "colour = blue\n[defaults]\nmodel = gecco\n", 3, "unknown key 'colour' in [sweep]"},
+    {HEAD "[defaults]\nmodel = gecco\nlr = fast\n", 5, "lr: expected a number in [0, 1000], got 'fast'"},
+    {HEAD "[defaults]\nmodel = gecco\nepochs = 2.5\n", 5, "epochs: expected a whole number in [1, 100000], got '2.5'"},
+    {HEAD "[defaults]\nmodel = gecco\n[model.gecco]\n  dropout = 1.5\n", 6, "dropout: expected a value in [0, 0.99], got 1.5"},
+    {HEAD "[defaults]\nmodel = gecco\n[grid]\nlr =\n", 6, "lr: expected a comma-separated list of values, got an empty list"},
+    {HEAD "[defaults]\nmodel = gecco\n[grid]\nlr = 0.1, , 0.2\n", 6,
+     "lr: expected a comma-separated list of values, got an empty item in the list"},
+    {HEAD "[grid]\nmodel = gecco, lenet\n", 4, "model: expected one of baseline_cnn, gecco, gecco_enhanced, spinalnet, resnet, efficient_capsnet, got 'lenet'"},
+    {HEAD "[defaults]\nmodel = baseline_cnn\nfeature_length = 32\n", 5, "feature_length: unknown key for model baseline_cnn"},
+    {HEAD "[defaults]\nfeature_length = 32\n[grid]\nmodel = gecco, baseline_cnn\n", 4,
+     "feature_length: unknown key for model baseline_cnn"},
+    {HEAD "seeds = 1, 2, 1\n[defaults]\nmodel = gecco\n", 3, "seeds: seed 1 is listed twice"},
+    {HEAD "seeds = 0, -1\n[defaults]\nmodel = gecco\n", 3, "seeds: expected non-negative whole numbers, got '-1'"},
+    {HEAD "search = bayes\n[defaults]\nmodel = gecco\n", 3, "search: expected grid or random, got 'bayes'"},
+    {HEAD "search = random\n[defaults]\nmodel = gecco\n[random]\nlr = uniform(0.001, 0.01)\n", 3,
+     "search = random needs samples = N in [sweep]"},
+    {HEAD "[defaults]\nmodel = gecco\n[random]\nlr = uniform(0.001, 0.01)\n", 5, "[random] needs search = random in [sweep]"},
+    {HEAD "search = random\nsamples = 2\n[defaults]\nmodel = gecco\n[random]\nlr = normal(0, 1)\n", 8,
+     "lr: unknown distribution 'normal'"},
+    {HEAD "search = random\nsamples = 2\n[defaults]\nmodel = gecco\n[random]\nlr = loguniform(0, 0.1)\n", 8,
+     "lr: loguniform() needs 0 < low, got '0, 0.1'"},
+    {HEAD "search = random\nsamples = 2\n[defaults]\nmodel = gecco\n[random]\ndropout = uniform(0.5, 0.1)\n", 8,
+     "dropout: uniform() needs low < high, got '0.5, 0.1'"},
+    {HEAD "search = random\nsamples = 2\n[defaults]\nmodel = gecco\n[random]\nbatch_size = int(16, 64.5)\n", 8,
+     "batch_size: int() takes whole numbers, got '16, 64.5'"},
+    {HEAD "search = random\nsamples = 2\n[defaults]\nmodel = gecco\n[random]\nlr = 0.1\n", 8,
+     "lr: expected uniform(a, b), loguniform(a, b), int(a, b) or choice(x, y, ...), got '0.1'"},
+    {HEAD "search = random\nsamples = 3\n[defaults]\nmodel = gecco\n[random]\ndropout = choice(0.1, 7)\n", 8,
+     "dropout: expected a value in [0, 0.99], got 7"},
+    {HEAD "[defaults]\nmodel = gecco\nthis line is not ini\n", 5, "syntax error"},
+    {HEAD "[defaults]\nmodel = gecco\nlr = 0.1\nlr = 0.2\n", 6, "lr is set twice in [defaults] (first at line 5)"},
+    {HEAD "[defaults]\nmodel = gecco\n[model.baseline_cnn]\nlr = 0.1\n", 5,
+     "[model.baseline_cnn] applies to no trial"},
+    {HEAD "[defaults]\nmodel = gecco\n[model.lenet]\nlr = 0.1\n", 5,
+     "[model.lenet]: model: expected one of baseline_cnn, gecco, gecco_enhanced, spinalnet, resnet, efficient_capsnet, got 'lenet'"},
+    {HEAD "[defaults]\nmodel = gecco\n[model.gecco]\nmodel = baseline_cnn\n", 6,
+     "model cannot be set in [model.gecco]"},
+    {HEAD "ranks_per_trial = 2\n[defaults]\nmodel = gecco\nbatch_size = 31\n", 6,
+     "batch_size 31 is not divisible by 2 ranks x grad_accum 1"},
+    {HEAD "[defaults]\nmodel = gecco\nbatch_size = 64\ngrad_accum = 3\n", 6, "grad_accum: 3 does not divide batch_size 64"},
+    {HEAD "[defaults]\nmodel = gecco\nlr = 0.1\n[grid]\nlr = 0.1, 0.2\n", 5,
+     "lr is swept in [grid] (line 7); this [defaults] value would never be used"},
+    {HEAD "[defaults]\nmodel = gecco\n[grid]\nlr = 0.1, 0.10\n", 0, "two grid points give the same configuration"},
+    {HEAD "[defaults]\nlr = 0.1\n", 0, "no model: set model = NAME in [defaults], or list models in [grid]"},
+    {HEAD "prune = median:warmup=0\n[defaults]\nmodel = gecco\n", 3, "prune: expected median:warmup=E"},
+    {HEAD "max_failures = -1\n[defaults]\nmodel = gecco\n", 3, "max_failures: expected a whole number >= 0, got '-1'"},
+    {HEAD "[defaults]\nmodel = gecco\nseed = 4\n", 5, "seed cannot be set in [defaults]: the seeds are listed in [sweep] seeds"},
+    {HEAD "[defaults]\nmodel = gecco\ndata_parallel = true\n", 5, "data_parallel cannot be set in [defaults]"},
+    {HEAD "[defaults]\nmodel = gecco\n[grid]\nout = a, b\n", 6, "out cannot be swept"},
+    {HEAD "search = random\nsamples = 2\n[defaults]\nmodel = gecco\n[grid]\nlr = 0.1\n[random]\nlr = uniform(0, 1)\n",
+     10, "lr is swept twice (first at line 8, in [grid])"},
+    /* No machine here has 8 GPUs: refused with or without a GPU (the reason differs). */
+    {HEAD "[defaults]\nmodel = gecco\ndevice = cuda:7\n", 5, "device cuda:7: "},
+    {"name = t\n" HEAD "[defaults]\nmodel = gecco\n", 1, "'name' is outside any section (start with [sweep])"},
+    {"[defaults]\nmodel = gecco\n", 0, "no [sweep] section"},
+    {"[sweep]\nseeds = 1\n[defaults]\nmodel = gecco\n", 1, "[sweep] has no name = ..."},
+    {HEAD "[defaults]\nmodel = gecco\n[grid]\nlr = 0.1, uniform(0, 1)\n", 6,
+     "lr: [grid] takes plain values; distributions such as 'uniform(0' belong in [random]"},
+};
+
+static char err[4096];
+
+/* Write text to NAME in the test folder; returns the path (static buffer). */
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[512];
+    test_tmpdir_path(path, sizeof path, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+/* Parse and expand path with the runner's resolver (MNIST-sized dataset). */
+static void check_file(const char *path, SweepFile *sf, SweepTrials *trials, SweepProblems *pr)
+{
+    sweep_problems_init(pr, path);
+    sweep_file_parse(path, sf, pr);
+    SweepConfigContext ctx = {.ranks_per_trial = sf->ranks_per_trial, .n_train = 60000, .n_test = 10000};
+    SweepResolver r = sweep_config_resolver(&ctx);
+    sweep_expand(sf, &r, trials, pr);
+}
+
+static void test_bad_files(void **state)
+{
+    (void)state;
+    int n = (int)(sizeof BAD / sizeof *BAD);
+    for (int i = 0; i < n; i++) {
+        char name[32], expected[2048], got[4096];
+        snprintf(name, sizeof name, "bad%02d.ini", i);
+        const char *path = write_file(name, BAD[i].text);
+        SweepFile sf;
+        SweepTrials trials;
+        SweepProblems pr;
+        check_file(path, &sf, &trials, &pr);
+        if (BAD[i].line) snprintf(expected, sizeof expected, "%s:%d: %s", path, BAD[i].line, BAD[i].message);
+        else snprintf(expected, sizeof expected, "%s: %s", path, BAD[i].message);
+        if (pr.count != 1) {
+            sweep_problems_print(&pr, stderr);
+            fail_msg("case %d: expected exactly one problem (%s), got %d", i, expected, pr.count);
+        }
+        sweep_problem_format(&pr, 0, got, sizeof got);
+        if (strncmp(got, expected, strlen(expected)))
+            fail_msg("case %d:\n  expected: %s\n  got:      %s", i, expected, got);
+        sweep_problems_free(&pr);
+        sweep_trials_free(&trials);
+        sweep_file_free(&sf);
+    }
+}
+
+/* Every problem of a file at once, in line order, each once. */
+static void test_all_problems_reported(void **state)
+{
+    (void)state;
+    const char *path = write_file("many.ini",
+        "[sweep]\n"                     /* 1 */
+        "name = many\n"                 /* 2 */
+        "seeds = 0, x\n"                /* 3 */
+        "colour = blue\n"               /* 4 */
+        "[defaults]\n"                  /* 5 */
+        "model = gecco\n"               /* 6 */
+        "lr = fast\n"                   /* 7 */
+        "[grid]\n"                      /* 8 */
+        "dropout = 0.1, 3, 0.2\n"       /* 9: one bad value shared by 2 trials: one message */
+        "batch_size = 32, 64\n"         /* 10 */
+        "[extra]\n");                   /* 11 */
+    SweepFile sf;
+    SweepTrials trials;
+    SweepProblems pr;
+    check_file(path, &sf, &trials, &pr);
+    sweep_problems_print(&pr, stderr);
+    assert_int_equal(pr.count, 5);
+    const int lines[] = {3, 4, 7, 9, 11};
+    for (int i = 0; i < 5; i++) assert_int_equal(pr.items[i].line, lines[i]);
+    assert_string_equal(pr.items[3].message, "dropout: expected a value in [0, 0.99], got 3");
+    sweep_problems_free(&pr);
+    sweep_trials_free(&trials);
+    sweep_file_free(&sf);
+}
+
+static void test_missing_file(void **state)
+{
+    (void)state;
+    SweepFile sf;
+    SweepProblems pr;
+    sweep_problems_init(&pr, "no/such.ini");
+    assert_int_equal(sweep_file_parse("no/such.ini", &sf, &pr), 1);
+    sweep_problem_format(&pr, 0, err, sizeof err);
+    assert_string_equal(err, "no/such.ini: cannot read the sweep file: No such file or directory");
+    sweep_problems_free(&pr);
+    sweep_file_free(&sf);
+}
+
+/* A good file: every [sweep] value, sections, comments, indentation. */
+static void test_good_file(void **state)
+{
+    (void)state;
+    const char *path = write_file("good.ini",
+        "; a comment\n"
+        "[sweep]\n"
+        "name = good-1\n"
+        "dataset = mnist\n"
+        "seeds = 3, 1, 2   # inline comment\n"
+        "ranks_per_trial = 2\n"
+        "prune = median:warmup=2:min_trials=3\n"
+        "max_failures = 4\n"
+        "[defaults]\n"
+        "model = gecco\n"
+        "epochs = 2\n"
+        "  batch_size = 64   ; indented, inih-style inline comment\n"
+        "[model.gecco]\n"
+        "feature_length = 32\n"
+        "[grid]\n"
+        "lr = 0.001, 0.003\n"
+        "weight_decay = 0, 1e-4, 1e-3\n");
+    SweepFile sf;
+    SweepTrials trials;
+    SweepProblems pr;
+    check_file(path, &sf, &trials, &pr);
+    sweep_problems_print(&pr, stderr);
+    assert_int_equal(pr.count, 0);
+    assert_string_equal(sf.name, "good-1");
+    assert_string_equal(sf.out, "runs/good-1");
+    assert_int_equal(sf.n_seeds, 3);
+    assert_true(sf.seeds[0] == 3 && sf.seeds[1] == 1 && sf.seeds[2] == 2);
+    assert_int_equal(sf.ranks_per_trial, 2);
+    assert_true(sf.prune.enabled && sf.prune.warmup == 2 && sf.prune.min_trials == 3);
+    assert_int_equal(sf.max_failures, 4);
+    assert_int_equal(sf.defaults.count, 3);
+    assert_string_equal(sf.defaults.items[2].value, "64");
+    assert_int_equal(sf.defaults.items[2].line, 12);
+    assert_int_equal(sf.n_axes, 2);
+    assert_int_equal(sf.axes[1].n_values, 3);
+    assert_string_equal(sf.axes[1].values[2], "1e-3");
+    /* 2 lr x 3 weight decay x 3 seeds */
+    assert_int_equal(trials.count, 18);
+    sweep_problems_free(&pr);
+    sweep_trials_free(&trials);
+    sweep_file_free(&sf);
+}
+
+static void test_prune_rule_parse(void **state)
+{
+    (void)state;
+    PruneRule r;
+    assert_int_equal(prune_rule_parse("median:warmup=3", &r, err, sizeof err), 0);
+    assert_true(r.enabled && r.warmup == 3 && r.min_trials == 1);
+    assert_int_equal(prune_rule_parse("median:min_trials=4:warmup=1", &r, err, sizeof err), 0);
+    assert_true(r.warmup == 1 && r.min_trials == 4);
+    assert_int_equal(prune_rule_parse("median", &r, err, sizeof err), -1);          /* warmup is required */
+    assert_int_equal(prune_rule_parse("mean:warmup=2", &r, err, sizeof err), -1);
+    assert_int_equal(prune_rule_parse("median:warmup=x", &r, err, sizeof err), -1);
+    assert_int_equal(prune_rule_parse("median:patience=2", &r, err, sizeof err), -1);
+    assert_int_equal(prune_rule_parse("medianx:warmup=2", &r, err, sizeof err), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_all_problems_reported),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_good_file),
+        cmocka_unit_test(test_prune_rule_parse),
+    };
+    return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
+}
