@@ -281,19 +281,22 @@ void config_each(const TrainConfig *c, void (*fn)(const char *, const char *, vo
 {
     char b[CONFIG_PATH_MAX + 32];
 #define EMIT(key, ...) do { snprintf(b, sizeof b, __VA_ARGS__); fn(key, b, user); } while (0)
+/* Floats as the shortest text that reads back as the same float (1e-4, not
+ * 9.99999975e-05): what the user typed, for run files, reports and ids. */
+#define EMIT_FLOAT(key, x) do { float_shortest_text((x), b, sizeof b); fn(key, b, user); } while (0)
     EMIT("model", "%s", c->model->name);
     EMIT("dataset", "%s", c->dataset);
     EMIT("epochs", "%d", c->epochs);
     EMIT("batch_size", "%d", c->batch_size);
     EMIT("eval_batch_size", "%d", c->eval_batch_size);
     EMIT("grad_accum", "%d", c->grad_accum);
-    EMIT("lr", "%.9g", c->lr);
+    EMIT_FLOAT("lr", c->lr);
     EMIT("optimizer", "%s", optim_kind_name(c->optim.kind));
-    EMIT("weight_decay", "%.9g", c->optim.weight_decay);
+    EMIT_FLOAT("weight_decay", c->optim.weight_decay);
     EMIT("l2_scope", "%s", c->optim.l2_scope == L2_SCOPE_FC ? "fc" : "all");
-    EMIT("momentum", "%.9g", c->optim.momentum);
+    EMIT_FLOAT("momentum", c->optim.momentum);
     EMIT("nesterov", "%s", c->optim.nesterov ? "true" : "false");
-    EMIT("adam_eps", "%.9g", c->optim.eps);
+    EMIT_FLOAT("adam_eps", c->optim.eps);
     EMIT("schedule", "%s", c->schedule_spec);
     EMIT("seed", "%llu", (unsigned long long)c->seed);
     EMIT("train_subset", "%ld", c->train_subset);
