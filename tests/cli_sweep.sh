@@ -226,6 +226,15 @@ check "ranks_per_trial 4 on 2 ranks: nothing written" test ! -e "$work/dp4"
 for ex in "$2"/sweeps/examples/*.ini; do
   check "example $(basename "$ex"): --dry-run accepts it" "$bin" sweep "$ex" --dry-run
 done
+# Table II: the six models, 5 seeds each, in both blocks (report / repositories)
+for t in table2 table2_repos; do
+  "$bin" sweep "$2/sweeps/examples/$t.ini" --dry-run >"$work/$t.out" 2>&1
+  check "example $t.ini: 30 trials, 6 configurations x 5 seeds" \
+    grep -q "^sweep $t: 30 trials (6 configurations x 5 seeds, grid search)" "$work/$t.out"
+  for m in baseline_cnn gecco gecco_enhanced spinalnet resnet efficient_capsnet; do
+    check "example $t.ini: 5 trials of $m" test "$(grep -Ec "^[0-9]+ +[0-9a-f]{12} +$m +[0-4] " "$work/$t.out")" -eq 5
+  done
+done
 
 # ---- 10. one sweep at a time per out folder ---------------------------------------------
 flock "$out/.sweeprun.lock" sleep 5 &
