@@ -185,16 +185,15 @@ static void best_trial_figures(const ReportRuns *runs, const ReportOptions *o, c
     snprintf(path, sizeof path, "%s/%s", dir, file);
     snprintf(mf->sidecar, sizeof mf->sidecar, "confusion-%s.csv", safe);
     snprintf(side, sizeof side, "%s/%s", dir, mf->sidecar);
-    snprintf(title, sizeof title, "%.64s: confusion matrix of the best trial (%.300s)", mf->model,
-             base_name(r->path));
+    /* The file name is in the caption: a long one would not fit the title. */
+    snprintf(title, sizeof title, "%.64s: confusion matrix of the best trial", mf->model);
     if (figure_confusion(path, side, title, t.confusion, t.num_classes, why, sizeof why) == 0)
         add_figure(mf, file, caption);
     else
         warn_line(warn, mf->model, why), mf->sidecar[0] = 0;
     snprintf(file, sizeof file, "misclassified-%s.png", safe);
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    snprintf(title, sizeof title, "%.64s: misclassified test digits of the best trial (%.300s)", mf->model,
-             base_name(r->path));
+    snprintf(title, sizeof title, "%.64s: misclassified test digits of the best trial", mf->model);
     if (figure_misclassified(path, title, &t, why, sizeof why) == 0) add_figure(mf, file, caption);
     else warn_line(warn, mf->model, why);
     run_test_results_free(&t);
