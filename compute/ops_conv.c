@@ -415,6 +415,22 @@ static void conv2d_small_backward(TapeEntry *e)
     }
 }
 
+/* The tape entry every convolution path records: inputs, two saved
+ * buffers, the geometry. */
+static TapeEntry *record_conv(Ctx *c, BackwardFn backward, Tensor *y, Tensor *x, Tensor *w, Tensor *b,
+                              void *saved0, void *saved1, int stride, int pad)
+{
+    TapeEntry *e = ctx_record(c, backward, y);
+    e->in[0] = x;
+    e->in[1] = w;
+    e->in[2] = b;
+    e->ptr[0] = saved0;
+    e->ptr[1] = saved1;
+    e->iarg[0] = stride;
+    e->iarg[1] = pad;
+    return e;
+}
+
 static Tensor *conv2d_small(Ctx *c, const ConvGeom *g, Tensor *x, Tensor *w, Tensor *b, int needs, Tensor *y)
 {
     long rows = geom_rows(g), plane = geom_plane(g), np = (long)g->n * plane;
@@ -426,16 +442,9 @@ static Tensor *conv2d_small(Ctx *c, const ConvGeom *g, Tensor *x, Tensor *w, Ten
             for (long p = 0; p < plane; p++)
                 y->data[((long)n * g->k + k) * plane + p] =
                     yt[((long)n * plane + p) * g->k + k] + (b ? b->data[k] : 0.0f);
-    if (needs) {
-        TapeEntry *e = ctx_record(c, conv2d_small_backward, y);
-        e->in[0] = x;
-        e->in[1] = w;
-        e->in[2] = b;
-        e->ptr[0] = row;
-        e->ptr[1] = ctx_scratch(c, np * (g->k + rows));
-        e->iarg[0] = g->stride;
-        e->iarg[1] = g->pad;
-    }
+    if (needs)
+        record_conv(c, conv2d_small_backward, y, x, w, b, row, ctx_scratch(c, np * (g->k + rows)), g->stride,
+                    g->pad);
     return y;
 }
 
@@ -455,16 +464,7 @@ Tensor *op_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad)
         long np = g.n * geom_plane(&g);
         float *col = ctx_scratch(c, geom_rows(&g) * np), *yk = ctx_scratch(c, g.k * np);
         conv2d_forward_cuda(c, &g, x, w, b, col, yk, y->data);
-        if (needs) {
-            TapeEntry *e = ctx_record(c, conv2d_backward, y);
-            e->in[0] = x;
-            e->in[1] = w;
-            e->in[2] = b;
-            e->ptr[0] = col;
-            e->ptr[1] = yk;
-            e->iarg[0] = stride;
-            e->iarg[1] = pad;
-        }
+        if (needs) record_conv(c, conv2d_backward, y, x, w, b, col, yk, stride, pad);
         return y;
     }
 #endif
@@ -475,16 +475,8 @@ Tensor *op_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad)
     long images = needs ? g.n : threads;
     float *col = ctx_scratch(c, images * geom_rows(&g) * geom_plane(&g));
     conv2d_forward(&g, threads, x->data, w->data, b ? b->data : NULL, col, needs, y->data);
-    if (needs) {
-        TapeEntry *e = ctx_record(c, conv2d_backward, y);
-        e->in[0] = x;
-        e->in[1] = w;
-        e->in[2] = b;
-        e->ptr[0] = col;
-        e->ptr[1] = ctx_scratch(c, threads * scratch_per_thread(&g));
-        e->iarg[0] = stride;
-        e->iarg[1] = pad;
-        e->iarg[2] = threads;
-    }
+    if (needs)
+        record_conv(c, conv2d_backward, y, x, w, b, col, ctx_scratch(c, threads * scratch_per_thread(&g)), stride,
+                    pad)->iarg[2] = threads;
     return y;
 }
