@@ -18,17 +18,6 @@
 
 static char err[1024];
 
-static const char *write_file(const char *name, const char *text)
-{
-    static char path[512];
-    test_tmpdir_path(path, sizeof path, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    return path;
-}
-
 /* A resolver that knows no model: the canonical text is the settings as
  * "key=value" lines, model first, so ids can be computed by hand. */
 static int fake_resolve(void *user, const SweepSetting *s, int n, SweepResolved *out, SweepProblems *pr)
@@ -44,7 +33,7 @@ static int fake_resolve(void *user, const SweepSetting *s, int n, SweepResolved 
 
 static void expand_fake(const char *name, const char *text, SweepFile *sf, SweepTrials *t)
 {
-    const char *path = write_file(name, text);
+    const char *path = test_write_text(name, text);
     SweepProblems pr;
     sweep_problems_init(&pr, path);
     sweep_file_parse(path, sf, &pr);
@@ -57,7 +46,7 @@ static void expand_fake(const char *name, const char *text, SweepFile *sf, Sweep
 
 static void expand_real(const char *name, const char *text, SweepFile *sf, SweepTrials *t)
 {
-    const char *path = write_file(name, text);
+    const char *path = test_write_text(name, text);
     SweepProblems pr;
     sweep_problems_init(&pr, path);
     sweep_file_parse(path, sf, &pr);

@@ -84,18 +84,6 @@ static const BadCase BAD[] = {
 
 static char err[4096];
 
-/* Write text to NAME in the test folder; returns the path (static buffer). */
-static const char *write_file(const char *name, const char *text)
-{
-    static char path[512];
-    test_tmpdir_path(path, sizeof path, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    return path;
-}
-
 /* Parse and expand path with the runner's resolver (MNIST-sized dataset). */
 static void check_file(const char *path, SweepFile *sf, SweepTrials *trials, SweepProblems *pr)
 {
@@ -113,7 +101,7 @@ static void test_bad_files(void **state)
     for (int i = 0; i < n; i++) {
         char name[32], expected[2048], got[4096];
         snprintf(name, sizeof name, "bad%02d.ini", i);
-        const char *path = write_file(name, BAD[i].text);
+        const char *path = test_write_text(name, BAD[i].text);
         SweepFile sf;
         SweepTrials trials;
         SweepProblems pr;
@@ -137,7 +125,7 @@ static void test_bad_files(void **state)
 static void test_all_problems_reported(void **state)
 {
     (void)state;
-    const char *path = write_file("many.ini",
+    const char *path = test_write_text("many.ini",
         "[sweep]\n"                     /* 1 */
         "name = many\n"                 /* 2 */
         "seeds = 0, x\n"                /* 3 */
@@ -180,7 +168,7 @@ static void test_missing_file(void **state)
 static void test_good_file(void **state)
 {
     (void)state;
-    const char *path = write_file("good.ini",
+    const char *path = test_write_text("good.ini",
         "; a comment\n"
         "[sweep]\n"
         "name = good-1\n"

@@ -158,3 +158,14 @@ void assert_grad_doubled(const Tensor *once, const Tensor *twice)
                      i, (double)twice->grad[i], (double)once->grad[i]);
     }
 }
+
+const char *test_write_text(const char *name, const char *text)
+{
+    static char path[512];
+    test_tmpdir_path(path, sizeof path, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}

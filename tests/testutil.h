@@ -65,5 +65,8 @@ extern char test_tmpdir[256];
 int test_tmpdir_setup(void **state);
 int test_tmpdir_teardown(void **state);   /* removes the folder and its contents */
 void test_tmpdir_path(char *buf, size_t size, const char *name);
+/* Write text to NAME in the test folder; returns its path (a static buffer,
+ * valid until the next call). */
+const char *test_write_text(const char *name, const char *text);
 
 #endif
