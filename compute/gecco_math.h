@@ -21,6 +21,20 @@ HD void gated_message_bwd(float k, float q, float v, float dm, float *dv, float 
     *da = dm * v * s * (1.0f - s);
 }
 
+/* One row of batch attention's weights: s (the row of x x^T) becomes
+ * sigmoid(s), a = s / r with r its row sum (summed in double, in order);
+ * returns r. */
+HD float attention_weights_row(float *s, float *a, int rows)
+{
+    double sum = 0;
+    for (int j = 0; j < rows; j++) {
+        s[j] = sigmoid_fwd(s[j]);
+        sum += s[j];
+    }
+    for (int j = 0; j < rows; j++) a[j] = (float)(s[j] / sum);
+    return (float)sum;
+}
+
 /* Batch attention, A_ij = S_ij / r_i with S = sigmoid(G): the gradient
  * reaching G_ij from dA_ij, where row_dot = sum_l A_il dA_il and
  * inv_r = 1 / r_i:  dG_ij = (dA_ij - row_dot) / r_i * S_ij (1 - S_ij). */

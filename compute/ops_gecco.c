@@ -262,16 +262,7 @@ static void batch_attention_backward(TapeEntry *e)
 static void attention_weights_cpu(float *s, float *a, float *r, int rows)
 {
     #pragma omp parallel for schedule(static)
-    for (int i = 0; i < rows; i++) {
-        float *si = s + (long)i * rows, *ai = a + (long)i * rows;
-        double sum = 0;
-        for (int j = 0; j < rows; j++) {
-            si[j] = sigmoid_fwd(si[j]);
-            sum += si[j];
-        }
-        r[i] = (float)sum;
-        for (int j = 0; j < rows; j++) ai[j] = (float)(si[j] / sum);
-    }
+    for (int i = 0; i < rows; i++) r[i] = attention_weights_row(s + (long)i * rows, a + (long)i * rows, rows);
 }
 
 Tensor *op_batch_attention(Ctx *c, Tensor *x)

@@ -64,16 +64,7 @@ __global__ void complete_bwd_dqdv_kernel(const float *k, const float *q, const f
 // One thread per row (rows is the batch size: small).
 __global__ void attention_weights_kernel(float *s, float *a, float *r, int rows)
 {
-    GRID_STRIDE(i, rows) {
-        float *si = s + i * rows, *ai = a + i * rows;
-        double sum = 0;
-        for (int j = 0; j < rows; j++) {
-            si[j] = sigmoid_fwd(si[j]);
-            sum += si[j];
-        }
-        r[i] = (float)sum;
-        for (int j = 0; j < rows; j++) ai[j] = (float)(si[j] / sum);
-    }
+    GRID_STRIDE(i, rows) r[i] = attention_weights_row(s + i * rows, a + i * rows, rows);
 }
 
 __global__ void attention_dlogits_kernel(const float *a, const float *s, const float *r, float *dg, int rows)
