@@ -32,7 +32,8 @@
 #endif
 
 /* An op without a CUDA twin yet refuses a CUDA ctx with one clear message
- * instead of touching device memory from the host. */
+ * instead of touching device memory from the host (every op of ops.h has
+ * its twin now; this stays for ops that land on the CPU first). */
 #define CPU_ONLY_OP(c, name) \
     CHECK(!ON_CUDA(c), "%s has no CUDA implementation yet; train this model with --device cpu", name)
 

@@ -78,6 +78,13 @@ Tensor *ctx_tensor_like(Ctx *c, const Tensor *t, int needs_grad)
     return ctx_tensor(c, t->ndim, t->dims, needs_grad);
 }
 
+Tensor *ctx_constant(Ctx *c, int ndim, const int *dims, float value)
+{
+    Tensor *t = ctx_tensor(c, ndim, dims, 0);
+    bk_fill(c, t->data, t->numel, value);
+    return t;
+}
+
 Tensor *ctx_wrap(Ctx *c, float *data, float *grad, int ndim, const int *dims)
 {
     Tensor *t = new_header(c, ndim, dims);

@@ -70,6 +70,10 @@ void ctx_begin(Ctx *c, int training, int grad_enabled);
 /* New tensor in the arena. With needs_grad a zeroed grad buffer is added. */
 Tensor *ctx_tensor(Ctx *c, int ndim, const int *dims, int needs_grad);
 Tensor *ctx_tensor_like(Ctx *c, const Tensor *t, int needs_grad);
+/* A tensor filled with value (no grad), on the ctx's device: constants
+ * such as a loss weight, written by a kernel on CUDA (so it also works
+ * inside a captured graph). */
+Tensor *ctx_constant(Ctx *c, int ndim, const int *dims, float value);
 /* Wrap memory owned elsewhere (parameters, input batches). */
 Tensor *ctx_wrap(Ctx *c, float *data, float *grad, int ndim, const int *dims);
 /* Scratch memory from the arena (lives until the next ctx_begin), on the

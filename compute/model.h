@@ -59,9 +59,6 @@ typedef struct ModelDesc {
      * m->side for this step. Called right after forward, in the same ctx,
      * for training and evaluation alike (c->training tells them apart). */
     Tensor *(*loss)(Model *m, Ctx *c, Tensor *scores, const int *labels);
-    /* 1: uses ops that have no CUDA twin yet; --device cuda refuses it and
-     * auto trains it on the CPU (cleared as the twins land). */
-    int cpu_only;
 } ModelDesc;
 
 #define MODEL_MAX_SIDE 4

@@ -95,10 +95,10 @@ static Tensor *keras_batchnorm(Model *m, Ctx *c, const char *prefix, Tensor *x)
     snprintf(name, sizeof name, "%s.bias", prefix);
     Tensor *beta = model_param(m, c, name);
     snprintf(name, sizeof name, "%s.running_mean", prefix);
-    float *mean = model_buffer(m, name);
+    float *mean = model_buffer_on(m, c, name);
     snprintf(name, sizeof name, "%s.running_var", prefix);
-    float *var = model_buffer(m, name);
-    if (c->training) model_count_bn_batch(m, prefix);
+    float *var = model_buffer_on(m, c, name);
+    if (c->training) model_count_bn_batch_on(m, c, prefix);
     return op_batchnorm(c, x, gamma, beta, mean, var, KERAS_BN_MOMENTUM, KERAS_BN_EPS);
 }
 
@@ -132,22 +132,24 @@ static Tensor *decoder(Model *m, Ctx *c, Tensor *masked)
     return op_sigmoid(c, apply_linear(m, c, "decoder.4", h));
 }
 
-/* Margin loss (0.9 / 0.1 / 0.5) + reconstruction x MSE(decoder, input). */
+/* Margin loss (0.9 / 0.1 / 0.5) + reconstruction x MSE(decoder, input).
+ * Nothing here reads tensor data on the host: on a CUDA ctx the labels,
+ * the arg-max and the weight live in device memory (and the step may be
+ * captured as a graph). */
 static Tensor *loss(Model *m, Ctx *c, Tensor *lengths, const int *labels)
 {
     Tensor *margin = op_margin_loss(c, lengths, labels, 0.9f, 0.1f, 0.5f);
     float weight = (float)model_opt(m, "reconstruction");
     if (weight == 0.0f) return margin;
-    int n = lengths->dims[0];
-    int *select = arena_alloc(&c->arena, (size_t)n * sizeof *select);
-    if (c->training)
-        for (int i = 0; i < n; i++) select[i] = labels[i];
-    else
-        argmax_rows(lengths, select);
+    const int *select = labels;   /* op_caps_mask keeps its own copy */
+    if (!c->training) {
+        int *longest = ctx_data(c, (size_t)lengths->dims[0] * sizeof *longest);
+        op_argmax_rows(c, lengths, longest);
+        select = longest;
+    }
     Tensor *image = decoder(m, c, op_caps_mask(c, m->side[SIDE_CAPSULES], select));
     int one = 1;
-    Tensor *w = ctx_tensor(c, 1, &one, 0);
-    w->data[0] = weight;
+    Tensor *w = ctx_constant(c, 1, &one, weight);
     return op_add(c, margin, op_mul(c, op_mse(c, image, m->side[SIDE_INPUT]), w));
 }
 
@@ -167,6 +169,5 @@ const ModelDesc model_efficient_capsnet = {
                .adam_eps = 1e-7f},
     .declare = declare,
     .forward = forward,
-    .cpu_only = 1,
     .loss = loss,
 };

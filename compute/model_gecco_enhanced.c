@@ -55,5 +55,4 @@ const ModelDesc model_gecco_enhanced = {
     .validate = gecco_validate,
     .declare = declare,
     .forward = forward,
-    .cpu_only = 1,
 };

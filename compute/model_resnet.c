@@ -207,5 +207,4 @@ const ModelDesc model_resnet = {
     .validate = validate,
     .declare = declare,
     .forward = forward,
-    .cpu_only = 1,
 };

@@ -128,5 +128,4 @@ const ModelDesc model_spinalnet = {
                .augment = "rotate:10,shift:2,scale:0.1"},
     .declare = declare,
     .forward = forward,
-    .cpu_only = 1,
 };

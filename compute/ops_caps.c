@@ -1,11 +1,17 @@
 /* Capsule ops of Efficient-CapsNet (MODELS.md 7.2, backward 7.3): squash,
  * capsule predictions, self-attention routing, lengths, margin loss,
- * decoder mask, and the reconstruction MSE. Per-element formulas live in
- * caps_math.h (shared with the CUDA kernels).
+ * decoder mask, and the reconstruction MSE. Per-element formulas, and the
+ * per-row and per-sample loops, live in caps_math.h, shared with the CUDA
+ * twin (cuda/caps.cu), which keeps the CPU's order of every sum except the
+ * two batch losses (margin, MSE: a fixed block tree in double there).
  *
  * Shapes at the reference sizes are tiny (B x 10 x 16 x 16 predictions),
  * so every op parallelises over samples and keeps the inner loops plain.
- * Sums that feed a loss are accumulated in double. */
+ * Sums that feed a loss are accumulated in double.
+ *
+ * On a CUDA ctx labels and select are device memory (as op_cross_entropy's
+ * labels), range-checked when the dataset was read; they are not read on
+ * the host. */
 #include <math.h>
 #include <string.h>
 #include "caps_math.h"
@@ -15,10 +21,13 @@
 
 #define PAR_MIN 32768L
 
+/* A copy of n ints on the ctx's device: the caller's buffer may be
+ * refilled before backward runs. */
 static int *copy_ints(Ctx *c, const int *src, int n)
 {
-    int *dst = arena_alloc(&c->arena, (size_t)n * sizeof *dst);
-    memcpy(dst, src, (size_t)n * sizeof *dst);
+    int *dst = ctx_data(c, (size_t)n * sizeof *dst);
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_copy_device(c->cuda, dst, src, (size_t)n * sizeof *dst));
+    else memcpy(dst, src, (size_t)n * sizeof *dst);
     return dst;
 }
 
@@ -28,14 +37,28 @@ static Tensor *scalar_out(Ctx *c, int needs_grad)
     return ctx_tensor(c, 1, &one, needs_grad);
 }
 
-static float dot(const float *a, const float *b, int n)
+/* Labels (or capsule choices) of n rows must lie in [0, k): checked on the
+ * CPU only (on CUDA they are device memory). */
+static void check_classes(const Ctx *c, const int *v, int n, int k, const char *op, const char *what)
 {
-    float s = 0.0f;
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
+    if (ON_CUDA(c)) return;
+    for (int i = 0; i < n; i++)
+        CHECK(v[i] >= 0 && v[i] < k, "%s: %s %d of row %d outside [0, %d)", op, what, v[i], i, k);
 }
 
 /* ---- squash ------------------------------------------------------------- */
+
+static void squash_forward_cpu(const float *s, float *v, long rows, int d, float eps)
+{
+#pragma omp parallel for if (rows * d >= PAR_MIN)
+    for (long r = 0; r < rows; r++) squash_row_fwd(s + r * d, v + r * d, d, eps);
+}
+
+static void squash_backward_cpu(const float *s, const float *dv, float *ds, long rows, int d, float eps)
+{
+#pragma omp parallel for if (rows * d >= PAR_MIN)
+    for (long r = 0; r < rows; r++) squash_row_bwd(s + r * d, dv + r * d, ds + r * d, d, eps);
+}
 
 /* farg[0]: eps. */
 static void squash_backward(TapeEntry *e)
@@ -45,30 +68,19 @@ static void squash_backward(TapeEntry *e)
     int d = s->dims[s->ndim - 1];
     long rows = s->numel / d;
     float eps = e->farg[0];
-#pragma omp parallel for if (s->numel >= PAR_MIN)
-    for (long r = 0; r < rows; r++) {
-        const float *sv = s->data + r * d, *dv = e->out->grad + r * d;
-        float *ds = s->grad + r * d;
-        float a, b;
-        squash_bwd_coeffs(sqrtf(dot(sv, sv, d)), dot(sv, dv, d), eps, &a, &b);
-        for (int i = 0; i < d; i++) ds[i] += a * dv[i] + b * sv[i];
-    }
+    if (ON_CUDA(e->ctx)) CUDA_ONLY(cuda_squash_backward(e->ctx->cuda, s->data, e->out->grad, s->grad, rows, d, eps));
+    else squash_backward_cpu(s->data, e->out->grad, s->grad, rows, d, eps);
 }
 
 Tensor *op_squash(Ctx *c, Tensor *s, float eps)
 {
-    CPU_ONLY_OP(c, "op_squash");
     CHECK(s->ndim >= 1, "op_squash: needs at least one dimension");
     int d = s->dims[s->ndim - 1];
     long rows = s->numel / d;
     int g = ctx_any_grad(c, 1, &s);
     Tensor *v = ctx_tensor_like(c, s, g);
-#pragma omp parallel for if (s->numel >= PAR_MIN)
-    for (long r = 0; r < rows; r++) {
-        const float *sv = s->data + r * d;
-        float phi = squash_phi(sqrtf(dot(sv, sv, d)), eps);
-        for (int i = 0; i < d; i++) v->data[r * d + i] = phi * sv[i];
-    }
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_squash_forward(c->cuda, s->data, v->data, rows, d, eps));
+    else squash_forward_cpu(s->data, v->data, rows, d, eps);
     if (g) {
         TapeEntry *e = ctx_record(c, squash_backward, v);
         e->in[0] = s;
@@ -78,8 +90,6 @@ Tensor *op_squash(Ctx *c, Tensor *s, float eps)
 }
 
 /* ---- capsule predictions ------------------------------------------------ */
-
-typedef struct PredGeom { int b, j, i, k, d; } PredGeom;
 
 static PredGeom pred_geom(const Tensor *u, const Tensor *w)
 {
@@ -91,61 +101,58 @@ static PredGeom pred_geom(const Tensor *u, const Tensor *w)
     return g;
 }
 
+static void caps_predict_forward_cpu(const PredGeom *g, const float *u, const float *w, float *y)
+{
+#pragma omp parallel for if ((long)g->b * g->k * g->j * g->d >= PAR_MIN)
+    for (int b = 0; b < g->b; b++)
+        for (int k = 0; k < g->k; k++)
+            for (int j = 0; j < g->j; j++)
+                for (int z = 0; z < g->d; z++)
+                    y[(((long)b * g->k + k) * g->j + j) * g->d + z] = caps_predict_value(g, u, w, b, k, j, z);
+}
+
+/* du[b,j,i] += sum_k W[k,j,i,:] . duhat[b,k,j,:] */
+static void caps_predict_du_cpu(const PredGeom *g, const float *w, const float *dy, float *du)
+{
+#pragma omp parallel for if ((long)g->b * g->k * g->j * g->d >= PAR_MIN)
+    for (int b = 0; b < g->b; b++)
+        for (int j = 0; j < g->j; j++)
+            for (int i = 0; i < g->i; i++) {
+                long at = ((long)b * g->j + j) * g->i + i;
+                du[at] = caps_predict_du(g, w, dy, b, j, i, du[at]);
+            }
+}
+
+/* dW[k,j,i,z] += sum_b u[b,j,i] duhat[b,k,j,z] */
+static void caps_predict_dw_cpu(const PredGeom *g, const float *u, const float *dy, float *dw)
+{
+    long n = (long)g->k * g->j * g->i * g->d;
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long at = 0; at < n; at++) dw[at] = caps_predict_dw_add(g, u, dy, at, dw[at]);
+}
+
 static void caps_predict_backward(TapeEntry *e)
 {
     Tensor *u = e->in[0], *w = e->in[1];
     PredGeom g = pred_geom(u, w);
     const float *dy = e->out->grad;
-    long ukd = (long)g.k * g.j * g.d;   /* uhat values per sample */
-    if (u->grad) {
-        /* du[b,j,i] += sum_k W[k,j,i,:] . duhat[b,k,j,:] */
-#pragma omp parallel for if (e->out->numel >= PAR_MIN)
-        for (int b = 0; b < g.b; b++)
-            for (int k = 0; k < g.k; k++)
-                for (int j = 0; j < g.j; j++) {
-                    const float *d = dy + b * ukd + ((long)k * g.j + j) * g.d;
-                    for (int i = 0; i < g.i; i++)
-                        u->grad[((long)b * g.j + j) * g.i + i] +=
-                            dot(w->data + (((long)k * g.j + j) * g.i + i) * g.d, d, g.d);
-                }
+    if (ON_CUDA(e->ctx)) {
+        CUDA_ONLY(cuda_caps_predict_backward(e->ctx->cuda, g, u->data, w->data, dy, u->grad, w->grad));
+        return;
     }
-    if (w->grad) {
-        /* dW[k,j,i,:] += sum_b u[b,j,i] duhat[b,k,j,:]; (k,j) pairs split. */
-#pragma omp parallel for if (e->out->numel >= PAR_MIN)
-        for (long kj = 0; kj < (long)g.k * g.j; kj++) {
-            int j = (int)(kj % g.j);
-            for (int b = 0; b < g.b; b++) {
-                const float *d = dy + b * ukd + kj * g.d;
-                for (int i = 0; i < g.i; i++) {
-                    float ui = u->data[((long)b * g.j + j) * g.i + i];
-                    float *dw = w->grad + (kj * g.i + i) * g.d;
-                    for (int z = 0; z < g.d; z++) dw[z] += ui * d[z];
-                }
-            }
-        }
-    }
+    if (u->grad) caps_predict_du_cpu(&g, w->data, dy, u->grad);
+    if (w->grad) caps_predict_dw_cpu(&g, u->data, dy, w->grad);
 }
 
 Tensor *op_caps_predict(Ctx *c, Tensor *u, Tensor *w)
 {
-    CPU_ONLY_OP(c, "op_caps_predict");
     PredGeom g = pred_geom(u, w);
     Tensor *ins[2] = {u, w};
     int needs = ctx_any_grad(c, 2, ins);
     int dims[4] = {g.b, g.k, g.j, g.d};
     Tensor *y = ctx_tensor(c, 4, dims, needs);
-#pragma omp parallel for if (y->numel >= PAR_MIN)
-    for (int b = 0; b < g.b; b++)
-        for (int k = 0; k < g.k; k++)
-            for (int j = 0; j < g.j; j++) {
-                float *out = y->data + (((long)b * g.k + k) * g.j + j) * g.d;
-                memset(out, 0, (size_t)g.d * sizeof *out);
-                for (int i = 0; i < g.i; i++) {
-                    float ui = u->data[((long)b * g.j + j) * g.i + i];
-                    const float *wr = w->data + (((long)k * g.j + j) * g.i + i) * g.d;
-                    for (int z = 0; z < g.d; z++) out[z] += ui * wr[z];
-                }
-            }
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_caps_predict_forward(c->cuda, g, u->data, w->data, y->data));
+    else caps_predict_forward_cpu(&g, u->data, w->data, y->data);
     if (needs) {
         TapeEntry *e = ctx_record(c, caps_predict_backward, y);
         e->in[0] = u;
@@ -156,8 +163,6 @@ Tensor *op_caps_predict(Ctx *c, Tensor *u, Tensor *w)
 
 /* ---- self-attention routing --------------------------------------------- */
 
-typedef struct RouteGeom { int b, k, j, d; } RouteGeom;
-
 static RouteGeom route_geom(const Tensor *uhat)
 {
     CHECK(uhat->ndim == 4, "op_caps_routing: uhat must be [B,K,J,D]");
@@ -165,114 +170,49 @@ static RouteGeom route_geom(const Tensor *uhat)
     return g;
 }
 
-/* One sample: sums[k,:] = sum_j uhat[k,j,:]; coupling[k,j] = softmax over
- * k of uhat[k,j] . sums[k] / sqrt(D); s[k,:] = sum_j (coupling + prior) uhat. */
-static void route_sample(const RouteGeom *g, const float *uh, const float *prior, float *sums,
-                         float *coupling, float *s)
-{
-    float inv = 1.0f / sqrtf((float)g->d);
-    for (int k = 0; k < g->k; k++) {
-        float *sk = sums + (long)k * g->d;
-        memset(sk, 0, (size_t)g->d * sizeof *sk);
-        for (int j = 0; j < g->j; j++)
-            for (int z = 0; z < g->d; z++) sk[z] += uh[((long)k * g->j + j) * g->d + z];
-        for (int j = 0; j < g->j; j++)
-            coupling[k * g->j + j] = dot(uh + ((long)k * g->j + j) * g->d, sk, g->d) * inv;
-    }
-    for (int j = 0; j < g->j; j++) {
-        float m = coupling[j];
-        for (int k = 1; k < g->k; k++) m = fmaxf(m, coupling[k * g->j + j]);
-        float total = 0.0f;
-        for (int k = 0; k < g->k; k++) {
-            float ex = expf(coupling[k * g->j + j] - m);
-            coupling[k * g->j + j] = ex;
-            total += ex;
-        }
-        for (int k = 0; k < g->k; k++) coupling[k * g->j + j] /= total;
-    }
-    for (int k = 0; k < g->k; k++) {
-        float *sk = s + (long)k * g->d;
-        memset(sk, 0, (size_t)g->d * sizeof *sk);
-        for (int j = 0; j < g->j; j++) {
-            float cp = coupling[k * g->j + j] + prior[k * g->j + j];
-            const float *u = uh + ((long)k * g->j + j) * g->d;
-            for (int z = 0; z < g->d; z++) sk[z] += cp * u[z];
-        }
-    }
-}
-
-/* One sample's backward. dcp[k,j] (kept for the prior's gradient) =
- * ds_k . uhat[k,j]; through the softmax dz = C (dcp - sum_k' C dcp); the
- * logit a[k,j] = uhat[k,j] . S_k / sqrt(D) sends dz S_k / sqrt(D) to
- * uhat[k,j] and, through S_k, sum_j dz[k,j] uhat[k,j] / sqrt(D) to every
- * uhat[k,l]. dz is scratch of K*J, g_k of D. */
-static void route_sample_backward(const RouteGeom *g, const float *uh, const float *prior,
-                                  const float *sums, const float *coupling, const float *ds,
-                                  float *duh, float *dcp, float *dz, float *gk)
-{
-    float inv = 1.0f / sqrtf((float)g->d);
-    for (int k = 0; k < g->k; k++)
-        for (int j = 0; j < g->j; j++) {
-            long at = ((long)k * g->j + j) * g->d;
-            dcp[k * g->j + j] = dot(ds + (long)k * g->d, uh + at, g->d);
-            if (duh) {
-                float cp = coupling[k * g->j + j] + prior[k * g->j + j];
-                for (int z = 0; z < g->d; z++) duh[at + z] += cp * ds[(long)k * g->d + z];
-            }
-        }
-    if (!duh) return;
-    for (int j = 0; j < g->j; j++) {
-        float wsum = 0.0f;
-        for (int k = 0; k < g->k; k++) wsum += coupling[k * g->j + j] * dcp[k * g->j + j];
-        for (int k = 0; k < g->k; k++)
-            dz[k * g->j + j] = softmax_dlogit(coupling[k * g->j + j], dcp[k * g->j + j], wsum);
-    }
-    for (int k = 0; k < g->k; k++) {
-        const float *sk = sums + (long)k * g->d;
-        memset(gk, 0, (size_t)g->d * sizeof *gk);
-        for (int j = 0; j < g->j; j++) {
-            long at = ((long)k * g->j + j) * g->d;
-            float a = dz[k * g->j + j] * inv;
-            for (int z = 0; z < g->d; z++) {
-                gk[z] += a * uh[at + z];
-                duh[at + z] += a * sk[z];
-            }
-        }
-        for (int j = 0; j < g->j; j++)
-            for (int z = 0; z < g->d; z++) duh[((long)k * g->j + j) * g->d + z] += gk[z];
-    }
-}
-
-/* What forward keeps for backward (arena memory, in e->ptr[0]): the
- * coupling coefficients [B,K,J] and prediction sums [B,K,D], and backward's
- * scratch (backward has no arena): dcp and dz [B,K,J], g [B,D]. */
+/* What forward keeps for backward (in e->ptr[0]; the struct in host arena
+ * memory, the arrays on the ctx's device): the coupling coefficients
+ * [B,K,J] and prediction sums [B,K,D], and backward's scratch (backward
+ * has no arena): dcp and dz [B,K,J], g [B,D]. */
 typedef struct RouteSaved { float *coupling, *sums, *dcp, *dz, *gk; } RouteSaved;
+
+static void caps_routing_forward_cpu(const RouteGeom *g, const float *uhat, const float *prior, float *sums,
+                                     float *coupling, float *s)
+{
+    long kj = (long)g->k * g->j, kd = (long)g->k * g->d, kjd = kj * g->d;
+#pragma omp parallel for if (g->b * kjd >= PAR_MIN)
+    for (int b = 0; b < g->b; b++)
+        caps_route_sample(g, uhat + b * kjd, prior, sums + b * kd, coupling + b * kj, s + b * kd);
+}
+
+static void caps_routing_backward_cpu(const RouteGeom *g, const float *uhat, const float *prior,
+                                      const RouteSaved *sv, const float *ds, float *duhat, float *dprior)
+{
+    long kj = (long)g->k * g->j, kd = (long)g->k * g->d, kjd = kj * g->d;
+#pragma omp parallel for if (g->b * kjd >= PAR_MIN)
+    for (int b = 0; b < g->b; b++)
+        caps_route_sample_backward(g, uhat + b * kjd, prior, sv->sums + b * kd, sv->coupling + b * kj, ds + b * kd,
+                                   duhat ? duhat + b * kjd : NULL, sv->dcp + b * kj, sv->dz + b * kj,
+                                   sv->gk + (long)b * g->d);
+    if (dprior)
+        for (long i = 0; i < kj; i++) dprior[i] += caps_prior_grad(sv->dcp, g->b, kj, i);
+}
 
 static void caps_routing_backward(TapeEntry *e)
 {
     Tensor *uhat = e->in[0], *prior = e->in[1];
     RouteGeom g = route_geom(uhat);
     const RouteSaved *sv = e->ptr[0];
-    long kj = (long)g.k * g.j, kd = (long)g.k * g.d, kjd = kj * g.d;
-#pragma omp parallel for if (uhat->numel >= PAR_MIN)
-    for (int b = 0; b < g.b; b++)
-        route_sample_backward(&g, uhat->data + b * kjd, prior->data, sv->sums + b * kd,
-                              sv->coupling + b * kj, e->out->grad + b * kd,
-                              uhat->grad ? uhat->grad + b * kjd : NULL, sv->dcp + b * kj,
-                              sv->dz + b * kj, sv->gk + (long)b * g.d);
-    if (prior->grad)
-        for (long i = 0; i < kj; i++) {
-            float sum = 0.0f;
-            for (int b = 0; b < g.b; b++) sum += sv->dcp[b * kj + i];
-            prior->grad[i] += sum;
-        }
+    if (ON_CUDA(e->ctx))
+        CUDA_ONLY(cuda_caps_routing_backward(e->ctx->cuda, g, uhat->data, prior->data, sv->sums, sv->coupling,
+                                             e->out->grad, uhat->grad, prior->grad, sv->dcp, sv->dz, sv->gk));
+    else caps_routing_backward_cpu(&g, uhat->data, prior->data, sv, e->out->grad, uhat->grad, prior->grad);
 }
 
 Tensor *op_caps_routing(Ctx *c, Tensor *uhat, Tensor *prior)
 {
-    CPU_ONLY_OP(c, "op_caps_routing");
     RouteGeom g = route_geom(uhat);
-    long kj = (long)g.k * g.j, kd = (long)g.k * g.d, kjd = kj * g.d;
+    long kj = (long)g.k * g.j, kd = (long)g.k * g.d;
     CHECK(prior->numel == kj, "op_caps_routing: prior has %ld values, expected K*J = %ld", prior->numel, kj);
     Tensor *ins[2] = {uhat, prior};
     int needs = ctx_any_grad(c, 2, ins);
@@ -281,10 +221,9 @@ Tensor *op_caps_routing(Ctx *c, Tensor *uhat, Tensor *prior)
     RouteSaved *sv = arena_alloc(&c->arena, sizeof *sv);
     sv->coupling = ctx_scratch(c, g.b * kj);
     sv->sums = ctx_scratch(c, g.b * kd);
-#pragma omp parallel for if (uhat->numel >= PAR_MIN)
-    for (int b = 0; b < g.b; b++)
-        route_sample(&g, uhat->data + b * kjd, prior->data, sv->sums + b * kd, sv->coupling + b * kj,
-                     s->data + b * kd);
+    if (ON_CUDA(c))
+        CUDA_ONLY(cuda_caps_routing_forward(c->cuda, g, uhat->data, prior->data, sv->sums, sv->coupling, s->data));
+    else caps_routing_forward_cpu(&g, uhat->data, prior->data, sv->sums, sv->coupling, s->data);
     if (needs) {
         sv->dcp = ctx_scratch(c, g.b * kj);
         sv->dz = ctx_scratch(c, g.b * kj);
@@ -299,29 +238,37 @@ Tensor *op_caps_routing(Ctx *c, Tensor *uhat, Tensor *prior)
 
 /* ---- lengths ------------------------------------------------------------ */
 
+static void caps_length_forward_cpu(const float *v, float *len, long rows, int d, float eps)
+{
+    for (long r = 0; r < rows; r++) len[r] = caps_length(caps_dot(v + r * d, v + r * d, d), eps);
+}
+
+static void caps_length_backward_cpu(const float *v, const float *len, const float *dlen, float *dv, long rows,
+                                     int d)
+{
+    for (long r = 0; r < rows; r++) caps_length_row_bwd(v + r * d, len[r], dlen[r], dv + r * d, d);
+}
+
 static void caps_length_backward(TapeEntry *e)
 {
     Tensor *v = e->in[0];
     if (!v->grad) return;
     int d = v->dims[v->ndim - 1];
-    for (long r = 0; r < e->out->numel; r++) {
-        float a = e->out->grad[r] / e->out->data[r];
-        for (int z = 0; z < d; z++) v->grad[r * d + z] += a * v->data[r * d + z];
-    }
+    const Tensor *len = e->out;
+    if (ON_CUDA(e->ctx))
+        CUDA_ONLY(cuda_caps_length_backward(e->ctx->cuda, v->data, len->data, len->grad, v->grad, len->numel, d));
+    else caps_length_backward_cpu(v->data, len->data, len->grad, v->grad, len->numel, d);
 }
 
 Tensor *op_caps_length(Ctx *c, Tensor *v, float eps)
 {
-    CPU_ONLY_OP(c, "op_caps_length");
     CHECK(v->ndim >= 2, "op_caps_length: needs [.., D]");
     CHECK(eps > 0.0f, "op_caps_length: eps must be positive (it keeps v/len finite at 0)");
     int d = v->dims[v->ndim - 1];
     int g = ctx_any_grad(c, 1, &v);
     Tensor *len = ctx_tensor(c, v->ndim - 1, v->dims, g);
-    for (long r = 0; r < len->numel; r++) {
-        const float *x = v->data + r * d;
-        len->data[r] = caps_length(dot(x, x, d), eps);
-    }
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_caps_length_forward(c->cuda, v->data, len->data, len->numel, d, eps));
+    else caps_length_forward_cpu(v->data, len->data, len->numel, d, eps);
     if (g) {
         TapeEntry *e = ctx_record(c, caps_length_backward, len);
         e->in[0] = v;
@@ -331,35 +278,43 @@ Tensor *op_caps_length(Ctx *c, Tensor *v, float eps)
 
 /* ---- margin loss -------------------------------------------------------- */
 
-/* farg: m_pos, m_neg, lambda; ptr[0]: labels. */
+static float margin_forward_cpu(const float *len, const int *labels, int n, int k, const MarginParams *mp)
+{
+    double total = 0;
+    for (int i = 0; i < n; i++) total += margin_row(len + (long)i * k, labels[i], k, mp);
+    return (float)(total / n);
+}
+
+static void margin_backward_cpu(const float *len, const int *labels, int n, int k, const MarginParams *mp,
+                                const float *dloss, float *dlen)
+{
+    float scale = dloss[0] / (float)n;
+    for (long at = 0; at < (long)n * k; at++) dlen[at] += margin_grad(len, labels, k, mp, scale, at);
+}
+
+/* farg: m_pos, m_neg, lambda; ptr[0]: labels (the ctx's device). */
 static void margin_backward(TapeEntry *e)
 {
     Tensor *len = e->in[0];
     if (!len->grad) return;
     const int *labels = e->ptr[0];
     int n = len->dims[0], k = len->dims[1];
-    float scale = e->out->grad[0] / (float)n;
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < k; j++)
-            len->grad[(long)i * k + j] += scale * margin_dlen(len->data[(long)i * k + j], j == labels[i],
-                                                              e->farg[0], e->farg[1], e->farg[2]);
+    MarginParams mp = {e->farg[0], e->farg[1], e->farg[2]};
+    if (ON_CUDA(e->ctx))
+        CUDA_ONLY(cuda_margin_backward(e->ctx->cuda, len->data, labels, n, k, mp, e->out->grad, len->grad));
+    else margin_backward_cpu(len->data, labels, n, k, &mp, e->out->grad, len->grad);
 }
 
 Tensor *op_margin_loss(Ctx *c, Tensor *len, const int *labels, float m_pos, float m_neg, float lambda)
 {
-    CPU_ONLY_OP(c, "op_margin_loss");
     CHECK(len->ndim == 2, "op_margin_loss: lengths must be [B,K]");
     int n = len->dims[0], k = len->dims[1];
-    double total = 0;
-    for (int i = 0; i < n; i++) {
-        CHECK(labels[i] >= 0 && labels[i] < k, "op_margin_loss: label %d of row %d outside [0, %d)",
-              labels[i], i, k);
-        for (int j = 0; j < k; j++)
-            total += margin_term(len->data[(long)i * k + j], j == labels[i], m_pos, m_neg, lambda);
-    }
+    check_classes(c, labels, n, k, "op_margin_loss", "label");
+    MarginParams mp = {m_pos, m_neg, lambda};
     int g = ctx_any_grad(c, 1, &len);
     Tensor *loss = scalar_out(c, g);
-    loss->data[0] = (float)(total / n);
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_margin_forward(c->cuda, len->data, labels, n, k, mp, loss->data));
+    else loss->data[0] = margin_forward_cpu(len->data, labels, n, k, &mp);
     if (g) {
         TapeEntry *e = ctx_record(c, margin_backward, loss);
         e->in[0] = len;
@@ -373,33 +328,39 @@ Tensor *op_margin_loss(Ctx *c, Tensor *len, const int *labels, float m_pos, floa
 
 /* ---- decoder mask ------------------------------------------------------- */
 
+static void caps_mask_forward_cpu(const float *v, const int *select, float *y, int n, int k, int d)
+{
+    for (long at = 0; at < (long)n * k * d; at++) y[at] = caps_masked(v, select, k, d, at);
+}
+
+static void caps_mask_backward_cpu(const float *dy, const int *select, float *dv, int n, int k, int d)
+{
+    for (int i = 0; i < n; i++) {
+        long at = ((long)i * k + select[i]) * d;
+        for (int z = 0; z < d; z++) dv[at + z] += dy[at + z];
+    }
+}
+
 static void caps_mask_backward(TapeEntry *e)
 {
     Tensor *v = e->in[0];
     if (!v->grad) return;
     const int *select = e->ptr[0];
     int n = v->dims[0], k = v->dims[1], d = v->dims[2];
-    for (int i = 0; i < n; i++) {
-        long at = ((long)i * k + select[i]) * d;
-        for (int z = 0; z < d; z++) v->grad[at + z] += e->out->grad[at + z];
-    }
+    if (ON_CUDA(e->ctx)) CUDA_ONLY(cuda_caps_mask_backward(e->ctx->cuda, e->out->grad, select, v->grad, n, k, d));
+    else caps_mask_backward_cpu(e->out->grad, select, v->grad, n, k, d);
 }
 
 Tensor *op_caps_mask(Ctx *c, Tensor *v, const int *select)
 {
-    CPU_ONLY_OP(c, "op_caps_mask");
     CHECK(v->ndim == 3, "op_caps_mask: capsules must be [B,K,D]");
     int n = v->dims[0], k = v->dims[1], d = v->dims[2];
+    check_classes(c, select, n, k, "op_caps_mask", "capsule");
     int g = ctx_any_grad(c, 1, &v);
     int dims[2] = {n, k * d};
     Tensor *y = ctx_tensor(c, 2, dims, g);
-    memset(y->data, 0, (size_t)y->numel * sizeof *y->data);
-    for (int i = 0; i < n; i++) {
-        CHECK(select[i] >= 0 && select[i] < k, "op_caps_mask: capsule %d of row %d outside [0, %d)",
-              select[i], i, k);
-        long at = ((long)i * k + select[i]) * d;
-        memcpy(y->data + at, v->data + at, (size_t)d * sizeof *y->data);
-    }
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_caps_mask_forward(c->cuda, v->data, select, y->data, n, k, d));
+    else caps_mask_forward_cpu(v->data, select, y->data, n, k, d);
     if (g) {
         TapeEntry *e = ctx_record(c, caps_mask_backward, y);
         e->in[0] = v;
@@ -410,31 +371,40 @@ Tensor *op_caps_mask(Ctx *c, Tensor *v, const int *select)
 
 /* ---- mean squared error ------------------------------------------------- */
 
+static float mse_forward_cpu(const float *p, const float *t, long n)
+{
+    double total = 0;
+    for (long i = 0; i < n; i++) total += mse_term(p[i], t[i]);
+    return (float)(total / (double)n);
+}
+
+static void mse_backward_cpu(const float *p, const float *t, const float *dloss, float *dp, float *dt, long n)
+{
+    float scale = mse_scale(dloss[0], n);
+    for (long i = 0; i < n; i++) {
+        float g = scale * (p[i] - t[i]);
+        if (dp) dp[i] += g;
+        if (dt) dt[i] -= g;
+    }
+}
+
 static void mse_backward(TapeEntry *e)
 {
     Tensor *p = e->in[0], *t = e->in[1];
-    float scale = 2.0f * e->out->grad[0] / (float)p->numel;
-    for (long i = 0; i < p->numel; i++) {
-        float g = scale * (p->data[i] - t->data[i]);
-        if (p->grad) p->grad[i] += g;
-        if (t->grad) t->grad[i] -= g;
-    }
+    if (ON_CUDA(e->ctx))
+        CUDA_ONLY(cuda_mse_backward(e->ctx->cuda, p->data, t->data, e->out->grad, p->grad, t->grad, p->numel));
+    else mse_backward_cpu(p->data, t->data, e->out->grad, p->grad, t->grad, p->numel);
 }
 
 Tensor *op_mse(Ctx *c, Tensor *pred, Tensor *target)
 {
-    CPU_ONLY_OP(c, "op_mse");
     CHECK(pred->numel == target->numel, "op_mse: %ld predictions for %ld targets", pred->numel,
           target->numel);
-    double total = 0;
-    for (long i = 0; i < pred->numel; i++) {
-        double d = (double)pred->data[i] - target->data[i];
-        total += d * d;
-    }
     Tensor *ins[2] = {pred, target};
     int g = ctx_any_grad(c, 2, ins);
     Tensor *loss = scalar_out(c, g);
-    loss->data[0] = (float)(total / (double)pred->numel);
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_mse_forward(c->cuda, pred->data, target->data, pred->numel, loss->data));
+    else loss->data[0] = mse_forward_cpu(pred->data, target->data, pred->numel);
     if (g) {
         TapeEntry *e = ctx_record(c, mse_backward, loss);
         e->in[0] = pred;

@@ -6,16 +6,17 @@
  *
  * Threading: forward over (image, channel) planes; backward over channels,
  * each thread looping over the images of its channels, so dw[c] and db[c]
- * are written by one thread only and no partial sums are needed. */
+ * are written by one thread only and no partial sums are needed.
+ *
+ * The CUDA twin (cuda/depthwise.cu) computes every output with the same
+ * dw_output (depthwise_math.h) and gathers each gradient element in the
+ * order in which the CPU's scatter below adds to it. */
 #include "ops.h"
 #include "backend.h"
+#include "depthwise_math.h"
 #include "util.h"
 
 #define PAR_MIN 32768L
-
-typedef struct DwGeom {
-    int n, c, h, w, kh, kw, stride, pad, oh, ow;
-} DwGeom;
 
 static DwGeom dw_geom(const Tensor *x, const Tensor *w, int stride, int pad)
 {
@@ -36,18 +37,18 @@ static DwGeom dw_geom(const Tensor *x, const Tensor *w, int stride, int pad)
 static void dw_forward_plane(const DwGeom *g, const float *x, const float *w, float bias, float *y)
 {
     for (int r = 0; r < g->oh; r++)
-        for (int q = 0; q < g->ow; q++) {
-            float sum = bias;
-            for (int i = 0; i < g->kh; i++) {
-                int ih = r * g->stride - g->pad + i;
-                if (ih < 0 || ih >= g->h) continue;
-                for (int j = 0; j < g->kw; j++) {
-                    int iw = q * g->stride - g->pad + j;
-                    if (iw >= 0 && iw < g->w) sum += w[i * g->kw + j] * x[ih * g->w + iw];
-                }
-            }
-            y[r * g->ow + q] = sum;
-        }
+        for (int q = 0; q < g->ow; q++) y[r * g->ow + q] = dw_output(g, x, w, bias, r, q);
+}
+
+static void dw_forward_cpu(const DwGeom *g, const float *x, const float *w, const float *b, float *y)
+{
+    long planes = (long)g->n * g->c, in_plane = (long)g->h * g->w, out_plane = (long)g->oh * g->ow;
+    long filt = (long)g->kh * g->kw;
+#pragma omp parallel for if (planes * in_plane >= PAR_MIN) schedule(static)
+    for (long p = 0; p < planes; p++) {
+        int ch = (int)(p % g->c);
+        dw_forward_plane(g, x + p * in_plane, w + ch * filt, b ? b[ch] : 0.0f, y + p * out_plane);
+    }
 }
 
 /* Gradients of one plane: dx += W^T-scatter of dy, dw += x * dy, db += sum dy
@@ -72,27 +73,33 @@ static void dw_backward_plane(const DwGeom *g, const float *x, const float *w, c
         }
 }
 
+static void dw_backward_cpu(const DwGeom *g, const float *x, const float *w, const float *dy, float *dx,
+                            float *dw, float *db)
+{
+    long in_plane = (long)g->h * g->w, out_plane = (long)g->oh * g->ow, filt = (long)g->kh * g->kw;
+#pragma omp parallel for if ((long)g->n * g->c * in_plane >= PAR_MIN) schedule(static)
+    for (int ch = 0; ch < g->c; ch++)
+        for (int n = 0; n < g->n; n++) {
+            long p = (long)n * g->c + ch;
+            dw_backward_plane(g, x + p * in_plane, w + ch * filt, dy + p * out_plane,
+                              dx ? dx + p * in_plane : NULL, dw ? dw + ch * filt : NULL, db ? db + ch : NULL);
+        }
+}
+
 /* iarg[0..1]: stride, pad. */
 static void depthwise_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
     DwGeom g = dw_geom(x, w, e->iarg[0], e->iarg[1]);
-    long in_plane = (long)g.h * g.w, out_plane = (long)g.oh * g.ow, filt = (long)g.kh * g.kw;
-    const float *dy = e->out->grad;
-#pragma omp parallel for if (x->numel >= PAR_MIN) schedule(static)
-    for (int ch = 0; ch < g.c; ch++)
-        for (int n = 0; n < g.n; n++) {
-            long p = (long)n * g.c + ch;
-            dw_backward_plane(&g, x->data + p * in_plane, w->data + ch * filt, dy + p * out_plane,
-                              x->grad ? x->grad + p * in_plane : NULL,
-                              w->grad ? w->grad + ch * filt : NULL,
-                              b && b->grad ? b->grad + ch : NULL);
-        }
+    float *db = b && b->grad ? b->grad : NULL;
+    if (ON_CUDA(e->ctx))
+        CUDA_ONLY(cuda_depthwise_backward(e->ctx->cuda, g, x->data, w->data, e->out->grad, x->grad,
+                                          w->grad, db));
+    else dw_backward_cpu(&g, x->data, w->data, e->out->grad, x->grad, w->grad, db);
 }
 
 Tensor *op_depthwise_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad)
 {
-    CPU_ONLY_OP(c, "op_depthwise_conv2d");
     DwGeom g = dw_geom(x, w, stride, pad);
     CHECK(!b || b->numel == g.c, "op_depthwise_conv2d: bias has %ld elements, expected %d",
           b ? b->numel : 0L, g.c);
@@ -100,14 +107,9 @@ Tensor *op_depthwise_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride,
     int needs = ctx_any_grad(c, 3, ins);
     int dims[4] = {g.n, g.c, g.oh, g.ow};
     Tensor *y = ctx_tensor(c, 4, dims, needs);
-    long planes = (long)g.n * g.c, in_plane = (long)g.h * g.w, out_plane = (long)g.oh * g.ow;
-    long filt = (long)g.kh * g.kw;
-#pragma omp parallel for if (x->numel >= PAR_MIN) schedule(static)
-    for (long p = 0; p < planes; p++) {
-        int ch = (int)(p % g.c);
-        dw_forward_plane(&g, x->data + p * in_plane, w->data + ch * filt, b ? b->data[ch] : 0.0f,
-                         y->data + p * out_plane);
-    }
+    const float *bias = b ? b->data : NULL;
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_depthwise_forward(c->cuda, g, x->data, w->data, bias, y->data));
+    else dw_forward_cpu(&g, x->data, w->data, bias, y->data);
     if (needs) {
         TapeEntry *e = ctx_record(c, depthwise_backward, y);
         e->in[0] = x;

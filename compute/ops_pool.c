@@ -138,37 +138,40 @@ Tensor *op_maxpool2d(Ctx *c, Tensor *x, int k, int stride) { return op_maxpool2d
 
 /* ---- global average ----------------------------------------------------- */
 
+/* Summed in double, in plane order (pool_math.h: avgpool_plane, shared with
+ * the CUDA twin, which runs one plane per thread: the same bits). A 28x28
+ * plane of fp32 sums would lose ~3 digits. */
+static void global_avgpool_forward_cpu(const float *x, float *y, long planes, long plane)
+{
+#pragma omp parallel for if (planes * plane >= PAR_MIN)
+    for (long p = 0; p < planes; p++) y[p] = avgpool_plane(x + p * plane, plane);
+}
+
 /* dx[n,c,:,:] += dy[n,c] / (H*W). */
+static void global_avgpool_backward_cpu(const float *dy, float *dx, long planes, long plane)
+{
+#pragma omp parallel for if (planes * plane >= PAR_MIN)
+    for (long i = 0; i < planes * plane; i++) dx[i] += avgpool_share(dy[i / plane], plane);
+}
+
 static void global_avgpool_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0];
     if (!x->grad) return;
     long planes = e->out->numel, plane = x->numel / planes;
-    float inv = 1.0f / (float)plane;
-#pragma omp parallel for if (x->numel >= PAR_MIN)
-    for (long p = 0; p < planes; p++) {
-        float d = e->out->grad[p] * inv;
-        float *dx = x->grad + p * plane;
-        for (long i = 0; i < plane; i++) dx[i] += d;
-    }
+    if (ON_CUDA(e->ctx)) CUDA_ONLY(cuda_global_avgpool_backward(e->ctx->cuda, e->out->grad, x->grad, planes, plane));
+    else global_avgpool_backward_cpu(e->out->grad, x->grad, planes, plane);
 }
 
 Tensor *op_global_avgpool(Ctx *c, Tensor *x)
 {
     CHECK(x->ndim == 4, "op_global_avgpool: input must be NCHW");
-    CPU_ONLY_OP(c, "op_global_avgpool");
     int g = ctx_any_grad(c, 1, &x);
     int dims[2] = {x->dims[0], x->dims[1]};
     Tensor *y = ctx_tensor(c, 2, dims, g);
     long planes = y->numel, plane = (long)x->dims[2] * x->dims[3];
-    /* Summed in double: a 28x28 plane of fp32 sums loses ~3 digits. */
-#pragma omp parallel for if (x->numel >= PAR_MIN)
-    for (long p = 0; p < planes; p++) {
-        const float *src = x->data + p * plane;
-        double sum = 0;
-        for (long i = 0; i < plane; i++) sum += src[i];
-        y->data[p] = (float)(sum / (double)plane);
-    }
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_global_avgpool_forward(c->cuda, x->data, y->data, planes, plane));
+    else global_avgpool_forward_cpu(x->data, y->data, planes, plane);
     if (g) {
         TapeEntry *e = ctx_record(c, global_avgpool_backward, y);
         e->in[0] = x;

@@ -1,7 +1,8 @@
 /* Softmax over one axis of a tensor of any rank (torch.softmax(x, dim)).
  * Each "line" (fixed outer and inner index, shape_math.h) is normalised on
  * its own: y_j = exp(x_j - max) / sum_k exp(x_k - max). Backward uses the
- * saved output: dx_j += y_j (dy_j - sum_k y_k dy_k). */
+ * saved output: dx_j += y_j (dy_j - sum_k y_k dy_k). The per-line loops are
+ * shape_math.h's, run per thread by the CUDA twin (cuda/softmax.cu). */
 #include "ops.h"
 #include "backend.h"
 #include "shape_math.h"
@@ -16,15 +17,26 @@ static void line_shape(const Tensor *x, int axis, long *outer, long *len, long *
     *inner = tensor_numel_of(x->ndim - axis - 1, x->dims + axis + 1);
 }
 
-static void softmax_line(const float *x, float *y, long len, long stride)
+/* Lines are (outer, inner) pairs; line l starts at axis_index(l / inner,
+ * 0, l % inner) and steps by inner (shape_math.h, shared with CUDA). */
+static long line_base(long line, long len, long inner) { return axis_index(line / inner, 0, line % inner, len, inner); }
+
+static void softmax_forward_cpu(const float *x, float *y, long outer, long len, long inner)
 {
-    float max = x[0];
-    for (long j = 1; j < len; j++)
-        if (x[j * stride] > max) max = x[j * stride];
-    float sum = 0.0f;
-    for (long j = 0; j < len; j++) sum += expf(x[j * stride] - max);
-    float inv = 1.0f / sum;
-    for (long j = 0; j < len; j++) y[j * stride] = softmax_value(x[j * stride], max, inv);
+#pragma omp parallel for if (outer * len * inner >= PAR_MIN)
+    for (long line = 0; line < outer * inner; line++) {
+        long base = line_base(line, len, inner);
+        softmax_line_fwd(x + base, y + base, len, inner);
+    }
+}
+
+static void softmax_backward_cpu(const float *y, const float *dy, float *dx, long outer, long len, long inner)
+{
+#pragma omp parallel for if (outer * len * inner >= PAR_MIN)
+    for (long line = 0; line < outer * inner; line++) {
+        long base = line_base(line, len, inner);
+        softmax_line_bwd(y + base, dy + base, dx + base, len, inner);
+    }
 }
 
 static void softmax_backward(TapeEntry *e)
@@ -34,31 +46,21 @@ static void softmax_backward(TapeEntry *e)
     const Tensor *y = e->out;
     long outer, len, inner;
     line_shape(y, e->iarg[0], &outer, &len, &inner);
-#pragma omp parallel for if (y->numel >= PAR_MIN)
-    for (long line = 0; line < outer * inner; line++) {
-        long base = axis_index(line / inner, 0, line % inner, len, inner);
-        const float *yy = y->data + base, *dy = y->grad + base;
-        float *dx = x->grad + base;
-        float dot = 0.0f;
-        for (long j = 0; j < len; j++) dot += yy[j * inner] * dy[j * inner];
-        for (long j = 0; j < len; j++) dx[j * inner] += softmax_bwd(yy[j * inner], dy[j * inner], dot);
-    }
+    if (ON_CUDA(e->ctx))
+        CUDA_ONLY(cuda_softmax_backward(e->ctx->cuda, y->data, y->grad, x->grad, outer, len, inner));
+    else softmax_backward_cpu(y->data, y->grad, x->grad, outer, len, inner);
 }
 
 Tensor *op_softmax(Ctx *c, Tensor *x, int axis)
 {
-    CPU_ONLY_OP(c, "op_softmax");
     int a = axis < 0 ? axis + x->ndim : axis;
     CHECK(a >= 0 && a < x->ndim, "op_softmax: axis %d out of range for a %d-D tensor", axis, x->ndim);
     int g = ctx_any_grad(c, 1, &x);
     Tensor *y = ctx_tensor_like(c, x, g);
     long outer, len, inner;
     line_shape(x, a, &outer, &len, &inner);
-#pragma omp parallel for if (x->numel >= PAR_MIN)
-    for (long line = 0; line < outer * inner; line++) {
-        long base = axis_index(line / inner, 0, line % inner, len, inner);
-        softmax_line(x->data + base, y->data + base, len, inner);
-    }
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_softmax_forward(c->cuda, x->data, y->data, outer, len, inner));
+    else softmax_forward_cpu(x->data, y->data, outer, len, inner);
     if (g) {
         TapeEntry *e = ctx_record(c, softmax_backward, y);
         e->in[0] = x;

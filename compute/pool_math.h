@@ -18,4 +18,24 @@ HD void pool_window(int o, int s, int pad, int k, int n, int *start, int *lo, in
     *hi = *start + k > n ? n - *start : k;
 }
 
+/* Global average pooling: one plane's mean, summed in double in order, and
+ * each input's share of the output gradient. */
+HD float avgpool_plane(const float *x, long plane)
+{
+    double sum = 0;
+    for (long i = 0; i < plane; i++) sum += x[i];
+    return (float)(sum / (double)plane);
+}
+
+/* __fmul_rn keeps nvcc from fusing the product into the caller's +=, so
+ * the GPU adds the CPU's rounded product: the same bits. */
+HD float avgpool_share(float dy, long plane)
+{
+#ifdef __CUDA_ARCH__
+    return __fmul_rn(dy, 1.0f / (float)plane);
+#else
+    return dy * (1.0f / (float)plane);
+#endif
+}
+
 #endif

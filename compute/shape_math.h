@@ -22,4 +22,25 @@ HD float softmax_value(float x, float max, float inv_sum) { return expf(x - max)
 /* d softmax: dx_j = y_j (dy_j - sum_k y_k dy_k); dot is that sum. */
 HD float softmax_bwd(float y, float dy, float dot) { return y * (dy - dot); }
 
+/* One line of len elements, stride apart: the CPU loop runs it per line,
+ * the CUDA kernel per thread, so both sum in the same order. */
+HD void softmax_line_fwd(const float *x, float *y, long len, long stride)
+{
+    float max = x[0];
+    for (long j = 1; j < len; j++)
+        if (x[j * stride] > max) max = x[j * stride];
+    float sum = 0.0f;
+    for (long j = 0; j < len; j++) sum += expf(x[j * stride] - max);
+    float inv = 1.0f / sum;
+    for (long j = 0; j < len; j++) y[j * stride] = softmax_value(x[j * stride], max, inv);
+}
+
+/* dx += softmax backward of one line (y the saved output). */
+HD void softmax_line_bwd(const float *y, const float *dy, float *dx, long len, long stride)
+{
+    float dot = 0.0f;
+    for (long j = 0; j < len; j++) dot += y[j * stride] * dy[j * stride];
+    for (long j = 0; j < len; j++) dx[j * stride] += softmax_bwd(y[j * stride], dy[j * stride], dot);
+}
+
 #endif

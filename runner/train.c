@@ -54,14 +54,6 @@ void epoch_permutation(uint64_t seed, int epoch, int n, int *order)
     free(keys);
 }
 
-/* Why this configuration cannot train on the CUDA backend yet (NULL: it can). */
-static const char *cuda_blocker(const TrainConfig *cfg)
-{
-    if (cfg->model->cpu_only) return "its ops have no CUDA implementation yet";
-    if (augment_active(&cfg->augment)) return "augmentation has no CUDA implementation yet";
-    return NULL;
-}
-
 int train_resolve_device(const TrainConfig *cfg, int *index, char *note, int note_size,
                          char *err, int err_size)
 {
@@ -70,12 +62,7 @@ int train_resolve_device(const TrainConfig *cfg, int *index, char *note, int not
     *index = -1;
     if (!strcmp(cfg->device, "cpu")) return 0;
     int gpus = device_cuda_count(why, sizeof why);
-    const char *blocker = cuda_blocker(cfg);
     if (!strcmp(cfg->device, "auto")) {
-        if (gpus > 0 && blocker) {
-            if (note) snprintf(note, note_size, "model %s: %s; training on the CPU", cfg->model->name, blocker);
-            return 0;
-        }
         if (gpus > 0) {
             *index = 0;
             return 1;
@@ -87,11 +74,6 @@ int train_resolve_device(const TrainConfig *cfg, int *index, char *note, int not
     if (!strncmp(cfg->device, "cuda:", 5)) want = atoi(cfg->device + 5);
     if (gpus == 0) {
         snprintf(err, err_size, "device %s: %s (use --device cpu or auto)", cfg->device, why);
-        return -1;
-    }
-    if (blocker) {
-        snprintf(err, err_size, "device %s: model %s: %s (use --device cpu)", cfg->device, cfg->model->name,
-                 blocker);
         return -1;
     }
     if (want >= gpus) {

@@ -9,6 +9,10 @@
  *    device memory (state[1]);
  *  - the dropout offset of micro-batch k, (step x slots + k) << 32, is
  *    written by a kernel from the step counter state[0];
+ *  - augmentation (when configured) runs on the gathered raw images with
+ *    the CPU's per-image counters epoch x n_train + position in the
+ *    epoch (state[2] + state[1] x batch + start; cuda/augment.cu), so both
+ *    backends augment image for image alike;
  *  - loss sums and correct counts accumulate in device memory (CudaTotals)
  *    and are read every `tick` steps (progress, divergence) and at the end
  *    of the epoch;
@@ -42,7 +46,9 @@ struct TrainerCuda {
     unsigned char *train_x, *train_y, *test_x, *test_y;   /* the dataset, once */
     int *order;                   /* this epoch's permutation */
     CudaShuffler *shuffler;
-    long long *state;             /* [0] optimizer step since the start, [1] batch of the epoch */
+    /* [0] optimizer step since the start, [1] batch of the epoch,
+     * [2] epoch x n_train (the augmentation counter of the epoch's first image) */
+    long long *state;
     uint64_t *rng_base;           /* dropout offset of the current micro-batch */
     CudaTotals *totals;           /* this epoch's training totals */
     CudaTotals *eval_totals;
@@ -92,7 +98,7 @@ void trainer_cuda_setup(Trainer *t, int device)
     g->test_y = upload(cu, d->test_y, (size_t)d->n_test);
     g->order = cuda_malloc((size_t)(d->n_train ? d->n_train : 1) * sizeof(int));
     g->shuffler = cuda_shuffler_create(cu, d->n_train);
-    g->state = cuda_malloc(2 * sizeof(long long));
+    g->state = cuda_malloc(3 * sizeof(long long));
     g->rng_base = cuda_malloc(sizeof(uint64_t));
     g->totals = cuda_malloc(sizeof(CudaTotals));
     g->eval_totals = cuda_malloc(sizeof(CudaTotals));
@@ -165,8 +171,17 @@ static void enqueue_step(Trainer *t, int n)
         ctx_begin(&t->ctx, 1, 1);
         float *x = ctx_scratch(&t->ctx, (long)m * image);
         int *y = ctx_data(&t->ctx, (size_t)m * sizeof(int));
-        cuda_gather_batch(cu, g->train_x, g->train_y, g->order, g->state + 1, cfg->batch_size, start, m, image,
-                          r->norm_mean, r->norm_std, x, y);
+        if (augment_active(&cfg->augment)) {
+            /* As train.c's stage_augmented: raw intensities, augment, normalise. */
+            float *raw = ctx_scratch(&t->ctx, (long)m * image);
+            cuda_gather_batch(cu, g->train_x, g->train_y, g->order, g->state + 1, cfg->batch_size, start, m, image,
+                              0.0f, 1.0f, raw, y);
+            cuda_augment_batch(cu, cfg->augment, cfg->seed, g->state + 2, g->state + 1, cfg->batch_size, start, raw,
+                               x, m, t->data->rows, t->data->cols, r->norm_mean, r->norm_std);
+        } else {
+            cuda_gather_batch(cu, g->train_x, g->train_y, g->order, g->state + 1, cfg->batch_size, start, m, image,
+                              r->norm_mean, r->norm_std, x, y);
+        }
         int dims[4] = {m, 1, t->data->rows, t->data->cols};
         Tensor *xt = ctx_wrap(&t->ctx, x, NULL, 4, dims);
         Tensor *logits = t->model.desc->forward(&t->model, &t->ctx, xt);
@@ -217,7 +232,7 @@ int trainer_cuda_epoch(Trainer *t, int epoch, float lr, const TrainObserver *obs
     const TrainConfig *cfg = t->cfg;
     int n = t->data->n_train, b = cfg->batch_size;
     int batches = (n + b - 1) / b;
-    long long state[2] = {(long long)epoch * batches, 0};
+    long long state[3] = {(long long)epoch * batches, 0, (long long)epoch * n};
     cuda_copy_to_device(g->cu, g->state, state, sizeof state);
     cuda_memset_async(g->cu, g->totals, sizeof(CudaTotals));
     optim_set_lr_cuda(&t->opt, lr);

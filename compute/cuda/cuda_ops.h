@@ -19,6 +19,9 @@
 #define SWEEPRUN_CUDA_OPS_H
 #include <stddef.h>
 #include <stdint.h>
+#include "augment_math.h"
+#include "caps_math.h"
+#include "depthwise_math.h"
 #include "optim_math.h"
 
 #ifdef __cplusplus
@@ -116,6 +119,82 @@ void cuda_maxpool1d_forward(const CudaBackend *cu, const float *x, float *y, int
                             int len, int k, int stride, int ol);
 void cuda_maxpool1d_backward(const CudaBackend *cu, const float *dy, const int *idx, float *dx,
                              long rows, int len, int k, int stride, int ol);
+/* y[p] = mean of plane p (double sum in order, one thread per plane: the
+ * CPU's bits); dx[i] += dy[i / plane] / plane. */
+void cuda_global_avgpool_forward(const CudaBackend *cu, const float *x, float *y, long planes, long plane);
+void cuda_global_avgpool_backward(const CudaBackend *cu, const float *dy, float *dx, long planes, long plane);
+
+/* ---- softmax.cu (ops_softmax.c) -------------------------------------------- */
+/* Softmax over the middle axis of [outer, len, inner], one thread per line
+ * (shape_math.h's softmax_line_fwd / _bwd); backward: dx += ... */
+void cuda_softmax_forward(const CudaBackend *cu, const float *x, float *y, long outer, long len, long inner);
+void cuda_softmax_backward(const CudaBackend *cu, const float *y, const float *dy, float *dx, long outer,
+                           long len, long inner);
+
+/* ---- shape.cu (ops_shape.c) ------------------------------------------------ */
+/* For o < outer, j < count, i < inner:
+ * dst[o, dst_start + j, i] (+)= src[o, src_start + j, i], with axis lengths
+ * src_len and dst_len ([outer, len, inner] views, shape_math.h). Each dst
+ * element is written by one thread. */
+void cuda_axis_copy(const CudaBackend *cu, const float *src, float *dst, long outer, long inner, long count,
+                    long src_len, long src_start, long dst_len, long dst_start, int accumulate);
+
+/* ---- depthwise.cu (ops_depthwise.c) ---------------------------------------- */
+/* y = depthwise conv (bias may be NULL), one thread per output
+ * (depthwise_math.h's dw_output). Backward gathers, in the CPU's order:
+ * dx per input element, dw per (channel, tap) summing over images and
+ * outputs, db per channel; each gradient pointer may be NULL. */
+void cuda_depthwise_forward(const CudaBackend *cu, DwGeom g, const float *x, const float *w, const float *b,
+                            float *y);
+void cuda_depthwise_backward(const CudaBackend *cu, DwGeom g, const float *x, const float *w, const float *dy,
+                             float *dx, float *dw, float *db);
+
+/* ---- caps.cu (ops_caps.c) -------------------------------------------------- */
+/* Per-row / per-sample / per-element functions of caps_math.h, one thread
+ * each; gradients accumulate, and any gradient pointer may be NULL.
+ * labels and select are device memory; dloss (the loss's gradient) is read
+ * on the device. */
+void cuda_squash_forward(const CudaBackend *cu, const float *s, float *v, long rows, int d, float eps);
+void cuda_squash_backward(const CudaBackend *cu, const float *s, const float *dv, float *ds, long rows, int d,
+                          float eps);
+void cuda_caps_predict_forward(const CudaBackend *cu, PredGeom g, const float *u, const float *w, float *y);
+void cuda_caps_predict_backward(const CudaBackend *cu, PredGeom g, const float *u, const float *w,
+                                const float *dy, float *du, float *dw);
+/* sums [B,K,D], coupling [B,K,J] are kept for backward; dcp, dz [B,K,J]
+ * and gk [B,D] are backward's scratch. */
+void cuda_caps_routing_forward(const CudaBackend *cu, RouteGeom g, const float *uhat, const float *prior,
+                               float *sums, float *coupling, float *s);
+void cuda_caps_routing_backward(const CudaBackend *cu, RouteGeom g, const float *uhat, const float *prior,
+                                const float *sums, const float *coupling, const float *ds, float *duhat,
+                                float *dprior, float *dcp, float *dz, float *gk);
+void cuda_caps_length_forward(const CudaBackend *cu, const float *v, float *len, long rows, int d, float eps);
+void cuda_caps_length_backward(const CudaBackend *cu, const float *v, const float *len, const float *dlen,
+                               float *dv, long rows, int d);
+/* loss[0] = mean over rows of margin_row (one block, rows in double, a
+ * fixed tree). */
+void cuda_margin_forward(const CudaBackend *cu, const float *len, const int *labels, int n, int k,
+                         MarginParams mp, float *loss);
+void cuda_margin_backward(const CudaBackend *cu, const float *len, const int *labels, int n, int k,
+                          MarginParams mp, const float *dloss, float *dlen);
+void cuda_caps_mask_forward(const CudaBackend *cu, const float *v, const int *select, float *y, int n, int k,
+                            int d);
+void cuda_caps_mask_backward(const CudaBackend *cu, const float *dy, const int *select, float *dv, int n, int k,
+                             int d);
+/* loss[0] = mean of (p - t)^2 (one block, double, a fixed tree). */
+void cuda_mse_forward(const CudaBackend *cu, const float *p, const float *t, long n, float *loss);
+void cuda_mse_backward(const CudaBackend *cu, const float *p, const float *t, const float *dloss, float *dp,
+                       float *dt, long n);
+
+/* ---- augment.cu (augment.c) ------------------------------------------------ */
+/* dst = (augment(src) - mean) / std for n images of h x w raw intensities
+ * (src: a gather with mean 0, std 1). Image i gets augment_draw(spec, seed,
+ * first + i) with first = (epoch_base ? *epoch_base : 0)
+ * + (batch ? *batch * batch_size : 0) + start: the CPU's counter
+ * epoch * n_train + position in the epoch, read from device memory so a
+ * replayed graph takes the next batch. One block per image. */
+void cuda_augment_batch(const CudaBackend *cu, AugmentSpec spec, uint64_t seed, const long long *epoch_base,
+                        const long long *batch, int batch_size, long start, const float *src, float *dst, int n,
+                        int h, int w, float mean, float std);
 
 /* ---- norm.cu (ops_norm.c) -------------------------------------------------- */
 /* Batch statistics per channel of x[N, C, hw] (double sums, one block per

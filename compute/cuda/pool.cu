@@ -3,7 +3,7 @@
 // Backward: one thread per INPUT element gathers the gradients of the
 // outputs whose winner it is, in increasing output order, starting from
 // dx's value: exactly the CPU's sequence of additions, without atomics,
-// although 3x3/2 windows overlap.
+// although 3x3/2 windows overlap. Global average pooling at the end.
 #include "common.cuh"
 #include "pool_math.h"
 
@@ -93,6 +93,18 @@ __global__ void maxpool1d_bwd_kernel(const float *dy, const int *idx, float *dx,
     }
 }
 
+// Global average pooling: one thread per plane, pool_math.h's double sum
+// in order (the CPU's bits); backward one thread per input element.
+__global__ void global_avgpool_fwd_kernel(const float *x, float *y, long planes, long plane)
+{
+    GRID_STRIDE(p, planes) y[p] = avgpool_plane(x + p * plane, plane);
+}
+
+__global__ void global_avgpool_bwd_kernel(const float *dy, float *dx, long planes, long plane)
+{
+    GRID_STRIDE(i, planes * plane) dx[i] += avgpool_share(dy[i / plane], plane);
+}
+
 extern "C" {
 
 void cuda_maxpool2d_forward(const CudaBackend *cu, const float *x, float *y, int *idx, long planes, int h,
@@ -129,6 +141,21 @@ void cuda_maxpool1d_backward(const CudaBackend *cu, const float *dy, const int *
     if (n <= 0) return;
     maxpool1d_bwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(dy, idx, dx, rows, len, k, stride, ol);
     LAUNCH_CHECK("maxpool1d_bwd");
+}
+
+void cuda_global_avgpool_forward(const CudaBackend *cu, const float *x, float *y, long planes, long plane)
+{
+    if (planes <= 0 || plane <= 0) return;
+    global_avgpool_fwd_kernel<<<grid_for(planes), THREADS, 0, stream_of(cu)>>>(x, y, planes, plane);
+    LAUNCH_CHECK("global_avgpool_fwd");
+}
+
+void cuda_global_avgpool_backward(const CudaBackend *cu, const float *dy, float *dx, long planes, long plane)
+{
+    long n = planes * plane;
+    if (n <= 0) return;
+    global_avgpool_bwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(dy, dx, planes, plane);
+    LAUNCH_CHECK("global_avgpool_bwd");
 }
 
 }  // extern "C"

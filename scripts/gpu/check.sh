@@ -2,7 +2,7 @@
 # Runs THERE: on a lent GPU machine (CUDA 13 image with nvcc, cmake, gcc and
 # PyTorch, but no MPI, HDF5, inih, OpenBLAS, cmocka or network), from the
 # repository root, with the kit made by scripts/gpu/make_kit.sh in .gpukit/.
-# One pass, everything written to $OUT (8 files at most):
+# One pass, everything written to $OUT (9 files at most):
 #   env.txt      GPU, driver, toolchain, PyTorch
 #   build.log    configure + build of the minimal configuration
 #   parity.log   tests/test_cuda_parity (every op CPU vs CUDA, 20-step runs, graph vs eager)
@@ -10,6 +10,7 @@
 #   sanitizer.log compute-sanitizer memcheck (+ initcheck) on a few training steps of each model
 #   bench.log    raw output of the benchmark
 #   bench.md     the table: seconds per epoch, sweeprun vs PyTorch, accuracy, FLOP floor
+#   models.log   issue 7's four models on the GPU: one epoch each, default recipe
 #   summary.txt  each phase's exit code and duration
 # Every phase has its own time limit so the whole run stays well under 10
 # minutes on an H100 and the logs come back even when a phase fails.
@@ -111,8 +112,18 @@ phase bench 240 "$OUT/bench.log" "$py" scripts/bench/gpu_vs_pytorch.py --bench "
 # The rest of the suite in this build (test_models trains on the GPU here).
 phase ctest-others 150 "$OUT/ctest.log" ctest --test-dir "$build" -j8 -E test_cuda_parity --output-on-failure
 
+# Issue 7's models with their default recipes (spinalnet's augmentation
+# included) on the GPU: one epoch of 10,000 training images each, scored
+# on the full test set. Last, so the phases above finish first; at most
+# 150 s together.
+for spec in gecco_enhanced:30 spinalnet:40 resnet:50 efficient_capsnet:30; do
+  phase "train-${spec%%:*}" "${spec##*:}" "$OUT/models.log" "$bench" train "model=${spec%%:*}" device=cuda epochs=1 \
+    train_subset=10000
+done
+
 echo "total $(($(date +%s) - t_start)) s" >>"$summary"
 grep -E "PASSED|FAILED|SKIPPED|max rel|rel diff|bitwise" "$OUT/parity.log" | tail -80 >>"$summary" 2>/dev/null
 grep -E "ERROR SUMMARY|========= (Invalid|Uninitialized|Program hit)" "$OUT/sanitizer.log" | head -20 >>"$summary"
 cat "$OUT/bench.md" >>"$summary" 2>/dev/null
+grep -E "^(===|device:|epoch )" "$OUT/models.log" >>"$summary" 2>/dev/null
 cat "$summary"
