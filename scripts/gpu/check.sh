@@ -2,15 +2,15 @@
 # Runs THERE: on a lent GPU machine (CUDA 13 image with nvcc, cmake, gcc and
 # PyTorch, but no MPI, HDF5, inih, OpenBLAS, cmocka or network), from the
 # repository root, with the kit made by scripts/gpu/make_kit.sh in .gpukit/.
-# One pass, everything written to $OUT (9 files at most):
+# One pass, everything written to $OUT (8 files: the most a GPU call returns):
 #   env.txt      GPU, driver, toolchain, PyTorch
 #   build.log    configure + build of the minimal configuration
 #   parity.log   tests/test_cuda_parity (every op CPU vs CUDA, 20-step runs, graph vs eager)
 #   ctest.log    the rest of the test suite in this build (CPU ops; models train on the GPU)
 #   sanitizer.log compute-sanitizer memcheck (+ initcheck) on a few training steps of each model
-#   bench.log    raw output of the benchmark
+#   bench.log    raw output of the benchmark, then issue 7's four models on the
+#                GPU (one epoch each, default recipe)
 #   bench.md     the table: seconds per epoch, sweeprun vs PyTorch, accuracy, FLOP floor
-#   models.log   issue 7's four models on the GPU: one epoch each, default recipe
 #   summary.txt  each phase's exit code and duration
 # Every phase has its own time limit so the whole run stays well under 10
 # minutes on an H100 and the logs come back even when a phase fails.
@@ -117,7 +117,7 @@ phase ctest-others 150 "$OUT/ctest.log" ctest --test-dir "$build" -j8 -E test_cu
 # on the full test set. Last, so the phases above finish first; at most
 # 150 s together.
 for spec in gecco_enhanced:30 spinalnet:40 resnet:50 efficient_capsnet:30; do
-  phase "train-${spec%%:*}" "${spec##*:}" "$OUT/models.log" "$bench" train "model=${spec%%:*}" device=cuda epochs=1 \
+  phase "train-${spec%%:*}" "${spec##*:}" "$OUT/bench.log" "$bench" train "model=${spec%%:*}" device=cuda epochs=1 \
     train_subset=10000
 done
 
@@ -125,5 +125,5 @@ echo "total $(($(date +%s) - t_start)) s" >>"$summary"
 grep -E "PASSED|FAILED|SKIPPED|max rel|rel diff|bitwise" "$OUT/parity.log" | tail -80 >>"$summary" 2>/dev/null
 grep -E "ERROR SUMMARY|========= (Invalid|Uninitialized|Program hit)" "$OUT/sanitizer.log" | head -20 >>"$summary"
 cat "$OUT/bench.md" >>"$summary" 2>/dev/null
-grep -E "^(===|device:|epoch )" "$OUT/models.log" >>"$summary" 2>/dev/null
+grep -E "^(===|device:|epoch )" "$OUT/bench.log" >>"$summary" 2>/dev/null
 cat "$summary"
