@@ -247,6 +247,24 @@ static int train_step(Trainer *t, const int *index, int n, int64_t position, lon
     return 0;
 }
 
+void evaluation_finish(const Trainer *t, Evaluation *ev, int n, double loss_sum)
+{
+    if (group_size(t) > 1) {
+        /* Each prediction was written by one rank; the others hold 0. */
+        comm_allreduce_sum_int(t->group, ev->predictions, n);
+        comm_allreduce_sum_double(t->group, &loss_sum, 1);
+    }
+    for (int i = 0; i < n; i++) {
+        int truth = t->data->test_y[i], pred = ev->predictions[i];
+        ev->confusion[truth][pred]++;
+        ev->correct += truth == pred;
+    }
+    ev->count = n;
+    ev->labels = t->data->test_y;
+    ev->loss = n ? loss_sum / n : 0;
+    ev->accuracy = n ? (double)ev->correct / n : 0;
+}
+
 void trainer_evaluate(Trainer *t, Evaluation *ev)
 {
     if (t->gpu) {
@@ -272,20 +290,7 @@ void trainer_evaluate(Trainer *t, Evaluation *ev)
         loss_sum += (double)loss->data[0] * m;
         argmax_rows(logits, ev->predictions + start);
     }
-    if (ranks > 1) {
-        /* Each prediction was written by one rank; the others hold 0. */
-        comm_allreduce_sum_int(t->group, ev->predictions, n);
-        comm_allreduce_sum_double(t->group, &loss_sum, 1);
-    }
-    for (int i = 0; i < n; i++) {
-        int truth = t->data->test_y[i], pred = ev->predictions[i];
-        ev->confusion[truth][pred]++;
-        ev->correct += truth == pred;
-    }
-    ev->count = n;
-    ev->labels = t->data->test_y;
-    ev->loss = n ? loss_sum / n : 0;
-    ev->accuracy = n ? (double)ev->correct / n : 0;
+    evaluation_finish(t, ev, n, loss_sum);
     free(index);
 }
 

@@ -295,20 +295,7 @@ void trainer_cuda_evaluate(Trainer *t, Evaluation *ev)
     cuda_copy_to_host(cu, ev->predictions, g->predictions, (size_t)n * sizeof(int));
     cuda_copy_to_host(cu, &h, g->eval_totals, sizeof h);
     double loss_sum = h.loss_sum;
-    if (ranks > 1) {
-        /* Each prediction was written by one rank; the others hold 0. */
-        comm_allreduce_sum_int(t->group, ev->predictions, n);
-        comm_allreduce_sum_double(t->group, &loss_sum, 1);
-    }
-    for (int i = 0; i < n; i++) {
-        int truth = t->data->test_y[i], pred = ev->predictions[i];
-        ev->confusion[truth][pred]++;
-        ev->correct += truth == pred;
-    }
-    ev->count = n;
-    ev->labels = t->data->test_y;
-    ev->loss = n ? loss_sum / n : 0;
-    ev->accuracy = n ? (double)ev->correct / n : 0;
+    evaluation_finish(t, ev, n, loss_sum);
 }
 
 #else /* built without the CUDA backend: train.c never calls these */

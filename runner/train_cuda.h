@@ -20,4 +20,9 @@ void trainer_cuda_to_host(Trainer *t);
 void trainer_cuda_upload(Trainer *t);
 void trainer_cuda_describe(const Trainer *t, char *buf, int size);
 
+/* Shared by both loops (train.c): sum the ranks' predictions and loss
+ * (each prediction was written by one rank, the others hold 0), then fill
+ * the confusion matrix, counts, loss and accuracy of ev. */
+void evaluation_finish(const Trainer *t, Evaluation *ev, int n, double loss_sum);
+
 #endif
