@@ -63,36 +63,34 @@ static void declare_bn(Model *m, const char *prefix, int channels, int zero_gamm
     }
 }
 
-/* One block "layerS.B": in -> planes (*expansion), first conv stride. */
+/* "<block>.conv<k>.weight" and its batch norm "<block>.bn<k>". */
+static void declare_conv_bn(Model *m, const char *block, int k, int cin, int cout, int ksize, int zero_gamma)
+{
+    char leaf[16], name[PARAM_NAME_MAX];
+    snprintf(leaf, sizeof leaf, "conv%d.weight", k);
+    name_of(name, block, leaf);
+    declare_conv(m, name, cin, cout, ksize);
+    snprintf(leaf, sizeof leaf, "bn%d", k);
+    name_of(name, block, leaf);
+    declare_bn(m, name, cout, zero_gamma);
+}
+
+/* One block "layerS.B": in -> planes (*expansion), first conv stride.
+ * zero_init zeroes the block's last BN gamma (zero_init_residual). */
 static void declare_block(Model *m, const ResnetLayout *l, const char *block, int in, int planes,
                           int stride, int zero_init)
 {
-    char name[PARAM_NAME_MAX];
     int out = planes * expansion(l);
     if (l->bottleneck) {
-        name_of(name, block, "conv1.weight");
-        declare_conv(m, name, in, planes, 1);
-        name_of(name, block, "bn1");
-        declare_bn(m, name, planes, 0);
-        name_of(name, block, "conv2.weight");
-        declare_conv(m, name, planes, planes, 3);
-        name_of(name, block, "bn2");
-        declare_bn(m, name, planes, 0);
-        name_of(name, block, "conv3.weight");
-        declare_conv(m, name, planes, out, 1);
-        name_of(name, block, "bn3");
-        declare_bn(m, name, out, zero_init);
+        declare_conv_bn(m, block, 1, in, planes, 1, 0);
+        declare_conv_bn(m, block, 2, planes, planes, 3, 0);
+        declare_conv_bn(m, block, 3, planes, out, 1, zero_init);
     } else {
-        name_of(name, block, "conv1.weight");
-        declare_conv(m, name, in, planes, 3);
-        name_of(name, block, "bn1");
-        declare_bn(m, name, planes, 0);
-        name_of(name, block, "conv2.weight");
-        declare_conv(m, name, planes, planes, 3);
-        name_of(name, block, "bn2");
-        declare_bn(m, name, planes, zero_init);
+        declare_conv_bn(m, block, 1, in, planes, 3, 0);
+        declare_conv_bn(m, block, 2, planes, planes, 3, zero_init);
     }
     if (stride != 1 || in != out) {
+        char name[PARAM_NAME_MAX];
         name_of(name, block, "downsample.0.weight");
         declare_conv(m, name, in, out, 1);
         name_of(name, block, "downsample.1");
