@@ -150,6 +150,23 @@ static void backward_both(uint64_t *rng, Tensor *yc, Tensor *yg)
     free(up);
 }
 
+/* A one-input op on both backends: forward values and the input gradient
+ * under the same random upstream gradient, each within tol. */
+typedef Tensor *(*UnaryOp)(Ctx *c, Tensor *x);
+static void check_unary(const char *name, UnaryOp op, uint64_t *rng, int ndim, const int *dims, double lo,
+                        double hi, double tol)
+{
+    Tensor *xc, *xg;
+    twin(rng, ndim, dims, lo, hi, 1, &xc, &xg);
+    Tensor *yc = op(&cpu, xc), *yg = op(&gpu, xg);
+    char what[96];
+    snprintf(what, sizeof what, "%s forward", name);
+    expect_close(what, yc->data, yg->data, yc->numel, tol);
+    backward_both(rng, yc, yg);
+    snprintf(what, sizeof what, "%s grad", name);
+    expect_close(what, xc->grad, xg->grad, xc->numel, tol);
+}
+
 static void expect_grads(const char *op, int n, Tensor **c, Tensor **g, double tol)
 {
     for (int k = 0; k < n; k++) {
@@ -363,12 +380,7 @@ static void test_row_normalize(void **state)
     uint64_t rng = 52;
     begin(1);
     int xd[2] = {29, 37};
-    Tensor *xc, *xg;
-    twin(&rng, 2, xd, 0.1, 1.0, 1, &xc, &xg);
-    Tensor *yc = op_row_normalize(&cpu, xc), *yg = op_row_normalize(&gpu, xg);
-    expect_close("row_normalize forward", yc->data, yg->data, yc->numel, TOL_ELEMENTWISE);
-    backward_both(&rng, yc, yg);
-    expect_close("row_normalize grad", xc->grad, xg->grad, xc->numel, TOL_ELEMENTWISE);
+    check_unary("row_normalize", op_row_normalize, &rng, 2, xd, 0.1, 1.0, TOL_ELEMENTWISE);
 }
 
 /* ---- loss and arg-max -------------------------------------------------------- */
@@ -448,12 +460,7 @@ static void test_batch_attention(void **state)
     uint64_t rng = 72;
     begin(1);
     int xd[2] = {19, 7};
-    Tensor *xc, *xg;
-    twin(&rng, 2, xd, -1, 1, 1, &xc, &xg);
-    Tensor *yc = op_batch_attention(&cpu, xc), *yg = op_batch_attention(&gpu, xg);
-    expect_close("batch_attention forward", yc->data, yg->data, yc->numel, TOL_GEMM);
-    backward_both(&rng, yc, yg);
-    expect_close("batch_attention grad", xc->grad, xg->grad, xc->numel, TOL_GEMM);
+    check_unary("batch_attention", op_batch_attention, &rng, 2, xd, -1, 1, TOL_GEMM);
 }
 
 /* ---- issue 7: axis ops, pooling, depthwise, capsules, augmentation ------------ */
@@ -511,20 +518,15 @@ static void test_global_avgpool_and_padded_maxpool(void **state)
     uint64_t rng = 103;
     begin(1);
     int xd[4] = {6, 5, 7, 9};
-    Tensor *xc, *xg;
-    twin(&rng, 4, xd, -2, 2, 1, &xc, &xg);
-    Tensor *yc = op_global_avgpool(&cpu, xc), *yg = op_global_avgpool(&gpu, xg);
-    expect_close("global_avgpool forward", yc->data, yg->data, yc->numel, EXACT);
-    backward_both(&rng, yc, yg);
-    expect_close("global_avgpool grad", xc->grad, xg->grad, xc->numel, EXACT);
+    check_unary("global_avgpool", op_global_avgpool, &rng, 4, xd, -2, 2, EXACT);
 
     /* ResNet's stem pool: 3x3, stride 2, padding 1, with ties. */
     begin(1);
     int pd[4] = {4, 3, 14, 13};
+    Tensor *xc, *xg;
     twin(&rng, 4, pd, -2, 2, 1, &xc, &xg);
     quantise(xc, xg);
-    yc = op_maxpool2d_pad(&cpu, xc, 3, 2, 1);
-    yg = op_maxpool2d_pad(&gpu, xg, 3, 2, 1);
+    Tensor *yc = op_maxpool2d_pad(&cpu, xc, 3, 2, 1), *yg = op_maxpool2d_pad(&gpu, xg, 3, 2, 1);
     expect_close("maxpool2d 3/2 pad 1 forward", yc->data, yg->data, yc->numel, EXACT);
     backward_both(&rng, yc, yg);
     expect_close("maxpool2d 3/2 pad 1 grad", xc->grad, xg->grad, xc->numel, EXACT);
