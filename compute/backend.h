@@ -20,7 +20,6 @@
 #ifndef SWEEPRUN_BACKEND_H
 #define SWEEPRUN_BACKEND_H
 #include "ctx.h"
-#include "util.h"
 
 #ifdef SWEEPRUN_HAVE_CUDA
 #include "cuda/cuda_ops.h"
@@ -30,12 +29,6 @@
 #define ON_CUDA(c) ((void)(c), 0)
 #define CUDA_ONLY(...) ((void)0)
 #endif
-
-/* An op without a CUDA twin yet refuses a CUDA ctx with one clear message
- * instead of touching device memory from the host (every op of ops.h has
- * its twin now; this stays for ops that land on the CPU first). */
-#define CPU_ONLY_OP(c, name) \
-    CHECK(!ON_CUDA(c), "%s has no CUDA implementation yet; train this model with --device cpu", name)
 
 /* Row-major C[m,n] = alpha op(A) op(B) + beta C on the ctx's backend
  * (OpenBLAS or cuBLAS; TF32 only when the backend was created with it).

@@ -183,8 +183,6 @@ void trainer_set_group(Trainer *t, const ProcessGroup *group, int use_nccl)
     trainer_weights_loaded(t);
 }
 
-static int group_size(const Trainer *t) { return t->group ? t->group->size : 1; }
-static int group_rank(const Trainer *t) { return t->group ? t->group->rank : 0; }
 
 /* One optimizer step over the global batch index[0..n), split into
  * ranks x grad_accum micro-batches (sizes differ by at most one, larger

@@ -66,8 +66,6 @@ static double now_seconds(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int group_size(const Trainer *t) { return t->group ? t->group->size : 1; }
-static int group_rank(const Trainer *t) { return t->group ? t->group->rank : 0; }
 
 static void *upload(CudaBackend *cu, const void *host, size_t bytes)
 {

@@ -3,6 +3,7 @@
 #ifndef SWEEPRUN_TRAIN_CUDA_H
 #define SWEEPRUN_TRAIN_CUDA_H
 #include "train.h"
+#include "comm.h"
 
 typedef struct TrainerCuda TrainerCuda;
 
@@ -19,6 +20,10 @@ void trainer_cuda_to_host(Trainer *t);
 /* Host -> device after the host copies were changed. */
 void trainer_cuda_upload(Trainer *t);
 void trainer_cuda_describe(const Trainer *t, char *buf, int size);
+
+/* The trainer's place in its data-parallel group (a group of one without). */
+static inline int group_size(const Trainer *t) { return t->group ? t->group->size : 1; }
+static inline int group_rank(const Trainer *t) { return t->group ? t->group->rank : 0; }
 
 /* Shared by both loops (train.c): sum the ranks' predictions and loss
  * (each prediction was written by one rank, the others hold 0), then fill
