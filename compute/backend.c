@@ -5,8 +5,6 @@
 #include <cblas.h>
 #include <string.h>
 
-#define PAR_MIN 32768L
-
 static double gemm_flops;
 
 void bk_flops_reset(void) { gemm_flops = 0; }

@@ -19,8 +19,6 @@
 #include "backend.h"
 #include "util.h"
 
-#define PAR_MIN 32768L
-
 /* A copy of n ints on the ctx's device: the caller's buffer may be
  * refilled before backward runs. */
 static int *copy_ints(Ctx *c, const int *src, int n)

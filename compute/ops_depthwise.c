@@ -16,8 +16,6 @@
 #include "depthwise_math.h"
 #include "util.h"
 
-#define PAR_MIN 32768L
-
 static DwGeom dw_geom(const Tensor *x, const Tensor *w, int stride, int pad)
 {
     CHECK(x->ndim == 4 && w->ndim == 4, "op_depthwise_conv2d: x and w must be 4-D");

@@ -7,8 +7,6 @@
 #include "util.h"
 #include <stdint.h>
 
-#define PAR_MIN 32768L
-
 static int same_shape(const Tensor *a, const Tensor *b)
 {
     if (a->ndim != b->ndim) return 0;

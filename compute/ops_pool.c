@@ -10,8 +10,6 @@
 #include "pool_math.h"
 #include "util.h"
 
-#define PAR_MIN 32768L
-
 /* Does v replace the current best? (pool_math.h, shared with CUDA) */
 static int beats(float v, float best) { return pool_beats(v, best); }
 

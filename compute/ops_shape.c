@@ -13,8 +13,6 @@
 #include "shape_math.h"
 #include "util.h"
 
-#define PAR_MIN 32768L
-
 /* axis in [-ndim, ndim) -> [0, ndim), PyTorch's convention for negatives. */
 static int resolve_axis(const Tensor *x, int axis, const char *op)
 {

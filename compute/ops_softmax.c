@@ -8,8 +8,6 @@
 #include "shape_math.h"
 #include "util.h"
 
-#define PAR_MIN 32768L
-
 static void line_shape(const Tensor *x, int axis, long *outer, long *len, long *inner)
 {
     *outer = tensor_numel_of(axis, x->dims);

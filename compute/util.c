@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 void fatal(const char *fmt, ...)
 {
@@ -56,4 +57,11 @@ double float_intended_double(float x)
     char buf[32];
     float_shortest_text(x, buf, sizeof buf);
     return strtod(buf, NULL);
+}
+
+double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }

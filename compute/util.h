@@ -1,4 +1,6 @@
-/* Small helpers every compute file uses: checked allocation, fatal errors. */
+/* Small helpers every file uses (compute/, runner/, sweeps/): checked
+ * allocation, fatal errors, float text, a monotonic clock, the parallel
+ * threshold. Defined once here. */
 #ifndef SWEEPRUN_UTIL_H
 #define SWEEPRUN_UTIL_H
 #include <stddef.h>
@@ -18,6 +20,13 @@ void float_shortest_text(float x, char *buf, size_t size);
  * scalar maths from the float itself drifts (1 - 0.999f is off by 1.3e-5
  * relative), the recovered decimal does not. */
 double float_intended_double(float x);
+
+/* Seconds on a monotonic clock (CLOCK_MONOTONIC): for durations only. */
+double now_seconds(void);
+
+/* Element loops shorter than this run on one thread: below it, OpenMP's
+ * fork/join costs more than the loop (32768 floats = 128 KiB). */
+#define PAR_MIN 32768L
 
 #define CHECK(cond, ...) do { if (!(cond)) fatal(__VA_ARGS__); } while (0)
 

@@ -1,13 +1,6 @@
 #include "progress.h"
-#include <time.h>
+#include "util.h"
 #include <unistd.h>
-
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 void progress_init(Progress *p, FILE *out, int epochs, int quiet)
 {
@@ -22,7 +15,7 @@ void progress_batch(Progress *p, int epoch, int batch, int batches, double runni
                     double elapsed, long images)
 {
     if (!p->live) return;
-    double t = wall();
+    double t = now_seconds();
     if (batch != batches && t - p->last_draw < 0.1) return;   /* ~10 redraws a second */
     p->last_draw = t;
     enum { WIDTH = 30 };

@@ -11,19 +11,11 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 const char *run_status_name(RunStatus s)
 {
     static const char *names[] = {"complete", "diverged", "failed", "pruned"};
     return names[s];
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 int set_compute_threads(int threads)

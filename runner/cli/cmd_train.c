@@ -168,15 +168,6 @@ static int on_epoch(void *user, const EpochStats *st)
     return 0;
 }
 
-static void join_args(int argc, char **argv, char *buf, size_t size)
-{
-    buf[0] = 0;
-    strncat(buf, "sweeprun", size - 1);
-    for (int i = 0; i < argc; i++) {
-        strncat(buf, " ", size - strlen(buf) - 1);
-        strncat(buf, argv[i], size - strlen(buf) - 1);
-    }
-}
 
 /* Everything a rank checks before training: the config, the device, the
  * run file name (first rank), the dataset, the batch split. 0 ok; -1 with
@@ -252,7 +243,7 @@ static int train_main(ProcessGroup *world, int argc, char **argv)
     }
     int threads = set_compute_threads(cfg.threads ? cfg.threads : trial_default_threads(world));
     char command[4096];
-    join_args(argc, argv, command, sizeof command);
+    cli_command_line(argc, argv, command, sizeof command);
     TrainView view = {.world = world, .cfg = &cfg, .data = &data, .threads = threads, .quiet = quiet,
                       .note = note};
     TrialHooks hooks = {.user = &view, .on_start = on_start, .on_batch = on_batch, .on_epoch = on_epoch};

@@ -46,3 +46,12 @@ int cli_take_pair(CliPairs *p, int argc, char **argv, int *i, char *err, int n)
     }
     return add(p, name, strlen(name), argv[++*i], err, n);
 }
+
+void cli_command_line(int argc, char **argv, char *buf, size_t size)
+{
+    snprintf(buf, size, "sweeprun");
+    for (int i = 0; i < argc; i++) {
+        strncat(buf, " ", size - strlen(buf) - 1);
+        strncat(buf, argv[i], size - strlen(buf) - 1);
+    }
+}

@@ -16,9 +16,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include "comm.h"
+#include "cli_args.h"
 #include "commands.h"
 #include "dataset.h"
 #include "prune_board.h"
@@ -45,13 +45,6 @@ static void usage(FILE *f)
         "exit code 2, nothing run.\n"
         "exit codes: 0 every trial finished (complete, pruned or diverged), 1 a trial failed or the sweep\n"
         "stopped at max_failures, 2 bad input\n");
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* ---- the plan: file, dataset, trials --------------------------------------- */
@@ -399,14 +392,6 @@ static void print_summary(const Sweep *s, const TrialScan *scans, double seconds
 
 /* ---- the command -------------------------------------------------------------------------- */
 
-static void join_args(int argc, char **argv, char *buf, size_t size)
-{
-    snprintf(buf, size, "sweeprun");
-    for (int i = 0; i < argc; i++) {
-        strncat(buf, " ", size - strlen(buf) - 1);
-        strncat(buf, argv[i], size - strlen(buf) - 1);
-    }
-}
 
 /* Rank 0 prepares the out folder and reads what is done; every rank gets
  * the trial states. 0 ok, -1 (on every rank) after the message. */
@@ -517,7 +502,7 @@ static int sweep_main(const ProcessGroup *world, int argc, char **argv)
     else if (dry) rc = dry_run(world, p);
     else {
         char command[2048];
-        join_args(argc, argv, command, sizeof command);
+        cli_command_line(argc, argv, command, sizeof command);
         rc = run_sweep(world, p, quiet, command);
     }
     free_plan(p);

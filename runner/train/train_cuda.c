@@ -33,7 +33,6 @@
 #include <string.h>
 
 #ifdef SWEEPRUN_HAVE_CUDA
-#include <time.h>
 #include "comm.h"
 #include "cuda/cuda_ops.h"
 #include "ops.h"
@@ -58,13 +57,6 @@ struct TrainerCuda {
     unsigned graph_generation[2]; /* the arena generation each graph holds */
     int eager_runs[2];
 };
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 
 static void *upload(CudaBackend *cu, const void *host, size_t bytes)

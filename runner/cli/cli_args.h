@@ -3,6 +3,7 @@
  * batch_size), so flags, --set and sweep files share one vocabulary. */
 #ifndef SWEEPRUN_CLI_ARGS_H
 #define SWEEPRUN_CLI_ARGS_H
+#include <stddef.h>
 
 #define CLI_MAX_PAIRS 128
 
@@ -16,5 +17,9 @@ typedef struct CliPairs {
 /* Add "--flag value" / "--flag=value" / "--set key=value" at argv[*i]
  * (advancing *i past what it used). 0 ok, -1 with message in err. */
 int cli_take_pair(CliPairs *p, int argc, char **argv, int *i, char *err, int err_size);
+
+/* "sweeprun ARG ARG ..." (the command as typed, cut to size), recorded in
+ * run files so a run can be repeated. */
+void cli_command_line(int argc, char **argv, char *buf, size_t size);
 
 #endif
