@@ -224,7 +224,7 @@ static void run_step(Trainer *t, int n)
 /* ---- one epoch --------------------------------------------------------------- */
 
 static int gpu_epoch(Trainer *t, int epoch, float lr, const TrainObserver *obs, double t0, double *loss_sum,
-                      long *correct)
+                     long *correct)
 {
     TrainerCuda *g = t->state;
     const TrainConfig *cfg = t->cfg;
