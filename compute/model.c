@@ -197,15 +197,19 @@ static const ParamEntry *entry(const Model *m, const char *name)
     return &m->table.entries[i];
 }
 
+void model_set_grad_target(Model *m, float *grads) { m->grad_target = grads; }
+
 Tensor *model_param(Model *m, Ctx *c, const char *name)
 {
     const ParamEntry *e = entry(m, name);
     CHECK(e->kind == ENTRY_PARAM, "%s is not a parameter", name);
     if (ON_CUDA(c)) {
         CHECK(m->dev_params, "model %s: forward on CUDA before model_to_cuda", m->desc->name);
-        return ctx_wrap(c, m->dev_params + e->offset, m->dev_grads + e->offset, e->ndim, e->dims);
+        float *grads = m->grad_target ? m->grad_target : m->dev_grads;
+        return ctx_wrap(c, m->dev_params + e->offset, grads + e->offset, e->ndim, e->dims);
     }
-    return ctx_wrap(c, m->params + e->offset, m->grads + e->offset, e->ndim, e->dims);
+    float *grads = m->grad_target ? m->grad_target : m->grads;
+    return ctx_wrap(c, m->params + e->offset, grads + e->offset, e->ndim, e->dims);
 }
 
 float *model_buffer(Model *m, const char *name)

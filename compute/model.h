@@ -81,6 +81,9 @@ struct Model {
      * and pushed back by model_to_device (after loading weights). */
     float *dev_params, *dev_grads, *dev_buffers;
     struct CudaBackend *cuda;
+    /* Where forward attaches the parameters' gradients (set through
+     * model_set_grad_target); NULL: grads, or dev_grads on a CUDA ctx. */
+    float *grad_target;
 };
 
 const ModelDesc *model_find(const char *name);
@@ -118,8 +121,13 @@ void model_to_cuda(Model *m, struct CudaBackend *cuda);
 void model_to_host(Model *m);      /* params and buffers: device -> host */
 void model_to_device(Model *m);    /* params and buffers: host -> device */
 
-/* Tensor views of an entry for the current step (grad attached for params),
- * on the ctx's device. */
+/* Backpropagate the forwards that follow into grads (n_params floats, on
+ * the device those forwards run on) instead of the model's own gradient
+ * buffer; NULL goes back to the model's own. (The trainer gives each later
+ * micro-batch of a step a buffer of its own this way.) */
+void model_set_grad_target(Model *m, float *grads);
+/* Tensor views of an entry for the current step (grad attached for params:
+ * the gradient target's slice), on the ctx's device. */
 Tensor *model_param(Model *m, Ctx *c, const char *name);
 /* A buffer's host copy, and the copy a ctx computes with. */
 float *model_buffer(Model *m, const char *name);

@@ -46,24 +46,21 @@ typedef struct TrainObserver {
 } TrainObserver;
 
 struct ProcessGroup;
-struct TrainerCuda;
+struct TrainerBackend;
 
 typedef struct Trainer {
     const TrainConfig *cfg;
     const Dataset *data;
     Model model;
     Optimizer opt;
-    Ctx ctx;
-    float *batch_x;            /* staging for one micro-batch of images */
-    int *batch_y;
-    int *order;                /* this epoch's permutation of the training set */
-    float *micro_grad;           /* one later micro-batch's gradient (grad_accum > 1) */
-    float *batch_raw;          /* un-normalised images before augmentation (augment on) */
+    Ctx ctx;                   /* on the device trained on */
     /* Data-parallel training (trainer_set_group); NULL: this process alone. */
     const struct ProcessGroup *group;
     int nccl;                  /* sum gradients with NCCL instead of MPI */
-    /* CUDA training (train_cuda.c); NULL when training on the CPU. */
-    struct TrainerCuda *gpu;
+    /* The device trained on: the CPU's or the CUDA backend
+     * (trainer_backend.h), and that backend's working state. */
+    const struct TrainerBackend *backend;
+    void *state;
     /* CUDA: read the device's loss totals (progress, divergence check)
      * every this many steps; 0 = about 50 times per epoch. */
     int tick_every;
@@ -80,7 +77,7 @@ int train_resolve_device(const TrainConfig *cfg, int *index, char *note, int not
 void trainer_init(Trainer *t, const TrainConfig *cfg, const Dataset *data);
 /* cuda_index < 0: the CPU; else that CUDA device: the dataset, parameters,
  * gradients and optimizer state go to device memory once, and every epoch
- * runs there (train_cuda.c). Aborts if the device cannot be set up. */
+ * runs there (trainer_cuda.c). Aborts if the device cannot be set up. */
 void trainer_init_on(Trainer *t, const TrainConfig *cfg, const Dataset *data, int cuda_index);
 /* "cpu: ..." or "cuda:0: NVIDIA ..." for run files and benchmarks. */
 void trainer_device_name(const Trainer *t, char *buf, int size);
@@ -114,7 +111,7 @@ void evaluation_free(Evaluation *ev);
  * eval mode, in batches of eval_batch_size in the given order, as
  * trainer_evaluate batches the test set (GECCO's batch attention mixes the
  * images of a batch, so the same images in the same batches give the same
- * logits). */
+ * logits). A trainer on the CPU only. */
 void trainer_logits(Trainer *t, const unsigned char *pixels, int n, float *logits);
 /* The permutation of epoch e, identical on every rank and every backend
  * for the same seed: image i gets the key rng_u32(seed, SHUFFLE,

@@ -1,7 +1,7 @@
-/* The training loop on a GPU (called by train.c when a Trainer runs on
- * CUDA). Same steps, same micro-batch split, same dropout offsets and the
- * same epoch permutation as the CPU loop in train.c, arranged so a step
- * never waits for the host:
+/* The training loop's CUDA backend (trainer_backend.h; CUDA builds only).
+ * Same steps, same micro-batch plan and evaluation shards (batch_plan.h),
+ * same dropout offsets and the same epoch permutation as the CPU backend
+ * in trainer_cpu.c, arranged so a step never waits for the host:
  *
  *  - the dataset (bytes) is uploaded once; each epoch's permutation is
  *    computed on the GPU (cuda_shuffler_run), and each micro-batch is
@@ -26,20 +26,19 @@
  *
  * Evaluation runs eagerly in a context of its own, so its batch size never
  * changes the training arena (whose addresses the graphs hold). */
-#include "train_cuda.h"
+#ifdef SWEEPRUN_HAVE_CUDA
+#include "trainer_backend.h"
+#include "augment.h"
+#include "batch_plan.h"
+#include "cuda/cuda_ops.h"
+#include "ops.h"
 #include "util.h"
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef SWEEPRUN_HAVE_CUDA
-#include "comm.h"
-#include "cuda/cuda_ops.h"
-#include "ops.h"
-
 enum { SHAPE_FULL = 0, SHAPE_LAST = 1 };
 
-struct TrainerCuda {
+typedef struct TrainerCuda {
     CudaBackend *cu;
     Ctx eval_ctx;
     unsigned char *train_x, *train_y, *test_x, *test_y;   /* the dataset, once */
@@ -56,8 +55,7 @@ struct TrainerCuda {
     CudaGraph *graph[2];
     unsigned graph_generation[2]; /* the arena generation each graph holds */
     int eager_runs[2];
-};
-
+} TrainerCuda;
 
 static void *upload(CudaBackend *cu, const void *host, size_t bytes)
 {
@@ -66,7 +64,7 @@ static void *upload(CudaBackend *cu, const void *host, size_t bytes)
     return d;
 }
 
-void trainer_cuda_setup(Trainer *t, int device)
+static void gpu_setup(Trainer *t, int device)
 {
     const TrainConfig *cfg = t->cfg;
     const Dataset *d = t->data;
@@ -75,8 +73,7 @@ void trainer_cuda_setup(Trainer *t, int device)
     CHECK(cu, "%s", err);
     TrainerCuda *g = xcalloc(1, sizeof *g);
     g->cu = cu;
-    t->gpu = g;
-    ctx_free(&t->ctx);
+    t->state = g;
     ctx_init_cuda(&t->ctx, cfg->seed, (size_t)64 << 20, cu);
     ctx_init_cuda(&g->eval_ctx, cfg->seed, (size_t)16 << 20, cu);
     model_to_cuda(&t->model, cu);
@@ -93,15 +90,13 @@ void trainer_cuda_setup(Trainer *t, int device)
     g->totals = cuda_malloc(sizeof(CudaTotals));
     g->eval_totals = cuda_malloc(sizeof(CudaTotals));
     g->predictions = cuda_malloc((size_t)(d->n_test ? d->n_test : 1) * sizeof(int));
-    if (cfg->grad_accum > 1 || group_size(t) > 1)
-        g->micro_grad = cuda_malloc((size_t)t->model.table.n_params * sizeof(float));
+    if (cfg->grad_accum > 1) g->micro_grad = cuda_malloc((size_t)t->model.table.n_params * sizeof(float));
     t->ctx.rng_base = g->rng_base;
 }
 
-void trainer_cuda_free(Trainer *t)
+static void gpu_free(Trainer *t)
 {
-    TrainerCuda *g = t->gpu;
-    if (!g) return;
+    TrainerCuda *g = t->state;
     cuda_sync(g->cu);
     for (int s = 0; s < 2; s++) cuda_graph_free(g->graph[s]);
     cuda_shuffler_free(g->shuffler);
@@ -109,21 +104,25 @@ void trainer_cuda_free(Trainer *t)
                     g->totals, g->eval_totals, g->predictions, g->micro_grad};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cuda_free(bufs[i]);
     ctx_free(&g->eval_ctx);
-    ctx_free(&t->ctx);          /* trainer_free's ctx_free then finds it empty */
+    ctx_free(&t->ctx);
     cuda_backend_free(g->cu);
     free(g);
-    t->gpu = NULL;
+    t->state = NULL;
 }
 
-void trainer_cuda_describe(const Trainer *t, char *buf, int size) { cuda_backend_describe(t->gpu->cu, buf, size); }
+static void gpu_describe(const Trainer *t, char *buf, int size)
+{
+    const TrainerCuda *g = t->state;
+    cuda_backend_describe(g->cu, buf, size);
+}
 
-void trainer_cuda_to_host(Trainer *t)
+static void gpu_to_host(Trainer *t)
 {
     model_to_host(&t->model);
     optim_state_to_host(&t->opt);
 }
 
-void trainer_cuda_upload(Trainer *t)
+static void gpu_upload(Trainer *t)
 {
     model_to_device(&t->model);
     optim_state_to_device(&t->opt);
@@ -131,55 +130,64 @@ void trainer_cuda_upload(Trainer *t)
 
 /* ---- one step ---------------------------------------------------------------- */
 
-/* Enqueue one optimizer step over a global batch of n images, split
- * exactly as train.c's train_step splits it. Runs on the host only to
- * enqueue: eagerly, or once while a graph is being captured. */
-static void enqueue_step(Trainer *t, int n)
+/* Enqueue micro-batch k of the plan: gather (and augment) its images,
+ * forward, loss totals, backward into the model's gradient target. */
+static void enqueue_micro_batch(Trainer *t, const MicroBatchPlan *p, int k)
 {
-    TrainerCuda *g = t->gpu;
+    TrainerCuda *g = t->state;
     CudaBackend *cu = g->cu;
     const TrainConfig *cfg = t->cfg;
     const Recipe *r = &cfg->model->recipe;
-    int ranks = group_size(t), accum = cfg->grad_accum;
-    int slots = ranks * accum;
-    int parts = slots < n ? slots : n;
-    int base = n / parts, extra = n % parts;
-    int first = group_rank(t) * accum, last = first + accum < parts ? first + accum : parts;
-    long np = t->model.table.n_params;
+    int m = micro_batch_images(p, k), start = micro_batch_start(p, k);
     int image = t->data->rows * t->data->cols;
+    /* The dropout offset, micro_batch_rng_offset's value from the device
+     * step counter. */
+    cuda_set_rng_base(cu, g->state, p->slots, k, g->rng_base);
+    t->ctx.rng_offset = 0;
+    ctx_begin(&t->ctx, 1, 1);
+    float *x = ctx_scratch(&t->ctx, (long)m * image);
+    int *y = ctx_data(&t->ctx, (size_t)m * sizeof(int));
+    if (augment_active(&cfg->augment)) {
+        /* As trainer_cpu.c's stage_augmented: raw intensities, augment, normalise. */
+        float *raw = ctx_scratch(&t->ctx, (long)m * image);
+        cuda_gather_batch(cu, g->train_x, g->train_y, g->order, g->state + 1, cfg->batch_size, start, m, image,
+                          0.0f, 1.0f, raw, y);
+        cuda_augment_batch(cu, cfg->augment, cfg->seed, g->state + 2, g->state + 1, cfg->batch_size, start, raw,
+                           x, m, t->data->rows, t->data->cols, r->norm_mean, r->norm_std);
+    } else {
+        cuda_gather_batch(cu, g->train_x, g->train_y, g->order, g->state + 1, cfg->batch_size, start, m, image,
+                          r->norm_mean, r->norm_std, x, y);
+    }
+    int dims[4] = {m, 1, t->data->rows, t->data->cols};
+    Tensor *xt = ctx_wrap(&t->ctx, x, NULL, 4, dims);
+    Tensor *logits = t->model.desc->forward(&t->model, &t->ctx, xt);
+    Tensor *loss = model_loss(&t->model, &t->ctx, logits, y);
+    cuda_accumulate_totals(cu, loss->data, logits->data, y, m, logits->dims[1], 1, g->totals);
+    ctx_backward_scaled(&t->ctx, loss, 1.0f / (float)p->parts);
+}
+
+/* Enqueue one optimizer step over a global batch of n images, cut by
+ * micro_batch_plan as the CPU backend cuts it. Runs on the host only to
+ * enqueue: eagerly, or once while a graph is being captured (so no host
+ * sync or allocation in here). */
+static void enqueue_step(Trainer *t, int n)
+{
+    TrainerCuda *g = t->state;
+    CudaBackend *cu = g->cu;
+    MicroBatchPlan p = micro_batch_plan(n, group_size(t), group_rank(t), t->cfg->grad_accum);
+    long np = t->model.table.n_params;
     float *total = t->model.dev_grads;
     cuda_memset_async(cu, total, (size_t)np * sizeof(float));
-    for (int k = first; k < last; k++) {
-        int m = base + (k < extra);
-        int start = k * base + (k < extra ? k : extra);
-        if (k > first) {
-            t->model.dev_grads = g->micro_grad;
+    for (int k = p.first; k < p.last; k++) {
+        /* Later micro-batches backpropagate into a buffer of their own,
+         * added to the sum as on the CPU (2 ranks == --grad-accum 2). */
+        if (k > p.first) {
+            model_set_grad_target(&t->model, g->micro_grad);
             cuda_memset_async(cu, g->micro_grad, (size_t)np * sizeof(float));
         }
-        cuda_set_rng_base(cu, g->state, slots, k, g->rng_base);
-        t->ctx.rng_offset = 0;
-        ctx_begin(&t->ctx, 1, 1);
-        float *x = ctx_scratch(&t->ctx, (long)m * image);
-        int *y = ctx_data(&t->ctx, (size_t)m * sizeof(int));
-        if (augment_active(&cfg->augment)) {
-            /* As train.c's stage_augmented: raw intensities, augment, normalise. */
-            float *raw = ctx_scratch(&t->ctx, (long)m * image);
-            cuda_gather_batch(cu, g->train_x, g->train_y, g->order, g->state + 1, cfg->batch_size, start, m, image,
-                              0.0f, 1.0f, raw, y);
-            cuda_augment_batch(cu, cfg->augment, cfg->seed, g->state + 2, g->state + 1, cfg->batch_size, start, raw,
-                               x, m, t->data->rows, t->data->cols, r->norm_mean, r->norm_std);
-        } else {
-            cuda_gather_batch(cu, g->train_x, g->train_y, g->order, g->state + 1, cfg->batch_size, start, m, image,
-                              r->norm_mean, r->norm_std, x, y);
-        }
-        int dims[4] = {m, 1, t->data->rows, t->data->cols};
-        Tensor *xt = ctx_wrap(&t->ctx, x, NULL, 4, dims);
-        Tensor *logits = t->model.desc->forward(&t->model, &t->ctx, xt);
-        Tensor *loss = model_loss(&t->model, &t->ctx, logits, y);
-        cuda_accumulate_totals(cu, loss->data, logits->data, y, m, logits->dims[1], 1, g->totals);
-        ctx_backward_scaled(&t->ctx, loss, 1.0f / (float)parts);
-        t->model.dev_grads = total;
-        if (k > first) cuda_add_into(cu, total, g->micro_grad, np);
+        enqueue_micro_batch(t, &p, k);
+        model_set_grad_target(&t->model, NULL);
+        if (k > p.first) cuda_add_into(cu, total, g->micro_grad, np);
     }
     if (t->nccl) comm_nccl_allreduce_sum_device(t->group, total, np, cuda_backend_stream(cu));
     optim_step_cuda(&t->opt, t->model.dev_params, total);
@@ -191,7 +199,7 @@ static void enqueue_step(Trainer *t, int n)
  * recaptured if the arena was ever reallocated after its capture. */
 static void run_step(Trainer *t, int n)
 {
-    TrainerCuda *g = t->gpu;
+    TrainerCuda *g = t->state;
     int s = n == t->cfg->batch_size ? SHAPE_FULL : SHAPE_LAST;
     if (!t->cfg->cuda_graph || g->eager_runs[s] == 0) {
         enqueue_step(t, n);
@@ -215,13 +223,13 @@ static void run_step(Trainer *t, int n)
 
 /* ---- one epoch --------------------------------------------------------------- */
 
-int trainer_cuda_epoch(Trainer *t, int epoch, float lr, const TrainObserver *obs, double t0,
-                       double *loss_sum, long *correct)
+static int gpu_epoch(Trainer *t, int epoch, float lr, const TrainObserver *obs, double t0, double *loss_sum,
+                     long *correct)
 {
-    TrainerCuda *g = t->gpu;
+    TrainerCuda *g = t->state;
     const TrainConfig *cfg = t->cfg;
     int n = t->data->n_train, b = cfg->batch_size;
-    int batches = (n + b - 1) / b;
+    int batches = epoch_batch_count(n, b);
     long long state[3] = {(long long)epoch * batches, 0, (long long)epoch * n};
     cuda_copy_to_device(g->cu, g->state, state, sizeof state);
     cuda_memset_async(g->cu, g->totals, sizeof(CudaTotals));
@@ -229,7 +237,7 @@ int trainer_cuda_epoch(Trainer *t, int epoch, float lr, const TrainObserver *obs
     cuda_shuffler_run(g->cu, g->shuffler, cfg->seed, epoch, g->order);
     int tick = t->tick_every > 0 ? t->tick_every : (batches / 50 > 1 ? batches / 50 : 1);
     for (int k = 0; k < batches; k++) {
-        int m = n - k * b < b ? n - k * b : b;
+        int m = epoch_batch_images(n, b, k);
         run_step(t, m);
         if ((k + 1) % tick && k != batches - 1) continue;
         /* A tick: the only point where the host waits for the GPU. */
@@ -240,26 +248,23 @@ int trainer_cuda_epoch(Trainer *t, int epoch, float lr, const TrainObserver *obs
         if (sums[2] > 0) return -1;
         *loss_sum = sums[0];
         *correct = (long)sums[1];
-        long images = (long)k * b + m;
-        if (obs && obs->on_batch)
-            obs->on_batch(obs->user, epoch, k + 1, batches, sums[0] / images, now_seconds() - t0, images);
+        observe_batch(obs, epoch, k, batches, sums[0], (long)k * b + m, t0);
     }
     return 0;
 }
 
 /* ---- evaluation -------------------------------------------------------------- */
 
-void trainer_cuda_evaluate(Trainer *t, Evaluation *ev)
+static void gpu_evaluate(Trainer *t, Evaluation *ev)
 {
-    TrainerCuda *g = t->gpu;
+    TrainerCuda *g = t->state;
     CudaBackend *cu = g->cu;
     const Recipe *r = &t->cfg->model->recipe;
     memset(ev, 0, sizeof *ev);
-    int n = t->data->n_test, b = t->cfg->eval_batch_size;
-    int ranks = group_size(t), rank = group_rank(t);
+    int n = t->data->n_test;
     int image = t->data->rows * t->data->cols;
     ev->predictions = xcalloc((size_t)(n ? n : 1), sizeof(int));
-    if (ranks > 1) {
+    if (group_size(t) > 1) {
         /* Every rank scores the first rank's running statistics. */
         model_to_host(&t->model);
         comm_broadcast_float(t->group, t->model.buffers, t->model.table.n_buffers, 0);
@@ -267,47 +272,33 @@ void trainer_cuda_evaluate(Trainer *t, Evaluation *ev)
     }
     cuda_memset_async(cu, g->eval_totals, sizeof(CudaTotals));
     cuda_memset_async(cu, g->predictions, (size_t)(n ? n : 1) * sizeof(int));
-    for (int start = (long)rank * b < n ? rank * b : n; start < n; start += ranks * b) {
-        int m = n - start < b ? n - start : b;
+    for (EvalShard e = eval_shard(n, t->cfg->eval_batch_size, group_rank(t), group_size(t)); eval_shard_next(&e);) {
+        int m = e.images;
         Ctx *c = &g->eval_ctx;
         ctx_begin(c, 0, 0);
         float *x = ctx_scratch(c, (long)m * image);
         int *y = ctx_data(c, (size_t)m * sizeof(int));
-        cuda_gather_batch(cu, g->test_x, g->test_y, NULL, NULL, 0, start, m, image, r->norm_mean, r->norm_std,
+        cuda_gather_batch(cu, g->test_x, g->test_y, NULL, NULL, 0, e.start, m, image, r->norm_mean, r->norm_std,
                           x, y);
         int dims[4] = {m, 1, t->data->rows, t->data->cols};
         Tensor *logits = t->model.desc->forward(&t->model, c, ctx_wrap(c, x, NULL, 4, dims));
         Tensor *loss = model_loss(&t->model, c, logits, y);
         cuda_accumulate_totals(cu, loss->data, logits->data, y, m, logits->dims[1], 0, g->eval_totals);
-        op_argmax_rows(c, logits, g->predictions + start);
+        op_argmax_rows(c, logits, g->predictions + e.start);
     }
     CudaTotals h;
     cuda_copy_to_host(cu, ev->predictions, g->predictions, (size_t)n * sizeof(int));
     cuda_copy_to_host(cu, &h, g->eval_totals, sizeof h);
-    double loss_sum = h.loss_sum;
-    evaluation_finish(t, ev, n, loss_sum);
+    evaluation_finish(t, ev, n, h.loss_sum);
 }
 
-#else /* built without the CUDA backend: train.c never calls these */
-
-void trainer_cuda_setup(Trainer *t, int device)
-{
-    (void)t, (void)device;
-    fatal("CUDA training requested in a build without the CUDA backend");
-}
-void trainer_cuda_free(Trainer *t) { (void)t; }
-int trainer_cuda_epoch(Trainer *t, int epoch, float lr, const TrainObserver *obs, double t0,
-                       double *loss_sum, long *correct)
-{
-    (void)t, (void)epoch, (void)lr, (void)obs, (void)t0, (void)loss_sum, (void)correct;
-    fatal("CUDA training in a build without the CUDA backend");
-}
-void trainer_cuda_evaluate(Trainer *t, Evaluation *ev) { (void)t, (void)ev; fatal("CUDA evaluation without CUDA"); }
-void trainer_cuda_to_host(Trainer *t) { (void)t; }
-void trainer_cuda_upload(Trainer *t) { (void)t; }
-void trainer_cuda_describe(const Trainer *t, char *buf, int size)
-{
-    (void)t;
-    snprintf(buf, size, "cuda (not built)");
-}
+const TrainerBackend trainer_cuda_backend = {
+    .setup = gpu_setup,
+    .epoch = gpu_epoch,
+    .evaluate = gpu_evaluate,
+    .to_host = gpu_to_host,
+    .upload = gpu_upload,
+    .describe = gpu_describe,
+    .free = gpu_free,
+};
 #endif
