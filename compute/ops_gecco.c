@@ -64,7 +64,7 @@ static void dense_input_grad(const Ctx *c, const float *dy, const Tensor *w, flo
 
 /* Tape layout: in = {x, key_w, key_b, query_w, query_b, value_w, value_b,
  * skip_w, bias}; aux[0] = k,q,v as [3, B, F_out]; aux[1] = scratch of the
- * same shape for dk, dq, dv; iarg[0] = GraphMode. */
+ * same shape for dk, dq, dv; args.graph.mode = GraphMode. */
 enum { GC_X, GC_KW, GC_KB, GC_QW, GC_QB, GC_VW, GC_VB, GC_SW, GC_BIAS, GC_NIN };
 
 static void check_dense_weight(const Tensor *w, const Tensor *b, int fin, int fout,
@@ -157,7 +157,7 @@ static void gated_graph_conv_backward(TapeEntry *e)
     const float *k = e->aux[0]->data, *q = k + plane, *v = q + plane;
     float *dk = e->aux[1]->data, *dq = dk + plane, *dv = dq + plane;
     const Ctx *c = e->ctx;
-    if (e->iarg[0] == GRAPH_SELFLOOP) {
+    if (e->args.graph.mode == GRAPH_SELFLOOP) {
         if (ON_CUDA(c)) CUDA_ONLY(cuda_selfloop_backward(c->cuda, k, q, v, g, rows, fout, dk, dv));
         else selfloop_backward(k, q, v, g, rows, fout, dk, dv);
         dq = dk;   /* identical in the self-loop graph */
@@ -213,7 +213,7 @@ Tensor *op_gated_graph_conv(Ctx *c, Tensor *x, const GatedGraphWeights *w, Graph
         for (int i = 0; i < GC_NIN; i++) e->in[i] = ins[i];
         e->aux[0] = kqv;
         e->aux[1] = ctx_tensor(c, 3, kqv_dims, 0);
-        e->iarg[0] = (int)mode;
+        e->args.graph.mode = (int)mode;
     }
     return out;
 }

@@ -23,12 +23,12 @@ static void row_logsumexp(const float *z, int k, double *max_out, double *lse_ou
     *lse_out = m + log(s);
 }
 
-/* e->in[0] = logits; e->ptr[0] = a copy of the labels (arena memory).
+/* e->in[0] = logits; args.cross_entropy.labels: a copy of the labels.
  * dz_ij = upstream * (softmax_ij - [j == y_i]) / N. */
 static void cross_entropy_backward(TapeEntry *e)
 {
     Tensor *z = e->in[0];
-    const int *labels = e->ptr[0];
+    const int *labels = e->args.cross_entropy.labels;
     int n = z->dims[0], k = z->dims[1];
     if (ON_CUDA(e->ctx)) {
         CUDA_ONLY(cuda_cross_entropy_backward(e->ctx->cuda, z->data, labels, n, k, e->out->grad, z->grad));
@@ -80,7 +80,7 @@ Tensor *op_cross_entropy(Ctx *c, Tensor *logits, const int *labels)
         else memcpy(saved, labels, (size_t)n * sizeof *saved);
         TapeEntry *e = ctx_record(c, cross_entropy_backward, loss);
         e->in[0] = logits;
-        e->ptr[0] = saved;
+        e->args.cross_entropy.labels = saved;
     }
     return loss;
 }

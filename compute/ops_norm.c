@@ -99,14 +99,14 @@ static void bn_apply(const BnShape *s, const float *x, const float *mean, const 
         }
 }
 
-/* e->in = {x, gamma, beta}; e->aux = {mean, invstd}; e->iarg[0] = training.
+/* e->in = {x, gamma, beta}; e->aux = {mean, invstd}.
  * xhat is recomputed from x (cheaper in memory than saving it). */
 static void bn_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0], *gamma = e->in[1], *beta = e->in[2];
     const float *mean = e->aux[0]->data, *invstd = e->aux[1]->data;
     const float *dy = e->out->grad;
-    int batch_stats = e->iarg[0];
+    int batch_stats = e->args.batchnorm.batch_stats;
     BnShape s = bn_shape(x);
     if (ON_CUDA(e->ctx)) {
         CUDA_ONLY(cuda_bn_backward(e->ctx->cuda, x->data, dy, s.N, s.C, s.hw, mean, invstd,
@@ -185,7 +185,7 @@ Tensor *op_batchnorm(Ctx *c, Tensor *x, Tensor *gamma, Tensor *beta,
         for (int i = 0; i < 3; i++) e->in[i] = ins[i];
         e->aux[0] = mean;
         e->aux[1] = invstd;
-        e->iarg[0] = c->training;
+        e->args.batchnorm.batch_stats = c->training;
     }
     return y;
 }

@@ -43,7 +43,7 @@ static void softmax_backward(TapeEntry *e)
     if (!x->grad) return;
     const Tensor *y = e->out;
     long outer, len, inner;
-    line_shape(y, e->iarg[0], &outer, &len, &inner);
+    line_shape(y, e->args.softmax.axis, &outer, &len, &inner);
     if (ON_CUDA(e->ctx))
         CUDA_ONLY(cuda_softmax_backward(e->ctx->cuda, y->data, y->grad, x->grad, outer, len, inner));
     else softmax_backward_cpu(y->data, y->grad, x->grad, outer, len, inner);
@@ -62,7 +62,7 @@ Tensor *op_softmax(Ctx *c, Tensor *x, int axis)
     if (g) {
         TapeEntry *e = ctx_record(c, softmax_backward, y);
         e->in[0] = x;
-        e->iarg[0] = a;
+        e->args.softmax.axis = a;
     }
     return y;
 }

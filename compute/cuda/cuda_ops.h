@@ -38,7 +38,6 @@ typedef struct CudaBackend CudaBackend;
 CudaBackend *cuda_backend_create(int device, int tf32, char *err, int err_size);
 void cuda_backend_free(CudaBackend *cu);
 void *cuda_backend_stream(const CudaBackend *cu);   /* the cudaStream_t */
-int cuda_backend_device(const CudaBackend *cu);
 /* "cuda:0: NVIDIA H100 80GB HBM3 (sm_90, 79 GiB)" */
 void cuda_backend_describe(const CudaBackend *cu, char *buf, int size);
 

@@ -38,30 +38,22 @@ extern "C" {
 
 void cuda_fill_rows(const CudaBackend *cu, float *y, const float *row, long rows, long cols)
 {
-    if (rows * cols <= 0) return;
-    fill_rows_kernel<<<grid_for(rows * cols), THREADS, 0, stream_of(cu)>>>(y, row, rows, cols);
-    LAUNCH_CHECK("fill_rows");
+    launch_1d(cu, "fill_rows_kernel", fill_rows_kernel, rows * cols, y, row, rows, cols);
 }
 
 void cuda_add_rows(const CudaBackend *cu, float *y, const float *row, long rows, long cols)
 {
-    if (rows * cols <= 0) return;
-    add_rows_kernel<<<grid_for(rows * cols), THREADS, 0, stream_of(cu)>>>(y, row, rows, cols);
-    LAUNCH_CHECK("add_rows");
+    launch_1d(cu, "add_rows_kernel", add_rows_kernel, rows * cols, y, row, rows, cols);
 }
 
 void cuda_col_sums_float(const CudaBackend *cu, const float *x, long rows, long cols, float *out)
 {
-    if (cols <= 0) return;
-    col_sums_float_kernel<<<grid_for(cols), THREADS, 0, stream_of(cu)>>>(x, rows, cols, out);
-    LAUNCH_CHECK("col_sums_float");
+    launch_1d(cu, "col_sums_float_kernel", col_sums_float_kernel, cols, x, rows, cols, out);
 }
 
 void cuda_col_sums_double(const CudaBackend *cu, const float *x, long rows, long cols, float *out)
 {
-    if (cols <= 0) return;
-    col_sums_double_kernel<<<grid_for(cols), THREADS, 0, stream_of(cu)>>>(x, rows, cols, out);
-    LAUNCH_CHECK("col_sums_double");
+    launch_1d(cu, "col_sums_double_kernel", col_sums_double_kernel, cols, x, rows, cols, out);
 }
 
 }  // extern "C"

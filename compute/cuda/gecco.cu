@@ -85,53 +85,40 @@ void cuda_selfloop_messages(const CudaBackend *cu, const float *k, const float *
                             int fout, float *out)
 {
     long n = (long)rows * fout;
-    if (n <= 0) return;
-    selfloop_fwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(k, q, v, n, (float)rows, out);
-    LAUNCH_CHECK("selfloop_fwd");
+    launch_1d(cu, "selfloop_fwd_kernel", selfloop_fwd_kernel, n, k, q, v, n, (float)rows, out);
 }
 
 void cuda_selfloop_backward(const CudaBackend *cu, const float *k, const float *q, const float *v,
                             const float *g, int rows, int fout, float *dk, float *dv)
 {
     long n = (long)rows * fout;
-    if (n <= 0) return;
-    selfloop_bwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(k, q, v, g, n, (float)rows, dk, dv);
-    LAUNCH_CHECK("selfloop_bwd");
+    launch_1d(cu, "selfloop_bwd_kernel", selfloop_bwd_kernel, n, k, q, v, g, n, (float)rows, dk, dv);
 }
 
 void cuda_complete_messages(const CudaBackend *cu, const float *k, const float *q, const float *v, int rows,
                             int fout, float *out)
 {
     long n = (long)rows * fout;
-    if (n <= 0) return;
-    complete_fwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(k, q, v, rows, fout, out);
-    LAUNCH_CHECK("complete_fwd");
+    launch_1d(cu, "complete_fwd_kernel", complete_fwd_kernel, n, k, q, v, rows, fout, out);
 }
 
 void cuda_complete_backward(const CudaBackend *cu, const float *k, const float *q, const float *v,
                             const float *g, int rows, int fout, float *dk, float *dq, float *dv)
 {
     long n = (long)rows * fout;
-    if (n <= 0) return;
-    complete_bwd_dk_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(k, q, v, g, rows, fout, dk);
-    LAUNCH_CHECK("complete_bwd_dk");
-    complete_bwd_dqdv_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(k, q, v, g, rows, fout, dq, dv);
-    LAUNCH_CHECK("complete_bwd_dqdv");
+    launch_1d(cu, "complete_bwd_dk_kernel", complete_bwd_dk_kernel, n, k, q, v, g, rows, fout, dk);
+    launch_1d(cu, "complete_bwd_dqdv_kernel", complete_bwd_dqdv_kernel, n, k, q, v, g, rows, fout, dq, dv);
 }
 
 void cuda_attention_weights(const CudaBackend *cu, float *s, float *a, float *r, int rows)
 {
-    if (rows <= 0) return;
-    attention_weights_kernel<<<grid_for(rows), THREADS, 0, stream_of(cu)>>>(s, a, r, rows);
-    LAUNCH_CHECK("attention_weights");
+    launch_1d(cu, "attention_weights_kernel", attention_weights_kernel, rows, s, a, r, rows);
 }
 
 void cuda_attention_dlogits(const CudaBackend *cu, const float *a, const float *s, const float *r, float *dg,
                             int rows)
 {
-    if (rows <= 0) return;
-    attention_dlogits_kernel<<<grid_for(rows), THREADS, 0, stream_of(cu)>>>(a, s, r, dg, rows);
-    LAUNCH_CHECK("attention_dlogits");
+    launch_1d(cu, "attention_dlogits_kernel", attention_dlogits_kernel, rows, a, s, r, dg, rows);
 }
 
 }  // extern "C"

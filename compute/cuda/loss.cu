@@ -80,30 +80,24 @@ extern "C" {
 void cuda_cross_entropy_forward(const CudaBackend *cu, const float *z, const int *labels, int n, int k,
                                 float *loss)
 {
-    cross_entropy_fwd_kernel<<<1, LOSS_THREADS, 0, stream_of(cu)>>>(z, labels, n, k, loss);
-    LAUNCH_CHECK("cross_entropy_fwd");
+    launch(cu, "cross_entropy_fwd_kernel", cross_entropy_fwd_kernel, 1, LOSS_THREADS, z, labels, n, k, loss);
 }
 
 void cuda_cross_entropy_backward(const CudaBackend *cu, const float *z, const int *labels, int n, int k,
                                  const float *dloss, float *dz)
 {
-    if (n <= 0) return;
-    cross_entropy_bwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(z, labels, n, k, dloss, dz);
-    LAUNCH_CHECK("cross_entropy_bwd");
+    launch_1d(cu, "cross_entropy_bwd_kernel", cross_entropy_bwd_kernel, n, z, labels, n, k, dloss, dz);
 }
 
 void cuda_argmax_rows(const CudaBackend *cu, const float *z, int n, int k, int *pred)
 {
-    if (n <= 0) return;
-    argmax_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(z, n, k, pred);
-    LAUNCH_CHECK("argmax");
+    launch_1d(cu, "argmax_kernel", argmax_kernel, n, z, n, k, pred);
 }
 
 void cuda_accumulate_totals(const CudaBackend *cu, const float *loss, const float *z, const int *labels,
                             int n, int k, int skip_nonfinite, CudaTotals *totals)
 {
-    totals_kernel<<<1, LOSS_THREADS, 0, stream_of(cu)>>>(loss, z, labels, n, k, skip_nonfinite, totals);
-    LAUNCH_CHECK("totals");
+    launch(cu, "totals_kernel", totals_kernel, 1, LOSS_THREADS, loss, z, labels, n, k, skip_nonfinite, totals);
 }
 
 }  // extern "C"

@@ -123,48 +123,42 @@ extern "C" {
 void cuda_bn_batch_stats(const CudaBackend *cu, const float *x, int n, int c, long hw, float momentum,
                          float eps, float *mean, float *invstd, float *run_mean, float *run_var)
 {
-    bn_stats_kernel<<<c, NORM_THREADS, 0, stream_of(cu)>>>(x, n, c, hw, momentum, eps, mean, invstd,
-                                                           run_mean, run_var);
-    LAUNCH_CHECK("bn_stats");
+    launch(cu, "bn_stats_kernel", bn_stats_kernel, c, NORM_THREADS, x, n, c, hw, momentum, eps, mean, invstd,
+           run_mean, run_var);
 }
 
 void cuda_bn_running_stats(const CudaBackend *cu, const float *run_mean, const float *run_var, int c,
                            float eps, float *mean, float *invstd)
 {
-    bn_running_kernel<<<grid_for(c), THREADS, 0, stream_of(cu)>>>(run_mean, run_var, c, eps, mean, invstd);
-    LAUNCH_CHECK("bn_running");
+    launch_1d(cu, "bn_running_kernel", bn_running_kernel, c, run_mean, run_var, c, eps, mean, invstd);
 }
 
 void cuda_bn_apply(const CudaBackend *cu, const float *x, int n, int c, long hw, const float *mean,
                    const float *invstd, const float *gamma, const float *beta, float *y)
 {
     long total = (long)n * c * hw;
-    bn_apply_kernel<<<grid_for(total), THREADS, 0, stream_of(cu)>>>(x, n, c, hw, mean, invstd, gamma, beta, y);
-    LAUNCH_CHECK("bn_apply");
+    launch_1d(cu, "bn_apply_kernel", bn_apply_kernel, total, x, n, c, hw, mean, invstd, gamma, beta, y);
 }
 
 void cuda_bn_backward(const CudaBackend *cu, const float *x, const float *dy, int n, int c, long hw,
                       const float *mean, const float *invstd, const float *gamma, int batch_stats,
                       float *dgamma, float *dbeta, float *dx)
 {
-    bn_backward_kernel<<<c, NORM_THREADS, 0, stream_of(cu)>>>(x, dy, n, c, hw, mean, invstd, gamma,
-                                                              batch_stats, dgamma, dbeta, dx);
-    LAUNCH_CHECK("bn_backward");
+    launch(cu, "bn_backward_kernel", bn_backward_kernel, c, NORM_THREADS, x, dy, n, c, hw, mean, invstd, gamma,
+           batch_stats, dgamma, dbeta, dx);
 }
 
 void cuda_row_normalize_forward(const CudaBackend *cu, const float *x, float *y, int rows, int cols)
 {
     if (rows <= 0) return;
-    row_normalize_fwd_kernel<<<rows, NORM_THREADS, 0, stream_of(cu)>>>(x, y, cols);
-    LAUNCH_CHECK("row_normalize_fwd");
+    launch(cu, "row_normalize_fwd_kernel", row_normalize_fwd_kernel, rows, NORM_THREADS, x, y, cols);
 }
 
 void cuda_row_normalize_backward(const CudaBackend *cu, const float *x, const float *y, const float *dy,
                                  float *dx, int rows, int cols)
 {
     if (rows <= 0) return;
-    row_normalize_bwd_kernel<<<rows, NORM_THREADS, 0, stream_of(cu)>>>(x, y, dy, dx, cols);
-    LAUNCH_CHECK("row_normalize_bwd");
+    launch(cu, "row_normalize_bwd_kernel", row_normalize_bwd_kernel, rows, NORM_THREADS, x, y, dy, dx, cols);
 }
 
 }  // extern "C"
