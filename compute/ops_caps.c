@@ -325,10 +325,7 @@ static void caps_mask_forward_cpu(const float *v, const int *select, float *y, i
 
 static void caps_mask_backward_cpu(const float *dy, const int *select, float *dv, int n, int k, int d)
 {
-    for (int i = 0; i < n; i++) {
-        long at = ((long)i * k + select[i]) * d;
-        for (int z = 0; z < d; z++) dv[at + z] += dy[at + z];
-    }
+    for (long t = 0; t < (long)n * d; t++) caps_mask_grad(dy, select, k, d, t, dv);
 }
 
 static void caps_mask_backward(TapeEntry *e)
@@ -371,11 +368,7 @@ static float mse_forward_cpu(const float *p, const float *t, long n)
 static void mse_backward_cpu(const float *p, const float *t, const float *dloss, float *dp, float *dt, long n)
 {
     float scale = mse_scale(dloss[0], n);
-    for (long i = 0; i < n; i++) {
-        float g = scale * (p[i] - t[i]);
-        if (dp) dp[i] += g;
-        if (dt) dt[i] -= g;
-    }
+    for (long i = 0; i < n; i++) mse_grad(scale, p, t, i, dp, dt);
 }
 
 static void mse_backward(TapeEntry *e)

@@ -4,6 +4,7 @@
  * non-GEMM arithmetic; their CUDA twins are in cuda/dense.cu. */
 #include "ops.h"
 #include "backend.h"
+#include "dense_math.h"
 #include "util.h"
 #include <string.h>
 
@@ -17,8 +18,7 @@ static void fill_rows_cpu(float *y, const float *row, int n, int out)
 /* db[j] += sum over rows of dy[r, j], in row order (float). */
 static void bias_grad_cpu(const float *dy, int n, int out, float *db)
 {
-    for (int r = 0; r < n; r++)
-        for (int j = 0; j < out; j++) db[j] += dy[(long)r * out + j];
+    for (int j = 0; j < out; j++) db[j] = col_sum_float(dy, n, out, j, db[j]);
 }
 
 /* y[N,out] = x[N,in] w[out,in]^T + b:

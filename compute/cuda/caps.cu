@@ -100,11 +100,7 @@ __global__ void caps_mask_fwd_kernel(const float *v, const int *select, float *y
 // Only the selected capsule's elements are touched, as on the CPU.
 __global__ void caps_mask_bwd_kernel(const float *dy, const int *select, float *dv, int n, int k, int d)
 {
-    GRID_STRIDE(t, (long)n * d) {
-        long i = t / d;
-        long at = (i * k + select[i]) * d + t % d;
-        dv[at] += dy[at];
-    }
+    GRID_STRIDE(t, (long)n * d) caps_mask_grad(dy, select, k, d, t, dv);
 }
 
 __global__ void mse_fwd_kernel(const float *p, const float *t, long n, float *loss)
@@ -119,11 +115,7 @@ __global__ void mse_fwd_kernel(const float *p, const float *t, long n, float *lo
 __global__ void mse_bwd_kernel(const float *p, const float *t, const float *dloss, float *dp, float *dt, long n)
 {
     float scale = mse_scale(dloss[0], n);
-    GRID_STRIDE(i, n) {
-        float g = scale * (p[i] - t[i]);
-        if (dp) dp[i] += g;
-        if (dt) dt[i] -= g;
-    }
+    GRID_STRIDE(i, n) mse_grad(scale, p, t, i, dp, dt);
 }
 
 extern "C" {

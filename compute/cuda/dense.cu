@@ -1,6 +1,7 @@
 // GPU twin of ops_dense.c's non-GEMM arithmetic (the products are cuBLAS,
 // through bk_gemm): bias rows and bias gradients, also used by ops_gecco.c.
 #include "common.cuh"
+#include "dense_math.h"
 
 __global__ void fill_rows_kernel(float *y, const float *row, long rows, long cols)
 {
@@ -12,26 +13,18 @@ __global__ void add_rows_kernel(float *y, const float *row, long rows, long cols
     GRID_STRIDE(i, rows * cols) y[i] += row[i % cols];
 }
 
-// One thread per column, rows in order: the CPU's summation order exactly
-// (ops_dense.c adds row after row into the gradient), so the bias gradient
-// matches the CPU bit for bit given the same dy. Columns are adjacent in
-// memory, so a warp reads consecutive floats.
+// One thread per column, rows in order: the CPU's own column sums
+// (dense_math.h), so the bias gradient matches the CPU bit for bit given
+// the same dy. Columns are adjacent in memory, so a warp reads consecutive
+// floats.
 __global__ void col_sums_float_kernel(const float *x, long rows, long cols, float *out)
 {
-    GRID_STRIDE(j, cols) {
-        float acc = out[j];
-        for (long r = 0; r < rows; r++) acc += x[r * cols + j];
-        out[j] = acc;
-    }
+    GRID_STRIDE(j, cols) out[j] = col_sum_float(x, rows, cols, j, out[j]);
 }
 
 __global__ void col_sums_double_kernel(const float *x, long rows, long cols, float *out)
 {
-    GRID_STRIDE(j, cols) {
-        double acc = 0;
-        for (long r = 0; r < rows; r++) acc += x[r * cols + j];
-        out[j] += (float)acc;
-    }
+    GRID_STRIDE(j, cols) out[j] += col_sum_double(x, rows, cols, j);
 }
 
 extern "C" {

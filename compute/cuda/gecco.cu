@@ -19,46 +19,21 @@ __global__ void selfloop_bwd_kernel(const float *k, const float *q, const float 
 // out[i,f] += sum_j message(k[i,f], q[j,f], v[j,f]), j ascending.
 __global__ void complete_fwd_kernel(const float *k, const float *q, const float *v, int rows, int fout, float *out)
 {
-    GRID_STRIDE(t, (long)rows * fout) {
-        int f = (int)(t % fout);
-        float ki = k[t], acc = out[t];
-        for (int j = 0; j < rows; j++) acc += gated_message(ki, q[(long)j * fout + f], v[(long)j * fout + f]);
-        out[t] = acc;
-    }
+    GRID_STRIDE(t, (long)rows * fout) out[t] = complete_message_sum(k[t], q, v, rows, fout, (int)(t % fout), out[t]);
 }
 
 // dk[i,f] = sum_j d_ij (pass over targets i).
 __global__ void complete_bwd_dk_kernel(const float *k, const float *q, const float *v, const float *g, int rows,
                                        int fout, float *dk)
 {
-    GRID_STRIDE(t, (long)rows * fout) {
-        int f = (int)(t % fout);
-        float ki = k[t], gi = g[t], acc = 0.0f;
-        for (int j = 0; j < rows; j++) {
-            float unused, da;
-            gated_message_bwd(ki, q[(long)j * fout + f], v[(long)j * fout + f], gi, &unused, &da);
-            acc += da;
-        }
-        dk[t] = acc;
-    }
+    GRID_STRIDE(t, (long)rows * fout) dk[t] = complete_dk(k[t], g[t], q, v, rows, fout, (int)(t % fout));
 }
 
 // dq[j,f] = sum_i d_ij and dv[j,f] = sum_i e_ij g_i (pass over sources j).
 __global__ void complete_bwd_dqdv_kernel(const float *k, const float *q, const float *v, const float *g, int rows,
                                          int fout, float *dq, float *dv)
 {
-    GRID_STRIDE(t, (long)rows * fout) {
-        int f = (int)(t % fout);
-        float qj = q[t], vj = v[t], aq = 0.0f, av = 0.0f;
-        for (int i = 0; i < rows; i++) {
-            float dvi, da;
-            gated_message_bwd(k[(long)i * fout + f], qj, vj, g[(long)i * fout + f], &dvi, &da);
-            av += dvi;
-            aq += da;
-        }
-        dq[t] = aq;
-        dv[t] = av;
-    }
+    GRID_STRIDE(t, (long)rows * fout) complete_dq_dv(q[t], v[t], k, g, rows, fout, (int)(t % fout), &dq[t], &dv[t]);
 }
 
 // One thread per row (rows is the batch size: small).
@@ -69,14 +44,7 @@ __global__ void attention_weights_kernel(float *s, float *a, float *r, int rows)
 
 __global__ void attention_dlogits_kernel(const float *a, const float *s, const float *r, float *dg, int rows)
 {
-    GRID_STRIDE(i, rows) {
-        const float *ai = a + i * rows, *si = s + i * rows;
-        float *dgi = dg + i * rows;
-        double dot = 0;
-        for (int l = 0; l < rows; l++) dot += (double)ai[l] * dgi[l];
-        float inv_r = 1.0f / r[i];
-        for (int j = 0; j < rows; j++) dgi[j] = attention_dlogit(dgi[j], (float)dot, inv_r, si[j]);
-    }
+    GRID_STRIDE(i, rows) attention_dlogits_row(a + i * rows, s + i * rows, r[i], dg + i * rows, rows);
 }
 
 extern "C" {

@@ -1,27 +1,11 @@
-// GPU twin of ops_loss.c: cross-entropy (rows in double, as the CPU),
-// arg-max, and the device-side running totals of a training/eval phase.
+// GPU twin of ops_loss.c: cross-entropy (loss_math.h's rows in double, as
+// the CPU), arg-max, and the device-side running totals of a training/eval
+// phase.
 #include <cmath>
 #include "common.cuh"
+#include "loss_math.h"
 
 static const int LOSS_THREADS = 256;
-
-__device__ __forceinline__ double row_lse(const float *z, int k)
-{
-    double m = z[0];
-    for (int j = 1; j < k; j++)
-        if (z[j] > m) m = z[j];
-    double s = 0;
-    for (int j = 0; j < k; j++) s += exp((double)z[j] - m);
-    return m + log(s);
-}
-
-__device__ __forceinline__ int row_argmax(const float *row, int k)
-{
-    int best = 0;
-    for (int j = 1; j < k; j++)
-        if (row[j] > row[best]) best = j;
-    return best;
-}
 
 // One block: thread t takes rows t, t + blockDim, ...; fixed tree sum.
 __global__ void cross_entropy_fwd_kernel(const float *z, const int *labels, int n, int k, float *loss)
@@ -30,7 +14,7 @@ __global__ void cross_entropy_fwd_kernel(const float *z, const int *labels, int 
     double acc = 0;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
         const float *zr = z + (long)i * k;
-        acc += row_lse(zr, k) - zr[labels[i]];
+        acc += row_logsumexp(zr, k) - zr[labels[i]];
     }
     double total = block_sum_double(acc, sh);
     if (threadIdx.x == 0) loss[0] = (float)(total / n);
@@ -40,15 +24,7 @@ __global__ void cross_entropy_bwd_kernel(const float *z, const int *labels, int 
                                          float *dz)
 {
     double scale = (double)dloss[0] / n;
-    GRID_STRIDE(i, n) {
-        const float *zr = z + i * k;
-        float *dr = dz + i * k;
-        double lse = row_lse(zr, k);
-        for (int j = 0; j < k; j++) {
-            double p = exp((double)zr[j] - lse);
-            dr[j] += (float)(scale * (p - (j == labels[i])));
-        }
-    }
+    GRID_STRIDE(i, n) cross_entropy_row_grad(z + i * k, labels[i], k, scale, dz + i * k);
 }
 
 __global__ void argmax_kernel(const float *z, int n, int k, int *pred)
