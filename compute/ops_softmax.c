@@ -15,10 +15,6 @@ static void line_shape(const Tensor *x, int axis, long *outer, long *len, long *
     *inner = tensor_numel_of(x->ndim - axis - 1, x->dims + axis + 1);
 }
 
-/* Lines are (outer, inner) pairs; line l starts at axis_index(l / inner,
- * 0, l % inner) and steps by inner (shape_math.h, shared with CUDA). */
-static long line_base(long line, long len, long inner) { return axis_index(line / inner, 0, line % inner, len, inner); }
-
 static void softmax_forward_cpu(const float *x, float *y, long outer, long len, long inner)
 {
 #pragma omp parallel for if (outer * len * inner >= PAR_MIN)

@@ -6,7 +6,7 @@
 __global__ void softmax_fwd_kernel(const float *x, float *y, long outer, long len, long inner)
 {
     GRID_STRIDE(line, outer * inner) {
-        long base = axis_index(line / inner, 0, line % inner, len, inner);
+        long base = line_base(line, len, inner);
         softmax_line_fwd(x + base, y + base, len, inner);
     }
 }
@@ -14,7 +14,7 @@ __global__ void softmax_fwd_kernel(const float *x, float *y, long outer, long le
 __global__ void softmax_bwd_kernel(const float *y, const float *dy, float *dx, long outer, long len, long inner)
 {
     GRID_STRIDE(line, outer * inner) {
-        long base = axis_index(line / inner, 0, line % inner, len, inner);
+        long base = line_base(line, len, inner);
         softmax_line_bwd(y + base, dy + base, dx + base, len, inner);
     }
 }
