@@ -50,9 +50,3 @@ void bk_add_into(const Ctx *c, float *dst, const float *src, long n)
     if (ON_CUDA(c)) CUDA_ONLY(cuda_add_into(c->cuda, dst, src, n));
     else add_into_cpu(dst, src, n);
 }
-
-void bk_zero(const Ctx *c, void *dst, size_t bytes)
-{
-    if (ON_CUDA(c)) CUDA_ONLY(cuda_memset_async(c->cuda, dst, bytes));
-    else memset(dst, 0, bytes);
-}

@@ -41,8 +41,6 @@ void bk_fill(const Ctx *c, float *x, long n, float value);
 void bk_copy(const Ctx *c, float *dst, const float *src, long n);
 /* dst[i] += src[i] */
 void bk_add_into(const Ctx *c, float *dst, const float *src, long n);
-/* dst[0..n) = 0 (bytes of any type) */
-void bk_zero(const Ctx *c, void *dst, size_t bytes);
 
 /* Matrix-product FLOPs done through bk_gemm (and the CPU convolution) since
  * the last reset: sweeprun-bench counts one eager training step with it. */

@@ -168,6 +168,15 @@ HD float caps_masked(const float *v, const int *select, int k, int d, long at)
     return capsule == select[row] ? v[at] : 0.0f;
 }
 
+/* The mask's gradient reaches only the selected capsule: element t of
+ * [B, D] (row t / d, component t % d) adds dy to dv at that capsule. */
+HD void caps_mask_grad(const float *dy, const int *select, int k, int d, long t, float *dv)
+{
+    long i = t / d;
+    long at = (i * k + select[i]) * d + t % d;
+    dv[at] += dy[at];
+}
+
 HD double mse_term(float p, float t)
 {
     double d = (double)p - t;
@@ -176,6 +185,14 @@ HD double mse_term(float p, float t)
 
 /* d mse / d pred = scale (pred - target). */
 HD float mse_scale(float dloss, long n) { return 2.0f * dloss / (float)n; }
+
+/* Element i's share: dp += scale (p - t), dt -= the same (either NULL). */
+HD void mse_grad(float scale, const float *p, const float *t, long i, float *dp, float *dt)
+{
+    float g = scale * (p[i] - t[i]);
+    if (dp) dp[i] += g;
+    if (dt) dt[i] -= g;
+}
 
 /* d prior[i] = sum over the batch (in order) of dcp[b, i]. */
 HD float caps_prior_grad(const float *dcp, int batch, long kj, long i)

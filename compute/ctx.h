@@ -18,6 +18,7 @@
 #define SWEEPRUN_CTX_H
 #include <stdint.h>
 #include "arena.h"
+#include "tape_args.h"
 #include "tensor.h"
 
 #define TAPE_MAX_INPUTS 9
@@ -35,10 +36,8 @@ struct TapeEntry {
     struct Ctx *ctx;              /* the recording context: its backend, stream */
     Tensor *out;
     Tensor *in[TAPE_MAX_INPUTS];  /* inputs; NULL entries allowed */
-    Tensor *aux[TAPE_MAX_AUX];    /* whatever forward saved for backward */
-    int iarg[8];
-    float farg[4];
-    void *ptr[2];                 /* e.g. running-stat buffers, labels */
+    Tensor *aux[TAPE_MAX_AUX];    /* tensors forward saved for backward */
+    TapeArgs args;                /* the op's own parameters (tape_args.h) */
 };
 
 typedef struct Ctx {

@@ -34,12 +34,6 @@ HD int dropout_keep_bits(uint32_t bits, float p)
     return (float)(bits >> 8) * (1.0f / 16777216.0f) >= p;
 }
 
-/* Keep element `index` (absolute RNG index = rng_offset + i)? */
-HD int dropout_keep(uint64_t seed, uint64_t index, float p)
-{
-    return rng_uniform(seed, RNG_STREAM_DROPOUT, index) >= p;
-}
-
 /* 1/(1-p), or 0 when p >= 1 (everything dropped; avoids 0 * inf = NaN). */
 HD float dropout_scale(float p) { return p < 1.0f ? 1.0f / (1.0f - p) : 0.0f; }
 

@@ -58,14 +58,13 @@ static void squash_backward_cpu(const float *s, const float *dv, float *ds, long
     for (long r = 0; r < rows; r++) squash_row_bwd(s + r * d, dv + r * d, ds + r * d, d, eps);
 }
 
-/* farg[0]: eps. */
 static void squash_backward(TapeEntry *e)
 {
     Tensor *s = e->in[0];
     if (!s->grad) return;
     int d = s->dims[s->ndim - 1];
     long rows = s->numel / d;
-    float eps = e->farg[0];
+    float eps = e->args.squash.eps;
     if (ON_CUDA(e->ctx)) CUDA_ONLY(cuda_squash_backward(e->ctx->cuda, s->data, e->out->grad, s->grad, rows, d, eps));
     else squash_backward_cpu(s->data, e->out->grad, s->grad, rows, d, eps);
 }
@@ -82,7 +81,7 @@ Tensor *op_squash(Ctx *c, Tensor *s, float eps)
     if (g) {
         TapeEntry *e = ctx_record(c, squash_backward, v);
         e->in[0] = s;
-        e->farg[0] = eps;
+        e->args.squash.eps = eps;
     }
     return v;
 }
@@ -168,11 +167,8 @@ static RouteGeom route_geom(const Tensor *uhat)
     return g;
 }
 
-/* What forward keeps for backward (in e->ptr[0]; the struct in host arena
- * memory, the arrays on the ctx's device): the coupling coefficients
- * [B,K,J] and prediction sums [B,K,D], and backward's scratch (backward
- * has no arena): dcp and dz [B,K,J], g [B,D]. */
-typedef struct RouteSaved { float *coupling, *sums, *dcp, *dz, *gk; } RouteSaved;
+/* What forward keeps for backward is a TapeRoute (tape_args.h): the
+ * coupling coefficients and prediction sums, and backward's scratch. */
 
 static void caps_routing_forward_cpu(const RouteGeom *g, const float *uhat, const float *prior, float *sums,
                                      float *coupling, float *s)
@@ -184,7 +180,7 @@ static void caps_routing_forward_cpu(const RouteGeom *g, const float *uhat, cons
 }
 
 static void caps_routing_backward_cpu(const RouteGeom *g, const float *uhat, const float *prior,
-                                      const RouteSaved *sv, const float *ds, float *duhat, float *dprior)
+                                      const TapeRoute *sv, const float *ds, float *duhat, float *dprior)
 {
     long kj = (long)g->k * g->j, kd = (long)g->k * g->d, kjd = kj * g->d;
 #pragma omp parallel for if (g->b * kjd >= PAR_MIN)
@@ -200,7 +196,7 @@ static void caps_routing_backward(TapeEntry *e)
 {
     Tensor *uhat = e->in[0], *prior = e->in[1];
     RouteGeom g = route_geom(uhat);
-    const RouteSaved *sv = e->ptr[0];
+    const TapeRoute *sv = &e->args.route;
     if (ON_CUDA(e->ctx))
         CUDA_ONLY(cuda_caps_routing_backward(e->ctx->cuda, g, uhat->data, prior->data, sv->sums, sv->coupling,
                                              e->out->grad, uhat->grad, prior->grad, sv->dcp, sv->dz, sv->gk));
@@ -216,20 +212,18 @@ Tensor *op_caps_routing(Ctx *c, Tensor *uhat, Tensor *prior)
     int needs = ctx_any_grad(c, 2, ins);
     int dims[3] = {g.b, g.k, g.d};
     Tensor *s = ctx_tensor(c, 3, dims, needs);
-    RouteSaved *sv = arena_alloc(&c->arena, sizeof *sv);
-    sv->coupling = ctx_scratch(c, g.b * kj);
-    sv->sums = ctx_scratch(c, g.b * kd);
+    TapeRoute sv = {.coupling = ctx_scratch(c, g.b * kj), .sums = ctx_scratch(c, g.b * kd)};
     if (ON_CUDA(c))
-        CUDA_ONLY(cuda_caps_routing_forward(c->cuda, g, uhat->data, prior->data, sv->sums, sv->coupling, s->data));
-    else caps_routing_forward_cpu(&g, uhat->data, prior->data, sv->sums, sv->coupling, s->data);
+        CUDA_ONLY(cuda_caps_routing_forward(c->cuda, g, uhat->data, prior->data, sv.sums, sv.coupling, s->data));
+    else caps_routing_forward_cpu(&g, uhat->data, prior->data, sv.sums, sv.coupling, s->data);
     if (needs) {
-        sv->dcp = ctx_scratch(c, g.b * kj);
-        sv->dz = ctx_scratch(c, g.b * kj);
-        sv->gk = ctx_scratch(c, (long)g.b * g.d);
+        sv.dcp = ctx_scratch(c, g.b * kj);
+        sv.dz = ctx_scratch(c, g.b * kj);
+        sv.gk = ctx_scratch(c, (long)g.b * g.d);
         TapeEntry *e = ctx_record(c, caps_routing_backward, s);
         e->in[0] = uhat;
         e->in[1] = prior;
-        e->ptr[0] = sv;
+        e->args.route = sv;
     }
     return s;
 }
@@ -290,14 +284,14 @@ static void margin_backward_cpu(const float *len, const int *labels, int n, int 
     for (long at = 0; at < (long)n * k; at++) dlen[at] += margin_grad(len, labels, k, mp, scale, at);
 }
 
-/* farg: m_pos, m_neg, lambda; ptr[0]: labels (the ctx's device). */
 static void margin_backward(TapeEntry *e)
 {
     Tensor *len = e->in[0];
     if (!len->grad) return;
-    const int *labels = e->ptr[0];
+    const TapeMargin *a = &e->args.margin;
+    const int *labels = a->labels;
     int n = len->dims[0], k = len->dims[1];
-    MarginParams mp = {e->farg[0], e->farg[1], e->farg[2]};
+    MarginParams mp = {a->m_pos, a->m_neg, a->lambda};
     if (ON_CUDA(e->ctx))
         CUDA_ONLY(cuda_margin_backward(e->ctx->cuda, len->data, labels, n, k, mp, e->out->grad, len->grad));
     else margin_backward_cpu(len->data, labels, n, k, &mp, e->out->grad, len->grad);
@@ -316,10 +310,8 @@ Tensor *op_margin_loss(Ctx *c, Tensor *len, const int *labels, float m_pos, floa
     if (g) {
         TapeEntry *e = ctx_record(c, margin_backward, loss);
         e->in[0] = len;
-        e->ptr[0] = copy_ints(c, labels, n);
-        e->farg[0] = m_pos;
-        e->farg[1] = m_neg;
-        e->farg[2] = lambda;
+        e->args.margin = (TapeMargin){.labels = copy_ints(c, labels, n), .m_pos = m_pos, .m_neg = m_neg,
+                                      .lambda = lambda};
     }
     return loss;
 }
@@ -333,17 +325,14 @@ static void caps_mask_forward_cpu(const float *v, const int *select, float *y, i
 
 static void caps_mask_backward_cpu(const float *dy, const int *select, float *dv, int n, int k, int d)
 {
-    for (int i = 0; i < n; i++) {
-        long at = ((long)i * k + select[i]) * d;
-        for (int z = 0; z < d; z++) dv[at + z] += dy[at + z];
-    }
+    for (long t = 0; t < (long)n * d; t++) caps_mask_grad(dy, select, k, d, t, dv);
 }
 
 static void caps_mask_backward(TapeEntry *e)
 {
     Tensor *v = e->in[0];
     if (!v->grad) return;
-    const int *select = e->ptr[0];
+    const int *select = e->args.caps_mask.select;
     int n = v->dims[0], k = v->dims[1], d = v->dims[2];
     if (ON_CUDA(e->ctx)) CUDA_ONLY(cuda_caps_mask_backward(e->ctx->cuda, e->out->grad, select, v->grad, n, k, d));
     else caps_mask_backward_cpu(e->out->grad, select, v->grad, n, k, d);
@@ -362,7 +351,7 @@ Tensor *op_caps_mask(Ctx *c, Tensor *v, const int *select)
     if (g) {
         TapeEntry *e = ctx_record(c, caps_mask_backward, y);
         e->in[0] = v;
-        e->ptr[0] = copy_ints(c, select, n);
+        e->args.caps_mask.select = copy_ints(c, select, n);
     }
     return y;
 }
@@ -379,11 +368,7 @@ static float mse_forward_cpu(const float *p, const float *t, long n)
 static void mse_backward_cpu(const float *p, const float *t, const float *dloss, float *dp, float *dt, long n)
 {
     float scale = mse_scale(dloss[0], n);
-    for (long i = 0; i < n; i++) {
-        float g = scale * (p[i] - t[i]);
-        if (dp) dp[i] += g;
-        if (dt) dt[i] -= g;
-    }
+    for (long i = 0; i < n; i++) mse_grad(scale, p, t, i, dp, dt);
 }
 
 static void mse_backward(TapeEntry *e)

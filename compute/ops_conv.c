@@ -254,9 +254,8 @@ static void backward_region(const ConvGeom *g, const float *dy, const float *w,
     if (gr->db) reduce_partials(gr->db, g->k, scratch + g->k * rows, per, team);
 }
 
-/* ptr[0]: the cols of all images; ptr[1]: per-thread scratch for iarg[2]
- * threads (the forward's team size; backward asks for the same);
- * iarg[0..1]: stride, pad (the rest of the geometry comes from x and w). */
+/* The tape entry's TapeConv (tape_args.h) says what saved and scratch
+ * hold on each path; the rest of the geometry comes from x and w. */
 #ifdef SWEEPRUN_HAVE_CUDA
 static CudaConvShape cuda_shape(const ConvGeom *g)
 {
@@ -264,13 +263,13 @@ static CudaConvShape cuda_shape(const ConvGeom *g)
     return s;
 }
 
-/* ptr[0]: col [rows, N*P]; ptr[1]: the K-major buffer [K, N*P]. */
+/* saved: col [rows, N*P]; scratch: the K-major buffer [K, N*P]. */
 static void conv2d_backward_cuda(TapeEntry *e, const ConvGeom *g)
 {
     Tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
     const Ctx *c = e->ctx;
     long rows = geom_rows(g), np = g->n * geom_plane(g);
-    float *col = e->ptr[0], *dyk = e->ptr[1];
+    float *col = e->args.conv.saved, *dyk = e->args.conv.scratch;
     cuda_nchw_to_kmajor(c->cuda, e->out->grad, dyk, g->n, g->k, geom_plane(g));
     if (b && b->grad) cuda_row_sums_add(c->cuda, dyk, g->k, np, b->grad);
     if (w->grad) bk_gemm(c, 0, 1, g->k, rows, np, 1.0f, dyk, np, col, np, 1.0f, w->grad, rows);
@@ -293,7 +292,8 @@ static void conv2d_forward_cuda(Ctx *c, const ConvGeom *g, const Tensor *x, cons
 static void conv2d_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
-    ConvGeom g = conv_geom(x, w, e->iarg[0], e->iarg[1]);
+    const TapeConv *a = &e->args.conv;
+    ConvGeom g = conv_geom(x, w, a->stride, a->pad);
     if (ON_CUDA(e->ctx)) {
         CUDA_ONLY(conv2d_backward_cuda(e, &g));
         return;
@@ -303,8 +303,8 @@ static void conv2d_backward(TapeEntry *e)
     double per_pass = 2.0 * g.k * geom_rows(&g) * geom_plane(&g) * g.n;
     bk_flops_add(per_pass * ((gr.dw != NULL) + (gr.dx != NULL)));
     int saved = blas_threads_off();
-#pragma omp parallel num_threads(e->iarg[2])
-    backward_region(&g, e->out->grad, w->data, e->ptr[0], e->ptr[1], &gr);
+#pragma omp parallel num_threads(a->threads)
+    backward_region(&g, e->out->grad, w->data, a->saved, a->scratch, &gr);
     blas_threads_restore(saved);
 }
 
@@ -382,15 +382,16 @@ static void gemm_rows_parallel(int tb, long m, long n, long k, const float *a, l
     blas_threads_restore(saved);
 }
 
-/* ptr[0]: the rows [N*P, C*kh*kw]; ptr[1]: scratch for dYt [N*P, K] and
- * drow [N*P, C*kh*kw]; iarg[0..1]: stride, pad. */
+/* saved: the rows [N*P, C*kh*kw]; scratch: dYt [N*P, K] and drow
+ * [N*P, C*kh*kw]. */
 static void conv2d_small_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
-    ConvGeom g = conv_geom(x, w, e->iarg[0], e->iarg[1]);
+    const TapeConv *a = &e->args.conv;
+    ConvGeom g = conv_geom(x, w, a->stride, a->pad);
     long rows = geom_rows(&g), plane = geom_plane(&g), np = (long)g.n * plane;
-    const float *row = e->ptr[0], *dy = e->out->grad;
-    float *dyt = e->ptr[1], *drow = dyt + np * g.k;
+    const float *row = a->saved, *dy = e->out->grad;
+    float *dyt = a->scratch, *drow = dyt + np * g.k;
     for (int n = 0; n < g.n; n++)
         for (int k = 0; k < g.k; k++)
             for (long p = 0; p < plane; p++)
@@ -415,20 +416,14 @@ static void conv2d_small_backward(TapeEntry *e)
     }
 }
 
-/* The tape entry every convolution path records: inputs, two saved
- * buffers, the geometry. */
-static TapeEntry *record_conv(Ctx *c, BackwardFn backward, Tensor *y, Tensor *x, Tensor *w, Tensor *b,
-                              void *saved0, void *saved1, int stride, int pad)
+/* The tape entry every convolution path records: inputs and TapeConv. */
+static void record_conv(Ctx *c, BackwardFn backward, Tensor *y, Tensor *x, Tensor *w, Tensor *b, TapeConv args)
 {
     TapeEntry *e = ctx_record(c, backward, y);
     e->in[0] = x;
     e->in[1] = w;
     e->in[2] = b;
-    e->ptr[0] = saved0;
-    e->ptr[1] = saved1;
-    e->iarg[0] = stride;
-    e->iarg[1] = pad;
-    return e;
+    e->args.conv = args;
 }
 
 static Tensor *conv2d_small(Ctx *c, const ConvGeom *g, Tensor *x, Tensor *w, Tensor *b, int needs, Tensor *y)
@@ -442,9 +437,11 @@ static Tensor *conv2d_small(Ctx *c, const ConvGeom *g, Tensor *x, Tensor *w, Ten
             for (long p = 0; p < plane; p++)
                 y->data[((long)n * g->k + k) * plane + p] =
                     yt[((long)n * plane + p) * g->k + k] + (b ? b->data[k] : 0.0f);
-    if (needs)
-        record_conv(c, conv2d_small_backward, y, x, w, b, row, ctx_scratch(c, np * (g->k + rows)), g->stride,
-                    g->pad);
+    if (needs) {
+        TapeConv args = {.stride = g->stride, .pad = g->pad, .saved = row,
+                         .scratch = ctx_scratch(c, np * (g->k + rows))};
+        record_conv(c, conv2d_small_backward, y, x, w, b, args);
+    }
     return y;
 }
 
@@ -464,7 +461,9 @@ Tensor *op_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad)
         long np = g.n * geom_plane(&g);
         float *col = ctx_scratch(c, geom_rows(&g) * np), *yk = ctx_scratch(c, g.k * np);
         conv2d_forward_cuda(c, &g, x, w, b, col, yk, y->data);
-        if (needs) record_conv(c, conv2d_backward, y, x, w, b, col, yk, stride, pad);
+        if (needs)
+            record_conv(c, conv2d_backward, y, x, w, b,
+                        (TapeConv){.stride = stride, .pad = pad, .saved = col, .scratch = yk});
         return y;
     }
 #endif
@@ -475,8 +474,10 @@ Tensor *op_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad)
     long images = needs ? g.n : threads;
     float *col = ctx_scratch(c, images * geom_rows(&g) * geom_plane(&g));
     conv2d_forward(&g, threads, x->data, w->data, b ? b->data : NULL, col, needs, y->data);
-    if (needs)
-        record_conv(c, conv2d_backward, y, x, w, b, col, ctx_scratch(c, threads * scratch_per_thread(&g)), stride,
-                    pad)->iarg[2] = threads;
+    if (needs) {
+        TapeConv args = {.stride = stride, .pad = pad, .threads = threads, .saved = col,
+                         .scratch = ctx_scratch(c, threads * scratch_per_thread(&g))};
+        record_conv(c, conv2d_backward, y, x, w, b, args);
+    }
     return y;
 }

@@ -4,6 +4,7 @@
  * non-GEMM arithmetic; their CUDA twins are in cuda/dense.cu. */
 #include "ops.h"
 #include "backend.h"
+#include "dense_math.h"
 #include "util.h"
 #include <string.h>
 
@@ -17,8 +18,7 @@ static void fill_rows_cpu(float *y, const float *row, int n, int out)
 /* db[j] += sum over rows of dy[r, j], in row order (float). */
 static void bias_grad_cpu(const float *dy, int n, int out, float *db)
 {
-    for (int r = 0; r < n; r++)
-        for (int j = 0; j < out; j++) db[j] += dy[(long)r * out + j];
+    for (int j = 0; j < out; j++) db[j] = col_sum_float(dy, n, out, j, db[j]);
 }
 
 /* y[N,out] = x[N,in] w[out,in]^T + b:
@@ -28,7 +28,7 @@ static void linear_backward(TapeEntry *e)
     Tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
     const Ctx *c = e->ctx;
     const float *dy = e->out->grad;
-    int n = e->iarg[0], in = e->iarg[1], out = e->iarg[2];
+    int n = e->args.linear.n, in = e->args.linear.in, out = e->args.linear.out;
     if (x->grad) bk_gemm(c, 0, 0, n, in, out, 1.0f, dy, out, w->data, in, 1.0f, x->grad, in);
     if (w->grad) bk_gemm(c, 1, 0, out, in, n, 1.0f, dy, out, x->data, in, 1.0f, w->grad, in);
     if (b && b->grad) {
@@ -62,9 +62,7 @@ Tensor *op_linear(Ctx *c, Tensor *x, Tensor *w, Tensor *b)
         e->in[0] = x;
         e->in[1] = w;
         e->in[2] = b;
-        e->iarg[0] = n;
-        e->iarg[1] = in;
-        e->iarg[2] = out;
+        e->args.linear = (TapeLinear){.n = n, .in = in, .out = out};
     }
     return y;
 }
@@ -83,8 +81,8 @@ static void matmul_backward(TapeEntry *e)
     Tensor *a = e->in[0], *b = e->in[1];
     const Ctx *c = e->ctx;
     const float *dc = e->out->grad;
-    int ta = e->iarg[0], tb = e->iarg[1];
-    int m = e->iarg[2], n = e->iarg[3], k = e->iarg[4];
+    const TapeMatmul *mm = &e->args.matmul;
+    int ta = mm->trans_a, tb = mm->trans_b, m = mm->m, n = mm->n, k = mm->k;
     int lda = a->dims[1], ldb = b->dims[1];
     if (a->grad) {
         if (!ta) bk_gemm(c, 0, !tb, m, k, n, 1.0f, dc, n, b->data, ldb, 1.0f, a->grad, lda);
@@ -113,11 +111,7 @@ Tensor *op_matmul(Ctx *c, Tensor *a, Tensor *b, int trans_a, int trans_b)
         TapeEntry *e = ctx_record(c, matmul_backward, y);
         e->in[0] = a;
         e->in[1] = b;
-        e->iarg[0] = !!trans_a;
-        e->iarg[1] = !!trans_b;
-        e->iarg[2] = m;
-        e->iarg[3] = n;
-        e->iarg[4] = k;
+        e->args.matmul = (TapeMatmul){.trans_a = !!trans_a, .trans_b = !!trans_b, .m = m, .n = n, .k = k};
     }
     return y;
 }

@@ -84,11 +84,10 @@ static void dw_backward_cpu(const DwGeom *g, const float *x, const float *w, con
         }
 }
 
-/* iarg[0..1]: stride, pad. */
 static void depthwise_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
-    DwGeom g = dw_geom(x, w, e->iarg[0], e->iarg[1]);
+    DwGeom g = dw_geom(x, w, e->args.depthwise.stride, e->args.depthwise.pad);
     float *db = b && b->grad ? b->grad : NULL;
     if (ON_CUDA(e->ctx))
         CUDA_ONLY(cuda_depthwise_backward(e->ctx->cuda, g, x->data, w->data, e->out->grad, x->grad,
@@ -113,8 +112,7 @@ Tensor *op_depthwise_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride,
         e->in[0] = x;
         e->in[1] = w;
         e->in[2] = b;
-        e->iarg[0] = stride;
-        e->iarg[1] = pad;
+        e->args.depthwise = (TapeDepthwise){.stride = stride, .pad = pad};
     }
     return y;
 }

@@ -156,18 +156,7 @@ Tensor *op_mul(Ctx *c, Tensor *a, Tensor *b)
 /* ---- dropout ------------------------------------------------------------ */
 
 /* The mask is not stored: backward redraws it from (seed, offset), as a GPU
- * kernel would, so dropout costs no memory beyond its output. The 64-bit
- * seed and offset travel in the tape entry's int slots, 32 bits each. */
-static void put_u64(int *slot, uint64_t v)
-{
-    slot[0] = (int)(uint32_t)v;
-    slot[1] = (int)(uint32_t)(v >> 32);
-}
-
-static uint64_t get_u64(const int *slot)
-{
-    return (uint64_t)(uint32_t)slot[0] | (uint64_t)(uint32_t)slot[1] << 32;
-}
+ * kernel would, so dropout costs no memory beyond its output. */
 
 #define DROPOUT_CHUNK 4096L
 
@@ -215,8 +204,8 @@ static void dropout_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0];
     if (!x->grad) return;
-    dropout_dispatch(e->ctx, e->out->grad, x->grad, x->numel, 1, get_u64(&e->iarg[0]),
-                     get_u64(&e->iarg[2]), e->farg[0]);
+    const TapeDropout *a = &e->args.dropout;
+    dropout_dispatch(e->ctx, e->out->grad, x->grad, x->numel, 1, a->seed, a->offset, a->p);
 }
 
 Tensor *op_dropout(Ctx *c, Tensor *x, float p)
@@ -231,9 +220,7 @@ Tensor *op_dropout(Ctx *c, Tensor *x, float p)
     if (g) {
         TapeEntry *e = ctx_record(c, dropout_backward, y);
         e->in[0] = x;
-        put_u64(&e->iarg[0], c->seed);
-        put_u64(&e->iarg[2], offset);
-        e->farg[0] = p;
+        e->args.dropout = (TapeDropout){.seed = c->seed, .offset = offset, .p = p};
     }
     return y;
 }

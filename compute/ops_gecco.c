@@ -12,6 +12,7 @@
  * Buffers the backward needs (k, q, v, scratch for their gradients) are
  * taken from the arena during the forward, so the backward never allocates. */
 #include "backend.h"
+#include "dense_math.h"
 #include "gecco_math.h"
 #include "ops.h"
 #include "util.h"
@@ -36,11 +37,7 @@ static void dense_rows(const Ctx *c, const float *x, const Tensor *w, const Tens
 
 static void bias_grad_cpu(const float *dy, int rows, int fout, float *db)
 {
-    for (int f = 0; f < fout; f++) {
-        double s = 0;
-        for (int i = 0; i < rows; i++) s += dy[(long)i * fout + f];
-        db[f] += (float)s;
-    }
+    for (int f = 0; f < fout; f++) db[f] += col_sum_double(dy, rows, fout, f);
 }
 
 /* dw[fout, fin] += dy[rows, fout]^T x[rows, fin]; db[fout] += colsum(dy). */
@@ -64,7 +61,7 @@ static void dense_input_grad(const Ctx *c, const float *dy, const Tensor *w, flo
 
 /* Tape layout: in = {x, key_w, key_b, query_w, query_b, value_w, value_b,
  * skip_w, bias}; aux[0] = k,q,v as [3, B, F_out]; aux[1] = scratch of the
- * same shape for dk, dq, dv; iarg[0] = GraphMode. */
+ * same shape for dk, dq, dv; args.graph.mode = GraphMode. */
 enum { GC_X, GC_KW, GC_KB, GC_QW, GC_QB, GC_VW, GC_VB, GC_SW, GC_BIAS, GC_NIN };
 
 static void check_dense_weight(const Tensor *w, const Tensor *b, int fin, int fout,
@@ -91,14 +88,11 @@ static void complete_messages(const float *k, const float *q, const float *v,
                               int rows, int fout, float *out)
 {
     #pragma omp parallel for schedule(static)
-    for (int i = 0; i < rows; i++) {
-        const float *ki = k + (long)i * fout;
-        float *oi = out + (long)i * fout;
-        for (int j = 0; j < rows; j++) {
-            const float *qj = q + (long)j * fout, *vj = v + (long)j * fout;
-            for (int f = 0; f < fout; f++) oi[f] += gated_message(ki[f], qj[f], vj[f]);
+    for (int i = 0; i < rows; i++)
+        for (int f = 0; f < fout; f++) {
+            long t = (long)i * fout + f;
+            out[t] = complete_message_sum(k[t], q, v, rows, fout, f, out[t]);
         }
-    }
 }
 
 /* Self-loop backward (3.6): dv = B s g, dk = dq = B g v s (1 - s). dq is
@@ -120,32 +114,17 @@ static void complete_backward(const float *k, const float *q, const float *v, co
                               int rows, int fout, float *dk, float *dq, float *dv)
 {
     #pragma omp parallel for schedule(static)
-    for (int i = 0; i < rows; i++) {
-        const float *ki = k + (long)i * fout, *gi = g + (long)i * fout;
-        float *dki = dk + (long)i * fout;
-        for (int f = 0; f < fout; f++) dki[f] = 0.0f;
-        for (int j = 0; j < rows; j++)
-            for (int f = 0; f < fout; f++) {
-                float unused, da;
-                gated_message_bwd(ki[f], q[(long)j * fout + f], v[(long)j * fout + f], gi[f],
-                                  &unused, &da);
-                dki[f] += da;
-            }
-    }
+    for (int i = 0; i < rows; i++)
+        for (int f = 0; f < fout; f++) {
+            long t = (long)i * fout + f;
+            dk[t] = complete_dk(k[t], g[t], q, v, rows, fout, f);
+        }
     #pragma omp parallel for schedule(static)
-    for (int j = 0; j < rows; j++) {
-        const float *qj = q + (long)j * fout, *vj = v + (long)j * fout;
-        float *dqj = dq + (long)j * fout, *dvj = dv + (long)j * fout;
-        for (int f = 0; f < fout; f++) dqj[f] = dvj[f] = 0.0f;
-        for (int i = 0; i < rows; i++)
-            for (int f = 0; f < fout; f++) {
-                float dvi, da;
-                gated_message_bwd(k[(long)i * fout + f], qj[f], vj[f], g[(long)i * fout + f],
-                                  &dvi, &da);
-                dvj[f] += dvi;
-                dqj[f] += da;
-            }
-    }
+    for (int j = 0; j < rows; j++)
+        for (int f = 0; f < fout; f++) {
+            long t = (long)j * fout + f;
+            complete_dq_dv(q[t], v[t], k, g, rows, fout, f, &dq[t], &dv[t]);
+        }
 }
 
 static void gated_graph_conv_backward(TapeEntry *e)
@@ -157,7 +136,7 @@ static void gated_graph_conv_backward(TapeEntry *e)
     const float *k = e->aux[0]->data, *q = k + plane, *v = q + plane;
     float *dk = e->aux[1]->data, *dq = dk + plane, *dv = dq + plane;
     const Ctx *c = e->ctx;
-    if (e->iarg[0] == GRAPH_SELFLOOP) {
+    if (e->args.graph.mode == GRAPH_SELFLOOP) {
         if (ON_CUDA(c)) CUDA_ONLY(cuda_selfloop_backward(c->cuda, k, q, v, g, rows, fout, dk, dv));
         else selfloop_backward(k, q, v, g, rows, fout, dk, dv);
         dq = dk;   /* identical in the self-loop graph */
@@ -213,7 +192,7 @@ Tensor *op_gated_graph_conv(Ctx *c, Tensor *x, const GatedGraphWeights *w, Graph
         for (int i = 0; i < GC_NIN; i++) e->in[i] = ins[i];
         e->aux[0] = kqv;
         e->aux[1] = ctx_tensor(c, 3, kqv_dims, 0);
-        e->iarg[0] = (int)mode;
+        e->args.graph.mode = (int)mode;
     }
     return out;
 }
@@ -227,14 +206,8 @@ Tensor *op_gated_graph_conv(Ctx *c, Tensor *x, const GatedGraphWeights *w, Graph
 static void attention_dlogits_cpu(const float *a, const float *s, const float *r, float *dg, int rows)
 {
     #pragma omp parallel for schedule(static)
-    for (int i = 0; i < rows; i++) {
-        const float *ai = a + (long)i * rows, *si = s + (long)i * rows;
-        float *dgi = dg + (long)i * rows;
-        double dot = 0;
-        for (int l = 0; l < rows; l++) dot += (double)ai[l] * dgi[l];
-        float inv_r = 1.0f / r[i];
-        for (int j = 0; j < rows; j++) dgi[j] = attention_dlogit(dgi[j], (float)dot, inv_r, si[j]);
-    }
+    for (int i = 0; i < rows; i++)
+        attention_dlogits_row(a + (long)i * rows, s + (long)i * rows, r[i], dg + (long)i * rows, rows);
 }
 
 static void batch_attention_backward(TapeEntry *e)

@@ -4,31 +4,20 @@
  *   L = 1/N * sum_i (logsumexp(z_i) - z_i[y_i]).
  * logsumexp subtracts the row maximum first, so logits of any magnitude
  * (1e3, 1e30) give a finite loss instead of exp() overflowing to inf.
- * CUDA twins in cuda/loss.cu (on CUDA, labels are device memory). */
-#include <math.h>
+ * The per-row math is loss_math.h's, shared with the CUDA twins in
+ * cuda/loss.cu (on CUDA, labels are device memory). */
 #include <string.h>
 #include "ops.h"
 #include "backend.h"
+#include "loss_math.h"
 #include "util.h"
 
-/* Row maximum and log(sum(exp(z - max))) of one row, in double. */
-static void row_logsumexp(const float *z, int k, double *max_out, double *lse_out)
-{
-    double m = z[0];
-    for (int j = 1; j < k; j++)
-        if (z[j] > m) m = z[j];
-    double s = 0;
-    for (int j = 0; j < k; j++) s += exp((double)z[j] - m);
-    *max_out = m;
-    *lse_out = m + log(s);
-}
-
-/* e->in[0] = logits; e->ptr[0] = a copy of the labels (arena memory).
+/* e->in[0] = logits; args.cross_entropy.labels: a copy of the labels.
  * dz_ij = upstream * (softmax_ij - [j == y_i]) / N. */
 static void cross_entropy_backward(TapeEntry *e)
 {
     Tensor *z = e->in[0];
-    const int *labels = e->ptr[0];
+    const int *labels = e->args.cross_entropy.labels;
     int n = z->dims[0], k = z->dims[1];
     if (ON_CUDA(e->ctx)) {
         CUDA_ONLY(cuda_cross_entropy_backward(e->ctx->cuda, z->data, labels, n, k, e->out->grad, z->grad));
@@ -36,16 +25,8 @@ static void cross_entropy_backward(TapeEntry *e)
     }
     double scale = (double)e->out->grad[0] / n;
     #pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++) {
-        const float *zr = z->data + (long)i * k;
-        float *dz = z->grad + (long)i * k;
-        double m, lse;
-        row_logsumexp(zr, k, &m, &lse);
-        for (int j = 0; j < k; j++) {
-            double p = exp((double)zr[j] - lse);
-            dz[j] += (float)(scale * (p - (j == labels[i])));
-        }
-    }
+    for (int i = 0; i < n; i++)
+        cross_entropy_row_grad(z->data + (long)i * k, labels[i], k, scale, z->grad + (long)i * k);
 }
 
 static float cross_entropy_cpu(const float *z, const int *labels, int n, int k)
@@ -55,9 +36,7 @@ static float cross_entropy_cpu(const float *z, const int *labels, int n, int k)
         CHECK(labels[i] >= 0 && labels[i] < k, "cross_entropy: label %d of row %d outside [0, %d)",
               labels[i], i, k);
         const float *zr = z + (long)i * k;
-        double m, lse;
-        row_logsumexp(zr, k, &m, &lse);
-        total += lse - zr[labels[i]];
+        total += row_logsumexp(zr, k) - zr[labels[i]];
     }
     return (float)(total / n);
 }
@@ -80,19 +59,9 @@ Tensor *op_cross_entropy(Ctx *c, Tensor *logits, const int *labels)
         else memcpy(saved, labels, (size_t)n * sizeof *saved);
         TapeEntry *e = ctx_record(c, cross_entropy_backward, loss);
         e->in[0] = logits;
-        e->ptr[0] = saved;
+        e->args.cross_entropy.labels = saved;
     }
     return loss;
-}
-
-/* First index of the row maximum (strict > keeps the earliest on ties). A NaN
- * logit after index 0 is never chosen, since comparisons with NaN are false. */
-static int row_argmax(const float *row, int k)
-{
-    int best = 0;
-    for (int j = 1; j < k; j++)
-        if (row[j] > row[best]) best = j;
-    return best;
 }
 
 void argmax_rows(const Tensor *logits, int *pred)

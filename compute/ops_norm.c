@@ -8,10 +8,11 @@
  * gradient check (and training over many steps) would notice.
  *
  * CUDA twins (cuda/norm.cu) use one block per channel (per row for the
- * row normalisation) with the same double sums in a fixed tree order. */
-#include <math.h>
+ * row normalisation) with the same double sums in a fixed tree order; the
+ * formulas applied to the sums are norm_math.h's, shared by both. */
 #include "ops.h"
 #include "backend.h"
+#include "norm_math.h"
 #include "util.h"
 
 typedef struct BnShape {
@@ -63,15 +64,11 @@ static void bn_batch_stats(const BnShape *s, const float *x, float momentum, flo
 {
     CHECK(s->count > 1, "batchnorm: training needs more than 1 value per channel (got %ld)",
           s->count);
-    double unbias = (double)s->count / (double)(s->count - 1);
     #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < s->C; ch++) {
         double m, v;
         bn_channel_stats(s, x, ch, &m, &v);
-        mean[ch] = (float)m;
-        invstd[ch] = (float)(1.0 / sqrt(v + (double)eps));
-        if (run_mean) run_mean[ch] = (float)((1.0 - momentum) * run_mean[ch] + momentum * m);
-        if (run_var) run_var[ch] = (float)((1.0 - momentum) * run_var[ch] + momentum * v * unbias);
+        bn_store_stats(ch, m, v, s->count, momentum, eps, mean, invstd, run_mean, run_var);
     }
 }
 
@@ -81,7 +78,7 @@ static void bn_running_stats(const float *run_mean, const float *run_var, int ch
 {
     for (int ch = 0; ch < channels; ch++) {
         mean[ch] = run_mean[ch];
-        invstd[ch] = (float)(1.0 / sqrt((double)run_var[ch] + (double)eps));
+        invstd[ch] = bn_invstd(run_var[ch], eps);
     }
 }
 
@@ -92,21 +89,21 @@ static void bn_apply(const BnShape *s, const float *x, const float *mean, const 
     #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < s->N; n++)
         for (int ch = 0; ch < s->C; ch++) {
-            float scale = invstd[ch] * (gamma ? gamma->data[ch] : 1.0f);
-            float shift = (beta ? beta->data[ch] : 0.0f) - mean[ch] * scale;
+            float scale = bn_scale(invstd, gamma ? gamma->data : NULL, ch);
+            float shift = bn_shift(mean, beta ? beta->data : NULL, ch, scale);
             long o = bn_offset(s, n, ch);
             for (long i = 0; i < s->hw; i++) y[o + i] = x[o + i] * scale + shift;
         }
 }
 
-/* e->in = {x, gamma, beta}; e->aux = {mean, invstd}; e->iarg[0] = training.
+/* e->in = {x, gamma, beta}; e->aux = {mean, invstd}.
  * xhat is recomputed from x (cheaper in memory than saving it). */
 static void bn_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0], *gamma = e->in[1], *beta = e->in[2];
     const float *mean = e->aux[0]->data, *invstd = e->aux[1]->data;
     const float *dy = e->out->grad;
-    int batch_stats = e->iarg[0];
+    int batch_stats = e->args.batchnorm.batch_stats;
     BnShape s = bn_shape(x);
     if (ON_CUDA(e->ctx)) {
         CUDA_ONLY(cuda_bn_backward(e->ctx->cuda, x->data, dy, s.N, s.C, s.hw, mean, invstd,
@@ -120,7 +117,7 @@ static void bn_backward(TapeEntry *e)
         for (int n = 0; n < s.N; n++) {
             long o = bn_offset(&s, n, ch);
             for (long i = 0; i < s.hw; i++) {
-                double xhat = ((double)x->data[o + i] - mean[ch]) * invstd[ch];
+                double xhat = bn_xhat(x->data[o + i], mean[ch], invstd[ch]);
                 sum_dy += dy[o + i];
                 sum_dy_xhat += dy[o + i] * xhat;
             }
@@ -128,21 +125,11 @@ static void bn_backward(TapeEntry *e)
         if (gamma && gamma->grad) gamma->grad[ch] += (float)sum_dy_xhat;
         if (beta && beta->grad) beta->grad[ch] += (float)sum_dy;
         if (!x->grad) continue;
-        double g = gamma ? gamma->data[ch] : 1.0;
-        /* With batch statistics the mean and variance depend on x:
-         * dx = g*invstd/n * (n*dy - sum(dy) - xhat*sum(dy*xhat)).
-         * With running statistics they are constants: dx = g*invstd*dy. */
-        double k = g * invstd[ch], mdy = 0, mxh = 0;
-        if (batch_stats) {
-            mdy = sum_dy / (double)s.count;
-            mxh = sum_dy_xhat / (double)s.count;
-        }
+        BnDx t = bn_dx_terms(gamma ? gamma->data : NULL, invstd, ch, batch_stats, sum_dy, sum_dy_xhat, s.count);
         for (int n = 0; n < s.N; n++) {
             long o = bn_offset(&s, n, ch);
-            for (long i = 0; i < s.hw; i++) {
-                double xhat = ((double)x->data[o + i] - mean[ch]) * invstd[ch];
-                x->grad[o + i] += (float)(k * (dy[o + i] - mdy - xhat * mxh));
-            }
+            for (long i = 0; i < s.hw; i++)
+                x->grad[o + i] += bn_dx(&t, dy[o + i], bn_xhat(x->data[o + i], mean[ch], invstd[ch]));
         }
     }
 }
@@ -185,7 +172,7 @@ Tensor *op_batchnorm(Ctx *c, Tensor *x, Tensor *gamma, Tensor *beta,
         for (int i = 0; i < 3; i++) e->in[i] = ins[i];
         e->aux[0] = mean;
         e->aux[1] = invstd;
-        e->iarg[0] = c->training;
+        e->args.batchnorm.batch_stats = c->training;
     }
     return y;
 }
@@ -215,7 +202,7 @@ static void row_normalize_backward(TapeEntry *e)
         double s = row_sum(xr, cols), dot = 0;
         for (int j = 0; j < cols; j++) dot += (double)dy[j] * yr[j];
         float *dx = x->grad + (long)i * cols;
-        for (int j = 0; j < cols; j++) dx[j] += (float)((dy[j] - dot) / s);
+        for (int j = 0; j < cols; j++) dx[j] += row_normalize_dx(dy[j], dot, s);
     }
 }
 
@@ -226,7 +213,7 @@ static void row_normalize_cpu(const float *x, float *y, int rows, int cols)
         const float *xr = x + (long)i * cols;
         float *yr = y + (long)i * cols;
         double s = row_sum(xr, cols);
-        for (int j = 0; j < cols; j++) yr[j] = (float)(xr[j] / s);
+        for (int j = 0; j < cols; j++) yr[j] = row_normalized(xr[j], s);
     }
 }
 

@@ -10,33 +10,30 @@
 #include "pool_math.h"
 #include "util.h"
 
-/* Does v replace the current best? (pool_math.h, shared with CUDA) */
-static int beats(float v, float best) { return pool_beats(v, best); }
-
 static int *alloc_indices(Ctx *c, long n)
 {
     return ctx_data(c, (size_t)n * sizeof(int));
 }
 
-/* Shared backward: planes of in_plane inputs and out_plane outputs; each
- * output's gradient goes to x_plane[idx]. Windows of one plane may
- * overlap, so a plane is never split across threads. */
 #ifdef SWEEPRUN_HAVE_CUDA
-/* iarg[2] says which pool recorded the entry (0: 1-D, 1: 2-D) and
- * iarg[3..6] its geometry, for the CUDA gather (cuda/pool.cu). */
+/* The CUDA gather needs the window geometry (cuda/pool.cu). */
 static void pool_backward_cuda(const TapeEntry *e)
 {
     const Tensor *x = e->in[0];
-    const int *a = e->iarg;
-    if (a[2] == 1)
-        cuda_maxpool2d_backward(e->ctx->cuda, e->out->grad, e->ptr[0], x->grad, x->numel / a[0], a[3],
-                                a[4], a[5], a[6], a[7], e->out->dims[2], e->out->dims[3]);
+    const TapePool *a = &e->args.pool;
+    long planes = x->numel / a->in_plane;
+    if (a->two_d)
+        cuda_maxpool2d_backward(e->ctx->cuda, e->out->grad, a->winner, x->grad, planes, a->h, a->w, a->k,
+                                a->stride, a->pad, e->out->dims[2], e->out->dims[3]);
     else
-        cuda_maxpool1d_backward(e->ctx->cuda, e->out->grad, e->ptr[0], x->grad, x->numel / a[0], a[0],
-                                a[5], a[6], a[1]);
+        cuda_maxpool1d_backward(e->ctx->cuda, e->out->grad, a->winner, x->grad, planes, a->w, a->k, a->stride,
+                                (int)a->out_plane);
 }
 #endif
 
+/* Shared backward: planes of in_plane inputs and out_plane outputs; each
+ * output's gradient goes to x_plane[idx]. Windows of one plane may
+ * overlap, so a plane is never split across threads. */
 static void pool_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0];
@@ -45,9 +42,10 @@ static void pool_backward(TapeEntry *e)
         CUDA_ONLY(pool_backward_cuda(e));
         return;
     }
-    const int *idx = e->ptr[0];
+    const TapePool *a = &e->args.pool;
+    const int *idx = a->winner;
     const float *dy = e->out->grad;
-    long planes = x->numel / e->iarg[0], in_plane = e->iarg[0], out_plane = e->iarg[1];
+    long in_plane = a->in_plane, out_plane = a->out_plane, planes = x->numel / in_plane;
 #pragma omp parallel for if (e->out->numel >= PAR_MIN)
     for (long p = 0; p < planes; p++) {
         float *dx = x->grad + p * in_plane;
@@ -55,50 +53,28 @@ static void pool_backward(TapeEntry *e)
     }
 }
 
-/* two_d: 1 for maxpool2d (h, w = the plane), 0 for maxpool1d (h = 1). */
-static Tensor *finish(Ctx *c, Tensor *x, Tensor *y, int *idx, int g, long in_plane, long out_plane,
-                      int two_d, int h, int w, int k, int stride, int pad)
+static Tensor *finish(Ctx *c, Tensor *x, Tensor *y, int g, TapePool args)
 {
     if (g) {
         TapeEntry *e = ctx_record(c, pool_backward, y);
         e->in[0] = x;
-        e->ptr[0] = idx;
-        e->iarg[0] = (int)in_plane;
-        e->iarg[1] = (int)out_plane;
-        e->iarg[2] = two_d;
-        e->iarg[3] = h;
-        e->iarg[4] = w;
-        e->iarg[5] = k;
-        e->iarg[6] = stride;
-        e->iarg[7] = pad;
+        e->args.pool = args;
     }
     return y;
 }
 
 /* ---- 2-D ---------------------------------------------------------------- */
 
-/* Window bounds come from pool_window (pool_math.h, shared with CUDA):
- * padded positions never win, the window's first VALID element starts the
+/* The scan is maxpool2d_winner (pool_math.h, shared with CUDA): padded
+ * positions never win, the window's first VALID element starts the
  * search. */
 static void maxpool2d_plane(const float *x, int h, int w, int k, int s, int pad, int oh, int ow,
                             float *y, int *idx)
 {
     for (int r = 0; r < oh; r++)
         for (int q = 0; q < ow; q++) {
-            int r0, i_lo, i_hi, q0, j_lo, j_hi;
-            pool_window(r, s, pad, k, h, &r0, &i_lo, &i_hi);
-            pool_window(q, s, pad, k, w, &q0, &j_lo, &j_hi);
-            int best_i = (r0 + i_lo) * w + q0 + j_lo;
-            float best = x[best_i];
-            for (int i = i_lo; i < i_hi; i++)
-                for (int j = j_lo; j < j_hi; j++) {
-                    int at = (r0 + i) * w + q0 + j;
-                    if (beats(x[at], best)) {
-                        best = x[at];
-                        best_i = at;
-                    }
-                }
-            y[r * ow + q] = best;
+            int best_i = maxpool2d_winner(x, h, w, k, s, pad, r, q);
+            y[r * ow + q] = x[best_i];
             idx[r * ow + q] = best_i;
         }
 }
@@ -125,11 +101,13 @@ Tensor *op_maxpool2d_pad(Ctx *c, Tensor *x, int k, int stride, int pad)
     int dims[4] = {x->dims[0], x->dims[1], oh, ow};
     Tensor *y = ctx_tensor(c, 4, dims, g);
     int *idx = alloc_indices(c, y->numel);
-    long planes = (long)x->dims[0] * x->dims[1], in_plane = (long)h * w, out_plane = (long)oh * ow;
+    long planes = (long)x->dims[0] * x->dims[1];
     if (ON_CUDA(c))
         CUDA_ONLY(cuda_maxpool2d_forward(c->cuda, x->data, y->data, idx, planes, h, w, k, stride, pad, oh, ow));
     else maxpool2d_cpu(x->data, y->data, idx, planes, h, w, k, stride, pad, oh, ow);
-    return finish(c, x, y, idx, g, in_plane, out_plane, 1, h, w, k, stride, pad);
+    TapePool args = {.winner = idx, .in_plane = (long)h * w, .out_plane = (long)oh * ow, .two_d = 1,
+                     .h = h, .w = w, .k = k, .stride = stride, .pad = pad};
+    return finish(c, x, y, g, args);
 }
 
 Tensor *op_maxpool2d(Ctx *c, Tensor *x, int k, int stride) { return op_maxpool2d_pad(c, x, k, stride, 0); }
@@ -182,9 +160,7 @@ Tensor *op_global_avgpool(Ctx *c, Tensor *x)
 static void maxpool1d_row(const float *x, int k, int s, int ol, float *y, int *idx)
 {
     for (int o = 0; o < ol; o++) {
-        int best_i = o * s;
-        for (int at = o * s + 1; at < o * s + k; at++)
-            if (beats(x[at], x[best_i])) best_i = at;
+        int best_i = maxpool1d_winner(x, k, s, o);
         y[o] = x[best_i];
         idx[o] = best_i;
     }
@@ -211,5 +187,7 @@ Tensor *op_maxpool1d(Ctx *c, Tensor *x, int k, int stride)
     long rows = x->numel / len;
     if (ON_CUDA(c)) CUDA_ONLY(cuda_maxpool1d_forward(c->cuda, x->data, y->data, idx, rows, len, k, stride, ol));
     else maxpool1d_cpu(x->data, y->data, idx, rows, len, k, stride, ol);
-    return finish(c, x, y, idx, g, len, ol, 0, 1, len, k, stride, 0);
+    TapePool args = {.winner = idx, .in_plane = len, .out_plane = ol, .two_d = 0,
+                     .h = 1, .w = len, .k = k, .stride = stride, .pad = 0};
+    return finish(c, x, y, g, args);
 }

@@ -69,12 +69,12 @@ static AxisRun concat_run(const Tensor *y, const Tensor *xk, int axis, long at)
     return r;
 }
 
-/* e->ptr[0]: the arena copy of the input list; iarg: n, axis. Input k's
- * gradient is the run of its own columns inside each outer block of dy. */
+/* Input k's gradient is the run of its own columns inside each outer
+ * block of dy. */
 static void concat_backward(TapeEntry *e)
 {
-    Tensor **xs = e->ptr[0];
-    int n = e->iarg[0], axis = e->iarg[1];
+    Tensor **xs = e->args.concat.inputs;
+    int n = e->args.concat.n, axis = e->args.concat.axis;
     const Tensor *y = e->out;
     long at = 0;
     for (int k = 0; k < n; k++) {
@@ -116,9 +116,7 @@ Tensor *op_concat(Ctx *c, int n, Tensor *const *xs, int axis)
         TapeEntry *e = ctx_record(c, concat_backward, y);
         Tensor **keep = arena_alloc(&c->arena, (size_t)n * sizeof *keep);   /* headers: host memory */
         memcpy(keep, xs, (size_t)n * sizeof *keep);
-        e->ptr[0] = keep;
-        e->iarg[0] = n;
-        e->iarg[1] = a;
+        e->args.concat = (TapeConcat){.inputs = keep, .n = n, .axis = a};
     }
     return y;
 }
@@ -132,13 +130,13 @@ static AxisRun slice_run(const Tensor *x, int axis, long start, long length)
     return r;
 }
 
-/* iarg: axis, start. dx[o, start + j, i] += dy[o, j, i]. */
+/* dx[o, start + j, i] += dy[o, j, i]. */
 static void slice_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0];
     if (!x->grad) return;
-    int axis = e->iarg[0];
-    AxisRun f = slice_run(x, axis, e->iarg[1], e->out->dims[axis]);
+    int axis = e->args.slice.axis;
+    AxisRun f = slice_run(x, axis, e->args.slice.start, e->out->dims[axis]);
     AxisRun b = {f.outer, f.inner, f.count, f.dst_len, f.dst_start, f.src_len, f.src_start};
     axis_copy(e->ctx, e->out->grad, x->grad, &b, 1);
 }
@@ -158,8 +156,7 @@ Tensor *op_slice(Ctx *c, Tensor *x, int axis, int start, int length)
     if (g) {
         TapeEntry *e = ctx_record(c, slice_backward, y);
         e->in[0] = x;
-        e->iarg[0] = a;
-        e->iarg[1] = start;
+        e->args.slice = (TapeSlice){.axis = a, .start = start};
     }
     return y;
 }

@@ -15,10 +15,6 @@ static void line_shape(const Tensor *x, int axis, long *outer, long *len, long *
     *inner = tensor_numel_of(x->ndim - axis - 1, x->dims + axis + 1);
 }
 
-/* Lines are (outer, inner) pairs; line l starts at axis_index(l / inner,
- * 0, l % inner) and steps by inner (shape_math.h, shared with CUDA). */
-static long line_base(long line, long len, long inner) { return axis_index(line / inner, 0, line % inner, len, inner); }
-
 static void softmax_forward_cpu(const float *x, float *y, long outer, long len, long inner)
 {
 #pragma omp parallel for if (outer * len * inner >= PAR_MIN)
@@ -43,7 +39,7 @@ static void softmax_backward(TapeEntry *e)
     if (!x->grad) return;
     const Tensor *y = e->out;
     long outer, len, inner;
-    line_shape(y, e->iarg[0], &outer, &len, &inner);
+    line_shape(y, e->args.softmax.axis, &outer, &len, &inner);
     if (ON_CUDA(e->ctx))
         CUDA_ONLY(cuda_softmax_backward(e->ctx->cuda, y->data, y->grad, x->grad, outer, len, inner));
     else softmax_backward_cpu(y->data, y->grad, x->grad, outer, len, inner);
@@ -62,7 +58,7 @@ Tensor *op_softmax(Ctx *c, Tensor *x, int axis)
     if (g) {
         TapeEntry *e = ctx_record(c, softmax_backward, y);
         e->in[0] = x;
-        e->iarg[0] = a;
+        e->args.softmax.axis = a;
     }
     return y;
 }

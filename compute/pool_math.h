@@ -1,4 +1,4 @@
-/* The max-pooling comparison, shared by ops_pool.c and cuda/pool.cu so both
+/* Max pooling's window scan, shared by ops_pool.c and cuda/pool.cu so both
  * pick the same winner: ties go to the FIRST maximum in scan order (strict
  * >), and a NaN wins over any number and then sticks (NaNs propagate). */
 #ifndef SWEEPRUN_POOL_MATH_H
@@ -16,6 +16,36 @@ HD void pool_window(int o, int s, int pad, int k, int n, int *start, int *lo, in
     *start = o * s - pad;
     *lo = *start < 0 ? -*start : 0;
     *hi = *start + k > n ? n - *start : k;
+}
+
+/* The winner of 2-D output (r, q), a k x k window with stride s and
+ * padding pad over an h x w plane: its position inside the plane. The
+ * window is scanned in row-major order from its first VALID element. */
+HD int maxpool2d_winner(const float *x, int h, int w, int k, int s, int pad, int r, int q)
+{
+    int r0, i_lo, i_hi, q0, j_lo, j_hi;
+    pool_window(r, s, pad, k, h, &r0, &i_lo, &i_hi);
+    pool_window(q, s, pad, k, w, &q0, &j_lo, &j_hi);
+    int best_i = (r0 + i_lo) * w + q0 + j_lo;
+    float best = x[best_i];
+    for (int i = i_lo; i < i_hi; i++)
+        for (int j = j_lo; j < j_hi; j++) {
+            int at = (r0 + i) * w + q0 + j;
+            if (pool_beats(x[at], best)) {
+                best = x[at];
+                best_i = at;
+            }
+        }
+    return best_i;
+}
+
+/* The winner of 1-D output o (window k, stride s, no padding) of a row. */
+HD int maxpool1d_winner(const float *x, int k, int s, int o)
+{
+    int best_i = o * s;
+    for (int at = o * s + 1; at < o * s + k; at++)
+        if (pool_beats(x[at], x[best_i])) best_i = at;
+    return best_i;
 }
 
 /* Global average pooling: one plane's mean, summed in double in order, and

@@ -15,6 +15,10 @@ HD long axis_index(long o, long j, long i, long len, long inner)
     return (o * len + j) * inner + i;
 }
 
+/* A softmax "line" is an (outer, inner) pair: line l starts at
+ * axis_index(l / inner, 0, l % inner) and steps by inner. */
+HD long line_base(long line, long len, long inner) { return axis_index(line / inner, 0, line % inner, len, inner); }
+
 /* Softmax of one element given its line's maximum and sum of
  * exp(x - max): subtracting the maximum keeps expf() from overflowing. */
 HD float softmax_value(float x, float max, float inv_sum) { return expf(x - max) * inv_sum; }

@@ -39,9 +39,8 @@ void cuda_augment_batch(const CudaBackend *cu, AugmentSpec spec, uint64_t seed, 
                         int h, int w, float mean, float std)
 {
     if (n <= 0 || h <= 0 || w <= 0) return;
-    augment_kernel<<<(unsigned)n, AUGMENT_THREADS, 0, stream_of(cu)>>>(spec, seed, epoch_base, batch, batch_size,
-                                                                      start, src, dst, h, w, mean, std);
-    LAUNCH_CHECK("augment");
+    launch(cu, "augment_kernel", augment_kernel, (unsigned)n, AUGMENT_THREADS, spec, seed, epoch_base, batch,
+           batch_size, start, src, dst, h, w, mean, std);
 }
 
 }  // extern "C"

@@ -6,7 +6,8 @@
 void cuda_fail(const char *what, const char *why, const char *file, int line)
 {
     fflush(stdout);
-    fprintf(stderr, "sweeprun: internal error: CUDA error in %s (%s:%d): %s\n", what, file, line, why);
+    if (file) fprintf(stderr, "sweeprun: internal error: CUDA error in %s (%s:%d): %s\n", what, file, line, why);
+    else fprintf(stderr, "sweeprun: internal error: CUDA error in %s: %s\n", what, why);
     abort();
 }
 
@@ -64,7 +65,6 @@ void cuda_backend_free(CudaBackend *cu)
 }
 
 void *cuda_backend_stream(const CudaBackend *cu) { return (void *)cu->stream; }
-int cuda_backend_device(const CudaBackend *cu) { return cu->device; }
 
 void cuda_backend_describe(const CudaBackend *cu, char *buf, int size)
 {
@@ -178,9 +178,8 @@ double cuda_peak_sgemm_flops(CudaBackend *cu, int n, int reps)
 {
     size_t bytes = (size_t)n * n * sizeof(float);
     float *a = (float *)cuda_malloc(bytes), *b = (float *)cuda_malloc(bytes), *c = (float *)cuda_malloc(bytes);
-    fill_kernel<<<grid_for((long)n * n), THREADS, 0, cu->stream>>>(a, (long)n * n, 0.5f);
-    fill_kernel<<<grid_for((long)n * n), THREADS, 0, cu->stream>>>(b, (long)n * n, 0.25f);
-    LAUNCH_CHECK("fill");
+    launch_1d(cu, "fill_kernel", fill_kernel, (long)n * n, a, (long)n * n, 0.5f);
+    launch_1d(cu, "fill_kernel", fill_kernel, (long)n * n, b, (long)n * n, 0.25f);
     cudaEvent_t t0, t1;
     CUDA_CHECK(cudaEventCreate(&t0));
     CUDA_CHECK(cudaEventCreate(&t1));
@@ -215,22 +214,17 @@ __global__ void add_scalar_kernel(float *x, float v) { x[0] += v; }
 
 void cuda_fill(const CudaBackend *cu, float *x, long n, float value)
 {
-    if (n <= 0) return;
-    fill_kernel<<<grid_for(n), THREADS, 0, cu->stream>>>(x, n, value);
-    LAUNCH_CHECK("fill");
+    launch_1d(cu, "fill_kernel", fill_kernel, n, x, n, value);
 }
 
 void cuda_add_into(const CudaBackend *cu, float *dst, const float *src, long n)
 {
-    if (n <= 0) return;
-    add_into_kernel<<<grid_for(n), THREADS, 0, cu->stream>>>(dst, src, n);
-    LAUNCH_CHECK("add_into");
+    launch_1d(cu, "add_into_kernel", add_into_kernel, n, dst, src, n);
 }
 
 void cuda_add_scalar(const CudaBackend *cu, float *x, float value)
 {
-    add_scalar_kernel<<<1, 1, 0, cu->stream>>>(x, value);
-    LAUNCH_CHECK("add_scalar");
+    launch(cu, "add_scalar_kernel", add_scalar_kernel, 1, 1, x, value);
 }
 
 }  // extern "C"

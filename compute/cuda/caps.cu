@@ -100,11 +100,7 @@ __global__ void caps_mask_fwd_kernel(const float *v, const int *select, float *y
 // Only the selected capsule's elements are touched, as on the CPU.
 __global__ void caps_mask_bwd_kernel(const float *dy, const int *select, float *dv, int n, int k, int d)
 {
-    GRID_STRIDE(t, (long)n * d) {
-        long i = t / d;
-        long at = (i * k + select[i]) * d + t % d;
-        dv[at] += dy[at];
-    }
+    GRID_STRIDE(t, (long)n * d) caps_mask_grad(dy, select, k, d, t, dv);
 }
 
 __global__ void mse_fwd_kernel(const float *p, const float *t, long n, float *loss)
@@ -119,108 +115,95 @@ __global__ void mse_fwd_kernel(const float *p, const float *t, long n, float *lo
 __global__ void mse_bwd_kernel(const float *p, const float *t, const float *dloss, float *dp, float *dt, long n)
 {
     float scale = mse_scale(dloss[0], n);
-    GRID_STRIDE(i, n) {
-        float g = scale * (p[i] - t[i]);
-        if (dp) dp[i] += g;
-        if (dt) dt[i] -= g;
-    }
+    GRID_STRIDE(i, n) mse_grad(scale, p, t, i, dp, dt);
 }
 
 extern "C" {
 
-#define CAPS_LAUNCH(kernel, n, ...)                                                   \
-    do {                                                                              \
-        if ((n) > 0) {                                                                \
-            kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(__VA_ARGS__);         \
-            LAUNCH_CHECK(#kernel);                                                    \
-        }                                                                             \
-    } while (0)
-
 void cuda_squash_forward(const CudaBackend *cu, const float *s, float *v, long rows, int d, float eps)
 {
-    CAPS_LAUNCH(squash_fwd_kernel, rows, s, v, rows, d, eps);
+    launch_1d(cu, "squash_fwd_kernel", squash_fwd_kernel, rows, s, v, rows, d, eps);
 }
 
 void cuda_squash_backward(const CudaBackend *cu, const float *s, const float *dv, float *ds, long rows, int d,
                           float eps)
 {
-    CAPS_LAUNCH(squash_bwd_kernel, rows, s, dv, ds, rows, d, eps);
+    launch_1d(cu, "squash_bwd_kernel", squash_bwd_kernel, rows, s, dv, ds, rows, d, eps);
 }
 
 void cuda_caps_predict_forward(const CudaBackend *cu, PredGeom g, const float *u, const float *w, float *y)
 {
-    CAPS_LAUNCH(caps_predict_fwd_kernel, (long)g.b * g.k * g.j * g.d, g, u, w, y);
+    launch_1d(cu, "caps_predict_fwd_kernel", caps_predict_fwd_kernel, (long)g.b * g.k * g.j * g.d, g, u, w, y);
 }
 
 void cuda_caps_predict_backward(const CudaBackend *cu, PredGeom g, const float *u, const float *w,
                                 const float *dy, float *du, float *dw)
 {
-    if (du) CAPS_LAUNCH(caps_predict_du_kernel, (long)g.b * g.j * g.i, g, w, dy, du);
-    if (dw) CAPS_LAUNCH(caps_predict_dw_kernel, (long)g.k * g.j * g.i * g.d, g, u, dy, dw);
+    if (du) launch_1d(cu, "caps_predict_du_kernel", caps_predict_du_kernel, (long)g.b * g.j * g.i, g, w, dy, du);
+    if (dw) launch_1d(cu, "caps_predict_dw_kernel", caps_predict_dw_kernel, (long)g.k * g.j * g.i * g.d, g, u, dy, dw);
 }
 
 void cuda_caps_routing_forward(const CudaBackend *cu, RouteGeom g, const float *uhat, const float *prior,
                                float *sums, float *coupling, float *s)
 {
-    CAPS_LAUNCH(caps_route_fwd_kernel, (long)g.b, g, uhat, prior, sums, coupling, s);
+    launch_1d(cu, "caps_route_fwd_kernel", caps_route_fwd_kernel, (long)g.b, g, uhat, prior, sums, coupling, s);
 }
 
 void cuda_caps_routing_backward(const CudaBackend *cu, RouteGeom g, const float *uhat, const float *prior,
                                 const float *sums, const float *coupling, const float *ds, float *duhat,
                                 float *dprior, float *dcp, float *dz, float *gk)
 {
-    CAPS_LAUNCH(caps_route_bwd_kernel, (long)g.b, g, uhat, prior, sums, coupling, ds, duhat, dcp, dz, gk);
+    launch_1d(cu, "caps_route_bwd_kernel", caps_route_bwd_kernel, (long)g.b, g, uhat, prior, sums, coupling, ds,
+              duhat, dcp, dz, gk);
     long kj = (long)g.k * g.j;
-    if (dprior) CAPS_LAUNCH(caps_prior_grad_kernel, kj, dcp, g.b, kj, dprior);
+    if (dprior) launch_1d(cu, "caps_prior_grad_kernel", caps_prior_grad_kernel, kj, dcp, g.b, kj, dprior);
 }
 
 void cuda_caps_length_forward(const CudaBackend *cu, const float *v, float *len, long rows, int d, float eps)
 {
-    CAPS_LAUNCH(caps_length_fwd_kernel, rows, v, len, rows, d, eps);
+    launch_1d(cu, "caps_length_fwd_kernel", caps_length_fwd_kernel, rows, v, len, rows, d, eps);
 }
 
 void cuda_caps_length_backward(const CudaBackend *cu, const float *v, const float *len, const float *dlen,
                                float *dv, long rows, int d)
 {
-    CAPS_LAUNCH(caps_length_bwd_kernel, rows, v, len, dlen, dv, rows, d);
+    launch_1d(cu, "caps_length_bwd_kernel", caps_length_bwd_kernel, rows, v, len, dlen, dv, rows, d);
 }
 
 void cuda_margin_forward(const CudaBackend *cu, const float *len, const int *labels, int n, int k,
                          MarginParams mp, float *loss)
 {
-    margin_fwd_kernel<<<1, CAPS_REDUCE_THREADS, 0, stream_of(cu)>>>(len, labels, n, k, mp, loss);
-    LAUNCH_CHECK("margin_fwd");
+    launch(cu, "margin_fwd_kernel", margin_fwd_kernel, 1, CAPS_REDUCE_THREADS, len, labels, n, k, mp, loss);
 }
 
 void cuda_margin_backward(const CudaBackend *cu, const float *len, const int *labels, int n, int k,
                           MarginParams mp, const float *dloss, float *dlen)
 {
-    CAPS_LAUNCH(margin_bwd_kernel, (long)n * k, len, labels, n, k, mp, dloss, dlen);
+    launch_1d(cu, "margin_bwd_kernel", margin_bwd_kernel, (long)n * k, len, labels, n, k, mp, dloss, dlen);
 }
 
 void cuda_caps_mask_forward(const CudaBackend *cu, const float *v, const int *select, float *y, int n, int k,
                             int d)
 {
-    CAPS_LAUNCH(caps_mask_fwd_kernel, (long)n * k * d, v, select, y, n, k, d);
+    launch_1d(cu, "caps_mask_fwd_kernel", caps_mask_fwd_kernel, (long)n * k * d, v, select, y, n, k, d);
 }
 
 void cuda_caps_mask_backward(const CudaBackend *cu, const float *dy, const int *select, float *dv, int n, int k,
                              int d)
 {
-    CAPS_LAUNCH(caps_mask_bwd_kernel, (long)n * d, dy, select, dv, n, k, d);
+    launch_1d(cu, "caps_mask_bwd_kernel", caps_mask_bwd_kernel, (long)n * d, dy, select, dv, n, k, d);
 }
 
 void cuda_mse_forward(const CudaBackend *cu, const float *p, const float *t, long n, float *loss)
 {
-    mse_fwd_kernel<<<1, CAPS_REDUCE_THREADS, 0, stream_of(cu)>>>(p, t, n, loss);
-    LAUNCH_CHECK("mse_fwd");
+    launch(cu, "mse_fwd_kernel", mse_fwd_kernel, 1, CAPS_REDUCE_THREADS, p, t, n, loss);
 }
 
 void cuda_mse_backward(const CudaBackend *cu, const float *p, const float *t, const float *dloss, float *dp,
                        float *dt, long n)
 {
     if (!dp && !dt) return;
-    CAPS_LAUNCH(mse_bwd_kernel, n, p, t, dloss, dp, dt, n);
+    launch_1d(cu, "mse_bwd_kernel", mse_bwd_kernel, n, p, t, dloss, dp, dt, n);
 }
 
 }  // extern "C"

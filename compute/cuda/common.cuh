@@ -1,5 +1,5 @@
-// Shared by the compute/cuda/*.cu files: the backend's state, error checks
-// and launch geometry. Not a public header (cuda_ops.h is).
+// Shared by the compute/cuda/*.cu files: the backend's state, error checks,
+// launch geometry and the launch helpers. Not a public header (cuda_ops.h is).
 #ifndef SWEEPRUN_CUDA_COMMON_CUH
 #define SWEEPRUN_CUDA_COMMON_CUH
 #include <cstdio>
@@ -18,6 +18,8 @@ struct CudaBackend {
     int capturing;
 };
 
+// Report and abort; file NULL: no source position (a kernel launch, which
+// the kernel's name identifies).
 [[noreturn]] void cuda_fail(const char *what, const char *why, const char *file, int line);
 
 // A failing CUDA runtime call is a bug or a broken device: report and abort.
@@ -34,10 +36,6 @@ struct CudaBackend {
             cuda_fail(#call, cublasGetStatusString(s_), __FILE__, __LINE__);      \
     } while (0)
 
-// After every kernel launch: catches bad launch configurations at once
-// (cudaGetLastError does not synchronise, so it is legal while capturing).
-#define LAUNCH_CHECK(name) CUDA_CHECK(cudaGetLastError())
-
 static inline cudaStream_t stream_of(const CudaBackend *cu) { return cu->stream; }
 
 // Grid-stride loops: enough blocks to fill the GPU, never more than needed.
@@ -48,6 +46,35 @@ static inline unsigned grid_for(long n)
     if (blocks < 1) blocks = 1;
     if (blocks > 65535L * 8) blocks = 65535L * 8;
     return (unsigned)blocks;
+}
+
+// ---- kernel launches ----------------------------------------------------------
+// Every kernel starts through launch() or launch_1d(): on the backend's
+// stream, then a check that catches a bad launch configuration at once and
+// names the kernel (cudaGetLastError does not synchronise, so it is legal
+// while a graph is being captured). The arguments convert to the kernel's
+// parameter types as in a direct call. Shared memory is always static.
+
+// The kernel's parameter types, not deduced from the call's arguments.
+template <typename T> struct KernelParam { using type = T; };
+
+// blocks x threads: the one-block and block-per-row reductions.
+template <typename... Params>
+void launch(const CudaBackend *cu, const char *name, void (*kernel)(Params...), unsigned blocks,
+            unsigned threads, typename KernelParam<Params>::type... args)
+{
+    kernel<<<blocks, threads, 0, cu->stream>>>(args...);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) cuda_fail(name, cudaGetErrorString(e), NULL, 0);
+}
+
+// A grid-stride kernel over n items (GRID_STRIDE); nothing when n <= 0.
+template <typename... Params>
+void launch_1d(const CudaBackend *cu, const char *name, void (*kernel)(Params...), long n,
+               typename KernelParam<Params>::type... args)
+{
+    if (n <= 0) return;
+    launch(cu, name, kernel, grid_for(n), THREADS, args...);
 }
 
 #define GRID_STRIDE(i, n) \

@@ -92,37 +92,32 @@ extern "C" {
 void cuda_im2col(const CudaBackend *cu, CudaConvShape s, const float *x, float *col)
 {
     long total = (long)s.c * s.kh * s.kw * s.n * s.oh * s.ow;
-    im2col_kernel<<<grid_for(total), THREADS, 0, stream_of(cu)>>>(s, x, col);
-    LAUNCH_CHECK("im2col");
+    launch_1d(cu, "im2col_kernel", im2col_kernel, total, s, x, col);
 }
 
 void cuda_col2im_add(const CudaBackend *cu, CudaConvShape s, const float *col, float *dx)
 {
     long total = (long)s.n * s.c * s.h * s.w;
-    col2im_add_kernel<<<grid_for(total), THREADS, 0, stream_of(cu)>>>(s, col, dx);
-    LAUNCH_CHECK("col2im_add");
+    launch_1d(cu, "col2im_add_kernel", col2im_add_kernel, total, s, col, dx);
 }
 
 void cuda_kmajor_to_nchw(const CudaBackend *cu, const float *yk, const float *bias, float *y, int n, int k,
                          long plane)
 {
     long total = (long)n * k * plane;
-    kmajor_to_nchw_kernel<<<grid_for(total), THREADS, 0, stream_of(cu)>>>(yk, bias, y, n, k, plane);
-    LAUNCH_CHECK("kmajor_to_nchw");
+    launch_1d(cu, "kmajor_to_nchw_kernel", kmajor_to_nchw_kernel, total, yk, bias, y, n, k, plane);
 }
 
 void cuda_nchw_to_kmajor(const CudaBackend *cu, const float *dy, float *dyk, int n, int k, long plane)
 {
     long total = (long)n * k * plane;
-    nchw_to_kmajor_kernel<<<grid_for(total), THREADS, 0, stream_of(cu)>>>(dy, dyk, n, k, plane);
-    LAUNCH_CHECK("nchw_to_kmajor");
+    launch_1d(cu, "nchw_to_kmajor_kernel", nchw_to_kmajor_kernel, total, dy, dyk, n, k, plane);
 }
 
 void cuda_row_sums_add(const CudaBackend *cu, const float *x, long rows, long cols, float *out)
 {
     if (rows <= 0) return;
-    row_sums_add_kernel<<<(unsigned)rows, SUM_THREADS, 0, stream_of(cu)>>>(x, cols, out);
-    LAUNCH_CHECK("row_sums_add");
+    launch(cu, "row_sums_add_kernel", row_sums_add_kernel, (unsigned)rows, SUM_THREADS, x, cols, out);
 }
 
 }  // extern "C"

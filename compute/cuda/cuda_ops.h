@@ -2,7 +2,7 @@
  * and defined in one compute/cuda/<family>.cu, the GPU twin of
  * compute/ops_<family>.c (Darknet style). Only compute/ includes it, and
  * only under SWEEPRUN_HAVE_CUDA (backend.h's ON_CUDA / CUDA_ONLY), plus the
- * trainer's CUDA path (runner/train_cuda.c).
+ * trainer's CUDA path (runner/train/trainer_cuda.c).
  *
  * Conventions:
  *  - pointers are device pointers unless the name says host;
@@ -38,7 +38,6 @@ typedef struct CudaBackend CudaBackend;
 CudaBackend *cuda_backend_create(int device, int tf32, char *err, int err_size);
 void cuda_backend_free(CudaBackend *cu);
 void *cuda_backend_stream(const CudaBackend *cu);   /* the cudaStream_t */
-int cuda_backend_device(const CudaBackend *cu);
 /* "cuda:0: NVIDIA H100 80GB HBM3 (sm_90, 79 GiB)" */
 void cuda_backend_describe(const CudaBackend *cu, char *buf, int size);
 
@@ -263,7 +262,7 @@ void cuda_adam_update(const CudaBackend *cu, float *p, const float *g, float *m,
                       float wd, int decoupled, const CudaOptimDevice *dev);
 
 /* ---- data.cu (the trainer's data path) ------------------------------------ */
-/* The epoch permutation (runner/train.h: epoch_permutation): keys
+/* The epoch permutation (runner/train/train.h: epoch_permutation): keys
  * rng_u32(seed, SHUFFLE, epoch << 32 | i), indices sorted by (key, index)
  * with cub's stable radix sort. The shuffler holds the sort's buffers. */
 typedef struct CudaShuffler CudaShuffler;
@@ -279,7 +278,7 @@ void cuda_gather_batch(const CudaBackend *cu, const unsigned char *pixels, const
                        const int *order, const long long *batch, int batch_size, long start, int m,
                        int image, float mean, float std, float *x, int *y);
 /* *rng_base = (step * slots + slot) << 32 with step = state[0]: the dropout
- * offset of micro-batch `slot` (runner/train.c). */
+ * offset of micro-batch `slot` (runner/train/batch_plan.h). */
 void cuda_set_rng_base(const CudaBackend *cu, const long long *state, int slots, int slot,
                        uint64_t *rng_base);
 /* state[0] += 1 (optimizer step), state[1] += 1 (batch of the epoch). */

@@ -66,8 +66,7 @@ CudaShuffler *cuda_shuffler_create(const CudaBackend *cu, int n)
 
 void cuda_shuffler_run(const CudaBackend *cu, CudaShuffler *s, uint64_t seed, int epoch, int *order)
 {
-    shuffle_keys_kernel<<<grid_for(s->n), THREADS, 0, stream_of(cu)>>>(seed, epoch, s->n, s->keys_in, s->idx_in);
-    LAUNCH_CHECK("shuffle_keys");
+    launch_1d(cu, "shuffle_keys_kernel", shuffle_keys_kernel, s->n, seed, epoch, s->n, s->keys_in, s->idx_in);
     // LSD radix sort is stable: equal keys keep index order, so the result
     // is the order by (key, index), as epoch_permutation's on the CPU.
     CUDA_CHECK(cub::DeviceRadixSort::SortPairs(s->temp, s->temp_bytes, s->keys_in, s->keys_out, s->idx_in,
@@ -89,22 +88,18 @@ void cuda_gather_batch(const CudaBackend *cu, const unsigned char *pixels, const
                        float mean, float std, float *x, int *y)
 {
     long n = (long)m * image;
-    if (n <= 0) return;
-    gather_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(pixels, labels, order, batch, batch_size, start, m,
-                                                              image, mean, std, x, y);
-    LAUNCH_CHECK("gather");
+    launch_1d(cu, "gather_kernel", gather_kernel, n, pixels, labels, order, batch, batch_size, start, m, image, mean,
+              std, x, y);
 }
 
 void cuda_set_rng_base(const CudaBackend *cu, const long long *state, int slots, int slot, uint64_t *rng_base)
 {
-    rng_base_kernel<<<1, 1, 0, stream_of(cu)>>>(state, slots, slot, rng_base);
-    LAUNCH_CHECK("rng_base");
+    launch(cu, "rng_base_kernel", rng_base_kernel, 1, 1, state, slots, slot, rng_base);
 }
 
 void cuda_advance_step(const CudaBackend *cu, long long *state)
 {
-    advance_kernel<<<1, 1, 0, stream_of(cu)>>>(state);
-    LAUNCH_CHECK("advance");
+    launch(cu, "advance_kernel", advance_kernel, 1, 1, state);
 }
 
 }  // extern "C"

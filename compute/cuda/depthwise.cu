@@ -82,9 +82,7 @@ void cuda_depthwise_forward(const CudaBackend *cu, DwGeom g, const float *x, con
                             float *y)
 {
     long n = (long)g.n * g.c * g.oh * g.ow;
-    if (n <= 0) return;
-    depthwise_fwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(g, x, w, b, y);
-    LAUNCH_CHECK("depthwise_fwd");
+    launch_1d(cu, "depthwise_fwd_kernel", depthwise_fwd_kernel, n, g, x, w, b, y);
 }
 
 void cuda_depthwise_backward(const CudaBackend *cu, DwGeom g, const float *x, const float *w, const float *dy,
@@ -92,16 +90,13 @@ void cuda_depthwise_backward(const CudaBackend *cu, DwGeom g, const float *x, co
 {
     long in = (long)g.n * g.c * g.h * g.w, taps = (long)g.c * g.kh * g.kw;
     if (dx && in > 0) {
-        depthwise_dx_kernel<<<grid_for(in), THREADS, 0, stream_of(cu)>>>(g, w, dy, dx);
-        LAUNCH_CHECK("depthwise_dx");
+        launch_1d(cu, "depthwise_dx_kernel", depthwise_dx_kernel, in, g, w, dy, dx);
     }
     if (dw && taps > 0) {
-        depthwise_dw_kernel<<<grid_for(taps), THREADS, 0, stream_of(cu)>>>(g, x, dy, dw);
-        LAUNCH_CHECK("depthwise_dw");
+        launch_1d(cu, "depthwise_dw_kernel", depthwise_dw_kernel, taps, g, x, dy, dw);
     }
     if (db && g.c > 0) {
-        depthwise_db_kernel<<<grid_for(g.c), THREADS, 0, stream_of(cu)>>>(g, dy, db);
-        LAUNCH_CHECK("depthwise_db");
+        launch_1d(cu, "depthwise_db_kernel", depthwise_db_kernel, g.c, g, dy, db);
     }
 }
 

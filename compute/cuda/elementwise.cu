@@ -54,52 +54,46 @@ __global__ void dropout_kernel(const float *src, float *dst, long n, int accumul
 
 extern "C" {
 
-#define LAUNCH_1D(kernel, n, ...)                                                     \
-    do {                                                                              \
-        if ((n) <= 0) return;                                                         \
-        kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(__VA_ARGS__);             \
-        LAUNCH_CHECK(#kernel);                                                        \
-    } while (0)
-
 void cuda_relu_forward(const CudaBackend *cu, const float *x, float *y, long n)
 {
-    LAUNCH_1D(relu_fwd_kernel, n, x, y, n);
+    launch_1d(cu, "relu_fwd_kernel", relu_fwd_kernel, n, x, y, n);
 }
 
 void cuda_relu_backward(const CudaBackend *cu, const float *x, const float *dy, float *dx, long n)
 {
-    LAUNCH_1D(relu_bwd_kernel, n, x, dy, dx, n);
+    launch_1d(cu, "relu_bwd_kernel", relu_bwd_kernel, n, x, dy, dx, n);
 }
 
 void cuda_sigmoid_forward(const CudaBackend *cu, const float *x, float *y, long n)
 {
-    LAUNCH_1D(sigmoid_fwd_kernel, n, x, y, n);
+    launch_1d(cu, "sigmoid_fwd_kernel", sigmoid_fwd_kernel, n, x, y, n);
 }
 
 void cuda_sigmoid_backward(const CudaBackend *cu, const float *y, const float *dy, float *dx, long n)
 {
-    LAUNCH_1D(sigmoid_bwd_kernel, n, y, dy, dx, n);
+    launch_1d(cu, "sigmoid_bwd_kernel", sigmoid_bwd_kernel, n, y, dy, dx, n);
 }
 
 void cuda_add_forward(const CudaBackend *cu, const float *a, const float *b, float *y, long n)
 {
-    LAUNCH_1D(add_fwd_kernel, n, a, b, y, n);
+    launch_1d(cu, "add_fwd_kernel", add_fwd_kernel, n, a, b, y, n);
 }
 
 void cuda_mul_forward(const CudaBackend *cu, const float *a, const float *b, float *y, long n)
 {
-    LAUNCH_1D(mul_fwd_kernel, n, a, b, y, n);
+    launch_1d(cu, "mul_fwd_kernel", mul_fwd_kernel, n, a, b, y, n);
 }
 
 void cuda_mul_backward(const CudaBackend *cu, const float *dy, const float *other, float *dx, long n)
 {
-    LAUNCH_1D(mul_bwd_kernel, n, dy, other, dx, n);
+    launch_1d(cu, "mul_bwd_kernel", mul_bwd_kernel, n, dy, other, dx, n);
 }
 
 void cuda_dropout(const CudaBackend *cu, const float *src, float *dst, long n, int accumulate,
                   uint64_t seed, const uint64_t *base, uint64_t offset, float p)
 {
-    LAUNCH_1D(dropout_kernel, n, src, dst, n, accumulate, seed, base, offset, p, dropout_scale(p));
+    launch_1d(cu, "dropout_kernel", dropout_kernel, n, src, dst, n, accumulate, seed, base, offset, p,
+              dropout_scale(p));
 }
 
 }  // extern "C"

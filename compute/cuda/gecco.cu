@@ -19,46 +19,21 @@ __global__ void selfloop_bwd_kernel(const float *k, const float *q, const float 
 // out[i,f] += sum_j message(k[i,f], q[j,f], v[j,f]), j ascending.
 __global__ void complete_fwd_kernel(const float *k, const float *q, const float *v, int rows, int fout, float *out)
 {
-    GRID_STRIDE(t, (long)rows * fout) {
-        int f = (int)(t % fout);
-        float ki = k[t], acc = out[t];
-        for (int j = 0; j < rows; j++) acc += gated_message(ki, q[(long)j * fout + f], v[(long)j * fout + f]);
-        out[t] = acc;
-    }
+    GRID_STRIDE(t, (long)rows * fout) out[t] = complete_message_sum(k[t], q, v, rows, fout, (int)(t % fout), out[t]);
 }
 
 // dk[i,f] = sum_j d_ij (pass over targets i).
 __global__ void complete_bwd_dk_kernel(const float *k, const float *q, const float *v, const float *g, int rows,
                                        int fout, float *dk)
 {
-    GRID_STRIDE(t, (long)rows * fout) {
-        int f = (int)(t % fout);
-        float ki = k[t], gi = g[t], acc = 0.0f;
-        for (int j = 0; j < rows; j++) {
-            float unused, da;
-            gated_message_bwd(ki, q[(long)j * fout + f], v[(long)j * fout + f], gi, &unused, &da);
-            acc += da;
-        }
-        dk[t] = acc;
-    }
+    GRID_STRIDE(t, (long)rows * fout) dk[t] = complete_dk(k[t], g[t], q, v, rows, fout, (int)(t % fout));
 }
 
 // dq[j,f] = sum_i d_ij and dv[j,f] = sum_i e_ij g_i (pass over sources j).
 __global__ void complete_bwd_dqdv_kernel(const float *k, const float *q, const float *v, const float *g, int rows,
                                          int fout, float *dq, float *dv)
 {
-    GRID_STRIDE(t, (long)rows * fout) {
-        int f = (int)(t % fout);
-        float qj = q[t], vj = v[t], aq = 0.0f, av = 0.0f;
-        for (int i = 0; i < rows; i++) {
-            float dvi, da;
-            gated_message_bwd(k[(long)i * fout + f], qj, vj, g[(long)i * fout + f], &dvi, &da);
-            av += dvi;
-            aq += da;
-        }
-        dq[t] = aq;
-        dv[t] = av;
-    }
+    GRID_STRIDE(t, (long)rows * fout) complete_dq_dv(q[t], v[t], k, g, rows, fout, (int)(t % fout), &dq[t], &dv[t]);
 }
 
 // One thread per row (rows is the batch size: small).
@@ -69,14 +44,7 @@ __global__ void attention_weights_kernel(float *s, float *a, float *r, int rows)
 
 __global__ void attention_dlogits_kernel(const float *a, const float *s, const float *r, float *dg, int rows)
 {
-    GRID_STRIDE(i, rows) {
-        const float *ai = a + i * rows, *si = s + i * rows;
-        float *dgi = dg + i * rows;
-        double dot = 0;
-        for (int l = 0; l < rows; l++) dot += (double)ai[l] * dgi[l];
-        float inv_r = 1.0f / r[i];
-        for (int j = 0; j < rows; j++) dgi[j] = attention_dlogit(dgi[j], (float)dot, inv_r, si[j]);
-    }
+    GRID_STRIDE(i, rows) attention_dlogits_row(a + i * rows, s + i * rows, r[i], dg + i * rows, rows);
 }
 
 extern "C" {
@@ -85,53 +53,40 @@ void cuda_selfloop_messages(const CudaBackend *cu, const float *k, const float *
                             int fout, float *out)
 {
     long n = (long)rows * fout;
-    if (n <= 0) return;
-    selfloop_fwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(k, q, v, n, (float)rows, out);
-    LAUNCH_CHECK("selfloop_fwd");
+    launch_1d(cu, "selfloop_fwd_kernel", selfloop_fwd_kernel, n, k, q, v, n, (float)rows, out);
 }
 
 void cuda_selfloop_backward(const CudaBackend *cu, const float *k, const float *q, const float *v,
                             const float *g, int rows, int fout, float *dk, float *dv)
 {
     long n = (long)rows * fout;
-    if (n <= 0) return;
-    selfloop_bwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(k, q, v, g, n, (float)rows, dk, dv);
-    LAUNCH_CHECK("selfloop_bwd");
+    launch_1d(cu, "selfloop_bwd_kernel", selfloop_bwd_kernel, n, k, q, v, g, n, (float)rows, dk, dv);
 }
 
 void cuda_complete_messages(const CudaBackend *cu, const float *k, const float *q, const float *v, int rows,
                             int fout, float *out)
 {
     long n = (long)rows * fout;
-    if (n <= 0) return;
-    complete_fwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(k, q, v, rows, fout, out);
-    LAUNCH_CHECK("complete_fwd");
+    launch_1d(cu, "complete_fwd_kernel", complete_fwd_kernel, n, k, q, v, rows, fout, out);
 }
 
 void cuda_complete_backward(const CudaBackend *cu, const float *k, const float *q, const float *v,
                             const float *g, int rows, int fout, float *dk, float *dq, float *dv)
 {
     long n = (long)rows * fout;
-    if (n <= 0) return;
-    complete_bwd_dk_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(k, q, v, g, rows, fout, dk);
-    LAUNCH_CHECK("complete_bwd_dk");
-    complete_bwd_dqdv_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(k, q, v, g, rows, fout, dq, dv);
-    LAUNCH_CHECK("complete_bwd_dqdv");
+    launch_1d(cu, "complete_bwd_dk_kernel", complete_bwd_dk_kernel, n, k, q, v, g, rows, fout, dk);
+    launch_1d(cu, "complete_bwd_dqdv_kernel", complete_bwd_dqdv_kernel, n, k, q, v, g, rows, fout, dq, dv);
 }
 
 void cuda_attention_weights(const CudaBackend *cu, float *s, float *a, float *r, int rows)
 {
-    if (rows <= 0) return;
-    attention_weights_kernel<<<grid_for(rows), THREADS, 0, stream_of(cu)>>>(s, a, r, rows);
-    LAUNCH_CHECK("attention_weights");
+    launch_1d(cu, "attention_weights_kernel", attention_weights_kernel, rows, s, a, r, rows);
 }
 
 void cuda_attention_dlogits(const CudaBackend *cu, const float *a, const float *s, const float *r, float *dg,
                             int rows)
 {
-    if (rows <= 0) return;
-    attention_dlogits_kernel<<<grid_for(rows), THREADS, 0, stream_of(cu)>>>(a, s, r, dg, rows);
-    LAUNCH_CHECK("attention_dlogits");
+    launch_1d(cu, "attention_dlogits_kernel", attention_dlogits_kernel, rows, a, s, r, dg, rows);
 }
 
 }  // extern "C"

@@ -1,27 +1,11 @@
-// GPU twin of ops_loss.c: cross-entropy (rows in double, as the CPU),
-// arg-max, and the device-side running totals of a training/eval phase.
+// GPU twin of ops_loss.c: cross-entropy (loss_math.h's rows in double, as
+// the CPU), arg-max, and the device-side running totals of a training/eval
+// phase.
 #include <cmath>
 #include "common.cuh"
+#include "loss_math.h"
 
 static const int LOSS_THREADS = 256;
-
-__device__ __forceinline__ double row_lse(const float *z, int k)
-{
-    double m = z[0];
-    for (int j = 1; j < k; j++)
-        if (z[j] > m) m = z[j];
-    double s = 0;
-    for (int j = 0; j < k; j++) s += exp((double)z[j] - m);
-    return m + log(s);
-}
-
-__device__ __forceinline__ int row_argmax(const float *row, int k)
-{
-    int best = 0;
-    for (int j = 1; j < k; j++)
-        if (row[j] > row[best]) best = j;
-    return best;
-}
 
 // One block: thread t takes rows t, t + blockDim, ...; fixed tree sum.
 __global__ void cross_entropy_fwd_kernel(const float *z, const int *labels, int n, int k, float *loss)
@@ -30,7 +14,7 @@ __global__ void cross_entropy_fwd_kernel(const float *z, const int *labels, int 
     double acc = 0;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
         const float *zr = z + (long)i * k;
-        acc += row_lse(zr, k) - zr[labels[i]];
+        acc += row_logsumexp(zr, k) - zr[labels[i]];
     }
     double total = block_sum_double(acc, sh);
     if (threadIdx.x == 0) loss[0] = (float)(total / n);
@@ -40,15 +24,7 @@ __global__ void cross_entropy_bwd_kernel(const float *z, const int *labels, int 
                                          float *dz)
 {
     double scale = (double)dloss[0] / n;
-    GRID_STRIDE(i, n) {
-        const float *zr = z + i * k;
-        float *dr = dz + i * k;
-        double lse = row_lse(zr, k);
-        for (int j = 0; j < k; j++) {
-            double p = exp((double)zr[j] - lse);
-            dr[j] += (float)(scale * (p - (j == labels[i])));
-        }
-    }
+    GRID_STRIDE(i, n) cross_entropy_row_grad(z + i * k, labels[i], k, scale, dz + i * k);
 }
 
 __global__ void argmax_kernel(const float *z, int n, int k, int *pred)
@@ -80,30 +56,24 @@ extern "C" {
 void cuda_cross_entropy_forward(const CudaBackend *cu, const float *z, const int *labels, int n, int k,
                                 float *loss)
 {
-    cross_entropy_fwd_kernel<<<1, LOSS_THREADS, 0, stream_of(cu)>>>(z, labels, n, k, loss);
-    LAUNCH_CHECK("cross_entropy_fwd");
+    launch(cu, "cross_entropy_fwd_kernel", cross_entropy_fwd_kernel, 1, LOSS_THREADS, z, labels, n, k, loss);
 }
 
 void cuda_cross_entropy_backward(const CudaBackend *cu, const float *z, const int *labels, int n, int k,
                                  const float *dloss, float *dz)
 {
-    if (n <= 0) return;
-    cross_entropy_bwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(z, labels, n, k, dloss, dz);
-    LAUNCH_CHECK("cross_entropy_bwd");
+    launch_1d(cu, "cross_entropy_bwd_kernel", cross_entropy_bwd_kernel, n, z, labels, n, k, dloss, dz);
 }
 
 void cuda_argmax_rows(const CudaBackend *cu, const float *z, int n, int k, int *pred)
 {
-    if (n <= 0) return;
-    argmax_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(z, n, k, pred);
-    LAUNCH_CHECK("argmax");
+    launch_1d(cu, "argmax_kernel", argmax_kernel, n, z, n, k, pred);
 }
 
 void cuda_accumulate_totals(const CudaBackend *cu, const float *loss, const float *z, const int *labels,
                             int n, int k, int skip_nonfinite, CudaTotals *totals)
 {
-    totals_kernel<<<1, LOSS_THREADS, 0, stream_of(cu)>>>(loss, z, labels, n, k, skip_nonfinite, totals);
-    LAUNCH_CHECK("totals");
+    launch(cu, "totals_kernel", totals_kernel, 1, LOSS_THREADS, loss, z, labels, n, k, skip_nonfinite, totals);
 }
 
 }  // extern "C"

@@ -1,9 +1,10 @@
 // GPU twin of ops_norm.c: batch norm and the row normalisation. Every
 // per-channel (per-row) reduction is one block: each thread sums a fixed
 // strided share in double, then block_sum_double's fixed tree, so results
-// are bitwise repeatable; the formulas are the CPU's, term for term.
-#include <cmath>
+// are bitwise repeatable; the formulas applied to the sums are the CPU's
+// own (norm_math.h).
 #include "common.cuh"
+#include "norm_math.h"
 
 static const int NORM_THREADS = 512;
 
@@ -28,13 +29,7 @@ __global__ void bn_stats_kernel(const float *x, int n, int c, long hw, float mom
         sq += d * d;
     }
     double v = block_sum_double(sq, sh) / (double)count;
-    if (threadIdx.x == 0) {
-        double unbias = (double)count / (double)(count - 1);
-        mean[ch] = (float)m;
-        invstd[ch] = (float)(1.0 / sqrt(v + (double)eps));
-        if (run_mean) run_mean[ch] = (float)((1.0 - momentum) * run_mean[ch] + momentum * m);
-        if (run_var) run_var[ch] = (float)((1.0 - momentum) * run_var[ch] + momentum * v * unbias);
-    }
+    if (threadIdx.x == 0) bn_store_stats(ch, m, v, count, momentum, eps, mean, invstd, run_mean, run_var);
 }
 
 __global__ void bn_running_kernel(const float *run_mean, const float *run_var, int c, float eps, float *mean,
@@ -42,7 +37,7 @@ __global__ void bn_running_kernel(const float *run_mean, const float *run_var, i
 {
     GRID_STRIDE(ch, c) {
         mean[ch] = run_mean[ch];
-        invstd[ch] = (float)(1.0 / sqrt((double)run_var[ch] + (double)eps));
+        invstd[ch] = bn_invstd(run_var[ch], eps);
     }
 }
 
@@ -51,8 +46,8 @@ __global__ void bn_apply_kernel(const float *x, int n, int c, long hw, const flo
 {
     GRID_STRIDE(t, (long)n * c * hw) {
         int ch = (int)((t / hw) % c);
-        float scale = invstd[ch] * (gamma ? gamma[ch] : 1.0f);
-        float shift = (beta ? beta[ch] : 0.0f) - mean[ch] * scale;
+        float scale = bn_scale(invstd, gamma, ch);
+        float shift = bn_shift(mean, beta, ch, scale);
         y[t] = x[t] * scale + shift;
     }
 }
@@ -68,7 +63,7 @@ __global__ void bn_backward_kernel(const float *x, const float *dy, int n, int c
     double s_dy = 0, s_dyx = 0;
     for (long e = threadIdx.x; e < count; e += blockDim.x) {
         long at = bn_at(e, ch, c, hw);
-        double xhat = ((double)x[at] - mean[ch]) * invstd[ch];
+        double xhat = bn_xhat(x[at], mean[ch], invstd[ch]);
         s_dy += dy[at];
         s_dyx += dy[at] * xhat;
     }
@@ -79,16 +74,10 @@ __global__ void bn_backward_kernel(const float *x, const float *dy, int n, int c
         if (dbeta) dbeta[ch] += (float)sum_dy;
     }
     if (!dx) return;
-    double g = gamma ? gamma[ch] : 1.0;
-    double k = g * invstd[ch], mdy = 0, mxh = 0;
-    if (batch_stats) {
-        mdy = sum_dy / (double)count;
-        mxh = sum_dy_xhat / (double)count;
-    }
+    BnDx t = bn_dx_terms(gamma, invstd, ch, batch_stats, sum_dy, sum_dy_xhat, count);
     for (long e = threadIdx.x; e < count; e += blockDim.x) {
         long at = bn_at(e, ch, c, hw);
-        double xhat = ((double)x[at] - mean[ch]) * invstd[ch];
-        dx[at] += (float)(k * (dy[at] - mdy - xhat * mxh));
+        dx[at] += bn_dx(&t, dy[at], bn_xhat(x[at], mean[ch], invstd[ch]));
     }
 }
 
@@ -100,7 +89,7 @@ __global__ void row_normalize_fwd_kernel(const float *x, float *y, int cols)
     double acc = 0;
     for (int j = threadIdx.x; j < cols; j += blockDim.x) acc += xr[j];
     double s = block_sum_double(acc, sh);
-    for (int j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = (float)(xr[j] / s);
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = row_normalized(xr[j], s);
 }
 
 // dx_k += (dy_k - sum_j dy_j y_j) / s with s = sum(x).
@@ -115,7 +104,7 @@ __global__ void row_normalize_bwd_kernel(const float *x, const float *y, const f
     }
     double s = block_sum_double(acc, sh);
     double d = block_sum_double(dot, sh);
-    for (int j = threadIdx.x; j < cols; j += blockDim.x) dx[off + j] += (float)((dy[off + j] - d) / s);
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) dx[off + j] += row_normalize_dx(dy[off + j], d, s);
 }
 
 extern "C" {
@@ -123,48 +112,42 @@ extern "C" {
 void cuda_bn_batch_stats(const CudaBackend *cu, const float *x, int n, int c, long hw, float momentum,
                          float eps, float *mean, float *invstd, float *run_mean, float *run_var)
 {
-    bn_stats_kernel<<<c, NORM_THREADS, 0, stream_of(cu)>>>(x, n, c, hw, momentum, eps, mean, invstd,
-                                                           run_mean, run_var);
-    LAUNCH_CHECK("bn_stats");
+    launch(cu, "bn_stats_kernel", bn_stats_kernel, c, NORM_THREADS, x, n, c, hw, momentum, eps, mean, invstd,
+           run_mean, run_var);
 }
 
 void cuda_bn_running_stats(const CudaBackend *cu, const float *run_mean, const float *run_var, int c,
                            float eps, float *mean, float *invstd)
 {
-    bn_running_kernel<<<grid_for(c), THREADS, 0, stream_of(cu)>>>(run_mean, run_var, c, eps, mean, invstd);
-    LAUNCH_CHECK("bn_running");
+    launch_1d(cu, "bn_running_kernel", bn_running_kernel, c, run_mean, run_var, c, eps, mean, invstd);
 }
 
 void cuda_bn_apply(const CudaBackend *cu, const float *x, int n, int c, long hw, const float *mean,
                    const float *invstd, const float *gamma, const float *beta, float *y)
 {
     long total = (long)n * c * hw;
-    bn_apply_kernel<<<grid_for(total), THREADS, 0, stream_of(cu)>>>(x, n, c, hw, mean, invstd, gamma, beta, y);
-    LAUNCH_CHECK("bn_apply");
+    launch_1d(cu, "bn_apply_kernel", bn_apply_kernel, total, x, n, c, hw, mean, invstd, gamma, beta, y);
 }
 
 void cuda_bn_backward(const CudaBackend *cu, const float *x, const float *dy, int n, int c, long hw,
                       const float *mean, const float *invstd, const float *gamma, int batch_stats,
                       float *dgamma, float *dbeta, float *dx)
 {
-    bn_backward_kernel<<<c, NORM_THREADS, 0, stream_of(cu)>>>(x, dy, n, c, hw, mean, invstd, gamma,
-                                                              batch_stats, dgamma, dbeta, dx);
-    LAUNCH_CHECK("bn_backward");
+    launch(cu, "bn_backward_kernel", bn_backward_kernel, c, NORM_THREADS, x, dy, n, c, hw, mean, invstd, gamma,
+           batch_stats, dgamma, dbeta, dx);
 }
 
 void cuda_row_normalize_forward(const CudaBackend *cu, const float *x, float *y, int rows, int cols)
 {
     if (rows <= 0) return;
-    row_normalize_fwd_kernel<<<rows, NORM_THREADS, 0, stream_of(cu)>>>(x, y, cols);
-    LAUNCH_CHECK("row_normalize_fwd");
+    launch(cu, "row_normalize_fwd_kernel", row_normalize_fwd_kernel, rows, NORM_THREADS, x, y, cols);
 }
 
 void cuda_row_normalize_backward(const CudaBackend *cu, const float *x, const float *y, const float *dy,
                                  float *dx, int rows, int cols)
 {
     if (rows <= 0) return;
-    row_normalize_bwd_kernel<<<rows, NORM_THREADS, 0, stream_of(cu)>>>(x, y, dy, dx, cols);
-    LAUNCH_CHECK("row_normalize_bwd");
+    launch(cu, "row_normalize_bwd_kernel", row_normalize_bwd_kernel, rows, NORM_THREADS, x, y, dy, dx, cols);
 }
 
 }  // extern "C"

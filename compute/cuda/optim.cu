@@ -28,24 +28,19 @@ extern "C" {
 
 void cuda_optim_scalars(const CudaBackend *cu, const OptimHyper *h, CudaOptimDevice *dev)
 {
-    optim_scalars_kernel<<<1, 1, 0, stream_of(cu)>>>(*h, dev);
-    LAUNCH_CHECK("optim_scalars");
+    launch(cu, "optim_scalars_kernel", optim_scalars_kernel, 1, 1, *h, dev);
 }
 
 void cuda_sgd_update(const CudaBackend *cu, float *p, const float *g, float *buf, long n, float wd, int nesterov,
                      const CudaOptimDevice *dev)
 {
-    if (n <= 0) return;
-    sgd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(p, g, buf, n, wd, nesterov, dev);
-    LAUNCH_CHECK("sgd");
+    launch_1d(cu, "sgd_kernel", sgd_kernel, n, p, g, buf, n, wd, nesterov, dev);
 }
 
 void cuda_adam_update(const CudaBackend *cu, float *p, const float *g, float *m, float *v, long n, float wd,
                       int decoupled, const CudaOptimDevice *dev)
 {
-    if (n <= 0) return;
-    adam_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(p, g, m, v, n, wd, decoupled, dev);
-    LAUNCH_CHECK("adam");
+    launch_1d(cu, "adam_kernel", adam_kernel, n, p, g, m, v, n, wd, decoupled, dev);
 }
 
 }  // extern "C"

@@ -1,5 +1,5 @@
-// GPU twin of ops_pool.c. Forward: one thread per output, the same scan
-// order and comparison (pool_math.h) as the CPU, so the same winner.
+// GPU twin of ops_pool.c. Forward: one thread per output, running the
+// CPU's own window scan (pool_math.h's maxpool*_winner): the same winner.
 // Backward: one thread per INPUT element gathers the gradients of the
 // outputs whose winner it is, in increasing output order, starting from
 // dx's value: exactly the CPU's sequence of additions, without atomics,
@@ -15,20 +15,8 @@ __global__ void maxpool2d_fwd_kernel(const float *x, float *y, int *idx, long pl
         long p = t / out_plane;
         int o = (int)(t % out_plane), r = o / ow, q = o % ow;
         const float *xp = x + p * in_plane;
-        int r0, i_lo, i_hi, q0, j_lo, j_hi;
-        pool_window(r, s, pad, k, h, &r0, &i_lo, &i_hi);
-        pool_window(q, s, pad, k, w, &q0, &j_lo, &j_hi);
-        int best_i = (r0 + i_lo) * w + q0 + j_lo;
-        float best = xp[best_i];
-        for (int i = i_lo; i < i_hi; i++)
-            for (int j = j_lo; j < j_hi; j++) {
-                int at = (r0 + i) * w + q0 + j;
-                if (pool_beats(xp[at], best)) {
-                    best = xp[at];
-                    best_i = at;
-                }
-            }
-        y[t] = best;
+        int best_i = maxpool2d_winner(xp, h, w, k, s, pad, r, q);
+        y[t] = xp[best_i];
         idx[t] = best_i;
     }
 }
@@ -71,9 +59,7 @@ __global__ void maxpool1d_fwd_kernel(const float *x, float *y, int *idx, long ro
         long r = t / ol;
         int o = (int)(t % ol);
         const float *xr = x + r * len;
-        int best_i = o * s;
-        for (int at = o * s + 1; at < o * s + k; at++)
-            if (pool_beats(xr[at], xr[best_i])) best_i = at;
+        int best_i = maxpool1d_winner(xr, k, s, o);
         y[t] = xr[best_i];
         idx[t] = best_i;
     }
@@ -111,51 +97,40 @@ void cuda_maxpool2d_forward(const CudaBackend *cu, const float *x, float *y, int
                             int w, int k, int stride, int pad, int oh, int ow)
 {
     long n = planes * oh * ow;
-    if (n <= 0) return;
-    maxpool2d_fwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(x, y, idx, planes, h, w, k, stride, pad, oh, ow);
-    LAUNCH_CHECK("maxpool2d_fwd");
+    launch_1d(cu, "maxpool2d_fwd_kernel", maxpool2d_fwd_kernel, n, x, y, idx, planes, h, w, k, stride, pad, oh, ow);
 }
 
 void cuda_maxpool2d_backward(const CudaBackend *cu, const float *dy, const int *idx, float *dx, long planes,
                              int h, int w, int k, int stride, int pad, int oh, int ow)
 {
     long n = planes * h * w;
-    if (n <= 0) return;
-    maxpool2d_bwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(dy, idx, dx, planes, h, w, k, stride, pad, oh, ow);
-    LAUNCH_CHECK("maxpool2d_bwd");
+    launch_1d(cu, "maxpool2d_bwd_kernel", maxpool2d_bwd_kernel, n, dy, idx, dx, planes, h, w, k, stride, pad, oh, ow);
 }
 
 void cuda_maxpool1d_forward(const CudaBackend *cu, const float *x, float *y, int *idx, long rows, int len,
                             int k, int stride, int ol)
 {
     long n = rows * ol;
-    if (n <= 0) return;
-    maxpool1d_fwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(x, y, idx, rows, len, k, stride, ol);
-    LAUNCH_CHECK("maxpool1d_fwd");
+    launch_1d(cu, "maxpool1d_fwd_kernel", maxpool1d_fwd_kernel, n, x, y, idx, rows, len, k, stride, ol);
 }
 
 void cuda_maxpool1d_backward(const CudaBackend *cu, const float *dy, const int *idx, float *dx, long rows,
                              int len, int k, int stride, int ol)
 {
     long n = rows * len;
-    if (n <= 0) return;
-    maxpool1d_bwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(dy, idx, dx, rows, len, k, stride, ol);
-    LAUNCH_CHECK("maxpool1d_bwd");
+    launch_1d(cu, "maxpool1d_bwd_kernel", maxpool1d_bwd_kernel, n, dy, idx, dx, rows, len, k, stride, ol);
 }
 
 void cuda_global_avgpool_forward(const CudaBackend *cu, const float *x, float *y, long planes, long plane)
 {
     if (planes <= 0 || plane <= 0) return;
-    global_avgpool_fwd_kernel<<<grid_for(planes), THREADS, 0, stream_of(cu)>>>(x, y, planes, plane);
-    LAUNCH_CHECK("global_avgpool_fwd");
+    launch_1d(cu, "global_avgpool_fwd_kernel", global_avgpool_fwd_kernel, planes, x, y, planes, plane);
 }
 
 void cuda_global_avgpool_backward(const CudaBackend *cu, const float *dy, float *dx, long planes, long plane)
 {
     long n = planes * plane;
-    if (n <= 0) return;
-    global_avgpool_bwd_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(dy, dx, planes, plane);
-    LAUNCH_CHECK("global_avgpool_bwd");
+    launch_1d(cu, "global_avgpool_bwd_kernel", global_avgpool_bwd_kernel, n, dy, dx, planes, plane);
 }
 
 }  // extern "C"

@@ -22,10 +22,8 @@ void cuda_axis_copy(const CudaBackend *cu, const float *src, float *dst, long ou
                     long src_len, long src_start, long dst_len, long dst_start, int accumulate)
 {
     long n = outer * count * inner;
-    if (n <= 0) return;
-    axis_copy_kernel<<<grid_for(n), THREADS, 0, stream_of(cu)>>>(src, dst, outer, inner, count, src_len, src_start,
-                                                                  dst_len, dst_start, accumulate);
-    LAUNCH_CHECK("axis_copy");
+    launch_1d(cu, "axis_copy_kernel", axis_copy_kernel, n, src, dst, outer, inner, count, src_len, src_start, dst_len,
+              dst_start, accumulate);
 }
 
 }  // extern "C"

@@ -6,7 +6,7 @@
 __global__ void softmax_fwd_kernel(const float *x, float *y, long outer, long len, long inner)
 {
     GRID_STRIDE(line, outer * inner) {
-        long base = axis_index(line / inner, 0, line % inner, len, inner);
+        long base = line_base(line, len, inner);
         softmax_line_fwd(x + base, y + base, len, inner);
     }
 }
@@ -14,7 +14,7 @@ __global__ void softmax_fwd_kernel(const float *x, float *y, long outer, long le
 __global__ void softmax_bwd_kernel(const float *y, const float *dy, float *dx, long outer, long len, long inner)
 {
     GRID_STRIDE(line, outer * inner) {
-        long base = axis_index(line / inner, 0, line % inner, len, inner);
+        long base = line_base(line, len, inner);
         softmax_line_bwd(y + base, dy + base, dx + base, len, inner);
     }
 }
@@ -25,8 +25,7 @@ void cuda_softmax_forward(const CudaBackend *cu, const float *x, float *y, long 
 {
     long lines = outer * inner;
     if (lines <= 0 || len <= 0) return;
-    softmax_fwd_kernel<<<grid_for(lines), THREADS, 0, stream_of(cu)>>>(x, y, outer, len, inner);
-    LAUNCH_CHECK("softmax_fwd");
+    launch_1d(cu, "softmax_fwd_kernel", softmax_fwd_kernel, lines, x, y, outer, len, inner);
 }
 
 void cuda_softmax_backward(const CudaBackend *cu, const float *y, const float *dy, float *dx, long outer,
@@ -34,8 +33,7 @@ void cuda_softmax_backward(const CudaBackend *cu, const float *y, const float *d
 {
     long lines = outer * inner;
     if (lines <= 0 || len <= 0) return;
-    softmax_bwd_kernel<<<grid_for(lines), THREADS, 0, stream_of(cu)>>>(y, dy, dx, outer, len, inner);
-    LAUNCH_CHECK("softmax_bwd");
+    launch_1d(cu, "softmax_bwd_kernel", softmax_bwd_kernel, lines, y, dy, dx, outer, len, inner);
 }
 
 }  // extern "C"
