@@ -60,11 +60,15 @@ int config_apply_pairs(TrainConfig *c, int n, const char *const *keys,
 /* Checks across keys (e.g. grad_accum must divide batch_size). */
 int config_validate(const TrainConfig *c, char *err, int err_size);
 
-/* Enumerate every key with its current value as text (for run files and
- * printing): calls fn(key, value, user) for each. */
+/* The configuration text: every key that enters the trial id, then the
+ * model's options, in a fixed order, each with its value as text: calls
+ * fn(key, value, user) for each. Run files record it (as one attribute and
+ * as an attribute per key) and the trial id hashes it, so the order and the
+ * value text never change (tests/test_config.c pins them). */
 void config_each(const TrainConfig *c, void (*fn)(const char *key, const char *value, void *user),
                  void *user);
-/* One-line list of valid keys (for messages and --help). */
-const char *config_key_list(void);
+/* Every key (not the model options), in order, with its argument name and
+ * help text (lines split at '\n'): for --help. */
+void config_each_key(void (*fn)(const char *name, const char *arg, const char *help, void *user), void *user);
 
 #endif
