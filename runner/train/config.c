@@ -348,7 +348,8 @@ static const ConfigKey KEYS[] = {
      "auto | mpi | nccl: how data-parallel gradients are summed\n"
      "(auto = MPI for CPU training; nccl stages them through the GPU)"},
     {"augment", SPECIAL_KEY(augment, parse_augment, format_augment), IN_ID, "SPEC",
-     "training images: rotate:DEG,shift:PIXELS,scale:FRACTION,erase:PIXELS or none"},
+     "none | rotate:DEG,shift:PIXELS,scale:FRACTION,erase:PIXELS (any of them)\n"
+     "on training images (default: the model's recipe)"},
     {"tf32", BOOL_KEY(tf32), IN_ID | KEEP, "true|false", "CUDA: allow TF32 tensor-core GEMMs (default false)"},
     {"cuda_graph", BOOL_KEY(cuda_graph), IN_ID | KEEP, "true|false", "CUDA: replay each step as a graph (default true)"},
 };
