@@ -2,7 +2,6 @@
  * or, under mpirun with --data-parallel, one run on every rank of the job
  * (the first rank prints and writes the run file). */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +14,6 @@
 #include "config.h"
 #include "progress.h"
 #include "trial.h"
-
-void report_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("sweeprun: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
 
 /* "  --batch-size B         help": the flag is the key with '-' for '_'. */
 static void print_key_help(const char *name, const char *arg, const char *help, void *user)
