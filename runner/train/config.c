@@ -34,8 +34,6 @@ void config_defaults(TrainConfig *c, const ModelDesc *model)
     c->cuda_graph = 1;
 }
 
-/* ---- value parsers: 0 ok, -1 with message --------------------------------- */
-
 /* ---- one row per key ----------------------------------------------------------
  *
  * Every key is one row of KEYS below: its field in TrainConfig, its parse
@@ -298,8 +296,10 @@ static const char *const ALLREDUCE_NAMES[] = {"auto", "mpi", "nccl", NULL};   /*
 static const char *const L2_SCOPE_NAMES[] = {"all", "fc", NULL};              /* L2Scope order */
 
 /* ---- the table ---------------------------------------------------------------------
- * The order is the order of the configuration text, so of every trial id:
- * append a new IN_ID key at the end, and know that it changes every id. */
+ * The order is the order of the configuration text, so of every trial id.
+ * A new IN_ID key adds a line to every text, so it gives every trial a new
+ * id (existing sweep folders would start over); a new KEEP-less key takes
+ * its default in config_defaults. */
 
 #define FIELD(f) offsetof(TrainConfig, f), sizeof(((TrainConfig *)0)->f)
 #define INT_KEY(f, lo, hi) FIELD(f), lo, hi, NULL, parse_int_key, format_int_key
@@ -313,7 +313,8 @@ static const char *const L2_SCOPE_NAMES[] = {"all", "fc", NULL};              /*
 static const ConfigKey KEYS[] = {
     {"model", SPECIAL_KEY(model, set_model, format_model), IN_ID, "NAME",
      "see 'sweeprun models'; every other key defaults to its recipe"},
-    {"dataset", TEXT_KEY(dataset), IN_ID | KEEP, "D", "mnist | fashion-mnist | a folder of IDX files (default mnist)"},
+    {"dataset", TEXT_KEY(dataset), IN_ID | KEEP, "D",
+     "mnist | fashion-mnist | a folder of IDX files (default mnist)"},
     {"epochs", INT_KEY(epochs, 1, 100000), IN_ID, "N", "default: the model's recipe"},
     {"batch_size", INT_KEY(batch_size, 1, 65536), IN_ID, "B",
      "default: the model's recipe (the global batch when data-parallel)"},
@@ -334,10 +335,12 @@ static const ConfigKey KEYS[] = {
      "constant | step:STEP:GAMMA | exp:GAMMA[:FLOOR] | cosine:T_MAX[:ETA_MIN]"},
     {"seed", SPECIAL_KEY(seed, parse_seed, format_seed), IN_ID | KEEP, "S",
      "one seed drives init, shuffling and dropout (default 0)"},
-    {"device", SPECIAL_KEY(device, parse_device, format_text_key), KEEP, "D", "auto | cpu | cuda | cuda:I (default auto)"},
+    {"device", SPECIAL_KEY(device, parse_device, format_text_key), KEEP, "D",
+     "auto | cpu | cuda | cuda:I (default auto)"},
     {"threads", INT_KEY(threads, 0, 1024), KEEP, "N",
      "CPU threads (default: all cores, shared among the ranks on a node)"},
-    {"out", TEXT_KEY(out), KEEP, "FILE.h5", "run file (default runs/<model>-s<seed>-<time>.h5); never overwritten"},
+    {"out", TEXT_KEY(out), KEEP, "FILE.h5",
+     "run file (default runs/<model>-s<seed>-<time>.h5); never overwritten"},
     {"train_subset", LONG_KEY(train_subset, 0, 1L << 40), IN_ID, "N", "use only the first N training images"},
     {"test_subset", LONG_KEY(test_subset, 0, 1L << 40), IN_ID, "N", "use only the first N test images"},
     {"data_parallel", BOOL_KEY(data_parallel), IN_ID | KEEP, "",
@@ -350,8 +353,10 @@ static const ConfigKey KEYS[] = {
     {"augment", SPECIAL_KEY(augment, parse_augment, format_augment), IN_ID, "SPEC",
      "none | rotate:DEG,shift:PIXELS,scale:FRACTION,erase:PIXELS (any of them)\n"
      "on training images (default: the model's recipe)"},
-    {"tf32", BOOL_KEY(tf32), IN_ID | KEEP, "true|false", "CUDA: allow TF32 tensor-core GEMMs (default false)"},
-    {"cuda_graph", BOOL_KEY(cuda_graph), IN_ID | KEEP, "true|false", "CUDA: replay each step as a graph (default true)"},
+    {"tf32", BOOL_KEY(tf32), IN_ID | KEEP, "true|false",
+     "CUDA: allow TF32 tensor-core GEMMs (default false)"},
+    {"cuda_graph", BOOL_KEY(cuda_graph), IN_ID | KEEP, "true|false",
+     "CUDA: replay each step as a graph (default true)"},
 };
 static const int KEY_COUNT = sizeof KEYS / sizeof KEYS[0];
 

@@ -1,7 +1,12 @@
 /* The fully resolved configuration of one training run, and the ONE place
  * that turns "key = value" text into it. CLI flags (--lr 0.01 is
- * --set lr=0.01) and, later, sweep files all go through config_set(), so a
- * key means the same thing everywhere and is validated the same way. */
+ * --set lr=0.01) and sweep files all go through config_set(), so a key
+ * means the same thing everywhere and is validated the same way.
+ *
+ * Each key is one row of the key table in config.c (its field here, how it
+ * parses and prints, its range, whether the trial id includes it, whether
+ * it survives a model change, its --help line): adding a key is a field
+ * in TrainConfig and a row there. */
 #ifndef SWEEPRUN_CONFIG_H
 #define SWEEPRUN_CONFIG_H
 #include <stdint.h>
