@@ -6,42 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-void config_defaults(TrainConfig *c, const ModelDesc *model)
-{
-    memset(c, 0, sizeof *c);
-    c->model = model;
-    for (int i = 0; i < model->n_options; i++) c->model_options[i] = model->options[i].default_value;
-    const Recipe *r = &model->recipe;
-    snprintf(c->dataset, sizeof c->dataset, "mnist");
-    c->epochs = r->epochs;
-    c->batch_size = r->batch_size;
-    c->eval_batch_size = 64;
-    c->grad_accum = 1;
-    c->lr = r->lr;
-    c->optim = optim_config_default(r->optimizer);
-    c->optim.weight_decay = r->weight_decay;
-    c->optim.l2_scope = r->l2_scope;
-    c->optim.momentum = r->momentum;
-    if (r->adam_eps > 0) c->optim.eps = r->adam_eps;
-    snprintf(c->schedule_spec, sizeof c->schedule_spec, "%s", r->schedule);
-    char err[256];
-    schedule_parse(c->schedule_spec, &c->schedule, err, sizeof err);
-    c->seed = 0;
-    snprintf(c->device, sizeof c->device, "auto");
-    if (r->augment) CHECK(augment_parse(r->augment, &c->augment, err, sizeof err) == 0,
-                          "model %s: recipe augment '%s': %s", model->name, r->augment, err);
-    c->tf32 = 0;
-    c->cuda_graph = 1;
-}
-
 /* ---- one row per key ----------------------------------------------------------
  *
  * Every key is one row of KEYS below: its field in TrainConfig, its parse
  * and format hooks, its range, whether it enters the configuration text
  * (run files and the trial id) and whether it survives a model change,
- * and its --help line. config_set, config_each, the "unknown key" message
- * and `sweeprun train --help` all read the table; model options come from
- * the model's own table (ModelDesc.options) and follow the keys. */
+ * its initial value (the model's recipe may set it instead: see
+ * config_defaults) and its --help line. config_defaults, config_set,
+ * config_each, the "unknown key" message and `sweeprun train --help` all
+ * read the table; model options come from the model's own table
+ * (ModelDesc.options) and follow the keys. */
 
 typedef struct ConfigKey ConfigKey;
 /* 0 ok; -1 with "key: expected ..., got ..." in err. */
@@ -61,6 +35,7 @@ struct ConfigKey {
     KeyParse parse;
     KeyFormat format;
     int flags;                        /* IN_ID | KEEP */
+    const char *initial;              /* the value before the model's recipe; NULL = zero */
     const char *arg, *help;           /* --help: "--NAME ARG  HELP" (lines split at '\n') */
 };
 
@@ -298,8 +273,7 @@ static const char *const L2_SCOPE_NAMES[] = {"all", "fc", NULL};              /*
 /* ---- the table ---------------------------------------------------------------------
  * The order is the order of the configuration text, so of every trial id.
  * A new IN_ID key adds a line to every text, so it gives every trial a new
- * id (existing sweep folders would start over); a new KEEP-less key takes
- * its default in config_defaults. */
+ * id (existing sweep folders would start over). */
 
 #define FIELD(f) offsetof(TrainConfig, f), sizeof(((TrainConfig *)0)->f)
 #define INT_KEY(f, lo, hi) FIELD(f), lo, hi, NULL, parse_int_key, format_int_key
@@ -311,51 +285,51 @@ static const char *const L2_SCOPE_NAMES[] = {"all", "fc", NULL};              /*
 #define SPECIAL_KEY(f, parse, format) FIELD(f), 0, 0, NULL, parse, format
 
 static const ConfigKey KEYS[] = {
-    {"model", SPECIAL_KEY(model, set_model, format_model), IN_ID, "NAME",
+    {"model", SPECIAL_KEY(model, set_model, format_model), IN_ID, NULL, "NAME",
      "see 'sweeprun models'; every other key defaults to its recipe"},
-    {"dataset", TEXT_KEY(dataset), IN_ID | KEEP, "D",
+    {"dataset", TEXT_KEY(dataset), IN_ID | KEEP, "mnist", "D",
      "mnist | fashion-mnist | a folder of IDX files (default mnist)"},
-    {"epochs", INT_KEY(epochs, 1, 100000), IN_ID, "N", "default: the model's recipe"},
-    {"batch_size", INT_KEY(batch_size, 1, 65536), IN_ID, "B",
+    {"epochs", INT_KEY(epochs, 1, 100000), IN_ID, NULL, "N", "default: the model's recipe"},
+    {"batch_size", INT_KEY(batch_size, 1, 65536), IN_ID, NULL, "B",
      "default: the model's recipe (the global batch when data-parallel)"},
-    {"eval_batch_size", INT_KEY(eval_batch_size, 1, 65536), IN_ID, "N",
+    {"eval_batch_size", INT_KEY(eval_batch_size, 1, 65536), IN_ID, "64", "N",
      "test-set batch size (default 64; GECCO's predictions depend on it)"},
-    {"grad_accum", INT_KEY(grad_accum, 1, 1024), IN_ID, "K",
+    {"grad_accum", INT_KEY(grad_accum, 1, 1024), IN_ID, "1", "K",
      "split each batch into K micro-batches, average their gradients"},
-    {"lr", FLOAT_KEY(lr, 0, 1e3), IN_ID, "X", "learning rate"},
-    {"optimizer", SPECIAL_KEY(optim.kind, set_optimizer, format_optimizer), IN_ID, "O", "sgd | adam | adamw"},
-    {"weight_decay", FLOAT_KEY(optim.weight_decay, 0, 1e3), IN_ID, "X",
+    {"lr", FLOAT_KEY(lr, 0, 1e3), IN_ID, NULL, "X", "learning rate"},
+    {"optimizer", SPECIAL_KEY(optim.kind, set_optimizer, format_optimizer), IN_ID, NULL, "O", "sgd | adam | adamw"},
+    {"weight_decay", FLOAT_KEY(optim.weight_decay, 0, 1e3), IN_ID, NULL, "X",
      "L2 (coupled for sgd/adam, decoupled for adamw)"},
-    {"l2_scope", CHOICE_KEY(optim.l2_scope, L2_SCOPE_NAMES), IN_ID, "S",
+    {"l2_scope", CHOICE_KEY(optim.l2_scope, L2_SCOPE_NAMES), IN_ID, NULL, "S",
      "all | fc (decay only the fully connected layers)"},
-    {"momentum", FLOAT_KEY(optim.momentum, 0, 1), IN_ID, "X", "momentum (sgd)"},
-    {"nesterov", BOOL_KEY(optim.nesterov), IN_ID, "true|false", "Nesterov momentum (sgd)"},
-    {"adam_eps", FLOAT_KEY(optim.eps, 1e-30, 1), IN_ID, "X", "epsilon of adam and adamw"},
-    {"schedule", SPECIAL_KEY(schedule_spec, set_schedule, format_text_key), IN_ID, "SPEC",
+    {"momentum", FLOAT_KEY(optim.momentum, 0, 1), IN_ID, NULL, "X", "momentum (sgd)"},
+    {"nesterov", BOOL_KEY(optim.nesterov), IN_ID, NULL, "true|false", "Nesterov momentum (sgd)"},
+    {"adam_eps", FLOAT_KEY(optim.eps, 1e-30, 1), IN_ID, NULL, "X", "epsilon of adam and adamw"},
+    {"schedule", SPECIAL_KEY(schedule_spec, set_schedule, format_text_key), IN_ID, NULL, "SPEC",
      "constant | step:STEP:GAMMA | exp:GAMMA[:FLOOR] | cosine:T_MAX[:ETA_MIN]"},
-    {"seed", SPECIAL_KEY(seed, parse_seed, format_seed), IN_ID | KEEP, "S",
+    {"seed", SPECIAL_KEY(seed, parse_seed, format_seed), IN_ID | KEEP, NULL, "S",
      "one seed drives init, shuffling and dropout (default 0)"},
-    {"device", SPECIAL_KEY(device, parse_device, format_text_key), KEEP, "D",
+    {"device", SPECIAL_KEY(device, parse_device, format_text_key), KEEP, "auto", "D",
      "auto | cpu | cuda | cuda:I (default auto)"},
-    {"threads", INT_KEY(threads, 0, 1024), KEEP, "N",
+    {"threads", INT_KEY(threads, 0, 1024), KEEP, NULL, "N",
      "CPU threads (default: all cores, shared among the ranks on a node)"},
-    {"out", TEXT_KEY(out), KEEP, "FILE.h5",
+    {"out", TEXT_KEY(out), KEEP, NULL, "FILE.h5",
      "run file (default runs/<model>-s<seed>-<time>.h5); never overwritten"},
-    {"train_subset", LONG_KEY(train_subset, 0, 1L << 40), IN_ID, "N", "use only the first N training images"},
-    {"test_subset", LONG_KEY(test_subset, 0, 1L << 40), IN_ID, "N", "use only the first N test images"},
-    {"data_parallel", BOOL_KEY(data_parallel), IN_ID | KEEP, "",
+    {"train_subset", LONG_KEY(train_subset, 0, 1L << 40), IN_ID, NULL, "N", "use only the first N training images"},
+    {"test_subset", LONG_KEY(test_subset, 0, 1L << 40), IN_ID, NULL, "N", "use only the first N test images"},
+    {"data_parallel", BOOL_KEY(data_parallel), IN_ID | KEEP, NULL, "",
      "under mpirun: train one model on all ranks; each rank takes\n"
      "batch-size/ranks images of every step, gradients are averaged\n"
      "(the same result as one process with --grad-accum ranks)"},
-    {"allreduce", CHOICE_KEY(allreduce, ALLREDUCE_NAMES), IN_ID | KEEP, "A",
+    {"allreduce", CHOICE_KEY(allreduce, ALLREDUCE_NAMES), IN_ID | KEEP, NULL, "A",
      "auto | mpi | nccl: how data-parallel gradients are summed\n"
      "(auto = MPI for CPU training; nccl stages them through the GPU)"},
-    {"augment", SPECIAL_KEY(augment, parse_augment, format_augment), IN_ID, "SPEC",
+    {"augment", SPECIAL_KEY(augment, parse_augment, format_augment), IN_ID, NULL, "SPEC",
      "none | rotate:DEG,shift:PIXELS,scale:FRACTION,erase:PIXELS (any of them)\n"
      "on training images (default: the model's recipe)"},
-    {"tf32", BOOL_KEY(tf32), IN_ID | KEEP, "true|false",
+    {"tf32", BOOL_KEY(tf32), IN_ID | KEEP, NULL, "true|false",
      "CUDA: allow TF32 tensor-core GEMMs (default false)"},
-    {"cuda_graph", BOOL_KEY(cuda_graph), IN_ID | KEEP, "true|false",
+    {"cuda_graph", BOOL_KEY(cuda_graph), IN_ID | KEEP, "true", "true|false",
      "CUDA: replay each step as a graph (default true)"},
 };
 static const int KEY_COUNT = sizeof KEYS / sizeof KEYS[0];
@@ -364,6 +338,33 @@ static void keep_run_keys(TrainConfig *c, const TrainConfig *old)
 {
     for (int i = 0; i < KEY_COUNT; i++)
         if (KEYS[i].flags & KEEP) memcpy(field_of(&KEYS[i], c), field_in(&KEYS[i], old), KEYS[i].size);
+}
+
+/* Every key at its row's initial value (zero without one), then the
+ * model's options and recipe on top. */
+void config_defaults(TrainConfig *c, const ModelDesc *model)
+{
+    memset(c, 0, sizeof *c);
+    c->model = model;
+    char err[256];
+    for (int i = 0; i < KEY_COUNT; i++)
+        if (KEYS[i].initial)
+            CHECK(KEYS[i].parse(&KEYS[i], c, KEYS[i].initial, err, sizeof err) == 0, "key %s: initial value: %s",
+                  KEYS[i].name, err);
+    for (int i = 0; i < model->n_options; i++) c->model_options[i] = model->options[i].default_value;
+    const Recipe *r = &model->recipe;
+    c->epochs = r->epochs;
+    c->batch_size = r->batch_size;
+    c->lr = r->lr;
+    c->optim = optim_config_default(r->optimizer);
+    c->optim.weight_decay = r->weight_decay;
+    c->optim.l2_scope = r->l2_scope;
+    c->optim.momentum = r->momentum;
+    if (r->adam_eps > 0) c->optim.eps = r->adam_eps;
+    snprintf(c->schedule_spec, sizeof c->schedule_spec, "%s", r->schedule);
+    schedule_parse(c->schedule_spec, &c->schedule, err, sizeof err);
+    if (r->augment) CHECK(augment_parse(r->augment, &c->augment, err, sizeof err) == 0,
+                          "model %s: recipe augment '%s': %s", model->name, r->augment, err);
 }
 
 static const ConfigKey *find_key(const char *name)

@@ -5,8 +5,9 @@
  *
  * Each key is one row of the key table in config.c (its field here, how it
  * parses and prints, its range, whether the trial id includes it, whether
- * it survives a model change, its --help line): adding a key is a field
- * in TrainConfig and a row there. */
+ * it survives a model change, its initial value, its --help line): adding
+ * a key is a field in TrainConfig and a row there (and a Recipe field when
+ * each model chooses its value). */
 #ifndef SWEEPRUN_CONFIG_H
 #define SWEEPRUN_CONFIG_H
 #include <stdint.h>
