@@ -468,8 +468,6 @@ void runfile_close(RunFile *rf)
     unquiet(q);
 }
 
-const char *runfile_path(const RunFile *rf) { return rf ? rf->path : ""; }
-
 /* ---- root attributes ----------------------------------------------------- */
 
 static int set_attr(RunFile *rf, const char *name, hid_t ftype, hid_t mtype, const void *v, Err e)

@@ -125,7 +125,6 @@ void runfile_abandon(RunFile *rf);
 RunFile *runfile_open(const char *path, char *err, int err_size);
 /* Release rf. For a writer this is "stop here": the .tmp stays, resumable. */
 void runfile_close(RunFile *rf);
-const char *runfile_path(const RunFile *rf);   /* the file actually open */
 
 int runfile_has_attr(RunFile *rf, const char *name);
 /* Strings: fixed or variable length; fails when buf_size is too small. */

@@ -18,6 +18,7 @@
 #include "image_input.h"
 #include "run_load.h"
 #include "runfile.h"
+#include "util.h"
 
 #define USAGE "usage: sweeprun predict --run FILE.h5 [--invert] [--batch] [--threads N] " \
               "[--idx IMAGES [--labels LABELS]] [IMAGE.pgm|IMAGE.png ...]"
@@ -31,7 +32,7 @@ typedef struct PredictArgs {
 static int parse(int argc, char **argv, PredictArgs *a)
 {
     memset(a, 0, sizeof *a);
-    a->images = calloc((size_t)argc, sizeof *a->images);
+    a->images = xcalloc((size_t)argc, sizeof *a->images);
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         int has_value = i + 1 < argc;
@@ -89,9 +90,9 @@ static void inputs_free(Inputs *in)
 static void add_input(Inputs *in, const char *name, const GrayImage *im, int invert, int label)
 {
     int i = in->n++;
-    in->pixels = realloc(in->pixels, (size_t)in->n * IMAGE_SIDE * IMAGE_SIDE);
-    in->names = realloc(in->names, (size_t)in->n * sizeof *in->names);
-    in->labels = realloc(in->labels, (size_t)in->n * sizeof *in->labels);
+    in->pixels = xrealloc(in->pixels, (size_t)in->n * IMAGE_SIDE * IMAGE_SIDE);
+    in->names = xrealloc(in->names, (size_t)in->n * sizeof *in->names);
+    in->labels = xrealloc(in->labels, (size_t)in->n * sizeof *in->labels);
     image_to_mnist(im, invert, in->pixels + (size_t)i * IMAGE_SIDE * IMAGE_SIDE);
     in->names[i] = strdup(name);
     in->labels[i] = label;
@@ -137,10 +138,10 @@ static int read_inputs(const PredictArgs *a, Inputs *in, char *err, int n)
         gray_image_free(&im);
         double border = image_border_mean(in->pixels + (size_t)i * IMAGE_SIDE * IMAGE_SIDE);
         if (border > 127)
-            fprintf(stderr, "sweeprun: predict: warning: %s: the border is bright (mean %.0f of 255); "
-                            "MNIST digits are white on black: %s\n", a->images[i], border,
-                    a->invert ? "is it a light digit on a dark background? then drop --invert"
-                              : "use --invert for a dark digit on a light background");
+            report_error("predict: warning: %s: the border is bright (mean %.0f of 255); MNIST digits are "
+                         "white on black: %s", a->images[i], border,
+                         a->invert ? "is it a light digit on a dark background? then drop --invert"
+                                   : "use --invert for a dark digit on a light background");
     }
     return a->idx ? read_idx(a, in, err, n) : 0;
 }
@@ -177,7 +178,7 @@ static uint8_t *read_context(const char *run, long *n, char *err, int err_size)
 static void logits_in_context(Trainer *t, const Inputs *in, uint8_t *ctx, long n_ctx, float *logits)
 {
     long image = IMAGE_SIDE * IMAGE_SIDE;
-    float *rows = malloc((size_t)n_ctx * DATASET_CLASSES * sizeof(float));
+    float *rows = xmalloc((size_t)n_ctx * DATASET_CLASSES * sizeof(float));
     for (int i = 0; i < in->n; i++) {
         memcpy(ctx, in->pixels + i * image, (size_t)image);
         trainer_logits(t, ctx, (int)n_ctx, rows);
@@ -236,7 +237,7 @@ int cmd_predict(int argc, char **argv)
     /* A handful of images: the CPU, whatever trained the run (a GPU-trained
      * run's probabilities may differ in the last bits from its eval). */
     snprintf(cfg.device, sizeof cfg.device, "cpu");
-    unsigned char *no_labels = calloc((size_t)in.n + 1, 1);
+    unsigned char *no_labels = xcalloc((size_t)in.n + 1, 1);
     Dataset data = {.rows = IMAGE_SIDE, .cols = IMAGE_SIDE, .n_train = 0, .n_test = in.n,
                     .test_x = in.pixels, .test_y = no_labels};
     set_compute_threads(a.threads);
@@ -246,13 +247,12 @@ int cmd_predict(int argc, char **argv)
         report_error("predict: %s", err);
         rc = EXIT_BAD_INPUT;
     } else {
-        float *logits = malloc((size_t)in.n * DATASET_CLASSES * sizeof(float) + 1);
+        float *logits = xmalloc((size_t)in.n * DATASET_CLASSES * sizeof(float) + 1);
         long n_ctx = 0;
         uint8_t *ctx = a.batch ? NULL : read_context(a.run, &n_ctx, err, sizeof err);
         if (!a.batch && !ctx)
-            fprintf(stderr, "sweeprun: predict: warning: %s stores no test batch to score single "
-                            "images in (written by an older sweeprun); scoring the images together "
-                            "(--batch)\n", a.run);
+            report_error("predict: warning: %s stores no test batch to score single images in (written "
+                         "by an older sweeprun); scoring the images together (--batch)", a.run);
         if (ctx) logits_in_context(&t, &in, ctx, n_ctx, logits);
         else trainer_logits(&t, in.pixels, in.n, logits);
         print_results(&a, &cfg, &in, logits, ctx ? n_ctx : 0);

@@ -98,11 +98,11 @@ static int report_problems(const ProcessGroup *world, Plan *p)
             for (int i = 0; i < p->problems.count; i++) {
                 char line[4096];
                 sweep_problem_format(&p->problems, i, line, sizeof line);
-                fprintf(stderr, "sweeprun: rank %d: %s\n", world->rank, line);
+                report_error("rank %d: %s", world->rank, line);
             }
         if (world->rank == 0)
-            fprintf(stderr, "sweeprun: sweep: %d problem%s in %s; nothing was run\n", p->problems.count,
-                    p->problems.count == 1 ? "" : "s", p->sf.path);
+            report_error("sweep: %d problem%s in %s; nothing was run", p->problems.count,
+                         p->problems.count == 1 ? "" : "s", p->sf.path);
     }
     return comm_allreduce_max_int(world, mine);
 }
@@ -270,7 +270,7 @@ static void report_result(Sweep *s, const TrialOutcome *o)
 {
     const SweepTrial *x = s->trial;
     if (!o->started || o->status == RUN_FAILED) {
-        fprintf(stderr, "sweeprun: rank %d: trial %s failed: %s\n", s->world->rank, x->id, o->error);
+        report_error("rank %d: trial %s failed: %s", s->world->rank, x->id, o->error);
         return;
     }
     if (o->status == RUN_DIVERGED)
@@ -307,7 +307,7 @@ static int run_one(Sweep *s, const SweepTrial *x)
     int use_nccl = cfg->allreduce == ALLREDUCE_NCCL || (cuda_index >= 0 && s->group->size > 1);
     if (use_nccl && !s->nccl_ready) {
         if (comm_nccl_init((ProcessGroup *)s->group, &s->nccl_device, err, sizeof err)) {
-            if (lead) fprintf(stderr, "sweeprun: rank %d: trial %s: allreduce nccl: %s\n", s->world->rank, x->id, err);
+            if (lead) report_error("rank %d: trial %s: allreduce nccl: %s", s->world->rank, x->id, err);
             return RAN_FAILED;
         }
         s->nccl_ready = 1;

@@ -2,7 +2,6 @@
  * or, under mpirun with --data-parallel, one run on every rank of the job
  * (the first rank prints and writes the run file). */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +15,20 @@
 #include "progress.h"
 #include "trial.h"
 
-void report_error(const char *fmt, ...)
+/* "  --batch-size B         help": the flag is the key with '-' for '_'. */
+static void print_key_help(const char *name, const char *arg, const char *help, void *user)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("sweeprun: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
+    FILE *f = user;
+    char flag[64];
+    snprintf(flag, sizeof flag, "--%s%s%s", name, *arg ? " " : "", arg);
+    for (char *p = flag; *p && *p != ' '; p++)
+        if (*p == '_') *p = '-';
+    const char *line = help;
+    for (const char *column = flag; *line; column = "") {
+        size_t line_len = strcspn(line, "\n");
+        fprintf(f, "  %-23s %.*s\n", column, (int)line_len, line);
+        line += line_len + (line[line_len] == '\n');
+    }
 }
 
 static void usage(FILE *f)
@@ -31,32 +36,12 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: sweeprun train --model NAME [options]\n"
         "       mpirun -np N sweeprun train --data-parallel --model NAME [options]\n"
-        "\n"
-        "  --model NAME           baseline_cnn | gecco (see 'sweeprun models')\n"
-        "  --dataset D            mnist | fashion-mnist | a folder of IDX files (default mnist)\n"
-        "  --epochs N             default: the model's recipe\n"
-        "  --batch-size B         default: the model's recipe (the global batch when data-parallel)\n"
-        "  --lr X                 learning rate\n"
-        "  --optimizer O          sgd | adam | adamw\n"
-        "  --weight-decay X       L2 (coupled for sgd/adam, decoupled for adamw)\n"
-        "  --l2-scope S           all | fc (decay only the fully connected layers)\n"
-        "  --momentum X, --nesterov true|false   (sgd)\n"
-        "  --dropout P            the model's dropout\n"
-        "  --schedule SPEC        constant | step:STEP:GAMMA | exp:GAMMA[:FLOOR] | cosine:T_MAX[:ETA_MIN]\n"
-        "  --seed S               one seed drives init, shuffling and dropout (default 0)\n"
-        "  --device D             auto | cpu | cuda | cuda:I (default auto)\n"
-        "  --threads N            CPU threads (default: all cores, shared among the ranks on a node)\n"
-        "  --out FILE.h5          run file (default runs/<model>-s<seed>-<time>.h5); never overwritten\n"
-        "  --grad-accum K         split each batch into K micro-batches, average their gradients\n"
-        "  --eval-batch-size N    test-set batch size (default 64; GECCO's predictions depend on it)\n"
-        "  --train-subset N, --test-subset N   use only the first N images\n"
-        "  --data-parallel        under mpirun: train one model on all ranks; each rank takes\n"
-        "                         batch-size/ranks images of every step, gradients are averaged\n"
-        "                         (the same result as one process with --grad-accum ranks)\n"
-        "  --set allreduce=A      auto | mpi | nccl: how data-parallel gradients are summed\n"
-        "                         (auto = MPI for CPU training; nccl stages them through the GPU)\n"
-        "  --set KEY=VALUE        any of the above by key, or a model option (feature_length, graph, ...)\n"
-        "  --quiet                no per-epoch lines\n"
+        "\n");
+    config_each_key(print_key_help, f);
+    fprintf(f,
+        "  --set KEY=VALUE         any of the above by key, or a model option (feature_length, graph, ...;\n"
+        "                          see 'sweeprun models')\n"
+        "  --quiet                 no per-epoch lines\n"
         "\n"
         "exit codes: 0 complete, 1 failed, 2 bad input, 3 diverged (the run file is kept)\n");
 }

@@ -16,7 +16,8 @@ int cmd_models(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 
-/* Print "sweeprun: <message>" to stderr (one line). */
+/* Print "sweeprun: <message>" to stderr (one line): every message of the
+ * CLI, errors and warnings. */
 void report_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -1,5 +1,4 @@
 /* sweeprun: train and compare small image classifiers. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include "commands.h"

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "run_record.h"
 #include "trial.h"
+#include "util.h"
 
 typedef struct Reporter {
     SweepProblems *problems;
@@ -85,7 +86,7 @@ static int check_model(void *user, const char *name, char *err, int err_size)
 
 static int resolve(void *user, const SweepSetting *s, int n, SweepResolved *out, SweepProblems *problems)
 {
-    TrainConfig *cfg = malloc(sizeof *cfg);
+    TrainConfig *cfg = xmalloc(sizeof *cfg);
     char err[16];
     int rc = sweep_trial_config(user, s, n, cfg, problems, err, sizeof err);
     if (rc == 0) {

@@ -1,7 +1,13 @@
 /* The fully resolved configuration of one training run, and the ONE place
  * that turns "key = value" text into it. CLI flags (--lr 0.01 is
- * --set lr=0.01) and, later, sweep files all go through config_set(), so a
- * key means the same thing everywhere and is validated the same way. */
+ * --set lr=0.01) and sweep files all go through config_set(), so a key
+ * means the same thing everywhere and is validated the same way.
+ *
+ * Each key is one row of the key table in config.c (its field here, how it
+ * parses and prints, its range, whether the trial id includes it, whether
+ * it survives a model change, its initial value, its --help line): adding
+ * a key is a field in TrainConfig and a row there (and a Recipe field when
+ * each model chooses its value). */
 #ifndef SWEEPRUN_CONFIG_H
 #define SWEEPRUN_CONFIG_H
 #include <stdint.h>
@@ -60,11 +66,15 @@ int config_apply_pairs(TrainConfig *c, int n, const char *const *keys,
 /* Checks across keys (e.g. grad_accum must divide batch_size). */
 int config_validate(const TrainConfig *c, char *err, int err_size);
 
-/* Enumerate every key with its current value as text (for run files and
- * printing): calls fn(key, value, user) for each. */
+/* The configuration text: every key that enters the trial id, then the
+ * model's options, in a fixed order, each with its value as text: calls
+ * fn(key, value, user) for each. Run files record it (as one attribute and
+ * as an attribute per key) and the trial id hashes it, so the order and the
+ * value text never change (tests/test_config.c pins them). */
 void config_each(const TrainConfig *c, void (*fn)(const char *key, const char *value, void *user),
                  void *user);
-/* One-line list of valid keys (for messages and --help). */
-const char *config_key_list(void);
+/* Every key (not the model options), in order, with its argument name and
+ * help text (lines split at '\n'): for --help. */
+void config_each_key(void (*fn)(const char *name, const char *arg, const char *help, void *user), void *user);
 
 #endif

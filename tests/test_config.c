@@ -1,0 +1,190 @@
+/* The configuration text and trial ids of known configurations, pinned.
+ * A trial id hashes the resolved configuration text (config_to_text, one
+ * "key=value" line per key, trial_id.h), and an existing sweep folder
+ * resumes only if its trials keep their ids: so the keys, their order and
+ * their value text must never drift. Each case goes through the sweep's
+ * own path (sweep_trial_config, config_to_text, trial_id_make); the
+ * expected strings were captured from the code before the key table. */
+#include <stdio.h>
+#include <string.h>
+#include "testutil.h"
+#include "run_record.h"
+#include "sweep_config.h"
+#include "trial_id.h"
+
+#define MAX_SETTINGS 24
+
+typedef struct PinnedCase {
+    const char *settings[MAX_SETTINGS];   /* "key=value", NULL-terminated */
+    int ranks_per_trial;
+    const char *text;                     /* config_to_text */
+    const char *id;                       /* trial_id_make */
+} PinnedCase;
+
+static const PinnedCase CASES[] = {
+    /* a model's recipe, nothing else */
+    {{"model=gecco"}, 1,
+     "model=gecco\ndataset=mnist\nepochs=50\nbatch_size=64\neval_batch_size=64\n"
+     "grad_accum=1\nlr=0.001\noptimizer=adam\nweight_decay=0\nl2_scope=all\n"
+     "momentum=0\nnesterov=false\nadam_eps=1e-08\nschedule=constant\nseed=0\n"
+     "train_subset=0\ntest_subset=0\ndata_parallel=false\nallreduce=auto\n"
+     "augment=none\ntf32=false\ncuda_graph=true\nfeature_length=64\ndropout=0.15\n"
+     "graph=selfloop\n",
+     "f3381b40349e"},
+    {{"model=baseline_cnn", "lr=0.001", "batch_size=32", "seed=3"}, 1,
+     "model=baseline_cnn\ndataset=mnist\nepochs=7\nbatch_size=32\neval_batch_size=64\n"
+     "grad_accum=1\nlr=0.001\noptimizer=adam\nweight_decay=0\nl2_scope=all\n"
+     "momentum=0\nnesterov=false\nadam_eps=1e-08\nschedule=step:7:0.1\nseed=3\n"
+     "train_subset=0\ntest_subset=0\ndata_parallel=false\nallreduce=auto\n"
+     "augment=none\ntf32=false\ncuda_graph=true\ndropout=0.5\n",
+     "6e2cb814a1d2"},
+    /* augment and a schedule; resnet's recipe is SGD with momentum */
+    {{"model=resnet", "augment=rotate:10,shift:2,erase:4", "schedule=cosine:20:0.0001", "depth=18",
+      "stem=small", "zero_init_residual=on"}, 1,
+     "model=resnet\ndataset=mnist\nepochs=25\nbatch_size=64\neval_batch_size=64\n"
+     "grad_accum=1\nlr=0.1\noptimizer=sgd\nweight_decay=0.0001\nl2_scope=all\n"
+     "momentum=0.9\nnesterov=false\nadam_eps=1e-08\nschedule=cosine:20:0.0001\n"
+     "seed=0\ntrain_subset=0\ntest_subset=0\ndata_parallel=false\nallreduce=auto\n"
+     "augment=rotate:10,shift:2,erase:4\ntf32=false\ncuda_graph=true\ndepth=18\n"
+     "stem=small\nzero_init_residual=on\n",
+     "30a868c50729"},
+    /* every model option set, and the optimizer changed after its fields */
+    {{"model=gecco", "weight_decay=0.05", "adam_eps=1e-07", "optimizer=adamw", "feature_length=32",
+      "dropout=0.2", "graph=complete", "eval_batch_size=128", "grad_accum=2", "lr=3e-4"}, 1,
+     "model=gecco\ndataset=mnist\nepochs=50\nbatch_size=64\neval_batch_size=128\n"
+     "grad_accum=2\nlr=0.0003\noptimizer=adamw\nweight_decay=0.05\nl2_scope=all\n"
+     "momentum=0\nnesterov=false\nadam_eps=1e-07\nschedule=constant\nseed=0\n"
+     "train_subset=0\ntest_subset=0\ndata_parallel=false\nallreduce=auto\n"
+     "augment=none\ntf32=false\ncuda_graph=true\nfeature_length=32\ndropout=0.2\n"
+     "graph=complete\n",
+     "741f2469c0f5"},
+    /* the remaining keys; device, threads and out are not part of the text */
+    {{"model=baseline_cnn", "dataset=fashion-mnist", "epochs=3", "optimizer=sgd", "momentum=0.9",
+      "nesterov=true", "l2_scope=fc", "train_subset=1000", "test_subset=500", "data_parallel=true",
+      "allreduce=mpi", "tf32=true", "cuda_graph=false", "seed=18446744073709551615", "device=cpu",
+      "threads=2", "out=x.h5"}, 2,
+     "model=baseline_cnn\ndataset=fashion-mnist\nepochs=3\nbatch_size=64\n"
+     "eval_batch_size=64\ngrad_accum=1\nlr=0.001\noptimizer=sgd\nweight_decay=0\n"
+     "l2_scope=fc\nmomentum=0.9\nnesterov=true\nadam_eps=1e-08\nschedule=step:7:0.1\n"
+     "seed=18446744073709551615\ntrain_subset=1000\ntest_subset=500\n"
+     "data_parallel=true\nallreduce=mpi\naugment=none\ntf32=true\ncuda_graph=false\n"
+     "dropout=0.5\n",
+     "63ab6eb9ff4e"},
+};
+
+/* settings "key=value" -> SweepSetting (line = position + 1). */
+static int to_settings(const char *const *text, SweepSetting *out)
+{
+    int n = 0;
+    for (; n < MAX_SETTINGS && text[n]; n++) {
+        const char *eq = strchr(text[n], '=');
+        assert_non_null(eq);
+        snprintf(out[n].key, sizeof out[n].key, "%.*s", (int)(eq - text[n]), text[n]);
+        snprintf(out[n].value, sizeof out[n].value, "%s", eq + 1);
+        out[n].line = n + 1;
+    }
+    return n;
+}
+
+static void test_pinned_text_and_ids(void **state)
+{
+    for (size_t k = 0; k < sizeof CASES / sizeof CASES[0]; k++) {
+        const PinnedCase *c = &CASES[k];
+        SweepSetting s[MAX_SETTINGS];
+        int n = to_settings(c->settings, s);
+        SweepConfigContext ctx = {.ranks_per_trial = c->ranks_per_trial};
+        TrainConfig cfg;
+        char err[1024] = "", text[8192], id[TRIAL_ID_LEN + 1];
+        if (sweep_trial_config(&ctx, s, n, &cfg, NULL, err, sizeof err)) fail_msg("case %zu: %s", k, err);
+        config_to_text(&cfg, text, sizeof text);
+        trial_id_make(text, c->ranks_per_trial, id);
+        assert_string_equal(text, c->text);
+        assert_string_equal(id, c->id);
+    }
+}
+
+/* A new model resets the recipe's keys and keeps the others. */
+static void test_model_change_keeps_run_keys(void **state)
+{
+    static const char *const before[][2] = {
+        {"model", "resnet"}, {"dataset", "fashion-mnist"}, {"device", "cpu"}, {"tf32", "true"},
+        {"cuda_graph", "false"}, {"out", "x.h5"}, {"threads", "3"}, {"seed", "7"}, {"data_parallel", "true"},
+        {"allreduce", "nccl"}, {"lr", "0.5"}, {"epochs", "2"}, {"augment", "shift:1"}, {"depth", "18"},
+    };
+    TrainConfig cfg;
+    char err[1024], text[8192];
+    memset(&cfg, 0, sizeof cfg);
+    for (size_t i = 0; i < sizeof before / sizeof before[0]; i++)
+        if (config_set(&cfg, before[i][0], before[i][1], err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(config_set(&cfg, "model", "baseline_cnn", err, sizeof err), 0);
+    config_to_text(&cfg, text, sizeof text);
+    assert_string_equal(text,
+                        "model=baseline_cnn\ndataset=fashion-mnist\nepochs=7\nbatch_size=64\n"
+                        "eval_batch_size=64\ngrad_accum=1\nlr=0.001\noptimizer=adam\nweight_decay=0\n"
+                        "l2_scope=all\nmomentum=0\nnesterov=false\nadam_eps=1e-08\nschedule=step:7:0.1\n"
+                        "seed=7\ntrain_subset=0\ntest_subset=0\ndata_parallel=true\nallreduce=nccl\n"
+                        "augment=none\ntf32=true\ncuda_graph=false\ndropout=0.5\n");
+    assert_string_equal(cfg.device, "cpu");
+    assert_string_equal(cfg.out, "x.h5");
+    assert_int_equal(cfg.threads, 3);
+}
+
+/* config_set's messages, word for word (the CLI and sweep files show them). */
+static void test_messages(void **state)
+{
+    static const char *const cases[][3] = {
+        {"colour", "blue",
+         "colour: unknown key for model gecco (keys: model dataset epochs batch_size "
+         "eval_batch_size grad_accum lr optimizer weight_decay l2_scope momentum nesterov "
+         "adam_eps schedule seed device threads out train_subset test_subset data_parallel "
+         "allreduce augment tf32 cuda_graph and the model's options)"},
+        {"feature_length", "3", "feature_length: expected an even number, got 3"},
+        {"epochs", "0", "epochs: expected a whole number in [1, 100000], got '0'"},
+        {"threads", "x", "threads: expected a whole number in [0, 1024], got 'x'"},
+        {"train_subset", "-1", "train_subset: expected a whole number in [0, 1099511627776], got '-1'"},
+        {"lr", "fast", "lr: expected a number in [0, 1000], got 'fast'"},
+        {"momentum", "2", "momentum: expected a number in [0, 1], got '2'"},
+        {"adam_eps", "0", "adam_eps: expected a number in [1e-30, 1], got '0'"},
+        {"nesterov", "maybe", "nesterov: expected true or false, got 'maybe'"},
+        {"dataset", "", "dataset: expected a non-empty value of at most 4095 characters"},
+        {"out", "", "out: expected a non-empty value of at most 4095 characters"},
+        {"device", "gpu", "device: expected auto, cpu, cuda or cuda:N, got 'gpu'"},
+        {"device", "cuda:x", "device: expected auto, cpu, cuda or cuda:N, got 'cuda:x'"},
+        {"schedule", "step:0",
+         "schedule: expected step:STEP:GAMMA with STEP a positive integer and GAMMA a number > 0, "
+         "got 'step:0'"},
+        {"augment", "shift:-1",
+         "augment: expected shift:PIXELS with a whole number of pixels in [0, 28], got 'shift:-1'"},
+        {"seed", "-3", "seed: expected a non-negative whole number, got '-3'"},
+        {"optimizer", "lbfgs", "optimizer: expected sgd, adam or adamw, got 'lbfgs'"},
+        {"l2_scope", "conv", "l2_scope: expected all or fc, got 'conv'"},
+        {"allreduce", "gloo", "allreduce: expected auto, mpi or nccl, got 'gloo'"},
+        {"model", "lenet",
+         "model: expected one of baseline_cnn, gecco, gecco_enhanced, spinalnet, resnet, "
+         "efficient_capsnet, got 'lenet'"},
+        {"dropout", "1.5", "dropout: expected a value in [0, 0.99], got 1.5"},
+        {"graph", "ring", "graph: expected one of selfloop|complete, got 'ring'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TrainConfig cfg;
+        char err[1024] = "";
+        config_defaults(&cfg, model_find("gecco"));
+        assert_int_equal(config_set(&cfg, cases[i][0], cases[i][1], err, sizeof err), -1);
+        assert_string_equal(err, cases[i][2]);
+    }
+    TrainConfig empty;
+    char err[256];
+    memset(&empty, 0, sizeof empty);
+    assert_int_equal(config_set(&empty, "lr", "0.1", err, sizeof err), -1);
+    assert_string_equal(err, "lr: set the model first (model=NAME)");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pinned_text_and_ids),
+        cmocka_unit_test(test_model_change_keeps_run_keys),
+        cmocka_unit_test(test_messages),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
