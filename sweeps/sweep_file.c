@@ -708,22 +708,18 @@ static FILE *open_sweep_file(const char *path, SweepProblems *pr)
 {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
-    const char *why = NULL;
-    if (fd < 0 || fstat(fd, &st)) why = strerror(errno);
-    else if (!S_ISREG(st.st_mode)) why = "not a regular file";
-    else if (st.st_size > SWEEP_FILE_MAX) {
-        sweep_problems_add(pr, 0, "cannot read the sweep file: it is larger than %d MiB (%lld bytes)",
-                           SWEEP_FILE_MAX >> 20, (long long)st.st_size);
-        close(fd);
-        return NULL;
-    }
-    FILE *f = why ? NULL : fdopen(fd, "r");
-    if (!why && !f) why = strerror(errno);
-    if (why) {
-        sweep_problems_add(pr, 0, "cannot read the sweep file: %s", why);
-        if (fd >= 0) close(fd);
-    }
-    return f;
+    char why[128] = "";
+    if (fd < 0 || fstat(fd, &st)) snprintf(why, sizeof why, "%s", strerror(errno));
+    else if (!S_ISREG(st.st_mode)) snprintf(why, sizeof why, "not a regular file");
+    else if (st.st_size > SWEEP_FILE_MAX)
+        snprintf(why, sizeof why, "it is larger than %d MiB (%lld bytes)", SWEEP_FILE_MAX >> 20,
+                 (long long)st.st_size);
+    FILE *f = why[0] ? NULL : fdopen(fd, "r");
+    if (f) return f;
+    if (!why[0]) snprintf(why, sizeof why, "%s", strerror(errno));
+    sweep_problems_add(pr, 0, "cannot read the sweep file: %s", why);
+    if (fd >= 0) close(fd);
+    return NULL;
 }
 
 int sweep_file_parse(const char *path, SweepFile *sf, SweepProblems *pr)

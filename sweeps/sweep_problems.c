@@ -12,8 +12,8 @@ void sweep_problems_init(SweepProblems *p, const char *path)
 
 /* A problem is found once per trial that has it (100,000 trials, one bad
  * value: 100,000 times): the duplicate check is a hash lookup, and the
- * sort O(n log n). With a linear scan and an insertion sort, 50,000
- * distinct problems on one line took 23 s. */
+ * sort O(n log n). A linear scan per problem made 50,651 distinct
+ * problems on one line take 23 s (80% of it in that scan's strcmp). */
 void sweep_problems_add(SweepProblems *p, int line, const char *fmt, ...)
 {
     char msg[2048], key[2100];
