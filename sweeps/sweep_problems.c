@@ -47,7 +47,7 @@ void sweep_problem_format(const SweepProblems *p, int i, char *buf, int size)
 
 void sweep_problems_print(SweepProblems *p, FILE *f)
 {
-    qsort(p->items, (size_t)p->count, sizeof *p->items, by_line_then_order);
+    if (p->count > 1) qsort(p->items, (size_t)p->count, sizeof *p->items, by_line_then_order);
     char buf[4096];
     for (int i = 0; i < p->count; i++) {
         sweep_problem_format(p, i, buf, sizeof buf);
