@@ -60,13 +60,6 @@ static void put(Builder *b, const char *key, const char *value, int line)
     s->line = line;
 }
 
-static const SweepModelSection *model_section(const SweepFile *sf, const char *model)
-{
-    for (int i = 0; i < sf->n_models; i++)
-        if (!strcmp(sf->models[i].model, model)) return &sf->models[i];
-    return NULL;
-}
-
 /* The settings of configuration `values` (one per axis) with seed. */
 static void build_settings(const SweepFile *sf, char **values, const char *model, int model_line,
                            uint64_t seed, Builder *b)
@@ -77,7 +70,7 @@ static void build_settings(const SweepFile *sf, char **values, const char *model
     for (int i = 0; i < sf->defaults.count; i++)
         if (strcmp(sf->defaults.items[i].key, "model"))
             put(b, sf->defaults.items[i].key, sf->defaults.items[i].value, sf->defaults.items[i].line);
-    const SweepModelSection *m = model_section(sf, model);
+    const SweepModelSection *m = sweep_find_model(sf, model);
     for (int i = 0; m && i < m->settings.count; i++)
         put(b, m->settings.items[i].key, m->settings.items[i].value, m->settings.items[i].line);
     for (int i = 0; i < sf->n_axes; i++)
@@ -148,7 +141,10 @@ static int id_set_find_or_add(IdSet *s, const SweepTrials *t, const char *id, in
 static void add_trial(SweepTrials *t, const SweepFile *sf, long config, const char *id, const char *model,
                       uint64_t seed, int epochs, const Builder *b, char **values)
 {
-    t->items = xrealloc(t->items, (size_t)(t->count + 1) * sizeof *t->items);
+    if (t->count == t->capacity) {
+        t->capacity = t->capacity ? 2 * t->capacity : 64;
+        t->items = xrealloc(t->items, (size_t)t->capacity * sizeof *t->items);
+    }
     SweepTrial *x = &t->items[t->count];
     memset(x, 0, sizeof *x);
     x->index = t->count++;
@@ -167,10 +163,16 @@ static void add_trial(SweepTrials *t, const SweepFile *sf, long config, const ch
     if (epochs > t->max_epochs) t->max_epochs = epochs;
 }
 
-/* Every [model.NAME] must name a registered model that some trial uses. */
+/* Every [model.NAME] must name a registered model that some trial uses
+ * (one lookup per trial: 20,000 sections x 100,000 trials stay cheap). */
 static void check_model_sections(const SweepFile *sf, const SweepResolver *r, const SweepTrials *t,
                                  SweepProblems *pr)
 {
+    char *used = xcalloc((size_t)sf->n_models + 1, 1);
+    for (int k = 0; k < t->count; k++) {
+        const SweepModelSection *m = sweep_find_model(sf, t->items[k].model);
+        if (m) used[m - sf->models] = 1;
+    }
     for (int i = 0; i < sf->n_models; i++) {
         const SweepModelSection *m = &sf->models[i];
         char why[512];
@@ -178,12 +180,11 @@ static void check_model_sections(const SweepFile *sf, const SweepResolver *r, co
             sweep_problems_add(pr, m->line, "[model.%s]: %s", m->model, why);
             continue;
         }
-        int used = 0;
-        for (int k = 0; k < t->count && !used; k++) used = !strcmp(t->items[k].model, m->model);
-        if (!used && t->count)
+        if (!used[i] && t->count)
             sweep_problems_add(pr, m->line, "[model.%s] applies to no trial (no trial of this sweep "
                                             "trains %s)", m->model, m->model);
     }
+    free(used);
 }
 
 int sweep_expand(const SweepFile *sf, const SweepResolver *r, SweepTrials *out, SweepProblems *pr)
@@ -211,7 +212,9 @@ int sweep_expand(const SweepFile *sf, const SweepResolver *r, SweepTrials *out, 
     SweepResolved *resolved = xmalloc(sizeof *resolved);
     IdSet seen;
     id_set_init(&seen, configs * sf->n_seeds);
-    for (long c = 0; c < configs; c++) {
+    long checked = 0;
+    int failed = 0;
+    for (long c = 0; c < configs && failed < SWEEP_MAX_FAILED_TRIALS; c++) {
         config_values(sf, c, values);
         const char *model = model_default ? model_default->value : NULL;
         int model_line = model_default ? model_default->line : 0;
@@ -220,10 +223,13 @@ int sweep_expand(const SweepFile *sf, const SweepResolver *r, SweepTrials *out, 
                 model = values[i];
                 model_line = model_axis->line;
             }
-        for (int s = 0; s < sf->n_seeds; s++) {
+        for (int s = 0; s < sf->n_seeds && failed < SWEEP_MAX_FAILED_TRIALS; s++, checked++) {
             build_settings(sf, values, model, model_line, sf->seeds[s], &b);
             memset(resolved, 0, sizeof *resolved);
-            if (r->resolve(r->user, b.items, b.count, resolved, pr)) continue;
+            if (r->resolve(r->user, b.items, b.count, resolved, pr)) {
+                failed++;
+                continue;
+            }
             char id[TRIAL_ID_LEN + 1];
             trial_id_make(resolved->canonical, sf->ranks_per_trial, id);
             int twin = id_set_find_or_add(&seen, out, id, out->count);
@@ -240,6 +246,9 @@ int sweep_expand(const SweepFile *sf, const SweepResolver *r, SweepTrials *out, 
             add_trial(out, sf, c, id, model, sf->seeds[s], resolved->epochs, &b, values);
         }
     }
+    if (checked < configs * sf->n_seeds)
+        sweep_problems_add(pr, 0, "stopped checking trials after %d with problems (of %ld); fix these and "
+                                  "check again", failed, configs * sf->n_seeds);
     check_model_sections(sf, r, out, pr);
     free(seen.slot);
     free(resolved);

@@ -18,6 +18,10 @@
 #include "trial_id.h"
 
 #define SWEEP_MAX_TRIALS 100000
+/* Expansion stops after this many trials the resolver rejected: their
+ * problems are what to fix first, and each trial costs a pass over all
+ * its settings (samples = 100000 of a bad range resolved 100,000 trials). */
+#define SWEEP_MAX_FAILED_TRIALS 100
 
 typedef struct SweepResolved {
     char canonical[8192];      /* the resolved configuration, "key=value" lines */
@@ -51,7 +55,7 @@ typedef struct SweepTrial {
 
 typedef struct SweepTrials {
     SweepTrial *items;
-    int count;
+    int count, capacity;
     int duplicates_dropped;        /* random draws that repeated an earlier configuration */
     int max_epochs;
 } SweepTrials;

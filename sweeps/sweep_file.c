@@ -5,10 +5,13 @@
 #include "sweep_file.h"
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "util.h"
 
 static const char *const SWEEP_KEYS =
@@ -20,13 +23,18 @@ typedef struct Parser {
     SweepFile *sf;
     SweepProblems *pr;
     FILE *file;
+    long bytes_read;
     int line;                     /* the physical line inih is handling */
-    char *buf;                    /* getline buffer */
-    size_t buf_size;
+    char text[SWEEP_LINE_MAX + 1];   /* that line (its first SWEEP_LINE_MAX characters) */
+    /* A value too long for inih's line buffer: inih gets "KEY =" and the
+     * handler takes the value from here (a place in text). */
+    char *long_value;
+    int long_value_line;
     /* Sections seen, by header line (for "appears twice", "needs ..."). */
     int line_sweep, line_defaults, line_grid, line_random;
     /* [sweep] keys seen (for duplicates), by line. */
     int sweep_key_line[16];
+    NameIndex setting_keys;       /* "SECTION\nKEY" -> line, for [defaults] and [model.X] */
 } Parser;
 
 /* ---- small text helpers --------------------------------------------------- */
@@ -107,46 +115,68 @@ static void free_list(char **items, int n)
     free(items);
 }
 
+/* items with room for count + 1 of size bytes: the capacity doubles, so
+ * N appends copy O(N) bytes in all. */
+static void *room_for_one_more(void *items, int count, int *capacity, size_t size)
+{
+    if (count < *capacity) return items;
+    *capacity = *capacity ? 2 * *capacity : 8;
+    return xrealloc(items, (size_t)*capacity * size);
+}
+
 static void settings_add(SweepSettings *s, const char *key, const char *value, int line)
 {
-    if (s->count == s->capacity) {
-        s->capacity = s->capacity ? 2 * s->capacity : 8;
-        s->items = xrealloc(s->items, (size_t)s->capacity * sizeof *s->items);
-    }
+    s->items = room_for_one_more(s->items, s->count, &s->capacity, sizeof *s->items);
     SweepSetting *x = &s->items[s->count++];
     snprintf(x->key, sizeof x->key, "%s", key);
     snprintf(x->value, sizeof x->value, "%s", value);
     x->line = line;
 }
 
-static const SweepSetting *settings_find(const SweepSettings *s, const char *key)
-{
-    for (int i = 0; i < s->count; i++)
-        if (!strcmp(s->items[i].key, key)) return &s->items[i];
-    return NULL;
-}
-
 const SweepAxis *sweep_find_axis(const SweepFile *sf, const char *key)
 {
-    for (int i = 0; i < sf->n_axes; i++)
-        if (!strcmp(sf->axes[i].key, key)) return &sf->axes[i];
-    return NULL;
+    int i = name_index_find(&sf->axis_index, key);
+    return i < 0 ? NULL : &sf->axes[i];
+}
+
+const SweepModelSection *sweep_find_model(const SweepFile *sf, const char *model)
+{
+    int i = name_index_find(&sf->model_index, model);
+    return i < 0 ? NULL : &sf->models[i];
 }
 
 /* ---- the line reader inih calls ------------------------------------------- */
 
-/* One physical line per call, so inih's line count is ours. Leading
- * whitespace is dropped (inih would read an indented line as the
- * continuation of the previous value), and so is a '#' comment after
- * whitespace (inih strips only ';' inline comments). */
-static char *read_line(char *str, int num, void *stream)
+/* The next physical line into p->text, without its '\n'; its length, or
+ * -1 at the end of the file. Of a line longer than SWEEP_LINE_MAX only the
+ * first SWEEP_LINE_MAX characters are kept (the rest is read and dropped),
+ * so no line is held whole: /dev/zero, one endless line, took 7 GB in 20 s
+ * through getline(). Stops once SWEEP_FILE_MAX bytes are read (a file that
+ * grows while it is read). */
+static long read_physical_line(Parser *p)
 {
-    Parser *p = stream;
-    ssize_t n = getline(&p->buf, &p->buf_size, p->file);
-    if (n < 0) return NULL;
-    p->line++;
-    char *s = p->buf;
-    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = 0;
+    long n = 0;
+    int c = EOF;
+    while (p->bytes_read < SWEEP_FILE_MAX && (c = getc(p->file)) != EOF) {
+        p->bytes_read++;
+        if (c == '\n') break;
+        if (n < SWEEP_LINE_MAX) p->text[n] = (char)c;
+        n++;
+    }
+    if (c == EOF && n == 0) return -1;
+    p->text[n < SWEEP_LINE_MAX ? n : SWEEP_LINE_MAX] = 0;
+    return n;
+}
+
+/* The line as inih should see it: no line end, no byte order mark, no
+ * leading whitespace (inih would read an indented line as the
+ * continuation of the previous value), no '#' comment after whitespace
+ * (inih strips only ';' inline comments). */
+static char *clean_line(Parser *p)
+{
+    char *s = p->text;
+    size_t n = strlen(s);
+    while (n > 0 && s[n - 1] == '\r') s[--n] = 0;
     if (p->line == 1 && !strncmp(s, "\xEF\xBB\xBF", 3)) s += 3;   /* UTF-8 byte order mark */
     while (*s == ' ' || *s == '\t') s++;
     for (char *c = s + 1; *s && *s != '#' && *s != ';' && *c; c++)
@@ -154,12 +184,70 @@ static char *read_line(char *str, int num, void *stream)
             *c = 0;
             break;
         }
-    if ((int)strlen(s) + 2 > num) {
-        sweep_problems_add(p->pr, p->line, "line is longer than %d characters", num - 2);
-        s = "";
+    return s;
+}
+
+static void report_too_long(Parser *p)
+{
+    sweep_problems_add(p->pr, p->line, "key or value too long (keys up to %d, values up to %d characters)",
+                       SWEEP_KEY_MAX - 1, SWEEP_VALUE_MAX - 1);
+}
+
+/* A line s longer than inih's buffer (num bytes: 200 in Debian's build)
+ * into str. inih's reader contract is fgets': had it got the line in
+ * pieces, it would read each piece as a line of its own. So a
+ * "key = value" line goes to inih as "key =" and the value waits in
+ * p->long_value for on_entry; a comment goes as an empty comment. A
+ * section header cannot be that long (inih keeps 50 characters of it). */
+static char *hand_over_long_line(Parser *p, char *s, char *str, int num)
+{
+    char *delimiter = strpbrk(s, "=:");            /* inih splits at the first '=' or ':' */
+    if (*s == ';' || *s == '#') snprintf(str, num, ";\n");
+    else if (*s == '[') {
+        sweep_problems_add(p->pr, p->line, "line is longer than %d characters (only key = value lines may be "
+                                           "longer)", num - 2);
+        snprintf(str, num, "\n");
+    } else if (!delimiter) snprintf(str, num, "%.*s\n", num - 2, s);   /* inih reports the syntax error */
+    else if (delimiter - s + 3 > num) {
+        report_too_long(p);
+        snprintf(str, num, "\n");
+    } else {
+        p->long_value = delimiter + 1;
+        p->long_value_line = p->line;
+        snprintf(str, num, "%.*s\n", (int)(delimiter - s + 1), s);
     }
+    return str;
+}
+
+/* One physical line per call, so inih's line count is ours. */
+static char *read_line(char *str, int num, void *stream)
+{
+    Parser *p = stream;
+    long n = read_physical_line(p);
+    if (n < 0) return NULL;
+    p->line++;
+    if (n > SWEEP_LINE_MAX) {
+        sweep_problems_add(p->pr, p->line, "line is longer than %d characters", SWEEP_LINE_MAX);
+        snprintf(str, num, "\n");
+        return str;
+    }
+    char *s = clean_line(p);
+    if ((int)strlen(s) + 2 > num) return hand_over_long_line(p, s, str, num);
     snprintf(str, num, "%s\n", s);
     return str;
+}
+
+/* The value of a line hand_over_long_line kept, as inih would have cut it:
+ * trimmed, without a ';' comment after whitespace. */
+static const char *long_line_value(Parser *p)
+{
+    char *v = trim(p->long_value);
+    for (char *c = v + (*v != 0); *c; c++)
+        if (*c == ';' && isspace((unsigned char)c[-1])) {
+            *c = 0;
+            break;
+        }
+    return trim(v);
 }
 
 /* ---- sections --------------------------------------------------------------- */
@@ -174,11 +262,15 @@ static SectionKind section_kind(const char *name)
     return SEC_UNKNOWN;
 }
 
-static SweepModelSection *find_model_section(SweepFile *sf, const char *model)
+static void add_model_section(Parser *p, const char *model)
 {
-    for (int i = 0; i < sf->n_models; i++)
-        if (!strcmp(sf->models[i].model, model)) return &sf->models[i];
-    return NULL;
+    SweepFile *sf = p->sf;
+    sf->models = room_for_one_more(sf->models, sf->n_models, &sf->models_capacity, sizeof *sf->models);
+    SweepModelSection *m = &sf->models[sf->n_models];
+    memset(m, 0, sizeof *m);
+    snprintf(m->model, sizeof m->model, "%s", model);
+    m->line = p->line;
+    name_index_add(&sf->model_index, m->model, sf->n_models++);
 }
 
 /* A header line "[name]": check the name once, where it is written. */
@@ -201,16 +293,9 @@ static void on_header(Parser *p, const char *line)
             sweep_problems_add(p->pr, p->line, "section [model.] names no model (expected [model.NAME])");
             return;
         }
-        SweepModelSection *m = find_model_section(p->sf, model);
-        if (m) {
-            sweep_problems_add(p->pr, p->line, "section [model.%s] appears twice (first at line %d)", model, m->line);
-            return;
-        }
-        p->sf->models = xrealloc(p->sf->models, (size_t)(p->sf->n_models + 1) * sizeof *p->sf->models);
-        m = &p->sf->models[p->sf->n_models++];
-        memset(m, 0, sizeof *m);
-        snprintf(m->model, sizeof m->model, "%s", model);
-        m->line = p->line;
+        const SweepModelSection *m = sweep_find_model(p->sf, model);
+        if (m) sweep_problems_add(p->pr, p->line, "section [model.%s] appears twice (first at line %d)", model, m->line);
+        else add_model_section(p, model);
         return;
     }
     default:
@@ -289,7 +374,10 @@ static void on_sweep_key(Parser *p, const char *key, const char *value)
     int line = p->line;
     SweepProblems *pr = p->pr;
     if (!strcmp(key, "name")) {
-        if (!valid_name(value))
+        if (!strcmp(value, ".") || !strcmp(value, ".."))
+            sweep_problems_add(pr, line, "name: '%s' is not allowed (the default out folder runs/%s would not be "
+                                         "the sweep's own)", value, value);
+        else if (!valid_name(value))
             sweep_problems_add(pr, line, "name: expected letters, digits, '_', '-' or '.' (at most 100), got '%s'", value);
         else snprintf(sf->name, sizeof sf->name, "%s", value);
         sf->line_name = line;
@@ -375,11 +463,17 @@ static const char *reserved_reason(const char *key)
     return NULL;
 }
 
-static int in_settings_twice(Parser *p, const SweepSettings *s, const char *section, const char *key)
+/* Is key set in section already? (Reported if so; remembered if not.) */
+static int in_settings_twice(Parser *p, const char *section, const char *key)
 {
-    const SweepSetting *old = settings_find(s, key);
-    if (!old) return 0;
-    sweep_problems_add(p->pr, p->line, "%s is set twice in [%s] (first at line %d)", key, section, old->line);
+    char name[256];
+    snprintf(name, sizeof name, "%s\n%s", section, key);
+    int first = name_index_find(&p->setting_keys, name);
+    if (first < 0) {
+        name_index_add(&p->setting_keys, name, p->line);
+        return 0;
+    }
+    sweep_problems_add(p->pr, p->line, "%s is set twice in [%s] (first at line %d)", key, section, first);
     return 1;
 }
 
@@ -396,18 +490,19 @@ static void on_training_key(Parser *p, const char *section, SectionKind kind, co
         return;
     }
     if (kind == SEC_DEFAULTS) {
-        if (!in_settings_twice(p, &p->sf->defaults, section, key))
+        if (!in_settings_twice(p, section, key))
             settings_add(&p->sf->defaults, key, value, p->line);
         return;
     }
-    SweepModelSection *m = find_model_section(p->sf, section + 6);
-    if (!m) return;                         /* its header was already reported */
+    int at = name_index_find(&p->sf->model_index, section + 6);
+    if (at < 0) return;                     /* its header was already reported */
+    SweepModelSection *m = &p->sf->models[at];
     if (!strcmp(key, "model")) {
         sweep_problems_add(p->pr, p->line, "model cannot be set in [%s]: the section applies to model %s",
                            section, m->model);
         return;
     }
-    if (!in_settings_twice(p, &m->settings, section, key)) settings_add(&m->settings, key, value, p->line);
+    if (!in_settings_twice(p, section, key)) settings_add(&m->settings, key, value, p->line);
 }
 
 /* "name(args)" -> kind and the argument text; -1 if value is no such call. */
@@ -525,7 +620,8 @@ static void on_axis(Parser *p, int random, const char *key, const char *value)
                 return;
             }
     }
-    sf->axes = xrealloc(sf->axes, (size_t)(sf->n_axes + 1) * sizeof *sf->axes);
+    sf->axes = room_for_one_more(sf->axes, sf->n_axes, &sf->axes_capacity, sizeof *sf->axes);
+    name_index_add(&sf->axis_index, a.key, sf->n_axes);
     sf->axes[sf->n_axes++] = a;
 }
 
@@ -536,9 +632,9 @@ static int on_entry(void *user, const char *section, const char *key, const char
         sweep_problems_add(p->pr, p->line, "'%s' is outside any section (start with [sweep])", key);
         return 1;
     }
+    if (p->long_value_line == p->line) value = long_line_value(p);
     if (strlen(key) >= SWEEP_KEY_MAX || strlen(value) >= SWEEP_VALUE_MAX) {
-        sweep_problems_add(p->pr, p->line, "key or value too long (keys up to %d, values up to %d characters)",
-                           SWEEP_KEY_MAX - 1, SWEEP_VALUE_MAX - 1);
+        report_too_long(p);
         return 1;
     }
     SectionKind kind = section_kind(section);
@@ -605,6 +701,27 @@ static void check_whole(Parser *p)
 
 /* ---- entry point ----------------------------------------------------------------- */
 
+/* path opened for reading if it is a regular file of at most SWEEP_FILE_MAX
+ * bytes; NULL with the problem added otherwise. O_NONBLOCK: opening a FIFO
+ * must not wait for a writer before it is refused. */
+static FILE *open_sweep_file(const char *path, SweepProblems *pr)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    char why[128] = "";
+    if (fd < 0 || fstat(fd, &st)) snprintf(why, sizeof why, "%s", strerror(errno));
+    else if (!S_ISREG(st.st_mode)) snprintf(why, sizeof why, "not a regular file");
+    else if (st.st_size > SWEEP_FILE_MAX)
+        snprintf(why, sizeof why, "it is larger than %d MiB (%lld bytes)", SWEEP_FILE_MAX >> 20,
+                 (long long)st.st_size);
+    FILE *f = why[0] ? NULL : fdopen(fd, "r");
+    if (f) return f;
+    if (!why[0]) snprintf(why, sizeof why, "%s", strerror(errno));
+    sweep_problems_add(pr, 0, "cannot read the sweep file: %s", why);
+    if (fd >= 0) close(fd);
+    return NULL;
+}
+
 int sweep_file_parse(const char *path, SweepFile *sf, SweepProblems *pr)
 {
     memset(sf, 0, sizeof *sf);
@@ -613,15 +730,14 @@ int sweep_file_parse(const char *path, SweepFile *sf, SweepProblems *pr)
     sf->ranks_per_trial = 1;
     sf->max_failures = -1;
     int before = pr->count;
-    Parser p = {.sf = sf, .pr = pr};
-    p.file = fopen(path, "r");
-    if (!p.file) {
-        sweep_problems_add(pr, 0, "cannot read the sweep file: %s", strerror(errno));
-        return pr->count - before;
-    }
+    Parser p = {.sf = sf, .pr = pr, .file = open_sweep_file(path, pr)};
+    if (!p.file) return pr->count - before;
     int rc = ini_parse_stream(read_line_and_headers, &p, on_entry, &p);
+    if (p.bytes_read == SWEEP_FILE_MAX && getc(p.file) != EOF)
+        sweep_problems_add(pr, 0, "cannot read the sweep file: it grew past %d MiB while it was read",
+                           SWEEP_FILE_MAX >> 20);
     fclose(p.file);
-    free(p.buf);
+    name_index_free(&p.setting_keys);
     if (rc > 0)
         sweep_problems_add(pr, rc, "syntax error: expected [section], key = value, or a comment "
                                    "(the first such line; fix it and check again)");
@@ -645,5 +761,7 @@ void sweep_file_free(SweepFile *sf)
     for (int i = 0; i < sf->n_axes; i++)
         if (sf->axes[i].kind == AXIS_LIST) free_list(sf->axes[i].values, sf->axes[i].n_values);
     free(sf->axes);
+    name_index_free(&sf->model_index);
+    name_index_free(&sf->axis_index);
     memset(sf, 0, sizeof *sf);
 }

@@ -12,12 +12,19 @@
 #ifndef SWEEPRUN_SWEEP_FILE_H
 #define SWEEPRUN_SWEEP_FILE_H
 #include <stdint.h>
+#include "name_index.h"
 #include "sweep_problems.h"
 
 #define SWEEP_KEY_MAX 64
 #define SWEEP_VALUE_MAX 512
 #define SWEEP_NAME_MAX 128
 #define SWEEP_PATH_MAX 1024
+/* Real sweep files are a few KiB (the largest example: 4.5 KiB). Each
+ * "key = value" costs about 600 bytes of SweepSetting, twice (the file and
+ * the trial being built), so a file of 4-byte lines costs ~300x its size:
+ * 1 MiB keeps that near 300 MB. */
+#define SWEEP_FILE_MAX (1 << 20)   /* bytes */
+#define SWEEP_LINE_MAX 4096        /* characters of one line */
 
 /* One "key = value" of a training section. */
 typedef struct SweepSetting {
@@ -84,9 +91,11 @@ typedef struct SweepFile {
     int line_name, line_dataset, line_seeds, line_search, line_samples, line_ranks, line_prune;
     SweepSettings defaults;
     SweepModelSection *models;
-    int n_models;
+    int n_models, models_capacity;
+    NameIndex model_index;          /* model name -> position in models */
     SweepAxis *axes;                /* [grid] then [random], each in file order */
-    int n_axes;
+    int n_axes, axes_capacity;
+    NameIndex axis_index;           /* key -> position in axes */
     char broken_axes[512];          /* " key " for each axis that could not be read */
 } SweepFile;
 
@@ -101,5 +110,7 @@ int prune_rule_parse(const char *text, PruneRule *rule, char *err, int err_size)
 
 /* The axis for key, or NULL. */
 const SweepAxis *sweep_find_axis(const SweepFile *sf, const char *key);
+/* The [model.NAME] section of model, or NULL. */
+const SweepModelSection *sweep_find_model(const SweepFile *sf, const char *model);
 
 #endif

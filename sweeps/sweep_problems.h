@@ -5,16 +5,19 @@
 #ifndef SWEEPRUN_SWEEP_PROBLEMS_H
 #define SWEEPRUN_SWEEP_PROBLEMS_H
 #include <stdio.h>
+#include "name_index.h"
 
 typedef struct SweepProblem {
     int line;        /* 1-based; 0 = the file as a whole */
     char *message;
+    int order;       /* when it was found: keeps the order within a line */
 } SweepProblem;
 
 typedef struct SweepProblems {
     char path[1024];
     SweepProblem *items;
     int count, capacity;
+    NameIndex seen;  /* "LINE:message" of every item, for the duplicate check */
 } SweepProblems;
 
 void sweep_problems_init(SweepProblems *p, const char *path);

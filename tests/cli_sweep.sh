@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `sweeprun sweep` end to end, on tiny trials (GECCO, a few hundred images,
 # 1-3 epochs): a dry run prints the table and writes nothing; a bad file
-# gives FILE:LINE messages, exit 2 and nothing written; mpirun -np 2 runs
-# every trial exactly once; a rerun skips them all; an edited file makes new
-# trials beside the old files; median pruning; diverged trials and
+# gives FILE:LINE messages, exit 2 and nothing written (/dev/zero and a
+# sweep named .. too); mpirun -np 2 runs every trial exactly once; a rerun
+# skips them all; an edited file makes new trials beside the old files; median pruning; diverged trials and
 # max_failures; a trial that cannot start is failed and the sweep goes on;
 # ranks_per_trial = 2 equals `train --grad-accum 2` bit for bit; one sweep
 # at a time per out folder.
@@ -69,6 +69,25 @@ check "bad file: unknown section at line 10" grep -q "^$work/bad.ini:10: unknown
 check "bad file: each printed once under 2 ranks" test "$(count "bad.ini:6:" "$work/bad.out")" -eq 1
 check "bad file: says nothing was run" grep -q "sweeprun: sweep: 4 problems in $work/bad.ini; nothing was run" "$work/bad.out"
 check "bad file: nothing written" test ! -e "$work/bad-out"
+
+# /dev/zero (one endless line) took 7 GB in 20 s; under a 2 GB cap the old
+# reader failed, so this checks the refusal, not the machine's memory.
+(ulimit -v 2000000; timeout 60 "$bin" sweep /dev/zero --dry-run) >"$work/zero.out" 2>&1
+rc=$?
+cat "$work/zero.out"
+check "/dev/zero: exit 2" test "$rc" -eq 2
+check "/dev/zero: not a regular file" grep -q "^/dev/zero: cannot read the sweep file: not a regular file$" "$work/zero.out"
+
+# A sweep named .. without out would write its run files to runs/.. (here).
+mkdir -p "$work/dotdot/cwd"
+printf '[sweep]\nname = ..\n[defaults]\nmodel = gecco\nepochs = 1\ntrain_subset = 64\ntest_subset = 32\nbatch_size = 32\n' \
+  >"$work/dotdot/dotdot.ini"
+(cd "$work/dotdot/cwd" && "$bin" sweep ../dotdot.ini) >"$work/dotdot.out" 2>&1
+rc=$?
+cat "$work/dotdot.out"
+check "name ..: exit 2" test "$rc" -eq 2
+check "name ..: refused at line 2" grep -q "^../dotdot.ini:2: name: '..' is not allowed" "$work/dotdot.out"
+check "name ..: nothing written" test -z "$(ls -A "$work/dotdot/cwd")"
 
 # ---- 3. mpirun -np 2: every trial complete, exactly once --------------------
 "${mpi[@]}" "$bin" sweep "$work/tiny.ini" >"$work/run1.out" 2>&1

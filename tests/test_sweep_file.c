@@ -1,11 +1,14 @@
 /* Sweep files: a table of bad files, each with the one "FILE:LINE: message"
  * it must produce (checked through the runner's real resolver, so training
  * keys are judged by config_set() exactly as `sweeprun train` judges them),
- * a file with many problems reporting all of them in line order, and good
- * files parsed into the expected values. */
+ * a file with many problems reporting all of them in line order, good
+ * files parsed into the expected values, what is not a sweep file (a
+ * device, a folder, a huge file, a huge line), long lines, and work that
+ * grows linearly with the file. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "testutil.h"
 #include "sweep_config.h"
 #include "sweep_expand.h"
@@ -18,6 +21,8 @@ typedef struct BadCase {
 } BadCase;
 
 #define HEAD "[sweep]\nname = t\n"   /* lines 1-2 */
+#define LONG_50 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+#define LONG_200 LONG_50 LONG_50 LONG_50 LONG_50
 
 static const BadCase BAD[] = {
     {HEAD "[grids]\nlr = 0.1\n[defaults]\nmodel = gecco\n", 3,
@@ -80,18 +85,42 @@ static const BadCase BAD[] = {
     {"[sweep]\nseeds = 1\n[defaults]\nmodel = gecco\n", 1, "[sweep] has no name = ..."},
     {HEAD "[defaults]\nmodel = gecco\n[grid]\nlr = 0.1, uniform(0, 1)\n", 6,
      "lr: [grid] takes plain values; distributions such as 'uniform(0' belong in [random]"},
+    /* Names that are no folder of their own under runs/ (runs/.. is the working directory). */
+    {"[sweep]\nname = ..\n[defaults]\nmodel = gecco\n", 2,
+     "name: '..' is not allowed (the default out folder runs/.. would not be the sweep's own)"},
+    {"[sweep]\nname = .\n[defaults]\nmodel = gecco\n", 2,
+     "name: '.' is not allowed (the default out folder runs/. would not be the sweep's own)"},
+    {"[sweep]\nname = a/b\n[defaults]\nmodel = gecco\n", 2,
+     "name: expected letters, digits, '_', '-' or '.' (at most 100), got 'a/b'"},
+    {"[sweep]\nname = a\x01b\n[defaults]\nmodel = gecco\n", 2, "name: expected letters, digits"},
+    /* A header longer than inih's line buffer (only key = value lines may be). */
+    {HEAD "[defaults]\nmodel = gecco\n[model.gecco" LONG_200 "]\n", 5,
+     "line is longer than 198 characters (only key = value lines may be longer)"},
 };
 
 static char err[4096];
 
-/* Parse and expand path with the runner's resolver (MNIST-sized dataset). */
-static void check_file(const char *path, SweepFile *sf, SweepTrials *trials, SweepProblems *pr)
+/* A file parsed and expanded with the runner's resolver (MNIST-sized dataset). */
+typedef struct Checked {
+    SweepFile sf;
+    SweepTrials trials;
+    SweepProblems pr;
+} Checked;
+
+static void check_file(const char *path, Checked *c)
 {
-    sweep_problems_init(pr, path);
-    sweep_file_parse(path, sf, pr);
-    SweepConfigContext ctx = {.ranks_per_trial = sf->ranks_per_trial, .n_train = 60000, .n_test = 10000};
+    sweep_problems_init(&c->pr, path);
+    sweep_file_parse(path, &c->sf, &c->pr);
+    SweepConfigContext ctx = {.ranks_per_trial = c->sf.ranks_per_trial, .n_train = 60000, .n_test = 10000};
     SweepResolver r = sweep_config_resolver(&ctx);
-    sweep_expand(sf, &r, trials, pr);
+    sweep_expand(&c->sf, &r, &c->trials, &c->pr);
+}
+
+static void checked_free(Checked *c)
+{
+    sweep_problems_free(&c->pr);
+    sweep_trials_free(&c->trials);
+    sweep_file_free(&c->sf);
 }
 
 static void test_bad_files(void **state)
@@ -102,22 +131,18 @@ static void test_bad_files(void **state)
         char name[32], expected[2048], got[4096];
         snprintf(name, sizeof name, "bad%02d.ini", i);
         const char *path = test_write_text(name, BAD[i].text);
-        SweepFile sf;
-        SweepTrials trials;
-        SweepProblems pr;
-        check_file(path, &sf, &trials, &pr);
+        Checked c;
+        check_file(path, &c);
         if (BAD[i].line) snprintf(expected, sizeof expected, "%s:%d: %s", path, BAD[i].line, BAD[i].message);
         else snprintf(expected, sizeof expected, "%s: %s", path, BAD[i].message);
-        if (pr.count != 1) {
-            sweep_problems_print(&pr, stderr);
-            fail_msg("case %d: expected exactly one problem (%s), got %d", i, expected, pr.count);
+        if (c.pr.count != 1) {
+            sweep_problems_print(&c.pr, stderr);
+            fail_msg("case %d: expected exactly one problem (%s), got %d", i, expected, c.pr.count);
         }
-        sweep_problem_format(&pr, 0, got, sizeof got);
+        sweep_problem_format(&c.pr, 0, got, sizeof got);
         if (strncmp(got, expected, strlen(expected)))
             fail_msg("case %d:\n  expected: %s\n  got:      %s", i, expected, got);
-        sweep_problems_free(&pr);
-        sweep_trials_free(&trials);
-        sweep_file_free(&sf);
+        checked_free(&c);
     }
 }
 
@@ -137,18 +162,14 @@ static void test_all_problems_reported(void **state)
         "dropout = 0.1, 3, 0.2\n"       /* 9: one bad value shared by 2 trials: one message */
         "batch_size = 32, 64\n"         /* 10 */
         "[extra]\n");                   /* 11 */
-    SweepFile sf;
-    SweepTrials trials;
-    SweepProblems pr;
-    check_file(path, &sf, &trials, &pr);
-    sweep_problems_print(&pr, stderr);
-    assert_int_equal(pr.count, 5);
+    Checked c;
+    check_file(path, &c);
+    sweep_problems_print(&c.pr, stderr);
+    assert_int_equal(c.pr.count, 5);
     const int lines[] = {3, 4, 7, 9, 11};
-    for (int i = 0; i < 5; i++) assert_int_equal(pr.items[i].line, lines[i]);
-    assert_string_equal(pr.items[3].message, "dropout: expected a value in [0, 0.99], got 3");
-    sweep_problems_free(&pr);
-    sweep_trials_free(&trials);
-    sweep_file_free(&sf);
+    for (int i = 0; i < 5; i++) assert_int_equal(c.pr.items[i].line, lines[i]);
+    assert_string_equal(c.pr.items[3].message, "dropout: expected a value in [0, 0.99], got 3");
+    checked_free(&c);
 }
 
 static void test_missing_file(void **state)
@@ -186,30 +207,26 @@ static void test_good_file(void **state)
         "[grid]\n"
         "lr = 0.001, 0.003\n"
         "weight_decay = 0, 1e-4, 1e-3\n");
-    SweepFile sf;
-    SweepTrials trials;
-    SweepProblems pr;
-    check_file(path, &sf, &trials, &pr);
-    sweep_problems_print(&pr, stderr);
-    assert_int_equal(pr.count, 0);
-    assert_string_equal(sf.name, "good-1");
-    assert_string_equal(sf.out, "runs/good-1");
-    assert_int_equal(sf.n_seeds, 3);
-    assert_true(sf.seeds[0] == 3 && sf.seeds[1] == 1 && sf.seeds[2] == 2);
-    assert_int_equal(sf.ranks_per_trial, 2);
-    assert_true(sf.prune.enabled && sf.prune.warmup == 2 && sf.prune.min_trials == 3);
-    assert_int_equal(sf.max_failures, 4);
-    assert_int_equal(sf.defaults.count, 3);
-    assert_string_equal(sf.defaults.items[2].value, "64");
-    assert_int_equal(sf.defaults.items[2].line, 12);
-    assert_int_equal(sf.n_axes, 2);
-    assert_int_equal(sf.axes[1].n_values, 3);
-    assert_string_equal(sf.axes[1].values[2], "1e-3");
+    Checked c;
+    check_file(path, &c);
+    sweep_problems_print(&c.pr, stderr);
+    assert_int_equal(c.pr.count, 0);
+    assert_string_equal(c.sf.name, "good-1");
+    assert_string_equal(c.sf.out, "runs/good-1");
+    assert_int_equal(c.sf.n_seeds, 3);
+    assert_true(c.sf.seeds[0] == 3 && c.sf.seeds[1] == 1 && c.sf.seeds[2] == 2);
+    assert_int_equal(c.sf.ranks_per_trial, 2);
+    assert_true(c.sf.prune.enabled && c.sf.prune.warmup == 2 && c.sf.prune.min_trials == 3);
+    assert_int_equal(c.sf.max_failures, 4);
+    assert_int_equal(c.sf.defaults.count, 3);
+    assert_string_equal(c.sf.defaults.items[2].value, "64");
+    assert_int_equal(c.sf.defaults.items[2].line, 12);
+    assert_int_equal(c.sf.n_axes, 2);
+    assert_int_equal(c.sf.axes[1].n_values, 3);
+    assert_string_equal(c.sf.axes[1].values[2], "1e-3");
     /* 2 lr x 3 weight decay x 3 seeds */
-    assert_int_equal(trials.count, 18);
-    sweep_problems_free(&pr);
-    sweep_trials_free(&trials);
-    sweep_file_free(&sf);
+    assert_int_equal(c.trials.count, 18);
+    checked_free(&c);
 }
 
 static void test_prune_rule_parse(void **state)
@@ -227,6 +244,218 @@ static void test_prune_rule_parse(void **state)
     assert_int_equal(prune_rule_parse("medianx:warmup=2", &r, err, sizeof err), -1);
 }
 
+/* NAME in the test folder, opened for writing; its path into path. */
+static FILE *create_test_file(const char *name, char *path, size_t size)
+{
+    test_tmpdir_path(path, size, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    return f;
+}
+
+/* Parse path alone; its problems formatted, one per line, into text. */
+static int parse_problems(const char *path, char *text, int size)
+{
+    SweepFile sf;
+    SweepProblems pr;
+    sweep_problems_init(&pr, path);
+    int n = sweep_file_parse(path, &sf, &pr);
+    int used = 0;
+    text[0] = 0;
+    for (int i = 0; i < pr.count && used < size; i++) {
+        char line[4096];
+        sweep_problem_format(&pr, i, line, sizeof line);
+        used += snprintf(text + used, size - used, "%s\n", line);
+    }
+    sweep_problems_free(&pr);
+    sweep_file_free(&sf);
+    return n;
+}
+
+/* Only regular files are read: /dev/zero (an endless line) was read into
+ * memory without bound (7 GB in 20 s), a folder read as an empty file. */
+static void test_not_a_regular_file(void **state)
+{
+    (void)state;
+    char text[8192];
+    assert_int_equal(parse_problems("/dev/zero", text, sizeof text), 1);
+    assert_string_equal(text, "/dev/zero: cannot read the sweep file: not a regular file\n");
+    assert_int_equal(parse_problems(test_tmpdir, text, sizeof text), 1);
+    assert_non_null(strstr(text, ": cannot read the sweep file: not a regular file\n"));
+}
+
+/* A file over the size limit is refused before a byte of it is read. */
+static void test_file_size_limit(void **state)
+{
+    (void)state;
+    char path[512], text[8192], expected[1024];
+    FILE *f = create_test_file("huge.ini", path, sizeof path);
+    assert_int_equal(ftruncate(fileno(f), SWEEP_FILE_MAX + 1), 0);   /* sparse: one line of NULs */
+    fclose(f);
+    assert_int_equal(parse_problems(path, text, sizeof text), 1);
+    snprintf(expected, sizeof expected, "%s: cannot read the sweep file: it is larger than 1 MiB (%d bytes)\n",
+             path, SWEEP_FILE_MAX + 1);
+    assert_string_equal(text, expected);
+}
+
+/* A line over SWEEP_LINE_MAX is reported at its line and skipped without
+ * being held in memory; the lines after it keep their numbers. */
+static void test_line_too_long(void **state)
+{
+    (void)state;
+    char path[512], text[8192], expected[2048];
+    FILE *f = create_test_file("longline.ini", path, sizeof path);
+    fputs(HEAD "[defaults]\nmodel = gecco\nlr = ", f);
+    for (int i = 0; i < 3 * SWEEP_LINE_MAX; i++) fputc('1', f);
+    fputs("\nbatch_size = 32\nbatch_size = 64\n", f);
+    fclose(f);
+    assert_int_equal(parse_problems(path, text, sizeof text), 2);
+    snprintf(expected, sizeof expected, "%s:5: line is longer than %d characters\n"
+             "%s:7: batch_size is set twice in [defaults] (first at line 6)\n", path, SWEEP_LINE_MAX, path);
+    assert_string_equal(text, expected);
+}
+
+/* inih's 200-byte line buffer is no limit on key = value lines: 100 seeds
+ * (390 characters), a grid list of 60 values with an inline comment; a
+ * value over 511 characters gets the value-length message. */
+static void test_long_lines(void **state)
+{
+    (void)state;
+    char text[16384], seeds[1024] = "", lrs[1024] = "", big[700];
+    for (int i = 0; i < 100; i++) snprintf(seeds + strlen(seeds), sizeof seeds - strlen(seeds), "%s%d", i ? ", " : "", i);
+    for (int i = 0; i < 60; i++) snprintf(lrs + strlen(lrs), sizeof lrs - strlen(lrs), "%s%de-4", i ? ", " : "", i + 1);
+    snprintf(text, sizeof text, "[sweep]\nname = long\nseeds = %s\n[defaults]\nmodel = gecco\n"
+             "[grid]\nlr = %s   ; sixty learning rates\n", seeds, lrs);
+    const char *path = test_write_text("long.ini", text);
+    Checked c;
+    check_file(path, &c);
+    sweep_problems_print(&c.pr, stderr);
+    assert_int_equal(c.pr.count, 0);
+    assert_int_equal(c.sf.n_seeds, 100);
+    assert_true(c.sf.seeds[0] == 0 && c.sf.seeds[99] == 99);
+    assert_int_equal(c.sf.axes[0].n_values, 60);
+    assert_int_equal(c.sf.axes[0].line, 7);
+    assert_string_equal(c.sf.axes[0].values[59], "60e-4");
+    assert_int_equal(c.trials.count, 6000);
+    checked_free(&c);
+
+    memset(big, '7', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    snprintf(text, sizeof text, HEAD "[defaults]\nmodel = gecco\nlr = %s\n", big);
+    assert_int_equal(parse_problems(test_write_text("big.ini", text), text, sizeof text), 1);
+    assert_non_null(strstr(text, ":5: key or value too long (keys up to 63, values up to 511 characters)\n"));
+}
+
+/* Work counter for the linearity test: the sweeps library is linked
+ * statically into this program, so its strcmp calls land here (the
+ * program's own definition comes before libc's). */
+static long strcmp_calls;
+
+int strcmp(const char *a, const char *b)
+{
+    strcmp_calls++;
+    const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+    while (*x && *x == *y) x++, y++;
+    return *x - *y;
+}
+
+typedef void (*WriteBody)(FILE *f, int n);
+
+static void many_unknown_defaults(FILE *f, int n)
+{
+    fputs(HEAD "[defaults]\nmodel = gecco\n", f);
+    for (int i = 0; i < n; i++) fprintf(f, "unknown_%d = 1\n", i);
+}
+
+static void many_model_sections(FILE *f, int n)
+{
+    fputs(HEAD "[defaults]\nmodel = gecco\n", f);
+    for (int i = 0; i < n; i++) fprintf(f, "[model.m%d]\nlr = 0.1\n", i);
+}
+
+static void many_grid_keys(FILE *f, int n)
+{
+    fputs(HEAD "[defaults]\nmodel = gecco\n[grid]\n", f);
+    for (int i = 0; i < n; i++) fprintf(f, "unknown_%d = 1\n", i);
+}
+
+/* strcmp calls to parse and expand the file write(n) writes. */
+static long work_for(WriteBody write, int n)
+{
+    char path[512];
+    FILE *f = create_test_file("many.ini", path, sizeof path);
+    write(f, n);
+    fclose(f);
+    Checked c;
+    long before = strcmp_calls;
+    check_file(path, &c);
+    long work = strcmp_calls - before;
+    assert_true(c.pr.count >= n);
+    checked_free(&c);
+    return work;
+}
+
+/* Twice the keys or sections, at most about twice the work (a quadratic
+ * step makes it 4 times: 4.6 and 18.2 million strcmp calls before the
+ * fix). By hand, `sweeprun sweep F --dry-run` on 2 busy cores, ~1 s of it
+ * loading MNIST: 80,000 unknown [defaults] keys 67 s before, 1.8 s after;
+ * 80,000 [grid] keys 25 s, 2.1 s; 20,000 [model.X] sections with a key
+ * each 3.4 s, 1.3 s. */
+static void test_work_is_linear(void **state)
+{
+    (void)state;
+    const WriteBody bodies[] = {many_unknown_defaults, many_model_sections, many_grid_keys};
+    const char *names[] = {"unknown [defaults] keys", "[model.X] sections", "[grid] keys"};
+    int faster = 0;
+    for (int i = 0; i < 3; i++) {
+        long once = work_for(bodies[i], 3000), twice = work_for(bodies[i], 6000);
+        print_message("%s: %ld strcmp calls for 3000, %ld for 6000\n", names[i], once, twice);
+        faster += twice > 3 * once;
+    }
+    assert_int_equal(faster, 0);
+}
+
+/* The real resolver, counting its calls. */
+typedef struct CountingResolver {
+    SweepResolver real;
+    int calls;
+} CountingResolver;
+
+static int counting_resolve(void *user, const SweepSetting *s, int n, SweepResolved *out, SweepProblems *pr)
+{
+    CountingResolver *c = user;
+    c->calls++;
+    return c->real.resolve(c->real.user, s, n, out, pr);
+}
+
+/* samples = 20000 draws of an lr out of range: every trial fails with its
+ * own message. Expansion stops after SWEEP_MAX_FAILED_TRIALS of them
+ * instead of resolving every draw (by hand, as above, samples = 100000:
+ * 23.4 s and 50,651 messages before, 0.8 s and 101 after). */
+static void test_failing_trials_stop_expansion(void **state)
+{
+    (void)state;
+    const char *path = test_write_text("badrange.ini", "[sweep]\nname = r\nsearch = random\nsamples = 20000\n"
+                                       "[defaults]\nmodel = gecco\n[random]\nlr = loguniform(2000, 1e12)\n");
+    Checked c;
+    sweep_problems_init(&c.pr, path);
+    sweep_file_parse(path, &c.sf, &c.pr);
+    SweepConfigContext ctx = {.ranks_per_trial = 1, .n_train = 60000, .n_test = 10000};
+    CountingResolver counting = {.real = sweep_config_resolver(&ctx)};
+    SweepResolver r = {.user = &counting, .check_model = counting.real.check_model, .resolve = counting_resolve};
+    sweep_expand(&c.sf, &r, &c.trials, &c.pr);
+    assert_int_equal(counting.calls, SWEEP_MAX_FAILED_TRIALS);
+    assert_int_equal(c.trials.count, 0);
+    char first[4096], expected[1024];
+    sweep_problems_print(&c.pr, stderr);
+    sweep_problem_format(&c.pr, 0, first, sizeof first);
+    snprintf(expected, sizeof expected, "%s: stopped checking trials after %d with problems (of 20000); "
+             "fix these and check again", path, SWEEP_MAX_FAILED_TRIALS);
+    assert_string_equal(first, expected);
+    assert_true(c.pr.count > 1 && c.pr.count <= SWEEP_MAX_FAILED_TRIALS + 1);
+    checked_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +464,12 @@ int main(void)
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_good_file),
         cmocka_unit_test(test_prune_rule_parse),
+        cmocka_unit_test(test_not_a_regular_file),
+        cmocka_unit_test(test_file_size_limit),
+        cmocka_unit_test(test_line_too_long),
+        cmocka_unit_test(test_long_lines),
+        cmocka_unit_test(test_work_is_linear),
+        cmocka_unit_test(test_failing_trials_stop_expansion),
     };
     return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }
