@@ -40,6 +40,7 @@ struct RunFile {
      * claimed, to notice when the name is given to another file. */
     int claim_fd;
     int created;                  /* the claim created the .tmp */
+    int cut_off;                  /* a write failed: nothing more goes to the disk */
     dev_t claim_dev;
     ino_t claim_ino;
     long n_epochs;                /* rows in /epochs (writer) */
@@ -62,11 +63,15 @@ typedef struct Err {
 } Err;
 
 static char h5_detail[512];   /* most specific message of the last HDF5 failure */
+static int write_refused;     /* ... and it was the disk refusing a write (a full disk) */
 
 static herr_t keep_innermost(unsigned n, const H5E_error2_t *e, void *unused)
 {
     (void)unused;
-    if (n == 0) snprintf(h5_detail, sizeof h5_detail, "%s", e->desc ? e->desc : "");
+    if (n == 0) {
+        snprintf(h5_detail, sizeof h5_detail, "%s", e->desc ? e->desc : "");
+        write_refused = e->min_num == H5E_WRITEERROR;
+    }
     return 0;
 }
 
@@ -88,6 +93,7 @@ static Quiet quiet(void)
     H5Eget_auto2(H5E_DEFAULT, &q.fn, &q.data);
     H5Eset_auto2(H5E_DEFAULT, on_h5_error, NULL);
     h5_detail[0] = '\0';
+    write_refused = 0;
     return q;
 }
 
@@ -98,6 +104,19 @@ static void unquiet(Quiet q) { H5Eset_auto2(H5E_DEFAULT, q.fn, q.data); }
     do {                               \
         Quiet q_ = quiet();            \
         type r_ = (call);              \
+        unquiet(q_);                   \
+        return r_;                     \
+    } while (0)
+
+static void cut_off_if_refused(RunFile *rf);
+
+/* Run one writer function on rf: as QUIETLY, and when the disk refused a
+ * write the handle is cut off from it at once (see cut_off_if_refused). */
+#define WRITING(rf, call)              \
+    do {                               \
+        Quiet q_ = quiet();            \
+        int r_ = (call);               \
+        if (r_ != 0) cut_off_if_refused(rf); \
         unquiet(q_);                   \
         return r_;                     \
     } while (0)
@@ -324,6 +343,9 @@ static int need_writer(RunFile *rf, Err e)
 {
     if (!rf) return fail(e, "no run file (NULL handle)");
     if (!rf->writable) return fail(e, "%s: opened read-only; cannot write", rf->path);
+    if (rf->cut_off)
+        return fail(e, "%s: a write to it failed earlier, so nothing more is written; the run is left "
+                       "in this file as the disk took it", rf->path);
     return 0;
 }
 
@@ -470,12 +492,34 @@ static int open_claimed(RunFile *rf, Err e)
 }
 
 /* ---- closing ---------------------------------------------------------------
- * HDF5 1.10's H5Fclose, when the flush it starts with fails (a full disk),
- * frees the file but leaves its id registered, and the library crashes
- * closing that id again at exit (fixed in HDF5 1.14). So a file that cannot
- * be flushed gets its descriptor pointed at an in-memory file first: the
- * writes HDF5 still holds go there, and the close succeeds. The file on
- * disk keeps what the disk took. */
+ * HDF5 1.10 cannot always close a file whose writes failed (a full disk):
+ * H5Fclose starts with a flush; when that fails, H5Fclose frees the file but
+ * leaves its id registered (fixed in HDF5 1.14), and once one flush has
+ * failed every later one fails too ("slist already enabled?"). The
+ * library's exit handler then closes the dangling id again and crashes
+ * (exit 139). Even when the close succeeds, a refused write can leave
+ * parts of the library pinned, and H5close then gives up with "HDF5:
+ * infinite loop closing library".
+ *
+ * So: (1) the moment the disk refuses a write, the handle is cut off from
+ * it: HDF5's descriptor is pointed at an in-memory file, where the writes it
+ * still holds go (the close can then flush and succeed), and no further
+ * write is accepted, so the file on disk keeps what the disk took; (2) the
+ * library's exit handler is not installed, and ours shuts HDF5 down only
+ * when no write was refused (otherwise the process just ends: every file
+ * is closed already, or could not be, and the OS releases the rest). */
+
+static int library_damaged;   /* a write was refused: H5close would loop or crash */
+
+static void close_library(void)
+{
+    if (!library_damaged) H5close();
+}
+
+__attribute__((constructor)) static void own_library_exit(void)
+{
+    if (H5dont_atexit() >= 0) atexit(close_library);
+}
 
 static void discard_pending_writes(hid_t file)
 {
@@ -486,15 +530,23 @@ static void discard_pending_writes(hid_t file)
     if (mem >= 0) close(mem);
 }
 
-/* Close rf->file; -1 when a writer's last writes could not be flushed. */
+static void cut_off_if_refused(RunFile *rf)
+{
+    if (!write_refused || !rf || !rf->writable || rf->file < 0 || rf->cut_off) return;
+    library_damaged = 1;
+    rf->cut_off = 1;
+    discard_pending_writes(rf->file);
+}
+
+/* Close rf->file; -1 when a writer's last writes did not reach the disk. */
 static int close_file(RunFile *rf)
 {
     if (rf->file < 0) return 0;
     int flushed = !rf->writable || flush(rf) == 0;
-    if (!flushed) discard_pending_writes(rf->file);
     herr_t closed = H5Fclose(rf->file);
+    if (closed < 0) library_damaged = 1;
     rf->file = -1;
-    return flushed && closed >= 0 ? 0 : -1;
+    return flushed && closed >= 0 && !rf->cut_off ? 0 : -1;
 }
 
 static void release(RunFile *rf)
@@ -720,17 +772,17 @@ static int set_attr_string(RunFile *rf, const char *name, const char *value, Err
 
 int runfile_set_attr_string(RunFile *rf, const char *name, const char *value, char *err, int err_size)
 {
-    QUIETLY(int, set_attr_string(rf, name, value, (Err){err, err_size}));
+    WRITING(rf, set_attr_string(rf, name, value, (Err){err, err_size}));
 }
 
 int runfile_set_attr_double(RunFile *rf, const char *name, double value, char *err, int err_size)
 {
-    QUIETLY(int, set_attr(rf, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value, (Err){err, err_size}));
+    WRITING(rf, set_attr(rf, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value, (Err){err, err_size}));
 }
 
 int runfile_set_attr_int64(RunFile *rf, const char *name, int64_t value, char *err, int err_size)
 {
-    QUIETLY(int, set_attr(rf, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, (Err){err, err_size}));
+    WRITING(rf, set_attr(rf, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, (Err){err, err_size}));
 }
 
 /* ---- per-epoch table ----------------------------------------------------- */
@@ -779,7 +831,7 @@ static int append_epoch(RunFile *rf, const RunEpoch *ep, Err e)
 
 int runfile_append_epoch(RunFile *rf, const RunEpoch *e, char *err, int err_size)
 {
-    QUIETLY(int, append_epoch(rf, e, (Err){err, err_size}));
+    WRITING(rf, append_epoch(rf, e, (Err){err, err_size}));
 }
 
 /* ---- test results -------------------------------------------------------- */
@@ -871,7 +923,7 @@ static int write_test_results(RunFile *rf, const RunTestResults *t, Err e)
 
 int runfile_write_test_results(RunFile *rf, const RunTestResults *t, char *err, int err_size)
 {
-    QUIETLY(int, write_test_results(rf, t, (Err){err, err_size}));
+    WRITING(rf, write_test_results(rf, t, (Err){err, err_size}));
 }
 
 /* ---- weights ---------------------------------------------------------- */
@@ -907,7 +959,7 @@ static int write_weights(RunFile *rf, const ParamTable *t, const float *params, 
 int runfile_write_weights(RunFile *rf, const ParamTable *table, const float *params,
                           const float *buffers, char *err, int err_size)
 {
-    QUIETLY(int, write_weights(rf, table, params, buffers, (Err){err, err_size}));
+    WRITING(rf, write_weights(rf, table, params, buffers, (Err){err, err_size}));
 }
 
 /* ---- checkpoint ---------------------------------------------------------- */
@@ -963,7 +1015,7 @@ static int write_checkpoint(RunFile *rf, const RunCheckpoint *ck, Err e)
 
 int runfile_write_checkpoint(RunFile *rf, const RunCheckpoint *ck, char *err, int err_size)
 {
-    QUIETLY(int, write_checkpoint(rf, ck, (Err){err, err_size}));
+    WRITING(rf, write_checkpoint(rf, ck, (Err){err, err_size}));
 }
 
 /* ---- opening for reading ------------------------------------------------- */
