@@ -384,6 +384,11 @@ static RunFile *new_handle(const char *final_path, Err e)
  * taken and leaves the file alone. HDF5's own lock comes too late for this:
  * H5Fcreate opens with O_TRUNC first and locks after. */
 
+/* The disk's error behind the last failed create (ENOSPC, ...), else 0. */
+static int create_disk_error;
+
+static int is_disk_error(int e) { return e == ENOSPC || e == EDQUOT || e == EIO; }
+
 static int still_named(const RunFile *rf)
 {
     struct stat st;
@@ -415,6 +420,7 @@ static int open_no_follow(const char *path, int may_create, int *created)
 
 static int fail_open(const RunFile *rf, Err e)
 {
+    if (is_disk_error(errno)) create_disk_error = errno;
     if (errno == ELOOP)
         return fail(e, "%s: is a symbolic link; run files are never written through one (remove it, "
                        "or choose another --out)", rf->path);
@@ -627,10 +633,11 @@ static int write_initial_layout(RunFile *rf, Err e)
     size_t size;
     char *image = initial_image(rf->path, &size);
     if (!image) return fail_h5(e, "%s: cannot build the initial layout", rf->path);
-    int rc = write_fully(rf->claim_fd, image, size) == 0 && fsync(rf->claim_fd) == 0 ? 0 : -1;
+    int rc = write_fully(rf->claim_fd, image, size) == 0 && fsync(rf->claim_fd) == 0 ? 0 : errno;
     free(image);
-    if (rc != 0) return fail(e, "%s: cannot write the new run file: %s", rf->path, strerror(errno));
-    return 0;
+    if (rc == 0) return 0;
+    if (is_disk_error(rc)) create_disk_error = rc;
+    return fail(e, "%s: cannot write the new run file: %s", rf->path, strerror(rc));
 }
 
 static int refuse_finished(const char *final_path, Err e)
@@ -673,7 +680,12 @@ static RunFile *create(const char *final_path, Err e)
 
 RunFile *runfile_create(const char *final_path, char *err, int err_size)
 {
-    QUIETLY(RunFile *, create(final_path, (Err){err, err_size}));
+    Quiet q = quiet();
+    create_disk_error = 0;
+    RunFile *rf = create(final_path, (Err){err, err_size});
+    unquiet(q);
+    if (!rf) errno = create_disk_error;
+    return rf;
 }
 
 /* The folder holding path (for fsync after the rename). */

@@ -89,13 +89,18 @@ typedef struct RunCheckpoint {
 /* final_path + ".tmp" into buf; -1 when it does not fit. */
 int runfile_tmp_path(const char *final_path, char *buf, size_t size);
 
-/* Start a run: refuses when final_path exists; (re)creates final_path.tmp,
- * with format, format_version and status = "running" already written. */
+/* Start a run: refuses when final_path exists, when final_path.tmp is a
+ * symbolic link or not a regular file, or when another process is writing
+ * it (see "One writer per run file" in docs/run-file.md); otherwise
+ * (re)creates final_path.tmp, with format, format_version and status =
+ * "running" already written, and holds it locked until the handle is
+ * released. On NULL, errno is the disk's error (ENOSPC, EDQUOT, EIO) when
+ * the disk refused the file, else 0 (the request was refused). */
 RunFile *runfile_create(const char *final_path, char *err, int err_size);
 
 /* Reopen an interrupted run's final_path.tmp to continue after epochs_done
  * epochs (normally the checkpoint's epoch): later epoch rows are dropped,
- * status goes back to "running". */
+ * status goes back to "running". Claims the .tmp as runfile_create does. */
 RunFile *runfile_resume(const char *final_path, int64_t epochs_done, char *err, int err_size);
 
 int runfile_set_attr_string(RunFile *rf, const char *name, const char *value, char *err, int err_size);
