@@ -14,10 +14,11 @@
 
 static char err[2048];
 
-#define OK(call)                                                \
-    do {                                                        \
-        if ((call) != 0) fail_msg("%s failed: %s", #call, err); \
-    } while (0)
+/* A call that must succeed; what names it in the failure. */
+static void ok(int rc, const char *what)
+{
+    if (rc != 0) fail_msg("%s failed: %s", what, err);
+}
 
 static int exists(const char *p)
 {
@@ -31,6 +32,15 @@ static void paths(const char *name, char *final, char *tmp)
     assert_int_equal(runfile_tmp_path(final, tmp, 600), 0);
 }
 
+/* A new run in the test folder: its final and .tmp names, and the writer. */
+static RunFile *new_run(const char *name, char *final, char *tmp)
+{
+    paths(name, final, tmp);
+    RunFile *rf = runfile_create(final, err, sizeof err);
+    if (!rf) fail_msg("create %s: %s", name, err);
+    return rf;
+}
+
 static void assert_err_has(const char *a, const char *b)
 {
     if (!strstr(err, a) || !strstr(err, b))
@@ -41,7 +51,7 @@ static void append_epochs(RunFile *rf, int from, int to)
 {
     for (int i = from; i <= to; i++) {
         RunEpoch e = {i, 1.0 / i, 0.5, 1.0 / i, 0.5, 0.1, 1.0};
-        OK(runfile_append_epoch(rf, &e, err, sizeof err));
+        ok(runfile_append_epoch(rf, &e, err, sizeof err), "append");
     }
 }
 
@@ -50,7 +60,7 @@ static long epochs_in(const char *path)
     RunFile *rf = runfile_open(path, err, sizeof err);
     if (!rf) fail_msg("open %s: %s", path, err);
     RunEpochs ep;
-    OK(runfile_read_epochs(rf, &ep, err, sizeof err));
+    ok(runfile_read_epochs(rf, &ep, err, sizeof err), "read epochs");
     long n = ep.count;
     run_epochs_free(&ep);
     runfile_close(rf);
@@ -147,9 +157,7 @@ static void test_resumer_may_claim_an_idle_tmp(void **state)
 {
     (void)state;
     char final[512], tmp[600];
-    paths("idle.h5", final, tmp);
-    RunFile *rf = runfile_create(final, err, sizeof err);
-    assert_non_null(rf);
+    RunFile *rf = new_run("idle.h5", final, tmp);
     append_epochs(rf, 1, 2);
     runfile_close(rf);
     rf = runfile_resume(final, 2, err, sizeof err);
@@ -157,7 +165,7 @@ static void test_resumer_may_claim_an_idle_tmp(void **state)
     assert_null(runfile_resume(final, 2, err, sizeof err));   /* but only one at a time */
     assert_err_has(tmp, "another process is writing");
     append_epochs(rf, 3, 3);
-    OK(runfile_finish(rf, "complete", err, sizeof err));
+    ok(runfile_finish(rf, "complete", err, sizeof err), "finish");
     assert_int_equal(epochs_in(final), 3);
 }
 
@@ -167,10 +175,8 @@ static void test_replaced_file_is_noticed(void **state)
 {
     (void)state;
     char final[512], tmp[600], moved[700];
-    paths("replaced.h5", final, tmp);
+    RunFile *rf = new_run("replaced.h5", final, tmp);
     snprintf(moved, sizeof moved, "%s.moved", tmp);
-    RunFile *rf = runfile_create(final, err, sizeof err);
-    assert_non_null(rf);
     append_epochs(rf, 1, 1);
     assert_int_equal(rename(tmp, moved), 0);
     write_text(tmp, "someone else's file\n");
@@ -188,9 +194,7 @@ static void test_abandon_leaves_a_replacement_alone(void **state)
 {
     (void)state;
     char final[512], tmp[600];
-    paths("abandon-replaced.h5", final, tmp);
-    RunFile *rf = runfile_create(final, err, sizeof err);
-    assert_non_null(rf);
+    RunFile *rf = new_run("abandon-replaced.h5", final, tmp);
     assert_int_equal(unlink(tmp), 0);
     write_text(tmp, "newcomer\n");
     runfile_abandon(rf);
