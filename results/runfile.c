@@ -737,6 +737,7 @@ int runfile_finish(RunFile *rf, const char *status, char *err, int err_size)
 {
     Quiet q = quiet();
     int rc = finish(rf, status, (Err){err, err_size});
+    if (rc != 0) cut_off_if_refused(rf);
     if (rf) release(rf);
     unquiet(q);
     return rc;
@@ -746,6 +747,8 @@ void runfile_abandon(RunFile *rf)
 {
     if (!rf) return;
     Quiet q = quiet();
+    /* what HDF5 still holds need not reach a file about to be deleted */
+    if (rf->writable && rf->file >= 0) discard_pending_writes(rf->file);
     close_file(rf);
     unclaim(rf, 1);   /* deletes the .tmp only while it is still this run's */
     free(rf);
