@@ -10,7 +10,11 @@
  * or runfile_abandon(rf)   (nothing worth keeping: the .tmp is deleted)
  * or runfile_close(rf)     (stop now, keep the .tmp to resume from later).
  * A final file is never overwritten; a process killed mid-run leaves a .tmp
- * whose finished epochs and last checkpoint are readable.
+ * whose finished epochs and last checkpoint are readable. A writer (create
+ * or resume) holds its .tmp locked while the handle lives, so a second
+ * writer of the same run is refused; a .tmp that is a symbolic link is
+ * never written through. Once the disk refuses a write (a full disk) the
+ * handle accepts no more writes and the .tmp stays as the disk took it.
  *
  * Every function that can fail returns 0 (or a handle) on success and -1
  * (or NULL) on failure, with one message in err that names the file and the
@@ -120,7 +124,8 @@ int runfile_write_checkpoint(RunFile *rf, const RunCheckpoint *ck, char *err, in
  * rename .tmp -> final. Always releases rf; on failure the .tmp is kept and
  * the message says so. */
 int runfile_finish(RunFile *rf, const char *status, char *err, int err_size);
-/* Close and delete the .tmp (nothing useful was written). Releases rf. */
+/* Close and delete the .tmp (nothing useful was written), unless another
+ * program has put a different file at its name meanwhile. Releases rf. */
 void runfile_abandon(RunFile *rf);
 
 /* ---- reading ------------------------------------------------------------ */
