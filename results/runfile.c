@@ -2,7 +2,7 @@
  * layout. All HDF5 calls happen with HDF5's error printing replaced by a
  * handler that only remembers the most specific message, so a bad file gives
  * one line from us (plus that detail) instead of a 20-line HDF5 trace. */
-#define _XOPEN_SOURCE 700
+#define _GNU_SOURCE   /* memfd_create, dup3 */
 #include "runfile.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,10 +25,24 @@
  * big epoch chunk would cost 8 KB per column in every file. */
 #define EPOCH_CHUNK 64
 #define LIST_CHUNK 1024
+/* Growth step of the in-memory file a new run's first contents are built
+ * in (they take about 10 KB). */
+#define IMAGE_INCREMENT (64 * 1024)
+/* Opening and locking a .tmp is retried when its name moved to another file
+ * in between (the previous writer finished or abandoned it just then). */
+#define CLAIM_ATTEMPTS 3
 
 struct RunFile {
     hid_t file;
     int writable;
+    /* Writer only: our own descriptor of the .tmp, holding an exclusive
+     * flock for as long as the handle lives (-1 otherwise), and the file it
+     * claimed, to notice when the name is given to another file. */
+    int claim_fd;
+    int created;                  /* the claim created the .tmp */
+    int cut_off;                  /* a write failed: nothing more goes to the disk */
+    dev_t claim_dev;
+    ino_t claim_ino;
     long n_epochs;                /* rows in /epochs (writer) */
     char path[RF_PATH_MAX];       /* the file open now: the .tmp for a writer */
     char final_path[RF_PATH_MAX]; /* writer only */
@@ -47,11 +63,15 @@ typedef struct Err {
 } Err;
 
 static char h5_detail[512];   /* most specific message of the last HDF5 failure */
+static int write_refused;     /* ... and it was the disk refusing a write (a full disk) */
 
 static herr_t keep_innermost(unsigned n, const H5E_error2_t *e, void *unused)
 {
     (void)unused;
-    if (n == 0) snprintf(h5_detail, sizeof h5_detail, "%s", e->desc ? e->desc : "");
+    if (n == 0) {
+        snprintf(h5_detail, sizeof h5_detail, "%s", e->desc ? e->desc : "");
+        write_refused = e->min_num == H5E_WRITEERROR;
+    }
     return 0;
 }
 
@@ -73,6 +93,7 @@ static Quiet quiet(void)
     H5Eget_auto2(H5E_DEFAULT, &q.fn, &q.data);
     H5Eset_auto2(H5E_DEFAULT, on_h5_error, NULL);
     h5_detail[0] = '\0';
+    write_refused = 0;
     return q;
 }
 
@@ -83,6 +104,19 @@ static void unquiet(Quiet q) { H5Eset_auto2(H5E_DEFAULT, q.fn, q.data); }
     do {                               \
         Quiet q_ = quiet();            \
         type r_ = (call);              \
+        unquiet(q_);                   \
+        return r_;                     \
+    } while (0)
+
+static void cut_off_if_refused(RunFile *rf);
+
+/* Run one writer function on rf: as QUIETLY, and when the disk refused a
+ * write the handle is cut off from it at once (see cut_off_if_refused). */
+#define WRITING(rf, call)              \
+    do {                               \
+        Quiet q_ = quiet();            \
+        int r_ = (call);               \
+        if (r_ != 0) cut_off_if_refused(rf); \
         unquiet(q_);                   \
         return r_;                     \
     } while (0)
@@ -292,10 +326,26 @@ static int write_growing(hid_t loc, const char *name, hid_t ftype, hid_t mtype, 
 
 static int flush(RunFile *rf) { return H5Fflush(rf->file, H5F_SCOPE_GLOBAL) < 0 ? -1 : 0; }
 
+static int still_named(const RunFile *rf);
+static int fail_replaced(const RunFile *rf, Err e);
+
+/* Flush, then check that the .tmp's name still leads to the file written:
+ * a writer must not carry on (and end reporting success) after another
+ * program replaced or removed its file. what: "after epoch 3", ... */
+static int flush_checked(RunFile *rf, Err e, const char *what)
+{
+    if (flush(rf) != 0) return fail_h5(e, "%s: cannot flush %s", rf->path, what);
+    if (!still_named(rf)) return fail_replaced(rf, e);
+    return 0;
+}
+
 static int need_writer(RunFile *rf, Err e)
 {
     if (!rf) return fail(e, "no run file (NULL handle)");
     if (!rf->writable) return fail(e, "%s: opened read-only; cannot write", rf->path);
+    if (rf->cut_off)
+        return fail(e, "%s: a write to it failed earlier, so nothing more is written; the run is left "
+                       "in this file as the disk took it", rf->path);
     return 0;
 }
 
@@ -319,27 +369,210 @@ static RunFile *new_handle(const char *final_path, Err e)
         return NULL;
     }
     rf->file = -1;
+    rf->claim_fd = -1;
     rf->writable = 1;
     snprintf(rf->final_path, sizeof rf->final_path, "%s", final_path);
     runfile_tmp_path(final_path, rf->path, sizeof rf->path);
     return rf;
 }
 
+/* ---- claiming the .tmp ---------------------------------------------------
+ * One writer per run file. The writer opens the .tmp itself, never through
+ * a symbolic link, and takes an exclusive flock on it before anything is
+ * truncated or written; the lock lasts as long as the handle. A second
+ * writer (another `train` with the same --out, a second resumer) finds it
+ * taken and leaves the file alone. HDF5's own lock comes too late for this:
+ * H5Fcreate opens with O_TRUNC first and locks after. */
+
+/* The disk's error behind the last failed create (ENOSPC, ...), else 0. */
+static int create_disk_error;
+
+static int is_disk_error(int e) { return e == ENOSPC || e == EDQUOT || e == EIO; }
+
+static int still_named(const RunFile *rf)
+{
+    struct stat st;
+    return lstat(rf->path, &st) == 0 && st.st_dev == rf->claim_dev && st.st_ino == rf->claim_ino;
+}
+
+static int fail_replaced(const RunFile *rf, Err e)
+{
+    return fail(e, "%s: was replaced or removed by another program while this run wrote it; what "
+                   "was written is not under this name any more, and the file there now is left alone",
+                rf->path);
+}
+
+/* Open path for reading and writing without following a symbolic link,
+ * creating it when may_create (then *created = 1). */
+static int open_no_follow(const char *path, int may_create, int *created)
+{
+    *created = 0;
+    if (may_create) {
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) {
+            *created = fd >= 0;
+            return fd;
+        }
+    }
+    /* O_NONBLOCK: a FIFO planted at the name must not hang the open */
+    return open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+}
+
+static int fail_open(const RunFile *rf, Err e)
+{
+    if (is_disk_error(errno)) create_disk_error = errno;
+    if (errno == ELOOP)
+        return fail(e, "%s: is a symbolic link; run files are never written through one (remove it, "
+                       "or choose another --out)", rf->path);
+    return fail(e, "%s: cannot open for writing: %s", rf->path, strerror(errno));
+}
+
+/* Give up the claim, first deleting the .tmp when unlink_tmp and the name
+ * still leads to the claimed file. */
+static void unclaim(RunFile *rf, int unlink_tmp)
+{
+    if (rf->claim_fd < 0) return;
+    if (unlink_tmp && still_named(rf)) unlink(rf->path);
+    close(rf->claim_fd);   /* releases the lock */
+    rf->claim_fd = -1;
+}
+
+/* 1 claimed; 0 the name moved to another file between open and lock (try
+ * again); -1 refused, with e. */
+static int claim_once(RunFile *rf, int may_create, Err e)
+{
+    int fd = open_no_follow(rf->path, may_create, &rf->created);
+    if (fd < 0) return fail_open(rf, e);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return fail(e, "%s: not a regular file; a run is never written into it", rf->path);
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int busy = errno == EWOULDBLOCK;
+        close(fd);
+        if (busy)
+            return fail(e, "%s: another process is writing this run (it holds the file locked); "
+                           "left as it is", rf->path);
+        return fail(e, "%s: cannot lock: %s", rf->path, strerror(errno));
+    }
+    rf->claim_fd = fd;
+    rf->claim_dev = st.st_dev;
+    rf->claim_ino = st.st_ino;
+    if (still_named(rf)) return 1;
+    unclaim(rf, 0);
+    return 0;
+}
+
+static int claim(RunFile *rf, int may_create, Err e)
+{
+    for (int i = 0; i < CLAIM_ATTEMPTS; i++) {
+        int rc = claim_once(rf, may_create, e);
+        if (rc != 0) return rc > 0 ? 0 : -1;
+    }
+    return fail(e, "%s: kept changing while it was being opened; another program is using this name",
+                rf->path);
+}
+
+/* HDF5 opens the claimed file by its name, with HDF5's own locking off: the
+ * claim is the lock (and HDF5's flock, on a second descriptor, would collide
+ * with it). Whether HDF5 got the claimed file is checked on its descriptor. */
+static int open_claimed(RunFile *rf, Err e)
+{
+    hid_t fapl = strong_close_fapl();
+    H5Pset_file_locking(fapl, 0, 1);
+    rf->file = H5Fopen(rf->path, H5F_ACC_RDWR, fapl);
+    H5Pclose(fapl);
+    const char *forced = getenv("HDF5_USE_FILE_LOCKING");
+    if (rf->file < 0 && forced && strstr(h5_detail, "unable to lock"))
+        return fail(e, "%s: HDF5 tried to lock the file this run has already claimed and locked: "
+                       "HDF5_USE_FILE_LOCKING=%s in the environment turns HDF5's own locking back on "
+                       "(unset it for sweeprun)", rf->path, forced);
+    if (rf->file < 0) return fail_h5(e, "%s: cannot open the HDF5 file", rf->path);
+    int *fd = NULL;
+    struct stat st;
+    if (H5Fget_vfd_handle(rf->file, H5P_DEFAULT, (void **)&fd) < 0 || !fd || fstat(*fd, &st) != 0
+        || st.st_dev != rf->claim_dev || st.st_ino != rf->claim_ino)
+        return fail_replaced(rf, e);
+    return 0;
+}
+
+/* ---- closing ---------------------------------------------------------------
+ * HDF5 1.10 cannot always close a file whose writes failed (a full disk):
+ * H5Fclose starts with a flush; when that fails, H5Fclose frees the file but
+ * leaves its id registered (fixed in HDF5 1.14), and once one flush has
+ * failed every later one fails too ("slist already enabled?"). The
+ * library's exit handler then closes the dangling id again and crashes
+ * (exit 139). Even when the close succeeds, a refused write can leave
+ * parts of the library pinned, and H5close then gives up with "HDF5:
+ * infinite loop closing library".
+ *
+ * So: (1) the moment the disk refuses a write, the handle is cut off from
+ * it: HDF5's descriptor is pointed at an in-memory file, where the writes it
+ * still holds go (the close can then flush and succeed), and no further
+ * write is accepted, so the file on disk keeps what the disk took; (2) the
+ * library's exit handler is not installed, and ours shuts HDF5 down only
+ * when no write was refused (otherwise the process just ends: every file
+ * is closed already, or could not be, and the OS releases the rest). */
+
+static int library_damaged;   /* a write was refused: H5close would loop or crash */
+
+static void close_library(void)
+{
+    if (!library_damaged) H5close();
+}
+
+__attribute__((constructor)) static void own_library_exit(void)
+{
+    if (H5dont_atexit() >= 0) atexit(close_library);
+}
+
+static void discard_pending_writes(hid_t file)
+{
+    int *fd = NULL;
+    int mem = memfd_create("sweeprun-discarded-writes", MFD_CLOEXEC);
+    if (mem >= 0 && H5Fget_vfd_handle(file, H5P_DEFAULT, (void **)&fd) >= 0 && fd && *fd >= 0)
+        dup3(mem, *fd, O_CLOEXEC);
+    if (mem >= 0) close(mem);
+}
+
+static void cut_off_if_refused(RunFile *rf)
+{
+    if (!write_refused || !rf || !rf->writable || rf->file < 0 || rf->cut_off) return;
+    library_damaged = 1;
+    rf->cut_off = 1;
+    discard_pending_writes(rf->file);
+}
+
+/* Close rf->file; -1 when a writer's last writes did not reach the disk. */
+static int close_file(RunFile *rf)
+{
+    if (rf->file < 0) return 0;
+    int flushed = !rf->writable || flush(rf) == 0;
+    herr_t closed = H5Fclose(rf->file);
+    if (closed < 0) library_damaged = 1;
+    rf->file = -1;
+    return flushed && closed >= 0 && !rf->cut_off ? 0 : -1;
+}
+
 static void release(RunFile *rf)
 {
-    if (rf->file >= 0) H5Fclose(rf->file);
+    close_file(rf);
+    unclaim(rf, 0);
     free(rf);
 }
 
-static int create_layout(RunFile *rf)
+/* ---- create ----------------------------------------------------------- */
+
+static int create_layout(hid_t file)
 {
     const char *groups[] = {"epochs", "test", "weights", "checkpoint"};
     for (int i = 0; i < 4; i++) {
-        hid_t g = open_or_create_group(rf->file, groups[i]);
+        hid_t g = open_or_create_group(file, groups[i]);
         if (g < 0) return -1;
         H5Gclose(g);
     }
-    hid_t g = H5Gopen2(rf->file, "epochs", H5P_DEFAULT);
+    hid_t g = H5Gopen2(file, "epochs", H5P_DEFAULT);
     if (g < 0) return -1;
     int rc = 0;
     for (int c = 0; c < N_COLS && rc == 0; c++) {
@@ -348,36 +581,97 @@ static int create_layout(RunFile *rf)
         if (d >= 0) H5Dclose(d);
     }
     H5Gclose(g);
-    if (rc == 0) rc = put_string_attr(rf->file, "format", RUNFILE_FORMAT);
-    if (rc == 0) rc = put_int64_attr(rf->file, "format_version", RUNFILE_FORMAT_VERSION);
-    if (rc == 0) rc = put_string_attr(rf->file, "status", "running");
-    if (rc == 0) rc = flush(rf);
+    if (rc == 0) rc = put_string_attr(file, "format", RUNFILE_FORMAT);
+    if (rc == 0) rc = put_int64_attr(file, "format_version", RUNFILE_FORMAT_VERSION);
+    if (rc == 0) rc = put_string_attr(file, "status", "running");
     return rc;
+}
+
+/* A new run file's first contents, built in memory (HDF5's core driver
+ * without a backing store); *size bytes, malloc'ed. The core driver opens
+ * `name` only to see whether it holds a file already, so it is the claimed,
+ * emptied .tmp. */
+static void *initial_image(const char *name, size_t *size)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_core(fapl, IMAGE_INCREMENT, 0);
+    hid_t mem = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (mem < 0) return NULL;
+    /* the image holds what was flushed; the metadata cache keeps the rest */
+    int built = create_layout(mem) == 0 && H5Fflush(mem, H5F_SCOPE_GLOBAL) >= 0;
+    ssize_t n = built ? H5Fget_file_image(mem, NULL, 0) : -1;
+    void *image = n > 0 ? malloc((size_t)n) : NULL;
+    if (image && H5Fget_file_image(mem, image, (size_t)n) != n) {
+        free(image);
+        image = NULL;
+    }
+    H5Fclose(mem);   /* in memory: nothing to write, it cannot fail on a full disk */
+    *size = image ? (size_t)n : 0;
+    return image;
+}
+
+static int write_fully(int fd, const char *buf, size_t n)
+{
+    for (size_t done = 0; done < n;) {
+        ssize_t w = pwrite(fd, buf + done, n - done, (off_t)done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+/* Empty the claimed .tmp and write the first contents through our own
+ * descriptor: HDF5 never truncates a path itself, and a disk too full even
+ * for these fails here, before HDF5 has the file open (a failed H5Fcreate
+ * in HDF5 1.10 leaves the library unable to shut down). */
+static int write_initial_layout(RunFile *rf, Err e)
+{
+    if (ftruncate(rf->claim_fd, 0) != 0)
+        return fail(e, "%s: cannot empty the stale file: %s", rf->path, strerror(errno));
+    size_t size;
+    char *image = initial_image(rf->path, &size);
+    if (!image) return fail_h5(e, "%s: cannot build the initial layout", rf->path);
+    int rc = write_fully(rf->claim_fd, image, size) == 0 && fsync(rf->claim_fd) == 0 ? 0 : errno;
+    free(image);
+    if (rc == 0) return 0;
+    if (is_disk_error(rc)) create_disk_error = rc;
+    return fail(e, "%s: cannot write the new run file: %s", rf->path, strerror(rc));
+}
+
+static int refuse_finished(const char *final_path, Err e)
+{
+    return fail(e, "%s: already exists; refusing to overwrite a finished run (move or delete it first)",
+                final_path);
 }
 
 static RunFile *create(const char *final_path, Err e)
 {
     if (path_exists(final_path)) {
-        fail(e, "%s: already exists; refusing to overwrite a finished run (move or delete it first)",
-             final_path);
+        refuse_finished(final_path, e);
         return NULL;
     }
     RunFile *rf = new_handle(final_path, e);
     if (!rf) return NULL;
-    /* TRUNC, not EXCL: a stale .tmp is an interrupted run the caller chose
-     * not to resume (runfile_resume is the way to continue it). */
-    hid_t fapl = strong_close_fapl();
-    rf->file = H5Fcreate(rf->path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    H5Pclose(fapl);
-    if (rf->file < 0) {
-        fail_h5(e, "%s: cannot create run file", rf->path);
+    /* A stale .tmp is an interrupted run the caller chose not to resume
+     * (runfile_resume is the way to continue it): it is replaced, unless
+     * another process is writing it. */
+    if (claim(rf, 1, e) != 0) {
         free(rf);
         return NULL;
     }
-    if (create_layout(rf) != 0) {
-        fail_h5(e, "%s: cannot write the initial layout", rf->path);
-        H5Fclose(rf->file);
-        remove(rf->path);
+    if (path_exists(final_path)) {   /* the previous writer finished meanwhile */
+        refuse_finished(final_path, e);
+        unclaim(rf, rf->created);
+        free(rf);
+        return NULL;
+    }
+    if (write_initial_layout(rf, e) != 0 || open_claimed(rf, e) != 0) {
+        /* neither the new run nor the stale one it replaced is left: no
+         * empty or half-written .tmp */
+        close_file(rf);
+        unclaim(rf, 1);
         free(rf);
         return NULL;
     }
@@ -386,15 +680,12 @@ static RunFile *create(const char *final_path, Err e)
 
 RunFile *runfile_create(const char *final_path, char *err, int err_size)
 {
-    QUIETLY(RunFile *, create(final_path, (Err){err, err_size}));
-}
-
-static void sync_path(const char *path, int is_dir)
-{
-    int fd = open(path, O_RDONLY | (is_dir ? O_DIRECTORY : 0));
-    if (fd < 0) return;
-    fsync(fd);
-    close(fd);
+    Quiet q = quiet();
+    create_disk_error = 0;
+    RunFile *rf = create(final_path, (Err){err, err_size});
+    unquiet(q);
+    if (!rf) errno = create_disk_error;
+    return rf;
 }
 
 /* The folder holding path (for fsync after the rename). */
@@ -406,7 +697,10 @@ static void sync_parent(const char *path)
     if (!slash) snprintf(dir, sizeof dir, ".");
     else if (slash == dir) dir[1] = '\0';
     else *slash = '\0';
-    sync_path(dir, 1);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return;
+    fsync(fd);
+    close(fd);
 }
 
 static int valid_status(const char *s)
@@ -421,14 +715,14 @@ static int finish(RunFile *rf, const char *status, Err e)
     if (!valid_status(status))
         return fail(e, "%s: cannot finish with status '%s' (expected complete, diverged, "
                        "failed or pruned); the run is left in this file", rf->path, status ? status : "(null)");
-    if (put_string_attr(rf->file, "status", status) != 0 || flush(rf) != 0)
+    if (put_string_attr(rf->file, "status", status) != 0)
         return fail_h5(e, "%s: cannot write the final status; the run is left in this file", rf->path);
-    herr_t closed = H5Fclose(rf->file);
-    rf->file = -1;
-    if (closed < 0) return fail_h5(e, "%s: cannot close the run file", rf->path);
+    if (flush_checked(rf, e, "the final status; the run is left in this file") != 0) return -1;
+    if (close_file(rf) != 0) return fail_h5(e, "%s: cannot close the run file", rf->path);
     /* Data on disk before the name changes: a crash right after the rename
      * must not leave a final file with missing contents. */
-    sync_path(rf->path, 0);
+    fsync(rf->claim_fd);
+    if (!still_named(rf)) return fail_replaced(rf, e);
     if (path_exists(rf->final_path))
         return fail(e, "%s: appeared while the run was going; refusing to overwrite it, the run "
                        "is left in %s", rf->final_path, rf->path);
@@ -443,6 +737,7 @@ int runfile_finish(RunFile *rf, const char *status, char *err, int err_size)
 {
     Quiet q = quiet();
     int rc = finish(rf, status, (Err){err, err_size});
+    if (rc != 0) cut_off_if_refused(rf);
     if (rf) release(rf);
     unquiet(q);
     return rc;
@@ -452,10 +747,10 @@ void runfile_abandon(RunFile *rf)
 {
     if (!rf) return;
     Quiet q = quiet();
-    int remove_tmp = rf->writable;
-    if (rf->file >= 0) H5Fclose(rf->file);
-    rf->file = -1;
-    if (remove_tmp) remove(rf->path);
+    /* what HDF5 still holds need not reach a file about to be deleted */
+    if (rf->writable && rf->file >= 0) discard_pending_writes(rf->file);
+    close_file(rf);
+    unclaim(rf, 1);   /* deletes the .tmp only while it is still this run's */
     free(rf);
     unquiet(q);
 }
@@ -490,17 +785,17 @@ static int set_attr_string(RunFile *rf, const char *name, const char *value, Err
 
 int runfile_set_attr_string(RunFile *rf, const char *name, const char *value, char *err, int err_size)
 {
-    QUIETLY(int, set_attr_string(rf, name, value, (Err){err, err_size}));
+    WRITING(rf, set_attr_string(rf, name, value, (Err){err, err_size}));
 }
 
 int runfile_set_attr_double(RunFile *rf, const char *name, double value, char *err, int err_size)
 {
-    QUIETLY(int, set_attr(rf, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value, (Err){err, err_size}));
+    WRITING(rf, set_attr(rf, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value, (Err){err, err_size}));
 }
 
 int runfile_set_attr_int64(RunFile *rf, const char *name, int64_t value, char *err, int err_size)
 {
-    QUIETLY(int, set_attr(rf, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, (Err){err, err_size}));
+    WRITING(rf, set_attr(rf, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, (Err){err, err_size}));
 }
 
 /* ---- per-epoch table ----------------------------------------------------- */
@@ -542,13 +837,14 @@ static int append_epoch(RunFile *rf, const RunEpoch *ep, Err e)
     H5Gclose(g);
     rf->n_epochs++;
     /* a run killed later keeps this epoch */
-    if (flush(rf) != 0) return fail_h5(e, "%s: cannot flush after epoch %d", rf->path, ep->epoch);
-    return 0;
+    char what[40];
+    snprintf(what, sizeof what, "after epoch %d", ep->epoch);
+    return flush_checked(rf, e, what);
 }
 
 int runfile_append_epoch(RunFile *rf, const RunEpoch *e, char *err, int err_size)
 {
-    QUIETLY(int, append_epoch(rf, e, (Err){err, err_size}));
+    WRITING(rf, append_epoch(rf, e, (Err){err, err_size}));
 }
 
 /* ---- test results -------------------------------------------------------- */
@@ -635,13 +931,12 @@ static int write_test_results(RunFile *rf, const RunTestResults *t, Err e)
         bad = "context_images";
     H5Gclose(g);
     if (bad) return fail_h5(e, "%s: cannot write dataset /test/%s", rf->path, bad);
-    if (flush(rf) != 0) return fail_h5(e, "%s: cannot flush test results", rf->path);
-    return 0;
+    return flush_checked(rf, e, "test results");
 }
 
 int runfile_write_test_results(RunFile *rf, const RunTestResults *t, char *err, int err_size)
 {
-    QUIETLY(int, write_test_results(rf, t, (Err){err, err_size}));
+    WRITING(rf, write_test_results(rf, t, (Err){err, err_size}));
 }
 
 /* ---- weights ---------------------------------------------------------- */
@@ -671,14 +966,13 @@ static int write_weights(RunFile *rf, const ParamTable *t, const float *params, 
         }
     }
     H5Gclose(g);
-    if (flush(rf) != 0) return fail_h5(e, "%s: cannot flush weights", rf->path);
-    return 0;
+    return flush_checked(rf, e, "weights");
 }
 
 int runfile_write_weights(RunFile *rf, const ParamTable *table, const float *params,
                           const float *buffers, char *err, int err_size)
 {
-    QUIETLY(int, write_weights(rf, table, params, buffers, (Err){err, err_size}));
+    WRITING(rf, write_weights(rf, table, params, buffers, (Err){err, err_size}));
 }
 
 /* ---- checkpoint ---------------------------------------------------------- */
@@ -729,13 +1023,12 @@ static int write_checkpoint(RunFile *rf, const RunCheckpoint *ck, Err e)
     if (rc == 0 && (rc = put_int64_attr(g, "epoch", ck->epoch)) != 0) bad = "epoch";
     H5Gclose(g);
     if (rc != 0) return fail_h5(e, "%s: cannot write /checkpoint/%s", rf->path, bad);
-    if (flush(rf) != 0) return fail_h5(e, "%s: cannot flush the checkpoint", rf->path);
-    return 0;
+    return flush_checked(rf, e, "the checkpoint");
 }
 
 int runfile_write_checkpoint(RunFile *rf, const RunCheckpoint *ck, char *err, int err_size)
 {
-    QUIETLY(int, write_checkpoint(rf, ck, (Err){err, err_size}));
+    WRITING(rf, write_checkpoint(rf, ck, (Err){err, err_size}));
 }
 
 /* ---- opening for reading ------------------------------------------------- */
@@ -828,6 +1121,15 @@ static int truncate_epochs(RunFile *rf, hsize_t n, Err e)
     return rc;
 }
 
+/* The claimed .tmp of an interrupted run, opened for writing. */
+static int open_interrupted(RunFile *rf, Err e)
+{
+    if (H5Fis_hdf5(rf->path) <= 0)
+        return fail(e, "%s: not an HDF5 file, so not a sweeprun run file", rf->path);
+    if (open_claimed(rf, e) != 0) return -1;
+    return check_format(rf, e);
+}
+
 static RunFile *resume(const char *final_path, int64_t epochs_done, Err e)
 {
     char tmp[RF_PATH_MAX];
@@ -843,9 +1145,12 @@ static RunFile *resume(const char *final_path, int64_t epochs_done, Err e)
         fail(e, "%s: nothing to resume: %s does not exist", final_path, tmp);
         return NULL;
     }
-    RunFile *rf = open_existing(tmp, 1, e);
+    RunFile *rf = new_handle(final_path, e);
     if (!rf) return NULL;
-    snprintf(rf->final_path, sizeof rf->final_path, "%s", final_path);
+    if (claim(rf, 0, e) != 0 || open_interrupted(rf, e) != 0) {
+        release(rf);
+        return NULL;
+    }
     if (truncate_epochs(rf, (hsize_t)epochs_done, e) != 0) {
         release(rf);
         return NULL;

@@ -10,7 +10,11 @@
  * or runfile_abandon(rf)   (nothing worth keeping: the .tmp is deleted)
  * or runfile_close(rf)     (stop now, keep the .tmp to resume from later).
  * A final file is never overwritten; a process killed mid-run leaves a .tmp
- * whose finished epochs and last checkpoint are readable.
+ * whose finished epochs and last checkpoint are readable. A writer (create
+ * or resume) holds its .tmp locked while the handle lives, so a second
+ * writer of the same run is refused; a .tmp that is a symbolic link is
+ * never written through. Once the disk refuses a write (a full disk) the
+ * handle accepts no more writes and the .tmp stays as the disk took it.
  *
  * Every function that can fail returns 0 (or a handle) on success and -1
  * (or NULL) on failure, with one message in err that names the file and the
@@ -89,13 +93,18 @@ typedef struct RunCheckpoint {
 /* final_path + ".tmp" into buf; -1 when it does not fit. */
 int runfile_tmp_path(const char *final_path, char *buf, size_t size);
 
-/* Start a run: refuses when final_path exists; (re)creates final_path.tmp,
- * with format, format_version and status = "running" already written. */
+/* Start a run: refuses when final_path exists, when final_path.tmp is a
+ * symbolic link or not a regular file, or when another process is writing
+ * it (see "One writer per run file" in docs/run-file.md); otherwise
+ * (re)creates final_path.tmp, with format, format_version and status =
+ * "running" already written, and holds it locked until the handle is
+ * released. On NULL, errno is the disk's error (ENOSPC, EDQUOT, EIO) when
+ * the disk refused the file, else 0 (the request was refused). */
 RunFile *runfile_create(const char *final_path, char *err, int err_size);
 
 /* Reopen an interrupted run's final_path.tmp to continue after epochs_done
  * epochs (normally the checkpoint's epoch): later epoch rows are dropped,
- * status goes back to "running". */
+ * status goes back to "running". Claims the .tmp as runfile_create does. */
 RunFile *runfile_resume(const char *final_path, int64_t epochs_done, char *err, int err_size);
 
 int runfile_set_attr_string(RunFile *rf, const char *name, const char *value, char *err, int err_size);
@@ -115,7 +124,8 @@ int runfile_write_checkpoint(RunFile *rf, const RunCheckpoint *ck, char *err, in
  * rename .tmp -> final. Always releases rf; on failure the .tmp is kept and
  * the message says so. */
 int runfile_finish(RunFile *rf, const char *status, char *err, int err_size);
-/* Close and delete the .tmp (nothing useful was written). Releases rf. */
+/* Close and delete the .tmp (nothing useful was written), unless another
+ * program has put a different file at its name meanwhile. Releases rf. */
 void runfile_abandon(RunFile *rf);
 
 /* ---- reading ------------------------------------------------------------ */

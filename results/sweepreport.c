@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "report.h"
 #include "report_figures.h"
 
@@ -120,8 +122,31 @@ static int parse_args(int argc, char **argv, Args *a)
     return 0;
 }
 
-/* Write to FILE.tmp and rename, so a failed write never leaves half a
- * table where a complete one was. */
+/* A new file beside out, named out.XXXXXX: mkstemp creates it exclusively,
+ * so a symbolic link planted at a name we would use is never written
+ * through. Readable as a file fopen creates (mkstemp makes it 0600). */
+static FILE *create_beside(const char *out, char *tmp, size_t size)
+{
+    int n = snprintf(tmp, size, "%s.XXXXXX", out);
+    if (n < 0 || (size_t)n >= size) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0) return NULL;
+    mode_t mask = umask(0);
+    umask(mask);
+    FILE *f = fchmod(fd, 0666 & ~mask) == 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        close(fd);
+        remove(tmp);
+    }
+    return f;
+}
+
+/* Write beside out and rename, so a failed write never leaves half a
+ * table where a complete one was. rename replaces out itself, also when
+ * out is a symbolic link, never the file that link points to. */
 static int write_out(const char *out, const Table *t, ReportFormat fmt)
 {
     if (!out) {
@@ -129,10 +154,9 @@ static int write_out(const char *out, const Table *t, ReportFormat fmt)
         return fflush(stdout) == 0 ? 0 : -1;
     }
     char tmp[REPORT_PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.tmp", out);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = create_beside(out, tmp, sizeof tmp);
     if (!f) {
-        error("--out %s: cannot write %s: %s", out, tmp, strerror(errno));
+        error("--out %s: cannot create a file beside it: %s", out, strerror(errno));
         return -1;
     }
     report_write(f, t, fmt);

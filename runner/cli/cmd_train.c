@@ -239,7 +239,7 @@ static int train_main(ProcessGroup *world, int argc, char **argv)
     dataset_free(&data);
     if (!out.started) {
         if (lead) report_error("train: %s", out.error);
-        return EXIT_BAD_INPUT;
+        return out.disk_error ? EXIT_FAILED : EXIT_BAD_INPUT;   /* a full disk is no bad input */
     }
     if (lead) {
         if (out.status == RUN_DIVERGED) report_error("train: diverged (%s); run file kept: %s", out.error, cfg.out);

@@ -1,4 +1,5 @@
 #include "run_record.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,10 @@ int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
 {
     memset(rec, 0, sizeof *rec);
     rec->file = runfile_create(path, rec->err, sizeof rec->err);
-    if (!rec->file) return -1;
+    if (!rec->file) {
+        rec->disk_error = errno;
+        return -1;
+    }
     rec->data = data;
     rec->context = cfg->eval_batch_size;
     char text[8192], now[32];

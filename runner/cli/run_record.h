@@ -14,6 +14,7 @@ typedef struct RunRecord {
     const Dataset *data;       /* for the pixels of misclassified test images */
     int context;               /* images of the first eval batch to keep (eval_batch_size) */
     double best_accuracy;
+    int disk_error;            /* run_record_open failed because the disk refused the file (errno) */
     char err[1024];            /* why the last call failed */
 } RunRecord;
 

@@ -87,7 +87,7 @@ void trial_run(const TrialSpec *spec, TrialOutcome *out)
         snprintf(device + used, sizeof device - used, "; gradients summed with NCCL");
     }
     TrialSession s = {.spec = spec};
-    int start[2] = {0, 0};                  /* failed to open, epochs done */
+    int start[2] = {0, 0};                  /* failed to open (1, 2), epochs done */
     if (lead) {
         int done = spec->resume ? open_resumed(&s, &t, out->error, sizeof out->error) : 0;
         if (done == 0 && run_record_open(&s.rec, cfg->out, cfg, spec->data, model_param_count(&t.model),
@@ -95,12 +95,13 @@ void trial_run(const TrialSpec *spec, TrialOutcome *out)
             snprintf(out->error, sizeof out->error, "%s", s.rec.err);
             done = -1;
         }
-        start[0] = done < 0;
+        start[0] = done < 0 ? 1 + (s.rec.disk_error != 0) : 0;   /* 2: the disk refused the file */
         start[1] = done > 0 ? done : 0;
     }
     comm_broadcast_bytes(g, start, sizeof start, 0);
     if (start[0]) {
         out->status = RUN_FAILED;
+        out->disk_error = start[0] == 2;
         trainer_free(&t);
         return;
     }

@@ -37,6 +37,7 @@ typedef struct TrialSpec {
 
 typedef struct TrialOutcome {
     int started;                    /* 0: the run file could not be opened; nothing trained */
+    int disk_error;                 /* not started because the disk refused the file (full, ...) */
     RunStatus status;
     int start_epoch;                /* epochs already done when it started (resumed if > 0) */
     int epochs_run;                 /* epochs trained now */
