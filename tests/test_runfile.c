@@ -716,6 +716,12 @@ static int read_back_checkpoint(const char *path, const Model *m)
     return rc;
 }
 
+static void expect_checkpoint_refused(const char *tmp, const Model *m, const char *fact1, const char *fact2)
+{
+    assert_int_equal(read_back_checkpoint(tmp, m), -1);
+    assert_err_has(tmp, fact1, fact2);
+}
+
 /* A checkpoint is trusted only when the whole .tmp agrees with it: every
  * epoch row up to it is there in every column, numbered 1..epoch, the
  * attributes are integers, and every stored value is finite. */
@@ -731,39 +737,46 @@ static void test_checkpoint_validation(void **state)
     write_interrupted(final, &m, 2);
     OK(read_back_checkpoint(tmp, &m));
     set_checkpoint_epoch(tmp, 3);
-    assert_int_equal(read_back_checkpoint(tmp, &m), -1);
-    assert_err_has(tmp, "checkpoint after epoch 3", "/epochs/epoch has 2 rows");
+    expect_checkpoint_refused(tmp, &m, "checkpoint after epoch 3", "/epochs/epoch has 2 rows");
 
     write_interrupted(final, &m, 2);
     delete_object(tmp, "/epochs/lr");
-    assert_int_equal(read_back_checkpoint(tmp, &m), -1);
-    assert_err_has(tmp, "/epochs/lr is missing", NULL);
+    expect_checkpoint_refused(tmp, &m, "/epochs/lr is missing", NULL);
 
     write_interrupted(final, &m, 2);
     resize_dataset(tmp, "/epochs/test_accuracy", 1);   /* ragged: one column is short */
-    assert_int_equal(read_back_checkpoint(tmp, &m), -1);
-    assert_err_has(tmp, "/epochs/test_accuracy has 1 rows", "checkpoint after epoch 2");
+    expect_checkpoint_refused(tmp, &m, "/epochs/test_accuracy has 1 rows", "checkpoint after epoch 2");
 
     write_interrupted(final, &m, 2);
     poke_first(tmp, "/epochs/epoch", 5);                  /* row 1 says epoch 5 */
-    assert_int_equal(read_back_checkpoint(tmp, &m), -1);
-    assert_err_has(tmp, "/epochs/epoch", "row 1 holds epoch 5");
+    expect_checkpoint_refused(tmp, &m, "/epochs/epoch", "row 1 holds epoch 5");
 
     write_interrupted(final, &m, 2);
     retype_attr(tmp, "checkpoint", "epoch", 2.0);
-    assert_int_equal(read_back_checkpoint(tmp, &m), -1);
-    assert_err_has(tmp, "/checkpoint attribute 'epoch'", "not an integer");
+    expect_checkpoint_refused(tmp, &m, "/checkpoint attribute 'epoch'", "not an integer");
 
     write_interrupted(final, &m, 2);
     poke_first(tmp, "/checkpoint/params", NAN);
-    assert_int_equal(read_back_checkpoint(tmp, &m), -1);
-    assert_err_has(tmp, "/checkpoint/params", "not finite");
+    expect_checkpoint_refused(tmp, &m, "/checkpoint/params", "not finite");
 
     write_interrupted(final, &m, 2);
     poke_first(tmp, "/checkpoint/buffers", INFINITY);
-    assert_int_equal(read_back_checkpoint(tmp, &m), -1);
-    assert_err_has(tmp, "/checkpoint/buffers", "not finite");
+    expect_checkpoint_refused(tmp, &m, "/checkpoint/buffers", "not finite");
     free_model(&m);
+}
+
+/* final's test results (or epochs) are refused with a message naming
+ * final and both facts. */
+static void expect_refused(const char *final, int epochs, const char *fact1, const char *fact2)
+{
+    RunTestResults t;
+    RunEpochs ep;
+    RunFile *rf = runfile_open(final, err, sizeof err);
+    if (!rf) fail_msg("open: %s", err);
+    int rc = epochs ? runfile_read_epochs(rf, &ep, err, sizeof err) : runfile_read_test_results(rf, &t, err, sizeof err);
+    runfile_close(rf);
+    assert_int_equal(rc, -1);
+    assert_err_has(final, fact1, fact2);
 }
 
 /* Shapes in a file drive allocations: every one is bounded by what the
@@ -773,8 +786,6 @@ static void test_shape_bounds(void **state)
     (void)state;
     char final[512];
     test_tmpdir_path(final, sizeof final, "shapes.h5");
-    RunTestResults t;
-    RunEpochs ep;
     RunFile *rf = runfile_create(final, err, sizeof err);
     write_results(rf, 2, 1);
     append_epochs(rf, 1, 2);
@@ -782,37 +793,19 @@ static void test_shape_bounds(void **state)
     OK(runfile_finish(rf, "complete", err, sizeof err));
 
     forge_dataset(final, "/test/context_images", H5T_STD_U8LE, 3, (hsize_t[]){1, 4096, 4096});
-    rf = runfile_open(final, err, sizeof err);
-    assert_int_equal(runfile_read_test_results(rf, &t, err, sizeof err), -1);
-    assert_err_has(final, "/test/context_images", "4096");
-    runfile_close(rf);
-
+    expect_refused(final, 0, "/test/context_images", "4096");
     forge_dataset(final, "/test/confusion", H5T_STD_I64LE, 2, (hsize_t[]){100000, 100000});
-    rf = runfile_open(final, err, sizeof err);
-    assert_int_equal(runfile_read_test_results(rf, &t, err, sizeof err), -1);
-    assert_err_has(final, "/test/confusion is 100000x100000", "at most 10 classes");
-    runfile_close(rf);
-
+    expect_refused(final, 0, "/test/confusion is 100000x100000", "at most 10 classes");
     forge_dataset(final, "/test/confusion", H5T_STD_I64LE, 2, (hsize_t[]){3, 3});   /* all zeros */
-    rf = runfile_open(final, err, sizeof err);
-    assert_int_equal(runfile_read_test_results(rf, &t, err, sizeof err), -1);
-    assert_err_has(final, "/test/misclassified_index has 2 values", "confusion matrix counts 0");
-    runfile_close(rf);
+    expect_refused(final, 0, "/test/misclassified_index has 2 values", "confusion matrix counts 0");
 
     resize_epoch_columns(final, 3);   /* more rows than the 2 configured epochs */
-    rf = runfile_open(final, err, sizeof err);
-    assert_int_equal(runfile_read_epochs(rf, &ep, err, sizeof err), -1);
-    assert_err_has(final, "/epochs holds 3 rows", "epochs = 2");
-    runfile_close(rf);
-
-    hid_t f = open_rw(final);   /* no configured epochs: the largest any run may have */
+    expect_refused(final, 1, "/epochs holds 3 rows", "epochs = 2");
+    hid_t f = open_rw(final);         /* no configured epochs: the most any run may have */
     assert_true(H5Adelete(f, "epochs") >= 0);
     H5Fclose(f);
     resize_epoch_columns(final, 200000);
-    rf = runfile_open(final, err, sizeof err);
-    assert_int_equal(runfile_read_epochs(rf, &ep, err, sizeof err), -1);
-    assert_err_has(final, "/epochs holds 200000 rows", "at most 100000");
-    runfile_close(rf);
+    expect_refused(final, 1, "/epochs holds 200000 rows", "at most 100000");
 }
 
 static int count_attr(const char *name, RunAttrKind kind, void *user)
