@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "runfile.h"
 
@@ -111,6 +112,15 @@ int trial_set_aside(const char *run_file, char *moved_to, int size, char *err, i
     char tmp[4200];
     if (runfile_tmp_path(run_file, tmp, sizeof tmp)) {
         snprintf(err, err_size, "%.400s: path too long", run_file);
+        return -1;
+    }
+    struct stat st;
+    if (lstat(tmp, &st)) {
+        snprintf(err, err_size, "%.400s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {   /* a folder or link there is not a damaged run file */
+        snprintf(err, err_size, "%.400s: not a regular file; left where it is", tmp);
         return -1;
     }
     for (int n = 1; n <= TRIAL_MAX_SET_ASIDE; n++) {

@@ -35,6 +35,7 @@ TrialState trial_state_of_status(const char *status);
 /* A .tmp that cannot be resumed (damaged, inconsistent, another trial's)
  * is kept for inspection under a name no scan looks at: run_file.bad-N,
  * the first N in 1..TRIAL_MAX_SET_ASIDE not taken. moved_to gets it.
+ * Only a regular file is moved (a folder or link at that name is left).
  * 0 ok; -1 with err (the .tmp is where it was). */
 #define TRIAL_MAX_SET_ASIDE 99
 int trial_set_aside(const char *run_file, char *moved_to, int size, char *err, int err_size);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "testutil.h"
 #include "prune_board.h"
@@ -394,6 +395,11 @@ static void test_set_aside(void **state)
     assert_int_equal(s.state, TRIAL_NEW);
     assert_int_equal(trial_set_aside(path, moved, sizeof moved, err, sizeof err), -1);   /* nothing there */
     assert_non_null(strstr(err, "aside.h5.tmp"));
+    assert_int_equal(mkdir(tmp, 0700), 0);            /* a folder is not a damaged run file: left */
+    assert_int_equal(trial_set_aside(path, moved, sizeof moved, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a regular file"));
+    assert_int_equal(access(tmp, F_OK), 0);
+    rmdir(tmp);
 }
 
 int main(void)
