@@ -44,7 +44,7 @@ static int setup(void **state)
     test_tmpdir_path(pristine, sizeof pristine, "pristine.h5");
     FILE *f = fopen(ini, "w");
     if (!f) return -1;
-    fprintf(f, "[sweep]\nname = forged\nout = %s\n[defaults]\nmodel = baseline_cnn\nepochs = 2\n"
+    fprintf(f, "[sweep]\nname = forged\nout = %s\n[defaults]\nmodel = gecco\nepochs = 2\n"
                "train_subset = 256\ntest_subset = 100\nthreads = 2\ndevice = cpu\n", out);
     fclose(f);
     if (sweep_exit_code() != 0) {
