@@ -1,7 +1,8 @@
 /* What is already done: the state of a trial from its run file in the out
  * folder. A finished file (any final status) is never touched again, so a
  * rerun skips it; an interrupted one (NAME.h5.tmp) is continued from its
- * checkpoint; no file means a new trial. */
+ * checkpoint, or set aside as NAME.h5.bad-N and restarted when it cannot
+ * be (runner/cli/trial.c); no file means a new trial. */
 #ifndef SWEEPRUN_TRIAL_STATE_H
 #define SWEEPRUN_TRIAL_STATE_H
 

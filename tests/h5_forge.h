@@ -1,6 +1,6 @@
 /* Forging run files with the HDF5 API, for tests of what a damaged or
  * hand-edited file does to the readers (tests/test_runfile.c,
- * tests/test_sweep_resume.c). Each helper opens the file, makes one change
+ * test_sweep_resume.c, test_predict.c). Each helper opens the file, makes one change
  * and closes it; any HDF5 failure fails the test. Needs cmocka.h first. */
 #ifndef SWEEPRUN_H5_FORGE_H
 #define SWEEPRUN_H5_FORGE_H
