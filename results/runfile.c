@@ -31,6 +31,16 @@
 /* Opening and locking a .tmp is retried when its name moved to another file
  * in between (the previous writer finished or abandoned it just then). */
 #define CLAIM_ATTEMPTS 3
+/* What the format allows, so a reader never allocates from a shape beyond
+ * it: MNIST's 10 classes; 28x28 images (runner/train/dataset.c refuses
+ * any other size); at most 100,000 epochs (the largest `epochs` a run can
+ * be configured with, runner/train/config.c); a fixed-length string
+ * attribute of at most 64 KiB (HDF5's limit for an attribute stored in the
+ * object header, where the writer puts them). */
+#define MAX_CLASSES 10
+#define MAX_IMAGE_SIDE 28
+#define MAX_EPOCHS 100000
+#define MAX_FIXED_STRING 65536
 
 struct RunFile {
     hid_t file;
@@ -1202,6 +1212,7 @@ static char *read_string(hid_t a, hid_t ftype)
         return copy;
     }
     size_t n = H5Tget_size(ftype);
+    if (n == 0 || n > MAX_FIXED_STRING) return NULL;
     char *s = calloc(1, n + 1);
     if (s && H5Aread(a, ftype, s) < 0) {
         free(s);
@@ -1356,12 +1367,27 @@ static long epoch_rows(RunFile *rf, Err e)
     return (long)n;
 }
 
+/* More rows than the run can have: past MAX_EPOCHS, or past the run's own
+ * configured `epochs` (root attribute, when it is an integer). */
+static int check_epoch_count(RunFile *rf, long n, Err e)
+{
+    if (n > MAX_EPOCHS)
+        return fail(e, "%s: /epochs holds %ld rows, at most %d (the most epochs a run can have)", rf->path, n,
+                    MAX_EPOCHS);
+    int64_t configured;
+    if (has_attr(rf, "epochs") && get_attr_number(rf, "epochs", H5T_NATIVE_INT64, 1, &configured, (Err){0, 0}) == 0
+        && n > configured)
+        return fail(e, "%s: /epochs holds %ld rows, more than the run's configured epochs = %lld", rf->path, n,
+                    (long long)configured);
+    return 0;
+}
+
 static int read_epochs(RunFile *rf, RunEpochs *out, Err e)
 {
     memset(out, 0, sizeof *out);
     if (!rf) return fail(e, "no run file (NULL handle)");
     long n = epoch_rows(rf, e);
-    if (n < 0) return -1;
+    if (n < 0 || check_epoch_count(rf, n, e)) return -1;
     double **cols[N_COLS - 1] = {&out->train_loss, &out->train_accuracy, &out->test_loss,
                                  &out->test_accuracy, &out->lr, &out->seconds};
     size_t rows = n ? (size_t)n : 1;
@@ -1432,9 +1458,9 @@ static int read_confusion(RunFile *rf, RunTestResults *out, Err e)
     hid_t d = open_dataset(rf, "test", "confusion", 2, dims, e);
     if (d < 0) return -1;
     int rc = 0;
-    if (dims[0] != dims[1] || dims[0] == 0 || dims[0] > 1000000)
-        rc = fail(e, "%s: dataset /test/confusion is %llux%llu, expected a square matrix", rf->path,
-                  (unsigned long long)dims[0], (unsigned long long)dims[1]);
+    if (dims[0] != dims[1] || dims[0] == 0 || dims[0] > MAX_CLASSES)
+        rc = fail(e, "%s: dataset /test/confusion is %llux%llu, expected a square matrix of at most %d classes",
+                  rf->path, (unsigned long long)dims[0], (unsigned long long)dims[1], MAX_CLASSES);
     else if (!(out->confusion = malloc(dims[0] * dims[1] * sizeof(int64_t))))
         rc = fail(e, "%s: out of memory", rf->path);
     else if (H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->confusion) < 0)
@@ -1455,12 +1481,13 @@ static int read_images(RunFile *rf, const char *name, hsize_t max, long *n, uint
     hid_t d = open_dataset(rf, "test", name, 3, dims, e);
     if (d < 0) return -1;
     int rc = 0;
-    if (dims[0] > max || dims[1] < 1 || dims[2] < 1 || dims[1] > 4096 || dims[2] > 4096 ||
+    if (dims[0] > max || dims[1] < 1 || dims[2] < 1 || dims[1] > MAX_IMAGE_SIDE || dims[2] > MAX_IMAGE_SIDE ||
         (dims[0] > 0 && out->image_rows && ((hsize_t)out->image_rows != dims[1] ||
                                             (hsize_t)out->image_cols != dims[2])))
         rc = fail(e, "%s: dataset %s is [%llu, %llu, %llu], expected at most %llu images of the "
-                     "same size as the other test images", rf->path, full, (unsigned long long)dims[0],
-                  (unsigned long long)dims[1], (unsigned long long)dims[2], (unsigned long long)max);
+                     "same size as the other test images, at most %dx%d", rf->path, full, (unsigned long long)dims[0],
+                  (unsigned long long)dims[1], (unsigned long long)dims[2], (unsigned long long)max,
+                  MAX_IMAGE_SIDE, MAX_IMAGE_SIDE);
     else if (!(*px = malloc(dims[0] * dims[1] * dims[2] + 1)))
         rc = fail(e, "%s: out of memory", rf->path);
     else if (dims[0] > 0 && H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, *px) < 0)
@@ -1476,6 +1503,32 @@ static int read_images(RunFile *rf, const char *name, hsize_t max, long *n, uint
     return rc;
 }
 
+/* The misclassified lists hold one entry per off-diagonal count of the
+ * confusion matrix, which counts at most the run's test images (root
+ * attribute test_images, when it is an integer): so n_mis is bounded by
+ * what the matrix says before the lists are allocated. */
+static int check_mis_count(RunFile *rf, const RunTestResults *t, hsize_t n_mis, Err e)
+{
+    int k = t->num_classes;
+    int64_t total = 0, wrong = 0, images;
+    for (int i = 0; i < k * k; i++) {
+        int64_t c = t->confusion[i];
+        if (c < 0 || c > INT32_MAX)
+            return fail(e, "%s: dataset /test/confusion holds the count %lld, expected 0..%d", rf->path,
+                        (long long)c, INT32_MAX);
+        total += c;
+        if (i / k != i % k) wrong += c;
+    }
+    if (has_attr(rf, "test_images") && get_attr_number(rf, "test_images", H5T_NATIVE_INT64, 1, &images, (Err){0, 0}) == 0
+        && total > images)
+        return fail(e, "%s: dataset /test/confusion counts %lld images, the run has test_images = %lld", rf->path,
+                    (long long)total, (long long)images);
+    if (n_mis > (hsize_t)wrong)
+        return fail(e, "%s: dataset /test/misclassified_index has %llu values, but the confusion matrix counts "
+                       "%lld misclassified", rf->path, (unsigned long long)n_mis, (long long)wrong);
+    return 0;
+}
+
 static int read_test_results(RunFile *rf, RunTestResults *out, Err e)
 {
     memset(out, 0, sizeof *out);
@@ -1485,6 +1538,7 @@ static int read_test_results(RunFile *rf, RunTestResults *out, Err e)
     hid_t d = rc == 0 ? open_dataset(rf, "test", "misclassified_index", 1, dims, e) : -1;
     if (d < 0) rc = -1;
     else H5Dclose(d);
+    if (rc == 0) rc = check_mis_count(rf, out, dims[0], e);
     if (rc == 0) rc = read_mis(rf, "misclassified_index", dims[0], &out->mis_index, e);
     if (rc == 0) rc = read_mis(rf, "misclassified_pred", dims[0], &out->mis_pred, e);
     if (rc == 0) rc = read_mis(rf, "misclassified_label", dims[0], &out->mis_label, e);
@@ -1626,6 +1680,17 @@ int runfile_read_weights(const char *path, const ParamTable *table, float *param
 
 /* ---- reading the checkpoint ---------------------------------------------- */
 
+/* The trainer stops at the first non-finite loss, before parameters that
+ * went NaN could be trained on: a checkpoint holding one is damaged. */
+static int check_finite(RunFile *rf, const char *full, const float *v, long n, Err e)
+{
+    for (long i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return fail(e, "%s: dataset %s holds a value that is not finite (%g at index %ld)", rf->path, full,
+                        (double)v[i], i);
+    return 0;
+}
+
 /* /checkpoint/<name> into dst (n floats). An optional state the caller
  * does not want (dst NULL) must not be in the file either: that would mean
  * the optimizer changed between the run and the resume. */
@@ -1651,15 +1716,18 @@ static int read_vector(RunFile *rf, const char *name, float *dst, long n, int op
     else if (read_prefix(d, H5T_NATIVE_FLOAT, (hsize_t)n, dst) != 0)
         rc = fail_h5(e, "%s: cannot read dataset %s", rf->path, full);
     H5Dclose(d);
-    return rc;
+    return rc ? rc : check_finite(rf, full, dst, n, e);
 }
 
 static int get_group_int64(RunFile *rf, hid_t g, const char *name, int64_t *v, Err e)
 {
     if (H5Aexists(g, name) <= 0) return fail(e, "%s: /checkpoint has no attribute '%s'", rf->path, name);
-    hid_t a = H5Aopen(g, name, H5P_DEFAULT);
-    herr_t r = a >= 0 ? H5Aread(a, H5T_NATIVE_INT64, v) : -1;
+    hid_t a = H5Aopen(g, name, H5P_DEFAULT), t = a >= 0 ? H5Aget_type(a) : -1;
+    int is_int = t >= 0 && H5Tget_class(t) == H5T_INTEGER;
+    herr_t r = is_int ? H5Aread(a, H5T_NATIVE_INT64, v) : -1;
+    if (t >= 0) H5Tclose(t);
     if (a >= 0) H5Aclose(a);
+    if (a >= 0 && !is_int) return fail(e, "%s: /checkpoint attribute '%s' is not an integer", rf->path, name);
     return r < 0 ? fail_h5(e, "%s: cannot read /checkpoint attribute '%s'", rf->path, name) : 0;
 }
 
@@ -1675,9 +1743,41 @@ static int read_checkpoint_meta(RunFile *rf, RunCheckpoint *ck, Err e)
         rc = fail(e, "%s: no usable checkpoint (none written yet, or the run stopped while "
                      "writing it)", rf->path);
     if (rc == 0) rc = get_group_int64(rf, g, "step", &step, e);
+    if (rc == 0 && step < 0) rc = fail(e, "%s: /checkpoint attribute 'step' is %lld", rf->path, (long long)step);
     H5Gclose(g);
     ck->epoch = epoch;
     ck->step = step;
+    return rc;
+}
+
+/* The checkpoint comes after the epoch rows it counts: every column holds
+ * at least ck_epoch rows, and /epochs/epoch numbers them 1..ck_epoch.
+ * (Rows after it, even ragged ones of a run killed mid-append, are
+ * dropped on resume.) */
+static int check_checkpoint_rows(RunFile *rf, int64_t ck_epoch, Err e)
+{
+    if (ck_epoch > MAX_EPOCHS)
+        return fail(e, "%s: checkpoint after epoch %lld, at most %d", rf->path, (long long)ck_epoch, MAX_EPOCHS);
+    for (int c = 0; c < N_COLS; c++) {
+        hsize_t dims[MAX_RANK];
+        hid_t d = open_dataset(rf, "epochs", EPOCH_COLS[c], 1, dims, e);
+        if (d < 0) return -1;
+        H5Dclose(d);
+        if (dims[0] < (hsize_t)ck_epoch)
+            return fail(e, "%s: checkpoint after epoch %lld, but /epochs/%s has %llu rows", rf->path,
+                        (long long)ck_epoch, EPOCH_COLS[c], (unsigned long long)dims[0]);
+    }
+    hsize_t dims[MAX_RANK];
+    hid_t d = open_dataset(rf, "epochs", "epoch", 1, dims, e);
+    int *number = malloc((size_t)(ck_epoch ? ck_epoch : 1) * sizeof *number);
+    int rc = number && read_prefix(d, H5T_NATIVE_INT, (hsize_t)ck_epoch, number) == 0
+                 ? 0 : fail_h5(e, "%s: cannot read dataset /epochs/epoch", rf->path);
+    for (int64_t i = 0; i < ck_epoch && rc == 0; i++)
+        if (number[i] != i + 1)
+            rc = fail(e, "%s: dataset /epochs/epoch row %lld holds epoch %d, expected %lld", rf->path,
+                      (long long)i + 1, number[i], (long long)i + 1);
+    free(number);
+    H5Dclose(d);
     return rc;
 }
 
@@ -1686,6 +1786,7 @@ static int read_checkpoint(const char *path, RunCheckpoint *ck, Err e)
     RunFile *rf = open_existing(path, 0, e);
     if (!rf) return -1;
     int rc = read_checkpoint_meta(rf, ck, e);
+    if (rc == 0) rc = check_checkpoint_rows(rf, ck->epoch, e);
     if (rc == 0) rc = read_vector(rf, "params", ck->params, ck->n_params, 0, e);
     if (rc == 0) rc = read_vector(rf, "buffers", ck->buffers, ck->n_buffers, 0, e);
     if (rc == 0) rc = read_vector(rf, "state1", ck->state1, ck->n_state, 1, e);

@@ -1,5 +1,6 @@
 #include "prune_board.h"
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "util.h"
@@ -11,15 +12,43 @@ static void check(const PruneBoard *b, int rc, const char *what)
     if (rc != MPI_SUCCESS) comm_abort(b->world, 1, "sweep: pruning board: %s failed (MPI error %d)", what, rc);
 }
 
-void prune_board_open(PruneBoard *b, const ProcessGroup *world, int n_trials, int n_epochs,
+PruneSpan prune_board_span(const PruneRule *rule, int max_epochs)
+{
+    PruneSpan s = {0, 0};
+    if (!rule->enabled) return s;
+    s.first = rule->warmup > 1 ? rule->warmup - 1 : 0;
+    s.count = max_epochs - 1 - s.first;   /* the last epoch never prunes */
+    if (s.count < 0) s.count = 0;
+    return s;
+}
+
+int prune_board_check(int n_trials, PruneSpan span, char *err, int err_size)
+{
+    double bytes = (double)n_trials * span.count * sizeof(double);
+    if (bytes <= PRUNE_BOARD_MAX_BYTES) return 0;
+    snprintf(err, err_size, "prune: the pruning board would keep %d trials x %d epochs of accuracies (%.0f MB) on "
+             "rank 0, more than %ld MB; split the sweep, or use fewer epochs or a later warmup", n_trials, span.count,
+             bytes / (1 << 20), PRUNE_BOARD_MAX_BYTES >> 20);
+    return -1;
+}
+
+/* Index of (trial, epoch) in the table; -1 outside it. */
+static long cell(const PruneBoard *b, int trial, int epoch)
+{
+    int row = epoch - b->span.first;
+    if (trial < 0 || trial >= b->n_trials || row < 0 || row >= b->span.count) return -1;
+    return (long)row * b->n_trials + trial;
+}
+
+void prune_board_open(PruneBoard *b, const ProcessGroup *world, int n_trials, PruneSpan span,
                       const double *initial)
 {
     memset(b, 0, sizeof *b);
     b->world = world;
     b->n_trials = n_trials;
-    b->n_epochs = n_epochs;
+    b->span = span;
     b->win = MPI_WIN_NULL;
-    long cells = (long)n_trials * n_epochs;
+    long cells = (long)n_trials * span.count;
     int owner = !shared(b) || world->rank == 0;
     if (!shared(b)) {
         b->table = xmalloc((size_t)(cells ? cells : 1) * sizeof(double));
@@ -39,8 +68,8 @@ void prune_board_open(PruneBoard *b, const ProcessGroup *world, int n_trials, in
 
 void prune_board_post(PruneBoard *b, int trial, int epoch, double acc)
 {
-    if (trial < 0 || trial >= b->n_trials || epoch < 0 || epoch >= b->n_epochs) return;
-    MPI_Aint at = (MPI_Aint)epoch * b->n_trials + trial;
+    long at = cell(b, trial, epoch);
+    if (at < 0) return;
     if (!shared(b)) {
         b->table[at] = acc;
         return;
@@ -53,8 +82,8 @@ void prune_board_post(PruneBoard *b, int trial, int epoch, double acc)
 void prune_board_read(PruneBoard *b, int epoch, double *out)
 {
     for (int i = 0; i < b->n_trials; i++) out[i] = NAN;
-    if (epoch < 0 || epoch >= b->n_epochs || !b->n_trials) return;
-    MPI_Aint at = (MPI_Aint)epoch * b->n_trials;
+    long at = cell(b, 0, epoch);
+    if (at < 0) return;
     if (!shared(b)) {
         memcpy(out, b->table + at, (size_t)b->n_trials * sizeof(double));
         return;

@@ -12,6 +12,12 @@
  * another process writes it (HDF5 files are not safe to read while being
  * written without SWMR, and a .tmp is locked by its writer).
  *
+ * The board keeps only the epochs a decision can look at (PruneSpan): none
+ * without pruning, else from the warmup epoch to the one before the last.
+ * It is allocated whole at the start (an MPI window cannot grow while other
+ * ranks read it without the owner's help, and rank 0 is busy training), so
+ * its size is checked with the sweep file (prune_board_check).
+ *
  * The decision depends on which trials have reported by then, so, as in
  * every asynchronous median pruner, it can differ between runs with
  * different timing; with one rank it is deterministic. */
@@ -20,20 +26,39 @@
 #include "comm.h"
 #include "sweep_file.h"
 
+/* The 0-based epochs first .. first + count - 1 the board keeps. */
+typedef struct PruneSpan {
+    int first, count;
+} PruneSpan;
+
+/* Most bytes the board may take on rank 0. */
+#define PRUNE_BOARD_MAX_BYTES (256L << 20)
+
 typedef struct PruneBoard {
     const ProcessGroup *world;
-    int n_trials, n_epochs;
+    int n_trials;
+    PruneSpan span;
     MPI_Win win;
-    double *table;                /* rank 0's (or the only process's) [n_epochs][n_trials] */
+    double *table;                /* rank 0's (or the only process's) [span.count][n_trials] */
 } PruneBoard;
 
+/* The epochs where rule can prune a trial of a sweep whose longest trial
+ * has max_epochs: after epoch warmup (1-based) up to the one before the
+ * last. count 0 when pruning is off. */
+PruneSpan prune_board_span(const PruneRule *rule, int max_epochs);
+/* 0 when n_trials x span fits PRUNE_BOARD_MAX_BYTES; else -1 with err. */
+int prune_board_check(int n_trials, PruneSpan span, char *err, int err_size);
+
 /* Collective over world. initial: rank 0's starting table
- * ([n_epochs][n_trials], NaN where unknown), ignored elsewhere. */
-void prune_board_open(PruneBoard *b, const ProcessGroup *world, int n_trials, int n_epochs,
+ * ([span.count][n_trials], row r for epoch span.first + r, NaN where
+ * unknown), ignored elsewhere. */
+void prune_board_open(PruneBoard *b, const ProcessGroup *world, int n_trials, PruneSpan span,
                       const double *initial);
-/* Trial `trial` reached test accuracy acc after epoch `epoch` (0-based). */
+/* Trial `trial` reached test accuracy acc after epoch `epoch` (0-based);
+ * not kept outside the span. */
 void prune_board_post(PruneBoard *b, int trial, int epoch, double acc);
-/* Every trial's accuracy after epoch `epoch` (0-based) into out[n_trials]. */
+/* Every trial's accuracy after epoch `epoch` (0-based) into out[n_trials]
+ * (all NaN outside the span). */
 void prune_board_read(PruneBoard *b, int epoch, double *out);
 void prune_board_close(PruneBoard *b);
 

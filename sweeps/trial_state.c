@@ -1,7 +1,9 @@
 #include "trial_state.h"
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "runfile.h"
 
@@ -60,14 +62,17 @@ static void scan_tmp(const char *tmp, const char *trial_id, int max_epochs, Tria
     out->state = TRIAL_UNFINISHED;
     RunFile *rf = runfile_open(tmp, err, sizeof err);
     if (!rf) {
-        /* Killed before its first flush, or damaged: it is restarted. */
-        snprintf(out->note, sizeof out->note, "%.400s (restarted from scratch)", err);
+        /* Killed before its first flush, or damaged: set aside and restarted. */
+        snprintf(out->note, sizeof out->note, "%.400s (set aside when the trial starts)", err);
         return;
     }
+    /* Another trial's .tmp under this trial's name: the trial still has to
+     * run (the .tmp is set aside when it starts), and those accuracies are
+     * not this trial's. */
     if (runfile_has_attr(rf, "trial_id")
         && runfile_read_attr_string(rf, "trial_id", id, sizeof id, err, sizeof err) == 0 && strcmp(id, trial_id)) {
-        out->state = TRIAL_UNREADABLE;
-        snprintf(out->note, sizeof out->note, "%.400s belongs to trial %s, not %s; left alone", tmp, id, trial_id);
+        snprintf(out->note, sizeof out->note, "%.300s holds trial %.60s, not %.60s (set aside when the trial starts)", tmp,
+                 id, trial_id);
         runfile_close(rf);
         return;
     }
@@ -87,4 +92,45 @@ void trial_scan(const char *run_file, const char *trial_id, int max_epochs, Tria
     }
     if (runfile_tmp_path(run_file, tmp, sizeof tmp) == 0 && access(tmp, F_OK) == 0)
         scan_tmp(tmp, trial_id, max_epochs, out, acc);
+}
+
+int trial_tmp_holds_epochs(const char *run_file)
+{
+    char tmp[4200], err[512];
+    if (runfile_tmp_path(run_file, tmp, sizeof tmp) || access(tmp, F_OK)) return 0;
+    RunFile *rf = runfile_open(tmp, err, sizeof err);
+    if (!rf) return 1;                       /* cannot tell: keep it */
+    RunEpochs e;
+    int holds = runfile_read_epochs(rf, &e, err, sizeof err) != 0 || e.count > 0;
+    run_epochs_free(&e);   /* cleared on failure too */
+    runfile_close(rf);
+    return holds;
+}
+
+int trial_set_aside(const char *run_file, char *moved_to, int size, char *err, int err_size)
+{
+    char tmp[4200];
+    if (runfile_tmp_path(run_file, tmp, sizeof tmp)) {
+        snprintf(err, err_size, "%.400s: path too long", run_file);
+        return -1;
+    }
+    struct stat st;
+    if (lstat(tmp, &st)) {
+        snprintf(err, err_size, "%.400s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {   /* a folder or link there is not a damaged run file */
+        snprintf(err, err_size, "%.400s: not a regular file; left where it is", tmp);
+        return -1;
+    }
+    for (int n = 1; n <= TRIAL_MAX_SET_ASIDE; n++) {
+        if (snprintf(moved_to, size, "%s.bad-%d", run_file, n) >= size) break;
+        if (access(moved_to, F_OK) == 0) continue;
+        if (rename(tmp, moved_to) == 0) return 0;
+        snprintf(err, err_size, "%.400s: cannot rename to %.400s: %s", tmp, moved_to, strerror(errno));
+        return -1;
+    }
+    snprintf(err, err_size, "%.400s: no free name %.400s.bad-N (N up to %d); remove old ones", tmp, run_file,
+             TRIAL_MAX_SET_ASIDE);
+    return -1;
 }

@@ -13,6 +13,7 @@
 #include "testutil.h"
 #include "dataset.h"
 #include "runfile.h"
+#include "h5_forge.h"
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
@@ -272,6 +273,23 @@ static void test_bad_input(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A forged /test/confusion of 100000 x 100000 (80 GB as int64) is
+ * refused from its shape: exit 2, the file and dataset named. */
+static void test_forged_shape(void **state)
+{
+    (void)state;
+    char forged[512], cmd[2048];
+    test_tmpdir_path(forged, sizeof forged, "forged.h5");
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", run_path, forged);
+    assert_int_equal(system(cmd), 0);
+    forge_dataset(forged, "/test/confusion", H5T_STD_I64LE, 2, (hsize_t[]){100000, 100000});
+    snprintf(cmd, sizeof cmd, "%s predict --run %s %s >/dev/null 2>&1", SWEEPRUN_BINARY, forged, image_path[0]);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+    snprintf(cmd, sizeof cmd, "%s predict --run %s %s 2>&1 | grep -q 'forged.h5: dataset /test/confusion is 100000x100000'",
+             SWEEPRUN_BINARY, forged, image_path[0]);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_idx_with_labels),
         cmocka_unit_test(test_single_images_in_context),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_forged_shape),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -4,6 +4,7 @@
 #define _XOPEN_SOURCE 700
 #include "testutil.h"
 #include "runfile.h"
+#include "h5_forge.h"
 #include <fcntl.h>
 #include <ftw.h>
 #include <hdf5.h>
@@ -313,7 +314,7 @@ static void test_empty_misclassified(void **state)
  * pixel a function of (sample, position, salt). */
 static int write_images(RunFile *rf, long m, long n, int salt)
 {
-    int64_t conf[9] = {0};
+    int64_t conf[9] = {[2 * 3 + 1] = m};   /* all m: true label 2, predicted 1 */
     int32_t idx[600], pred[600], lab[600];
     static uint8_t px[600 * 20];
     for (long i = 0; i < m; i++) idx[i] = (int32_t)i, pred[i] = 1, lab[i] = 2;
@@ -693,6 +694,120 @@ static void test_checkpoint_errors(void **state)
     free_model(&m);
 }
 
+/* ---- forged files: what a damaged or hand-edited .tmp may hold ---------- */
+
+/* A .tmp after `epochs` epochs with a checkpoint after the last one. */
+static void write_interrupted(const char *final, const Model *m, int epochs)
+{
+    RunFile *rf = runfile_create(final, err, sizeof err);
+    if (!rf) fail_msg("create: %s", err);
+    append_epochs(rf, 1, epochs);
+    write_checkpoint(rf, m, NULL, NULL, epochs);
+    runfile_close(rf);
+}
+
+/* read_checkpoint into m-sized buffers: 0 or -1 with err. */
+static int read_back_checkpoint(const char *path, const Model *m)
+{
+    float *p = calloc((size_t)m->t.n_params, 4), *b = calloc((size_t)m->t.n_buffers, 4);
+    RunCheckpoint ck = {p, m->t.n_params, b, m->t.n_buffers, NULL, NULL, 0, 0, 0};
+    int rc = runfile_read_checkpoint(path, &ck, err, sizeof err);
+    free(p), free(b);
+    return rc;
+}
+
+static void expect_checkpoint_refused(const char *tmp, const Model *m, const char *fact1, const char *fact2)
+{
+    assert_int_equal(read_back_checkpoint(tmp, m), -1);
+    assert_err_has(tmp, fact1, fact2);
+}
+
+/* A checkpoint is trusted only when the whole .tmp agrees with it: every
+ * epoch row up to it is there in every column, numbered 1..epoch, the
+ * attributes are integers, and every stored value is finite. */
+static void test_checkpoint_validation(void **state)
+{
+    (void)state;
+    char final[512], tmp[600];
+    test_tmpdir_path(final, sizeof final, "forged.h5");
+    tmp_of(final, tmp, sizeof tmp);
+    Model m;
+    make_model(&m, 4, 21);
+
+    write_interrupted(final, &m, 2);
+    OK(read_back_checkpoint(tmp, &m));
+    set_checkpoint_epoch(tmp, 3);
+    expect_checkpoint_refused(tmp, &m, "checkpoint after epoch 3", "/epochs/epoch has 2 rows");
+
+    write_interrupted(final, &m, 2);
+    delete_object(tmp, "/epochs/lr");
+    expect_checkpoint_refused(tmp, &m, "/epochs/lr is missing", NULL);
+
+    write_interrupted(final, &m, 2);
+    resize_dataset(tmp, "/epochs/test_accuracy", 1);   /* ragged: one column is short */
+    expect_checkpoint_refused(tmp, &m, "/epochs/test_accuracy has 1 rows", "checkpoint after epoch 2");
+
+    write_interrupted(final, &m, 2);
+    poke_first(tmp, "/epochs/epoch", 5);                  /* row 1 says epoch 5 */
+    expect_checkpoint_refused(tmp, &m, "/epochs/epoch", "row 1 holds epoch 5");
+
+    write_interrupted(final, &m, 2);
+    retype_attr(tmp, "checkpoint", "epoch", 2.0);
+    expect_checkpoint_refused(tmp, &m, "/checkpoint attribute 'epoch'", "not an integer");
+
+    write_interrupted(final, &m, 2);
+    poke_first(tmp, "/checkpoint/params", NAN);
+    expect_checkpoint_refused(tmp, &m, "/checkpoint/params", "not finite");
+
+    write_interrupted(final, &m, 2);
+    poke_first(tmp, "/checkpoint/buffers", INFINITY);
+    expect_checkpoint_refused(tmp, &m, "/checkpoint/buffers", "not finite");
+    free_model(&m);
+}
+
+/* final's test results (or epochs) are refused with a message naming
+ * final and both facts. */
+static void expect_refused(const char *final, int epochs, const char *fact1, const char *fact2)
+{
+    RunTestResults t;
+    RunEpochs ep;
+    RunFile *rf = runfile_open(final, err, sizeof err);
+    if (!rf) fail_msg("open: %s", err);
+    int rc = epochs ? runfile_read_epochs(rf, &ep, err, sizeof err) : runfile_read_test_results(rf, &t, err, sizeof err);
+    runfile_close(rf);
+    assert_int_equal(rc, -1);
+    assert_err_has(final, fact1, fact2);
+}
+
+/* Shapes in a file drive allocations: every one is bounded by what the
+ * format allows before anything is allocated. */
+static void test_shape_bounds(void **state)
+{
+    (void)state;
+    char final[512];
+    test_tmpdir_path(final, sizeof final, "shapes.h5");
+    RunFile *rf = runfile_create(final, err, sizeof err);
+    write_results(rf, 2, 1);
+    append_epochs(rf, 1, 2);
+    OK(runfile_set_attr_int64(rf, "epochs", 2, err, sizeof err));   /* the configured epochs */
+    OK(runfile_finish(rf, "complete", err, sizeof err));
+
+    forge_dataset(final, "/test/context_images", H5T_STD_U8LE, 3, (hsize_t[]){1, 4096, 4096});
+    expect_refused(final, 0, "/test/context_images", "4096");
+    forge_dataset(final, "/test/confusion", H5T_STD_I64LE, 2, (hsize_t[]){100000, 100000});
+    expect_refused(final, 0, "/test/confusion is 100000x100000", "at most 10 classes");
+    forge_dataset(final, "/test/confusion", H5T_STD_I64LE, 2, (hsize_t[]){3, 3});   /* all zeros */
+    expect_refused(final, 0, "/test/misclassified_index has 2 values", "confusion matrix counts 0");
+
+    resize_epoch_columns(final, 3);   /* more rows than the 2 configured epochs */
+    expect_refused(final, 1, "/epochs holds 3 rows", "epochs = 2");
+    hid_t f = open_rw(final);         /* no configured epochs: the most any run may have */
+    assert_true(H5Adelete(f, "epochs") >= 0);
+    H5Fclose(f);
+    resize_epoch_columns(final, 200000);
+    expect_refused(final, 1, "/epochs holds 200000 rows", "at most 100000");
+}
+
 static int count_attr(const char *name, RunAttrKind kind, void *user)
 {
     int *counts = user;
@@ -744,6 +859,8 @@ int main(void)
         cmocka_unit_test(test_wrong_model),
         cmocka_unit_test(test_checkpoint_errors),
         cmocka_unit_test(test_attr_errors_and_visit),
+        cmocka_unit_test(test_checkpoint_validation),
+        cmocka_unit_test(test_shape_bounds),
     };
     return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "testutil.h"
 #include "prune_board.h"
 #include "runfile.h"
@@ -280,14 +282,17 @@ static void test_queue_and_board_single(void **state)
     trial_queue_close(&q);
     double initial[2 * 3] = {0.1, NAN, 0.3, NAN, NAN, 0.6};           /* [epoch][trial] */
     PruneBoard b;
-    prune_board_open(&b, &solo, 3, 2, initial);
-    prune_board_post(&b, 1, 0, 0.2);
-    prune_board_post(&b, 7, 0, 0.9);                                  /* no such trial: ignored */
+    prune_board_open(&b, &solo, 3, (PruneSpan){.first = 4, .count = 2}, initial);   /* epochs 5 and 6 */
+    prune_board_post(&b, 1, 4, 0.2);
+    prune_board_post(&b, 7, 4, 0.9);                                  /* no such trial: ignored */
+    prune_board_post(&b, 0, 3, 0.9);                                  /* no decision there: not kept */
     double col[3];
-    prune_board_read(&b, 0, col);
+    prune_board_read(&b, 4, col);
     assert_true(col[0] == 0.1 && col[1] == 0.2 && col[2] == 0.3);
-    prune_board_read(&b, 1, col);
+    prune_board_read(&b, 5, col);
     assert_true(isnan(col[0]) && isnan(col[1]) && col[2] == 0.6);
+    prune_board_read(&b, 3, col);
+    assert_true(isnan(col[0]));
     prune_board_close(&b);
 }
 
@@ -330,10 +335,15 @@ static void test_trial_scan(void **state)
     assert_int_equal(s.epochs, 3);
     assert_true(fabs(acc[2] - 0.8) < 1e-12);
     assert_false(trial_state_finished(s.state));
-    /* A .tmp under this trial's name that holds another trial is left alone. */
+    /* A .tmp under this trial's name that holds another trial: the trial
+     * still has to run (the .tmp is set aside then), and that trial's
+     * accuracies are not this one's. */
     trial_scan(path, "zzz", 4, &s, acc);
-    assert_int_equal(s.state, TRIAL_UNREADABLE);
-    assert_non_null(strstr(s.note, "belongs to trial ccc, not zzz"));
+    assert_int_equal(s.state, TRIAL_UNFINISHED);
+    assert_false(trial_state_finished(s.state));
+    assert_int_equal(s.epochs, 0);
+    assert_true(isnan(acc[0]));
+    assert_non_null(strstr(s.note, "holds trial ccc, not zzz"));
 
     /* Not HDF5 at all under a final name: never overwritten, reported. */
     test_tmpdir_path(path, sizeof path, "junk.h5");
@@ -343,6 +353,53 @@ static void test_trial_scan(void **state)
     trial_scan(path, "ddd", 4, &s, acc);
     assert_int_equal(s.state, TRIAL_UNREADABLE);
     assert_true(trial_state_finished(s.state));
+}
+
+/* The board keeps only the epochs a pruning decision can look at. */
+static void test_board_span(void **state)
+{
+    (void)state;
+    PruneRule off = {0}, rule = {.enabled = 1, .warmup = 3, .min_trials = 1};
+    PruneSpan s = prune_board_span(&off, 100000);
+    assert_int_equal(s.count, 0);                       /* no pruning: no board */
+    s = prune_board_span(&rule, 10);                     /* decisions after epochs 3..9 */
+    assert_int_equal(s.first, 2);
+    assert_int_equal(s.count, 7);
+    s = prune_board_span(&rule, 3);                      /* the last epoch never decides */
+    assert_int_equal(s.count, 0);
+    assert_int_equal(prune_board_check(50, prune_board_span(&rule, 100), err, sizeof err), 0);
+    /* 2,000 trials x 100,000 epochs would be 1.6 GB on rank 0 before the first epoch */
+    assert_int_equal(prune_board_check(2000, prune_board_span(&rule, 100000), err, sizeof err), -1);
+    assert_non_null(strstr(err, "2000 trials x 99997 epochs"));
+    assert_non_null(strstr(err, "MB"));
+}
+
+/* An unusable .tmp is kept under a name no scan looks at: NAME.bad-N. */
+static void test_set_aside(void **state)
+{
+    (void)state;
+    char path[512], tmp[600], moved[700], want[600];
+    test_tmpdir_path(path, sizeof path, "aside.h5");
+    assert_int_equal(runfile_tmp_path(path, tmp, sizeof tmp), 0);
+    for (int n = 1; n <= 2; n++) {
+        write_run(path, "eee", 1, NULL);
+        assert_int_equal(trial_set_aside(path, moved, sizeof moved, err, sizeof err), 0);
+        snprintf(want, sizeof want, "%s.bad-%d", path, n);
+        assert_string_equal(moved, want);
+        assert_int_equal(access(tmp, F_OK), -1);
+        assert_int_equal(access(want, F_OK), 0);
+    }
+    TrialScan s;
+    double acc[2];
+    trial_scan(path, "eee", 2, &s, acc);
+    assert_int_equal(s.state, TRIAL_NEW);
+    assert_int_equal(trial_set_aside(path, moved, sizeof moved, err, sizeof err), -1);   /* nothing there */
+    assert_non_null(strstr(err, "aside.h5.tmp"));
+    assert_int_equal(mkdir(tmp, 0700), 0);            /* a folder is not a damaged run file: left */
+    assert_int_equal(trial_set_aside(path, moved, sizeof moved, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a regular file"));
+    assert_int_equal(access(tmp, F_OK), 0);
+    rmdir(tmp);
 }
 
 int main(void)
@@ -356,6 +413,8 @@ int main(void)
         cmocka_unit_test(test_prune_decide),
         cmocka_unit_test(test_queue_and_board_single),
         cmocka_unit_test(test_trial_scan),
+        cmocka_unit_test(test_board_span),
+        cmocka_unit_test(test_set_aside),
     };
     return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

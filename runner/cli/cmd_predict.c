@@ -154,24 +154,27 @@ static void softmax(const float *logits, double *p)
     for (int k = 0; k < DATASET_CLASSES; k++) p[k] /= sum;
 }
 
-/* The run's first test batch (RunTestResults.context_images); NULL when
- * the file has none of 28x28 (written before it was stored): then the
- * images are scored together (--batch), with a warning. */
-static uint8_t *read_context(const char *run, long *n, char *err, int err_size)
+/* The run's first test batch (RunTestResults.context_images) into *ctx;
+ * NULL when the file has none of 28x28 (written before it was stored):
+ * then the images are scored together (--batch), with a warning. 0, or -1
+ * with err naming the file and dataset when its test results are bad. */
+static int read_context(const char *run, uint8_t **ctx, long *n, char *err, int err_size)
 {
     RunFile *rf = runfile_open(run, err, err_size);
     RunTestResults t;
-    uint8_t *ctx = NULL;
-    if (rf && runfile_read_test_results(rf, &t, err, err_size) == 0) {
-        if (t.n_context > 0 && t.image_rows == IMAGE_SIDE && t.image_cols == IMAGE_SIDE) {
-            ctx = t.context_images;
-            t.context_images = NULL;
-            *n = t.n_context;
-        }
-        run_test_results_free(&t);
+    *ctx = NULL;
+    if (!rf || runfile_read_test_results(rf, &t, err, err_size)) {
+        runfile_close(rf);
+        return -1;
     }
+    if (t.n_context > 0 && t.image_rows == IMAGE_SIDE && t.image_cols == IMAGE_SIDE) {
+        *ctx = t.context_images;
+        t.context_images = NULL;
+        *n = t.n_context;
+    }
+    run_test_results_free(&t);
     runfile_close(rf);
-    return ctx;
+    return 0;
 }
 
 /* Each image in place of the first image of the context batch. */
@@ -243,13 +246,17 @@ int cmd_predict(int argc, char **argv)
     set_compute_threads(a.threads);
     Trainer t;
     int rc = EXIT_OK;
+    long n_ctx = 0;
+    uint8_t *ctx = NULL;
     if (run_load_trainer(a.run, &t, &cfg, &data, err, sizeof err)) {
         report_error("predict: %s", err);
         rc = EXIT_BAD_INPUT;
+    } else if (!a.batch && read_context(a.run, &ctx, &n_ctx, err, sizeof err)) {
+        report_error("predict: %s", err);
+        trainer_free(&t);
+        rc = EXIT_BAD_INPUT;
     } else {
         float *logits = xmalloc((size_t)in.n * DATASET_CLASSES * sizeof(float) + 1);
-        long n_ctx = 0;
-        uint8_t *ctx = a.batch ? NULL : read_context(a.run, &n_ctx, err, sizeof err);
         if (!a.batch && !ctx)
             report_error("predict: warning: %s stores no test batch to score single images in (written "
                          "by an older sweeprun); scoring the images together (--batch)", a.run);

@@ -43,8 +43,8 @@ static void usage(FILE *f)
         "\n"
         "Format of sweep files: docs/sweep-files.md. Bad files: one 'FILE:LINE: message' per problem,\n"
         "exit code 2, nothing run.\n"
-        "exit codes: 0 every trial finished (complete, pruned or diverged), 1 a trial failed or the sweep\n"
-        "stopped at max_failures, 2 bad input\n");
+        "exit codes: 0 every trial finished (complete, pruned or diverged), 1 a trial failed, has an\n"
+        "unreadable run file, or the sweep stopped at max_failures, 2 bad input\n");
 }
 
 /* ---- the plan: file, dataset, trials --------------------------------------- */
@@ -74,6 +74,8 @@ static void make_plan(const char *path, Plan *p)
     sweep_expand(&p->sf, &r, &p->trials, &p->problems);
     if (!p->problems.count && !p->trials.count)
         sweep_problems_add(&p->problems, 0, "the sweep has no trials");
+    if (prune_board_check(p->trials.count, prune_board_span(&p->sf.prune, p->trials.max_epochs), why, sizeof why))
+        sweep_problems_add(&p->problems, p->sf.line_prune, "%s", why);
 }
 
 static void free_plan(Plan *p)
@@ -108,8 +110,8 @@ static int report_problems(const ProcessGroup *world, Plan *p)
 }
 
 /* Rank 0: the state of every trial's run file, and the accuracies they
- * recorded (board[epoch][trial], for pruning). */
-static void scan_trials(const Plan *p, TrialScan *scans, double *board)
+ * recorded in the pruning board's epochs (board[epoch - span.first][trial]). */
+static void scan_trials(const Plan *p, TrialScan *scans, double *board, PruneSpan span)
 {
     int n = p->trials.count, width = p->trials.max_epochs;
     double *acc = xmalloc((size_t)(width ? width : 1) * sizeof *acc);
@@ -117,7 +119,7 @@ static void scan_trials(const Plan *p, TrialScan *scans, double *board)
         const SweepTrial *t = &p->trials.items[i];
         trial_scan(t->run_file, t->id, width, &scans[i], acc);
         if (board)
-            for (int e = 0; e < width; e++) board[(long)e * n + i] = acc[e];
+            for (int r = 0; r < span.count; r++) board[(long)r * n + i] = acc[span.first + r];
     }
     free(acc);
 }
@@ -145,7 +147,7 @@ static int dry_run(const ProcessGroup *world, const Plan *p)
 {
     if (world->rank != 0) return EXIT_OK;
     TrialScan *scans = xcalloc((size_t)p->trials.count, sizeof *scans);
-    scan_trials(p, scans, NULL);
+    scan_trials(p, scans, NULL, (PruneSpan){0, 0});
     print_plan_header(p, stdout);
     sweep_print_table(&p->sf, &p->trials, scans, stdout);
     int todo = 0;
@@ -357,7 +359,8 @@ static void print_summary(const Sweep *s, const TrialScan *scans, double seconds
     int n = p->trials.count;
     int ran[RAN_CODES] = {0}, earlier[TRIAL_STATES] = {0}, not_run = 0, resumed = 0, finished = 0, unfinished = 0;
     for (int i = 0; i < n; i++) {
-        if (trial_state_finished(scans[i].state)) earlier[scans[i].state]++;
+        if (scans[i].state == TRIAL_UNREADABLE) earlier[TRIAL_UNREADABLE]++;
+        else if (trial_state_finished(scans[i].state)) earlier[scans[i].state]++;
         else if (s->outcome[i] == RAN_NOT) not_run++;
         else ran[s->outcome[i]]++;
         resumed += s->resumed[i];
@@ -366,7 +369,8 @@ static void print_summary(const Sweep *s, const TrialScan *scans, double seconds
         else if (runfile_tmp_path(p->trials.items[i].run_file, tmp, sizeof tmp) == 0 && access(tmp, F_OK) == 0)
             unfinished++;
     }
-    int skipped = n - not_run - ran[RAN_COMPLETE] - ran[RAN_DIVERGED] - ran[RAN_FAILED] - ran[RAN_PRUNED];
+    int unreadable = earlier[TRIAL_UNREADABLE];
+    int skipped = n - not_run - unreadable - ran[RAN_COMPLETE] - ran[RAN_DIVERGED] - ran[RAN_FAILED] - ran[RAN_PRUNED];
     printf("\nsweep %s: %d trial%s on %d rank%s (%d per trial) in %.1f s\n", p->sf.name, n, n == 1 ? "" : "s",
            s->world->size, s->world->size == 1 ? "" : "s", s->group->size, seconds);
     printf("  complete  %d\n  pruned    %d\n  diverged  %d\n  failed    %d\n", ran[RAN_COMPLETE], ran[RAN_PRUNED],
@@ -375,7 +379,7 @@ static void print_summary(const Sweep *s, const TrialScan *scans, double seconds
     if (skipped) {
         printf(" (finished by an earlier run:");
         const char *sep = " ";
-        for (int st = TRIAL_COMPLETE; st < TRIAL_STATES; st++)
+        for (int st = TRIAL_COMPLETE; st < TRIAL_UNREADABLE; st++)
             if (earlier[st]) {
                 printf("%s%d %s", sep, earlier[st], trial_state_name((TrialState)st));
                 sep = ", ";
@@ -383,6 +387,11 @@ static void print_summary(const Sweep *s, const TrialScan *scans, double seconds
         printf(")");
     }
     printf("\n");
+    if (unreadable) {
+        printf("  unreadable %d (a final run file that cannot be read is never overwritten: not run)\n", unreadable);
+        for (int i = 0; i < n; i++)
+            if (scans[i].state == TRIAL_UNREADABLE) printf("    %s\n", scans[i].note);
+    }
     if (resumed) printf("  resumed   %d (continued from their checkpoint)\n", resumed);
     if (not_run)
         printf("  not run   %d (stopped: more than max_failures = %d trials failed or diverged)\n", not_run,
@@ -395,7 +404,8 @@ static void print_summary(const Sweep *s, const TrialScan *scans, double seconds
 
 /* Rank 0 prepares the out folder and reads what is done; every rank gets
  * the trial states. 0 ok, -1 (on every rank) after the message. */
-static int prepare_out(const ProcessGroup *world, Plan *p, TrialScan *scans, double *board, int *lock_fd)
+static int prepare_out(const ProcessGroup *world, Plan *p, TrialScan *scans, double *board, PruneSpan span,
+                       int *lock_fd)
 {
     char err[1200] = "";
     int n = p->trials.count;
@@ -407,7 +417,7 @@ static int prepare_out(const ProcessGroup *world, Plan *p, TrialScan *scans, dou
         snprintf(err, sizeof err, "%s:%d: ranks_per_trial: %d does not divide the %d ranks of this job",
                  p->sf.path, p->sf.line_ranks, k, world->size);
     if (!err[0] && world->rank == 0 && !make_dirs(p->sf.out, err, sizeof err) && !lock_out(p->sf.out, lock_fd, err, sizeof err))
-        scan_trials(p, scans, board);
+        scan_trials(p, scans, board, span);
     if (comm_agree(world, err[0] ? err : NULL)) return -1;
     int *states = xmalloc((size_t)n * sizeof *states);
     for (int i = 0; i < n; i++) states[i] = scans[i].state;
@@ -419,11 +429,12 @@ static int prepare_out(const ProcessGroup *world, Plan *p, TrialScan *scans, dou
 
 static int run_sweep(const ProcessGroup *world, Plan *p, int quiet, const char *command)
 {
-    int n = p->trials.count, width = p->trials.max_epochs;
+    int n = p->trials.count;
+    PruneSpan span = prune_board_span(&p->sf.prune, p->trials.max_epochs);   /* size checked in make_plan */
     TrialScan *scans = xcalloc((size_t)n, sizeof *scans);
-    double *board = world->rank == 0 ? xmalloc((size_t)n * width * sizeof *board) : NULL;
+    double *board = world->rank == 0 ? xmalloc(((size_t)n * span.count + 1) * sizeof *board) : NULL;
     int lock_fd = -1;
-    if (prepare_out(world, p, scans, board, &lock_fd)) {
+    if (prepare_out(world, p, scans, board, span, &lock_fd)) {
         free(scans);
         free(board);
         return EXIT_BAD_INPUT;
@@ -450,7 +461,7 @@ static int run_sweep(const ProcessGroup *world, Plan *p, int quiet, const char *
         fflush(stdout);
     }
     trial_queue_open(&s.queue, world);
-    prune_board_open(&s.board, world, n, width, board);
+    prune_board_open(&s.board, world, n, span, board);
     work(&s, todo, n_todo);
     comm_allreduce_sum_int(world, s.outcome, n);
     comm_allreduce_sum_int(world, s.resumed, n);
@@ -459,6 +470,7 @@ static int run_sweep(const ProcessGroup *world, Plan *p, int quiet, const char *
         failures += s.outcome[todo[i]] == RAN_FAILED;
         not_run += s.outcome[todo[i]] == RAN_NOT;
     }
+    for (int i = 0; i < n; i++) not_run += scans[i].state == TRIAL_UNREADABLE;   /* never done here */
     prune_board_close(&s.board);
     trial_queue_close(&s.queue);
     if (world->rank == 0) {

@@ -106,7 +106,7 @@ static int read_interrupted(RunRecord *rec, const char *tmp, const TrainConfig *
     if (cfg->trial_id[0]) {
         if (runfile_read_attr_string(f, "trial_id", id, sizeof id, e, n)) rc = -1;
         else if (strcmp(id, cfg->trial_id)) {
-            snprintf(e, n, "%.800s holds trial %s, not %s; left as it is", tmp, id, cfg->trial_id);
+            snprintf(e, n, "%.800s holds trial %s, not %s", tmp, id, cfg->trial_id);
             rc = -1;
         }
     }
@@ -132,7 +132,7 @@ int run_record_resume(RunRecord *rec, const char *path, const TrainConfig *cfg, 
         snprintf(rec->err, sizeof rec->err, "%s: path too long", path);
         return -1;
     }
-    if (read_interrupted(rec, tmp, cfg, epochs_done, &resumes)) return -1;
+    if (read_interrupted(rec, tmp, cfg, epochs_done, &resumes)) return RUN_RECORD_UNUSABLE;
     rec->file = runfile_resume(path, epochs_done, rec->err, sizeof rec->err);
     if (!rec->file) return -1;
     char *e = rec->err;

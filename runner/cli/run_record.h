@@ -27,7 +27,10 @@ int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
  * checkpoint): checks that the .tmp is this trial's (cfg->trial_id), drops
  * epoch rows after epochs_done, counts the resume (attribute `resumes`).
  * The attributes written when it started are kept. 0 ok; -1 with rec->err
- * and the .tmp untouched. */
+ * when it cannot be reopened for writing; RUN_RECORD_UNUSABLE with rec->err
+ * when its content cannot be trusted (another trial's id, an attribute of
+ * the wrong type, unreadable epochs): the .tmp is untouched either way. */
+#define RUN_RECORD_UNUSABLE (-2)
 int run_record_resume(RunRecord *rec, const char *path, const TrainConfig *cfg, int64_t epochs_done);
 /* Everything one finished epoch produced. 0 ok, -1 with rec->err. */
 int run_record_epoch(RunRecord *rec, const EpochStats *s, const Evaluation *ev, const Model *m,

@@ -5,6 +5,7 @@
 #include <omp.h>
 #include "device.h"
 #include "run_record.h"
+#include "trial_state.h"
 
 typedef struct TrialSession {
     const TrialSpec *spec;
@@ -34,10 +35,32 @@ static int on_epoch(void *user, const EpochStats *st, const Evaluation *ev, cons
     return prune && st->epoch + 1 < s->spec->cfg->epochs ? TRAIN_STOP_PRUNED : TRAIN_GO_ON;
 }
 
-/* First rank: continue the .tmp from its checkpoint. Returns the epochs
- * already done (> 0), 0 to start afresh (no .tmp, or one without a usable
- * checkpoint, which run_record_open then replaces), -1 with err when the
- * .tmp must be left alone. The model and optimizer get the checkpoint. */
+/* The .tmp cannot be resumed (why names the file and the problem): build
+ * the model again (it may hold part of the checkpoint) and start afresh.
+ * A .tmp holding finished epochs is kept, set aside as NAME.bad-N and
+ * reported in one line; one without any is left for run_record_open to
+ * replace. 0, or -1 with err when it cannot be moved. */
+static int restart_afresh(TrialSession *s, Trainer *t, const char *why, char *err, int err_size)
+{
+    const TrainConfig *cfg = s->spec->cfg;
+    trainer_free(t);
+    trainer_init_on(t, cfg, s->spec->data, s->spec->cuda_index);
+    if (!trial_tmp_holds_epochs(cfg->out)) return 0;
+    char moved[CONFIG_PATH_MAX + 16], fail[1024];
+    if (trial_set_aside(cfg->out, moved, sizeof moved, fail, sizeof fail)) {
+        snprintf(err, err_size, "%.500s; and setting it aside failed: %.500s", why, fail);
+        return -1;
+    }
+    fprintf(stderr, "sweeprun: %s; set aside as %s, the trial starts afresh\n", why, moved);
+    return 0;
+}
+
+/* First rank: continue the .tmp from its checkpoint, once the whole .tmp
+ * checks out (runfile_read_checkpoint, the trial's epochs, then
+ * run_record_resume: trial id and attributes). Returns the epochs already
+ * done (> 0), 0 to start afresh (no .tmp, or one that cannot be resumed),
+ * -1 with err when the .tmp cannot be reopened or set aside. The model and
+ * optimizer get the checkpoint. */
 static int open_resumed(TrialSession *s, Trainer *t, char *err, int err_size)
 {
     const TrainConfig *cfg = s->spec->cfg;
@@ -48,18 +71,21 @@ static int open_resumed(TrialSession *s, Trainer *t, char *err, int err_size)
     RunCheckpoint ck = {.params = m->params, .n_params = m->table.n_params,
                         .buffers = m->buffers, .n_buffers = m->table.n_buffers,
                         .state1 = o->state1, .state2 = o->state2, .n_state = o->n};
-    if (runfile_read_checkpoint(tmp, &ck, why, sizeof why) || ck.epoch <= 0) {
-        /* The model may hold part of the checkpoint: build it again. */
-        trainer_free(t);
-        trainer_init_on(t, cfg, s->spec->data, s->spec->cuda_index);
-        return 0;
+    int rc = runfile_read_checkpoint(tmp, &ck, why, sizeof why);
+    if (rc == 0 && (ck.epoch <= 0 || ck.epoch > cfg->epochs)) {
+        snprintf(why, sizeof why, "%.600s: checkpoint after epoch %lld, the trial has epochs 1..%d", tmp,
+                 (long long)ck.epoch, cfg->epochs);
+        rc = -1;
     }
-    if (run_record_resume(&s->rec, cfg->out, cfg, ck.epoch)) {
+    if (rc) return restart_afresh(s, t, why, err, err_size);
+    rc = run_record_resume(&s->rec, cfg->out, cfg, ck.epoch);
+    if (rc == RUN_RECORD_UNUSABLE) return restart_afresh(s, t, s->rec.err, err, err_size);
+    if (rc) {
         snprintf(err, err_size, "%s", s->rec.err);
         return -1;
     }
     o->step = (long)ck.step;
-    return ck.epoch > cfg->epochs ? cfg->epochs : (int)ck.epoch;
+    return (int)ck.epoch;
 }
 
 /* The first rank's checkpointed optimizer state and step to the others
