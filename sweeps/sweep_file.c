@@ -731,7 +731,10 @@ int sweep_file_parse(const char *path, SweepFile *sf, SweepProblems *pr)
     sf->max_failures = -1;
     int before = pr->count;
     Parser p = {.sf = sf, .pr = pr, .file = open_sweep_file(path, pr)};
-    if (!p.file) return pr->count - before;
+    if (!p.file) {
+        sf->unreadable = 1;
+        return pr->count - before;
+    }
     int rc = ini_parse_stream(read_line_and_headers, &p, on_entry, &p);
     if (p.bytes_read == SWEEP_FILE_MAX && getc(p.file) != EOF)
         sweep_problems_add(pr, 0, "cannot read the sweep file: it grew past %d MiB while it was read",

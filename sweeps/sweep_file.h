@@ -97,6 +97,7 @@ typedef struct SweepFile {
     int n_axes, axes_capacity;
     NameIndex axis_index;           /* key -> position in axes */
     char broken_axes[512];          /* " key " for each axis that could not be read */
+    int unreadable;                 /* the file could not be opened: nothing else is worth checking */
 } SweepFile;
 
 /* Read and check path. Every problem goes into problems (which the caller

@@ -77,6 +77,7 @@ rc=$?
 cat "$work/zero.out"
 check "/dev/zero: exit 2" test "$rc" -eq 2
 check "/dev/zero: not a regular file" grep -q "^/dev/zero: cannot read the sweep file: not a regular file$" "$work/zero.out"
+check "/dev/zero: that one problem only (no dataset or model lines)" grep -q "sweeprun: sweep: 1 problem in /dev/zero" "$work/zero.out"
 
 # A sweep named .. without out would write its run files to runs/.. (here).
 mkdir -p "$work/dotdot/cwd"

@@ -62,9 +62,10 @@ static void make_plan(const char *path, Plan *p)
 {
     memset(p, 0, sizeof *p);
     sweep_problems_init(&p->problems, path);
-    int broken = sweep_file_parse(path, &p->sf, &p->problems);
+    sweep_file_parse(path, &p->sf, &p->problems);
+    /* A file that cannot be read has no dataset or models to complain about. */
+    if (p->sf.unreadable) return;
     char why[1024];
-    (void)broken;
     if (dataset_load(p->sf.dataset, 0, 0, &p->data, why, sizeof why))
         sweep_problems_add(&p->problems, p->sf.line_dataset, "%s", why);
     p->ctx.ranks_per_trial = p->sf.ranks_per_trial;
