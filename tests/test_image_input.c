@@ -256,30 +256,6 @@ static double correlation(const uint8_t *a, const uint8_t *b)
     return ab / sqrt(aa * bb);
 }
 
-/* An MNIST digit drawn the way users draw: scaled by `scale` (bilinear),
- * at (left, top) of a width x height canvas, as dark ink on white when
- * dark_on_light, with a little paper texture. */
-static GrayImage draw_digit(const uint8_t *digit, double scale, int width, int height, int left, int top,
-                            int dark_on_light, uint64_t *rng)
-{
-    GrayImage im = {width, height, malloc((size_t)width * height)};
-    for (int y = 0; y < height; y++)
-        for (int x = 0; x < width; x++) {
-            double u = (x - left + 0.5) / scale - 0.5, v = (y - top + 0.5) / scale - 0.5, ink = 0;
-            int u0 = (int)floor(u), v0 = (int)floor(v);
-            for (int dy = 0; dy < 2; dy++)
-                for (int dx = 0; dx < 2; dx++) {
-                    int px = u0 + dx, py = v0 + dy;
-                    if (px < 0 || py < 0 || px >= 28 || py >= 28) continue;
-                    ink += (dx ? u - u0 : 1 - (u - u0)) * (dy ? v - v0 : 1 - (v - v0)) * digit[py * 28 + px];
-                }
-            double paper = test_uniform(rng, 0, 12);
-            double value = dark_on_light ? 250 - paper - ink * 0.9 : 8 + paper + ink * 0.9;
-            im.pixels[(long)y * width + x] = (uint8_t)lround(fmin(255, fmax(0, value)));
-        }
-    return im;
-}
-
 /* 50 MNIST test digits drawn at scales 0.8x..7x, anywhere in canvases from
  * 60x50 to 200x260, both polarities: the polarity rule picks the drawn
  * polarity every time and the prepared 28x28 matches the original MNIST
@@ -297,7 +273,8 @@ static void test_mnist_preparation(void **state)
         int width = i % 3 ? 200 : 60, height = i % 3 ? 260 : 50, dark = i % 2;
         double scale = i % 3 ? test_uniform(&rng, 3, 7) : test_uniform(&rng, 0.8, 1.7);
         int left = test_int(&rng, 0, width - (int)ceil(28 * scale)), top = test_int(&rng, 0, height - (int)ceil(28 * scale));
-        GrayImage im = draw_digit(digit, scale, width, height, left, top, dark, &rng);
+        GrayImage im = {width, height, malloc((size_t)width * height)};
+        test_draw_digit(digit, scale, width, height, left, top, dark, &rng, im.pixels);
         uint8_t out[784];
         ImagePrep prep;
         image_to_mnist(&im, POLARITY_AUTO, FRAME_DIGIT, out, &prep);
