@@ -808,6 +808,11 @@ int runfile_set_attr_int64(RunFile *rf, const char *name, int64_t value, char *e
     WRITING(rf, set_attr(rf, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, (Err){err, err_size}));
 }
 
+int runfile_set_attr_uint64(RunFile *rf, const char *name, uint64_t value, char *err, int err_size)
+{
+    QUIETLY(int, set_attr(rf, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &value, (Err){err, err_size}));
+}
+
 /* ---- per-epoch table ----------------------------------------------------- */
 
 static int append_row(hid_t g, const char *name, hid_t mtype, const void *val, hsize_t n)

@@ -110,6 +110,8 @@ RunFile *runfile_resume(const char *final_path, int64_t epochs_done, char *err, 
 int runfile_set_attr_string(RunFile *rf, const char *name, const char *value, char *err, int err_size);
 int runfile_set_attr_double(RunFile *rf, const char *name, double value, char *err, int err_size);
 int runfile_set_attr_int64(RunFile *rf, const char *name, int64_t value, char *err, int err_size);
+/* All 64 bits unsigned (the seed): int64 would saturate at 2^63 - 1. */
+int runfile_set_attr_uint64(RunFile *rf, const char *name, uint64_t value, char *err, int err_size);
 
 int runfile_append_epoch(RunFile *rf, const RunEpoch *e, char *err, int err_size);
 int runfile_write_test_results(RunFile *rf, const RunTestResults *t, char *err, int err_size);

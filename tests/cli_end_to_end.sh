@@ -39,6 +39,14 @@ cat "$work/eval.out"
 check "eval exits 0" test "$rc" -eq 0
 check "eval reproduces exactly" grep -q "reproduced exactly" "$work/eval.out"
 
+# A seed beyond int64 (2^64 - 1) is recorded exactly, as uint64.
+big="$work/bigseed.h5"
+"$bin" train --model baseline_cnn --epochs 1 --train-subset 64 --test-subset 64 --seed 18446744073709551615 \
+  --quiet --out "$big" >"$work/big.out" 2>&1
+check "seed 2^64-1 trains" test "$?" -eq 0
+check "seed attribute 2^64-1" test "$(attr "$big" seed)" = 18446744073709551615
+check "seed attribute is uint64" grep -q H5T_STD_U64LE <(h5dump -a /seed "$big")
+
 # A loss that becomes NaN/inf: exit code 3, status "diverged", file kept.
 div="$work/diverged.h5"
 "$bin" train --model baseline_cnn --optimizer sgd --lr 1000 --epochs 2 --train-subset 640 \

@@ -49,6 +49,61 @@ expect_bad bad_device "device: expected auto, cpu, cuda or cuda:N, got 'tpu'" tr
 expect_bad accum_divides "grad_accum: 3 does not divide batch_size 64" train --model gecco --grad-accum 3
 expect_bad unknown_command "unknown command 'fly'" fly
 
+# expect_bad_no_out NAME EXPECTED_SUBSTRING ARGS...: as expect_bad, for
+# commands without --out (eval, predict).
+expect_bad_no_out() {
+  local name="$1" want="$2"
+  shift 2
+  "$bin" "$@" >"$work/stdout" 2>"$work/stderr"
+  local rc=$? msg
+  msg="$(cat "$work/stderr")"
+  if [[ $rc -ne 2 || "$msg" != *"$want"* || $(wc -l <"$work/stderr") -ne 1 || -s "$work/stdout" ]]; then
+    echo "FAIL $name: exit code $rc (expected 2), stderr '$msg' (expected one line with '$want'), stdout $(head -c 200 "$work/stdout")"
+    failures=$((failures + 1)); return
+  fi
+  echo "ok   $name: $msg"
+  passed=$((passed + 1))
+}
+
+expect_bad seed_beyond_64_bits "seed: expected a whole number in [0, 18446744073709551615], got '18446744073709551616'" \
+  train --model gecco --seed 18446744073709551616 --epochs 1 --train-subset 64 --test-subset 64
+# eval and predict take --threads in train's range (the config table's row).
+touch "$work/none.h5"
+expect_bad_no_out eval_threads_negative "eval: threads: expected a whole number in [0, 1024], got '-5'" \
+  eval --run "$work/none.h5" --threads -5
+expect_bad_no_out eval_threads_huge "eval: threads: expected a whole number in [0, 1024], got '1000000'" \
+  eval --threads 1000000 --run "$work/none.h5"
+expect_bad_no_out predict_threads_negative "predict: threads: expected a whole number in [0, 1024], got '-5'" \
+  predict --run "$work/none.h5" --threads -5 "$work/none.png"
+expect_bad_no_out predict_threads_text "predict: threads: expected a whole number in [0, 1024], got 'all'" \
+  predict --run "$work/none.h5" --threads all "$work/none.png"
+expect_bad_no_out predict_bad_polarity "predict: --polarity: expected auto, dark-on-light or light-on-dark, got 'red'" \
+  predict --run "$work/none.h5" --polarity red "$work/none.png"
+expect_bad_no_out predict_bad_frame "predict: --frame: expected digit or whole, got 'crop'" \
+  predict --run "$work/none.h5" --frame crop "$work/none.png"
+
+# train without --out in a folder it may not write to: the default run file
+# goes under runs/, and the message names the step that failed (mkdir runs)
+# and its real cause, not the "No such file" of the file open after it.
+# Root ignores permissions: as root the command runs as nobody (setpriv).
+readonly_dir="$work/readonly"
+mkdir "$readonly_dir" && chmod 755 "$work" && chmod 555 "$readonly_dir"
+as_user=()
+if [[ $(id -u) -eq 0 ]]; then as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups); fi
+if [[ $(id -u) -eq 0 ]] && ! command -v setpriv >/dev/null; then
+  echo "skip train_readonly_dir: running as root without setpriv"
+else
+  (cd "$readonly_dir" && "${as_user[@]}" "$bin" train --model gecco --epochs 1 --train-subset 64 --test-subset 64 >"$work/stdout" 2>"$work/stderr")
+  rc=$?
+  msg="$(cat "$work/stderr")"
+  if [[ $rc -eq 2 && "$msg" == *"train: cannot create the folder runs/ for the run file: Permission denied"* \
+        && $(wc -l <"$work/stderr") -eq 1 && ! -e "$readonly_dir/runs" ]]; then
+    echo "ok   train_readonly_dir: $msg"; passed=$((passed + 1))
+  else
+    echo "FAIL train_readonly_dir: rc $rc, stderr $msg"; failures=$((failures + 1))
+  fi
+fi
+
 # A file that exists is never overwritten, and stays untouched.
 echo "precious" >"$work/existing.h5"
 "$bin" train --model gecco --out "$work/existing.h5" >/dev/null 2>"$work/stderr"

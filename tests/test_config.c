@@ -156,6 +156,8 @@ static void test_messages(void **state)
         {"augment", "shift:-1",
          "augment: expected shift:PIXELS with a whole number of pixels in [0, 28], got 'shift:-1'"},
         {"seed", "-3", "seed: expected a non-negative whole number, got '-3'"},
+        {"seed", "18446744073709551616",
+         "seed: expected a whole number in [0, 18446744073709551615], got '18446744073709551616'"},
         {"optimizer", "lbfgs", "optimizer: expected sgd, adam or adamw, got 'lbfgs'"},
         {"l2_scope", "conv", "l2_scope: expected all or fc, got 'conv'"},
         {"allreduce", "gloo", "allreduce: expected auto, mpi or nccl, got 'gloo'"},
@@ -179,12 +181,28 @@ static void test_messages(void **state)
     assert_string_equal(err, "lr: set the model first (model=NAME)");
 }
 
+/* eval and predict check --threads by the threads row: train's range. */
+static void test_parse_int_by_row(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    int threads = -1;
+    assert_int_equal(config_parse_int("threads", "8", &threads, err, sizeof err), 0);
+    assert_int_equal(threads, 8);
+    assert_int_equal(config_parse_int("threads", "-5", &threads, err, sizeof err), -1);
+    assert_string_equal(err, "threads: expected a whole number in [0, 1024], got '-5'");
+    assert_int_equal(config_parse_int("threads", "1000000", &threads, err, sizeof err), -1);
+    assert_string_equal(err, "threads: expected a whole number in [0, 1024], got '1000000'");
+    assert_int_equal(threads, 8);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pinned_text_and_ids),
         cmocka_unit_test(test_model_change_keeps_run_keys),
         cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_parse_int_by_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

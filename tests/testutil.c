@@ -169,3 +169,29 @@ const char *test_write_text(const char *name, const char *text)
     fclose(f);
     return path;
 }
+
+/* Bilinear: the digit's value at (u, v) in its pixel indices, 0 outside. */
+static double digit_at(const uint8_t *digit, double u, double v)
+{
+    int u0 = (int)floor(u), v0 = (int)floor(v);
+    double sum = 0;
+    for (int dy = 0; dy < 2; dy++)
+        for (int dx = 0; dx < 2; dx++) {
+            int x = u0 + dx, y = v0 + dy;
+            if (x < 0 || y < 0 || x >= 28 || y >= 28) continue;
+            sum += (dx ? u - u0 : 1 - (u - u0)) * (dy ? v - v0 : 1 - (v - v0)) * digit[y * 28 + x];
+        }
+    return sum;
+}
+
+void test_draw_digit(const uint8_t *digit, double scale, int width, int height, int left, int top,
+                     int dark_on_light, uint64_t *rng, uint8_t *out)
+{
+    for (int y = 0; y < height; y++)
+        for (int x = 0; x < width; x++) {
+            double ink = 0.9 * digit_at(digit, (x - left + 0.5) / scale - 0.5, (y - top + 0.5) / scale - 0.5);
+            double paper = test_uniform(rng, 0, 12);
+            double value = dark_on_light ? 250 - paper - ink : 8 + paper + ink;
+            out[(long)y * width + x] = (uint8_t)lround(fmin(255, fmax(0, value)));
+        }
+}

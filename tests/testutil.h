@@ -59,6 +59,13 @@ Ctx *test_ctx(void);
  * Tolerance 1e-5 relative: the second pass adds onto non-zero fp32 sums. */
 void assert_grad_doubled(const Tensor *once, const Tensor *twice);
 
+/* A 28x28 MNIST digit drawn the way users draw, into width x height bytes:
+ * scaled by `scale` (bilinear), its top left at (left, top), dark ink on
+ * near-white paper when dark_on_light (else light on near-black), plus up
+ * to 12 levels of paper texture. */
+void test_draw_digit(const uint8_t *digit, double scale, int width, int height, int left, int top,
+                     int dark_on_light, uint64_t *rng, uint8_t *out);
+
 /* A fresh temporary folder per test group: pass these as cmocka group
  * setup/teardown; files go to test_tmpdir_path(). */
 extern char test_tmpdir[256];

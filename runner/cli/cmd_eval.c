@@ -25,8 +25,13 @@ int cmd_eval(int argc, char **argv)
         int has_value = i + 1 < argc;
         if (!strcmp(argv[i], "--run") && has_value) run = argv[++i];
         else if (!strcmp(argv[i], "--dataset") && has_value) dataset = argv[++i];
-        else if (!strcmp(argv[i], "--threads") && has_value) threads = atoi(argv[++i]);
-        else {
+        else if (!strcmp(argv[i], "--threads") && has_value) {
+            char err[256];
+            if (config_parse_int("threads", argv[++i], &threads, err, sizeof err)) {
+                report_error("eval: %s", err);
+                return EXIT_BAD_INPUT;
+            }
+        } else {
             report_error("eval: unexpected argument '%s' (usage: sweeprun eval --run FILE.h5 "
                          "[--dataset D] [--threads N])", argv[i]);
             return EXIT_BAD_INPUT;

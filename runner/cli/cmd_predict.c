@@ -15,19 +15,39 @@
 #include <stdlib.h>
 #include <string.h>
 #include "commands.h"
+#include "config.h"
 #include "image_input.h"
 #include "run_load.h"
 #include "runfile.h"
 #include "util.h"
 
-#define USAGE "usage: sweeprun predict --run FILE.h5 [--invert] [--batch] [--threads N] " \
-              "[--idx IMAGES [--labels LABELS]] [IMAGE.pgm|IMAGE.png ...]"
+#define USAGE "usage: sweeprun predict --run FILE.h5 [--polarity P | --invert] [--frame F] [--batch] " \
+              "[--threads N] [--idx IMAGES [--labels LABELS]] [IMAGE.pgm|IMAGE.png ...]"
 
 typedef struct PredictArgs {
     const char *run, *idx, *labels;
-    int invert, batch, threads, n_images;
+    Polarity polarity;
+    Framing framing;
+    int batch, threads, n_images;
     char **images;
 } PredictArgs;
+
+/* One option with a value: 0 ok; -1 after reporting the bad value. */
+static int take_option(const char *flag, const char *value, PredictArgs *a)
+{
+    char err[256];
+    if (!strcmp(flag, "--threads")) {
+        if (config_parse_int("threads", value, &a->threads, err, sizeof err) == 0) return 0;
+        report_error("predict: %s", err);
+    } else if (!strcmp(flag, "--polarity")) {
+        if (polarity_parse(value, &a->polarity) == 0) return 0;
+        report_error("predict: --polarity: expected auto, dark-on-light or light-on-dark, got '%s'", value);
+    } else if (!strcmp(flag, "--frame")) {
+        if (framing_parse(value, &a->framing) == 0) return 0;
+        report_error("predict: --frame: expected digit or whole, got '%s'", value);
+    }
+    return -1;
+}
 
 static int parse(int argc, char **argv, PredictArgs *a)
 {
@@ -39,25 +59,34 @@ static int parse(int argc, char **argv, PredictArgs *a)
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             puts(USAGE "\n\n"
                  "  --run FILE.h5     the trained model (its config and weights)\n"
-                 "  --invert          the images are dark digits on a light background\n"
+                 "  --polarity P      auto (default): a border median of 128 or more is a light\n"
+                 "                    background, so a dark digit, inverted to MNIST's light on dark;\n"
+                 "                    dark-on-light or light-on-dark: say which\n"
+                 "  --invert          the same as --polarity dark-on-light\n"
+                 "  --frame F         digit (default): crop to the ink, longer side to 20 pixels,\n"
+                 "                    centre of mass at the centre of 28x28, as MNIST was made;\n"
+                 "                    whole: the whole image to 28x28 (already framed like MNIST)\n"
                  "  --batch           score the images together, in batches of the run's eval_batch_size\n"
                  "                    in the order given (as eval does); default: each image inside the\n"
                  "                    run's first test batch (stored in the run file)\n"
                  "  --idx IMAGES      also score every image of an IDX image file\n"
                  "  --labels LABELS   the IDX labels of --idx: adds a label column and the accuracy\n"
                  "  --threads N       CPU threads (default: all cores)\n\n"
-                 "Images of any size are converted to 28x28 gray, white digit on black (as MNIST).\n"
+                 "Images of any size are converted to 28x28 gray, white digit on black (as MNIST);\n"
+                 "--idx images are taken as framed (only --polarity applies).\n"
                  "GECCO's batch attention mixes the images of a batch: by default each image is scored\n"
                  "in the batch the run was evaluated with; with --batch, test images given in test\n"
                  "order reproduce `sweeprun eval`. Output: one tab-separated line per image.");
             return 1;
         }
-        if (!strcmp(f, "--invert")) a->invert = 1;
+        if (!strcmp(f, "--invert")) a->polarity = POLARITY_DARK_ON_LIGHT;
         else if (!strcmp(f, "--batch")) a->batch = 1;
         else if (!strcmp(f, "--run") && has_value) a->run = argv[++i];
         else if (!strcmp(f, "--idx") && has_value) a->idx = argv[++i];
         else if (!strcmp(f, "--labels") && has_value) a->labels = argv[++i];
-        else if (!strcmp(f, "--threads") && has_value) a->threads = atoi(argv[++i]);
+        else if ((!strcmp(f, "--threads") || !strcmp(f, "--polarity") || !strcmp(f, "--frame")) && has_value) {
+            if (take_option(f, argv[++i], a)) return -1;
+        }
         else if (strncmp(f, "--", 2) != 0) a->images[a->n_images++] = argv[i];
         else {
             report_error("predict: unexpected argument '%s' (%s)", f, USAGE);
@@ -87,14 +116,39 @@ static void inputs_free(Inputs *in)
     free(in->labels);
 }
 
-static void add_input(Inputs *in, const char *name, const GrayImage *im, int invert, int label)
+static char *copy_text(const char *text)
+{
+    size_t n = strlen(text) + 1;
+    return memcpy(xmalloc(n), text, n);
+}
+
+static const char *polarity_name(Polarity p)
+{
+    return p == POLARITY_DARK_ON_LIGHT ? "dark on light" : "light on dark";
+}
+
+/* What preparing an image file found that the user should hear about: a
+ * polarity asked for against the border's, a digit not found. */
+static void warn_about(const char *path, const ImagePrep *prep)
+{
+    if (prep->used != prep->detected)
+        report_error("predict: warning: %s: the border (median %d of 255) reads as %s; scored as %s, as "
+                     "--polarity/--invert asked", path, prep->background, polarity_name(prep->detected),
+                     polarity_name(prep->used));
+    if (prep->blank)
+        report_error("predict: warning: %s: no digit found (no ink against the background, median %d of "
+                     "255); scored as an empty image", path, prep->background);
+}
+
+static void add_input(Inputs *in, const char *name, const GrayImage *im, Polarity polarity, Framing framing,
+                      int label, ImagePrep *prep)
 {
     int i = in->n++;
     in->pixels = xrealloc(in->pixels, (size_t)in->n * IMAGE_SIDE * IMAGE_SIDE);
     in->names = xrealloc(in->names, (size_t)in->n * sizeof *in->names);
     in->labels = xrealloc(in->labels, (size_t)in->n * sizeof *in->labels);
-    image_to_mnist(im, invert, in->pixels + (size_t)i * IMAGE_SIDE * IMAGE_SIDE);
-    in->names[i] = strdup(name);
+    image_to_mnist(im, polarity, framing, in->pixels + (size_t)i * IMAGE_SIDE * IMAGE_SIDE, prep);
+    in->names[i] = copy_text(name);
     in->labels[i] = label;
 }
 
@@ -119,7 +173,8 @@ static int read_idx(const PredictArgs *a, Inputs *in, char *err, int n)
         char name[4200];
         snprintf(name, sizeof name, "%s[%d]", a->idx, i);
         GrayImage im = {images.cols, images.rows, images.pixels + i * size};
-        add_input(in, name, &im, a->invert, a->labels ? labels.labels[i] : -1);
+        ImagePrep prep;   /* dataset images are framed already: FRAME_WHOLE keeps them */
+        add_input(in, name, &im, a->polarity, FRAME_WHOLE, a->labels ? labels.labels[i] : -1, &prep);
     }
     idx_images_free(&images);
     idx_labels_free(&labels);
@@ -134,14 +189,10 @@ static int read_inputs(const PredictArgs *a, Inputs *in, char *err, int n)
     for (int i = 0; i < a->n_images; i++) {
         GrayImage im;
         if (image_read(a->images[i], &im, err, n)) return -1;
-        add_input(in, a->images[i], &im, a->invert, -1);
+        ImagePrep prep;
+        add_input(in, a->images[i], &im, a->polarity, a->framing, -1, &prep);
         gray_image_free(&im);
-        double border = image_border_mean(in->pixels + (size_t)i * IMAGE_SIDE * IMAGE_SIDE);
-        if (border > 127)
-            report_error("predict: warning: %s: the border is bright (mean %.0f of 255); MNIST digits are "
-                         "white on black: %s", a->images[i], border,
-                         a->invert ? "is it a light digit on a dark background? then drop --invert"
-                                   : "use --invert for a dark digit on a light background");
+        warn_about(a->images[i], &prep);
     }
     return a->idx ? read_idx(a, in, err, n) : 0;
 }

@@ -92,15 +92,24 @@ static void prefix_train(char *err, int err_size)
     snprintf(err, err_size, "train: %.1000s", copy);
 }
 
-static void default_out_path(const TrainConfig *cfg, char *out, size_t size)
+/* runs/<model>-s<seed>-<time>.h5, creating runs/ when it is missing. 0 ok;
+ * -1 with mkdir's own reason (EACCES, EROFS, ...) in err: the run file's
+ * open would only report that runs/ does not exist. */
+static int default_out_path(TrainConfig *cfg, char *err, int err_size)
 {
     char stamp[32];
     time_t t = time(NULL);
     struct tm tm;
     localtime_r(&t, &tm);
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-    snprintf(out, size, "runs/%s-s%llu-%s.h5", cfg->model->name, (unsigned long long)cfg->seed, stamp);
-    mkdir("runs", 0777);
+    snprintf(cfg->out, sizeof cfg->out, "runs/%s-s%llu-%s.h5", cfg->model->name,
+             (unsigned long long)cfg->seed, stamp);
+    if (mkdir("runs", 0777) != 0 && errno != EEXIST) {
+        snprintf(err, err_size, "train: cannot create the folder runs/ for the run file: %s (or choose "
+                 "--out FILE.h5)", strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 /* What `train` shows while its one trial runs: a banner, the progress bar
@@ -172,7 +181,7 @@ static int prepare(const ProcessGroup *world, TrainConfig *cfg, int *cuda_index,
         return -1;
     }
     if (lead) {
-        if (!cfg->out[0]) default_out_path(cfg, cfg->out, sizeof cfg->out);
+        if (!cfg->out[0] && default_out_path(cfg, err, err_size)) return -1;
         if (access(cfg->out, F_OK) == 0) {
             snprintf(err, err_size, "train: %.900s already exists; run files are never overwritten "
                      "(choose another --out)", cfg->out);

@@ -31,12 +31,18 @@ void config_to_text(const TrainConfig *cfg, char *buf, int size)
 
 /* Each hyperparameter also as its own typed root attribute, so reports can
  * group and sort without parsing the config text. */
-typedef struct { RunFile *file; char *err; int err_size; int failed; } AttrSink;
+typedef struct { RunFile *file; const TrainConfig *cfg; char *err; int err_size; int failed; } AttrSink;
 
 static void write_typed(const char *key, const char *value, void *user)
 {
     AttrSink *s = user;
     if (s->failed) return;
+    /* uint64: seeds >= 2^63 do not fit int64 (files before this wrote
+     * int64; h5py and report_load read either). */
+    if (!strcmp(key, "seed")) {
+        s->failed = runfile_set_attr_uint64(s->file, key, s->cfg->seed, s->err, s->err_size);
+        return;
+    }
     char *end;
     long long i = strtoll(value, &end, 10);
     if (*value && !*end) {
@@ -63,7 +69,7 @@ int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
     char text[8192], now[32];
     config_to_text(cfg, text, sizeof text);
     iso_now(now, sizeof now);
-    AttrSink sink = {rec->file, rec->err, sizeof rec->err, 0};
+    AttrSink sink = {rec->file, cfg, rec->err, sizeof rec->err, 0};
     config_each(cfg, write_typed, &sink);
     RunFile *f = rec->file;
     char *e = rec->err;

@@ -1,5 +1,6 @@
 #include "config.h"
 #include "util.h"
+#include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -222,9 +223,14 @@ static int set_schedule(const ConfigKey *key, TrainConfig *c, const char *v, cha
 static int parse_seed(const ConfigKey *key, TrainConfig *c, const char *v, char *err, int n)
 {
     char *end;
+    errno = 0;
     unsigned long long s = strtoull(v, &end, 10);
     if (end == v || *end || *v == '-') {
         snprintf(err, n, "seed: expected a non-negative whole number, got '%s'", v);
+        return -1;
+    }
+    if (errno == ERANGE) {   /* beyond 64 bits: strtoull saturates at ULLONG_MAX and sets ERANGE */
+        snprintf(err, n, "seed: expected a whole number in [0, %llu], got '%s'", (unsigned long long)UINT64_MAX, v);
         return -1;
     }
     c->seed = s;
@@ -380,6 +386,17 @@ static int set_model_option(TrainConfig *c, int i, const char *v, char *err, int
     if (model_option_parse(c->model, i, v, &value, err, n)) return -1;
     c->model_options[i] = value;
     if (c->model->validate && c->model->validate(c->model_options, err, n)) return -1;
+    return 0;
+}
+
+int config_parse_int(const char *name, const char *value, int *out, char *err, int n)
+{
+    const ConfigKey *key = find_key(name);
+    CHECK(key && key->parse == parse_int_key, "config_parse_int: '%s' is not a whole-number key", name);
+    TrainConfig scratch;
+    memset(&scratch, 0, sizeof scratch);
+    if (key->parse(key, &scratch, value, err, n)) return -1;
+    *out = *(const int *)field_in(key, &scratch);
     return 0;
 }
 

@@ -59,6 +59,10 @@ void config_defaults(TrainConfig *c, const ModelDesc *model);
  * Setting "model" resets everything to that model's recipe, so apply it
  * first (config_apply_pairs does). */
 int config_set(TrainConfig *c, const char *key, const char *value, char *err, int err_size);
+/* A whole-number key's value checked by its row alone (range and message
+ * as config_set), for commands that take one key without a config
+ * (eval/predict --threads). 0 ok; -1 with the message in err. */
+int config_parse_int(const char *key, const char *value, int *out, char *err, int err_size);
 /* Apply key=value pairs: "model" first, then the rest in order. Fails if no
  * model is named. */
 int config_apply_pairs(TrainConfig *c, int n, const char *const *keys,
