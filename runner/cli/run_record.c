@@ -1,4 +1,5 @@
 #include "run_record.h"
+#include "util.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,16 +169,16 @@ static int write_test_results(RunRecord *rec, const Evaluation *ev)
         r.n_mis_images = wrong < RUNFILE_MAX_MIS_IMAGES ? wrong : RUNFILE_MAX_MIS_IMAGES;
         r.image_rows = d->rows;
         r.image_cols = d->cols;
-        r.mis_images = malloc((size_t)(r.n_mis_images ? r.n_mis_images : 1) * (size_t)image);
+        r.mis_images = xmalloc((size_t)(r.n_mis_images ? r.n_mis_images : 1) * (size_t)image);
         /* the first eval batch: `sweeprun predict` scores a lone image
          * inside it, as GECCO's batch attention saw the test set */
         r.n_context = rec->context < d->n_test ? rec->context : d->n_test;
         if (r.n_context > RUNFILE_MAX_CONTEXT_IMAGES) r.n_context = 0;
         r.context_images = d->test_x;
     }
-    r.mis_index = malloc((size_t)(wrong ? wrong : 1) * sizeof(int32_t));
-    r.mis_pred = malloc((size_t)(wrong ? wrong : 1) * sizeof(int32_t));
-    r.mis_label = malloc((size_t)(wrong ? wrong : 1) * sizeof(int32_t));
+    r.mis_index = xmalloc((size_t)(wrong ? wrong : 1) * sizeof(int32_t));
+    r.mis_pred = xmalloc((size_t)(wrong ? wrong : 1) * sizeof(int32_t));
+    r.mis_label = xmalloc((size_t)(wrong ? wrong : 1) * sizeof(int32_t));
     long k = 0;
     for (long i = 0; i < ev->count && k < wrong; i++) {
         if (ev->predictions[i] == ev->labels[i]) continue;
