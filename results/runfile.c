@@ -367,6 +367,15 @@ int runfile_tmp_path(const char *final_path, char *buf, size_t size)
     return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
+int runfile_is_being_written(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return 0;
+    int busy = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd);   /* also releases the lock if it was taken */
+    return busy;
+}
+
 static RunFile *new_handle(const char *final_path, Err e)
 {
     if (strlen(final_path) + sizeof RUNFILE_TMP_SUFFIX > RF_PATH_MAX) {

@@ -92,6 +92,10 @@ typedef struct RunCheckpoint {
 
 /* final_path + ".tmp" into buf; -1 when it does not fit. */
 int runfile_tmp_path(const char *final_path, char *buf, size_t size);
+/* 1 when a live writer holds the run file at path claimed (its flock), so
+ * nobody else may read it as finished work, resume it or set it aside;
+ * 0 otherwise (no such file, or nobody writing it). */
+int runfile_is_being_written(const char *path);
 
 /* Start a run: refuses when final_path exists, when final_path.tmp is a
  * symbolic link or not a regular file, or when another process is writing

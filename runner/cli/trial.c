@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <omp.h>
+#include "commands.h"
 #include "device.h"
 #include "run_record.h"
 #include "trial_state.h"
@@ -51,7 +52,7 @@ static int restart_afresh(TrialSession *s, Trainer *t, const char *why, char *er
         snprintf(err, err_size, "%.500s; and setting it aside failed: %.500s", why, fail);
         return -1;
     }
-    fprintf(stderr, "sweeprun: %s; set aside as %s, the trial starts afresh\n", why, moved);
+    report_error("%s; set aside as %s, the trial starts afresh", why, moved);
     return 0;
 }
 
@@ -66,6 +67,11 @@ static int open_resumed(TrialSession *s, Trainer *t, char *err, int err_size)
     const TrainConfig *cfg = s->spec->cfg;
     char tmp[CONFIG_PATH_MAX + 8], why[1024];
     if (runfile_tmp_path(cfg->out, tmp, sizeof tmp) || access(tmp, F_OK)) return 0;
+    if (runfile_is_being_written(tmp)) {
+        snprintf(err, err_size, "%.600s: another process is writing this run (it holds the file locked); "
+                 "left as it is", tmp);
+        return -1;
+    }
     Model *m = &t->model;
     Optimizer *o = &t->opt;
     RunCheckpoint ck = {.params = m->params, .n_params = m->table.n_params,
