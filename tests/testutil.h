@@ -46,6 +46,10 @@ void backward_from(Ctx *c, Tensor *out, const float *upstream);
 void check_op(Ctx *c, const OpCheck *chk, int n_inputs, Tensor **inputs,
               Tensor *out, RefForward ref, const void *args, uint64_t *rng);
 
+/* Fails, naming the worst output element, unless every |out - ref| /
+ * (|ref| + 1) <= chk->fwd_tol. */
+void expect_forward(const OpCheck *chk, const float *out, const double *ref_out, long n);
+
 /* max |a-b| / (|b| + 1) over n values */
 double max_rel_err(const float *a, const double *b, long n);
 
