@@ -1588,3 +1588,18 @@ void op_case_expect_close(const OpCase *oc, const char *a_name, const OpCaseResu
         expect_values(oc, what, a_name, a->grads[k], b_name, b->grads[k], n, grad_tols[k]);
     }
 }
+
+struct CMUnitTest *op_case_tests(CMUnitTestFunction test, const struct CMUnitTest *more, int n_more, int *count)
+{
+    int n;
+    const OpCase *rows = op_cases(&n);
+    struct CMUnitTest *tests = calloc((size_t)(n + n_more), sizeof *tests);
+    for (int i = 0; i < n; i++) {
+        tests[i].name = rows[i].name;
+        tests[i].test_func = test;
+        tests[i].initial_state = (void *)&rows[i];
+    }
+    if (n_more) memcpy(tests + n, more, (size_t)n_more * sizeof *more);
+    *count = n + n_more;
+    return tests;
+}

@@ -77,6 +77,9 @@ typedef struct OpCase {
 
 /* The table, built on first use. */
 const OpCase *op_cases(int *count);
+/* One cmocka test per row (named after it, its initial state the row),
+ * followed by n_more other tests; free() the array. */
+struct CMUnitTest *op_case_tests(CMUnitTestFunction test, const struct CMUnitTest *more, int n_more, int *count);
 
 /* Host data of one case: input values, starting gradients (random, for the
  * accumulate checks; zero for the finite differences), labels and the

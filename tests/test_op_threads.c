@@ -39,12 +39,7 @@ int main(void)
 {
     int n;
     table = op_cases(&n);
-    struct CMUnitTest *tests = calloc((size_t)n, sizeof *tests);
-    for (int i = 0; i < n; i++) {
-        tests[i].name = table[i].name;
-        tests[i].test_func = test_case;
-        tests[i].initial_state = (void *)&table[i];
-    }
+    struct CMUnitTest *tests = op_case_tests(test_case, NULL, 0, &n);
     int failed = _cmocka_run_group_tests("op_threads", tests, (size_t)n, NULL, NULL);
     set_compute_threads(0);
     free(tests);
