@@ -1520,13 +1520,13 @@ static void push_upstream(Ctx *c, Tensor *out, const float *upstream)
     for (int i = c->tape_len - 1; i >= 0; i--) c->tape[i].backward(&c->tape[i]);
 }
 
-void op_case_run(Ctx *c, const OpCase *oc, const OpCaseData *d, OpCaseResult *r)
+void op_case_run(Ctx *c, const OpCase *oc, const OpCaseData *d, int start_grads, OpCaseResult *r)
 {
     memset(r, 0, sizeof *r);
     op_case_begin(c, oc);
     Tensor *in[OP_CASE_MAX_INPUTS];
     const int *labels;
-    op_case_tensors(c, oc, d, 1, in, &labels);
+    op_case_tensors(c, oc, d, start_grads, in, &labels);
     Tensor *out = oc->build(c, oc, in, labels);
     r->out_n = out->numel;
     r->out = download(c, out->data, out->numel);

@@ -107,8 +107,8 @@ typedef struct OpCaseResult {
     float *after[OP_CASE_MAX_INPUTS], *grads[OP_CASE_MAX_INPUTS];
 } OpCaseResult;
 /* Forward, then backward with an upstream gradient drawn from d->seed,
- * starting from d's non-zero input gradients. */
-void op_case_run(Ctx *c, const OpCase *oc, const OpCaseData *d, OpCaseResult *r);
+ * the input gradients starting from d's (start_grads) or from zero. */
+void op_case_run(Ctx *c, const OpCase *oc, const OpCaseData *d, int start_grads, OpCaseResult *r);
 void op_case_result_free(const OpCase *oc, OpCaseResult *r);
 /* Fails (naming the case, the input and the worst element) unless b is
  * within the tolerances of a: fwd_tol for the output and the inputs after

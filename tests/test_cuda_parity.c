@@ -141,8 +141,8 @@ static void test_op_case(void **state)
     OpCaseData d;
     op_case_data(oc, 3000 + (uint64_t)(oc - rows), &d);
     OpCaseResult rc, rg;
-    op_case_run(&cpu, oc, &d, &rc);
-    op_case_run(&gpu, oc, &d, &rg);
+    op_case_run(&cpu, oc, &d, 1, &rc);
+    op_case_run(&gpu, oc, &d, 1, &rg);
     double tols[OP_CASE_MAX_INPUTS];
     for (int k = 0; k < oc->n_in; k++) tols[k] = op_case_cuda_grad_tol(oc, k);
     op_case_expect_close(oc, "cpu", &rc, "cuda", &rg, oc->cuda_fwd_tol, tols);

@@ -1,25 +1,39 @@
-/* Every row of the op-case table (op_cases.c) against its float64
- * reference, one cmocka test per row: the forward output, then every input
- * gradient by central finite differences of L(x) = sum(ref(x) * R) for a
- * random upstream R (check_op in testutil.c). Rows with ties or an integer
- * output check the forward only. Inputs without a gradient must come out
- * unchanged, except where the op updates them (batch norm's running
- * statistics in training). */
+/* Every row of the op-case table (op_cases.c), one cmocka test per row:
+ *  1. against its float64 reference: the forward output, then every input
+ *     gradient by central finite differences of L(x) = sum(ref(x) * R) for
+ *     a random upstream R (check_op in testutil.c); rows with ties or an
+ *     integer output check the forward only;
+ *  2. inputs without a gradient come out unchanged, except where the op
+ *     updates them (batch norm's running statistics in training);
+ *  3. backward ACCUMULATES: from non-zero starting gradients G0 the result
+ *     is G0 + the gradient from zero, within 1e-5 relative (catches a
+ *     backward that assigns where it must add, which 1 cannot see);
+ *  4. without gradients (grad_enabled = 0, or no input with a gradient)
+ *     the op records nothing, its output has no gradient and its values are
+ *     bit for bit those of the recording forward (e.g. the convolution's
+ *     evaluation path that reuses one column tile per thread). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "op_cases.h"
 
+#define ACCUMULATE_TOL 1e-5
+
 static const OpCase *table;
+
+static double *inputs_in_double(const OpCase *oc, const OpCaseData *d, int k)
+{
+    long n = tensor_numel_of(oc->in[k].ndim, oc->in[k].dims);
+    double *x = malloc((size_t)n * sizeof(double));
+    for (long i = 0; i < n; i++) x[i] = d->values[k][i];
+    return x;
+}
 
 /* The reference on the inputs as they were, against out (ints converted). */
 static void check_forward_only(const OpCase *oc, const OpCaseData *d, const Tensor *out)
 {
     double *in64[OP_CASE_MAX_INPUTS];
-    for (int k = 0; k < oc->n_in; k++) {
-        long n = tensor_numel_of(oc->in[k].ndim, oc->in[k].dims);
-        in64[k] = malloc((size_t)n * sizeof(double));
-        for (long i = 0; i < n; i++) in64[k][i] = d->values[k][i];
-    }
+    for (int k = 0; k < oc->n_in; k++) in64[k] = inputs_in_double(oc, d, k);
     double *want = malloc((size_t)out->numel * sizeof(double));
     float *got = malloc((size_t)out->numel * sizeof(float));
     OpRun run = {oc, d->labels};
@@ -40,29 +54,85 @@ static void expect_constants_unchanged(const OpCase *oc, const OpCaseData *d, Te
             fail_msg("%s: input %d (no gradient) was changed by the op", oc->name, k);
 }
 
-static void test_case(void **state)
+static void check_against_reference(const OpCase *oc, const OpCaseData *d)
 {
-    const OpCase *oc = *state;
     Ctx c;
     ctx_init(&c, OP_CASE_SEED, 1 << 20);
     op_case_begin(&c, oc);
-    OpCaseData d;
-    op_case_data(oc, 1000 + (uint64_t)(oc - table), &d);
     Tensor *in[OP_CASE_MAX_INPUTS];
     const int *labels;
-    op_case_tensors(&c, oc, &d, 0, in, &labels);
+    op_case_tensors(&c, oc, d, 0, in, &labels);
     Tensor *out = oc->build(&c, oc, in, labels);
     if (out->grad && !oc->no_fd_grad) {
-        OpRun run = {oc, d.labels};
+        OpRun run = {oc, d->labels};
         OpCheck chk = {oc->name, oc->fwd_tol, oc->grad_tol, oc->fd_step, oc->probes};
-        uint64_t rng = d.seed ^ 0xfdull;
+        uint64_t rng = d->seed ^ 0xfdull;
         check_op(&c, &chk, oc->n_in, in, out, oc->ref, &run, &rng);
     } else {
-        check_forward_only(oc, &d, out);
+        check_forward_only(oc, d, out);
     }
-    expect_constants_unchanged(oc, &d, in);
-    op_case_data_free(&d);
+    expect_constants_unchanged(oc, d, in);
     ctx_free(&c);
+}
+
+static void check_accumulates(const OpCase *oc, const OpCaseData *d, const OpCaseResult *from_zero)
+{
+    Ctx c;
+    ctx_init(&c, OP_CASE_SEED, 1 << 20);
+    OpCaseResult r;
+    op_case_run(&c, oc, d, 1, &r);
+    for (int k = 0; k < oc->n_in; k++) {
+        if (!r.grads[k]) continue;
+        for (long i = 0; i < tensor_numel_of(oc->in[k].ndim, oc->in[k].dims); i++) {
+            double want = (double)d->grads[k][i] + from_zero->grads[k][i];
+            if (!(fabs(r.grads[k][i] - want) <= ACCUMULATE_TOL * (fabs(want) + 1.0)))
+                fail_msg("%s: gradient of input %d element %ld: %.8g from a start of %.8g, want %.8g (start + "
+                         "%.8g): backward must add", oc->name, k, i, (double)r.grads[k][i], (double)d->grads[k][i],
+                         want, (double)from_zero->grads[k][i]);
+        }
+    }
+    op_case_result_free(oc, &r);
+    ctx_free(&c);
+}
+
+/* Variant 0: grad_enabled = 0; variant 1: no input has a gradient. */
+static void check_without_gradients(const OpCase *oc, const OpCaseData *d, const OpCaseResult *recorded)
+{
+    static const char *const how[2] = {"with grad_enabled = 0", "with no input needing a gradient"};
+    for (int variant = 0; variant < 2; variant++) {
+        Ctx c;
+        ctx_init(&c, OP_CASE_SEED, 1 << 20);
+        op_case_begin(&c, oc);
+        c.grad_enabled = variant;
+        Tensor *in[OP_CASE_MAX_INPUTS];
+        const int *labels;
+        op_case_tensors(&c, oc, d, 0, in, &labels);
+        if (variant == 1)
+            for (int k = 0; k < oc->n_in; k++) in[k]->grad = NULL;
+        Tensor *out = oc->build(&c, oc, in, labels);
+        if (out->grad || c.tape_len)
+            fail_msg("%s %s: the output has a gradient or the tape %d entries", oc->name, how[variant], c.tape_len);
+        if (memcmp(out->data, recorded->out, (size_t)out->numel * sizeof(float)))
+            fail_msg("%s %s: the forward differs from the recording one", oc->name, how[variant]);
+        ctx_free(&c);
+    }
+}
+
+static void test_case(void **state)
+{
+    const OpCase *oc = *state;
+    OpCaseData d;
+    op_case_data(oc, 1000 + (uint64_t)(oc - table), &d);
+    check_against_reference(oc, &d);
+    Ctx c;
+    ctx_init(&c, OP_CASE_SEED, 1 << 20);
+    OpCaseResult from_zero;
+    op_case_run(&c, oc, &d, 0, &from_zero);
+    check_accumulates(oc, &d, &from_zero);
+    check_without_gradients(oc, &d, &from_zero);
+    op_case_result_free(oc, &from_zero);
+    ctx_free(&c);
+    op_case_data_free(&d);
 }
 
 int main(void)

@@ -15,7 +15,7 @@ static void run_at(int threads, const OpCase *oc, const OpCaseData *d, OpCaseRes
     set_compute_threads(threads);
     Ctx c;
     ctx_init(&c, OP_CASE_SEED, 1 << 20);
-    op_case_run(&c, oc, d, r);
+    op_case_run(&c, oc, d, 1, r);
     ctx_free(&c);
 }
 
