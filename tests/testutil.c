@@ -47,16 +47,6 @@ void backward_from(Ctx *c, Tensor *out, const float *upstream)
     for (int i = c->tape_len - 1; i >= 0; i--) c->tape[i].backward(&c->tape[i]);
 }
 
-double max_rel_err(const float *a, const double *b, long n)
-{
-    double worst = 0;
-    for (long i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]) / (fabs(b[i]) + 1.0);
-        if (!(e <= worst)) worst = e;   /* NaN counts as worst */
-    }
-    return worst;
-}
-
 void expect_forward(const OpCheck *chk, const float *out, const double *ref_out, long n)
 {
     double worst = 0;
@@ -158,16 +148,6 @@ Ctx *test_ctx(void)
     ctx_init(&c, 1234, 1 << 20);
     ctx_begin(&c, 1, 1);
     return &c;
-}
-
-void assert_grad_doubled(const Tensor *once, const Tensor *twice)
-{
-    for (long i = 0; i < once->numel; i++) {
-        double want = 2.0 * once->grad[i];
-        if (!(fabs(twice->grad[i] - want) <= 1e-5 * (fabs(want) + 1.0)))
-            fail_msg("gradient element %ld: %.8g after two uses, want 2 x %.8g",
-                     i, (double)twice->grad[i], (double)once->grad[i]);
-    }
 }
 
 const char *test_write_text(const char *name, const char *text)
