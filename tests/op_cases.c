@@ -72,6 +72,13 @@ static void set_tols(OpCase *oc, double fwd, double grad, double cuda_fwd, doubl
     oc->threads_tol = EXACT;   /* see the header comment */
 }
 
+static void set_output(OpCase *oc, int ndim, int d0, int d1, int d2, int d3)
+{
+    int dims[4] = {d0, d1, d2, d3};
+    oc->out_ndim = ndim;
+    memcpy(oc->out_dims, dims, sizeof dims);
+}
+
 static long numel_of(const OpInput *in) { return tensor_numel_of(in->ndim, in->dims); }
 
 /* Finite-difference probes: every element of small inputs, a sample of
@@ -249,9 +256,11 @@ static void add_elementwise_cases(CaseList *l)
     OpCase *oc = add_case(l, "op_reshape", build_reshape, ref_copy, "reshape [2,3,4,5] -> [6,-1]");
     set_input(oc, 0, 4, d4, -1, 1);
     oc->p[0] = 2, oc->p[1] = 6, oc->p[2] = -1;
+    set_output(oc, 2, 6, 20, 0, 0);
     set_tols(oc, EXACT, 1e-7, EXACT, EXACT);
     oc = add_case(l, "op_flatten", build_flatten, ref_copy, "flatten [3,2,5,7]");
     set_input(oc, 0, 4, f4, -1, 1);
+    set_output(oc, 2, 3, 70, 0, 0);
     set_tols(oc, EXACT, 1e-7, EXACT, EXACT);
 }
 
@@ -326,6 +335,7 @@ static void add_linear_case(CaseList *l, const LinearShape *s, int bias, int x_g
     int wd[2] = {s->out, ins};
     set_input(oc, 1, 2, wd, -1, 1);
     if (bias) set_input(oc, 2, 1, &s->out, -1, 1);
+    set_output(oc, 2, s->xdims[0], s->out, 0, 0);
     set_tols(oc, 1e-5, 1e-4, 1e-5, 1e-5);
 }
 
@@ -348,6 +358,7 @@ static void add_dense_cases(CaseList *l)
                 set_input(oc, 0, 2, ad, -1, 1);
                 set_input(oc, 1, 2, bd, -1, 1);
                 oc->p[0] = ta, oc->p[1] = tb;
+                set_output(oc, 2, m, n, 0, 0);
                 set_tols(oc, 1e-5, 1e-4, 1e-5, 1e-5);
             }
 }
@@ -463,6 +474,8 @@ static void add_conv_case(CaseList *l, const int *v, int bias, int x_grad, long 
     set_input(oc, 1, 4, wd, -1, 1)->cuda_grad_tol = 1e-4;
     if (bias) set_input(oc, 2, 1, &v[4], -1, 1)->cuda_grad_tol = 1e-4;
     oc->p[0] = v[7], oc->p[1] = v[8];
+    ConvGeom g = conv_geom_of(oc);
+    set_output(oc, 4, g.n, g.k, g.oh, g.ow);
     set_tols(oc, 1e-5, 1e-4, 1e-5, 1e-5);
     oc->threads_tol = CONV_THREADS_TOL;
     oc->probes = probes;
@@ -498,6 +511,8 @@ static void add_conv_cases(CaseList *l)
             set_input(oc, 1, 4, wd, -1, 1);
             if (bias) set_input(oc, 2, 1, &v[1], -1, 1);
             oc->p[0] = v[6], oc->p[1] = v[7];
+            ConvGeom g = conv_geom_of(oc);
+            set_output(oc, 4, g.n, g.c, g.oh, g.ow);
             set_tols(oc, 1e-5, 1e-4, 1e-5, 1e-5);
             oc->probes = 300;
         }
@@ -591,6 +606,11 @@ static OpCase *add_pool_case(CaseList *l, const char *op, OpBuildFn build, RefFo
                           fill == FILL_TIES ? " ties" : "");
     set_input(oc, 0, ndim, dims, lo, lo + 2)->fill = fill;
     memcpy(oc->p, kernel, 3 * sizeof(int));
+    int out[4] = {0, 0, 0, 0};
+    memcpy(out, dims, (size_t)ndim * sizeof(int));
+    for (int d = ndim - (ndim == 4 && strcmp(op, "op_maxpool1d") ? 2 : 1); d < ndim; d++)
+        out[d] = (dims[d] + 2 * kernel[2] - kernel[0]) / kernel[1] + 1;
+    set_output(oc, ndim, out[0], out[1], out[2], out[3]);
     set_tols(oc, 1e-7, 1e-5, EXACT, EXACT);
     oc->probes = probes_for(tensor_numel_of(ndim, dims), 400);
     oc->no_fd_grad = fill == FILL_TIES;
@@ -649,6 +669,7 @@ static void add_pool_cases(CaseList *l)
         OpCase *oc = add_case(l, "op_global_avgpool", build_global_avgpool, ref_global_avgpool,
                               "global_avgpool [%d,%d,%d,%d]", d[0], d[1], d[2], d[3]);
         set_input(oc, 0, 4, d, -1, 1);
+        set_output(oc, 2, d[0], d[1], 0, 0);
         set_tols(oc, 1e-6, 1e-5, EXACT, EXACT);
         oc->probes = probes_for(tensor_numel_of(4, d), 300);
     }
@@ -816,6 +837,7 @@ static void add_loss_cases(CaseList *l)
                               "cross_entropy [%d,%d]", dims[0], dims[1]);
         set_input(oc, 0, 2, dims, -range, range);
         oc->n_labels = dims[0], oc->classes = dims[1];
+        set_output(oc, 1, 1, 0, 0, 0);
         set_tols(oc, 1e-6, 1e-6, 1e-6, 1e-6);
     }
     const int shapes[2][2] = {{4, 3}, {300, 10}};
@@ -826,6 +848,7 @@ static void add_loss_cases(CaseList *l)
         z->fill = FILL_TIES;
         z->constant = 1;
         oc->int_output = 1;
+        set_output(oc, 1, shapes[t][0], 0, 0, 0);
         set_tols(oc, EXACT, EXACT, EXACT, EXACT);
     }
 }
@@ -963,6 +986,7 @@ static void add_gated_conv_case(CaseList *l, GraphMode mode, int b, int fin, int
     }
     for (int k = 0; k < 9; k++) oc->in[k].constant = !((grad_mask >> k) & 1u);
     oc->p[0] = mode;
+    set_output(oc, 2, b, fout, 0, 0);
     double cuda = mode == GRAPH_SELFLOOP ? 1e-4 : 1e-5;
     set_tols(oc, 1e-4, 2e-4, cuda, cuda);
     oc->probes = probes;
@@ -1095,6 +1119,11 @@ static void add_concat_case(CaseList *l, const Shape *s, int axis, int given_axi
         set_input(oc, k, s->ndim, dims, -2, 2);
     }
     oc->p[0] = given_axis;
+    int out[4] = {0, 0, 0, 0};
+    memcpy(out, s->dims, (size_t)s->ndim * sizeof(int));
+    out[axis] = 0;
+    for (int k = 0; k < n; k++) out[axis] += part_size[k];
+    set_output(oc, s->ndim, out[0], out[1], out[2], out[3]);
     set_tols(oc, EXACT, 1e-7, EXACT, EXACT);
     oc->probes = probes_for(n * tensor_numel_of(s->ndim, s->dims), 40);
 }
@@ -1105,6 +1134,10 @@ static void add_slice_case(CaseList *l, const Shape *s, int given_axis, int star
                           start, length);
     set_input(oc, 0, s->ndim, s->dims, -2, 2);
     oc->p[0] = given_axis, oc->p[1] = start, oc->p[2] = length;
+    int out[4] = {0, 0, 0, 0};
+    memcpy(out, s->dims, (size_t)s->ndim * sizeof(int));
+    out[axis_of(oc, s->ndim)] = length;
+    set_output(oc, s->ndim, out[0], out[1], out[2], out[3]);
     set_tols(oc, EXACT, 1e-7, EXACT, EXACT);
     oc->probes = probes_for(tensor_numel_of(s->ndim, s->dims), 40);
 }
@@ -1353,6 +1386,7 @@ static void add_caps_cases(CaseList *l)
         int ud[3] = {v[0], v[1], v[2]}, wd[4] = {v[3], v[1], v[2], v[4]};
         OpCase *oc = add_caps_case(l, "op_caps_predict", build_caps_predict, ref_caps_predict, 3, ud, -1, 1);
         set_input(oc, 1, 4, wd, t == 3 ? -0.5 : -1, t == 3 ? 0.5 : 1);
+        set_output(oc, 4, v[0], v[3], v[1], v[4]);
         oc->cuda_fwd_tol = oc->cuda_grad_tol = 1e-5;
         oc->probes = 300;
     }
@@ -1365,22 +1399,26 @@ static void add_caps_cases(CaseList *l)
         double prior = t == 3 ? 0.2 : 0.5;
         OpCase *oc = add_caps_case(l, "op_caps_routing", build_caps_routing, ref_caps_routing, 4, v, -0.5, 0.5);
         set_input(oc, 1, 3, pd, -prior, prior);
+        set_output(oc, 3, v[0], v[1], v[3], 0);
         oc->cuda_fwd_tol = 1e-5;
         oc->cuda_grad_tol = 1e-4;
         oc->probes = 300;
     }
     const int lengths[2][3] = {{4, 10, 16}, {37, 10, 16}};
     for (int t = 0; t < 2; t++) {
-        add_caps_case(l, "op_caps_length", build_caps_length, ref_caps_length, 3, lengths[t], -0.3, 0.3);
+        OpCase *oc = add_caps_case(l, "op_caps_length", build_caps_length, ref_caps_length, 3, lengths[t], -0.3, 0.3);
         int ld[2] = {lengths[t][0], 10};
+        set_output(oc, 2, ld[0], ld[1], 0, 0);
         /* lengths in [0, 1.2], clear of the kinks at m_neg and m_pos */
-        OpCase *oc = add_caps_case(l, "op_margin_loss", build_margin_loss, ref_margin_loss, 2, ld, 0, 1.2);
+        oc = add_caps_case(l, "op_margin_loss", build_margin_loss, ref_margin_loss, 2, ld, 0, 1.2);
+        set_output(oc, 1, 1, 0, 0, 0);
         oc->in[0].kink[0] = MARGIN_NEG, oc->in[0].kink[1] = MARGIN_POS, oc->in[0].n_kinks = 2;
         oc->n_labels = ld[0], oc->classes = 10;
 
         int md[3] = {t ? 37 : 5, 10, 16};
         oc = add_caps_case(l, "op_caps_mask", build_caps_mask, ref_caps_mask, 3, md, -1, 1);
         oc->n_labels = md[0], oc->classes = 10;
+        set_output(oc, 2, md[0], md[1] * md[2], 0, 0);
         set_tols(oc, EXACT, 1e-7, EXACT, EXACT);   /* copies and zeros, as concat and slice */
     }
     /* pred and target of one element count in different shapes */
@@ -1388,6 +1426,7 @@ static void add_caps_cases(CaseList *l)
     for (int t = 0; t < 2; t++) {
         OpCase *oc = add_caps_case(l, "op_mse", build_mse, ref_mse, 2, pred[t], t ? -1 : 0, 1);
         set_input(oc, 1, 4, target[t], t ? -1 : 0, 1);
+        set_output(oc, 1, 1, 0, 0, 0);
         oc->probes = 200;
     }
 }

@@ -59,6 +59,7 @@ typedef struct OpCase {
     int n_in;
     OpInput in[OP_CASE_MAX_INPUTS];
     int n_labels, classes;      /* labels in [0, classes) */
+    int out_ndim, out_dims[4];  /* the output's shape; out_ndim 0: input 0's */
     int p[6];                   /* op parameters, read by build and ref */
     int eval;                   /* evaluation mode (training = 0) */
     int int_output;             /* the output holds ints (arg-max), forward only */

@@ -1,5 +1,5 @@
 /* Every row of the op-case table (op_cases.c), one cmocka test per row:
- *  1. against its float64 reference: the forward output, then every input
+ *  1. the output's shape; against the float64 reference: the output, then every input
  *     gradient by central finite differences of L(x) = sum(ref(x) * R) for
  *     a random upstream R (check_op in testutil.c); rows with ties or an
  *     integer output check the forward only;
@@ -54,6 +54,18 @@ static void expect_constants_unchanged(const OpCase *oc, const OpCaseData *d, Te
             fail_msg("%s: input %d (no gradient) was changed by the op", oc->name, k);
 }
 
+static void expect_output_shape(const OpCase *oc, const Tensor *out)
+{
+    const int *want = oc->out_ndim ? oc->out_dims : oc->in[0].dims;
+    int ndim = oc->out_ndim ? oc->out_ndim : oc->in[0].ndim;
+    int same = out->ndim == ndim;
+    for (int d = 0; same && d < ndim; d++) same = out->dims[d] == want[d];
+    if (!same)
+        fail_msg("%s: output of rank %d [%d,%d,%d,%d], want rank %d [%d,%d,%d,%d]", oc->name, out->ndim, out->dims[0],
+                 out->ndim > 1 ? out->dims[1] : 0, out->ndim > 2 ? out->dims[2] : 0, out->ndim > 3 ? out->dims[3] : 0,
+                 ndim, want[0], ndim > 1 ? want[1] : 0, ndim > 2 ? want[2] : 0, ndim > 3 ? want[3] : 0);
+}
+
 static void check_against_reference(const OpCase *oc, const OpCaseData *d)
 {
     Ctx c;
@@ -63,6 +75,7 @@ static void check_against_reference(const OpCase *oc, const OpCaseData *d)
     const int *labels;
     op_case_tensors(&c, oc, d, 0, in, &labels);
     Tensor *out = oc->build(&c, oc, in, labels);
+    expect_output_shape(oc, out);
     if (out->grad && !oc->no_fd_grad) {
         OpRun run = {oc, d->labels};
         OpCheck chk = {oc->name, oc->fwd_tol, oc->grad_tol, oc->fd_step, oc->probes};
