@@ -19,6 +19,7 @@
 #include "caps_math.h"
 #include "ops.h"
 #include "rng.h"
+#include "util.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,7 @@ static OpCase *add_case(CaseList *l, const char *op, OpBuildFn build, RefForward
 {
     if (l->count == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 256;
-        l->rows = realloc(l->rows, (size_t)l->cap * sizeof *l->rows);
+        l->rows = xrealloc(l->rows, (size_t)l->cap * sizeof *l->rows);
     }
     OpCase *oc = &l->rows[l->count++];
     memset(oc, 0, sizeof *oc);
@@ -109,6 +110,19 @@ static const OpCase *case_of(const void *args) { return ((const OpRun *)args)->o
 static const int *labels_of(const void *args) { return ((const OpRun *)args)->labels; }
 static double sigmoid64(double z) { return 1.0 / (1.0 + exp(-z)); }
 
+/* Ops of one or two tensors and nothing else: the case names the function. */
+static Tensor *build_unary(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
+{
+    (void)labels;
+    return oc->unary(c, in[0]);
+}
+
+static Tensor *build_binary(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
+{
+    (void)labels;
+    return oc->binary(c, in[0], in[1]);
+}
+
 /* ---- element-wise, dropout, views ------------------------------------------- */
 /* Against the reference: forward 1e-6 (one fp32 operation or an fp32 expf
  * per element, a few ulp ~1e-7), gradient 1e-5 (one or two fp32 operations;
@@ -174,30 +188,6 @@ static void ref_dropout(double *const *in, double *out, const void *args)
     }
 }
 
-static Tensor *build_relu(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
-{
-    (void)oc, (void)labels;
-    return op_relu(c, in[0]);
-}
-
-static Tensor *build_sigmoid(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
-{
-    (void)oc, (void)labels;
-    return op_sigmoid(c, in[0]);
-}
-
-static Tensor *build_add(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
-{
-    (void)oc, (void)labels;
-    return op_add(c, in[0], in[1]);
-}
-
-static Tensor *build_mul(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
-{
-    (void)oc, (void)labels;
-    return op_mul(c, in[0], in[1]);
-}
-
 static Tensor *build_dropout(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
 {
     (void)labels;
@@ -211,35 +201,33 @@ static Tensor *build_reshape(Ctx *c, const OpCase *oc, Tensor **in, const int *l
     return op_reshape(c, in[0], oc->p[0], oc->p + 1);
 }
 
-static Tensor *build_flatten(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
-{
-    (void)oc, (void)labels;
-    return op_flatten(c, in[0]);
-}
-
 static void add_elementwise_cases(CaseList *l)
 {
     for (int s = 0; s < N_ELEMENTWISE_SHAPES; s++) {
         const Shape *sh = &ELEMENTWISE_SHAPES[s];
         long n = tensor_numel_of(sh->ndim, sh->dims);
-        OpCase *oc = add_case(l, "op_relu", build_relu, ref_relu, "relu %ld", n);
+        OpCase *oc = add_case(l, "op_relu", build_unary, ref_relu, "relu %ld", n);
+        oc->unary = op_relu;
         OpInput *x = set_input(oc, 0, sh->ndim, sh->dims, -1, 1);
         x->n_kinks = 1;   /* kink[0] = 0 */
         set_tols(oc, 1e-6, 1e-5, EXACT, EXACT);
         oc->probes = probes_for(n, 300);
 
-        oc = add_case(l, "op_sigmoid", build_sigmoid, ref_sigmoid, "sigmoid %ld", n);
+        oc = add_case(l, "op_sigmoid", build_unary, ref_sigmoid, "sigmoid %ld", n);
+        oc->unary = op_sigmoid;
         set_input(oc, 0, sh->ndim, sh->dims, -8, 8);
         set_tols(oc, 1e-6, 1e-5, 1e-6, 1e-6);
         oc->probes = probes_for(n, 300);
 
-        oc = add_case(l, "op_add", build_add, ref_add, "add %ld", n);
+        oc = add_case(l, "op_add", build_binary, ref_add, "add %ld", n);
+        oc->binary = op_add;
         set_input(oc, 0, sh->ndim, sh->dims, -2, 2);
         set_input(oc, 1, sh->ndim, sh->dims, -2, 2);
         set_tols(oc, 1e-6, 1e-5, EXACT, EXACT);
         oc->probes = probes_for(n, 300);
 
-        oc = add_case(l, "op_mul", build_mul, ref_mul, "mul %ld", n);
+        oc = add_case(l, "op_mul", build_binary, ref_mul, "mul %ld", n);
+        oc->binary = op_mul;
         set_input(oc, 0, sh->ndim, sh->dims, -2, 2);
         set_input(oc, 1, sh->ndim, sh->dims, -2, 2);
         set_tols(oc, 1e-6, 1e-5, EXACT, 1e-6);
@@ -260,7 +248,8 @@ static void add_elementwise_cases(CaseList *l)
     oc->p[0] = 2, oc->p[1] = 6, oc->p[2] = -1;
     set_output(oc, 2, 6, 20, 0, 0);
     set_tols(oc, EXACT, 1e-7, EXACT, EXACT);
-    oc = add_case(l, "op_flatten", build_flatten, ref_copy, "flatten [3,2,5,7]");
+    oc = add_case(l, "op_flatten", build_unary, ref_copy, "flatten [3,2,5,7]");
+    oc->unary = op_flatten;
     set_input(oc, 0, 4, f4, -1, 1);
     set_output(oc, 2, 3, 70, 0, 0);
     set_tols(oc, EXACT, 1e-7, EXACT, EXACT);
@@ -407,36 +396,35 @@ static double window_sum(const ConvGeom *g, const double *xc, const double *wk, 
     return s;
 }
 
-static void ref_conv2d(double *const *in, double *out, const void *args)
+/* Filter k sees every input channel, or (depthwise) only channel k. */
+static void conv_reference(double *const *in, double *out, const OpCase *oc, int depthwise)
 {
-    const OpCase *oc = case_of(args);
     ConvGeom g = conv_geom_of(oc);
     const double *b = oc->n_in == 3 ? in[2] : NULL;
     long plane = (long)g.h * g.w, kplane = (long)g.kh * g.kw;
+    int outs = depthwise ? g.c : g.k, per_filter = depthwise ? 1 : g.c;
     for (int n = 0; n < g.n; n++)
-        for (int k = 0; k < g.k; k++)
+        for (int k = 0; k < outs; k++)
             for (int oy = 0; oy < g.oh; oy++)
                 for (int ox = 0; ox < g.ow; ox++) {
                     double s = b ? b[k] : 0.0;
-                    for (int ch = 0; ch < g.c; ch++)
-                        s += window_sum(&g, in[0] + ((long)n * g.c + ch) * plane, in[1] + ((long)k * g.c + ch) * kplane,
-                                        oy, ox);
-                    out[(((long)n * g.k + k) * g.oh + oy) * g.ow + ox] = s;
+                    for (int i = 0; i < per_filter; i++) {
+                        int ch = depthwise ? k : i;
+                        s += window_sum(&g, in[0] + ((long)n * g.c + ch) * plane,
+                                        in[1] + ((long)k * per_filter + i) * kplane, oy, ox);
+                    }
+                    out[(((long)n * outs + k) * g.oh + oy) * g.ow + ox] = s;
                 }
+}
+
+static void ref_conv2d(double *const *in, double *out, const void *args)
+{
+    conv_reference(in, out, case_of(args), 0);
 }
 
 static void ref_depthwise_conv2d(double *const *in, double *out, const void *args)
 {
-    const OpCase *oc = case_of(args);
-    ConvGeom g = conv_geom_of(oc);
-    const double *b = oc->n_in == 3 ? in[2] : NULL;
-    long plane = (long)g.h * g.w, kplane = (long)g.kh * g.kw;
-    for (int n = 0; n < g.n; n++)
-        for (int ch = 0; ch < g.c; ch++)
-            for (int oy = 0; oy < g.oh; oy++)
-                for (int ox = 0; ox < g.ow; ox++)
-                    out[(((long)n * g.c + ch) * g.oh + oy) * g.ow + ox] =
-                        (b ? b[ch] : 0.0) + window_sum(&g, in[0] + ((long)n * g.c + ch) * plane, in[1] + ch * kplane, oy, ox);
+    conv_reference(in, out, case_of(args), 1);
 }
 
 static Tensor *build_conv2d(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
@@ -598,12 +586,6 @@ static Tensor *build_maxpool1d(Ctx *c, const OpCase *oc, Tensor **in, const int 
     return op_maxpool1d(c, in[0], oc->p[0], oc->p[1]);
 }
 
-static Tensor *build_global_avgpool(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
-{
-    (void)oc, (void)labels;
-    return op_global_avgpool(c, in[0]);
-}
-
 static OpCase *add_pool_case(CaseList *l, const char *op, OpBuildFn build, RefForward ref, int ndim,
                              const int *dims, const int *kernel, FillKind fill, double lo)
 {
@@ -672,8 +654,9 @@ static void add_pool_cases(CaseList *l)
     static const int GAP_SHAPES[][4] = {{3, 5, 1, 1}, {2, 4, 2, 2}, {1, 3, 7, 5}, {2, 8, 28, 28}, {6, 5, 7, 9}};
     for (size_t t = 0; t < sizeof GAP_SHAPES / sizeof GAP_SHAPES[0]; t++) {
         const int *d = GAP_SHAPES[t];
-        OpCase *oc = add_case(l, "op_global_avgpool", build_global_avgpool, ref_global_avgpool,
+        OpCase *oc = add_case(l, "op_global_avgpool", build_unary, ref_global_avgpool,
                               "global_avgpool [%d,%d,%d,%d]", d[0], d[1], d[2], d[3]);
+        oc->unary = op_global_avgpool;
         set_input(oc, 0, 4, d, -1, 1);
         set_output(oc, 2, d[0], d[1], 0, 0);
         set_tols(oc, 1e-6, 1e-5, EXACT, EXACT);
@@ -737,12 +720,6 @@ static void ref_row_normalize(double *const *in, double *out, const void *args)
     }
 }
 
-static Tensor *build_row_normalize(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
-{
-    (void)oc, (void)labels;
-    return op_row_normalize(c, in[0]);
-}
-
 static void add_batchnorm_case(CaseList *l, int ndim, const int *dims, int eval)
 {
     OpCase *oc = add_case(l, "op_batchnorm", build_batchnorm, ref_batchnorm, "batchnorm %s [%d,%d,%d,%d]",
@@ -774,8 +751,9 @@ static void add_norm_cases(CaseList *l)
     for (int rep = 0; rep < 21; rep++) {
         int dims[2] = {test_int(&rng, 1, 17), test_int(&rng, 1, 13)};
         if (rep == 20) dims[0] = 29, dims[1] = 37;
-        OpCase *oc = add_case(l, "op_row_normalize", build_row_normalize, ref_row_normalize, "row_normalize [%d,%d]",
+        OpCase *oc = add_case(l, "op_row_normalize", build_unary, ref_row_normalize, "row_normalize [%d,%d]",
                               dims[0], dims[1]);
+        oc->unary = op_row_normalize;
         set_input(oc, 0, 2, dims, 0.5, 2.0);   /* positive: row sums away from 0 */
         set_tols(oc, 5e-6, 5e-6, 1e-6, 1e-6);
     }
@@ -968,12 +946,6 @@ static void ref_batch_attention(double *const *in, double *out, const void *args
     free(s);
 }
 
-static Tensor *build_batch_attention(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
-{
-    (void)oc, (void)labels;
-    return op_batch_attention(c, in[0]);
-}
-
 /* Inputs with a gradient: bit k of grad_mask for input k. Ranges: x in
  * [-1, 1.5] and the weights in PyTorch's Linear init range, or (range > 0)
  * everything in +-range as the CUDA suite draws them. */
@@ -1000,8 +972,9 @@ static void add_gated_conv_case(CaseList *l, GraphMode mode, int b, int fin, int
 
 static void add_attention_case(CaseList *l, int b, int d, long probes)
 {
-    OpCase *oc = add_case(l, "op_batch_attention", build_batch_attention, ref_batch_attention,
+    OpCase *oc = add_case(l, "op_batch_attention", build_unary, ref_batch_attention,
                           "batch_attention [%d,%d]", b, d);
+    oc->unary = op_batch_attention;
     int dims[2] = {b, d};
     set_input(oc, 0, 2, dims, -1, 1);   /* x x^T within +-d: the sigmoids are not all saturated */
     set_tols(oc, 1e-6, 1e-6, 1e-5, 1e-5);
@@ -1317,18 +1290,6 @@ static Tensor *build_squash(Ctx *c, const OpCase *oc, Tensor **in, const int *la
     return op_squash(c, in[0], CAPS_SQUASH_EPS);
 }
 
-static Tensor *build_caps_predict(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
-{
-    (void)oc, (void)labels;
-    return op_caps_predict(c, in[0], in[1]);
-}
-
-static Tensor *build_caps_routing(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
-{
-    (void)oc, (void)labels;
-    return op_caps_routing(c, in[0], in[1]);
-}
-
 static Tensor *build_caps_length(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
 {
     (void)oc, (void)labels;
@@ -1345,12 +1306,6 @@ static Tensor *build_caps_mask(Ctx *c, const OpCase *oc, Tensor **in, const int 
 {
     (void)oc;
     return op_caps_mask(c, in[0], labels);
-}
-
-static Tensor *build_mse(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
-{
-    (void)oc, (void)labels;
-    return op_mse(c, in[0], in[1]);
 }
 
 static OpCase *add_caps_case(CaseList *l, const char *op, OpBuildFn build, RefForward ref, int ndim, const int *dims,
@@ -1390,7 +1345,8 @@ static void add_caps_cases(CaseList *l)
     for (size_t t = 0; t < sizeof PREDICT / sizeof PREDICT[0]; t++) {
         const int *v = PREDICT[t];
         int ud[3] = {v[0], v[1], v[2]}, wd[4] = {v[3], v[1], v[2], v[4]};
-        OpCase *oc = add_caps_case(l, "op_caps_predict", build_caps_predict, ref_caps_predict, 3, ud, -1, 1);
+        OpCase *oc = add_caps_case(l, "op_caps_predict", build_binary, ref_caps_predict, 3, ud, -1, 1);
+        oc->binary = op_caps_predict;
         set_input(oc, 1, 4, wd, t == 3 ? -0.5 : -1, t == 3 ? 0.5 : 1);
         set_output(oc, 4, v[0], v[3], v[1], v[4]);
         oc->cuda_fwd_tol = oc->cuda_grad_tol = 1e-5;
@@ -1403,7 +1359,8 @@ static void add_caps_cases(CaseList *l)
         const int *v = ROUTING[t];
         int pd[3] = {v[1], v[2], 1};
         double prior = t == 3 ? 0.2 : 0.5;
-        OpCase *oc = add_caps_case(l, "op_caps_routing", build_caps_routing, ref_caps_routing, 4, v, -0.5, 0.5);
+        OpCase *oc = add_caps_case(l, "op_caps_routing", build_binary, ref_caps_routing, 4, v, -0.5, 0.5);
+        oc->binary = op_caps_routing;
         set_input(oc, 1, 3, pd, -prior, prior);
         set_output(oc, 3, v[0], v[1], v[3], 0);
         oc->cuda_fwd_tol = 1e-5;
@@ -1430,7 +1387,8 @@ static void add_caps_cases(CaseList *l)
     /* pred and target of one element count in different shapes */
     const int pred[2][2] = {{3, 784}, {37, 160}}, target[2][4] = {{3, 1, 28, 28}, {37, 1, 10, 16}};
     for (int t = 0; t < 2; t++) {
-        OpCase *oc = add_caps_case(l, "op_mse", build_mse, ref_mse, 2, pred[t], t ? -1 : 0, 1);
+        OpCase *oc = add_caps_case(l, "op_mse", build_binary, ref_mse, 2, pred[t], t ? -1 : 0, 1);
+        oc->binary = op_mse;
         set_input(oc, 1, 4, target[t], t ? -1 : 0, 1);
         set_output(oc, 1, 1, 0, 0, 0);
         oc->probes = 200;
@@ -1647,4 +1605,19 @@ struct CMUnitTest *op_case_tests(CMUnitTestFunction test, const struct CMUnitTes
     if (n_more) memcpy(tests + n, more, (size_t)n_more * sizeof *more);
     *count = n + n_more;
     return tests;
+}
+
+int op_cases_run(const char *group, CMUnitTestFunction test)
+{
+    int n;
+    struct CMUnitTest *tests = op_case_tests(test, NULL, 0, &n);
+    int failed = _cmocka_run_group_tests(group, tests, (size_t)n, NULL, NULL);
+    free(tests);
+    return failed;
+}
+
+uint64_t op_case_seed(const OpCase *oc, uint64_t suite)
+{
+    int n;
+    return suite * 1000 + (uint64_t)(oc - op_cases(&n));
 }

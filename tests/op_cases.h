@@ -66,6 +66,8 @@ typedef struct OpCase {
     int updates_inputs;         /* the op writes its constant inputs (batch norm's
                                  * running statistics in training) */
     OpBuildFn build;
+    Tensor *(*unary)(Ctx *c, Tensor *x);               /* for build_unary */
+    Tensor *(*binary)(Ctx *c, Tensor *a, Tensor *b);   /* for build_binary */
     RefForward ref;             /* float64 reference; args = const OpRun * */
     double fwd_tol, grad_tol;   /* against the reference */
     double fd_step;             /* 0: 1e-6 */
@@ -81,6 +83,10 @@ const OpCase *op_cases(int *count);
 /* One cmocka test per row (named after it, its initial state the row),
  * followed by n_more other tests; free() the array. */
 struct CMUnitTest *op_case_tests(CMUnitTestFunction test, const struct CMUnitTest *more, int n_more, int *count);
+/* A suite's main: one test per row, in one group; returns the failures. */
+int op_cases_run(const char *group, CMUnitTestFunction test);
+/* The data seed of a row in a suite (suites draw different data). */
+uint64_t op_case_seed(const OpCase *oc, uint64_t suite);
 
 /* Host data of one case: input values, starting gradients (random, for the
  * accumulate checks; zero for the finite differences), labels and the
