@@ -27,9 +27,11 @@
 
 /* ---- the table ------------------------------------------------------------- */
 
+#define MAX_CASES 1024
+
 typedef struct CaseList {
-    OpCase *rows;
-    int count, cap;
+    OpCase rows[MAX_CASES];
+    int count;
 } CaseList;
 
 /* A new zeroed row named "op variant..." (printf-style). */
@@ -38,12 +40,8 @@ static OpCase *add_case(CaseList *l, const char *op, OpBuildFn build, RefForward
 
 static OpCase *add_case(CaseList *l, const char *op, OpBuildFn build, RefForward ref, const char *fmt, ...)
 {
-    if (l->count == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 256;
-        l->rows = xrealloc(l->rows, (size_t)l->cap * sizeof *l->rows);
-    }
+    CHECK(l->count < MAX_CASES, "op cases: more than %d rows (raise MAX_CASES)", MAX_CASES);
     OpCase *oc = &l->rows[l->count++];
-    memset(oc, 0, sizeof *oc);
     oc->op = op;
     oc->build = build;
     oc->ref = ref;
@@ -1418,25 +1416,20 @@ static void add_caps_cases(CaseList *l)
     }
 }
 
-static CaseList build_table(void)
-{
-    CaseList l = {0};
-    add_elementwise_cases(&l);
-    add_dense_cases(&l);
-    add_conv_cases(&l);
-    add_pool_cases(&l);
-    add_norm_cases(&l);
-    add_loss_cases(&l);
-    add_gecco_cases(&l);
-    add_axis_cases(&l);
-    add_caps_cases(&l);
-    return l;
-}
-
 const OpCase *op_cases(int *count)
 {
-    static CaseList table;
-    if (!table.rows) table = build_table();
+    static CaseList table;   /* zeroed: every new row starts empty */
+    if (!table.count) {
+        add_elementwise_cases(&table);
+        add_dense_cases(&table);
+        add_conv_cases(&table);
+        add_pool_cases(&table);
+        add_norm_cases(&table);
+        add_loss_cases(&table);
+        add_gecco_cases(&table);
+        add_axis_cases(&table);
+        add_caps_cases(&table);
+    }
     *count = table.count;
     return table.rows;
 }
