@@ -193,7 +193,7 @@ static void conv2d_forward(const ConvGeom *g, int threads, const float *x, const
 
 /* Per-thread scratch, allocated in forward (backward has no arena): a dW
  * partial sum, a db partial sum and a dcol tile, so threads never write
- * the same memory and dW/db are reduced once at the end. */
+ * the same memory. */
 typedef struct ThreadScratch { float *dw, *db, *dcol; } ThreadScratch;
 
 static long scratch_per_thread(const ConvGeom *g)
@@ -228,30 +228,36 @@ static void backward_image(const ConvGeom *g, const float *dy, const float *col,
     }
 }
 
-/* grad[i] += sum over the team's partials (partial t at base + t*stride). */
-static void reduce_partials(float *grad, long n, const float *base, long stride, int team)
+/* dW and db are summed per chunk of consecutive images (in the thread's
+ * partial), and the chunk partials are added to the gradient in chunk
+ * order: the chunks and both orders are the same for any thread count, so
+ * the result is bit-identical at 1 or N threads (docs/determinism.md). The
+ * ordered additions are k*(rows+1) per chunk, against the chunk's GEMMs. */
+#define GRAD_CHUNKS 16
+
+static void add_partial(float *grad, const float *partial, long n)
 {
-#pragma omp for schedule(static)
-    for (long i = 0; i < n; i++) {
-        float sum = 0.0f;
-        for (int t = 0; t < team; t++) sum += base[t * stride + i];
-        grad[i] += sum;
-    }
+    for (long i = 0; i < n; i++) grad[i] += partial[i];
 }
 
 static void backward_region(const ConvGeom *g, const float *dy, const float *w,
                             const float *col, float *scratch, const ConvGrads *gr)
 {
-    long rows = geom_rows(g), plane = geom_plane(g), per = scratch_per_thread(g);
-    int team = omp_get_num_threads();
+    long rows = geom_rows(g), plane = geom_plane(g);
+    int chunks = g->n < GRAD_CHUNKS ? g->n : GRAD_CHUNKS;
     ThreadScratch s = thread_scratch(g, scratch, omp_get_thread_num());
-    memset(s.dw, 0, (size_t)(g->k * rows + g->k) * sizeof(float));
-#pragma omp for schedule(static)
-    for (int n = 0; n < g->n; n++)
-        backward_image(g, dy + (long)n * g->k * plane, col + n * rows * plane, w, &s, gr,
-                       gr->dx ? gr->dx + n * geom_image(g) : NULL);
-    if (gr->dw) reduce_partials(gr->dw, g->k * rows, scratch, per, team);
-    if (gr->db) reduce_partials(gr->db, g->k, scratch + g->k * rows, per, team);
+#pragma omp for ordered schedule(static, 1)
+    for (int chunk = 0; chunk < chunks; chunk++) {
+        memset(s.dw, 0, (size_t)(g->k * rows + g->k) * sizeof(float));
+        for (int n = g->n * chunk / chunks; n < g->n * (chunk + 1) / chunks; n++)
+            backward_image(g, dy + (long)n * g->k * plane, col + n * rows * plane, w, &s, gr,
+                           gr->dx ? gr->dx + n * geom_image(g) : NULL);
+#pragma omp ordered
+        {
+            if (gr->dw) add_partial(gr->dw, s.dw, g->k * rows);
+            if (gr->db) add_partial(gr->db, s.db, g->k);
+        }
+    }
 }
 
 /* The tape entry's TapeConv (tape_args.h) says what saved and scratch

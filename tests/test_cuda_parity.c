@@ -5,37 +5,20 @@
  * "SKIPPED: <reason>" and exits 77, which ctest reports as skipped: this
  * suite can only pass on a GPU.
  *
- * Op checks: the same random inputs (and the same non-zero starting input
- * gradients, so a backward that assigns instead of accumulating shows) go
- * through the op on a CPU ctx and a CUDA ctx; the forward outputs and then,
- * after the same random upstream gradient, every input gradient are
- * compared with e = max |gpu - cpu| / (|cpu| + 1). Tolerances:
- *  - EXACT (bit for bit): ops whose GPU code performs the CPU's float
- *    operations in the CPU's order with no multiply-add the compilers could
- *    fuse differently (relu, add, mul forward, dropout forward, max-pool
- *    forward and backward, arg-max, the data path, the permutation);
- *  - 2e-7 (an ulp or two): the optimizer updates (same float operations,
- *    but the per-step scalars come from the device's double pow());
- *  - 1e-6: element-wise transcendental math (CUDA's expf vs glibc's differ
- *    by an ulp or two), products added to a gradient (nvcc fuses
- *    dx += dy * other into one FMA, gcc may or may not), row-wise double
- *    sums;
- *  - 1e-5: anything through a GEMM (cuBLAS sums in another order and
- *    blocking than OpenBLAS; inputs are O(1), sums of <= 600 terms);
- *  - 1e-4: long reductions: the convolution's weight and bias gradients sum
- *    over N*OH*OW positions in one cuBLAS GEMM where the CPU sums per image
- *    and then across threads, and the self-loop gated graph conv, whose
- *    messages are multiplied by the batch size B (test_ops_gecco.c explains
- *    the cancellation this causes).
- * Issue 7's ops: concat, slice, global average pooling forward and
- * backward, the padded max-pool and the decoder mask are EXACT (the same
- * copies, the same double sums); softmax, squash, lengths, margin loss and
- * MSE 1e-6 (expf, fused multiply-adds, a block tree instead of an ordered
- * double sum); depthwise convolution and capsule predictions 1e-5 (sums of
- * up to 81 products, fused differently); routing forward 1e-5 and its
- * gradients 1e-4 (a chain of dot products, a softmax and its backward,
- * each rounding with or without fusion). Augmentation: shifts and erases
- * EXACT; with rotation and scaling 1e-4 (CUDA's cosf/sinf and fused
+ * Op checks: every row of the op-case table (tests/op_cases.c, where each
+ * row states its CPU-vs-CUDA tolerance and why) goes through the op on a
+ * CPU ctx and a CUDA ctx with the same random inputs (and the same
+ * non-zero starting input gradients, so a backward that assigns instead of
+ * accumulating shows); the forward outputs, the inputs after the op (batch
+ * norm's running statistics) and then, after the same random upstream
+ * gradient, every input gradient are compared with
+ * e = max |gpu - cpu| / (|cpu| + 1), or bit for bit where the row says
+ * EXACT. Besides the table: dropout with the offset partly in the device
+ * word rng_base (as in training), two masks in a row; the device's step
+ * totals after arg-max with ties; the optimizer updates 2e-7 (an ulp or
+ * two: same float operations, but the per-step scalars come from the
+ * device's double pow()); the data path EXACT. Augmentation: shifts and
+ * erases EXACT; with rotation and scaling 1e-4 (CUDA's cosf/sinf and fused
  * bilinear weights move a sample position by ~1e-6 pixels; random pixels
  * make the worst-case slope 1 per pixel, over a std of 0.3081).
  * One training step of each of issue 7's models (gecco_enhanced,
@@ -57,12 +40,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "testutil.h"
+#include "op_cases.h"
 #include "device.h"
 
 #ifdef SWEEPRUN_HAVE_CUDA
 #include "augment.h"
-#include "caps_math.h"
 #include "cuda/cuda_ops.h"
 #include "dataset.h"
 #include "model.h"
@@ -70,11 +52,8 @@
 #include "optim.h"
 #include "train.h"
 
-#define EXACT 0.0
 #define TOL_OPTIM 2e-7
 #define TOL_ELEMENTWISE 1e-6
-#define TOL_GEMM 1e-5
-#define TOL_LONG_SUM 1e-4
 #define TOL_MODEL 1e-4
 #define TOL_AUGMENT 1e-4
 #define TOL_STEP_GRAD 1e-3
@@ -150,62 +129,24 @@ static void backward_both(uint64_t *rng, Tensor *yc, Tensor *yg)
     free(up);
 }
 
-/* A one-input op on both backends: forward values and the input gradient
- * under the same random upstream gradient, each within tol. */
-typedef Tensor *(*UnaryOp)(Ctx *c, Tensor *x);
-static void check_unary(const char *name, UnaryOp op, uint64_t *rng, int ndim, const int *dims, double lo,
-                        double hi, double tol)
-{
-    Tensor *xc, *xg;
-    twin(rng, ndim, dims, lo, hi, 1, &xc, &xg);
-    Tensor *yc = op(&cpu, xc), *yg = op(&gpu, xg);
-    char what[96];
-    snprintf(what, sizeof what, "%s forward", name);
-    expect_close(what, yc->data, yg->data, yc->numel, tol);
-    backward_both(rng, yc, yg);
-    snprintf(what, sizeof what, "%s grad", name);
-    expect_close(what, xc->grad, xg->grad, xc->numel, tol);
-}
 
-static void expect_grads(const char *op, int n, Tensor **c, Tensor **g, double tol)
-{
-    for (int k = 0; k < n; k++) {
-        if (!c[k] || !c[k]->grad) continue;
-        char what[96];
-        snprintf(what, sizeof what, "%s grad of input %d", op, k);
-        expect_close(what, c[k]->grad, g[k]->grad, c[k]->numel, tol);
-    }
-}
+/* ---- the op-case table -------------------------------------------------------- */
 
-/* ---- element-wise ------------------------------------------------------------ */
-
-static void test_elementwise(void **state)
+/* One row on both backends: the same data, the row's CPU-vs-CUDA tolerances. */
+static void test_op_case(void **state)
 {
-    (void)state;
-    uint64_t rng = 11;
-    int dims[3] = {7, 33, 41};   /* 9471: several blocks, a partial one */
-    const char *names[4] = {"relu", "sigmoid", "add", "mul"};
-    for (int op = 0; op < 4; op++) {
-        begin(1);
-        Tensor *ac, *ag, *bc, *bg;
-        twin(&rng, 3, dims, -6, 6, 1, &ac, &ag);
-        twin(&rng, 3, dims, -2, 2, 1, &bc, &bg);
-        Tensor *yc, *yg;
-        switch (op) {
-        case 0: yc = op_relu(&cpu, ac); yg = op_relu(&gpu, ag); break;
-        case 1: yc = op_sigmoid(&cpu, ac); yg = op_sigmoid(&gpu, ag); break;
-        case 2: yc = op_add(&cpu, ac, bc); yg = op_add(&gpu, ag, bg); break;
-        default: yc = op_mul(&cpu, ac, bc); yg = op_mul(&gpu, ag, bg); break;
-        }
-        double fwd_tol = op == 1 ? TOL_ELEMENTWISE : EXACT;
-        double grad_tol = op == 1 || op == 3 ? TOL_ELEMENTWISE : EXACT;
-        char what[64];
-        snprintf(what, sizeof what, "%s forward", names[op]);
-        expect_close(what, yc->data, yg->data, yc->numel, fwd_tol);
-        backward_both(&rng, yc, yg);
-        Tensor *cs[2] = {ac, op >= 2 ? bc : NULL}, *gs[2] = {ag, op >= 2 ? bg : NULL};
-        expect_grads(names[op], 2, cs, gs, grad_tol);
-    }
+    const OpCase *oc = *state;
+    OpCaseData d;
+    op_case_data(oc, op_case_seed(oc, 3), &d);
+    OpCaseResult rc, rg;
+    op_case_run(&cpu, oc, &d, 1, &rc);
+    op_case_run(&gpu, oc, &d, 1, &rg);
+    double tols[OP_CASE_MAX_INPUTS];
+    for (int k = 0; k < oc->n_in; k++) tols[k] = op_case_cuda_grad_tol(oc, k);
+    op_case_expect_close(oc, "cpu", &rc, "cuda", &rg, oc->cuda_fwd_tol, tols);
+    op_case_result_free(oc, &rc);
+    op_case_result_free(oc, &rg);
+    op_case_data_free(&d);
 }
 
 /* Same masks: on the GPU the offset comes partly from the device word
@@ -233,159 +174,9 @@ static void test_dropout(void **state)
     cuda_free(dev_base);
 }
 
-/* ---- dense ------------------------------------------------------------------- */
-
-static void test_linear(void **state)
-{
-    (void)state;
-    uint64_t rng = 21;
-    for (int with_bias = 0; with_bias < 2; with_bias++) {
-        begin(1);
-        int xd[4] = {37, 2, 5, 6}, wd[2] = {23, 60}, bd[1] = {23};
-        Tensor *xc, *xg, *wc, *wg, *bc = NULL, *bg = NULL;
-        twin(&rng, 4, xd, -1, 1, 1, &xc, &xg);
-        twin(&rng, 2, wd, -1, 1, 1, &wc, &wg);
-        if (with_bias) twin(&rng, 1, bd, -1, 1, 1, &bc, &bg);
-        Tensor *yc = op_linear(&cpu, xc, wc, bc), *yg = op_linear(&gpu, xg, wg, bg);
-        expect_close("linear forward", yc->data, yg->data, yc->numel, TOL_GEMM);
-        backward_both(&rng, yc, yg);
-        Tensor *cs[3] = {xc, wc, bc}, *gs[3] = {xg, wg, bg};
-        expect_grads("linear", 3, cs, gs, TOL_GEMM);
-    }
-}
-
-static void test_matmul(void **state)
-{
-    (void)state;
-    uint64_t rng = 22;
-    int m = 19, k = 31, n = 13;
-    for (int ta = 0; ta < 2; ta++)
-        for (int tb = 0; tb < 2; tb++) {
-            begin(1);
-            int ad[2] = {ta ? k : m, ta ? m : k}, bd[2] = {tb ? n : k, tb ? k : n};
-            Tensor *ac, *ag, *bc, *bg;
-            twin(&rng, 2, ad, -1, 1, 1, &ac, &ag);
-            twin(&rng, 2, bd, -1, 1, 1, &bc, &bg);
-            Tensor *yc = op_matmul(&cpu, ac, bc, ta, tb), *yg = op_matmul(&gpu, ag, bg, ta, tb);
-            expect_close("matmul forward", yc->data, yg->data, yc->numel, TOL_GEMM);
-            backward_both(&rng, yc, yg);
-            Tensor *cs[2] = {ac, bc}, *gs[2] = {ag, bg};
-            expect_grads("matmul", 2, cs, gs, TOL_GEMM);
-        }
-}
-
-/* ---- convolution and pooling ------------------------------------------------- */
-
-static void conv_case(uint64_t *rng, int n, int c, int h, int w, int k, int kh, int kw, int stride, int pad,
-                      int bias)
-{
-    begin(1);
-    int xd[4] = {n, c, h, w}, wd[4] = {k, c, kh, kw}, bd[1] = {k};
-    Tensor *xc, *xg, *wc, *wg, *bc = NULL, *bg = NULL;
-    twin(rng, 4, xd, -1, 1, 1, &xc, &xg);
-    twin(rng, 4, wd, -1, 1, 1, &wc, &wg);
-    if (bias) twin(rng, 1, bd, -1, 1, 1, &bc, &bg);
-    Tensor *yc = op_conv2d(&cpu, xc, wc, bc, stride, pad), *yg = op_conv2d(&gpu, xg, wg, bg, stride, pad);
-    expect_close("conv2d forward", yc->data, yg->data, yc->numel, TOL_GEMM);
-    backward_both(rng, yc, yg);
-    expect_close("conv2d grad x", xc->grad, xg->grad, xc->numel, TOL_GEMM);
-    expect_close("conv2d grad w", wc->grad, wg->grad, wc->numel, TOL_LONG_SUM);
-    if (bias) expect_close("conv2d grad b", bc->grad, bg->grad, bc->numel, TOL_LONG_SUM);
-}
-
-static void test_conv2d(void **state)
-{
-    (void)state;
-    uint64_t rng = 31;
-    conv_case(&rng, 5, 3, 11, 9, 4, 3, 3, 1, 1, 1);     /* the models' 3x3 pad 1 */
-    conv_case(&rng, 4, 2, 12, 10, 3, 3, 2, 2, 1, 0);    /* stride 2, non-square kernel, no bias */
-    conv_case(&rng, 3, 32, 13, 13, 8, 3, 3, 1, 1, 1);   /* many input channels: long GEMM rows */
-}
-
-/* Inputs on a coarse grid so windows hold ties: the first maximum must win
- * on both backends. */
-static void quantise(Tensor *c, Tensor *g)
-{
-    for (long i = 0; i < c->numel; i++) c->data[i] = roundf(c->data[i] * 2.0f) / 2.0f;
-    ctx_to_device(&gpu, g->data, c->data, (size_t)c->numel * sizeof(float));
-}
-
-static void test_maxpool(void **state)
-{
-    (void)state;
-    uint64_t rng = 41;
-    for (int ties = 0; ties < 2; ties++) {
-        begin(1);
-        int xd[4] = {4, 3, 13, 13};
-        Tensor *xc, *xg;
-        twin(&rng, 4, xd, -2, 2, 1, &xc, &xg);
-        if (ties) quantise(xc, xg);
-        Tensor *yc = op_maxpool2d(&cpu, xc, 3, 2), *yg = op_maxpool2d(&gpu, xg, 3, 2);
-        expect_close("maxpool2d 3/2 forward", yc->data, yg->data, yc->numel, EXACT);
-        backward_both(&rng, yc, yg);
-        expect_close("maxpool2d 3/2 grad (overlapping windows)", xc->grad, xg->grad, xc->numel, EXACT);
-
-        begin(1);
-        int x1[3] = {8, 6, 11};
-        twin(&rng, 3, x1, -2, 2, 1, &xc, &xg);
-        if (ties) quantise(xc, xg);
-        for (int variant = 0; variant < 2; variant++) {
-            int k = variant ? 3 : 2, s = 2;
-            Tensor *pc = op_maxpool1d(&cpu, xc, k, s), *pg = op_maxpool1d(&gpu, xg, k, s);
-            expect_close("maxpool1d forward", pc->data, pg->data, pc->numel, EXACT);
-            backward_both(&rng, pc, pg);
-            expect_close("maxpool1d grad", xc->grad, xg->grad, xc->numel, EXACT);
-            begin(1);
-            twin(&rng, 3, x1, -2, 2, 1, &xc, &xg);
-            if (ties) quantise(xc, xg);
-        }
-    }
-}
-
-/* ---- normalisation ----------------------------------------------------------- */
-
-static void bn_case(uint64_t *rng, int ndim, const int *xd, int training)
-{
-    begin(training);
-    int ch = xd[1];
-    Tensor *xc, *xg, *gc, *gg, *bc, *bg, *rm_c, *rm_g, *rv_c, *rv_g;
-    twin(rng, ndim, xd, -2, 3, 1, &xc, &xg);
-    twin(rng, 1, &ch, 0.5, 1.5, 1, &gc, &gg);
-    twin(rng, 1, &ch, -0.5, 0.5, 1, &bc, &bg);
-    twin(rng, 1, &ch, -0.2, 0.2, 0, &rm_c, &rm_g);
-    twin(rng, 1, &ch, 0.5, 2.0, 0, &rv_c, &rv_g);
-    Tensor *yc = op_batchnorm(&cpu, xc, gc, bc, rm_c->data, rv_c->data, 0.1f, 1e-5f);
-    Tensor *yg = op_batchnorm(&gpu, xg, gg, bg, rm_g->data, rv_g->data, 0.1f, 1e-5f);
-    expect_close("batchnorm forward", yc->data, yg->data, yc->numel, TOL_ELEMENTWISE);
-    expect_close("batchnorm running_mean", rm_c->data, rm_g->data, ch, TOL_ELEMENTWISE);
-    expect_close("batchnorm running_var", rv_c->data, rv_g->data, ch, TOL_ELEMENTWISE);
-    backward_both(rng, yc, yg);
-    Tensor *cs[3] = {xc, gc, bc}, *gs[3] = {xg, gg, bg};
-    expect_grads("batchnorm", 3, cs, gs, TOL_LONG_SUM);
-}
-
-static void test_batchnorm(void **state)
-{
-    (void)state;
-    uint64_t rng = 51;
-    int x4[4] = {6, 5, 7, 9}, x2[2] = {64, 12};
-    bn_case(&rng, 4, x4, 1);
-    bn_case(&rng, 2, x2, 1);
-    bn_case(&rng, 4, x4, 0);    /* evaluation: running statistics */
-}
-
-static void test_row_normalize(void **state)
-{
-    (void)state;
-    uint64_t rng = 52;
-    begin(1);
-    int xd[2] = {29, 37};
-    check_unary("row_normalize", op_row_normalize, &rng, 2, xd, 0.1, 1.0, TOL_ELEMENTWISE);
-}
-
-/* ---- loss and arg-max -------------------------------------------------------- */
-
-static void test_cross_entropy(void **state)
+/* The device's step totals (correct predictions, loss sum, non-finite
+ * losses), accumulated twice, against count_correct on logits with ties. */
+static void test_accumulate_totals(void **state)
 {
     (void)state;
     uint64_t rng = 61;
@@ -393,24 +184,13 @@ static void test_cross_entropy(void **state)
     int n = 300, k = 10, zd[2] = {n, k};
     Tensor *zc, *zg;
     twin(&rng, 2, zd, -8, 8, 1, &zc, &zg);
+    for (long i = 0; i < zc->numel; i++) zc->data[i] = roundf(zc->data[i] / 4.0f);
+    ctx_to_device(&gpu, zg->data, zc->data, (size_t)zc->numel * sizeof(float));
     int *labels = malloc((size_t)n * sizeof *labels);
     for (int i = 0; i < n; i++) labels[i] = test_int(&rng, 0, k - 1);
     int *dev_labels = ctx_data(&gpu, (size_t)n * sizeof(int));
     ctx_to_device(&gpu, dev_labels, labels, (size_t)n * sizeof(int));
-    Tensor *lc = op_cross_entropy(&cpu, zc, labels), *lg = op_cross_entropy(&gpu, zg, dev_labels);
-    expect_close("cross_entropy forward", lc->data, lg->data, 1, TOL_ELEMENTWISE);
-    backward_both(&rng, lc, lg);
-    expect_close("cross_entropy grad", zc->grad, zg->grad, zc->numel, TOL_ELEMENTWISE);
-
-    /* arg-max with ties (first wins) and the device totals. */
-    for (long i = 0; i < zc->numel; i++) zc->data[i] = roundf(zc->data[i] / 4.0f);
-    ctx_to_device(&gpu, zg->data, zc->data, (size_t)zc->numel * sizeof(float));
-    int *pred_c = malloc((size_t)n * sizeof(int)), *pred_g = malloc((size_t)n * sizeof(int));
-    int *dev_pred = ctx_data(&gpu, (size_t)n * sizeof(int));
-    op_argmax_rows(&cpu, zc, pred_c);
-    op_argmax_rows(&gpu, zg, dev_pred);
-    ctx_to_host(&gpu, pred_g, dev_pred, (size_t)n * sizeof(int));
-    assert_memory_equal(pred_c, pred_g, (size_t)n * sizeof(int));
+    Tensor *lg = op_cross_entropy(&gpu, zg, dev_labels);
     CudaTotals *dev_t = ctx_data(&gpu, sizeof(CudaTotals)), h;
     cuda_memset_async(cu, dev_t, sizeof h);
     cuda_accumulate_totals(cu, lg->data, zg->data, dev_labels, n, k, 1, dev_t);
@@ -421,210 +201,6 @@ static void test_cross_entropy(void **state)
     assert_int_equal(h.correct, 2 * count_correct(zc, labels));
     assert_true(h.loss_sum == 2.0 * ((double)gpu_loss * n));   /* exact in double */
     assert_int_equal(h.nonfinite, 0);
-    free(labels);
-    free(pred_c);
-    free(pred_g);
-}
-
-/* ---- GECCO ------------------------------------------------------------------- */
-
-static void test_gated_graph_conv(void **state)
-{
-    (void)state;
-    uint64_t rng = 71;
-    for (int mode = 0; mode < 2; mode++) {
-        begin(1);
-        int b = 17, fin = 12, fout = 10;
-        int xd[2] = {b, fin}, wd[2] = {fout, fin};
-        Tensor *c[9], *g[9];
-        twin(&rng, 2, xd, -1, 1, 1, &c[0], &g[0]);
-        for (int i = 1; i < 9; i++) {
-            int is_w = i == 1 || i == 3 || i == 5 || i == 7;
-            twin(&rng, is_w ? 2 : 1, is_w ? wd : &fout, -0.5, 0.5, 1, &c[i], &g[i]);
-        }
-        GatedGraphWeights wc = {c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]};
-        GatedGraphWeights wg = {g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8]};
-        Tensor *yc = op_gated_graph_conv(&cpu, c[0], &wc, (GraphMode)mode);
-        Tensor *yg = op_gated_graph_conv(&gpu, g[0], &wg, (GraphMode)mode);
-        double tol = mode == GRAPH_SELFLOOP ? TOL_LONG_SUM : TOL_GEMM;
-        expect_close(mode ? "gated_graph_conv complete forward" : "gated_graph_conv selfloop forward",
-                     yc->data, yg->data, yc->numel, tol);
-        backward_both(&rng, yc, yg);
-        expect_grads(mode ? "gated_graph_conv complete" : "gated_graph_conv selfloop", 9, c, g, tol);
-    }
-}
-
-static void test_batch_attention(void **state)
-{
-    (void)state;
-    uint64_t rng = 72;
-    begin(1);
-    int xd[2] = {19, 7};
-    check_unary("batch_attention", op_batch_attention, &rng, 2, xd, -1, 1, TOL_GEMM);
-}
-
-/* ---- issue 7: axis ops, pooling, depthwise, capsules, augmentation ------------ */
-
-static void test_softmax(void **state)
-{
-    (void)state;
-    uint64_t rng = 101;
-    int dims[3] = {5, 7, 9};
-    for (int axis = -1; axis < 3; axis++) {
-        begin(1);
-        Tensor *xc, *xg;
-        twin(&rng, 3, dims, -6, 6, 1, &xc, &xg);
-        Tensor *yc = op_softmax(&cpu, xc, axis), *yg = op_softmax(&gpu, xg, axis);
-        char what[64];
-        snprintf(what, sizeof what, "softmax axis %d forward", axis);
-        expect_close(what, yc->data, yg->data, yc->numel, TOL_ELEMENTWISE);
-        backward_both(&rng, yc, yg);
-        snprintf(what, sizeof what, "softmax axis %d grad", axis);
-        expect_close(what, xc->grad, xg->grad, xc->numel, TOL_ELEMENTWISE);
-    }
-}
-
-static void test_concat_slice(void **state)
-{
-    (void)state;
-    uint64_t rng = 102;
-    for (int axis = 0; axis < 3; axis++) {
-        begin(1);
-        Tensor *c[3], *g[3];
-        for (int k = 0; k < 3; k++) {
-            int dims[3] = {4, 6, 5};
-            dims[axis] = k + 2;
-            twin(&rng, 3, dims, -1, 1, 1, &c[k], &g[k]);
-        }
-        Tensor *yc = op_concat(&cpu, 3, c, axis), *yg = op_concat(&gpu, 3, g, axis);
-        expect_close("concat forward", yc->data, yg->data, yc->numel, EXACT);
-        backward_both(&rng, yc, yg);
-        expect_grads("concat", 3, c, g, EXACT);
-
-        begin(1);
-        int xd[3] = {6, 7, 8};
-        Tensor *xc, *xg;
-        twin(&rng, 3, xd, -1, 1, 1, &xc, &xg);
-        Tensor *sc = op_slice(&cpu, xc, axis, 2, 3), *sg = op_slice(&gpu, xg, axis, 2, 3);
-        expect_close("slice forward", sc->data, sg->data, sc->numel, EXACT);
-        backward_both(&rng, sc, sg);
-        expect_close("slice grad", xc->grad, xg->grad, xc->numel, EXACT);
-    }
-}
-
-static void test_global_avgpool_and_padded_maxpool(void **state)
-{
-    (void)state;
-    uint64_t rng = 103;
-    begin(1);
-    int xd[4] = {6, 5, 7, 9};
-    check_unary("global_avgpool", op_global_avgpool, &rng, 4, xd, -2, 2, EXACT);
-
-    /* ResNet's stem pool: 3x3, stride 2, padding 1, with ties. */
-    begin(1);
-    int pd[4] = {4, 3, 14, 13};
-    Tensor *xc, *xg;
-    twin(&rng, 4, pd, -2, 2, 1, &xc, &xg);
-    quantise(xc, xg);
-    Tensor *yc = op_maxpool2d_pad(&cpu, xc, 3, 2, 1), *yg = op_maxpool2d_pad(&gpu, xg, 3, 2, 1);
-    expect_close("maxpool2d 3/2 pad 1 forward", yc->data, yg->data, yc->numel, EXACT);
-    backward_both(&rng, yc, yg);
-    expect_close("maxpool2d 3/2 pad 1 grad", xc->grad, xg->grad, xc->numel, EXACT);
-}
-
-static void depthwise_case(uint64_t *rng, int n, int c, int h, int w, int kh, int kw, int stride, int pad, int bias)
-{
-    begin(1);
-    int xd[4] = {n, c, h, w}, wd[4] = {c, 1, kh, kw}, bd[1] = {c};
-    Tensor *t[3] = {NULL, NULL, NULL}, *g[3] = {NULL, NULL, NULL};
-    twin(rng, 4, xd, -1, 1, 1, &t[0], &g[0]);
-    twin(rng, 4, wd, -1, 1, 1, &t[1], &g[1]);
-    if (bias) twin(rng, 1, bd, -1, 1, 1, &t[2], &g[2]);
-    Tensor *yc = op_depthwise_conv2d(&cpu, t[0], t[1], t[2], stride, pad);
-    Tensor *yg = op_depthwise_conv2d(&gpu, g[0], g[1], g[2], stride, pad);
-    expect_close("depthwise_conv2d forward", yc->data, yg->data, yc->numel, TOL_GEMM);
-    backward_both(rng, yc, yg);
-    expect_grads("depthwise_conv2d", 3, t, g, TOL_GEMM);
-}
-
-static void test_depthwise(void **state)
-{
-    (void)state;
-    uint64_t rng = 104;
-    depthwise_case(&rng, 4, 6, 11, 9, 3, 3, 1, 1, 1);
-    depthwise_case(&rng, 3, 5, 12, 10, 5, 4, 2, 2, 0);    /* stride 2, non-square, padding, no bias */
-    depthwise_case(&rng, 16, 128, 9, 9, 9, 9, 1, 0, 1);   /* Efficient-CapsNet's primary capsules */
-}
-
-static void test_caps_ops(void **state)
-{
-    (void)state;
-    uint64_t rng = 105;
-    /* squash, with one all-zero vector (n = 0 takes the limit branch) */
-    begin(1);
-    int sd[3] = {7, 16, 8};
-    Tensor *sc, *sg;
-    twin(&rng, 3, sd, -1, 1, 1, &sc, &sg);
-    memset(sc->data + 8 * 5, 0, 8 * sizeof(float));
-    ctx_to_device(&gpu, sg->data, sc->data, (size_t)sc->numel * sizeof(float));
-    Tensor *vc = op_squash(&cpu, sc, CAPS_SQUASH_EPS), *vg = op_squash(&gpu, sg, CAPS_SQUASH_EPS);
-    expect_close("squash forward", vc->data, vg->data, vc->numel, TOL_ELEMENTWISE);
-    backward_both(&rng, vc, vg);
-    expect_close("squash grad", sc->grad, sg->grad, sc->numel, TOL_GEMM);
-
-    /* predictions u[B,J,I] x W[K,J,I,D] */
-    begin(1);
-    int ud[3] = {5, 16, 8}, wd[4] = {10, 16, 8, 16};
-    Tensor *p[2], *q[2];
-    twin(&rng, 3, ud, -1, 1, 1, &p[0], &q[0]);
-    twin(&rng, 4, wd, -0.5, 0.5, 1, &p[1], &q[1]);
-    Tensor *yc = op_caps_predict(&cpu, p[0], p[1]), *yg = op_caps_predict(&gpu, q[0], q[1]);
-    expect_close("caps_predict forward", yc->data, yg->data, yc->numel, TOL_GEMM);
-    backward_both(&rng, yc, yg);
-    expect_grads("caps_predict", 2, p, q, TOL_GEMM);
-
-    /* routing uhat[B,K,J,D] with the prior [K,J,1] */
-    begin(1);
-    int hd[4] = {5, 10, 16, 16}, bd[3] = {10, 16, 1};
-    twin(&rng, 4, hd, -0.5, 0.5, 1, &p[0], &q[0]);
-    twin(&rng, 3, bd, -0.2, 0.2, 1, &p[1], &q[1]);
-    yc = op_caps_routing(&cpu, p[0], p[1]);
-    yg = op_caps_routing(&gpu, q[0], q[1]);
-    expect_close("caps_routing forward", yc->data, yg->data, yc->numel, TOL_GEMM);
-    backward_both(&rng, yc, yg);
-    expect_grads("caps_routing", 2, p, q, TOL_LONG_SUM);
-
-    /* lengths, then the margin loss on them (labels in device memory) */
-    begin(1);
-    int n = 37, k = 10, vd[3] = {37, 10, 16};
-    twin(&rng, 3, vd, -0.3, 0.3, 1, &vc, &vg);
-    Tensor *lc = op_caps_length(&cpu, vc, CAPS_LENGTH_EPS), *lg = op_caps_length(&gpu, vg, CAPS_LENGTH_EPS);
-    expect_close("caps_length forward", lc->data, lg->data, lc->numel, TOL_ELEMENTWISE);
-    int *labels = malloc((size_t)n * sizeof *labels);
-    for (int i = 0; i < n; i++) labels[i] = test_int(&rng, 0, k - 1);
-    int *dev_labels = ctx_data(&gpu, (size_t)n * sizeof(int));
-    ctx_to_device(&gpu, dev_labels, labels, (size_t)n * sizeof(int));
-    Tensor *mc = op_margin_loss(&cpu, lc, labels, 0.9f, 0.1f, 0.5f);
-    Tensor *mg = op_margin_loss(&gpu, lg, dev_labels, 0.9f, 0.1f, 0.5f);
-    expect_close("margin_loss forward", mc->data, mg->data, 1, TOL_ELEMENTWISE);
-    backward_both(&rng, mc, mg);
-    expect_close("caps_length + margin_loss grad", vc->grad, vg->grad, vc->numel, TOL_ELEMENTWISE);
-
-    /* mask (select in device memory), then MSE against a target */
-    begin(1);
-    twin(&rng, 3, vd, -1, 1, 1, &vc, &vg);
-    Tensor *kc = op_caps_mask(&cpu, vc, labels), *kg = op_caps_mask(&gpu, vg, dev_labels);
-    expect_close("caps_mask forward", kc->data, kg->data, kc->numel, EXACT);
-    backward_both(&rng, kc, kg);
-    expect_close("caps_mask grad", vc->grad, vg->grad, vc->numel, EXACT);
-    begin(1);
-    int ad[2] = {37, 160}, td[4] = {37, 1, 10, 16};
-    twin(&rng, 2, ad, -1, 1, 1, &p[0], &q[0]);
-    twin(&rng, 4, td, -1, 1, 1, &p[1], &q[1]);
-    Tensor *ec = op_mse(&cpu, p[0], p[1]), *eg = op_mse(&gpu, q[0], q[1]);
-    expect_close("mse forward", ec->data, eg->data, 1, TOL_ELEMENTWISE);
-    backward_both(&rng, ec, eg);
-    expect_grads("mse", 2, p, q, TOL_ELEMENTWISE);
     free(labels);
 }
 
@@ -1041,23 +617,9 @@ int main(void)
         printf("SKIPPED: %s\n", why);
         return 77;
     }
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_elementwise),
+    const struct CMUnitTest others[] = {
         cmocka_unit_test(test_dropout),
-        cmocka_unit_test(test_linear),
-        cmocka_unit_test(test_matmul),
-        cmocka_unit_test(test_conv2d),
-        cmocka_unit_test(test_maxpool),
-        cmocka_unit_test(test_batchnorm),
-        cmocka_unit_test(test_row_normalize),
-        cmocka_unit_test(test_cross_entropy),
-        cmocka_unit_test(test_gated_graph_conv),
-        cmocka_unit_test(test_batch_attention),
-        cmocka_unit_test(test_softmax),
-        cmocka_unit_test(test_concat_slice),
-        cmocka_unit_test(test_global_avgpool_and_padded_maxpool),
-        cmocka_unit_test(test_depthwise),
-        cmocka_unit_test(test_caps_ops),
+        cmocka_unit_test(test_accumulate_totals),
         cmocka_unit_test(test_augment),
         cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_permutation_and_gather),
@@ -1066,7 +628,11 @@ int main(void)
         cmocka_unit_test(test_issue7_models_one_step),
         cmocka_unit_test(test_graph_vs_eager),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int n;
+    struct CMUnitTest *tests = op_case_tests(test_op_case, others, (int)(sizeof others / sizeof others[0]), &n);
+    int failed = _cmocka_run_group_tests("cuda_parity", tests, (size_t)n, setup, teardown);
+    free(tests);
+    return failed;
 }
 
 #else /* built without the CUDA backend */

@@ -1,5 +1,5 @@
 /* Shared helpers for the cmocka tests: random data, tolerant comparison and
- * the gradient checker every op test uses.
+ * the gradient checker the op-case table (op_cases.h) runs every op through.
  *
  * check_op() verifies one op against a naive float64 reference:
  *   1. forward: the op's fp32 output vs the reference's float64 output;
@@ -46,18 +46,13 @@ void backward_from(Ctx *c, Tensor *out, const float *upstream);
 void check_op(Ctx *c, const OpCheck *chk, int n_inputs, Tensor **inputs,
               Tensor *out, RefForward ref, const void *args, uint64_t *rng);
 
-/* max |a-b| / (|b| + 1) over n values */
-double max_rel_err(const float *a, const double *b, long n);
+/* Fails, naming the worst output element, unless every |out - ref| /
+ * (|ref| + 1) <= chk->fwd_tol. */
+void expect_forward(const OpCheck *chk, const float *out, const double *ref_out, long n);
 
 /* A training-mode, gradient-recording context with a fixed seed; static,
  * so each call re-initialises the same one (tests are sequential). */
 Ctx *test_ctx(void);
-
-/* The same op applied twice on one tape must leave twice the gradient of
- * one application: catches a backward that assigns (=) where it must
- * accumulate (+=), which check_op cannot see since grads start at zero.
- * Tolerance 1e-5 relative: the second pass adds onto non-zero fp32 sums. */
-void assert_grad_doubled(const Tensor *once, const Tensor *twice);
 
 /* A 28x28 MNIST digit drawn the way users draw, into width x height bytes:
  * scaled by `scale` (bilinear), its top left at (left, top), dark ink on
