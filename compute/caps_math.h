@@ -1,5 +1,5 @@
 /* Per-element math of the capsule ops (ops_caps.c), written once so the
- * CPU loops and the CUDA kernels compute the same values (MODELS.md 7.2,
+ * CPU loops and the CUDA kernels compute the same values (docs/models.md 7.2,
  * 7.3).
  *
  * The Efficient squash v = f(n) s / (n + eps), f(n) = 1 - 1/(e^n + eps),
@@ -52,7 +52,7 @@ HD void squash_bwd_coeffs(float n, float s_dot_dv, float eps, float *a, float *b
 /* One capsule's length from its squared norm. */
 HD float caps_length(float sumsq, float eps) { return sqrtf(sumsq + eps); }
 
-/* Margin loss term of one class score and its derivative (MODELS.md 7.2,
+/* Margin loss term of one class score and its derivative (docs/models.md 7.2,
  * 7.3): T max(0, m+ - len)^2 + lambda (1 - T) max(0, len - m-)^2. */
 HD float margin_term(float len, int target, float m_pos, float m_neg, float lambda)
 {

@@ -1,7 +1,7 @@
 /* Model registry. A model is a parameter table plus ONE forward function
  * written with ops (the tape gives the backward). Each registered model
  * declares its options (with defaults and ranges) and its default recipe
- * (MODELS.md), so the CLI, `sweeprun models` and sweep files all read the
+ * (docs/models.md), so the CLI, `sweeprun models` and sweep files all read the
  * same description. */
 #ifndef SWEEPRUN_MODEL_H
 #define SWEEPRUN_MODEL_H

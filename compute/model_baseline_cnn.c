@@ -1,4 +1,4 @@
-/* Baseline CNN (MODELS.md section 2): four 3x3 convs with batch norm, two
+/* Baseline CNN (docs/models.md section 2): four 3x3 convs with batch norm, two
  * OVERLAPPING 3x3/2 max-pools (28 -> 13 -> 6), then 2304-1152-576-10 with
  * dropout. 3,390,634 trainable parameters. */
 #include "model.h"

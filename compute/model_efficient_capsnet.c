@@ -1,4 +1,4 @@
-/* Efficient-CapsNet for MNIST (MODELS.md section 7), the Keras reference
+/* Efficient-CapsNet for MNIST (docs/models.md section 7), the Keras reference
  * in NCHW:
  *   conv 5x5 32 -> ReLU -> BN, conv 3x3 64 -> ReLU -> BN,
  *   conv 3x3 64 -> ReLU -> BN, conv 3x3/2 128 -> ReLU -> BN   (9x9x128)

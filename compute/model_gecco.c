@@ -1,4 +1,4 @@
-/* GECCO (MODELS.md section 3), the current model.py of the reference repo:
+/* GECCO (docs/models.md section 3), the current model.py of the reference repo:
  *   784 -> F linear (Xavier) -> dropout (training) -> ReLU
  *   -> ResGatedGraphConv(F, F) over the batch graph -> ReLU -> BatchNorm1d(F)
  *   -> MaxPool1d(2) over features -> batch attention (+ residual) -> F/2 -> 10.

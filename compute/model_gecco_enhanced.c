@@ -1,4 +1,4 @@
-/* Enhanced GECCO (MODELS.md section 4, its recommended interpretation of
+/* Enhanced GECCO (docs/models.md section 4, its recommended interpretation of
  * the report's three changes; no reference code exists):
  *   784 -> F linear (Xavier) -> ReLU -> dropout (a: after the ReLU)
  *   -> ResGatedGraphConv(F, F) -> ReLU -> BatchNorm1d(F)
@@ -19,7 +19,7 @@ static void declare(Model *m)
     int f = (int)model_opt(m, "feature_length");
     gecco_declare_layers(m, f);
     /* Not an "fc" layer for l2_scope = fc: the report's text decays "the
-     * fully connected layer", the classifier fc1 (MODELS.md, section 4). */
+     * fully connected layer", the classifier fc1 (docs/models.md, section 4). */
     declare_linear(m, "gate", f, f, 1, 0);
 }
 

@@ -1,4 +1,4 @@
-/* ResNet (MODELS.md section 6): torchvision's resnet18/34/50/101/152 with a
+/* ResNet (docs/models.md section 6): torchvision's resnet18/34/50/101/152 with a
  * 1-channel stem and 10 classes. Depth 18/34 use BasicBlock (two 3x3
  * convs), 50/101/152 Bottleneck (1x1, 3x3, 1x1 with the stride on the 3x3,
  * torchvision's "v1.5"). Default depth 101: 42,514,378 parameters.
@@ -197,7 +197,7 @@ const ModelDesc model_resnet = {
     .n_options = 3,
     /* The standard SGD recipe (torchvision's reference trainer) at the
      * report's batch 64 / 25 epochs; the step every 10 epochs is our
-     * choice (MODELS.md, "Implementation notes: resnet and
+     * choice (docs/models.md, "Implementation notes: resnet and
      * efficient_capsnet"). */
     .recipe = {.optimizer = OPTIM_SGD, .lr = 0.1f, .momentum = 0.9f, .weight_decay = 1e-4f,
                .batch_size = 64, .epochs = 25, .schedule = "step:10:0.1",

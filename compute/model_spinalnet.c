@@ -1,4 +1,4 @@
-/* SpinalNet on MNIST (MODELS.md section 5): the VGG-5 trunk of the
+/* SpinalNet on MNIST (docs/models.md section 5): the VGG-5 trunk of the
  * reference MNIST_VGG_and_SpinalVGG.py (conv 3x3 + BN + ReLU, blocks of
  * 2, 2, 3, 3 convs each ending in a 2x2 max-pool: 28 -> 14 -> 7 -> 3 -> 1,
  * 256 features) with one of its two heads:

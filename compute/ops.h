@@ -6,7 +6,7 @@
  *  - the output is a new arena tensor; it gets a grad buffer (and a tape
  *    entry) iff some input has one (ctx_any_grad);
  *  - backward ACCUMULATES into the grads of inputs that have one;
- *  - semantics follow PyTorch's layer of the same name (MODELS.md section 1).
+ *  - semantics follow PyTorch's layer of the same name (docs/models.md section 1).
  * One file per op family: ops_<family>.c. */
 #ifndef SWEEPRUN_OPS_H
 #define SWEEPRUN_OPS_H
@@ -60,7 +60,7 @@ Tensor *op_flatten(Ctx *c, Tensor *x);                 /* [N, rest] */
 /* Mean over the batch of -log softmax(logits)_y; logits[N,K]; returns [1]. */
 Tensor *op_cross_entropy(Ctx *c, Tensor *logits, const int *labels);
 
-/* ---- GECCO (MODELS.md 3.1-3.3, backward 3.6) ------------------------------ */
+/* ---- GECCO (docs/models.md 3.1-3.3, backward 3.6) ------------------------------ */
 typedef enum { GRAPH_SELFLOOP = 0, GRAPH_COMPLETE = 1 } GraphMode;
 /* PyG ResGatedGraphConv(F_in, F_out) over the batch graph of x[B,F_in]:
  *   k = x Wk^T + bk, q = x Wq^T + bq, v = x Wv^T + bv
@@ -84,7 +84,7 @@ Tensor *op_softmax(Ctx *c, Tensor *x, int axis);
 Tensor *op_concat(Ctx *c, int n, Tensor *const *xs, int axis);
 /* A copy of x[..., start:start+length, ...] along axis (torch.narrow). */
 Tensor *op_slice(Ctx *c, Tensor *x, int axis, int start, int length);
-/* ---- ResNet and Efficient-CapsNet (MODELS.md sections 6, 7) --------------- */
+/* ---- ResNet and Efficient-CapsNet (docs/models.md sections 6, 7) --------------- */
 /* op_maxpool2d with zero-or-more padding: padded positions count as -inf
  * (PyTorch MaxPool2d(k, stride, padding)); pad <= k/2.
  * op_maxpool2d(c, x, k, s) is op_maxpool2d_pad(c, x, k, s, 0). */

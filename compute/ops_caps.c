@@ -1,4 +1,4 @@
-/* Capsule ops of Efficient-CapsNet (MODELS.md 7.2, backward 7.3): squash,
+/* Capsule ops of Efficient-CapsNet (docs/models.md 7.2, backward 7.3): squash,
  * capsule predictions, self-attention routing, lengths, margin loss,
  * decoder mask, and the reconstruction MSE. Per-element formulas, and the
  * per-row and per-sample loops, live in caps_math.h, shared with the CUDA

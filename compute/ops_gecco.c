@@ -1,4 +1,4 @@
-/* GECCO's two batch-coupled ops (MODELS.md 3.1-3.3, backward 3.6):
+/* GECCO's two batch-coupled ops (docs/models.md 3.1-3.3, backward 3.6):
  *
  *  - op_gated_graph_conv: PyG ResGatedGraphConv over the batch graph.
  *    GRAPH_SELFLOOP reproduces the reference code, whose edge list is the B

@@ -1,4 +1,4 @@
-/* Models: exact parameter counts (MODELS.md), PyTorch state_dict names and
+/* Models: exact parameter counts (docs/models.md), PyTorch state_dict names and
  * shapes, initialisation ranges, and that each model can overfit 64 real
  * MNIST images (the end-to-end sanity check of ops + tape + optimizer). */
 #include <math.h>
@@ -27,23 +27,23 @@ static void test_parameter_counts(void **state)
     assert_int_equal(model_param_count_for(cnn, NULL), 3390634);
     assert_int_equal(model_param_count_for(gecco, NULL), 67466);
     assert_int_equal(model_param_count_for(gecco, options_with(gecco, "feature_length", 32, o)), 29642);
-    /* MODELS.md 3.4: 4F^2 + 798F + 10 for even F. */
+    /* docs/models.md 3.4: 4F^2 + 798F + 10 for even F. */
     assert_int_equal(model_param_count_for(gecco, options_with(gecco, "feature_length", 48, o)), 47530);
     assert_int_equal(model_param_count_for(gecco, options_with(gecco, "feature_length", 50, o)), 49910);
-    /* MODELS.md 4: GECCO + F^2 + F (the gate Linear(F, F)). */
+    /* docs/models.md 4: GECCO + F^2 + F (the gate Linear(F, F)). */
     const ModelDesc *enh = model_find("gecco_enhanced"), *spinal = model_find("spinalnet");
     assert_non_null(enh);
     assert_non_null(spinal);
     assert_int_equal(model_param_count_for(enh, NULL), 49882);
     assert_int_equal(model_param_count_for(enh, options_with(enh, "feature_length", 32, o)), 30698);
     assert_int_equal(model_param_count_for(enh, options_with(enh, "feature_length", 64, o)), 71626);
-    /* MODELS.md 5: trunk 3,508,416 + spinal head 121,354 or plain head 137,738. */
+    /* docs/models.md 5: trunk 3,508,416 + spinal head 121,354 or plain head 137,738. */
     assert_int_equal(model_param_count_for(spinal, NULL), 3629770);
     assert_int_equal(model_param_count_for(spinal, options_with(spinal, "head", 1, o)), 3646154);
     assert_int_equal(model_aux_param_count_for(gecco, NULL), 0);
 }
 
-/* MODELS.md section 6 table (torchvision counts with a 1-channel stem). */
+/* docs/models.md section 6 table (torchvision counts with a 1-channel stem). */
 static void test_resnet_parameter_counts(void **state)
 {
     (void)state;
@@ -65,7 +65,7 @@ static void test_resnet_parameter_counts(void **state)
     assert_int_equal(d->validate(options_with(d, "depth", 50, o), err, sizeof err), 0);
 }
 
-/* MODELS.md 7.1: 161,824 trainable in the classifier; the decoder's
+/* docs/models.md 7.1: 161,824 trainable in the classifier; the decoder's
  * 1,411,344 are counted apart but live in the same flat buffer. */
 static void test_capsnet_parameter_counts(void **state)
 {
@@ -504,7 +504,7 @@ static void test_baseline_overfits_64_images(void **state)
     overfit("baseline_cnn", "dropout", "0", 60);
 }
 
-/* The softmax gate scales the features down by about F (MODELS.md 4,
+/* The softmax gate scales the features down by about F (docs/models.md 4,
  * "scale collapse"), so at the recipe's lr 1e-3 memorising takes ~600
  * steps; PyTorch from the same initial weights follows the same curve
  * (losses equal to 6 digits for the first 10 steps, 0.22 vs 0.21 at step

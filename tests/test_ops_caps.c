@@ -1,4 +1,4 @@
-/* Capsule ops (Efficient-CapsNet, MODELS.md 7.2-7.3) beyond the op-case
+/* Capsule ops (Efficient-CapsNet, docs/models.md 7.2-7.3) beyond the op-case
  * table (op_cases.c, run by test_op_cases, which checks them against
  * float64 references written from the formulas): hand-computed values,
  * and the n = 0 cases: zero capsules must give finite values AND finite

@@ -31,7 +31,7 @@ static GcCase make_gc_case(Ctx *c, uint64_t *rng, int b, int fin, int fout, unsi
     return g;
 }
 
-/* The helper must reproduce MODELS.md 3.2's observation for B = 4: both
+/* The helper must reproduce docs/models.md 3.2's observation for B = 4: both
  * rows read 0,1,2,3,0,1,2,3,... i.e. B self-loops each repeated B times. */
 static void test_reference_edge_list(void **state)
 {
@@ -46,7 +46,7 @@ static void test_reference_edge_list(void **state)
 }
 
 /* Self-loop graph: k and q enter only through k + q, so their weight and
- * bias gradients are identical (MODELS.md 3.2). */
+ * bias gradients are identical (docs/models.md 3.2). */
 static void test_gated_conv_selfloop_kq_tied(void **state)
 {
     (void)state;

@@ -157,7 +157,7 @@ static void test_ids_canonical(void **state)
     assert_string_not_equal(ta.items[0].id, tc.items[0].id);
     assert_string_not_equal(ta.items[0].id, td.items[0].id);
     assert_int_equal(tc.items[0].epochs, 7);
-    /* The gecco recipe's epoch count (MODELS.md) when none is given. */
+    /* The gecco recipe's epoch count (docs/models.md) when none is given. */
     assert_true(ta.items[0].epochs > 0);
     SweepTrials *all[] = {&ta, &tb, &tc, &td};
     SweepFile *files[] = {&a, &b, &c, &d};

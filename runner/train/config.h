@@ -53,7 +53,7 @@ typedef struct TrainConfig {
     int ranks_per_trial;
 } TrainConfig;
 
-/* Defaults of the model's recipe (MODELS.md). */
+/* Defaults of the model's recipe (docs/models.md). */
 void config_defaults(TrainConfig *c, const ModelDesc *model);
 /* Set one key from text. 0 ok; -1 with "key: expected ..., got ..." in err.
  * Setting "model" resets everything to that model's recipe, so apply it

@@ -55,7 +55,7 @@ def load(folder, train_subset, mean=0.5, std=0.5):
 
 
 class BaselineCNN(nn.Module):
-    """MODELS.md section 2 (overlapping 3x3/2 pools, 3,390,634 parameters),
+    """docs/models.md section 2 (overlapping 3x3/2 pools, 3,390,634 parameters),
     laid out as the reference Net so state_dict names match sweeprun's."""
 
     def __init__(self, dropout=0.5):
@@ -79,7 +79,7 @@ class BaselineCNN(nn.Module):
 
 
 class Gecco(nn.Module):
-    """MODELS.md section 3: the reference model.py with PyG's
+    """docs/models.md section 3: the reference model.py with PyG's
     ResGatedGraphConv over its degenerate edge list (B self-loops, each
     repeated B times), written out in plain PyTorch (no torch_geometric
     needed): out = skip(x) + bias + B * sigmoid(key(x) + query(x)) * value(x)."""
@@ -111,7 +111,7 @@ class Gecco(nn.Module):
 
 
 class GeccoEnhanced(Gecco):
-    """MODELS.md section 4 (recommended interpretation): GECCO with dropout
+    """docs/models.md section 4 (recommended interpretation): GECCO with dropout
     after the ReLU and the softmax feature gate Linear(F, F) before the
     pool; L2 comes from the optimizer (Adam weight_decay 1e-4)."""
 
@@ -150,7 +150,7 @@ def vgg_trunk(module):
 
 
 class SpinalVGG(nn.Module):
-    """MODELS.md section 5, SpinalVGG (3,629,770 parameters). Returns the
+    """docs/models.md section 5, SpinalVGG (3,629,770 parameters). Returns the
     logits; the script's log_softmax before CrossEntropyLoss changes
     neither the loss nor the arg-max."""
 
@@ -181,7 +181,7 @@ class SpinalVGG(nn.Module):
 
 
 class VGG(nn.Module):
-    """MODELS.md section 5, the plain VGG twin (3,646,154 parameters)."""
+    """docs/models.md section 5, the plain VGG twin (3,646,154 parameters)."""
 
     def __init__(self, dropout=0.5):
         super().__init__()
@@ -200,7 +200,7 @@ RESNET_LAYOUTS = {18: ("basic", [2, 2, 2, 2]), 34: ("basic", [3, 4, 6, 3]), 50: 
 
 
 def resnet(depth=101, stem="imagenet", zero_init_residual=False):
-    """MODELS.md section 6: torchvision's ResNet with a 1-channel stem and 10
+    """docs/models.md section 6: torchvision's ResNet with a 1-channel stem and 10
     classes (imagenet stem: 7x7/2 conv + 3x3/2 max-pool; small: 3x3/1 conv,
     no pool). torchvision's own definition and initialisation; only conv1 is
     replaced (and re-initialised the torchvision way)."""
@@ -231,7 +231,7 @@ def keras_squash(s, eps=1e-20):
 
 
 class FCCaps(nn.Module):
-    """Self-attention routing (MODELS.md 7.2): W [10,16,8,16], log-prior b
+    """Self-attention routing (docs/models.md 7.2): W [10,16,8,16], log-prior b
     [10,16,1] added after the softmax over the output capsules."""
 
     def __init__(self, n=10, n_in=16, d_in=8, d=16):
@@ -249,7 +249,7 @@ class FCCaps(nn.Module):
 
 
 class EfficientCapsNet(nn.Module):
-    """MODELS.md section 7 in PyTorch: conv-ReLU-BN x4 (Keras BN: momentum
+    """docs/models.md section 7 in PyTorch: conv-ReLU-BN x4 (Keras BN: momentum
     0.99, eps 1e-3), depthwise 9x9 primary capsules, squash, FCCaps, lengths.
     forward() returns the capsule lengths (the class scores) and keeps the
     capsules in self.capsules for loss(). 161,824 parameters outside
