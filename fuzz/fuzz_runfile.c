@@ -241,14 +241,20 @@ static void edit_replace_dataset(hid_t file, Bytes *b)
     H5Tclose(t);
 }
 
+/* The dataset the next byte names, or -1 (absent, or not a dataset). */
+static hid_t open_named_dataset(hid_t file, Bytes *b)
+{
+    const char *path = OBJECTS[u8(b) % N_OBJECTS];
+    if (H5Lexists(file, path, H5P_DEFAULT) <= 0) return -1;
+    return H5Dopen2(file, path, H5P_DEFAULT);
+}
+
 /* Change the extent of an existing chunked dataset (the epoch columns and
  * the /test lists are extendible): columns of different lengths, a list
  * that no longer matches the others, an image stack of a million images. */
 static void edit_resize(hid_t file, Bytes *b)
 {
-    const char *path = OBJECTS[u8(b) % N_OBJECTS];
-    if (H5Lexists(file, path, H5P_DEFAULT) <= 0) return;
-    hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
+    hid_t d = open_named_dataset(file, b);
     if (d < 0) return;
     hid_t sp = H5Dget_space(d);
     int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
@@ -267,9 +273,7 @@ static void edit_resize(hid_t file, Bytes *b)
  * negative or huge counts and labels); HDF5 converts and clamps. */
 static void edit_write_values(hid_t file, Bytes *b)
 {
-    const char *path = OBJECTS[u8(b) % N_OBJECTS];
-    if (H5Lexists(file, path, H5P_DEFAULT) <= 0) return;
-    hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
+    hid_t d = open_named_dataset(file, b);
     if (d < 0) return;
     hid_t t = H5Dget_type(d), fs = H5Dget_space(d);
     H5T_class_t cls = H5Tget_class(t);
