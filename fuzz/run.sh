@@ -29,5 +29,6 @@ fi
 # The final stats: executions, their rate, coverage reached.
 grep -E '^stat::number_of_executed_units|^stat::average_exec_per_sec|^stat::peak_rss_mb' "$work/log" |
   sed "s/^/$name /"
+grep -E '^#[0-9]+[[:space:]]+DONE' "$work/log" | tail -1 | sed "s/^/$name /"
 grep -E '^Done [0-9]+ runs' "$work/log" | sed "s/^/$name: /"
 exit 0
