@@ -16,7 +16,13 @@ CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DSWEEPRUN_CUDA=OFF -
 cmake --build build-fuzz -j"$(nproc)" --target fuzzers
 
 if (($# == 0)); then
-  cd build-fuzz && exec ctest --output-on-failure -j"$(nproc)" -L fuzz
+  rc=0
+  (cd build-fuzz && ctest --output-on-failure -j"$(nproc)" -L fuzz) || rc=$?
+  # ctest shows only the failures' output: each target's executions and coverage
+  for log in build-fuzz/fuzz/work/*/log; do
+    echo "$(basename "$(dirname "$log")"): $(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1)"
+  done
+  exit $rc
 fi
 target="$1" seconds="${2:?usage: scripts/fuzz.sh [TARGET SECONDS [LIBFUZZER FLAGS...]]}"
 shift 2
