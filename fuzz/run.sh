@@ -30,5 +30,6 @@ fi
 grep -E '^stat::number_of_executed_units|^stat::average_exec_per_sec|^stat::peak_rss_mb' "$work/log" |
   sed "s/^/$name /"
 grep -E '^#[0-9]+[[:space:]]+DONE' "$work/log" | tail -1 | sed "s/^/$name /"
+grep -E '^#[0-9]+: cov' "$work/log" | tail -1 | sed "s/^/$name (-fork) /"   # -fork=N runs print this instead
 grep -E '^Done [0-9]+ runs' "$work/log" | sed "s/^/$name: /"
 exit 0
