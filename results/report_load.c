@@ -267,7 +267,7 @@ static int collect(int n_paths, char *const *paths, PathList *l, char *err, int 
             push_path(l, paths[i]);
         }
     }
-    qsort(l->paths, (size_t)l->count, sizeof *l->paths, by_path);
+    if (l->count > 1) qsort(l->paths, (size_t)l->count, sizeof *l->paths, by_path);   /* paths is NULL when empty */
     return 0;
 }
 

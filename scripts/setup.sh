@@ -9,6 +9,13 @@ packages=(
   libhdf5-dev hdf5-tools libinih-dev libcmocka-dev zlib1g-dev
   # sweepreport figures (PLplot + its cairo PNG driver, a font) and PNG input of sweeprun predict
   libplplot-dev plplot-driver-cairo fonts-dejavu-core libpng-dev
+  # the fuzz build (scripts/fuzz.sh): clang 14; libFuzzer and clang's
+  # sanitizer runtimes are in libclang-rt-14-dev, only a Recommends of clang
+  # (so absent under --no-install-recommends), as is clang's OpenMP runtime
+  # (libomp-14-dev); llvm-14 has llvm-symbolizer for readable stacks. The
+  # ASan build (scripts/test_sanitize.sh) uses gcc, whose libasan/libubsan
+  # come with build-essential.
+  clang libclang-rt-14-dev libomp-14-dev llvm-14
 )
 if [[ "${SWEEPRUN_WITH_TORCH:-0}" == 1 ]]; then
   # PyTorch 1.13 / torchvision 0.14 from Debian, for the CPU comparison

@@ -66,7 +66,7 @@ void sweep_print_table(const SweepFile *sf, const SweepTrials *tr, const TrialSc
             const TrialScan *s = &scans[r];
             char state[64];
             if (s->state == TRIAL_UNFINISHED) snprintf(state, sizeof state, "unfinished (%d/%d epochs)", s->epochs, x->epochs);
-            else snprintf(state, sizeof state, trial_state_name(s->state));
+            else snprintf(state, sizeof state, "%s", trial_state_name(s->state));
             set(&t, r, state_col, state);
         }
         const char *slash = strrchr(x->run_file, '/');
