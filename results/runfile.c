@@ -1195,12 +1195,13 @@ RunFile *runfile_resume(const char *final_path, int64_t epochs_done, char *err, 
 
 /* ---- reading attributes -------------------------------------------------- */
 
-static hid_t open_attr(RunFile *rf, const char *name, Err e)
+/* Attribute name of loc (`where` names loc in messages: "root", "/checkpoint"),
+ * opened only when it holds exactly one value: every reader reads one. */
+static hid_t open_single_attr(RunFile *rf, hid_t loc, const char *where, const char *name, Err e)
 {
     if (!rf) return fail(e, "no run file (NULL handle)");
-    if (H5Aexists(rf->file, name) <= 0)
-        return fail(e, "%s: no root attribute '%s'", rf->path, name);
-    hid_t a = H5Aopen(rf->file, name, H5P_DEFAULT);
+    if (H5Aexists(loc, name) <= 0) return fail(e, "%s: no %s attribute '%s'", rf->path, where, name);
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
     if (a < 0) return fail_h5(e, "%s: cannot open attribute '%s'", rf->path, name);
     hid_t sp = H5Aget_space(a);
     hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
@@ -1211,6 +1212,11 @@ static hid_t open_attr(RunFile *rf, const char *name, Err e)
                     (long long)n);
     }
     return a;
+}
+
+static hid_t open_attr(RunFile *rf, const char *name, Err e)
+{
+    return open_single_attr(rf, rf ? rf->file : -1, "root", name, e);
 }
 
 /* Read a string attribute (variable or fixed length) into a malloc'd copy. */
@@ -1735,8 +1741,10 @@ static int read_vector(RunFile *rf, const char *name, float *dst, long n, int op
 
 static int get_group_int64(RunFile *rf, hid_t g, const char *name, int64_t *v, Err e)
 {
-    if (H5Aexists(g, name) <= 0) return fail(e, "%s: /checkpoint has no attribute '%s'", rf->path, name);
-    hid_t a = H5Aopen(g, name, H5P_DEFAULT), t = a >= 0 ? H5Aget_type(a) : -1;
+    /* A multi-valued attribute once overflowed v (found by fuzz_runfile). */
+    hid_t a = open_single_attr(rf, g, "/checkpoint", name, e);
+    if (a < 0) return -1;
+    hid_t t = H5Aget_type(a);
     int is_int = t >= 0 && H5Tget_class(t) == H5T_INTEGER;
     herr_t r = is_int ? H5Aread(a, H5T_NATIVE_INT64, v) : -1;
     if (t >= 0) H5Tclose(t);

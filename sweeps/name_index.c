@@ -40,9 +40,12 @@ void name_index_add(NameIndex *ix, const char *name, int value)
 {
     if (!ix->names || 2 * (ix->count + 1) > ix->mask + 1) grow(ix);   /* at most half full */
     size_t i = slot_of(ix, name);
-    ix->names[i] = strdup(name);
+    if (!ix->names[i]) {
+        size_t bytes = strlen(name) + 1;
+        ix->names[i] = memcpy(xmalloc(bytes), name, bytes);
+        ix->count++;
+    }
     ix->values[i] = value;
-    ix->count++;
 }
 
 void name_index_free(NameIndex *ix)

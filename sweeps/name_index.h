@@ -15,7 +15,7 @@ typedef struct NameIndex {
 
 /* The value stored for name, or -1 when name is not in the index. */
 int name_index_find(const NameIndex *ix, const char *name);
-/* Store name -> value; name must not be in the index yet. */
+/* Store name -> value (a name already there gets the new value). */
 void name_index_add(NameIndex *ix, const char *name, int value);
 void name_index_free(NameIndex *ix);
 

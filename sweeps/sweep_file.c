@@ -293,6 +293,12 @@ static void on_header(Parser *p, const char *line)
             sweep_problems_add(p->pr, p->line, "section [model.] names no model (expected [model.NAME])");
             return;
         }
+        if (strlen(model) >= sizeof p->sf->models[0].model) {
+            /* Found by fuzzing: two such names cut to one prefix were one section. */
+            sweep_problems_add(p->pr, p->line, "section [model.%.40s...]: a model name is at most %d characters",
+                               model, (int)sizeof p->sf->models[0].model - 1);
+            return;
+        }
         const SweepModelSection *m = sweep_find_model(p->sf, model);
         if (m) sweep_problems_add(p->pr, p->line, "section [model.%s] appears twice (first at line %d)", model, m->line);
         else add_model_section(p, model);
