@@ -206,12 +206,19 @@ static void test_bad_dims(void **state)
     assert_int_equal(idx_read_images(p, &im, err, sizeof err), -1);
     assert_err_has(err, p, "rows = 5000", "expected 1..4096");
 
-    /* A header claiming a huge (but in-limit) payload on a tiny file must
+    /* A header claiming a large (but in-limit) payload on a tiny file must
      * fail as truncated, without trying to allocate the claimed size. */
-    test_tmpdir_path(p, sizeof p, "claims-huge");
-    write_images(p, 0, 100000000, 28, 28, 10);
+    test_tmpdir_path(p, sizeof p, "claims-large");
+    write_images(p, 0, 1000000, 28, 28, 10);
     assert_int_equal(idx_read_images(p, &im, err, sizeof err), -1);
-    assert_err_has(err, p, "expected 78400000000 pixel bytes", "ends after 10");
+    assert_err_has(err, p, "expected 784000000 pixel bytes", "ends after 10");
+
+    /* Past 1 GiB of pixels the header alone is refused: a gzip bomb (1 MB
+     * of zeros expands 1000-fold) could otherwise supply what it claims. */
+    test_tmpdir_path(p, sizeof p, "gzip-bomb.gz");
+    write_images(p, 1, 100000000, 28, 28, 4 << 20);
+    assert_int_equal(idx_read_images(p, &im, err, sizeof err), -1);
+    assert_err_has(err, p, "100000000 images of 28x28", "at most 1073741824 (1 GiB)");
 
     IdxLabels lb;
     test_tmpdir_path(p, sizeof p, "zero-labels.gz");

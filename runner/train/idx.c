@@ -210,6 +210,11 @@ static int read_images(Reader *r, IdxImages *out)
         check_dim(r, "cols", f[2], IDX_MAX_SIDE) != 0)
         return -1;
     size_t n = (size_t)f[0] * f[1] * f[2];
+    if (n > IDX_MAX_PIXEL_BYTES) {
+        set_err(r->err, r->err_size, "%s: header declares %u images of %ux%u, %zu pixel bytes; at most %lu "
+                "(1 GiB) are accepted", r->path, f[0], f[1], f[2], n, IDX_MAX_PIXEL_BYTES);
+        return -1;
+    }
     unsigned char *px;
     if (read_payload(r, n, "pixel", &px) != 0) return -1;
     if (check_no_trailing(r, n, "pixel") != 0) {

@@ -19,6 +19,12 @@
 /* Sanity limits on header values: a header beyond them is corrupt, not big. */
 #define IDX_MAX_SIDE 4096
 #define IDX_MAX_COUNT 100000000
+/* The most pixel bytes one file may declare: 1 GiB. The reader grows its
+ * buffer as data arrive, so a short file costs nothing, but a gzip stream
+ * expands up to about 1000x: without this cap a 1 MB "bomb" whose header
+ * stayed within the limits above could fill memory. The largest 28x28 set
+ * in use, EMNIST ByClass (697,932 training images), needs 547 MB. */
+#define IDX_MAX_PIXEL_BYTES (1UL << 30)
 
 typedef struct IdxImages {
     int count, rows, cols;
