@@ -71,4 +71,19 @@ void test_tmpdir_path(char *buf, size_t size, const char *name);
  * valid until the next call). */
 const char *test_write_text(const char *name, const char *text);
 
+/* ASan reserves terabytes of address space for its shadow memory, so an
+ * address-space limit makes every mmap fail: tests that
+ * bound memory that way skip the bound in sanitizer builds (the Release
+ * build checks it). */
+#if defined(__SANITIZE_ADDRESS__)
+#define ADDRESS_SPACE_LIMITABLE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ADDRESS_SPACE_LIMITABLE 0
+#endif
+#endif
+#ifndef ADDRESS_SPACE_LIMITABLE
+#define ADDRESS_SPACE_LIMITABLE 1
+#endif
+
 #endif
