@@ -472,7 +472,7 @@ static const char *reserved_reason(const char *key)
 /* Is key set in section already? (Reported if so; remembered if not.) */
 static int in_settings_twice(Parser *p, const char *section, const char *key)
 {
-    char name[256];
+    char name[256 + SWEEP_KEY_MAX + 2];   /* a section name, a newline, a key */
     snprintf(name, sizeof name, "%s\n%s", section, key);
     int first = name_index_find(&p->setting_keys, name);
     if (first < 0) {
@@ -631,6 +631,20 @@ static void on_axis(Parser *p, int random, const char *key, const char *value)
     sf->axes[sf->n_axes++] = a;
 }
 
+/* inih hands entries the section name as written between the brackets;
+ * on_header reads "[ defaults ]" and "[model. gecco]" without the spaces,
+ * so entries must too (they were silently dropped). */
+static const char *section_name(const char *raw, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", raw);
+    char *n = trim(buf);
+    if (section_kind(n) != SEC_MODEL) return n;
+    char model[256];
+    snprintf(model, sizeof model, "%s", trim(n + 6));
+    snprintf(buf, size, "model.%.240s", model);   /* longer names are refused at the header */
+    return buf;
+}
+
 static int on_entry(void *user, const char *section, const char *key, const char *value)
 {
     Parser *p = user;
@@ -643,6 +657,8 @@ static int on_entry(void *user, const char *section, const char *key, const char
         report_too_long(p);
         return 1;
     }
+    char name[256];
+    section = section_name(section, name, sizeof name);
     SectionKind kind = section_kind(section);
     switch (kind) {
     case SEC_SWEEP: on_sweep_key(p, key, value); break;

@@ -318,6 +318,29 @@ static void test_line_too_long(void **state)
 /* inih's 200-byte line buffer is no limit on key = value lines: 100 seeds
  * (390 characters), a grid list of 60 values with an inline comment; a
  * value over 511 characters gets the value-length message. */
+/* "[ defaults ]" and "[model. gecco]" name the same sections as without
+ * the spaces: their keys once vanished silently (inih keeps the spaces in
+ * the name it hands each entry). */
+static void test_spaced_section_names(void **state)
+{
+    (void)state;
+    const char *path = test_write_text("spaced.ini", "[ sweep ]\nname = spaced\n[ defaults ]\nmodel = gecco\n"
+                                                     "lr = 0.002\n[ model. gecco ]\nfeature_length = 32\n"
+                                                     "[ grid ]\nbatch_size = 32, 64\n");
+    Checked c;
+    check_file(path, &c);
+    sweep_problems_print(&c.pr, stderr);
+    assert_int_equal(c.pr.count, 0);
+    assert_string_equal(c.sf.name, "spaced");
+    assert_int_equal(c.sf.defaults.count, 2);
+    assert_string_equal(c.sf.defaults.items[1].key, "lr");
+    assert_int_equal(c.sf.n_models, 1);
+    assert_int_equal(c.sf.models[0].settings.count, 1);
+    assert_string_equal(c.sf.models[0].settings.items[0].value, "32");
+    assert_int_equal(c.trials.count, 2);
+    checked_free(&c);
+}
+
 static void test_long_lines(void **state)
 {
     (void)state;
@@ -463,6 +486,7 @@ int main(void)
         cmocka_unit_test(test_all_problems_reported),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_good_file),
+        cmocka_unit_test(test_spaced_section_names),
         cmocka_unit_test(test_prune_rule_parse),
         cmocka_unit_test(test_not_a_regular_file),
         cmocka_unit_test(test_file_size_limit),
