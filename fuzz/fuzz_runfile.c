@@ -4,9 +4,9 @@
  *
  * Mutating an HDF5 file byte by byte mostly exercises HDF5's own parser
  * (not instrumented here, and not ours). This harness instead starts every
- * input from a real run file (fuzz/runfile_base.h5: `sweeprun train --model
- * gecco --set feature_length=8 --epochs 1 --train-subset 500 --test-subset
- * 50 --eval-batch-size 16`) and reads the input as a list of edits made
+ * input from a real run file (build-fuzz/fuzz/runfile_base.h5, made by the
+ * build with `sweeprun train --model gecco --set feature_length=8 --epochs 1
+ * --train-subset 500 --test-subset 50 --eval-batch-size 16`) and reads the input as a list of edits made
  * through the HDF5 API: delete, retype, reshape or rewrite attributes and
  * datasets, put a group or a soft link where a dataset was, grow a dataset
  * to a huge extent without storing it. The result is always a valid HDF5
@@ -343,7 +343,7 @@ static void apply_edits(const char *path, const uint8_t *data, size_t size)
 
 /* ---- the readers --------------------------------------------------------- */
 
-static uint8_t *base;       /* fuzz/runfile_base.h5 */
+static uint8_t *base;       /* SWEEPRUN_FUZZ_RUNFILE_BASE */
 static size_t base_size;
 static Model model;         /* the base file's model: gecco, feature_length 8 */
 static float *ck_params, *ck_buffers, *ck_state1, *ck_state2;

@@ -1,16 +1,14 @@
 #!/usr/bin/env python3
 """Write the small seed inputs of fuzz/corpus/idx and fuzz/corpus/image
 (standard library only; the files are committed, this records how they
-were made). Run from anywhere: python3 fuzz/make_seeds.py MNIST_DIR
-MNIST_DIR gives two real test images and labels for the IDX seeds."""
+were made). Run from anywhere: python3 fuzz/make_seeds.py
+Every seed is drawn here: no dataset content is kept in the repository."""
 import gzip
 import os
 import struct
-import sys
 import zlib
 
 here = os.path.dirname(os.path.abspath(__file__))
-mnist = sys.argv[1]
 
 
 def put(sub, name, data):
@@ -18,13 +16,19 @@ def put(sub, name, data):
         f.write(data)
 
 
-# ---- IDX: MNIST's first two test images and three labels, plain and gzip ----
-with gzip.open(os.path.join(mnist, "t10k-images-idx3-ubyte.gz")) as f:
-    f.read(16)
-    pixels = f.read(2 * 28 * 28)
-with gzip.open(os.path.join(mnist, "t10k-labels-idx1-ubyte.gz")) as f:
-    f.read(8)
-    labels = f.read(3)
+# ---- IDX: two drawn 28x28 digits (a ring, a bar) and three labels, plain and gzip ----
+def drawn_digit(kind):
+    rows = []
+    for y in range(28):
+        for x in range(28):
+            r2 = (x - 13.5) ** 2 + (y - 13.5) ** 2
+            ink = 36 <= r2 <= 81 if kind == 0 else 12 <= x <= 15 and 4 <= y <= 23
+            rows.append(255 if ink else 0)
+    return bytes(rows)
+
+
+pixels = drawn_digit(0) + drawn_digit(1)
+labels = bytes([0, 1, 7])
 images = struct.pack(">IIII", 0x803, 2, 28, 28) + pixels
 put("idx", "images-2x28x28", images)
 put("idx", "images-2x28x28.gz", gzip.compress(images, mtime=0))
