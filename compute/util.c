@@ -4,13 +4,18 @@
 #include <stdlib.h>
 #include <time.h>
 
+void vprint_error_line(const char *prefix, const char *fmt, va_list ap)
+{
+    fputs(prefix, stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void fatal(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("sweeprun: internal error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vprint_error_line("sweeprun: internal error: ", fmt, ap);
     va_end(ap);
     abort();
 }

@@ -3,12 +3,16 @@
  * threshold. Defined once here. */
 #ifndef SWEEPRUN_UTIL_H
 #define SWEEPRUN_UTIL_H
+#include <stdarg.h>
 #include <stddef.h>
 
 void *xmalloc(size_t bytes);
 void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t bytes);
 void *xaligned_alloc(size_t alignment, size_t bytes);
+/* One line to stderr: prefix, the formatted message, a newline (fatal's
+ * "sweeprun: internal error: ", the CLI's "sweeprun: "). */
+void vprint_error_line(const char *prefix, const char *fmt, va_list ap);
 /* An internal invariant broke (a bug, not bad input): print and abort. */
 void fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 

@@ -1078,10 +1078,11 @@ static int check_format(RunFile *rf, Err e)
     return 0;
 }
 
-static RunFile *open_existing(const char *path, int writable, Err e)
+/* A run file for reading (writers claim theirs: claim, open_claimed). */
+static RunFile *open_existing(const char *path, Err e)
 {
     struct stat st;
-    if (access(path, writable ? R_OK | W_OK : R_OK) != 0 || stat(path, &st) != 0) {
+    if (access(path, R_OK) != 0 || stat(path, &st) != 0) {
         fail(e, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
@@ -1096,9 +1097,9 @@ static RunFile *open_existing(const char *path, int writable, Err e)
     RunFile *rf = new_handle(path, e);
     if (!rf) return NULL;
     snprintf(rf->path, sizeof rf->path, "%s", path);
-    rf->writable = writable;
+    rf->writable = 0;
     hid_t fapl = strong_close_fapl();
-    rf->file = H5Fopen(path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
+    rf->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);
     if (rf->file < 0) {
         /* HDF5 1.10 locks a file open for writing: the usual cause is a run
@@ -1119,7 +1120,7 @@ static RunFile *open_existing(const char *path, int writable, Err e)
 
 RunFile *runfile_open(const char *path, char *err, int err_size)
 {
-    QUIETLY(RunFile *, open_existing(path, 0, (Err){err, err_size}));
+    QUIETLY(RunFile *, open_existing(path, (Err){err, err_size}));
 }
 
 /* Cut every epoch column to n rows (rows after the checkpoint are redone). */
@@ -1680,7 +1681,7 @@ static int check_no_extra(RunFile *rf, const ParamTable *t, Err e)
 
 static int read_weights(const char *path, const ParamTable *t, float *params, float *buffers, Err e)
 {
-    RunFile *rf = open_existing(path, 0, e);
+    RunFile *rf = open_existing(path, e);
     if (!rf) return -1;
     int rc = 0;
     if (H5Lexists(rf->file, "weights", H5P_DEFAULT) <= 0)
@@ -1805,7 +1806,7 @@ static int check_checkpoint_rows(RunFile *rf, int64_t ck_epoch, Err e)
 
 static int read_checkpoint(const char *path, RunCheckpoint *ck, Err e)
 {
-    RunFile *rf = open_existing(path, 0, e);
+    RunFile *rf = open_existing(path, e);
     if (!rf) return -1;
     int rc = read_checkpoint_meta(rf, ck, e);
     if (rc == 0) rc = check_checkpoint_rows(rf, ck->epoch, e);
