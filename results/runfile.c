@@ -1455,6 +1455,28 @@ void run_epochs_free(RunEpochs *e)
     memset(e, 0, sizeof *e);
 }
 
+/* ---- choosing on validation ------------------------------------------------ */
+
+int run_val_better(double acc, double loss, double best_acc, double best_loss)
+{
+    if (isnan(acc)) return 0;
+    if (isnan(best_acc)) return 1;
+    if (acc != best_acc) return acc > best_acc;
+    return !isnan(loss) && (isnan(best_loss) || loss < best_loss);
+}
+
+long run_epochs_best_row(const RunEpochs *e, long rows)
+{
+    if (!e->val_accuracy) return -1;
+    if (rows > e->count) rows = e->count;
+    long best = -1;
+    for (long i = 0; i < rows; i++)
+        if (best < 0 ? !isnan(e->val_accuracy[i])
+                     : run_val_better(e->val_accuracy[i], e->val_loss[i], e->val_accuracy[best], e->val_loss[best]))
+            best = i;
+    return best;
+}
+
 /* Read a whole 1-D int32 test dataset of exactly n values (n known). */
 static int read_mis(RunFile *rf, const char *name, hsize_t n, int32_t **dst, Err e)
 {

@@ -37,14 +37,33 @@ typedef struct RunEpoch {
     int epoch;                    /* 1-based epoch number */
     double train_loss, train_accuracy, test_loss, test_accuracy;
     double lr, seconds;
+    double val_loss, val_accuracy;   /* on the validation split; NaN without one (val_split = 0) */
 } RunEpoch;
 
-/* The whole per-epoch table, as read back (column arrays of length count). */
+/* The whole per-epoch table, as read back (column arrays of length count).
+ * has_validation: 1 when the file has the val_* columns and at least one
+ * finite validation accuracy; 0 for a run without a validation split and
+ * for files written before validation existed (their val_* read as NaN). */
 typedef struct RunEpochs {
     long count;
     int *epoch;
     double *train_loss, *train_accuracy, *test_loss, *test_accuracy, *lr, *seconds;
+    double *val_loss, *val_accuracy;
+    int has_validation;
 } RunEpochs;
+
+/* ---- choosing on validation (the one rule, used by trainer and report) ---- */
+
+/* 1 when an epoch with validation accuracy acc and loss loss beats the
+ * best so far (best_acc, best_loss): higher accuracy, or equal accuracy and
+ * lower loss. A NaN acc never beats; anything finite beats a NaN best.
+ * Equal on both: not better, so the earlier epoch stays best. */
+int run_val_better(double acc, double loss, double best_acc, double best_loss);
+/* Index (0-based row) of the best-by-validation epoch among the first
+ * rows of e (run_val_better over the rows in order), or -1 when e has no
+ * validation numbers. The test accuracy reported for "best" is
+ * e->test_accuracy[that row]: chosen on validation, reported on test. */
+long run_epochs_best_row(const RunEpochs *e, long rows);
 
 /* At most this many misclassified test images keep their pixels in the
  * run file (28x28 bytes each: 392 KB at the cap). A trained model has far
@@ -124,6 +143,16 @@ int runfile_write_test_results(RunFile *rf, const RunTestResults *t, char *err, 
 int runfile_write_weights(RunFile *rf, const ParamTable *table, const float *params,
                           const float *buffers, char *err, int err_size);
 int runfile_write_checkpoint(RunFile *rf, const RunCheckpoint *ck, char *err, int err_size);
+/* /validation: the training-file indices (after train_subset) held out
+ * as the validation split, ascending (int32), with attribute `rule` (how
+ * they were drawn, text). Written once, at the start of a run. */
+int runfile_write_validation(RunFile *rf, const int32_t *indices, long n, const char *rule, char *err,
+                             int err_size);
+/* /best/weights as runfile_write_weights writes /weights, plus the
+ * attribute /best epoch (1-based): the weights of the epoch with the best
+ * validation result so far. Rewritten whenever a later epoch beats it. */
+int runfile_write_best_weights(RunFile *rf, const ParamTable *table, const float *params,
+                               const float *buffers, int64_t epoch, char *err, int err_size);
 
 /* Write status ("complete", "diverged", "failed" or "pruned": stopped early
  * by a sweep's pruning rule), flush, close, and
@@ -168,6 +197,13 @@ void run_test_results_free(RunTestResults *t);
  * fails when the file holds weights the table does not know (another model). */
 int runfile_read_weights(const char *path, const ParamTable *table, float *params, float *buffers,
                          char *err, int err_size);
+/* As runfile_read_weights from /best/weights; *epoch gets /best's epoch.
+ * Fails (naming the file) when the run has no /best. */
+int runfile_read_best_weights(const char *path, const ParamTable *table, float *params, float *buffers,
+                              int64_t *epoch, char *err, int err_size);
+/* /validation/indices: *n = 0 and *indices = NULL when the file has none
+ * (no split, or written before validation existed). Allocates. */
+int runfile_read_validation(RunFile *rf, int32_t **indices, long *n, char *err, int err_size);
 /* Fill ck's buffers, step and epoch; every size must match what is stored. */
 int runfile_read_checkpoint(const char *path, RunCheckpoint *ck, char *err, int err_size);
 
