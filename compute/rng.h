@@ -12,6 +12,7 @@ enum {
     RNG_STREAM_SHUFFLE = 2,  /* epoch permutations */
     RNG_STREAM_DROPOUT = 3,  /* dropout masks */
     RNG_STREAM_AUGMENT = 4,  /* data augmentation */
+    RNG_STREAM_VALIDATION = 5,  /* which training images the validation split holds out */
 };
 
 typedef struct { uint32_t v[4]; } Philox4;

@@ -563,6 +563,8 @@ static void cut_off_if_refused(RunFile *rf)
     discard_pending_writes(rf->file);
 }
 
+int runfile_disk_refused(const RunFile *rf) { return rf && rf->cut_off; }
+
 /* Close rf->file; -1 when a writer's last writes did not reach the disk. */
 static int close_file(RunFile *rf)
 {
@@ -977,26 +979,78 @@ static int write_entry(hid_t g, const ParamEntry *pe, const float *params, const
     return write_fixed(g, pe->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, pe->ndim, dims, src);
 }
 
+/* Every entry of t into group g (named where, for messages). */
+static int write_entries(RunFile *rf, hid_t g, const char *where, const ParamTable *t, const float *params,
+                         const float *buffers, Err e)
+{
+    for (int i = 0; i < t->count; i++)
+        if (write_entry(g, &t->entries[i], params, buffers) != 0)
+            return fail_h5(e, "%s: cannot write dataset %s/%s", rf->path, where, t->entries[i].name);
+    return 0;
+}
+
 static int write_weights(RunFile *rf, const ParamTable *t, const float *params, const float *buffers,
                          Err e)
 {
     if (need_writer(rf, e) != 0) return -1;
     hid_t g = open_or_create_group(rf->file, "weights");
     if (g < 0) return fail_h5(e, "%s: cannot open group /weights", rf->path);
-    for (int i = 0; i < t->count; i++) {
-        if (write_entry(g, &t->entries[i], params, buffers) != 0) {
-            H5Gclose(g);
-            return fail_h5(e, "%s: cannot write dataset /weights/%s", rf->path, t->entries[i].name);
-        }
-    }
+    int rc = write_entries(rf, g, "/weights", t, params, buffers, e);
     H5Gclose(g);
-    return flush_checked(rf, e, "weights");
+    return rc ? rc : flush_checked(rf, e, "weights");
 }
 
 int runfile_write_weights(RunFile *rf, const ParamTable *table, const float *params,
                           const float *buffers, char *err, int err_size)
 {
     WRITING(rf, write_weights(rf, table, params, buffers, (Err){err, err_size}));
+}
+
+/* /best/weights, then /best's epoch: a reader never sees an epoch whose
+ * weights are not all there. */
+static int write_best_weights(RunFile *rf, const ParamTable *t, const float *params, const float *buffers,
+                              int64_t epoch, Err e)
+{
+    if (need_writer(rf, e) != 0) return -1;
+    hid_t best = open_or_create_group(rf->file, "best");
+    if (best < 0) return fail_h5(e, "%s: cannot open group /best", rf->path);
+    hid_t g = open_or_create_group(best, "weights");
+    int rc = g < 0 ? fail_h5(e, "%s: cannot open group /best/weights", rf->path)
+                   : write_entries(rf, g, "/best/weights", t, params, buffers, e);
+    if (g >= 0) H5Gclose(g);
+    if (rc == 0 && put_int64_attr(best, "epoch", epoch) != 0)
+        rc = fail_h5(e, "%s: cannot write attribute /best epoch", rf->path);
+    H5Gclose(best);
+    return rc ? rc : flush_checked(rf, e, "best weights");
+}
+
+int runfile_write_best_weights(RunFile *rf, const ParamTable *table, const float *params,
+                               const float *buffers, int64_t epoch, char *err, int err_size)
+{
+    WRITING(rf, write_best_weights(rf, table, params, buffers, epoch, (Err){err, err_size}));
+}
+
+/* ---- the validation split -------------------------------------------------- */
+
+static int write_validation(RunFile *rf, const int32_t *indices, long n, const char *rule, Err e)
+{
+    if (need_writer(rf, e) != 0) return -1;
+    hid_t g = open_or_create_group(rf->file, "validation");
+    if (g < 0) return fail_h5(e, "%s: cannot open group /validation", rf->path);
+    hsize_t dims[1] = {(hsize_t)n};
+    int rc = 0;
+    if (write_fixed(g, "indices", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, indices) != 0)
+        rc = fail_h5(e, "%s: cannot write dataset /validation/indices", rf->path);
+    else if (put_string_attr(g, "rule", rule) != 0)
+        rc = fail_h5(e, "%s: cannot write attribute /validation rule", rf->path);
+    H5Gclose(g);
+    return rc ? rc : flush_checked(rf, e, "the validation split");
+}
+
+int runfile_write_validation(RunFile *rf, const int32_t *indices, long n, const char *rule, char *err,
+                             int err_size)
+{
+    WRITING(rf, write_validation(rf, indices, n, rule, (Err){err, err_size}));
 }
 
 /* ---- checkpoint ---------------------------------------------------------- */
@@ -1627,7 +1681,8 @@ static void model_note(RunFile *rf, char *buf, size_t size)
         snprintf(buf, size, " (the file was written by model '%s')", model);
 }
 
-static int check_entry_shape(RunFile *rf, const ParamEntry *pe, int rank, const hsize_t *dims, Err e)
+static int check_entry_shape(RunFile *rf, const char *group, const ParamEntry *pe, int rank, const hsize_t *dims,
+                             Err e)
 {
     hsize_t want[TENSOR_MAX_DIMS];
     int want_rank = pe->kind == ENTRY_COUNTER ? 0 : pe->ndim;
@@ -1639,15 +1694,16 @@ static int check_entry_shape(RunFile *rf, const ParamEntry *pe, int rank, const 
     format_shape(have_s, sizeof have_s, rank, dims);
     format_shape(want_s, sizeof want_s, want_rank, want);
     model_note(rf, note, sizeof note);
-    return fail(e, "%s: dataset /weights/%s has shape %s, the model expects %s%s", rf->path,
+    return fail(e, "%s: dataset /%s/%s has shape %s, the model expects %s%s", rf->path, group,
                 pe->name, have_s, want_s, note);
 }
 
-static int read_entry(RunFile *rf, const ParamEntry *pe, float *params, float *buffers, Err e)
+static int read_entry(RunFile *rf, const char *group, const ParamEntry *pe, float *params, float *buffers,
+                      Err e)
 {
     hsize_t dims[MAX_RANK];
     char full[128];
-    snprintf(full, sizeof full, "/weights/%s", pe->name);
+    snprintf(full, sizeof full, "/%s/%s", group, pe->name);
     if (H5Lexists(rf->file, full, H5P_DEFAULT) <= 0) {
         char note[200];
         model_note(rf, note, sizeof note);
@@ -1657,7 +1713,7 @@ static int read_entry(RunFile *rf, const ParamEntry *pe, float *params, float *b
     if (d < 0) return fail_h5(e, "%s: cannot open dataset %s", rf->path, full);
     int rank = dataset_shape(d, dims), rc = -1;
     if (rank < 0) fail_h5(e, "%s: cannot read the shape of %s", rf->path, full);
-    else if (check_entry_shape(rf, pe, rank, dims, e) == 0) {
+    else if (check_entry_shape(rf, group, pe, rank, dims, e) == 0) {
         int64_t count;
         float *dst = (pe->kind == ENTRY_PARAM ? params : buffers) + pe->offset;
         herr_t r = pe->kind == ENTRY_COUNTER
@@ -1672,13 +1728,13 @@ static int read_entry(RunFile *rf, const ParamEntry *pe, float *params, float *b
 }
 
 /* Every table entry was found; any further dataset belongs to another model. */
-static int check_no_extra(RunFile *rf, const ParamTable *t, Err e)
+static int check_no_extra(RunFile *rf, const char *group, const ParamTable *t, Err e)
 {
-    hid_t g = H5Gopen2(rf->file, "weights", H5P_DEFAULT);
+    hid_t g = H5Gopen2(rf->file, group, H5P_DEFAULT);
     H5G_info_t info;
     if (g < 0 || H5Gget_info(g, &info) < 0) {
         if (g >= 0) H5Gclose(g);
-        return fail_h5(e, "%s: cannot list group /weights", rf->path);
+        return fail_h5(e, "%s: cannot list group /%s", rf->path, group);
     }
     int rc = 0;
     for (hsize_t i = 0; i < info.nlinks && rc == 0 && info.nlinks != (hsize_t)t->count; i++) {
@@ -1689,28 +1745,47 @@ static int check_no_extra(RunFile *rf, const ParamTable *t, Err e)
         if (param_table_find(t, name) < 0) {
             char note[200];
             model_note(rf, note, sizeof note);
-            rc = fail(e, "%s: dataset /weights/%s is not a weight of this model (file has %llu "
-                         "weights, model has %d)%s", rf->path, name,
+            rc = fail(e, "%s: dataset /%s/%s is not a weight of this model (file has %llu "
+                         "weights, model has %d)%s", rf->path, group, name,
                       (unsigned long long)info.nlinks, t->count, note);
         }
     }
     if (rc == 0 && info.nlinks != (hsize_t)t->count)
-        rc = fail(e, "%s: /weights holds %llu datasets, the model has %d weights", rf->path,
+        rc = fail(e, "%s: /%s holds %llu datasets, the model has %d weights", rf->path, group,
                   (unsigned long long)info.nlinks, t->count);
     H5Gclose(g);
     return rc;
 }
 
-static int read_weights(const char *path, const ParamTable *t, float *params, float *buffers, Err e)
+static int read_best_epoch(RunFile *rf, int64_t *epoch, Err e)
+{
+    hid_t g = H5Gopen2(rf->file, "best", H5P_DEFAULT);
+    if (g < 0) return fail_h5(e, "%s: cannot open group /best", rf->path);
+    hid_t a = open_single_attr(rf, g, "/best", "epoch", e);
+    int rc = a < 0 ? -1 : 0;
+    if (a >= 0 && H5Aread(a, H5T_NATIVE_INT64, epoch) < 0)
+        rc = fail_h5(e, "%s: cannot read attribute /best epoch", rf->path);
+    if (a >= 0) H5Aclose(a);
+    H5Gclose(g);
+    return rc;
+}
+
+/* group: "weights" or "best/weights"; epoch (may be NULL): /best's epoch. */
+static int read_weights(const char *path, const char *group, const ParamTable *t, float *params, float *buffers,
+                        int64_t *epoch, Err e)
 {
     RunFile *rf = open_existing(path, e);
     if (!rf) return -1;
     int rc = 0;
-    if (H5Lexists(rf->file, "weights", H5P_DEFAULT) <= 0)
-        rc = fail(e, "%s: no /weights group", path);
+    int best = strcmp(group, "weights") != 0;
+    if ((best && H5Lexists(rf->file, "best", H5P_DEFAULT) <= 0) || H5Lexists(rf->file, group, H5P_DEFAULT) <= 0)
+        rc = best ? fail(e, "%s: no /best/weights: the run has no best-by-validation epoch (trained without a "
+                            "validation split, or written before validation existed)", path)
+                  : fail(e, "%s: no /weights group", path);
     for (int i = 0; i < t->count && rc == 0; i++)
-        rc = read_entry(rf, &t->entries[i], params, buffers, e);
-    if (rc == 0) rc = check_no_extra(rf, t, e);
+        rc = read_entry(rf, group, &t->entries[i], params, buffers, e);
+    if (rc == 0) rc = check_no_extra(rf, group, t, e);
+    if (rc == 0 && epoch) rc = read_best_epoch(rf, epoch, e);
     release(rf);
     return rc;
 }
@@ -1718,7 +1793,43 @@ static int read_weights(const char *path, const ParamTable *t, float *params, fl
 int runfile_read_weights(const char *path, const ParamTable *table, float *params, float *buffers,
                          char *err, int err_size)
 {
-    QUIETLY(int, read_weights(path, table, params, buffers, (Err){err, err_size}));
+    QUIETLY(int, read_weights(path, "weights", table, params, buffers, NULL, (Err){err, err_size}));
+}
+
+int runfile_read_best_weights(const char *path, const ParamTable *table, float *params, float *buffers,
+                              int64_t *epoch, char *err, int err_size)
+{
+    QUIETLY(int, read_weights(path, "best/weights", table, params, buffers, epoch, (Err){err, err_size}));
+}
+
+static int read_validation(RunFile *rf, int32_t **indices, long *n, Err e)
+{
+    *indices = NULL;
+    *n = 0;
+    if (H5Lexists(rf->file, "validation", H5P_DEFAULT) <= 0) return 0;
+    hsize_t dims[MAX_RANK];
+    hid_t d = open_dataset(rf, "validation", "indices", 1, dims, e);
+    if (d < 0) return -1;
+    int rc = 0;
+    if (dims[0] > (hsize_t)INT32_MAX)
+        rc = fail(e, "%s: dataset /validation/indices has %llu values, expected at most %d", rf->path,
+                  (unsigned long long)dims[0], INT32_MAX);
+    else if (!(*indices = malloc((dims[0] ? dims[0] : 1) * sizeof(int32_t))))
+        rc = fail(e, "%s: out of memory", rf->path);
+    else if (read_prefix(d, H5T_NATIVE_INT32, dims[0], *indices) != 0)
+        rc = fail_h5(e, "%s: cannot read dataset /validation/indices", rf->path);
+    H5Dclose(d);
+    if (rc == 0) *n = (long)dims[0];
+    else {
+        free(*indices);
+        *indices = NULL;
+    }
+    return rc;
+}
+
+int runfile_read_validation(RunFile *rf, int32_t **indices, long *n, char *err, int err_size)
+{
+    QUIETLY(int, read_validation(rf, indices, n, (Err){err, err_size}));
 }
 
 /* ---- reading the checkpoint ---------------------------------------------- */

@@ -154,6 +154,10 @@ int runfile_write_validation(RunFile *rf, const int32_t *indices, long n, const 
 int runfile_write_best_weights(RunFile *rf, const ParamTable *table, const float *params,
                                const float *buffers, int64_t epoch, char *err, int err_size);
 
+/* 1 once the disk refused one of rf's writes (a full disk): rf takes no
+ * more writes. */
+int runfile_disk_refused(const RunFile *rf);
+
 /* Write status ("complete", "diverged", "failed" or "pruned": stopped early
  * by a sweep's pruning rule), flush, close, and
  * rename .tmp -> final. Always releases rf; on failure the .tmp is kept and

@@ -31,7 +31,9 @@ check "status complete" test "$(attr "$run" status)" = complete
 check "model gecco" test "$(attr "$run" model)" = gecco
 check "param_count 67466" test "$(attr "$run" param_count)" = 67466
 check "epochs_completed 2" test "$(attr "$run" epochs_completed)" = 2
-check "num_batches_tracked = 2 x 32 batches" test "$(h5dump -d /weights/bn.num_batches_tracked "$run" | grep -m1 '(0)' | sed 's/.*(0): *//')" = 64
+# 2,000 images less the validation split's 166 (auto: 2000 / 12) leave 1,834: 29 batches of 64
+check "val_images 166" test "$(attr "$run" val_images)" = 166
+check "num_batches_tracked = 2 x 29 batches" test "$(h5dump -d /weights/bn.num_batches_tracked "$run" | grep -m1 '(0)' | sed 's/.*(0): *//')" = 58
 
 "$bin" eval --run "$run" >"$work/eval.out" 2>&1
 rc=$?

@@ -52,7 +52,7 @@ done
 
 # A sweep on a disk with room for one trial's file: that trial completes,
 # the others fail, nothing empty is left and HDF5 shuts down quietly.
-remount 1500k
+remount 2200k
 cat >"$work/full.ini" <<EOF
 [sweep]
 name = full

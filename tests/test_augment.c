@@ -312,7 +312,7 @@ static void train_one_epoch(const char *augment, Dataset *d, Model *out_model, E
     model_create(out_model, t.model.desc, t.model.option, 0);
     memcpy(out_model->params, t.model.params, sizeof(float) * (size_t)t.model.table.n_params);
     memcpy(out_model->buffers, t.model.buffers, sizeof(float) * (size_t)t.model.table.n_buffers);
-    trainer_evaluate(&t, ev);
+    trainer_evaluate(&t, SPLIT_TEST, ev);
     trainer_free(&t);
 }
 
@@ -351,7 +351,7 @@ static void test_training_loop(void **state)
         memcpy(t.model.params, aug1.params, bytes);
         memcpy(t.model.buffers, aug1.buffers, sizeof(float) * (size_t)aug1.table.n_buffers);
         Evaluation ev;
-        trainer_evaluate(&t, &ev);
+        trainer_evaluate(&t, SPLIT_TEST, &ev);
         preds[k] = ev.predictions;
         trainer_free(&t);
     }

@@ -289,7 +289,7 @@ static int child_train(void)
     EpochStats dp_stats;
     EXPECT(trainer_run(&dp, 0, NULL, &dp_stats) == RUN_COMPLETE);
     Evaluation dp_ev;
-    trainer_evaluate(&dp, &dp_ev);
+    trainer_evaluate(&dp, SPLIT_TEST, &dp_ev);
 
     /* Every rank holds the same parameters. */
     long np = dp.model.table.n_params;
@@ -314,7 +314,7 @@ static int child_train(void)
         /* The same weights and statistics score the same in one process. */
         memcpy(one.model.buffers, dp.model.buffers, (size_t)one.model.table.n_buffers * sizeof(float));
         Evaluation one_ev;
-        trainer_evaluate(&one, &one_ev);
+        trainer_evaluate(&one, SPLIT_TEST, &one_ev);
         EXPECT(one_ev.count == dp_ev.count && one_ev.correct == dp_ev.correct);
         EXPECT(!memcmp(one_ev.predictions, dp_ev.predictions, (size_t)one_ev.count * sizeof(int)));
         EXPECT(fabs(one_ev.loss - dp_ev.loss) <= 1e-12 * fabs(one_ev.loss) + 1e-15);

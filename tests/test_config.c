@@ -4,7 +4,10 @@
  * resumes only if its trials keep their ids: so the keys, their order and
  * their value text must never drift. Each case goes through the sweep's
  * own path (sweep_trial_config, config_to_text, trial_id_make); the
- * expected strings were captured from the code before the key table. */
+ * expected strings were captured from the code before the key table.
+ * The keys added later (val_split, val_seed, early_stop) are in the text
+ * only when on: with val_split = 0 the first five cases keep the ids runs
+ * had before the validation split existed. */
 #include <stdio.h>
 #include <string.h>
 #include "testutil.h"
@@ -23,7 +26,7 @@ typedef struct PinnedCase {
 
 static const PinnedCase CASES[] = {
     /* a model's recipe, nothing else */
-    {{"model=gecco"}, 1,
+    {{"model=gecco", "val_split=0"}, 1,
      "model=gecco\ndataset=mnist\nepochs=50\nbatch_size=64\neval_batch_size=64\n"
      "grad_accum=1\nlr=0.001\noptimizer=adam\nweight_decay=0\nl2_scope=all\n"
      "momentum=0\nnesterov=false\nadam_eps=1e-08\nschedule=constant\nseed=0\n"
@@ -31,7 +34,7 @@ static const PinnedCase CASES[] = {
      "augment=none\ntf32=false\ncuda_graph=true\nfeature_length=64\ndropout=0.15\n"
      "graph=selfloop\n",
      "f3381b40349e"},
-    {{"model=baseline_cnn", "lr=0.001", "batch_size=32", "seed=3"}, 1,
+    {{"model=baseline_cnn", "lr=0.001", "batch_size=32", "seed=3", "val_split=0"}, 1,
      "model=baseline_cnn\ndataset=mnist\nepochs=7\nbatch_size=32\neval_batch_size=64\n"
      "grad_accum=1\nlr=0.001\noptimizer=adam\nweight_decay=0\nl2_scope=all\n"
      "momentum=0\nnesterov=false\nadam_eps=1e-08\nschedule=step:7:0.1\nseed=3\n"
@@ -40,7 +43,7 @@ static const PinnedCase CASES[] = {
      "6e2cb814a1d2"},
     /* augment and a schedule; resnet's recipe is SGD with momentum */
     {{"model=resnet", "augment=rotate:10,shift:2,erase:4", "schedule=cosine:20:0.0001", "depth=18",
-      "stem=small", "zero_init_residual=on"}, 1,
+      "stem=small", "zero_init_residual=on", "val_split=0"}, 1,
      "model=resnet\ndataset=mnist\nepochs=25\nbatch_size=64\neval_batch_size=64\n"
      "grad_accum=1\nlr=0.1\noptimizer=sgd\nweight_decay=0.0001\nl2_scope=all\n"
      "momentum=0.9\nnesterov=false\nadam_eps=1e-08\nschedule=cosine:20:0.0001\n"
@@ -50,7 +53,7 @@ static const PinnedCase CASES[] = {
      "30a868c50729"},
     /* every model option set, and the optimizer changed after its fields */
     {{"model=gecco", "weight_decay=0.05", "adam_eps=1e-07", "optimizer=adamw", "feature_length=32",
-      "dropout=0.2", "graph=complete", "eval_batch_size=128", "grad_accum=2", "lr=3e-4"}, 1,
+      "dropout=0.2", "graph=complete", "eval_batch_size=128", "grad_accum=2", "lr=3e-4", "val_split=0"}, 1,
      "model=gecco\ndataset=mnist\nepochs=50\nbatch_size=64\neval_batch_size=128\n"
      "grad_accum=2\nlr=0.0003\noptimizer=adamw\nweight_decay=0.05\nl2_scope=all\n"
      "momentum=0\nnesterov=false\nadam_eps=1e-07\nschedule=constant\nseed=0\n"
@@ -62,7 +65,7 @@ static const PinnedCase CASES[] = {
     {{"model=baseline_cnn", "dataset=fashion-mnist", "epochs=3", "optimizer=sgd", "momentum=0.9",
       "nesterov=true", "l2_scope=fc", "train_subset=1000", "test_subset=500", "data_parallel=true",
       "allreduce=mpi", "tf32=true", "cuda_graph=false", "seed=18446744073709551615", "device=cpu",
-      "threads=2", "out=x.h5"}, 2,
+      "threads=2", "out=x.h5", "val_split=0"}, 2,
      "model=baseline_cnn\ndataset=fashion-mnist\nepochs=3\nbatch_size=64\n"
      "eval_batch_size=64\ngrad_accum=1\nlr=0.001\noptimizer=sgd\nweight_decay=0\n"
      "l2_scope=fc\nmomentum=0.9\nnesterov=true\nadam_eps=1e-08\nschedule=step:7:0.1\n"
@@ -70,6 +73,24 @@ static const PinnedCase CASES[] = {
      "data_parallel=true\nallreduce=mpi\naugment=none\ntf32=true\ncuda_graph=false\n"
      "dropout=0.5\n",
      "63ab6eb9ff4e"},
+    /* the validation split's default (auto) and early stopping: new lines at the end of the keys */
+    {{"model=gecco"}, 1,
+     "model=gecco\ndataset=mnist\nepochs=50\nbatch_size=64\neval_batch_size=64\n"
+     "grad_accum=1\nlr=0.001\noptimizer=adam\nweight_decay=0\nl2_scope=all\n"
+     "momentum=0\nnesterov=false\nadam_eps=1e-08\nschedule=constant\nseed=0\n"
+     "train_subset=0\ntest_subset=0\ndata_parallel=false\nallreduce=auto\n"
+     "augment=none\ntf32=false\ncuda_graph=true\nval_split=auto\nval_seed=0\nfeature_length=64\n"
+     "dropout=0.15\ngraph=selfloop\n",
+     "4c0d521070d6"},
+    {{"model=gecco", "val_split=5000", "val_seed=9", "early_stop=patience:5,min_delta:0.001,on:val_accuracy"}, 1,
+     "model=gecco\ndataset=mnist\nepochs=50\nbatch_size=64\neval_batch_size=64\n"
+     "grad_accum=1\nlr=0.001\noptimizer=adam\nweight_decay=0\nl2_scope=all\n"
+     "momentum=0\nnesterov=false\nadam_eps=1e-08\nschedule=constant\nseed=0\n"
+     "train_subset=0\ntest_subset=0\ndata_parallel=false\nallreduce=auto\n"
+     "augment=none\ntf32=false\ncuda_graph=true\nval_split=5000\nval_seed=9\n"
+     "early_stop=patience:5,min_delta:0.001,on:val_accuracy\nfeature_length=64\n"
+     "dropout=0.15\ngraph=selfloop\n",
+     "084124a05d9e"},
 };
 
 /* settings "key=value" -> SweepSetting (line = position + 1). */
@@ -123,7 +144,7 @@ static void test_model_change_keeps_run_keys(void **state)
                         "eval_batch_size=64\ngrad_accum=1\nlr=0.001\noptimizer=adam\nweight_decay=0\n"
                         "l2_scope=all\nmomentum=0\nnesterov=false\nadam_eps=1e-08\nschedule=step:7:0.1\n"
                         "seed=7\ntrain_subset=0\ntest_subset=0\ndata_parallel=true\nallreduce=nccl\n"
-                        "augment=none\ntf32=true\ncuda_graph=false\ndropout=0.5\n");
+                        "augment=none\ntf32=true\ncuda_graph=false\nval_split=auto\nval_seed=0\ndropout=0.5\n");
     assert_string_equal(cfg.device, "cpu");
     assert_string_equal(cfg.out, "x.h5");
     assert_int_equal(cfg.threads, 3);
@@ -137,7 +158,7 @@ static void test_messages(void **state)
          "colour: unknown key for model gecco (keys: model dataset epochs batch_size "
          "eval_batch_size grad_accum lr optimizer weight_decay l2_scope momentum nesterov "
          "adam_eps schedule seed device threads out train_subset test_subset data_parallel "
-         "allreduce augment tf32 cuda_graph and the model's options)"},
+         "allreduce augment tf32 cuda_graph val_split val_seed early_stop and the model's options)"},
         {"feature_length", "3", "feature_length: expected an even number, got 3"},
         {"epochs", "0", "epochs: expected a whole number in [1, 100000], got '0'"},
         {"threads", "x", "threads: expected a whole number in [0, 1024], got 'x'"},
@@ -156,6 +177,13 @@ static void test_messages(void **state)
         {"augment", "shift:-1",
          "augment: expected shift:PIXELS with a whole number of pixels in [0, 28], got 'shift:-1'"},
         {"seed", "-3", "seed: expected a non-negative whole number, got '-3'"},
+        {"val_seed", "x", "val_seed: expected a non-negative whole number, got 'x'"},
+        {"val_split", "-5", "val_split: expected auto or a whole number of images in [0, 1073741824], got '-5'"},
+        {"early_stop", "patience:0",
+         "early_stop: patience: expected a whole number in [1, 100000], got '0'"},
+        {"early_stop", "min_delta:0.1",
+         "early_stop: expected off or patience:P[,min_delta:D][,on:val_loss|val_accuracy] (patience is required), "
+         "got 'min_delta:0.1'"},
         {"seed", "18446744073709551616",
          "seed: expected a whole number in [0, 18446744073709551615], got '18446744073709551616'"},
         {"optimizer", "lbfgs", "optimizer: expected sgd, adam or adamw, got 'lbfgs'"},

@@ -1,7 +1,8 @@
-/* `sweeprun eval --run FILE.h5`: rebuild the model from the run file's
- * recorded configuration, load its weights and re-score the test set. The
- * result must equal the recorded final test accuracy exactly (same code,
- * same batches, same order). */
+/* `sweeprun eval --run FILE.h5 [--weights last|best]`: rebuild the model
+ * from the run file's recorded configuration, load its weights (after the
+ * last epoch, or of the best epoch by validation) and re-score the test
+ * set. The result must equal the accuracy recorded for those weights
+ * exactly (same code, same batches, same order). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,14 +18,23 @@ int cmd_eval(int argc, char **argv)
 {
     const char *run = NULL, *dataset = NULL;
     int threads = 0;
+    RunWeights which = WEIGHTS_LAST;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            puts("usage: sweeprun eval --run FILE.h5 [--dataset D] [--threads N]");
+            puts("usage: sweeprun eval --run FILE.h5 [--weights last|best] [--dataset D] [--threads N]\n"
+                 "  --weights last   the weights after the last epoch (default)\n"
+                 "  --weights best   the best epoch's by validation accuracy (/best/weights)");
             return EXIT_OK;
         }
         int has_value = i + 1 < argc;
         if (!strcmp(argv[i], "--run") && has_value) run = argv[++i];
         else if (!strcmp(argv[i], "--dataset") && has_value) dataset = argv[++i];
+        else if (!strcmp(argv[i], "--weights") && has_value) {
+            if (run_weights_parse(argv[++i], &which)) {
+                report_error("eval: --weights: expected last or best, got '%s'", argv[i]);
+                return EXIT_BAD_INPUT;
+            }
+        }
         else if (!strcmp(argv[i], "--threads") && has_value) {
             char err[256];
             if (config_parse_int("threads", argv[++i], &threads, err, sizeof err)) {
@@ -33,7 +43,7 @@ int cmd_eval(int argc, char **argv)
             }
         } else {
             report_error("eval: unexpected argument '%s' (usage: sweeprun eval --run FILE.h5 "
-                         "[--dataset D] [--threads N])", argv[i]);
+                         "[--weights last|best] [--dataset D] [--threads N])", argv[i]);
             return EXIT_BAD_INPUT;
         }
     }
@@ -45,6 +55,11 @@ int cmd_eval(int argc, char **argv)
     double recorded;
     char err[1024];
     if (run_load_config(run, &cfg, &recorded, err, sizeof err)) {
+        report_error("eval: %s", err);
+        return EXIT_BAD_INPUT;
+    }
+    int64_t best_epoch = 0;
+    if (which == WEIGHTS_BEST && run_load_best_record(run, &best_epoch, &recorded, err, sizeof err)) {
         report_error("eval: %s", err);
         return EXIT_BAD_INPUT;
     }
@@ -66,16 +81,18 @@ int cmd_eval(int argc, char **argv)
         return EXIT_BAD_INPUT;
     }
     Trainer t;
-    if (run_load_trainer(run, &t, &cfg, &data, err, sizeof err)) {
+    if (run_load_trainer(run, which, &t, &cfg, &data, err, sizeof err)) {
         report_error("eval: %s", err);
         dataset_free(&data);
         return EXIT_BAD_INPUT;
     }
     Evaluation ev;
-    trainer_evaluate(&t, &ev);
+    trainer_evaluate(&t, SPLIT_TEST, &ev);
     int same = ev.accuracy == recorded;
-    printf("%s: %s on %ld test images: accuracy %.4f%% (loss %.5f); recorded %.4f%%: %s\n", run,
-           cfg.model->name, ev.count, 100 * ev.accuracy, ev.loss, 100 * recorded,
+    char whose[64] = "";
+    if (which == WEIGHTS_BEST) snprintf(whose, sizeof whose, " (best epoch %lld by validation)", (long long)best_epoch);
+    printf("%s: %s%s on %ld test images: accuracy %.4f%% (loss %.5f); recorded %.4f%%: %s\n", run,
+           cfg.model->name, whose, ev.count, 100 * ev.accuracy, ev.loss, 100 * recorded,
            same ? "reproduced exactly" : "MISMATCH");
     evaluation_free(&ev);
     trainer_free(&t);

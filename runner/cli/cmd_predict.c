@@ -299,7 +299,7 @@ int cmd_predict(int argc, char **argv)
     int rc = EXIT_OK;
     long n_ctx = 0;
     uint8_t *ctx = NULL;
-    if (run_load_trainer(a.run, &t, &cfg, &data, err, sizeof err)) {
+    if (run_load_trainer(a.run, WEIGHTS_LAST, &t, &cfg, &data, err, sizeof err)) {
         report_error("predict: %s", err);
         rc = EXIT_BAD_INPUT;
     } else if (!a.batch && read_context(a.run, &ctx, &n_ctx, err, sizeof err)) {

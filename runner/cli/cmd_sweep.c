@@ -71,6 +71,7 @@ static void make_plan(const char *path, Plan *p)
     p->ctx.ranks_per_trial = p->sf.ranks_per_trial;
     p->ctx.n_train = p->data.n_train;
     p->ctx.n_test = p->data.n_test;
+    p->ctx.prune = p->sf.prune.enabled;
     SweepResolver r = sweep_config_resolver(&p->ctx);
     sweep_expand(&p->sf, &r, &p->trials, &p->problems);
     if (!p->problems.count && !p->trials.count)
@@ -237,12 +238,14 @@ static int on_epoch(void *user, const EpochStats *st)
     Sweep *s = user;
     const SweepTrial *x = s->trial;
     if (!s->quiet) {
-        printf("[rank %d] %s epoch %d/%d: train loss %.4f acc %.2f%%, test acc %.2f%% (%.1f s)\n", s->world->rank,
-               x->id, st->epoch + 1, x->epochs, st->train_loss, 100 * st->train_accuracy,
-               100 * st->test_accuracy, st->seconds);
+        printf("[rank %d] %s epoch %d/%d: train loss %.4f acc %.2f%%, val acc %.2f%%, test acc %.2f%% (%.1f s)\n",
+               s->world->rank, x->id, st->epoch + 1, x->epochs, st->train_loss, 100 * st->train_accuracy,
+               100 * st->val_accuracy, 100 * st->test_accuracy, st->seconds);
         fflush(stdout);
     }
-    prune_board_post(&s->board, x->index, st->epoch, st->test_accuracy);
+    /* Pruning decides on the validation split, never on the test set
+     * (sweep_trial_config refuses pruning without a split). */
+    prune_board_post(&s->board, x->index, st->epoch, st->val_accuracy);
     const PruneRule *rule = &s->plan->sf.prune;
     if (!rule->enabled || st->epoch + 1 < rule->warmup || st->epoch + 1 >= x->epochs) return 0;
     prune_board_read(&s->board, st->epoch, s->column);
@@ -250,10 +253,11 @@ static int on_epoch(void *user, const EpochStats *st)
     for (int i = 0; i < s->plan->trials.count; i++)
         if (i != x->index && !strcmp(s->plan->trials.items[i].model, x->model)) s->column[m++] = s->column[i];
     double median;
-    int prune = prune_decide(rule, st->epoch + 1, st->test_accuracy, s->column, m, &median);
+    int prune = prune_decide(rule, st->epoch + 1, st->val_accuracy, s->column, m, &median);
     if (prune) {
-        printf("[rank %d] %s pruned after epoch %d: test accuracy %.2f%% is below the median %.2f%% of the other "
-               "%s trials\n", s->world->rank, x->id, st->epoch + 1, 100 * st->test_accuracy, 100 * median, x->model);
+        printf("[rank %d] %s pruned after epoch %d: validation accuracy %.2f%% is below the median %.2f%% of the "
+               "other %s trials\n", s->world->rank, x->id, st->epoch + 1, 100 * st->val_accuracy, 100 * median,
+               x->model);
         fflush(stdout);
     }
     return prune;
@@ -317,11 +321,14 @@ static int run_one(Sweep *s, const SweepTrial *x)
     }
     if (cuda_index >= 0 && s->nccl_ready) cuda_index = s->nccl_device;   /* the GPU NCCL bound */
     int threads = set_compute_threads(cfg->threads ? cfg->threads : trial_default_threads(s->world));
-    Dataset view = subset_view(&p->data, cfg);
+    Dataset view = subset_view(&p->data, cfg), split;
+    /* Checked during expansion (sweep_trial_config): cannot fail here. */
+    if (trial_hold_out(cfg, &view, &split, err, sizeof err)) comm_abort(s->world, 1, "sweep: trial %s: %s", x->id, err);
     TrialHooks hooks = {.user = s, .on_start = on_start, .on_epoch = on_epoch};
-    TrialSpec spec = {.cfg = cfg, .group = s->group, .data = &view, .cuda_index = cuda_index, .threads = threads,
+    TrialSpec spec = {.cfg = cfg, .group = s->group, .data = &split, .cuda_index = cuda_index, .threads = threads,
                       .command = s->command, .resume = 1, .use_nccl = use_nccl, .hooks = &hooks};
     trial_run(&spec, &o);
+    dataset_free(&split);
     if (lead) report_result(s, &o);
     if (lead && o.start_epoch > 0) s->resumed[x->index] = 1;   /* summed over ranks at the end */
     if (!o.started) return RAN_FAILED;

@@ -132,9 +132,9 @@ static void on_start(void *user, const Trainer *t, int start_epoch)
         trainer_device_name(t, device, sizeof device);
         if (v->note[0]) printf("note: %s\n", v->note);
         printf("device: %s\n", device);
-        printf("training %s (%ld parameters) on %s: %d train / %d test images from %s, %d epochs, "
+        printf("training %s (%ld parameters) on %s: %d train / %d validation / %d test images from %s, %d epochs, "
                "batch %d, %s lr %g, %d threads\n",
-               cfg->model->name, model_param_count(&t->model), cfg->dataset, v->data->n_train,
+               cfg->model->name, model_param_count(&t->model), cfg->dataset, v->data->n_train, v->data->n_val,
                v->data->n_test, v->data->dir, cfg->epochs, cfg->batch_size, optim_kind_name(cfg->optim.kind),
                cfg->lr, v->threads);
         if (cfg->data_parallel)
@@ -193,11 +193,30 @@ static int prepare(const ProcessGroup *world, TrainConfig *cfg, int *cuda_index,
         snprintf(err, err_size, "train: %.1000s", why);
         return -1;
     }
+    Dataset full = *data;
+    if (trial_hold_out(cfg, &full, data, why, sizeof why)) {
+        *data = full;
+        snprintf(err, err_size, "train: %.1000s", why);
+        return -1;
+    }
+    dataset_free(&full);
     if (trial_check_batches(cfg, data->n_train, world->size, err, err_size)) {
         prefix_train(err, err_size);
         return -1;
     }
     return 0;
+}
+
+/* The last line: the final test accuracy; with a validation split, also
+ * the best-validation epoch and that epoch's test accuracy. */
+static void print_done(const TrialOutcome *out, const char *path)
+{
+    printf("done: final test accuracy %.2f%%", 100 * out->last.test_accuracy);
+    if (out->stopped_early) printf(" (early stopping after epoch %d)", out->stopped_early);
+    if (out->best_epoch > 0)
+        printf("; best validation accuracy %.2f%% at epoch %d, its test accuracy %.2f%%", 100 * out->best_val_accuracy,
+               out->best_epoch, 100 * out->best_epoch_test_accuracy);
+    printf(", run file %s\n", path);
 }
 
 static int train_main(ProcessGroup *world, int argc, char **argv)
@@ -254,7 +273,7 @@ static int train_main(ProcessGroup *world, int argc, char **argv)
         if (out.status == RUN_DIVERGED) report_error("train: diverged (%s); run file kept: %s", out.error, cfg.out);
         else if (out.status == RUN_FAILED) report_error("train: %s", out.error);
         else if (!quiet)
-            printf("done: final test accuracy %.2f%%, run file %s\n", 100 * out.last.test_accuracy, cfg.out);
+            print_done(&out, cfg.out);
     }
     return out.status == RUN_COMPLETE ? EXIT_OK : out.status == RUN_DIVERGED ? EXIT_DIVERGED : EXIT_FAILED;
 }

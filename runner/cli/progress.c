@@ -1,4 +1,5 @@
 #include "progress.h"
+#include <math.h>
 #include "util.h"
 #include <unistd.h>
 
@@ -34,9 +35,10 @@ void progress_epoch(Progress *p, const EpochStats *s)
 {
     if (p->quiet) return;
     if (p->live) fputs("\r\033[K", p->out);
-    fprintf(p->out,
-            "epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  lr %.3g  %.1fs (%.0f img/s)\n",
-            s->epoch + 1, p->epochs, s->train_loss, 100 * s->train_accuracy, s->test_loss,
-            100 * s->test_accuracy, s->lr, s->seconds, s->train_images_per_second);
+    fprintf(p->out, "epoch %d/%d  train loss %.4f acc %.2f%%  ", s->epoch + 1, p->epochs, s->train_loss,
+            100 * s->train_accuracy);
+    if (!isnan(s->val_accuracy)) fprintf(p->out, "val loss %.4f acc %.2f%%  ", s->val_loss, 100 * s->val_accuracy);
+    fprintf(p->out, "test loss %.4f acc %.2f%%  lr %.3g  %.1fs (%.0f img/s)\n", s->test_loss, 100 * s->test_accuracy,
+            s->lr, s->seconds, s->train_images_per_second);
     fflush(p->out);
 }

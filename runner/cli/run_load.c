@@ -47,12 +47,39 @@ int run_load_config(const char *path, TrainConfig *cfg, double *final_accuracy, 
     return 0;
 }
 
-int run_load_trainer(const char *path, Trainer *t, const TrainConfig *cfg, const Dataset *data,
+int run_weights_parse(const char *text, RunWeights *out)
+{
+    if (!strcmp(text, "last")) *out = WEIGHTS_LAST;
+    else if (!strcmp(text, "best")) *out = WEIGHTS_BEST;
+    else return -1;
+    return 0;
+}
+
+int run_load_best_record(const char *path, int64_t *epoch, double *test_accuracy, char *err, int n)
+{
+    RunFile *f = runfile_open(path, err, n);
+    if (!f) return -1;
+    int rc = 0;
+    if (!runfile_has_attr(f, "best_epoch") || !runfile_has_attr(f, "best_epoch_test_accuracy")) {
+        snprintf(err, n, "%.800s: no best epoch by validation (no attribute best_epoch: trained without a validation "
+                 "split, or written before validation existed); use --weights last", path);
+        rc = -1;
+    }
+    if (!rc) rc = runfile_read_attr_int64(f, "best_epoch", epoch, err, n);
+    if (!rc) rc = runfile_read_attr_double(f, "best_epoch_test_accuracy", test_accuracy, err, n);
+    runfile_close(f);
+    return rc;
+}
+
+int run_load_trainer(const char *path, RunWeights which, Trainer *t, const TrainConfig *cfg, const Dataset *data,
                      char *err, int err_size)
 {
     trainer_init(t, cfg, data);
-    if (runfile_read_weights(path, &t->model.table, t->model.params, t->model.buffers, err,
-                             err_size) == 0) {
+    int64_t epoch;
+    float *params = t->model.params, *buffers = t->model.buffers;
+    if ((which == WEIGHTS_BEST
+             ? runfile_read_best_weights(path, &t->model.table, params, buffers, &epoch, err, err_size)
+             : runfile_read_weights(path, &t->model.table, params, buffers, err, err_size)) == 0) {
         trainer_weights_loaded(t);
         return 0;
     }

@@ -12,9 +12,19 @@
 int run_load_config(const char *path, TrainConfig *cfg, double *final_accuracy, char *err,
                     int err_size);
 
-/* trainer_init(t, cfg, data) and the weights of path into its model.
- * 0 ok; -1 with the reason in err and t released. */
-int run_load_trainer(const char *path, Trainer *t, const TrainConfig *cfg, const Dataset *data,
+/* Which weights of a run: /weights (after the last epoch) or /best/weights
+ * (the best epoch by validation). */
+typedef enum { WEIGHTS_LAST = 0, WEIGHTS_BEST = 1 } RunWeights;
+/* "last" or "best" from a --weights flag; 0 ok, -1 otherwise. */
+int run_weights_parse(const char *text, RunWeights *out);
+
+/* The best epoch by validation (1-based) and the test accuracy recorded for
+ * it. 0 ok; -1 with err naming the file when the run has none. */
+int run_load_best_record(const char *path, int64_t *epoch, double *test_accuracy, char *err, int err_size);
+
+/* trainer_init(t, cfg, data) and the chosen weights of path into its
+ * model. 0 ok; -1 with the reason in err and t released. */
+int run_load_trainer(const char *path, RunWeights which, Trainer *t, const TrainConfig *cfg, const Dataset *data,
                      char *err, int err_size);
 
 #endif

@@ -1,5 +1,7 @@
 #include "run_record.h"
 #include "util.h"
+#include "validation.h"
+#include <math.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +69,7 @@ int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
     }
     rec->data = data;
     rec->context = cfg->eval_batch_size;
+    rec->best_val_accuracy = rec->best_val_loss = NAN;
     char text[8192], now[32];
     config_to_text(cfg, text, sizeof text);
     iso_now(now, sizeof now);
@@ -82,6 +85,8 @@ int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
         || runfile_set_attr_string(f, "dataset_dir", data->dir, e, n)
         || runfile_set_attr_int64(f, "train_images", data->n_train, e, n)
         || runfile_set_attr_int64(f, "test_images", data->n_test, e, n)
+        || runfile_set_attr_int64(f, "val_images", data->n_val, e, n)
+        || (data->n_val > 0 && runfile_write_validation(f, data->val_index, data->n_val, VALIDATION_RULE, e, n))
         || runfile_set_attr_int64(f, "param_count", param_count, e, n)
         || runfile_set_attr_int64(f, "aux_param_count",
                                   model_aux_param_count_for(cfg->model, cfg->model_options), e, n)
@@ -93,6 +98,7 @@ int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
         || runfile_set_attr_string(f, "command", command_line, e, n)
         || runfile_set_attr_int64(f, "epochs_completed", 0, e, n)
         || runfile_set_attr_int64(f, "resumes", 0, e, n)) {
+        if (runfile_disk_refused(f)) rec->disk_error = ENOSPC;
         runfile_abandon(rec->file);
         rec->file = NULL;
         return -1;
@@ -100,8 +106,31 @@ int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
     return 0;
 }
 
+/* The best epoch and early stopping's state over the epochs that stay,
+ * and whether /best must be written from the checkpoint (see RunRecord). */
+static void replay_epochs(RunRecord *rec, RunFile *f, const RunEpochs *ep, const TrainConfig *cfg,
+                          int64_t epochs_done)
+{
+    long kept = 0;
+    while (kept < ep->count && ep->epoch[kept] <= epochs_done) kept++;
+    early_stop_reset(&rec->early);
+    if (!ep->val_accuracy) return;
+    for (long i = 0; i < kept; i++) early_stop_update(&cfg->early_stop, &rec->early, ep->val_loss[i], ep->val_accuracy[i]);
+    long best = run_epochs_best_row(ep, kept);
+    if (best < 0) return;
+    rec->best_epoch = ep->epoch[best];
+    rec->best_val_accuracy = ep->val_accuracy[best];
+    rec->best_val_loss = ep->val_loss[best];
+    rec->best_test_accuracy = ep->test_accuracy[best];
+    int64_t stored = 0;
+    if (!runfile_has_attr(f, "best_epoch") || runfile_read_attr_int64(f, "best_epoch", &stored, NULL, 0)) stored = 0;
+    /* /best is written after the checkpoint, so only the checkpoint's own
+     * epoch can be missing from it. */
+    rec->best_from_checkpoint = stored != rec->best_epoch && rec->best_epoch == epochs_done;
+}
+
 /* What the .tmp says before it is reopened for writing: whose it is, the
- * best accuracy of the epochs that stay, how often it was resumed. */
+ * best epoch of the epochs that stay, how often it was resumed. */
 static int read_interrupted(RunRecord *rec, const char *tmp, const TrainConfig *cfg, int64_t epochs_done,
                             int64_t *resumes)
 {
@@ -121,9 +150,7 @@ static int read_interrupted(RunRecord *rec, const char *tmp, const TrainConfig *
     if (rc == 0 && runfile_has_attr(f, "resumes")) rc = runfile_read_attr_int64(f, "resumes", resumes, e, n);
     RunEpochs ep;
     if (rc == 0 && (rc = runfile_read_epochs(f, &ep, e, n)) == 0) {
-        for (long i = 0; i < ep.count; i++)
-            if (ep.epoch[i] <= epochs_done && (i == 0 || ep.test_accuracy[i] > rec->best_accuracy))
-                rec->best_accuracy = ep.test_accuracy[i];
+        replay_epochs(rec, f, &ep, cfg, epochs_done);
         run_epochs_free(&ep);
     }
     runfile_close(f);
@@ -133,6 +160,7 @@ static int read_interrupted(RunRecord *rec, const char *tmp, const TrainConfig *
 int run_record_resume(RunRecord *rec, const char *path, const TrainConfig *cfg, int64_t epochs_done)
 {
     memset(rec, 0, sizeof *rec);
+    rec->best_val_accuracy = rec->best_val_loss = NAN;
     char tmp[CONFIG_PATH_MAX + 8];
     int64_t resumes = 0;
     if (runfile_tmp_path(path, tmp, sizeof tmp)) {
@@ -197,16 +225,35 @@ static int write_test_results(RunRecord *rec, const Evaluation *ev)
     return rc;
 }
 
+int run_record_best(RunRecord *rec, const Model *m, int epoch, double val_accuracy, double val_loss,
+                    double test_accuracy)
+{
+    RunFile *f = rec->file;
+    char *e = rec->err;
+    int n = sizeof rec->err;
+    rec->best_epoch = epoch;
+    rec->best_val_accuracy = val_accuracy;
+    rec->best_val_loss = val_loss;
+    rec->best_test_accuracy = test_accuracy;
+    rec->best_from_checkpoint = 0;
+    /* best_epoch last: it says what /best holds (replay_epochs reads it). */
+    return runfile_write_best_weights(f, &m->table, m->params, m->buffers, epoch, e, n)
+           || runfile_set_attr_double(f, "best_val_accuracy", val_accuracy, e, n)
+           || runfile_set_attr_double(f, "best_val_loss", val_loss, e, n)
+           || runfile_set_attr_double(f, "best_epoch_test_accuracy", test_accuracy, e, n)
+           || runfile_set_attr_int64(f, "best_epoch", epoch, e, n) ? -1 : 0;
+}
+
 int run_record_epoch(RunRecord *rec, const EpochStats *s, const Evaluation *ev, const Model *m,
                      const Optimizer *opt)
 {
     RunFile *f = rec->file;
     char *e = rec->err;
     int n = sizeof rec->err;
-    if (s->test_accuracy > rec->best_accuracy || s->epoch == 0) rec->best_accuracy = s->test_accuracy;
     RunEpoch row = {.epoch = s->epoch + 1, .train_loss = s->train_loss,
                     .train_accuracy = s->train_accuracy, .test_loss = s->test_loss,
-                    .test_accuracy = s->test_accuracy, .lr = s->lr, .seconds = s->seconds};
+                    .test_accuracy = s->test_accuracy, .lr = s->lr, .seconds = s->seconds,
+                    .val_loss = s->val_loss, .val_accuracy = s->val_accuracy};
     RunCheckpoint ck = {.params = m->params, .n_params = m->table.n_params,
                         .buffers = m->buffers, .n_buffers = m->table.n_buffers,
                         .state1 = opt->state1, .state2 = opt->state2, .n_state = opt->n,
@@ -216,11 +263,15 @@ int run_record_epoch(RunRecord *rec, const EpochStats *s, const Evaluation *ev, 
     if (runfile_write_weights(f, &m->table, m->params, m->buffers, e, n)
         || write_test_results(rec, ev)
         || runfile_set_attr_double(f, "final_test_accuracy", s->test_accuracy, e, n)
-        || runfile_set_attr_double(f, "best_test_accuracy", rec->best_accuracy, e, n)
+        || (!isnan(s->val_accuracy) && runfile_set_attr_double(f, "final_val_accuracy", s->val_accuracy, e, n))
         || runfile_set_attr_int64(f, "epochs_completed", s->epoch + 1, e, n)
         || runfile_append_epoch(f, &row, e, n)
         || runfile_write_checkpoint(f, &ck, e, n))
         return -1;
+    /* After the checkpoint, so a resumed run can always rebuild it (see
+     * RunRecord.best_from_checkpoint). */
+    if (run_val_better(s->val_accuracy, s->val_loss, rec->best_val_accuracy, rec->best_val_loss))
+        return run_record_best(rec, m, s->epoch + 1, s->val_accuracy, s->val_loss, s->test_accuracy);
     return 0;
 }
 
@@ -231,6 +282,7 @@ int run_record_finish(RunRecord *rec, RunStatus status, const char *error_messag
     RunFile *f = rec->file;
     rec->file = NULL;
     if (runfile_set_attr_string(f, "end_time", now, rec->err, sizeof rec->err)
+        || runfile_set_attr_int64(f, "early_stopped", rec->early_stopped, rec->err, sizeof rec->err)
         || runfile_set_attr_string(f, "error", error_message ? error_message : "", rec->err,
                                    sizeof rec->err)) {
         runfile_close(f);

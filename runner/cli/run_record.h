@@ -13,7 +13,15 @@ typedef struct RunRecord {
     RunFile *file;
     const Dataset *data;       /* for the pixels of misclassified test images */
     int context;               /* images of the first eval batch to keep (eval_batch_size) */
-    double best_accuracy;
+    /* The best epoch by validation (run_val_better): 1-based, 0 = none yet. */
+    int best_epoch;
+    double best_val_accuracy, best_val_loss, best_test_accuracy;
+    /* Resume only: the checkpoint's epoch is the best one but /best does
+     * not hold it yet (the run was killed between the two writes): the
+     * caller writes it from the checkpoint (run_record_best). */
+    int best_from_checkpoint;
+    EarlyStopState early;      /* resume only: early stopping replayed over the kept epochs */
+    int early_stopped;         /* the epoch after which early stopping ended the run; 0 = it did not */
     int disk_error;            /* run_record_open failed because the disk refused the file (errno) */
     char err[1024];            /* why the last call failed */
 } RunRecord;
@@ -32,9 +40,14 @@ int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
  * the wrong type, unreadable epochs): the .tmp is untouched either way. */
 #define RUN_RECORD_UNUSABLE (-2)
 int run_record_resume(RunRecord *rec, const char *path, const TrainConfig *cfg, int64_t epochs_done);
-/* Everything one finished epoch produced. 0 ok, -1 with rec->err. */
+/* Everything one finished epoch produced: its row, test results, weights,
+ * checkpoint, and (when its validation result is the best so far) the
+ * best weights after the checkpoint. 0 ok, -1 with rec->err. */
 int run_record_epoch(RunRecord *rec, const EpochStats *s, const Evaluation *ev, const Model *m,
                      const Optimizer *opt);
+/* Write m's weights as the best epoch's (/best and the best_* attributes). */
+int run_record_best(RunRecord *rec, const Model *m, int epoch, double val_accuracy, double val_loss,
+                    double test_accuracy);
 /* Final status and end time, then the rename to the final name. */
 int run_record_finish(RunRecord *rec, RunStatus status, const char *error_message);
 

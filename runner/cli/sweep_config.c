@@ -68,8 +68,15 @@ int sweep_trial_config(const SweepConfigContext *ctx, const SweepSetting *s, int
     int cuda_index;
     if (trial_resolve_device(cfg, &alone, &cuda_index, NULL, 0, why, sizeof why))
         report(&r, line_of(s, n, "device"), why);
+    if (ctx->prune && cfg->val_split == 0)
+        report(&r, line_of(s, n, "val_split"), "val_split: pruning decides on the validation split, and val_split = 0 "
+               "has none (the test set is never used to decide); set val_split or drop the [prune] section");
     int ranks = ctx->ranks_per_trial > 1 ? ctx->ranks_per_trial : 1;
-    if (ctx->n_train > 0 && trial_check_batches(cfg, subset_of(cfg->train_subset, ctx->n_train), ranks, why, sizeof why)) {
+    int n_train = ctx->n_train > 0 ? trial_train_count(cfg, subset_of(cfg->train_subset, ctx->n_train), why, sizeof why) : 0;
+    if (n_train < 0) {
+        int line = line_of(s, n, "val_split");
+        report(&r, line ? line : line_of(s, n, "train_subset"), why);
+    } else if (n_train > 0 && trial_check_batches(cfg, n_train, ranks, why, sizeof why)) {
         int line = line_of(s, n, "batch_size");
         if (!line) line = line_of(s, n, "train_subset");
         report(&r, line, why);

@@ -7,6 +7,7 @@
 #include "device.h"
 #include "run_record.h"
 #include "trial_state.h"
+#include "validation.h"
 
 typedef struct TrialSession {
     const TrialSpec *spec;
@@ -91,6 +92,16 @@ static int open_resumed(TrialSession *s, Trainer *t, char *err, int err_size)
         return -1;
     }
     o->step = (long)ck.step;
+    /* Killed between the checkpoint and /best: the checkpoint is the best. */
+    if (s->rec.best_from_checkpoint
+        && run_record_best(&s->rec, m, s->rec.best_epoch, s->rec.best_val_accuracy, s->rec.best_val_loss,
+                           s->rec.best_test_accuracy)) {
+        snprintf(err, err_size, "%s", s->rec.err);
+        runfile_close(s->rec.file);
+        s->rec.file = NULL;
+        return -1;
+    }
+    t->early = s->rec.early;
     return (int)ck.epoch;
 }
 
@@ -141,6 +152,7 @@ void trial_run(const TrialSpec *spec, TrialOutcome *out)
     out->start_epoch = start[1];
     if (start[1] > 0) {
         share_optimizer(g, &t);
+        comm_broadcast_bytes(g, &t.early, sizeof t.early, 0);   /* every rank decides early stopping */
         trainer_weights_loaded(&t);   /* the checkpoint to the GPU copies, if any */
     }
     if (cfg->data_parallel) trainer_set_group(&t, g, spec->use_nccl);
@@ -149,6 +161,11 @@ void trial_run(const TrialSpec *spec, TrialOutcome *out)
     TrainObserver obs = {.user = &s, .on_batch = on_batch, .on_epoch = on_epoch};
     /* Only the first rank reports; the others train silently. */
     out->status = trainer_run(&t, start[1], lead ? &obs : NULL, &out->last);
+    out->stopped_early = t.stopped_early;
+    s.rec.early_stopped = t.stopped_early;
+    out->best_epoch = s.rec.best_epoch;
+    out->best_val_accuracy = s.rec.best_val_accuracy;
+    out->best_epoch_test_accuracy = s.rec.best_test_accuracy;
     if (lead) {
         const char *why = out->status == RUN_DIVERGED ? "loss became NaN or infinite"
                           : s.io_failed ? s.rec.err : "";
@@ -167,6 +184,20 @@ void trial_run(const TrialSpec *spec, TrialOutcome *out)
     out->status = (RunStatus)verdict[0];
     out->epochs_run = verdict[1];
     trainer_free(&t);
+}
+
+int trial_train_count(const TrainConfig *cfg, int n_train, char *err, int err_size)
+{
+    int n_val = validation_count(cfg, n_train, err, err_size);
+    return n_val < 0 ? -1 : n_train - n_val;
+}
+
+int trial_hold_out(const TrainConfig *cfg, const Dataset *full, Dataset *out, char *err, int err_size)
+{
+    int n_val = validation_count(cfg, full->n_train, err, err_size);
+    if (n_val < 0) return -1;
+    dataset_hold_out(full, n_val, cfg->val_seed, out);
+    return 0;
 }
 
 int trial_resolve_device(const TrainConfig *cfg, const ProcessGroup *world, int *cuda_index, char *note,

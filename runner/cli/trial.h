@@ -41,6 +41,9 @@ typedef struct TrialOutcome {
     RunStatus status;
     int start_epoch;                /* epochs already done when it started (resumed if > 0) */
     int epochs_run;                 /* epochs trained now */
+    int stopped_early;              /* early stopping ended it after this epoch (0: it did not) */
+    int best_epoch;                 /* first rank: the best epoch by validation (0: none) */
+    double best_val_accuracy, best_epoch_test_accuracy;
     EpochStats last;                /* the last epoch trained (when epochs_run > 0) */
     char error[1200];               /* why it failed or did not start (first rank) */
 } TrialOutcome;
@@ -51,6 +54,13 @@ typedef struct TrialOutcome {
 void trial_run(const TrialSpec *spec, TrialOutcome *out);
 
 /* Checks and choices `train` and `sweep` share before training. */
+/* The trial's dataset: full (train_subset already applied) with cfg's
+ * validation split held out (dataset_hold_out; out owns copies). 0 ok;
+ * -1 with "val_split: ..." in err when the split does not fit. */
+int trial_hold_out(const TrainConfig *cfg, const Dataset *full, Dataset *out, char *err, int err_size);
+/* The training images left after cfg's validation split of n_train, or -1
+ * with the reason in err. */
+int trial_train_count(const TrainConfig *cfg, int n_train, char *err, int err_size);
 /* Pick the device for this rank (train_resolve_device): *cuda_index >= 0
  * for a GPU (cuda:I as asked, else the node-local rank's share of the
  * GPUs), -1 for the CPU; note (may be NULL) gets why "auto" chose the CPU.

@@ -38,6 +38,10 @@ struct ConfigKey {
     int flags;                        /* IN_ID | KEEP */
     const char *initial;              /* the value before the model's recipe; NULL = zero */
     const char *arg, *help;           /* --help: "--NAME ARG  HELP" (lines split at '\n') */
+    /* IN_ID keys only: NULL = always in the configuration text; else it
+     * is there only when this says so (a key added later, left out at its
+     * "off" value so the runs made before it keep their trial ids). */
+    int (*in_text)(const TrainConfig *c);
 };
 
 static void *field_of(const ConfigKey *key, TrainConfig *c) { return (char *)c + key->offset; }
@@ -222,24 +226,26 @@ static int set_schedule(const ConfigKey *key, TrainConfig *c, const char *v, cha
 
 static int parse_seed(const ConfigKey *key, TrainConfig *c, const char *v, char *err, int n)
 {
+    uint64_t *out = field_of(key, c);
     char *end;
     errno = 0;
     unsigned long long s = strtoull(v, &end, 10);
     if (end == v || *end || *v == '-') {
-        snprintf(err, n, "seed: expected a non-negative whole number, got '%s'", v);
+        snprintf(err, n, "%s: expected a non-negative whole number, got '%s'", key->name, v);
         return -1;
     }
     if (errno == ERANGE) {   /* beyond 64 bits: strtoull saturates at ULLONG_MAX and sets ERANGE */
-        snprintf(err, n, "seed: expected a whole number in [0, %llu], got '%s'", (unsigned long long)UINT64_MAX, v);
+        snprintf(err, n, "%s: expected a whole number in [0, %llu], got '%s'", key->name,
+                 (unsigned long long)UINT64_MAX, v);
         return -1;
     }
-    c->seed = s;
+    *out = s;
     return 0;
 }
 
 static void format_seed(const ConfigKey *key, const TrainConfig *c, char *buf, size_t size)
 {
-    snprintf(buf, size, "%llu", (unsigned long long)c->seed);
+    snprintf(buf, size, "%llu", (unsigned long long)*(const uint64_t *)field_in(key, c));
 }
 
 static int parse_device(const ConfigKey *key, TrainConfig *c, const char *v, char *err, int n)
@@ -273,6 +279,42 @@ static void format_augment(const ConfigKey *key, const TrainConfig *c, char *buf
     augment_format(&c->augment, buf, (int)size);
 }
 
+/* A count of held-out images, or "auto". */
+static int parse_val_split(const ConfigKey *key, TrainConfig *c, const char *v, char *err, int n)
+{
+    if (!strcmp(v, "auto")) {
+        c->val_split = VAL_SPLIT_AUTO;
+        return 0;
+    }
+    if (parse_long(key->name, v, 0, 1L << 30, &c->val_split, err, n) == 0) return 0;
+    snprintf(err, n, "val_split: expected auto or a whole number of images in [0, %ld], got '%s'", 1L << 30, v);
+    return -1;
+}
+
+static void format_val_split(const ConfigKey *key, const TrainConfig *c, char *buf, size_t size)
+{
+    if (c->val_split == VAL_SPLIT_AUTO) snprintf(buf, size, "auto");
+    else snprintf(buf, size, "%ld", c->val_split);
+}
+
+static int parse_early_stop(const ConfigKey *key, TrainConfig *c, const char *v, char *err, int n)
+{
+    char why[200];
+    if (early_stop_parse(v, &c->early_stop, why, sizeof why)) {
+        snprintf(err, n, "early_stop: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+static void format_early_stop(const ConfigKey *key, const TrainConfig *c, char *buf, size_t size)
+{
+    early_stop_format(&c->early_stop, buf, (int)size);
+}
+
+static int has_validation(const TrainConfig *c) { return c->val_split != 0; }
+static int has_early_stop(const TrainConfig *c) { return c->early_stop.patience > 0; }
+
 static const char *const ALLREDUCE_NAMES[] = {"auto", "mpi", "nccl", NULL};   /* AllreduceKind order */
 static const char *const L2_SCOPE_NAMES[] = {"all", "fc", NULL};              /* L2Scope order */
 
@@ -292,51 +334,62 @@ static const char *const L2_SCOPE_NAMES[] = {"all", "fc", NULL};              /*
 
 static const ConfigKey KEYS[] = {
     {"model", SPECIAL_KEY(model, set_model, format_model), IN_ID, NULL, "NAME",
-     "see 'sweeprun models'; every other key defaults to its recipe"},
+     "see 'sweeprun models'; every other key defaults to its recipe", NULL},
     {"dataset", TEXT_KEY(dataset), IN_ID | KEEP, "mnist", "D",
-     "mnist | fashion-mnist | a folder of IDX files (default mnist)"},
-    {"epochs", INT_KEY(epochs, 1, 100000), IN_ID, NULL, "N", "default: the model's recipe"},
+     "mnist | fashion-mnist | a folder of IDX files (default mnist)", NULL},
+    {"epochs", INT_KEY(epochs, 1, 100000), IN_ID, NULL, "N", "default: the model's recipe", NULL},
     {"batch_size", INT_KEY(batch_size, 1, 65536), IN_ID, NULL, "B",
-     "default: the model's recipe (the global batch when data-parallel)"},
+     "default: the model's recipe (the global batch when data-parallel)", NULL},
     {"eval_batch_size", INT_KEY(eval_batch_size, 1, 65536), IN_ID, "64", "N",
-     "test-set batch size (default 64; GECCO's predictions depend on it)"},
+     "test-set batch size (default 64; GECCO's predictions depend on it)", NULL},
     {"grad_accum", INT_KEY(grad_accum, 1, 1024), IN_ID, "1", "K",
-     "split each batch into K micro-batches, average their gradients"},
-    {"lr", FLOAT_KEY(lr, 0, 1e3), IN_ID, NULL, "X", "learning rate"},
-    {"optimizer", SPECIAL_KEY(optim.kind, set_optimizer, format_optimizer), IN_ID, NULL, "O", "sgd | adam | adamw"},
+     "split each batch into K micro-batches, average their gradients", NULL},
+    {"lr", FLOAT_KEY(lr, 0, 1e3), IN_ID, NULL, "X", "learning rate", NULL},
+    {"optimizer", SPECIAL_KEY(optim.kind, set_optimizer, format_optimizer), IN_ID, NULL, "O", "sgd | adam | adamw", NULL},
     {"weight_decay", FLOAT_KEY(optim.weight_decay, 0, 1e3), IN_ID, NULL, "X",
-     "L2 (coupled for sgd/adam, decoupled for adamw)"},
+     "L2 (coupled for sgd/adam, decoupled for adamw)", NULL},
     {"l2_scope", CHOICE_KEY(optim.l2_scope, L2_SCOPE_NAMES), IN_ID, NULL, "S",
-     "all | fc (decay only the fully connected layers)"},
-    {"momentum", FLOAT_KEY(optim.momentum, 0, 1), IN_ID, NULL, "X", "momentum (sgd)"},
-    {"nesterov", BOOL_KEY(optim.nesterov), IN_ID, NULL, "true|false", "Nesterov momentum (sgd)"},
-    {"adam_eps", FLOAT_KEY(optim.eps, 1e-30, 1), IN_ID, NULL, "X", "epsilon of adam and adamw"},
+     "all | fc (decay only the fully connected layers)", NULL},
+    {"momentum", FLOAT_KEY(optim.momentum, 0, 1), IN_ID, NULL, "X", "momentum (sgd)", NULL},
+    {"nesterov", BOOL_KEY(optim.nesterov), IN_ID, NULL, "true|false", "Nesterov momentum (sgd)", NULL},
+    {"adam_eps", FLOAT_KEY(optim.eps, 1e-30, 1), IN_ID, NULL, "X", "epsilon of adam and adamw", NULL},
     {"schedule", SPECIAL_KEY(schedule_spec, set_schedule, format_text_key), IN_ID, NULL, "SPEC",
-     "constant | step:STEP:GAMMA | exp:GAMMA[:FLOOR] | cosine:T_MAX[:ETA_MIN]"},
+     "constant | step:STEP:GAMMA | exp:GAMMA[:FLOOR] | cosine:T_MAX[:ETA_MIN]", NULL},
     {"seed", SPECIAL_KEY(seed, parse_seed, format_seed), IN_ID | KEEP, NULL, "S",
-     "one seed drives init, shuffling and dropout (default 0)"},
+     "one seed drives init, shuffling and dropout (default 0)", NULL},
     {"device", SPECIAL_KEY(device, parse_device, format_text_key), KEEP, "auto", "D",
-     "auto | cpu | cuda | cuda:I (default auto)"},
+     "auto | cpu | cuda | cuda:I (default auto)", NULL},
     {"threads", INT_KEY(threads, 0, 1024), KEEP, NULL, "N",
-     "CPU threads (default: all cores, shared among the ranks on a node)"},
+     "CPU threads (default: all cores, shared among the ranks on a node)", NULL},
     {"out", TEXT_KEY(out), KEEP, NULL, "FILE.h5",
-     "run file (default runs/<model>-s<seed>-<time>.h5); never overwritten"},
-    {"train_subset", LONG_KEY(train_subset, 0, 1L << 40), IN_ID, NULL, "N", "use only the first N training images"},
-    {"test_subset", LONG_KEY(test_subset, 0, 1L << 40), IN_ID, NULL, "N", "use only the first N test images"},
+     "run file (default runs/<model>-s<seed>-<time>.h5); never overwritten", NULL},
+    {"train_subset", LONG_KEY(train_subset, 0, 1L << 40), IN_ID, NULL, "N", "use only the first N training images", NULL},
+    {"test_subset", LONG_KEY(test_subset, 0, 1L << 40), IN_ID, NULL, "N", "use only the first N test images", NULL},
     {"data_parallel", BOOL_KEY(data_parallel), IN_ID | KEEP, NULL, "",
      "under mpirun: train one model on all ranks; each rank takes\n"
      "batch-size/ranks images of every step, gradients are averaged\n"
-     "(the same result as one process with --grad-accum ranks)"},
+     "(the same result as one process with --grad-accum ranks)", NULL},
     {"allreduce", CHOICE_KEY(allreduce, ALLREDUCE_NAMES), IN_ID | KEEP, NULL, "A",
      "auto | mpi | nccl: how data-parallel gradients are summed\n"
-     "(auto = MPI for CPU training; nccl stages them through the GPU)"},
+     "(auto = MPI for CPU training; nccl stages them through the GPU)", NULL},
     {"augment", SPECIAL_KEY(augment, parse_augment, format_augment), IN_ID, NULL, "SPEC",
      "none | rotate:DEG,shift:PIXELS,scale:FRACTION,erase:PIXELS (any of them)\n"
-     "on training images (default: the model's recipe)"},
+     "on training images (default: the model's recipe)", NULL},
     {"tf32", BOOL_KEY(tf32), IN_ID | KEEP, NULL, "true|false",
-     "CUDA: allow TF32 tensor-core GEMMs (default false)"},
+     "CUDA: allow TF32 tensor-core GEMMs (default false)", NULL},
     {"cuda_graph", BOOL_KEY(cuda_graph), IN_ID | KEEP, "true", "true|false",
-     "CUDA: replay each step as a graph (default true)"},
+     "CUDA: replay each step as a graph (default true)", NULL},
+    /* Added with the validation split: in the text only when on, so runs
+     * made before it (val_split = 0) keep their trial ids. */
+    {"val_split", SPECIAL_KEY(val_split, parse_val_split, format_val_split), IN_ID | KEEP, "auto", "N|auto",
+     "training images held out for validation, on which every choice\n"
+     "(best epoch, early stopping, pruning, best trial) is made;\n"
+     "auto = 1/12 of the training set, at most 5000 (default); 0 = none", has_validation},
+    {"val_seed", SPECIAL_KEY(val_seed, parse_seed, format_seed), IN_ID | KEEP, "0", "S",
+     "draws the validation images (class-stratified; default 0,\nindependent of --seed)", has_validation},
+    {"early_stop", SPECIAL_KEY(early_stop, parse_early_stop, format_early_stop), IN_ID | KEEP, NULL,
+     "off|patience:P[,min_delta:D][,on:val_loss|val_accuracy]",
+     "stop when the validation loss (or accuracy) has not improved\nfor P epochs (default off)", has_early_stop},
 };
 static const int KEY_COUNT = sizeof KEYS / sizeof KEYS[0];
 
@@ -452,6 +505,11 @@ int config_validate(const TrainConfig *c, char *err, int n)
                          "(--data-parallel)");
         return -1;
     }
+    if (c->early_stop.patience > 0 && c->val_split == 0) {
+        snprintf(err, n, "early_stop: decides on the validation split, and val_split = 0 has none "
+                         "(the test set is never used to decide); set val_split or early_stop = off");
+        return -1;
+    }
     if (c->model->validate && c->model->validate(c->model_options, err, n)) return -1;
     return 0;
 }
@@ -460,7 +518,7 @@ void config_each(const TrainConfig *c, void (*fn)(const char *, const char *, vo
 {
     char b[CONFIG_PATH_MAX + 32];
     for (int i = 0; i < KEY_COUNT; i++) {
-        if (!(KEYS[i].flags & IN_ID)) continue;
+        if (!(KEYS[i].flags & IN_ID) || (KEYS[i].in_text && !KEYS[i].in_text(c))) continue;
         KEYS[i].format(&KEYS[i], c, b, sizeof b);
         fn(KEYS[i].name, b, user);
     }

@@ -12,11 +12,13 @@
 #define SWEEPRUN_CONFIG_H
 #include <stdint.h>
 #include "augment.h"
+#include "early_stop.h"
 #include "model.h"
 #include "optim.h"
 #include "schedule.h"
 
 #define CONFIG_PATH_MAX 4096
+#define VAL_SPLIT_AUTO (-1L)
 
 /* How gradients are summed over data-parallel ranks: MPI on CPU buffers,
  * NCCL on GPU buffers (auto picks by where the gradients live). */
@@ -47,6 +49,12 @@ typedef struct TrainConfig {
     char sweep[128];                 /* sweep name ("" for a plain train) */
     char trial_id[64];
     AugmentSpec augment;             /* training images only; all zero = none */
+    /* The validation split (validation.h): images held out of training,
+     * VAL_SPLIT_AUTO (n_train / 12, at most 5000) or 0 = none; val_seed
+     * draws them (never the trial's seed). */
+    long val_split;
+    uint64_t val_seed;
+    EarlyStopSpec early_stop;        /* on the validation split; patience 0 = off */
     /* Set by the launcher side, not keys (0 reads as 1): MPI ranks in the
      * job, and ranks training this run together. */
     int world_size;

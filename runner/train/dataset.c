@@ -95,7 +95,17 @@ void dataset_free(Dataset *d)
     free(d->train_y);
     free(d->test_x);
     free(d->test_y);
+    free(d->val_x);
+    free(d->val_y);
+    free(d->val_index);
     memset(d, 0, sizeof *d);
+}
+
+void dataset_split(const Dataset *d, DataSplit split, const unsigned char **x, const unsigned char **y, int *n)
+{
+    *x = split == SPLIT_TEST ? d->test_x : d->val_x;
+    *y = split == SPLIT_TEST ? d->test_y : d->val_y;
+    *n = split == SPLIT_TEST ? d->n_test : d->n_val;
 }
 
 void dataset_gather(const unsigned char *pixels, int image_size, const int *index, int n,

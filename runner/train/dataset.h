@@ -3,6 +3,7 @@
  * floats); batches are normalised as they are gathered. */
 #ifndef SWEEPRUN_DATASET_H
 #define SWEEPRUN_DATASET_H
+#include <stdint.h>
 #include "idx.h"
 
 #define DATASET_CLASSES 10
@@ -13,7 +14,18 @@ typedef struct Dataset {
     int n_train, n_test;
     unsigned char *train_x, *train_y;
     unsigned char *test_x, *test_y;
+    /* The validation split (validation.h): n_val images held out of the
+     * training file's, val_index[i] their index there (ascending). Zero
+     * and NULL without a split; train_x then holds every training image. */
+    int n_val;
+    unsigned char *val_x, *val_y;
+    int32_t *val_index;
 } Dataset;
+
+/* Which held-out images an evaluation scores. */
+typedef enum { SPLIT_VALIDATION = 0, SPLIT_TEST = 1 } DataSplit;
+/* The images, labels and count of split. */
+void dataset_split(const Dataset *d, DataSplit split, const unsigned char **x, const unsigned char **y, int *n);
 
 /* name: "mnist", "fashion-mnist" or a folder holding the four IDX files.
  * mnist is looked for in $MNIST_DIR, data/mnist, ../shared/data/mnist;

@@ -19,6 +19,7 @@ typedef struct EpochStats {
     int epoch;                 /* 0-based */
     double train_loss, train_accuracy;
     double test_loss, test_accuracy;
+    double val_loss, val_accuracy;   /* NaN without a validation split */
     double lr;
     double seconds;            /* training + evaluation wall time */
     double train_images_per_second;
@@ -64,6 +65,11 @@ typedef struct Trainer {
     /* CUDA: read the device's loss totals (progress, divergence check)
      * every this many steps; 0 = about 50 times per epoch. */
     int tick_every;
+    /* Early stopping (cfg->early_stop) so far; trial.c replays a resumed
+     * run's epochs into it. stopped_early: the epoch (1-based) after which
+     * it ended the run, 0 when it did not. */
+    EarlyStopState early;
+    int stopped_early;
 } Trainer;
 
 /* Where cfg->device says to train: returns 0 for the CPU, 1 for CUDA device
@@ -102,10 +108,14 @@ void trainer_weights_loaded(Trainer *t);
 void trainer_set_group(Trainer *t, const struct ProcessGroup *group, int use_nccl);
 void trainer_free(Trainer *t);
 /* Train cfg->epochs epochs starting at start_epoch. Returns the status;
- * the diverged case stops at the first non-finite loss. */
+ * the diverged case stops at the first non-finite loss. After each epoch
+ * the validation split (when there is one) and the test set are scored;
+ * the observer sees the test Evaluation and both in stats. Early stopping
+ * ends the run as complete (t->stopped_early). */
 RunStatus trainer_run(Trainer *t, int start_epoch, const TrainObserver *obs, EpochStats *last);
-/* Score the test set in eval mode, in batches of eval_batch_size, in order. */
-void trainer_evaluate(Trainer *t, Evaluation *ev);
+/* Score a split (the test set, or the validation images) in eval mode, in
+ * batches of eval_batch_size, in order. */
+void trainer_evaluate(Trainer *t, DataSplit split, Evaluation *ev);
 void evaluation_free(Evaluation *ev);
 /* Logits [n, 10] of n images (rows x cols bytes each, as t->data's) in
  * eval mode, in batches of eval_batch_size in the given order, as

@@ -74,6 +74,7 @@ void trainer_init_on(Trainer *t, const TrainConfig *cfg, const Dataset *data, in
     model_create(&t->model, cfg->model, cfg->model_options, cfg->seed);
     OptimConfig oc = cfg->optim;
     optim_init(&t->opt, &oc, &t->model.table);
+    early_stop_reset(&t->early);
     t->backend = backend_for(cuda_index);
     t->backend->setup(t, cuda_index);
 }
@@ -104,7 +105,7 @@ void trainer_set_group(Trainer *t, const ProcessGroup *group, int use_nccl)
     trainer_weights_loaded(t);
 }
 
-void trainer_evaluate(Trainer *t, Evaluation *ev) { t->backend->evaluate(t, ev); }
+void trainer_evaluate(Trainer *t, DataSplit split, Evaluation *ev) { t->backend->evaluate(t, split, ev); }
 
 /* The observer's verdict on an epoch. Only the first rank records and
  * decides; every rank stops with it (a failure outranks pruning). */
@@ -117,11 +118,20 @@ static int observe_epoch(Trainer *t, const TrainObserver *obs, const EpochStats 
     return why[0] ? TRAIN_STOP_FAILED : why[1] ? TRAIN_STOP_PRUNED : TRAIN_GO_ON;
 }
 
-/* Score the test set after an epoch's training and complete its stats
- * (s holds the training half; t0: when the epoch began). */
+/* Score the validation split (when there is one) and the test set after
+ * an epoch's training and complete its stats (s holds the training half;
+ * t0: when the epoch began). ev gets the test set's evaluation. */
 static void evaluate_epoch(Trainer *t, Evaluation *ev, EpochStats *s, double t0, double train_seconds)
 {
-    trainer_evaluate(t, ev);
+    s->val_loss = s->val_accuracy = NAN;
+    if (t->data->n_val > 0) {
+        Evaluation val;
+        trainer_evaluate(t, SPLIT_VALIDATION, &val);
+        s->val_loss = val.loss;
+        s->val_accuracy = val.accuracy;
+        evaluation_free(&val);
+    }
+    trainer_evaluate(t, SPLIT_TEST, ev);
     /* Run files and checkpoints read the host copies. */
     if (t->backend->to_host) t->backend->to_host(t);
     s->test_loss = ev->loss;
@@ -149,6 +159,12 @@ RunStatus trainer_run(Trainer *t, int start_epoch, const TrainObserver *obs, Epo
         if (!isfinite(s.test_loss)) return RUN_DIVERGED;
         if (stop == TRAIN_STOP_FAILED) return RUN_FAILED;
         if (stop == TRAIN_STOP_PRUNED) return RUN_PRUNED;
+        /* Every rank holds the same validation numbers, so every rank
+         * decides alike. */
+        if (early_stop_update(&cfg->early_stop, &t->early, s.val_loss, s.val_accuracy) && epoch + 1 < cfg->epochs) {
+            t->stopped_early = epoch + 1;
+            return RUN_COMPLETE;
+        }
     }
     return RUN_COMPLETE;
 }

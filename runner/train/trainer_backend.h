@@ -19,7 +19,7 @@ typedef struct TrainerBackend {
     int (*epoch)(Trainer *t, int epoch, float lr, const TrainObserver *obs, double t0, double *loss_sum,
                  long *correct);
     /* train.h's trainer_evaluate. */
-    void (*evaluate)(Trainer *t, Evaluation *ev);
+    void (*evaluate)(Trainer *t, DataSplit split, Evaluation *ev);
     /* Parameters, buffers and optimizer state: working copies -> host
      * copies, and back after the host copies were changed. NULL: the host
      * copies are the working copies. */
@@ -52,7 +52,7 @@ static inline void observe_batch(const TrainObserver *obs, int epoch, int k, int
 /* Both backends' evaluate ends here (evaluation.c): sum the ranks'
  * predictions and loss (each prediction was written by one rank, the
  * others hold 0), then fill the confusion matrix, counts, loss and
- * accuracy of ev. */
-void evaluation_finish(const Trainer *t, Evaluation *ev, int n, double loss_sum);
+ * accuracy of ev against labels (the split's n). */
+void evaluation_finish(const Trainer *t, const unsigned char *labels, Evaluation *ev, int n, double loss_sum);
 
 #endif

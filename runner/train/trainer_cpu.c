@@ -199,22 +199,24 @@ static int cpu_epoch(Trainer *t, int epoch, float lr, const TrainObserver *obs, 
     return 0;
 }
 
-static void cpu_evaluate(Trainer *t, Evaluation *ev)
+static void cpu_evaluate(Trainer *t, DataSplit split, Evaluation *ev)
 {
     TrainerCpu *s = t->state;
     memset(ev, 0, sizeof *ev);
-    int n = t->data->n_test;
+    const unsigned char *x, *y;
+    int n;
+    dataset_split(t->data, split, &x, &y, &n);
     ev->predictions = xcalloc((size_t)(n ? n : 1), sizeof(int));
     double loss_sum = 0;
     /* Data-parallel: every rank scores the first rank's running statistics. */
     if (group_size(t) > 1) comm_broadcast_float(t->group, t->model.buffers, t->model.table.n_buffers, 0);
     for (EvalShard e = eval_shard(n, t->cfg->eval_batch_size, group_rank(t), group_size(t)); eval_shard_next(&e);) {
-        Tensor *logits = forward_in_order(t, t->data->test_x, t->data->test_y, e.start, e.images);
+        Tensor *logits = forward_in_order(t, x, y, e.start, e.images);
         Tensor *loss = model_loss(&t->model, &t->ctx, logits, s->batch_y);
         loss_sum += (double)loss->data[0] * e.images;
         argmax_rows(logits, ev->predictions + e.start);
     }
-    evaluation_finish(t, ev, n, loss_sum);
+    evaluation_finish(t, y, ev, n, loss_sum);
 }
 
 void trainer_logits(Trainer *t, const unsigned char *pixels, int n, float *logits)

@@ -42,6 +42,7 @@ typedef struct TrainerCuda {
     CudaBackend *cu;
     Ctx eval_ctx;
     unsigned char *train_x, *train_y, *test_x, *test_y;   /* the dataset, once */
+    unsigned char *val_x, *val_y;                         /* the validation split (NULL: none) */
     int *order;                   /* this epoch's permutation */
     CudaShuffler *shuffler;
     /* [0] optimizer step since the start, [1] batch of the epoch,
@@ -83,13 +84,18 @@ static void gpu_setup(Trainer *t, int device)
     g->train_y = upload(cu, d->train_y, (size_t)d->n_train);
     g->test_x = upload(cu, d->test_x, (size_t)d->n_test * image);
     g->test_y = upload(cu, d->test_y, (size_t)d->n_test);
+    if (d->n_val > 0) {
+        g->val_x = upload(cu, d->val_x, (size_t)d->n_val * image);
+        g->val_y = upload(cu, d->val_y, (size_t)d->n_val);
+    }
+    int most = d->n_test > d->n_val ? d->n_test : d->n_val;
     g->order = cuda_malloc((size_t)(d->n_train ? d->n_train : 1) * sizeof(int));
     g->shuffler = cuda_shuffler_create(cu, d->n_train);
     g->state = cuda_malloc(3 * sizeof(long long));
     g->rng_base = cuda_malloc(sizeof(uint64_t));
     g->totals = cuda_malloc(sizeof(CudaTotals));
     g->eval_totals = cuda_malloc(sizeof(CudaTotals));
-    g->predictions = cuda_malloc((size_t)(d->n_test ? d->n_test : 1) * sizeof(int));
+    g->predictions = cuda_malloc((size_t)(most ? most : 1) * sizeof(int));
     if (cfg->grad_accum > 1) g->micro_grad = cuda_malloc((size_t)t->model.table.n_params * sizeof(float));
     t->ctx.rng_base = g->rng_base;
 }
@@ -100,7 +106,7 @@ static void gpu_free(Trainer *t)
     cuda_sync(g->cu);
     for (int s = 0; s < 2; s++) cuda_graph_free(g->graph[s]);
     cuda_shuffler_free(g->shuffler);
-    void *bufs[] = {g->train_x, g->train_y, g->test_x, g->test_y, g->order, g->state, g->rng_base,
+    void *bufs[] = {g->train_x, g->train_y, g->test_x, g->test_y, g->val_x, g->val_y, g->order, g->state, g->rng_base,
                     g->totals, g->eval_totals, g->predictions, g->micro_grad};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cuda_free(bufs[i]);
     ctx_free(&g->eval_ctx);
@@ -255,13 +261,17 @@ static int gpu_epoch(Trainer *t, int epoch, float lr, const TrainObserver *obs, 
 
 /* ---- evaluation -------------------------------------------------------------- */
 
-static void gpu_evaluate(Trainer *t, Evaluation *ev)
+static void gpu_evaluate(Trainer *t, DataSplit split, Evaluation *ev)
 {
     TrainerCuda *g = t->state;
     CudaBackend *cu = g->cu;
     const Recipe *r = &t->cfg->model->recipe;
     memset(ev, 0, sizeof *ev);
-    int n = t->data->n_test;
+    const unsigned char *host_x, *host_y;
+    int n;
+    dataset_split(t->data, split, &host_x, &host_y, &n);
+    const unsigned char *dev_x = split == SPLIT_TEST ? g->test_x : g->val_x;
+    const unsigned char *dev_y = split == SPLIT_TEST ? g->test_y : g->val_y;
     int image = t->data->rows * t->data->cols;
     ev->predictions = xcalloc((size_t)(n ? n : 1), sizeof(int));
     if (group_size(t) > 1) {
@@ -278,8 +288,7 @@ static void gpu_evaluate(Trainer *t, Evaluation *ev)
         ctx_begin(c, 0, 0);
         float *x = ctx_scratch(c, (long)m * image);
         int *y = ctx_data(c, (size_t)m * sizeof(int));
-        cuda_gather_batch(cu, g->test_x, g->test_y, NULL, NULL, 0, e.start, m, image, r->norm_mean, r->norm_std,
-                          x, y);
+        cuda_gather_batch(cu, dev_x, dev_y, NULL, NULL, 0, e.start, m, image, r->norm_mean, r->norm_std, x, y);
         int dims[4] = {m, 1, t->data->rows, t->data->cols};
         Tensor *logits = t->model.desc->forward(&t->model, c, ctx_wrap(c, x, NULL, 4, dims));
         Tensor *loss = model_loss(&t->model, c, logits, y);
@@ -289,7 +298,7 @@ static void gpu_evaluate(Trainer *t, Evaluation *ev)
     CudaTotals h;
     cuda_copy_to_host(cu, ev->predictions, g->predictions, (size_t)n * sizeof(int));
     cuda_copy_to_host(cu, &h, g->eval_totals, sizeof h);
-    evaluation_finish(t, ev, n, h.loss_sum);
+    evaluation_finish(t, host_y, ev, n, h.loss_sum);
 }
 
 const TrainerBackend trainer_cuda_backend = {
