@@ -95,10 +95,11 @@ static void write_fake(const char *dir, const Fake *f)
     OK(runfile_set_attr_int64(rf, "param_count", f->params, err, sizeof err));
     OK(runfile_set_attr_string(rf, "device", f->device, err, sizeof err));
     OK(runfile_set_attr_string(rf, "start_time", "2024-05-01T12:00:00Z", err, sizeof err));
-    OK(runfile_set_attr_double(rf, "best_test_accuracy", f->best, err, sizeof err));
     OK(runfile_set_attr_double(rf, "final_test_accuracy", f->final, err, sizeof err));
-    RunEpoch e1 = {1, 0.9, 0.8, 0.5, f->best, 0.001, f->sec1, NAN, NAN};   /* no validation split */
-    RunEpoch e2 = {2, 0.4, 0.9, 0.3, f->final, 0.001, f->sec2, NAN, NAN};
+    /* validation agrees with test here: the best epoch is the best-test one
+     * (epoch 1 on a tie, the earlier), so "best" keeps its hand-computed numbers */
+    RunEpoch e1 = {1, 0.9, 0.8, 0.5, f->best, 0.001, f->sec1, 0.5, f->best};
+    RunEpoch e2 = {2, 0.4, 0.9, 0.3, f->final, 0.001, f->sec2, 0.5, f->final};
     OK(runfile_append_epoch(rf, &e1, err, sizeof err));
     OK(runfile_append_epoch(rf, &e2, err, sizeof err));
     write_test_results(rf, f);
@@ -288,9 +289,9 @@ static void test_statistics_by_hand(void **state)
     /* final: complete gecco runs 97, 98, 95; mean 96.667; deviations
      * 0.333, 1.333, -1.667: sum of squares 4.6667 / (3 - 1) = 2.3333,
      * std = 1.527525 */
-    assert_num(&t, g, "final_mean_pct", 290.0 / 3);
-    assert_num(&t, g, "final_std_pct", sqrt(7.0 / 3));
-    assert_num(&t, g, "final_best_pct", 98);
+    assert_num(&t, g, "test_last_mean_pct", 290.0 / 3);
+    assert_num(&t, g, "test_last_std_pct", sqrt(7.0 / 3));
+    assert_num(&t, g, "best_trial_test_pct", 98);
     assert_num(&t, g, "complete", 3);
     assert_num(&t, g, "trials", 6);
     assert_num(&t, g, "running", 1);
@@ -301,8 +302,8 @@ static void test_statistics_by_hand(void **state)
     assert_num(&t, g, "s_per_epoch", 7.0 / 3);
     assert_num(&t, g, "params", 67466);
     assert_string_equal(cell_by_key(&t, g, "best_hparams")->text, "dropout=0.1, seed=2");
-    assert_num(&t, b, "final_mean_pct", 99);
-    assert_false(cell_by_key(&t, b, "final_std_pct")->has_num);   /* one trial: no deviation */
+    assert_num(&t, b, "test_last_mean_pct", 99);
+    assert_false(cell_by_key(&t, b, "test_last_std_pct")->has_num);   /* one trial: no deviation */
     table_free(&t);
     /* best epoch: 97.5, 98, 96; mean 97.1667; squares 0.1111 + 0.6944 +
      * 1.3611 = 2.1667 / 2: std 1.040833 */
@@ -310,18 +311,19 @@ static void test_statistics_by_hand(void **state)
     OK(report_build(&runs, &o, &t, err, sizeof err));
     row_table = &t;
     g = row_of("gecco");
-    assert_num(&t, g, "best_mean_pct", 291.5 / 3);
-    assert_num(&t, g, "best_std_pct", sqrt(13.0 / 12));
-    assert_num(&t, g, "best_best_pct", 98);
+    assert_num(&t, g, "test_at_best_mean_pct", 291.5 / 3);
+    assert_num(&t, g, "test_at_best_std_pct", sqrt(13.0 / 12));
+    assert_num(&t, g, "best_trial_test_pct", 98);
     table_free(&t);
     report_runs_free(&runs);
 }
 
 /* ---- the main table: every format ----------------------------------------------------- */
 
-#define CAPTION_FINAL "Test accuracy in %%, after the last epoch (--metric final); mean ± sample standard " \
-                      "deviation (n - 1) over the complete trials; runs with another status are counted, " \
-                      "not averaged."
+#define CAPTION_FINAL "Accuracies in %%; mean ± sample standard deviation (n - 1) over the complete " \
+                      "trials; runs with another status are counted, not averaged. --metric final: the " \
+                      "test accuracy after the last epoch. Every choice (best epoch, best trial) is made " \
+                      "on the validation split, never on the test set."
 /* in JSON the quotes are escaped */
 #define SKIPPED_FOREIGN_JSON "skipped %s/foreign.h5: not a sweeprun run file (an HDF5 file without the " \
                              "root attribute format = \\\"sweeprun-run\\\")"
@@ -337,10 +339,13 @@ static void test_markdown(void **state)
     char *got = report_text(&o, FORMAT_MARKDOWN), want[8192];
     snprintf(want, sizeof want,
              "One row per model. " CAPTION_FINAL "\n\n"
-             "| model | trials | not averaged | mean ± std | best | params | s/epoch | device | best trial's hyperparameters |\n"
-             "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |\n"
-             "| baseline_cnn | 1/1 |  | 99.00 | 99.00 | 3,390,634 | 15.0 | cuda:0 NVIDIA H100 |  |\n"
-             "| gecco | 3/6 | 1 running, 1 diverged, 1 pruned | 96.67 ± 1.53 | 98.00 | 67,466 | 2.33 | cpu | dropout=0.1, seed=2 |\n"
+             "| model | trials | not averaged | test acc, last epoch | test acc @ best-val epoch | "
+             "val acc @ best epoch | best epoch | best trial: test acc, last epoch | params | s/epoch | device | "
+             "best trial's hyperparameters |\n"
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n"
+             "| baseline_cnn | 1/1 |  | 99.00 | 99.00 | 99.00 | 1.0 | 99.00 | 3,390,634 | 15.0 | cuda:0 NVIDIA H100 |  |\n"
+             "| gecco | 3/6 | 1 running, 1 diverged, 1 pruned | 96.67 ± 1.53 | 97.17 ± 1.04 | 97.17 ± 1.04 | 1.0 | "
+             "98.00 | 67,466 | 2.33 | cpu | dropout=0.1, seed=2 |\n"
              "\n- " SKIPPED_CORRUPT "\n- " SKIPPED_FOREIGN "\n", sweep_dir, sweep_dir);
     assert_text(got, want);
     free(got);
@@ -353,11 +358,14 @@ static void test_csv(void **state)
     report_options_default(&o);
     char *got = report_text(&o, FORMAT_CSV), want[8192];
     snprintf(want, sizeof want,
-             "model,complete,trials,running,diverged,failed,pruned,other,final_mean_pct,final_std_pct,"
-             "final_best_pct,params,s_per_epoch,device,best_hparams,best_file\n"
-             "baseline_cnn,1,1,0,0,0,0,0,99,,99,3390634,15,cuda:0 NVIDIA H100,,%s/cnn-s1.h5\n"
-             "gecco,3,6,1,1,0,1,0,96.66666667,1.527525232,98,67466,2.333333333,cpu,"
-             "\"dropout=0.1, seed=2\",%s/g-d0.1-s2.h5\n", sweep_dir, sweep_dir);
+             "model,complete,trials,running,diverged,failed,pruned,other,test_last_mean_pct,test_last_std_pct,"
+             "test_at_best_mean_pct,test_at_best_std_pct,val_at_best_mean_pct,val_at_best_std_pct,"
+             "best_epoch_mean,runs_without_validation,best_trial_test_pct,params,s_per_epoch,device,"
+             "best_hparams,best_file,best_chosen_on\n"
+             "baseline_cnn,1,1,0,0,0,0,0,99,,99,,99,,1,0,99,3390634,15,cuda:0 NVIDIA H100,,%s/cnn-s1.h5,"
+             "validation\n"
+             "gecco,3,6,1,1,0,1,0,96.66666667,1.527525232,97.16666667,1.040833,97.16666667,1.040833,1,0,98,"
+             "67466,2.333333333,cpu,\"dropout=0.1, seed=2\",%s/g-d0.1-s2.h5,validation\n", sweep_dir, sweep_dir);
     assert_text(got, want);
     free(got);
 }
@@ -369,16 +377,19 @@ static void test_latex(void **state)
     report_options_default(&o);
     char *got = report_text(&o, FORMAT_LATEX);
     const char *want =
-        "% One row per model. Test accuracy in %, after the last epoch (--metric final); mean ± sample "
-        "standard deviation (n - 1) over the complete trials; runs with another status are counted, "
-        "not averaged.\n"
+        "% One row per model. Accuracies in %; mean ± sample standard deviation (n - 1) over the "
+        "complete trials; runs with another status are counted, not averaged. --metric final: the test "
+        "accuracy after the last epoch. Every choice (best epoch, best trial) is made on the validation "
+        "split, never on the test set.\n"
         "% needs \\usepackage{booktabs}\n"
-        "\\begin{tabular}{lrlrrrrll}\n\\toprule\n"
-        "model & trials & not averaged & mean $\\pm$ std & best & params & s/epoch & device & best "
+        "\\begin{tabular}{lrlrrrrrrrll}\n\\toprule\n"
+        "model & trials & not averaged & test acc, last epoch & test acc @ best-val epoch & val acc @ best "
+        "epoch & best epoch & best trial: test acc, last epoch & params & s/epoch & device & best "
         "trial's hyperparameters \\\\\n\\midrule\n"
-        "baseline\\_cnn & 1/1 &  & 99.00 & 99.00 & 3,390,634 & 15.0 & cuda:0 NVIDIA H100 &  \\\\\n"
-        "gecco & 3/6 & 1 running, 1 diverged, 1 pruned & 96.67 $\\pm$ 1.53 & 98.00 & 67,466 & 2.33 & "
-        "cpu & dropout=0.1, seed=2 \\\\\n"
+        "baseline\\_cnn & 1/1 &  & 99.00 & 99.00 & 99.00 & 1.0 & 99.00 & 3,390,634 & 15.0 & cuda:0 NVIDIA "
+        "H100 &  \\\\\n"
+        "gecco & 3/6 & 1 running, 1 diverged, 1 pruned & 96.67 $\\pm$ 1.53 & 97.17 $\\pm$ 1.04 & 97.17 "
+        "$\\pm$ 1.04 & 1.0 & 98.00 & 67,466 & 2.33 & cpu & dropout=0.1, seed=2 \\\\\n"
         "\\bottomrule\n\\end{tabular}\n";
     if (strncmp(got, want, strlen(want))) fail_msg("got:\n%s\nexpected to start with:\n%s", got, want);
     assert_non_null(strstr(got, "% skipped "));   /* notes as comments */
@@ -395,14 +406,20 @@ static void test_json(void **state)
              "{\n  \"metric\": \"final\",\n  \"caption\": \"One row per model. " CAPTION_FINAL "\",\n"
              "  \"rows\": [\n"
              "    {\"model\": \"baseline_cnn\", \"complete\": 1, \"trials\": 1, \"running\": 0, "
-             "\"diverged\": 0, \"failed\": 0, \"pruned\": 0, \"other\": 0, \"final_mean_pct\": 99, "
-             "\"final_std_pct\": null, \"final_best_pct\": 99, \"params\": 3390634, \"s_per_epoch\": 15, "
-             "\"device\": \"cuda:0 NVIDIA H100\", \"best_hparams\": null, \"best_file\": \"%s/cnn-s1.h5\"},\n"
+             "\"diverged\": 0, \"failed\": 0, \"pruned\": 0, \"other\": 0, \"test_last_mean_pct\": 99, "
+             "\"test_last_std_pct\": null, \"test_at_best_mean_pct\": 99, \"test_at_best_std_pct\": null, "
+             "\"val_at_best_mean_pct\": 99, \"val_at_best_std_pct\": null, \"best_epoch_mean\": 1, "
+             "\"runs_without_validation\": 0, \"best_trial_test_pct\": 99, \"params\": 3390634, "
+             "\"s_per_epoch\": 15, \"device\": \"cuda:0 NVIDIA H100\", \"best_hparams\": null, "
+             "\"best_file\": \"%s/cnn-s1.h5\", \"best_chosen_on\": \"validation\"},\n"
              "    {\"model\": \"gecco\", \"complete\": 3, \"trials\": 6, \"running\": 1, \"diverged\": 1, "
-             "\"failed\": 0, \"pruned\": 1, \"other\": 0, \"final_mean_pct\": 96.66666667, "
-             "\"final_std_pct\": 1.527525232, \"final_best_pct\": 98, \"params\": 67466, "
+             "\"failed\": 0, \"pruned\": 1, \"other\": 0, \"test_last_mean_pct\": 96.66666667, "
+             "\"test_last_std_pct\": 1.527525232, \"test_at_best_mean_pct\": 97.16666667, "
+             "\"test_at_best_std_pct\": 1.040833, \"val_at_best_mean_pct\": 97.16666667, "
+             "\"val_at_best_std_pct\": 1.040833, \"best_epoch_mean\": 1, \"runs_without_validation\": 0, "
+             "\"best_trial_test_pct\": 98, \"params\": 67466, "
              "\"s_per_epoch\": 2.333333333, \"device\": \"cpu\", \"best_hparams\": \"dropout=0.1, seed=2\", "
-             "\"best_file\": \"%s/g-d0.1-s2.h5\"}\n  ],\n"
+             "\"best_file\": \"%s/g-d0.1-s2.h5\", \"best_chosen_on\": \"validation\"}\n  ],\n"
              "  \"notes\": [\"" SKIPPED_CORRUPT "\", \"" SKIPPED_FOREIGN_JSON "\"]\n}\n",
              sweep_dir, sweep_dir, sweep_dir, sweep_dir);
     assert_text(got, want);
@@ -423,11 +440,15 @@ static void test_group_by(void **state)
     /* dropout 0.1: 97, 98 -> 97.50 ± 0.71 (sqrt(0.5)); the pruned s3 counted.
      * dropout 0.2: 95 alone; the diverged and the running counted. */
     const char *want =
-        "| model | dropout | trials | not averaged | mean ± std | best | params | s/epoch | device | best trial's hyperparameters |\n"
-        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |\n"
-        "| baseline_cnn | - | 1/1 |  | 99.00 | 99.00 | 3,390,634 | 15.0 | cuda:0 NVIDIA H100 |  |\n"
-        "| gecco | 0.1 | 2/3 | 1 pruned | 97.50 ± 0.71 | 98.00 | 67,466 | 2.50 | cpu | seed=2 |\n"
-        "| gecco | 0.2 | 1/3 | 1 running, 1 diverged | 95.00 | 95.00 | 67,466 | 2.00 | cpu | seed=1 |\n";
+        "| model | dropout | trials | not averaged | test acc, last epoch | test acc @ best-val epoch | "
+        "val acc @ best epoch | best epoch | best trial: test acc, last epoch | params | s/epoch | device | "
+        "best trial's hyperparameters |\n"
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n"
+        "| baseline_cnn | - | 1/1 |  | 99.00 | 99.00 | 99.00 | 1.0 | 99.00 | 3,390,634 | 15.0 | cuda:0 NVIDIA H100 |  |\n"
+        "| gecco | 0.1 | 2/3 | 1 pruned | 97.50 ± 0.71 | 97.75 ± 0.35 | 97.75 ± 0.35 | 1.0 | 98.00 | 67,466 | "
+        "2.50 | cpu | seed=2 |\n"
+        "| gecco | 0.2 | 1/3 | 1 running, 1 diverged | 95.00 | 96.00 | 96.00 | 1.0 | 95.00 | 67,466 | 2.00 | "
+        "cpu | seed=1 |\n";
     if (!strstr(got, want)) fail_msg("got:\n%s\nexpected to contain:\n%s", got, want);
     assert_non_null(strstr(got, "One row per combination of model, dropout."));
     free(got);
@@ -471,7 +492,7 @@ static void test_sort(void **state)
     first_column_order(&o, 0, "baseline_cnn", "gecco", "gecco");
     snprintf(o.sort, sizeof o.sort, "trials");         /* 1, 3, 3 (ties by keys) */
     first_column_order(&o, 1, "-", "0.1", "0.2");
-    snprintf(o.sort, sizeof o.sort, "final_mean_pct");  /* the data column name works too */
+    snprintf(o.sort, sizeof o.sort, "test_last_mean_pct");  /* the data column name works too */
     first_column_order(&o, 1, "-", "0.1", "0.2");
     snprintf(o.sort, sizeof o.sort, "colour");
     ReportRuns runs;
@@ -501,8 +522,8 @@ static void test_marginal(void **state)
      * complete run, so its cells are empty */
     snprintf(o.marginal, sizeof o.marginal, "seed");
     got = report_text(&o, FORMAT_CSV);
-    want = "model,seed=1_final_mean_pct,seed=1_final_std_pct,seed=1_n,seed=2_final_mean_pct,"
-           "seed=2_final_std_pct,seed=2_n,seed=3_final_mean_pct,seed=3_final_std_pct,seed=3_n\n"
+    want = "model,seed=1_test_last_mean_pct,seed=1_test_last_std_pct,seed=1_n,seed=2_test_last_mean_pct,"
+           "seed=2_test_last_std_pct,seed=2_n,seed=3_test_last_mean_pct,seed=3_test_last_std_pct,seed=3_n\n"
            "baseline_cnn,99,,1,,,0,,,0\n"
            "gecco,96,1.414213562,2,98,,1,,,0\n";
     assert_text(got, want);
