@@ -38,7 +38,17 @@ typedef struct ReportRun {
     char model[REPORT_NAME_MAX];
     char device[REPORT_VALUE_MAX];
     long param_count;            /* -1 unknown */
-    double final_acc, best_acc;  /* fractions; NaN when no epoch finished */
+    /* Accuracies are fractions, NaN when unknown. Derived from the epoch
+     * rows (run_epochs_best_row), so a .tmp without the attributes works. */
+    double final_acc;            /* test accuracy after the last epoch */
+    int has_validation;          /* the run has a validation split (numbers, or val_images > 0) */
+    int best_epoch;              /* 1-based best-validation epoch, -1 none */
+    double best_val_acc, best_val_loss;  /* validation accuracy and loss at best_epoch */
+    double best_epoch_test_acc;  /* test accuracy at best_epoch: chosen on validation */
+    double final_val_acc, final_val_loss, final_test_loss;
+    double max_test_acc, max_test_loss;  /* highest test accuracy over the epochs (and its
+                                          * loss): a choice on the test set, used only with
+                                          * --select-on-test */
     double sec_per_epoch;        /* mean of /epochs/seconds; NaN without epochs */
     RunEpochs epochs;
     int n_attrs;
@@ -70,7 +80,8 @@ const char *report_run_value(const ReportRun *r, const char *key);
 
 typedef enum { METRIC_FINAL = 0, METRIC_BEST = 1 } ReportMetric;
 const char *report_metric_name(ReportMetric m);
-double report_run_metric(const ReportRun *r, ReportMetric m);
+/* Prefix of the metric's data columns: "test_last" or "test_at_best". */
+const char *report_metric_key(ReportMetric m);
 
 /* ---- statistics ----------------------------------------------------------- */
 
@@ -84,13 +95,57 @@ void report_stats(const double *x, int n, ReportStats *s);
 
 /* ---- grouping ------------------------------------------------------------- */
 
+/* ---- published claims (--reference) ----------------------------------------- */
+
+typedef struct ReportClaim {
+    char model[REPORT_NAME_MAX];
+    char label[REPORT_VALUE_MAX];
+    double acc_pct;              /* claimed test accuracy in % */
+    long params;                 /* -1 not stated */
+} ReportClaim;
+
+typedef struct ReportReference {
+    int count;
+    ReportClaim *claims;
+    int n_labels;                /* distinct labels, in file order */
+    char (*labels)[REPORT_VALUE_MAX];
+} ReportReference;
+
+/* Read a CSV with the header model,label,test_accuracy_pct,param_count
+ * (param_count may be empty). -1 with "FILE:LINE: what was expected". */
+int report_reference_load(const char *path, ReportReference *out, char *err, int err_size);
+void report_reference_free(ReportReference *r);
+
 typedef struct ReportOptions {
     ReportMetric metric;
+    int select_on_test;          /* --select-on-test: runs without validation choose on test */
+    const ReportReference *reference;   /* --reference, or NULL */
     int n_keys;                  /* group-by keys; keys[0] is always "model" */
     char keys[REPORT_MAX_KEYS][REPORT_NAME_MAX];
     char sort[REPORT_NAME_MAX];  /* column to sort by ("" = the keys); +COL / -COL force the order */
     char marginal[REPORT_NAME_MAX];  /* "" = the main table */
 } ReportOptions;
+
+/* ---- choosing on validation (report_select.c) ------------------------------------ */
+
+/* The test accuracy the report uses for r: after the last epoch (metric
+ * final) or at the best-validation epoch (metric best; with
+ * --select-on-test a run without validation uses its highest test
+ * accuracy). NaN when there is none. */
+double report_run_metric(const ReportRun *r, const ReportOptions *o);
+/* 1 when r has no validation and --select-on-test lets the test set choose. */
+int report_run_chosen_on_test(const ReportRun *r, const ReportOptions *o);
+/* The best complete run among runs->runs[idx[0..n-1]]: highest validation
+ * accuracy (at the best epoch for metric best, after the last epoch for
+ * final), ties by run_val_better's loss rule. Runs without validation are
+ * candidates only with --select-on-test, and only when no candidate has
+ * validation. -1 when none qualifies. */
+int report_best_run(const ReportRuns *runs, const int *idx, int n, const ReportOptions *o);
+/* --metric best needs every run's best epoch chosen on validation: -1 with
+ * a message naming a run without validation, unless --select-on-test. */
+int report_check_validation(const ReportRuns *runs, const ReportOptions *o, char *err, int err_size);
+/* Runs (any status) without validation numbers. */
+int report_count_without_validation(const ReportRuns *runs);
 
 /* Defaults: metric final, grouped by model, sorted by the keys. */
 void report_options_default(ReportOptions *o);
@@ -101,8 +156,15 @@ typedef struct ReportGroup {
     char values[REPORT_MAX_KEYS][REPORT_VALUE_MAX];  /* one per key; "-" when a run has none */
     int count[STATUS_COUNT];     /* runs per status */
     int total;
-    ReportStats acc;             /* metric over the complete runs, fractions */
-    int best_run;                /* index into runs of the best complete run, -1 none */
+    ReportStats acc;             /* the --metric test accuracy over the complete runs, fractions */
+    ReportStats last;            /* test accuracy after the last epoch */
+    ReportStats at_best;         /* test accuracy at the best (validation) epoch */
+    ReportStats val_at_best;     /* validation accuracy at the best epoch */
+    ReportStats best_epoch;      /* the best epoch (1-based) */
+    int n_without_validation;    /* complete runs without validation numbers */
+    int best_run;                /* index into runs of the best trial (chosen on validation), -1 none */
+    int best_on_test;            /* the best trial was chosen on test (--select-on-test) */
+    double best_trial_acc;       /* the best trial's --metric test accuracy */
     long params_min, params_max; /* -1 unknown */
     double sec_per_epoch;        /* mean over the complete runs; NaN unknown */
     char devices[REPORT_VALUE_MAX];   /* distinct devices of the complete runs */

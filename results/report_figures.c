@@ -68,7 +68,10 @@ static void page_title(const char *title, const char *subtitle)
 
 /* ---- training curves ----------------------------------------------------------- */
 
-enum { M_TRAIN_LOSS, M_TEST_LOSS, M_TRAIN_ACC, M_TEST_ACC, N_METRICS };
+enum { M_TRAIN_LOSS, M_TEST_LOSS, M_TRAIN_ACC, M_TEST_ACC, M_VAL_ACC, N_METRICS };
+
+/* Line styles (pllsty): test solid, train short dashes, validation long dashes. */
+enum { STYLE_TEST = 1, STYLE_TRAIN = 2, STYLE_VAL = 3 };
 
 /* One series' per-epoch mean, min and max of one metric over its runs. */
 typedef struct Agg {
@@ -82,6 +85,7 @@ static double metric_at(const RunEpochs *e, int m, long i)
     case M_TRAIN_LOSS: return e->train_loss[i];
     case M_TEST_LOSS: return e->test_loss[i];
     case M_TRAIN_ACC: return 100 * e->train_accuracy[i];
+    case M_VAL_ACC: return 100 * e->val_accuracy[i];   /* NaN without validation: not drawn */
     default: return 100 * e->test_accuracy[i];
     }
 }
@@ -143,11 +147,12 @@ static void band(const Agg *a, int color)
     free(py);
 }
 
-static void series_line(const Agg *a, int color, int dashed)
+static void series_line(const Agg *a, int color, int style)
 {
+    if (a->n == 0) return;
     plcol0(color);
     plwidth(2.0);
-    pllsty(dashed ? 2 : 1);
+    pllsty(style);
     if (a->n > 1) plline(a->n, a->x, a->mean);
     plstring(a->n, a->x, a->mean, "•");
     for (int i = 0; i < a->n && a->n == 1; i++) {   /* one epoch: min-max as a bar */
@@ -158,14 +163,19 @@ static void series_line(const Agg *a, int color, int dashed)
     plwidth(1.0);
 }
 
+/* A panel's metrics: train, test, and validation (-1 when not drawn). */
+typedef struct PanelMetrics {
+    int m[3], style[3];
+} PanelMetrics;
+
 /* Axis range of a panel over every series' bands, padded by 5%. */
-static void panel_range(Agg (*aggs)[N_METRICS], int n, int m_a, int m_b, double *x1, double *y0,
+static void panel_range(Agg (*aggs)[N_METRICS], int n, const PanelMetrics *pm, double *x1, double *y0,
                         double *y1)
 {
     double lo = INFINITY, hi = -INFINITY, last = 1;
     for (int s = 0; s < n; s++)
-        for (int m = m_a; m <= m_b; m++)
-            for (int i = 0; i < aggs[s][m].n; i++) {
+        for (int j = 0; j < 3; j++)
+            for (int i = 0, m = pm->m[j]; m >= 0 && i < aggs[s][m].n; i++) {
                 lo = fmin(lo, aggs[s][m].lo[i]);
                 hi = fmax(hi, aggs[s][m].hi[i]);
                 last = fmax(last, aggs[s][m].x[i]);
@@ -177,11 +187,11 @@ static void panel_range(Agg (*aggs)[N_METRICS], int n, int m_a, int m_b, double 
     *x1 = last;
 }
 
-static void panel(Agg (*aggs)[N_METRICS], int n, int m_train, int m_test, double vx0, double vx1,
+static void panel(Agg (*aggs)[N_METRICS], int n, const PanelMetrics *pm, double vx0, double vx1,
                   const char *ylabel, const char *heading)
 {
     double x1, y0, y1;
-    panel_range(aggs, n, m_train, m_test, &x1, &y0, &y1);
+    panel_range(aggs, n, pm, &x1, &y0, &y1);
     /* whole epochs: one tick each up to 20 (no minor ticks), and room
      * around the first and last so their points are not cut in half */
     double xpad = x1 > 1 ? fmax(0.08, 0.03 * (x1 - 1)) : 0.5;
@@ -191,14 +201,12 @@ static void panel(Agg (*aggs)[N_METRICS], int n, int m_train, int m_test, double
     plwind(1 - xpad, x1 + xpad, y0, y1);
     plcol0(GRID);
     plbox("g", xtick, xsub, "g", 0, 0);
-    for (int s = 0; s < n; s++) {
-        band(&aggs[s][m_train], BAND0 + s % N_SERIES_COLORS);
-        band(&aggs[s][m_test], BAND0 + s % N_SERIES_COLORS);
-    }
-    for (int s = 0; s < n; s++) {
-        series_line(&aggs[s][m_train], SERIES0 + s % N_SERIES_COLORS, 1);
-        series_line(&aggs[s][m_test], SERIES0 + s % N_SERIES_COLORS, 0);
-    }
+    for (int s = 0; s < n; s++)
+        for (int j = 0; j < 3; j++)
+            if (pm->m[j] >= 0) band(&aggs[s][pm->m[j]], BAND0 + s % N_SERIES_COLORS);
+    for (int s = 0; s < n; s++)
+        for (int j = 0; j < 3; j++)
+            if (pm->m[j] >= 0) series_line(&aggs[s][pm->m[j]], SERIES0 + s % N_SERIES_COLORS, pm->style[j]);
     plcol0(INK);
     plbox("bcnst", xtick, xsub, "bcnstv", 0, 0);
     plmtex("b", 3.0, 0.5, 0.5, "epoch");
@@ -206,9 +214,9 @@ static void panel(Agg (*aggs)[N_METRICS], int n, int m_train, int m_test, double
     plmtex("t", 1.0, 0.5, 0.5, heading);
 }
 
-static void curves_legend(const CurveSeries *series, int n)
+static void curves_legend(const CurveSeries *series, int n, int with_val)
 {
-    int total = n + 2;
+    int total = n + 2 + with_val;
     PLINT *opt = xcalloc((size_t)total, sizeof(PLINT)), *colors = xcalloc((size_t)total, sizeof(PLINT));
     PLINT *styles = xcalloc((size_t)total, sizeof(PLINT));
     PLFLT *widths = xcalloc((size_t)total, sizeof(PLFLT));
@@ -218,9 +226,12 @@ static void curves_legend(const CurveSeries *series, int n)
         widths[i] = 2.0;
         styles[i] = 1;
         colors[i] = i < n ? SERIES0 + i % N_SERIES_COLORS : INK;
-        text[i] = i < n ? series[i].label : i == n ? "test (solid)" : "train (dashed)";
+        text[i] = i < n ? series[i].label : i == n ? "test (solid)" : i == n + 1 ? "train (dashed)"
+                                                                             : "validation (long dashes)";
     }
-    styles[n + 1] = 2;
+    styles[n] = STYLE_TEST;
+    styles[n + 1] = STYLE_TRAIN;
+    if (with_val) styles[n + 2] = STYLE_VAL;
     PLFLT w, h;
     plschr(0, 0.8);
     pllegend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
@@ -250,9 +261,13 @@ int figure_curves(const char *path, const char *title, const CurveSeries *series
     }
     pladv(0);
     page_title(title, "mean over the runs of each configuration; band: min-max");
-    panel(aggs, n_series, M_TRAIN_LOSS, M_TEST_LOSS, 0.07, 0.47, "cross-entropy loss", "loss");
-    panel(aggs, n_series, M_TRAIN_ACC, M_TEST_ACC, 0.57, 0.97, "accuracy (%)", "accuracy");
-    curves_legend(series, n_series);
+    int with_val = 0;
+    for (int s = 0; s < n_series; s++) with_val |= aggs[s][M_VAL_ACC].n > 0;
+    PanelMetrics loss = {{M_TRAIN_LOSS, M_TEST_LOSS, -1}, {STYLE_TRAIN, STYLE_TEST, 0}};
+    PanelMetrics acc = {{M_TRAIN_ACC, M_TEST_ACC, with_val ? M_VAL_ACC : -1}, {STYLE_TRAIN, STYLE_TEST, STYLE_VAL}};
+    panel(aggs, n_series, &loss, 0.07, 0.47, "cross-entropy loss", "loss");
+    panel(aggs, n_series, &acc, 0.57, 0.97, "accuracy (%)", "accuracy");
+    curves_legend(series, n_series, with_val);
     plend1();
     for (int s = 0; s < n_series; s++)
         for (int m = 0; m < N_METRICS; m++) agg_free(&aggs[s][m]);

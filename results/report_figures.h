@@ -5,8 +5,9 @@
  * round trip of the data), its cairo driver gives anti-aliased PNGs with
  * real fonts, and Debian packages it (libplplot-dev, plplot-driver-cairo).
  *
- * Per model (the best trial is the complete run with the highest metric):
- *   curves-MODEL.png          train/test loss and accuracy per epoch, one
+ * Per model (the best trial is chosen on validation: report_best_run):
+ *   curves-MODEL.png          train/test loss and train/validation/test
+ *                             accuracy per epoch, one
  *                             line per configuration (mean over its seeds)
  *                             with a min-max band
  *   confusion-MODEL.png       the best trial's confusion matrix as a heat

@@ -163,24 +163,43 @@ static void describe_best(const ReportRuns *runs, const ReportOptions *o, Report
     }
 }
 
+/* The accuracies of a group's complete runs, one array per statistic. */
+typedef struct Samples {
+    int n[5];
+    double *x[5];
+} Samples;
+enum { S_METRIC, S_LAST, S_AT_BEST, S_VAL_AT_BEST, S_BEST_EPOCH };
+
+static void add_sample(Samples *s, int which, double v)
+{
+    if (!isnan(v)) s->x[which][s->n[which]++] = v;
+}
+
+static void sample_run(const ReportRun *r, const ReportOptions *o, Samples *s)
+{
+    ReportOptions at_best = *o;
+    at_best.metric = METRIC_BEST;
+    add_sample(s, S_METRIC, report_run_metric(r, o));
+    add_sample(s, S_LAST, r->final_acc);
+    add_sample(s, S_AT_BEST, report_run_metric(r, &at_best));
+    add_sample(s, S_VAL_AT_BEST, r->best_val_acc);
+    add_sample(s, S_BEST_EPOCH, r->best_epoch > 0 ? r->best_epoch : NAN);
+}
+
 static void summarise(const ReportRuns *runs, const ReportOptions *o, ReportGroup *g)
 {
-    double *acc = xcalloc((size_t)g->n_members + 1, sizeof(double));
+    Samples smp = {{0}, {0}};
+    for (int k = 0; k < 5; k++) smp.x[k] = xcalloc((size_t)g->n_members + 1, sizeof(double));
     double sec_sum = 0;
-    int n_acc = 0, n_sec = 0;
-    g->best_run = -1;
+    int n_sec = 0;
     g->params_min = g->params_max = -1;
     for (int m = 0; m < g->n_members; m++) {
         const ReportRun *r = &runs->runs[g->members[m]];
         g->count[r->status]++;
         g->total++;
         if (r->status != STATUS_COMPLETE) continue;
-        double a = report_run_metric(r, o->metric);
-        if (!isnan(a)) {
-            acc[n_acc++] = a;
-            if (g->best_run < 0 || a > report_run_metric(&runs->runs[g->best_run], o->metric))
-                g->best_run = g->members[m];
-        }
+        sample_run(r, o, &smp);
+        g->n_without_validation += !r->has_validation;
         if (!isnan(r->sec_per_epoch)) sec_sum += r->sec_per_epoch, n_sec++;
         if (r->param_count >= 0) {
             if (g->params_min < 0 || r->param_count < g->params_min) g->params_min = r->param_count;
@@ -188,10 +207,16 @@ static void summarise(const ReportRuns *runs, const ReportOptions *o, ReportGrou
         }
         append_distinct(g->devices, sizeof g->devices, r->device);
     }
-    report_stats(acc, n_acc, &g->acc);
+    ReportStats *stats[5] = {&g->acc, &g->last, &g->at_best, &g->val_at_best, &g->best_epoch};
+    for (int k = 0; k < 5; k++) {
+        report_stats(smp.x[k], smp.n[k], stats[k]);
+        free(smp.x[k]);
+    }
     g->sec_per_epoch = n_sec ? sec_sum / n_sec : NAN;
+    g->best_run = report_best_run(runs, g->members, g->n_members, o);
+    g->best_on_test = g->best_run >= 0 && report_run_chosen_on_test(&runs->runs[g->best_run], o);
+    g->best_trial_acc = g->best_run >= 0 ? report_run_metric(&runs->runs[g->best_run], o) : NAN;
     describe_best(runs, o, g);
-    free(acc);
 }
 
 /* ---- sorting ------------------------------------------------------------------ */
@@ -215,7 +240,7 @@ static double column_value(const ReportGroup *g, int column)
     switch (column) {
     case COL_MEAN: return g->acc.mean;
     case COL_STD: return g->acc.std;
-    case COL_BEST: return g->acc.max;
+    case COL_BEST: return g->best_trial_acc;
     case COL_PARAMS: return g->params_max < 0 ? NAN : (double)g->params_max;
     case COL_SECONDS: return g->sec_per_epoch;
     case COL_TRIALS: return g->total;
@@ -263,8 +288,8 @@ static int parse_sort(const ReportOptions *o, SortSpec *s, char *err, int err_si
         if (!strcmp(o->keys[k], name)) s->key = k;
     for (int c = 0; c < N_SORT_COLUMNS && s->key < 0; c++) {
         char data_name[96];
-        snprintf(data_name, sizeof data_name, "%s_%s_pct", report_metric_name(o->metric),
-                 SORT_COLUMNS[c]);
+        if (c == COL_BEST) snprintf(data_name, sizeof data_name, "best_trial_test_pct");
+        else snprintf(data_name, sizeof data_name, "%s_%s_pct", report_metric_key(o->metric), SORT_COLUMNS[c]);
         if (!strcmp(SORT_COLUMNS[c], name) || (c <= COL_BEST && !strcmp(data_name, name)))
             s->column = c;
     }

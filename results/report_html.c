@@ -56,17 +56,29 @@ static int make_dir(const char *dir, char *err, int n)
     return 0;
 }
 
-/* The best complete run of model (by the report's metric), -1 none. */
-static int best_run(const ReportRuns *runs, const char *model, ReportMetric metric)
+/* The best trial of model, chosen on validation (report_best_run), -1 none. */
+static int best_run(const ReportRuns *runs, const char *model, const ReportOptions *o)
 {
-    int best = -1;
-    for (int i = 0; i < runs->count; i++) {
-        const ReportRun *r = &runs->runs[i];
-        double a = report_run_metric(r, metric);
-        if (r->status != STATUS_COMPLETE || strcmp(r->model, model) || isnan(a)) continue;
-        if (best < 0 || a > report_run_metric(&runs->runs[best], metric)) best = i;
-    }
+    int *idx = xcalloc((size_t)runs->count + 1, sizeof(int)), n = 0;
+    for (int i = 0; i < runs->count; i++)
+        if (!strcmp(runs->runs[i].model, model)) idx[n++] = i;
+    int best = report_best_run(runs, idx, n, o);
+    free(idx);
     return best;
+}
+
+/* "best trial (chosen on validation): t3.h5, test accuracy 98.10 % at its
+ * best-validation epoch 3" */
+static void best_caption(const ReportRun *r, const ReportOptions *o, char *buf, size_t size)
+{
+    int on_test = report_run_chosen_on_test(r, o);
+    char when[96];
+    if (o->metric == METRIC_FINAL) snprintf(when, sizeof when, "after the last epoch");
+    else if (on_test) snprintf(when, sizeof when, "at its highest-test epoch");
+    else snprintf(when, sizeof when, "at its best-validation epoch %d", r->best_epoch);
+    snprintf(buf, size, "best trial (chosen on %s): %.300s, test accuracy %.2f%% %s",
+             on_test ? "the TEST set: optimistic" : "validation", base_name(r->path),
+             100 * report_run_metric(r, o), when);
 }
 
 /* "dropout=0.1, lr=0.01": a run's values of the model's varying keys
@@ -152,8 +164,9 @@ static void curves_for(const ReportRuns *runs, const char *dir, ModelFigures *mf
     snprintf(path, sizeof path, "%s/%s", dir, file);
     snprintf(title, sizeof title, "%s: training curves", mf->model);
     if (figure_curves(path, title, set.s, set.n, why, sizeof why) == 0)
-        add_figure(mf, file, "Training and test loss and accuracy per epoch: mean over the runs "
-                             "(seeds) of each configuration, band from min to max.");
+        add_figure(mf, file, "Training, validation (accuracy, where the runs have it) and test loss "
+                             "and accuracy per epoch: mean over the runs (seeds) of each configuration, "
+                             "band from min to max.");
     else
         warn_line(warn, mf->model, why);
     free_series(&set);
@@ -165,9 +178,11 @@ static void best_trial_figures(const ReportRuns *runs, const ReportOptions *o, c
     char file[320], path[REPORT_PATH_MAX], side[REPORT_PATH_MAX], title[512], why[1024];
     char safe[REPORT_NAME_MAX], caption[512];
     safe_name(mf->model, safe, sizeof safe);
-    int best = best_run(runs, mf->model, o->metric);
+    int best = best_run(runs, mf->model, o);
     if (best < 0) {
-        warn_line(warn, mf->model, "no complete run, so no best trial to draw");
+        warn_line(warn, mf->model, o->select_on_test ? "no complete run, so no best trial to draw"
+                                                     : "no complete run with validation numbers, so no "
+                                                       "best trial to draw (--select-on-test chooses on test)");
         return;
     }
     const ReportRun *r = &runs->runs[best];
@@ -179,8 +194,7 @@ static void best_trial_figures(const ReportRuns *runs, const ReportOptions *o, c
         return;
     }
     runfile_close(rf);
-    snprintf(caption, sizeof caption, "best trial: %.300s, %s test accuracy %.2f%%", base_name(r->path),
-             report_metric_name(o->metric), 100 * report_run_metric(r, o->metric));
+    best_caption(r, o, caption, sizeof caption);
     snprintf(file, sizeof file, "confusion-%s.png", safe);
     snprintf(path, sizeof path, "%s/%s", dir, file);
     snprintf(mf->sidecar, sizeof mf->sidecar, "confusion-%s.csv", safe);

@@ -18,10 +18,7 @@ const char *report_status_name(ReportStatus s) { return STATUS_NAMES[s]; }
 
 const char *report_metric_name(ReportMetric m) { return m == METRIC_BEST ? "best" : "final"; }
 
-double report_run_metric(const ReportRun *r, ReportMetric m)
-{
-    return m == METRIC_BEST ? r->best_acc : r->final_acc;
-}
+const char *report_metric_key(ReportMetric m) { return m == METRIC_BEST ? "test_at_best" : "test_last"; }
 
 /* ---- attributes as text ------------------------------------------------------ */
 
@@ -115,25 +112,29 @@ static ReportStatus parse_status(const char *s)
     return STATUS_OTHER;
 }
 
-/* Accuracies from the attributes, or from the epoch rows when a writer
- * stopped before setting them. */
+/* Accuracies from the epoch rows (a .tmp may lack the attributes); the
+ * best epoch by the one rule, run_epochs_best_row. */
 static void take_accuracies(RunFile *rf, ReportRun *run)
 {
     const RunEpochs *e = &run->epochs;
-    run->final_acc = run->best_acc = NAN;
-    if (e->count > 0) {
-        run->final_acc = e->test_accuracy[e->count - 1];
-        run->best_acc = e->test_accuracy[0];
-        for (long i = 1; i < e->count; i++)
-            if (e->test_accuracy[i] > run->best_acc) run->best_acc = e->test_accuracy[i];
-    }
-    double v;
-    if (runfile_has_attr(rf, "final_test_accuracy") &&
-        runfile_read_attr_double(rf, "final_test_accuracy", &v, NULL, 0) == 0)
-        run->final_acc = v;
-    if (runfile_has_attr(rf, "best_test_accuracy") &&
-        runfile_read_attr_double(rf, "best_test_accuracy", &v, NULL, 0) == 0)
-        run->best_acc = v;
+    long last = e->count - 1, best = run_epochs_best_row(e, e->count), top = -1;
+    for (long i = 0; i < e->count; i++)
+        if (!isnan(e->test_accuracy[i]) && (top < 0 || e->test_accuracy[i] > e->test_accuracy[top])) top = i;
+    run->final_acc = last >= 0 ? e->test_accuracy[last] : NAN;
+    run->final_test_loss = last >= 0 ? e->test_loss[last] : NAN;
+    run->final_val_acc = last >= 0 ? e->val_accuracy[last] : NAN;
+    run->final_val_loss = last >= 0 ? e->val_loss[last] : NAN;
+    run->best_epoch = best >= 0 ? e->epoch[best] : -1;
+    run->best_val_acc = best >= 0 ? e->val_accuracy[best] : NAN;
+    run->best_val_loss = best >= 0 ? e->val_loss[best] : NAN;
+    run->best_epoch_test_acc = best >= 0 ? e->test_accuracy[best] : NAN;
+    run->max_test_acc = top >= 0 ? e->test_accuracy[top] : NAN;
+    run->max_test_loss = top >= 0 ? e->test_loss[top] : NAN;
+    /* a split whose numbers are not there yet (no epoch finished, or NaN) */
+    int64_t held_out = 0;
+    run->has_validation = e->has_validation ||
+                          (runfile_has_attr(rf, "val_images") &&
+                           runfile_read_attr_int64(rf, "val_images", &held_out, NULL, 0) == 0 && held_out > 0);
     run->sec_per_epoch = NAN;
     if (e->count > 0) {
         double sum = 0;

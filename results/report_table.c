@@ -121,13 +121,20 @@ static void mean_std_text(const ReportStats *s, char *buf, size_t size)
     else snprintf(buf, size, "%.2f ± %.2f", 100 * s->mean, 100 * s->std);
 }
 
-static void caption(Table *t, const char *what)
+static void caption(Table *t, const ReportOptions *o, const char *what)
 {
-    snprintf(t->caption, sizeof t->caption,
-             "%s Test accuracy in %%, %s (--metric %s); mean ± sample standard deviation (n - 1) "
-             "over the complete trials; runs with another status are counted, not averaged.",
-             what, t->metric == METRIC_BEST ? "at the best epoch" : "after the last epoch",
-             report_metric_name(t->metric));
+    const char *metric = o->metric == METRIC_BEST ? "the test accuracy at the best-validation epoch"
+                                                  : "the test accuracy after the last epoch";
+    int used = snprintf(t->caption, sizeof t->caption,
+                        "%s Accuracies in %%; mean ± sample standard deviation (n - 1) over the complete "
+                        "trials; runs with another status are counted, not averaged. --metric %s: "
+                        "%s. Every choice (best epoch, best trial) is made on the validation split, "
+                        "never on the test set.",
+                        what, report_metric_name(o->metric), metric);
+    if (o->select_on_test && used > 0 && (size_t)used < sizeof t->caption)
+        snprintf(t->caption + used, sizeof t->caption - (size_t)used,
+                 " Except with --select-on-test: runs without validation take their best epoch "
+                 "and best trial on the TEST set (optimistic), marked where they show.");
 }
 
 static void skipped_notes(Table *t, const ReportRuns *runs)
@@ -147,6 +154,193 @@ static void not_averaged_text(const ReportGroup *g, char *buf, size_t size)
                                      g->count[s], report_status_name((ReportStatus)s));
 }
 
+/* Which numbers the main table shows: the best-epoch columns when any run
+ * has validation (or --select-on-test stands in for it under --metric
+ * best). */
+typedef struct Shown {
+    int at_best, validation, mixed;   /* mixed: test-chosen runs in the best column */
+} Shown;
+
+static Shown shown_columns(const ReportRuns *runs, const ReportOptions *o)
+{
+    int with = 0, without = 0;
+    for (int i = 0; i < runs->count; i++) {
+        with += runs->runs[i].has_validation;
+        without += !runs->runs[i].has_validation;
+    }
+    Shown s = {with > 0, with > 0, o->select_on_test && without > 0};
+    if (s.mixed && o->metric == METRIC_BEST) s.at_best = 1;
+    return s;
+}
+
+/* A "mean ± std" text column and its two data columns; returns the first. */
+static int add_stat_cols(Table *t, const char *key, const char *title)
+{
+    char k[160];
+    int c = add_col(t, key, title, VIEW_TEXT, 1);
+    snprintf(k, sizeof k, "%s_mean_pct", key);
+    add_col(t, k, "mean", VIEW_DATA, 1);
+    snprintf(k, sizeof k, "%s_std_pct", key);
+    add_col(t, k, "std", VIEW_DATA, 1);
+    return c;
+}
+
+static void set_stat_cols(Table *t, int r, int c, const ReportStats *s)
+{
+    char buf[128];
+    mean_std_text(s, buf, sizeof buf);
+    set_text(t, r, c, "%s", buf);
+    set_num(t, r, c + 1, 100 * s->mean, 0, "");
+    set_num(t, r, c + 2, 100 * s->std, 0, "");
+}
+
+/* --reference: per label one text column ("source report (claimed)") and
+ * two data columns; returns the first column (or the count when none). */
+static int claim_cols(Table *t, const ReportReference *ref)
+{
+    int first = t->ncols;
+    char key[160], title[160];
+    for (int l = 0; ref && l < ref->n_labels; l++) {
+        snprintf(title, sizeof title, "%.120s (claimed)", ref->labels[l]);
+        snprintf(key, sizeof key, "claimed:%.120s", ref->labels[l]);
+        add_col(t, key, title, VIEW_TEXT, 1);
+        snprintf(key, sizeof key, "claimed_acc_pct:%.120s", ref->labels[l]);
+        add_col(t, key, title, VIEW_DATA, 1);
+        snprintf(key, sizeof key, "claimed_params:%.120s", ref->labels[l]);
+        add_col(t, key, title, VIEW_DATA, 1);
+    }
+    return first;
+}
+
+/* "99.32 % (50,800 params)" in the label's column, on the rows of model. */
+static void fill_claims(Table *t, int r, int first, const ReportReference *ref, const char *model)
+{
+    for (int i = 0; ref && i < ref->count; i++) {
+        const ReportClaim *cl = &ref->claims[i];
+        if (strcmp(cl->model, model)) continue;
+        int l = 0;
+        while (strcmp(ref->labels[l], cl->label)) l++;
+        int c = first + 3 * l;
+        char params[64] = "";
+        if (cl->params >= 0) {
+            char n[32];
+            thousands(cl->params, n, sizeof n);
+            snprintf(params, sizeof params, " (%s params)", n);
+        }
+        set_text(t, r, c, "%.2f %%%s", cl->acc_pct, params);
+        set_num(t, r, c + 1, cl->acc_pct, 0, "");
+        if (cl->params >= 0) set_num(t, r, c + 2, (double)cl->params, 1, "");
+    }
+}
+
+typedef struct MainCols {
+    int trials, complete, total, other, status, last, at_best, val_best, epoch, no_val;
+    int best, params, sec, device, hp, file, chosen_on, claims;
+} MainCols;
+
+static void add_main_cols(Table *t, const ReportOptions *o, Shown sh, MainCols *c)
+{
+    for (int k = 0; k < o->n_keys; k++) add_col(t, o->keys[k], o->keys[k], VIEW_BOTH, k > 0);
+    c->trials = add_col(t, "trials_text", "trials", VIEW_TEXT, 1);
+    c->complete = add_col(t, "complete", "complete", VIEW_DATA, 1);
+    c->total = add_col(t, "trials", "trials", VIEW_DATA, 1);
+    c->other = add_col(t, "not_averaged", "not averaged", VIEW_TEXT, 0);
+    c->status = t->ncols;
+    for (int s = STATUS_RUNNING; s < STATUS_COUNT; s++)
+        add_col(t, report_status_name((ReportStatus)s), report_status_name((ReportStatus)s), VIEW_DATA, 1);
+    c->last = add_stat_cols(t, "test_last", "test acc, last epoch");
+    c->at_best = c->val_best = c->epoch = -1;
+    if (sh.at_best)
+        c->at_best = add_stat_cols(t, "test_at_best", sh.mixed ? "test acc @ best epoch (best-val; best-TEST "
+                                                                 "where no val: optimistic)"
+                                                               : "test acc @ best-val epoch");
+    if (sh.validation) {
+        c->val_best = add_stat_cols(t, "val_at_best", "val acc @ best epoch");
+        c->epoch = add_col(t, "best_epoch_mean", "best epoch", VIEW_BOTH, 1);
+    }
+    c->no_val = add_col(t, "runs_without_validation", "runs without validation", VIEW_DATA, 1);
+    c->best = add_col(t, "best_trial_test_pct", o->metric == METRIC_BEST ? "best trial: test acc @ best epoch"
+                                                                         : "best trial: test acc, last epoch",
+                      VIEW_BOTH, 1);
+    c->params = add_col(t, "params", "params", VIEW_BOTH, 1);
+    c->sec = add_col(t, "s_per_epoch", "s/epoch", VIEW_BOTH, 1);
+    c->device = add_col(t, "device", "device", VIEW_BOTH, 0);
+    c->hp = add_col(t, "best_hparams", "best trial's hyperparameters", VIEW_BOTH, 0);
+    c->file = add_col(t, "best_file", "best trial's file", VIEW_DATA, 0);
+    c->chosen_on = add_col(t, "best_chosen_on", "best trial chosen on", VIEW_DATA, 0);
+    c->claims = claim_cols(t, o->reference);
+}
+
+static void set_params(Table *t, int r, int c, const ReportGroup *g)
+{
+    char a[64], b[64];
+    if (g->params_min >= 0 && g->params_min == g->params_max) {
+        thousands(g->params_max, a, sizeof a);
+        set_num(t, r, c, (double)g->params_max, 1, a);
+    } else if (g->params_min >= 0) {
+        thousands(g->params_min, a, sizeof a);
+        thousands(g->params_max, b, sizeof b);
+        set_text(t, r, c, "%s-%s", a, b);
+    }
+}
+
+static void set_best_trial(Table *t, int r, const MainCols *c, const ReportRuns *runs, const ReportGroup *g)
+{
+    char buf[64];
+    if (g->best_run < 0) {
+        set_text(t, r, c->hp, "-");
+        return;
+    }
+    snprintf(buf, sizeof buf, "%.2f%s", 100 * g->best_trial_acc, g->best_on_test ? " (chosen on test)" : "");
+    set_num(t, r, c->best, 100 * g->best_trial_acc, 0, buf);
+    set_text(t, r, c->hp, "%s%s", g->best_hparams, g->best_on_test ? " (chosen on test: optimistic)" : "");
+    set_text(t, r, c->file, "%s", runs->runs[g->best_run].path);
+    set_text(t, r, c->chosen_on, "%s", g->best_on_test ? "test" : "validation");
+}
+
+static void fill_main_row(Table *t, const MainCols *c, const ReportRuns *runs, const ReportOptions *o,
+                          const ReportGroup *g)
+{
+    char buf[1024];
+    int r = add_row(t);
+    for (int k = 0; k < o->n_keys; k++) set_value(t, r, k, g->values[k]);
+    set_text(t, r, c->trials, "%d/%d", g->count[STATUS_COMPLETE], g->total);
+    set_num(t, r, c->complete, g->count[STATUS_COMPLETE], 1, "");
+    set_num(t, r, c->total, g->total, 1, "");
+    not_averaged_text(g, buf, sizeof buf);
+    set_text(t, r, c->other, "%s", buf);
+    for (int s = STATUS_RUNNING; s < STATUS_COUNT; s++)
+        set_num(t, r, c->status + s - STATUS_RUNNING, g->count[s], 1, "");
+    set_stat_cols(t, r, c->last, &g->last);
+    if (c->at_best >= 0) set_stat_cols(t, r, c->at_best, &g->at_best);
+    if (c->val_best >= 0) set_stat_cols(t, r, c->val_best, &g->val_at_best);
+    if (c->epoch >= 0) {
+        snprintf(buf, sizeof buf, "%.1f", g->best_epoch.mean);
+        set_num(t, r, c->epoch, g->best_epoch.mean, 0, buf);
+    }
+    set_num(t, r, c->no_val, g->n_without_validation, 1, "");
+    set_best_trial(t, r, c, runs, g);
+    set_params(t, r, c->params, g);
+    seconds_text(g->sec_per_epoch, buf, sizeof buf);
+    set_num(t, r, c->sec, g->sec_per_epoch, 0, buf);
+    set_text(t, r, c->device, "%s", g->devices);
+    fill_claims(t, r, c->claims, o->reference, g->values[0]);
+}
+
+static void validation_note(Table *t, const ReportRuns *runs, const ReportOptions *o)
+{
+    int n = report_count_without_validation(runs);
+    if (n == 0) return;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%d of %d runs have no validation numbers (written before validation existed "
+                              "or val_split = 0): %s",
+             n, runs->count,
+             o->select_on_test ? "with --select-on-test their best epoch and best trial are chosen on the "
+                                 "TEST set (optimistic)"
+                               : "they have no best-validation epoch and are never chosen as best trial");
+    add_note(t, "%s", buf);
+}
+
 void report_table(const ReportRuns *runs, const ReportGroups *groups, const ReportOptions *o,
                   Table *t)
 {
@@ -158,62 +352,11 @@ void report_table(const ReportRuns *runs, const ReportGroups *groups, const Repo
             used += (size_t)snprintf(what + used, sizeof what - used, "%s %s", k ? "," : "", o->keys[k]);
         if (used < sizeof what) snprintf(what + used, sizeof what - used, ".");
     }
-    caption(t, what);
-    const char *metric = report_metric_name(o->metric);
-    char key[160];
-    for (int k = 0; k < o->n_keys; k++) add_col(t, o->keys[k], o->keys[k], VIEW_BOTH, k > 0);
-    int c_trials = add_col(t, "trials_text", "trials", VIEW_TEXT, 1);
-    int c_complete = add_col(t, "complete", "complete", VIEW_DATA, 1);
-    int c_total = add_col(t, "trials", "trials", VIEW_DATA, 1);
-    int c_other = add_col(t, "not_averaged", "not averaged", VIEW_TEXT, 0);
-    int c_status = t->ncols;
-    for (int s = STATUS_RUNNING; s < STATUS_COUNT; s++)
-        add_col(t, report_status_name((ReportStatus)s), report_status_name((ReportStatus)s),
-                VIEW_DATA, 1);
-    int c_meanstd = add_col(t, "mean_std_text", "mean ± std", VIEW_TEXT, 1);
-    snprintf(key, sizeof key, "%s_mean_pct", metric);
-    int c_mean = add_col(t, key, "mean", VIEW_DATA, 1);
-    snprintf(key, sizeof key, "%s_std_pct", metric);
-    int c_std = add_col(t, key, "std", VIEW_DATA, 1);
-    snprintf(key, sizeof key, "%s_best_pct", metric);
-    int c_best = add_col(t, key, "best", VIEW_BOTH, 1);
-    int c_params = add_col(t, "params", "params", VIEW_BOTH, 1);
-    int c_sec = add_col(t, "s_per_epoch", "s/epoch", VIEW_BOTH, 1);
-    int c_device = add_col(t, "device", "device", VIEW_BOTH, 0);
-    int c_hp = add_col(t, "best_hparams", "best trial's hyperparameters", VIEW_BOTH, 0);
-    int c_file = add_col(t, "best_file", "best trial's file", VIEW_DATA, 0);
-    char buf[1024], a[64], b[64];
-    for (int i = 0; i < groups->count; i++) {
-        const ReportGroup *g = &groups->groups[i];
-        int r = add_row(t);
-        for (int k = 0; k < o->n_keys; k++) set_value(t, r, k, g->values[k]);
-        set_text(t, r, c_trials, "%d/%d", g->count[STATUS_COMPLETE], g->total);
-        set_num(t, r, c_complete, g->count[STATUS_COMPLETE], 1, "");
-        set_num(t, r, c_total, g->total, 1, "");
-        not_averaged_text(g, buf, sizeof buf);
-        set_text(t, r, c_other, "%s", buf);
-        for (int s = STATUS_RUNNING; s < STATUS_COUNT; s++)
-            set_num(t, r, c_status + s - STATUS_RUNNING, g->count[s], 1, "");
-        mean_std_text(&g->acc, buf, sizeof buf);
-        set_text(t, r, c_meanstd, "%s", buf);
-        set_num(t, r, c_mean, 100 * g->acc.mean, 0, "");
-        set_num(t, r, c_std, 100 * g->acc.std, 0, "");
-        snprintf(buf, sizeof buf, "%.2f", 100 * g->acc.max);
-        set_num(t, r, c_best, 100 * g->acc.max, 0, buf);
-        if (g->params_min >= 0 && g->params_min == g->params_max) {
-            thousands(g->params_max, a, sizeof a);
-            set_num(t, r, c_params, (double)g->params_max, 1, a);
-        } else if (g->params_min >= 0) {
-            thousands(g->params_min, a, sizeof a);
-            thousands(g->params_max, b, sizeof b);
-            set_text(t, r, c_params, "%s-%s", a, b);
-        }
-        seconds_text(g->sec_per_epoch, buf, sizeof buf);
-        set_num(t, r, c_sec, g->sec_per_epoch, 0, buf);
-        set_text(t, r, c_device, "%s", g->devices);
-        set_text(t, r, c_hp, "%s", g->best_hparams);
-        if (g->best_run >= 0) set_text(t, r, c_file, "%s", runs->runs[g->best_run].path);
-    }
+    caption(t, o, what);
+    MainCols c;
+    add_main_cols(t, o, shown_columns(runs, o), &c);
+    for (int i = 0; i < groups->count; i++) fill_main_row(t, &c, runs, o, &groups->groups[i]);
+    validation_note(t, runs, o);
     skipped_notes(t, runs);
 }
 
@@ -250,7 +393,7 @@ static void cell_stats(const ReportRuns *runs, const ReportOptions *o, const cha
     for (int i = 0; i < runs->count; i++) {
         const ReportRun *r = &runs->runs[i];
         const char *v = report_run_value(r, o->marginal);
-        double a = report_run_metric(r, o->metric);
+        double a = report_run_metric(r, o);
         if (r->status == STATUS_COMPLETE && !strcmp(r->model, model) && v && !strcmp(v, value) &&
             !isnan(a))
             acc[n++] = a;
@@ -275,15 +418,15 @@ int report_marginal_table(const ReportRuns *runs, const ReportOptions *o, Table 
     char what[256];
     snprintf(what, sizeof what, "Marginal view of %.64s: one column per value, averaged over "
                                 "every other hyperparameter; (n) = complete trials.", o->marginal);
-    caption(t, what);
+    caption(t, o, what);
     add_col(t, "model", "model", VIEW_BOTH, 0);
     for (int v = 0; v < values.count; v++) {
         char key[160], title[160];
         snprintf(title, sizeof title, "%.64s=%.64s", o->marginal, values.v[v]);
         add_col(t, title, title, VIEW_TEXT, 1);
-        snprintf(key, sizeof key, "%.130s_%s_mean_pct", title, report_metric_name(o->metric));
+        snprintf(key, sizeof key, "%.130s_%s_mean_pct", title, report_metric_key(o->metric));
         add_col(t, key, key, VIEW_DATA, 1);
-        snprintf(key, sizeof key, "%.130s_%s_std_pct", title, report_metric_name(o->metric));
+        snprintf(key, sizeof key, "%.130s_%s_std_pct", title, report_metric_key(o->metric));
         add_col(t, key, key, VIEW_DATA, 1);
         snprintf(key, sizeof key, "%.130s_n", title);
         add_col(t, key, key, VIEW_DATA, 1);
@@ -312,6 +455,7 @@ int report_marginal_table(const ReportRuns *runs, const ReportOptions *o, Table 
 
 int report_build(const ReportRuns *runs, const ReportOptions *o, Table *t, char *err, int err_size)
 {
+    if (report_check_validation(runs, o, err, err_size) != 0) return -1;
     if (*o->marginal) return report_marginal_table(runs, o, t, err, err_size);
     ReportGroups g;
     if (report_group(runs, o, &g, err, err_size) != 0) return -1;

@@ -59,10 +59,14 @@ struct RunFile {
 };
 
 /* The per-epoch columns, in this order everywhere. Column 0 is the int
- * epoch number, the rest are float64. */
-#define N_COLS 7
+ * epoch number, the rest are float64. Columns from N_REQUIRED_COLS on came
+ * later (validation): a file written before them lacks them, and reads
+ * them as NaN. */
+#define N_COLS 9
+#define N_REQUIRED_COLS 7
 static const char *const EPOCH_COLS[N_COLS] = {
     "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds",
+    "val_loss", "val_accuracy",
 };
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -848,7 +852,8 @@ static int append_epoch(RunFile *rf, const RunEpoch *ep, Err e)
 {
     if (need_writer(rf, e) != 0) return -1;
     const double vals[N_COLS - 1] = {ep->train_loss, ep->train_accuracy, ep->test_loss,
-                                     ep->test_accuracy, ep->lr, ep->seconds};
+                                     ep->test_accuracy, ep->lr, ep->seconds,
+                                     ep->val_loss, ep->val_accuracy};
     hid_t g = H5Gopen2(rf->file, "epochs", H5P_DEFAULT);
     if (g < 0) return fail_h5(e, "%s: cannot open group /epochs", rf->path);
     hsize_t n = (hsize_t)rf->n_epochs;
@@ -1177,6 +1182,21 @@ RunFile *runfile_open(const char *path, char *err, int err_size)
     QUIETLY(RunFile *, open_existing(path, (Err){err, err_size}));
 }
 
+/* A later column missing from a run written before it existed: created
+ * with n rows of NaN, so the resumed run appends to every column. */
+static int add_missing_column(RunFile *rf, hid_t g, int c, hsize_t n, Err e)
+{
+    if (c < N_REQUIRED_COLS || H5Lexists(g, EPOCH_COLS[c], H5P_DEFAULT) > 0) return 0;
+    double *nan_rows = malloc((size_t)(n ? n : 1) * sizeof *nan_rows);
+    if (!nan_rows) return fail(e, "%s: out of memory adding /epochs/%s", rf->path, EPOCH_COLS[c]);
+    for (hsize_t i = 0; i < n; i++) nan_rows[i] = NAN;
+    hid_t d = create_growing(g, EPOCH_COLS[c], H5T_IEEE_F64LE, n, EPOCH_CHUNK);
+    int rc = d >= 0 && write_all(d, H5T_NATIVE_DOUBLE, n, nan_rows) == 0 ? 0 : -1;
+    if (d >= 0) H5Dclose(d);
+    free(nan_rows);
+    return rc == 0 ? 0 : fail_h5(e, "%s: cannot add dataset /epochs/%s", rf->path, EPOCH_COLS[c]);
+}
+
 /* Cut every epoch column to n rows (rows after the checkpoint are redone). */
 static int truncate_epochs(RunFile *rf, hsize_t n, Err e)
 {
@@ -1184,6 +1204,10 @@ static int truncate_epochs(RunFile *rf, hsize_t n, Err e)
     if (g < 0) return fail_h5(e, "%s: cannot open group /epochs", rf->path);
     int rc = 0;
     for (int c = 0; c < N_COLS && rc == 0; c++) {
+        if (add_missing_column(rf, g, c, n, e) != 0) {
+            rc = -1;
+            break;
+        }
         hid_t d = H5Dopen2(g, EPOCH_COLS[c], H5P_DEFAULT);
         hsize_t dims[MAX_RANK];
         int rank = d >= 0 ? dataset_shape(d, dims) : -1;
@@ -1429,10 +1453,22 @@ static int read_prefix(hid_t d, hid_t mtype, hsize_t n, void *dst)
     return rc;
 }
 
+/* 0 for a later column (validation) that a file written before it lacks;
+ * every other column is required, and a missing one is an error where it
+ * is opened. */
+static int column_present(RunFile *rf, int c)
+{
+    if (c < N_REQUIRED_COLS) return 1;
+    char full[64];
+    snprintf(full, sizeof full, "/epochs/%s", EPOCH_COLS[c]);
+    return H5Lexists(rf->file, "epochs", H5P_DEFAULT) > 0 && H5Lexists(rf->file, full, H5P_DEFAULT) > 0;
+}
+
 static long epoch_rows(RunFile *rf, Err e)
 {
     hsize_t n = (hsize_t)-1;
     for (int c = 0; c < N_COLS; c++) {
+        if (!column_present(rf, c)) continue;
         hsize_t dims[MAX_RANK];
         hid_t d = open_dataset(rf, "epochs", EPOCH_COLS[c], 1, dims, e);
         if (d < 0) return -1;
@@ -1464,7 +1500,8 @@ static int read_epochs(RunFile *rf, RunEpochs *out, Err e)
     long n = epoch_rows(rf, e);
     if (n < 0 || check_epoch_count(rf, n, e)) return -1;
     double **cols[N_COLS - 1] = {&out->train_loss, &out->train_accuracy, &out->test_loss,
-                                 &out->test_accuracy, &out->lr, &out->seconds};
+                                 &out->test_accuracy, &out->lr, &out->seconds,
+                                 &out->val_loss, &out->val_accuracy};
     size_t rows = n ? (size_t)n : 1;
     int rc = (out->epoch = calloc(rows, sizeof(int))) ? 0 : -1;
     for (int c = 0; c < N_COLS - 1 && rc == 0; c++)
@@ -1474,6 +1511,10 @@ static int read_epochs(RunFile *rf, RunEpochs *out, Err e)
         return fail(e, "%s: out of memory reading %ld epochs", rf->path, n);
     }
     for (int c = 0; c < N_COLS; c++) {
+        if (!column_present(rf, c)) {
+            for (long i = 0; i < n; i++) (*cols[c - 1])[i] = NAN;
+            continue;
+        }
         hsize_t dims[MAX_RANK];
         hid_t d = open_dataset(rf, "epochs", EPOCH_COLS[c], 1, dims, e);
         if (d >= 0) {
@@ -1488,6 +1529,8 @@ static int read_epochs(RunFile *rf, RunEpochs *out, Err e)
         }
     }
     out->count = n;
+    out->has_validation = 0;
+    for (long i = 0; i < n; i++) out->has_validation |= isfinite(out->val_accuracy[i]) != 0;
     return 0;
 }
 
@@ -1506,6 +1549,8 @@ void run_epochs_free(RunEpochs *e)
     free(e->test_accuracy);
     free(e->lr);
     free(e->seconds);
+    free(e->val_loss);
+    free(e->val_accuracy);
     memset(e, 0, sizeof *e);
 }
 
@@ -1915,6 +1960,7 @@ static int check_checkpoint_rows(RunFile *rf, int64_t ck_epoch, Err e)
     if (ck_epoch > MAX_EPOCHS)
         return fail(e, "%s: checkpoint after epoch %lld, at most %d", rf->path, (long long)ck_epoch, MAX_EPOCHS);
     for (int c = 0; c < N_COLS; c++) {
+        if (!column_present(rf, c)) continue;   /* added (NaN) on resume */
         hsize_t dims[MAX_RANK];
         hid_t d = open_dataset(rf, "epochs", EPOCH_COLS[c], 1, dims, e);
         if (d < 0) return -1;

@@ -20,7 +20,14 @@ static void usage(FILE *f)
           "  --group-by KEY,...    one row per combination of the keys (model is always the first\n"
           "                        key); default: one row per model\n"
           "  --format F            markdown | csv | latex | json | html (default markdown)\n"
-          "  --metric M            final (after the last epoch, default) | best (best epoch)\n"
+          "  --metric M            final: test accuracy after the last epoch (default)\n"
+          "                        best: test accuracy at the epoch with the best VALIDATION\n"
+          "                        result; refused when a run has no validation numbers\n"
+          "  --select-on-test      let runs without validation (old files, val_split = 0) choose\n"
+          "                        their best epoch and best trial on the TEST set; optimistic,\n"
+          "                        and labelled so wherever it shows\n"
+          "  --reference FILE.csv  published claims shown beside the results, one column per\n"
+          "                        label; header model,label,test_accuracy_pct,param_count\n"
           "  --sort COL            mean, std, best, params, s_per_epoch, trials, complete or a\n"
           "                        group key; accuracies sort best first, the rest ascending;\n"
           "                        +COL / -COL force ascending / descending\n"
@@ -29,8 +36,10 @@ static void usage(FILE *f)
           "  --figures DIR         also draw the PNG figures and DIR/index.html\n"
           "\n"
           "Reads every *.h5 (and *.h5.tmp of unfinished runs) under the folders. A file that is\n"
-          "not a readable run file is skipped with a warning. Columns and statistics:\n"
-          "docs/sweepreport.md.\n"
+          "not a readable run file is skipped with a warning. The best epoch and the best trial\n"
+          "are chosen on the validation split; the test set is only reported. Columns and\n"
+          "statistics: "
+"docs/sweepreport.md.\n"
           "exit codes: 0 ok, 1 an output could not be written, 2 bad input (flags, no run files)\n",
           f);
 }
@@ -49,7 +58,7 @@ static void error(const char *fmt, ...)
 typedef struct Args {
     ReportOptions opt;
     ReportFormat format;
-    const char *out, *figures;
+    const char *out, *figures, *reference;
     int n_paths;
     char **paths;
 } Args;
@@ -81,6 +90,10 @@ static int parse_args(int argc, char **argv, Args *a)
             a->paths[a->n_paths++] = argv[i];
             continue;
         }
+        if (!strcmp(f, "--select-on-test")) {   /* the one flag without a value */
+            a->opt.select_on_test = 1;
+            continue;
+        }
         if (i + 1 >= argc) {
             error("%s: expected a value after it (see sweepreport --help)", f);
             return -1;
@@ -110,6 +123,8 @@ static int parse_args(int argc, char **argv, Args *a)
             a->out = v;
         } else if (!strcmp(f, "--figures")) {
             a->figures = v;
+        } else if (!strcmp(f, "--reference")) {
+            a->reference = v;
         } else {
             error("unknown option '%s' (see sweepreport --help)", f);
             return -1;
@@ -179,9 +194,16 @@ int main(int argc, char **argv)
         free(a.paths);
         return p > 0 ? EXIT_OK : EXIT_BAD_INPUT;
     }
-    ReportRuns runs;
+    ReportRuns runs = {0};
+    ReportReference ref = {0};
     char err[1024];
     int rc = EXIT_OK;
+    if (a.reference && report_reference_load(a.reference, &ref, err, sizeof err) != 0) {
+        error("%s", err);
+        free(a.paths);
+        return EXIT_BAD_INPUT;
+    }
+    a.opt.reference = a.reference ? &ref : NULL;
     if (report_load(a.n_paths, a.paths, &runs, stderr, err, sizeof err) != 0) {
         error("%s", err);
         rc = EXIT_BAD_INPUT;
@@ -207,6 +229,7 @@ int main(int argc, char **argv)
     }
     if (t.cols) table_free(&t);
     report_runs_free(&runs);
+    report_reference_free(&ref);
     free(a.paths);
     return rc;
 }

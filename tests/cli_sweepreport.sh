@@ -25,10 +25,11 @@ check "exit 0 despite the corrupt file" test $rc -eq 0
 check "warning names the corrupt file" grep -q "warning: $runs/broken.h5: not an HDF5 file" "$work/err"
 check "one gecco row with 2 of 2 trials" grep -q '^| gecco | 2/2 |' "$work/md"
 check "best trial's hyperparameters name dropout and seed" grep -q 'dropout=0\.[12], seed=[12] |$' "$work/md"
-check "caption says final" grep -q 'after the last epoch (--metric final)' "$work/md"
+check "caption says final" grep -q -- '--metric final: the test accuracy after the last epoch' "$work/md"
+check "the last-epoch column names its split" grep -q '| test acc, last epoch |' "$work/md"
 
-"$report" "$runs" --metric best --format csv --out "$work/t.csv" 2>/dev/null
-check "--out writes the CSV" grep -q '^model,complete,trials,.*best_mean_pct' "$work/t.csv"
+"$report" "$runs" --format csv --out "$work/t.csv" 2>/dev/null
+check "--out writes the CSV" grep -q '^model,complete,trials,.*test_last_mean_pct' "$work/t.csv"
 check "--out leaves no .tmp" test ! -e "$work/t.csv.tmp"
 "$report" "$runs" --format json 2>/dev/null | grep -q '"metric": "final"'
 check "json" test $? -eq 0
@@ -46,6 +47,19 @@ for f in curves-gecco.png confusion-gecco.png misclassified-gecco.png; do
   check "$f is a PNG" test "$(head -c 8 "$work/fig/$f" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a
 done
 check "index.html shows the figures" grep -q '<img src="misclassified-gecco.png"' "$work/fig/index.html"
+
+# --reference: the example claims file gives one column per label.
+"$report" "$runs" --reference "$2/docs/table2-claims.csv" >"$work/ref.md" 2>"$work/ref.err"
+check "--reference exits 0" test $? -eq 0
+check "--reference columns" grep -q '| source report (claimed) | GECCO authors (claimed) |$' "$work/ref.md"
+check "--reference cells" grep -q '| 99.32 % (50,800 params) | 98.04 % |$' "$work/ref.md"
+"$report" "$runs" --select-on-test >/dev/null 2>&1
+check "--select-on-test takes no value" test $? -eq 0
+printf 'model,label,test_accuracy_pct,param_count\ngecco,x,high,\n' >"$work/bad.csv"
+"$report" "$runs" --reference "$work/bad.csv" --out "$work/never.md" >/dev/null 2>"$work/e6"; rc=$?
+check "bad --reference exits 2" test $rc -eq 2
+check "bad --reference names file:line" grep -q "$work/bad.csv:2: expected test_accuracy_pct" "$work/e6"
+check "bad --reference writes nothing" test ! -e "$work/never.md"
 
 # Bad input: exit 2, one message.
 "$report" "$runs" --format xml >/dev/null 2>"$work/e1"; rc=$?

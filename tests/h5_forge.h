@@ -64,9 +64,10 @@ static inline void resize_dataset(const char *path, const char *name, hsize_t n)
 
 static inline void resize_epoch_columns(const char *path, hsize_t n)
 {
-    static const char *cols[] = {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds"};
+    static const char *cols[] = {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds",
+                                 "val_loss", "val_accuracy"};
     char name[64];
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 9; i++) {
         snprintf(name, sizeof name, "/epochs/%s", cols[i]);
         resize_dataset(path, name, n);
     }

@@ -95,10 +95,11 @@ static void write_fake(const char *dir, const Fake *f)
     OK(runfile_set_attr_int64(rf, "param_count", f->params, err, sizeof err));
     OK(runfile_set_attr_string(rf, "device", f->device, err, sizeof err));
     OK(runfile_set_attr_string(rf, "start_time", "2024-05-01T12:00:00Z", err, sizeof err));
-    OK(runfile_set_attr_double(rf, "best_test_accuracy", f->best, err, sizeof err));
     OK(runfile_set_attr_double(rf, "final_test_accuracy", f->final, err, sizeof err));
-    RunEpoch e1 = {1, 0.9, 0.8, 0.5, f->best, 0.001, f->sec1};
-    RunEpoch e2 = {2, 0.4, 0.9, 0.3, f->final, 0.001, f->sec2};
+    /* validation agrees with test here: the best epoch is the best-test one
+     * (epoch 1 on a tie, the earlier), so "best" keeps its hand-computed numbers */
+    RunEpoch e1 = {1, 0.9, 0.8, 0.5, f->best, 0.001, f->sec1, 0.5, f->best};
+    RunEpoch e2 = {2, 0.4, 0.9, 0.3, f->final, 0.001, f->sec2, 0.5, f->final};
     OK(runfile_append_epoch(rf, &e1, err, sizeof err));
     OK(runfile_append_epoch(rf, &e2, err, sizeof err));
     write_test_results(rf, f);
@@ -288,9 +289,9 @@ static void test_statistics_by_hand(void **state)
     /* final: complete gecco runs 97, 98, 95; mean 96.667; deviations
      * 0.333, 1.333, -1.667: sum of squares 4.6667 / (3 - 1) = 2.3333,
      * std = 1.527525 */
-    assert_num(&t, g, "final_mean_pct", 290.0 / 3);
-    assert_num(&t, g, "final_std_pct", sqrt(7.0 / 3));
-    assert_num(&t, g, "final_best_pct", 98);
+    assert_num(&t, g, "test_last_mean_pct", 290.0 / 3);
+    assert_num(&t, g, "test_last_std_pct", sqrt(7.0 / 3));
+    assert_num(&t, g, "best_trial_test_pct", 98);
     assert_num(&t, g, "complete", 3);
     assert_num(&t, g, "trials", 6);
     assert_num(&t, g, "running", 1);
@@ -301,8 +302,8 @@ static void test_statistics_by_hand(void **state)
     assert_num(&t, g, "s_per_epoch", 7.0 / 3);
     assert_num(&t, g, "params", 67466);
     assert_string_equal(cell_by_key(&t, g, "best_hparams")->text, "dropout=0.1, seed=2");
-    assert_num(&t, b, "final_mean_pct", 99);
-    assert_false(cell_by_key(&t, b, "final_std_pct")->has_num);   /* one trial: no deviation */
+    assert_num(&t, b, "test_last_mean_pct", 99);
+    assert_false(cell_by_key(&t, b, "test_last_std_pct")->has_num);   /* one trial: no deviation */
     table_free(&t);
     /* best epoch: 97.5, 98, 96; mean 97.1667; squares 0.1111 + 0.6944 +
      * 1.3611 = 2.1667 / 2: std 1.040833 */
@@ -310,18 +311,19 @@ static void test_statistics_by_hand(void **state)
     OK(report_build(&runs, &o, &t, err, sizeof err));
     row_table = &t;
     g = row_of("gecco");
-    assert_num(&t, g, "best_mean_pct", 291.5 / 3);
-    assert_num(&t, g, "best_std_pct", sqrt(13.0 / 12));
-    assert_num(&t, g, "best_best_pct", 98);
+    assert_num(&t, g, "test_at_best_mean_pct", 291.5 / 3);
+    assert_num(&t, g, "test_at_best_std_pct", sqrt(13.0 / 12));
+    assert_num(&t, g, "best_trial_test_pct", 98);
     table_free(&t);
     report_runs_free(&runs);
 }
 
 /* ---- the main table: every format ----------------------------------------------------- */
 
-#define CAPTION_FINAL "Test accuracy in %%, after the last epoch (--metric final); mean ± sample standard " \
-                      "deviation (n - 1) over the complete trials; runs with another status are counted, " \
-                      "not averaged."
+#define CAPTION_FINAL "Accuracies in %%; mean ± sample standard deviation (n - 1) over the complete " \
+                      "trials; runs with another status are counted, not averaged. --metric final: the " \
+                      "test accuracy after the last epoch. Every choice (best epoch, best trial) is made " \
+                      "on the validation split, never on the test set."
 /* in JSON the quotes are escaped */
 #define SKIPPED_FOREIGN_JSON "skipped %s/foreign.h5: not a sweeprun run file (an HDF5 file without the " \
                              "root attribute format = \\\"sweeprun-run\\\")"
@@ -337,10 +339,13 @@ static void test_markdown(void **state)
     char *got = report_text(&o, FORMAT_MARKDOWN), want[8192];
     snprintf(want, sizeof want,
              "One row per model. " CAPTION_FINAL "\n\n"
-             "| model | trials | not averaged | mean ± std | best | params | s/epoch | device | best trial's hyperparameters |\n"
-             "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |\n"
-             "| baseline_cnn | 1/1 |  | 99.00 | 99.00 | 3,390,634 | 15.0 | cuda:0 NVIDIA H100 |  |\n"
-             "| gecco | 3/6 | 1 running, 1 diverged, 1 pruned | 96.67 ± 1.53 | 98.00 | 67,466 | 2.33 | cpu | dropout=0.1, seed=2 |\n"
+             "| model | trials | not averaged | test acc, last epoch | test acc @ best-val epoch | "
+             "val acc @ best epoch | best epoch | best trial: test acc, last epoch | params | s/epoch | device | "
+             "best trial's hyperparameters |\n"
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n"
+             "| baseline_cnn | 1/1 |  | 99.00 | 99.00 | 99.00 | 1.0 | 99.00 | 3,390,634 | 15.0 | cuda:0 NVIDIA H100 |  |\n"
+             "| gecco | 3/6 | 1 running, 1 diverged, 1 pruned | 96.67 ± 1.53 | 97.17 ± 1.04 | 97.17 ± 1.04 | 1.0 | "
+             "98.00 | 67,466 | 2.33 | cpu | dropout=0.1, seed=2 |\n"
              "\n- " SKIPPED_CORRUPT "\n- " SKIPPED_FOREIGN "\n", sweep_dir, sweep_dir);
     assert_text(got, want);
     free(got);
@@ -353,11 +358,14 @@ static void test_csv(void **state)
     report_options_default(&o);
     char *got = report_text(&o, FORMAT_CSV), want[8192];
     snprintf(want, sizeof want,
-             "model,complete,trials,running,diverged,failed,pruned,other,final_mean_pct,final_std_pct,"
-             "final_best_pct,params,s_per_epoch,device,best_hparams,best_file\n"
-             "baseline_cnn,1,1,0,0,0,0,0,99,,99,3390634,15,cuda:0 NVIDIA H100,,%s/cnn-s1.h5\n"
-             "gecco,3,6,1,1,0,1,0,96.66666667,1.527525232,98,67466,2.333333333,cpu,"
-             "\"dropout=0.1, seed=2\",%s/g-d0.1-s2.h5\n", sweep_dir, sweep_dir);
+             "model,complete,trials,running,diverged,failed,pruned,other,test_last_mean_pct,test_last_std_pct,"
+             "test_at_best_mean_pct,test_at_best_std_pct,val_at_best_mean_pct,val_at_best_std_pct,"
+             "best_epoch_mean,runs_without_validation,best_trial_test_pct,params,s_per_epoch,device,"
+             "best_hparams,best_file,best_chosen_on\n"
+             "baseline_cnn,1,1,0,0,0,0,0,99,,99,,99,,1,0,99,3390634,15,cuda:0 NVIDIA H100,,%s/cnn-s1.h5,"
+             "validation\n"
+             "gecco,3,6,1,1,0,1,0,96.66666667,1.527525232,97.16666667,1.040833,97.16666667,1.040833,1,0,98,"
+             "67466,2.333333333,cpu,\"dropout=0.1, seed=2\",%s/g-d0.1-s2.h5,validation\n", sweep_dir, sweep_dir);
     assert_text(got, want);
     free(got);
 }
@@ -369,16 +377,19 @@ static void test_latex(void **state)
     report_options_default(&o);
     char *got = report_text(&o, FORMAT_LATEX);
     const char *want =
-        "% One row per model. Test accuracy in %, after the last epoch (--metric final); mean ± sample "
-        "standard deviation (n - 1) over the complete trials; runs with another status are counted, "
-        "not averaged.\n"
+        "% One row per model. Accuracies in %; mean ± sample standard deviation (n - 1) over the "
+        "complete trials; runs with another status are counted, not averaged. --metric final: the test "
+        "accuracy after the last epoch. Every choice (best epoch, best trial) is made on the validation "
+        "split, never on the test set.\n"
         "% needs \\usepackage{booktabs}\n"
-        "\\begin{tabular}{lrlrrrrll}\n\\toprule\n"
-        "model & trials & not averaged & mean $\\pm$ std & best & params & s/epoch & device & best "
+        "\\begin{tabular}{lrlrrrrrrrll}\n\\toprule\n"
+        "model & trials & not averaged & test acc, last epoch & test acc @ best-val epoch & val acc @ best "
+        "epoch & best epoch & best trial: test acc, last epoch & params & s/epoch & device & best "
         "trial's hyperparameters \\\\\n\\midrule\n"
-        "baseline\\_cnn & 1/1 &  & 99.00 & 99.00 & 3,390,634 & 15.0 & cuda:0 NVIDIA H100 &  \\\\\n"
-        "gecco & 3/6 & 1 running, 1 diverged, 1 pruned & 96.67 $\\pm$ 1.53 & 98.00 & 67,466 & 2.33 & "
-        "cpu & dropout=0.1, seed=2 \\\\\n"
+        "baseline\\_cnn & 1/1 &  & 99.00 & 99.00 & 99.00 & 1.0 & 99.00 & 3,390,634 & 15.0 & cuda:0 NVIDIA "
+        "H100 &  \\\\\n"
+        "gecco & 3/6 & 1 running, 1 diverged, 1 pruned & 96.67 $\\pm$ 1.53 & 97.17 $\\pm$ 1.04 & 97.17 "
+        "$\\pm$ 1.04 & 1.0 & 98.00 & 67,466 & 2.33 & cpu & dropout=0.1, seed=2 \\\\\n"
         "\\bottomrule\n\\end{tabular}\n";
     if (strncmp(got, want, strlen(want))) fail_msg("got:\n%s\nexpected to start with:\n%s", got, want);
     assert_non_null(strstr(got, "% skipped "));   /* notes as comments */
@@ -395,14 +406,20 @@ static void test_json(void **state)
              "{\n  \"metric\": \"final\",\n  \"caption\": \"One row per model. " CAPTION_FINAL "\",\n"
              "  \"rows\": [\n"
              "    {\"model\": \"baseline_cnn\", \"complete\": 1, \"trials\": 1, \"running\": 0, "
-             "\"diverged\": 0, \"failed\": 0, \"pruned\": 0, \"other\": 0, \"final_mean_pct\": 99, "
-             "\"final_std_pct\": null, \"final_best_pct\": 99, \"params\": 3390634, \"s_per_epoch\": 15, "
-             "\"device\": \"cuda:0 NVIDIA H100\", \"best_hparams\": null, \"best_file\": \"%s/cnn-s1.h5\"},\n"
+             "\"diverged\": 0, \"failed\": 0, \"pruned\": 0, \"other\": 0, \"test_last_mean_pct\": 99, "
+             "\"test_last_std_pct\": null, \"test_at_best_mean_pct\": 99, \"test_at_best_std_pct\": null, "
+             "\"val_at_best_mean_pct\": 99, \"val_at_best_std_pct\": null, \"best_epoch_mean\": 1, "
+             "\"runs_without_validation\": 0, \"best_trial_test_pct\": 99, \"params\": 3390634, "
+             "\"s_per_epoch\": 15, \"device\": \"cuda:0 NVIDIA H100\", \"best_hparams\": null, "
+             "\"best_file\": \"%s/cnn-s1.h5\", \"best_chosen_on\": \"validation\"},\n"
              "    {\"model\": \"gecco\", \"complete\": 3, \"trials\": 6, \"running\": 1, \"diverged\": 1, "
-             "\"failed\": 0, \"pruned\": 1, \"other\": 0, \"final_mean_pct\": 96.66666667, "
-             "\"final_std_pct\": 1.527525232, \"final_best_pct\": 98, \"params\": 67466, "
+             "\"failed\": 0, \"pruned\": 1, \"other\": 0, \"test_last_mean_pct\": 96.66666667, "
+             "\"test_last_std_pct\": 1.527525232, \"test_at_best_mean_pct\": 97.16666667, "
+             "\"test_at_best_std_pct\": 1.040833, \"val_at_best_mean_pct\": 97.16666667, "
+             "\"val_at_best_std_pct\": 1.040833, \"best_epoch_mean\": 1, \"runs_without_validation\": 0, "
+             "\"best_trial_test_pct\": 98, \"params\": 67466, "
              "\"s_per_epoch\": 2.333333333, \"device\": \"cpu\", \"best_hparams\": \"dropout=0.1, seed=2\", "
-             "\"best_file\": \"%s/g-d0.1-s2.h5\"}\n  ],\n"
+             "\"best_file\": \"%s/g-d0.1-s2.h5\", \"best_chosen_on\": \"validation\"}\n  ],\n"
              "  \"notes\": [\"" SKIPPED_CORRUPT "\", \"" SKIPPED_FOREIGN_JSON "\"]\n}\n",
              sweep_dir, sweep_dir, sweep_dir, sweep_dir);
     assert_text(got, want);
@@ -423,11 +440,15 @@ static void test_group_by(void **state)
     /* dropout 0.1: 97, 98 -> 97.50 ± 0.71 (sqrt(0.5)); the pruned s3 counted.
      * dropout 0.2: 95 alone; the diverged and the running counted. */
     const char *want =
-        "| model | dropout | trials | not averaged | mean ± std | best | params | s/epoch | device | best trial's hyperparameters |\n"
-        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |\n"
-        "| baseline_cnn | - | 1/1 |  | 99.00 | 99.00 | 3,390,634 | 15.0 | cuda:0 NVIDIA H100 |  |\n"
-        "| gecco | 0.1 | 2/3 | 1 pruned | 97.50 ± 0.71 | 98.00 | 67,466 | 2.50 | cpu | seed=2 |\n"
-        "| gecco | 0.2 | 1/3 | 1 running, 1 diverged | 95.00 | 95.00 | 67,466 | 2.00 | cpu | seed=1 |\n";
+        "| model | dropout | trials | not averaged | test acc, last epoch | test acc @ best-val epoch | "
+        "val acc @ best epoch | best epoch | best trial: test acc, last epoch | params | s/epoch | device | "
+        "best trial's hyperparameters |\n"
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n"
+        "| baseline_cnn | - | 1/1 |  | 99.00 | 99.00 | 99.00 | 1.0 | 99.00 | 3,390,634 | 15.0 | cuda:0 NVIDIA H100 |  |\n"
+        "| gecco | 0.1 | 2/3 | 1 pruned | 97.50 ± 0.71 | 97.75 ± 0.35 | 97.75 ± 0.35 | 1.0 | 98.00 | 67,466 | "
+        "2.50 | cpu | seed=2 |\n"
+        "| gecco | 0.2 | 1/3 | 1 running, 1 diverged | 95.00 | 96.00 | 96.00 | 1.0 | 95.00 | 67,466 | 2.00 | "
+        "cpu | seed=1 |\n";
     if (!strstr(got, want)) fail_msg("got:\n%s\nexpected to contain:\n%s", got, want);
     assert_non_null(strstr(got, "One row per combination of model, dropout."));
     free(got);
@@ -471,7 +492,7 @@ static void test_sort(void **state)
     first_column_order(&o, 0, "baseline_cnn", "gecco", "gecco");
     snprintf(o.sort, sizeof o.sort, "trials");         /* 1, 3, 3 (ties by keys) */
     first_column_order(&o, 1, "-", "0.1", "0.2");
-    snprintf(o.sort, sizeof o.sort, "final_mean_pct");  /* the data column name works too */
+    snprintf(o.sort, sizeof o.sort, "test_last_mean_pct");  /* the data column name works too */
     first_column_order(&o, 1, "-", "0.1", "0.2");
     snprintf(o.sort, sizeof o.sort, "colour");
     ReportRuns runs;
@@ -501,8 +522,8 @@ static void test_marginal(void **state)
      * complete run, so its cells are empty */
     snprintf(o.marginal, sizeof o.marginal, "seed");
     got = report_text(&o, FORMAT_CSV);
-    want = "model,seed=1_final_mean_pct,seed=1_final_std_pct,seed=1_n,seed=2_final_mean_pct,"
-           "seed=2_final_std_pct,seed=2_n,seed=3_final_mean_pct,seed=3_final_std_pct,seed=3_n\n"
+    want = "model,seed=1_test_last_mean_pct,seed=1_test_last_std_pct,seed=1_n,seed=2_test_last_mean_pct,"
+           "seed=2_test_last_std_pct,seed=2_n,seed=3_test_last_mean_pct,seed=3_test_last_std_pct,seed=3_n\n"
            "baseline_cnn,99,,1,,,0,,,0\n"
            "gecco,96,1.414213562,2,98,,1,,,0\n";
     assert_text(got, want);
@@ -656,6 +677,273 @@ static void test_figure_edges(void **state)
     assert_non_null(strstr(err, "stores no misclassified images"));
 }
 
+/* ---- choosing on validation ------------------------------------------------------------ */
+
+/* Three epochs where test and validation disagree. */
+typedef struct ValFake {
+    const char *file, *model, *dropout;
+    int seed;
+    double test[3], val[3], val_loss[3];
+} ValFake;
+
+/* v1: best on test is epoch 2 (97), best on validation epoch 3 (test 95).
+ * v2: higher test everywhere (99, 98), lower validation (95 < 96). */
+static const ValFake VAL_RUNS[] = {
+    {"v1.h5", "gecco", "0.1", 1, {0.90, 0.97, 0.95}, {0.89, 0.93, 0.96}, {0.5, 0.4, 0.3}},
+    {"v2.h5", "gecco", "0.2", 2, {0.91, 0.99, 0.98}, {0.90, 0.94, 0.95}, {0.5, 0.4, 0.3}},
+};
+
+static void write_val_fake(const char *dir, const ValFake *f, int old_layout)
+{
+    char path[512], config[256];
+    snprintf(path, sizeof path, "%s/%s", dir, f->file);
+    RunFile *rf = runfile_create(path, err, sizeof err);
+    if (!rf) fail_msg("create %s: %s", path, err);
+    snprintf(config, sizeof config, "model=%s\nepochs=3\nseed=%d\ndropout=%s\n%s", f->model, f->seed,
+             f->dropout, old_layout ? "" : "val_split=0.1\n");
+    OK(runfile_set_attr_string(rf, "config", config, err, sizeof err));
+    OK(runfile_set_attr_string(rf, "model", f->model, err, sizeof err));
+    OK(runfile_set_attr_int64(rf, "epochs", 3, err, sizeof err));
+    for (int i = 0; i < 3; i++) {
+        RunEpoch e = {i + 1, 0.5, 0.9, 0.3, f->test[i], 0.001, 1.0, f->val_loss[i], f->val[i]};
+        OK(runfile_append_epoch(rf, &e, err, sizeof err));
+    }
+    OK(runfile_finish(rf, "complete", err, sizeof err));
+    if (!old_layout) return;
+    /* as written before validation existed: no val_* datasets */
+    hid_t h = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(H5Ldelete(h, "/epochs/val_loss", H5P_DEFAULT) >= 0);
+    assert_true(H5Ldelete(h, "/epochs/val_accuracy", H5P_DEFAULT) >= 0);
+    H5Fclose(h);
+}
+
+/* A folder with VAL_RUNS, plus an old-layout baseline_cnn run when old. */
+static void make_val_dir(const char *name, int old, char *dir, size_t size)
+{
+    test_tmpdir_path(dir, size, name);
+    mkdir(dir, 0777);
+    for (int i = 0; i < 2; i++) write_val_fake(dir, &VAL_RUNS[i], 0);
+    if (old) {
+        ValFake f = {"old.h5", "baseline_cnn", "0.1", 1, {0.90, 0.99, 0.98}, {0.5, 0.6, 0.7}, {1, 1, 1}};
+        write_val_fake(dir, &f, 1);
+    }
+}
+
+static void load_dir(const char *dir, ReportRuns *runs)
+{
+    char *paths[1] = {(char *)dir};
+    OK(report_load(1, paths, runs, NULL, err, sizeof err));
+}
+
+static const ReportRun *run_named(const ReportRuns *runs, const char *file)
+{
+    for (int i = 0; i < runs->count; i++)
+        if (strstr(runs->runs[i].path, file)) return &runs->runs[i];
+    fail_msg("no run %s", file);
+    return NULL;
+}
+
+static void test_best_epoch_on_validation(void **state)
+{
+    (void)state;
+    char dir[512];
+    make_val_dir("val", 0, dir, sizeof dir);
+    ReportRuns runs;
+    load_dir(dir, &runs);
+    const ReportRun *v1 = run_named(&runs, "v1.h5");
+    assert_int_equal(v1->has_validation, 1);
+    assert_int_equal(v1->best_epoch, 3);
+    assert_true(v1->best_epoch_test_acc == 0.95 && v1->best_val_acc == 0.96 && v1->max_test_acc == 0.97);
+    ReportOptions o;
+    report_options_default(&o);
+    o.metric = METRIC_BEST;
+    assert_true(report_run_metric(v1, &o) == 0.95);   /* epoch 3's test accuracy, not epoch 2's */
+    Table t;
+    OK(report_build(&runs, &o, &t, err, sizeof err));
+    row_table = &t;
+    int g = row_of("gecco");
+    assert_num(&t, g, "test_at_best_mean_pct", (95.0 + 98.0) / 2);
+    assert_num(&t, g, "val_at_best_mean_pct", (96.0 + 95.0) / 2);
+    assert_num(&t, g, "best_epoch_mean", 3);
+    assert_num(&t, g, "test_last_mean_pct", (95.0 + 98.0) / 2);
+    /* v2 has the higher test accuracy, v1 the higher validation accuracy */
+    assert_num(&t, g, "best_trial_test_pct", 95);
+    assert_string_equal(cell_by_key(&t, g, "best_hparams")->text, "dropout=0.1, seed=1");
+    assert_string_equal(cell_by_key(&t, g, "best_chosen_on")->text, "validation");
+    assert_int_equal(t.n_notes, 0);   /* every run has validation */
+    table_free(&t);
+    /* final: chosen on the last epoch's validation accuracy (96 vs 95) */
+    o.metric = METRIC_FINAL;
+    OK(report_build(&runs, &o, &t, err, sizeof err));
+    row_table = &t;
+    assert_num(&t, row_of("gecco"), "best_trial_test_pct", 95);
+    assert_num(&t, row_of("gecco"), "test_at_best_mean_pct", (95.0 + 98.0) / 2);   /* shown either way */
+    table_free(&t);
+    report_runs_free(&runs);
+}
+
+/* Ties on validation accuracy go to the lower validation loss. */
+static void test_best_trial_tie_by_loss(void **state)
+{
+    (void)state;
+    char dir[512];
+    test_tmpdir_path(dir, sizeof dir, "tie");
+    mkdir(dir, 0777);
+    ValFake a = {"a.h5", "gecco", "0.1", 1, {0.99, 0.99, 0.99}, {0.9, 0.9, 0.95}, {0.5, 0.5, 0.4}};
+    ValFake b = {"b.h5", "gecco", "0.2", 2, {0.90, 0.90, 0.90}, {0.9, 0.9, 0.95}, {0.5, 0.5, 0.2}};
+    write_val_fake(dir, &a, 0);
+    write_val_fake(dir, &b, 0);
+    ReportRuns runs;
+    load_dir(dir, &runs);
+    ReportOptions o;
+    report_options_default(&o);
+    int idx[2] = {0, 1};
+    int best = report_best_run(&runs, idx, 2, &o);
+    assert_true(best >= 0 && strstr(runs.runs[best].path, "b.h5"));
+    report_runs_free(&runs);
+}
+
+static void test_refuses_best_without_validation(void **state)
+{
+    (void)state;
+    char dir[512];
+    make_val_dir("mixed", 1, dir, sizeof dir);
+    ReportRuns runs;
+    load_dir(dir, &runs);
+    const ReportRun *old = run_named(&runs, "old.h5");
+    assert_int_equal(old->has_validation, 0);   /* the old layout loads, marked */
+    assert_int_equal(old->best_epoch, -1);
+    ReportOptions o;
+    report_options_default(&o);
+    o.metric = METRIC_BEST;
+    Table t;
+    assert_int_equal(report_build(&runs, &o, &t, err, sizeof err), -1);
+    char want[600];
+    snprintf(want, sizeof want, "%s/old.h5: no validation numbers (written before validation existed, or "
+                                "val_split = 0)", dir);
+    if (!strstr(err, want) || !strstr(err, "--select-on-test") || !strstr(err, "rerun with a validation split"))
+        fail_msg("message: %s", err);
+    /* final works, with a note marking the run */
+    o.metric = METRIC_FINAL;
+    OK(report_build(&runs, &o, &t, err, sizeof err));
+    assert_int_equal(t.n_notes, 1);
+    assert_non_null(strstr(t.notes[0], "1 of 3 runs have no validation numbers (written before validation "
+                                       "existed or val_split = 0)"));
+    row_table = &t;
+    assert_num(&t, row_of("baseline_cnn"), "runs_without_validation", 1);
+    assert_false(cell_by_key(&t, row_of("baseline_cnn"), "best_trial_test_pct")->has_num);
+    assert_string_equal(cell_by_key(&t, row_of("baseline_cnn"), "best_hparams")->text, "-");
+    table_free(&t);
+    report_runs_free(&runs);
+}
+
+static void test_select_on_test_is_labelled(void **state)
+{
+    (void)state;
+    char dir[512];
+    make_val_dir("ontest", 1, dir, sizeof dir);
+    ReportRuns runs;
+    load_dir(dir, &runs);
+    ReportOptions o;
+    report_options_default(&o);
+    o.metric = METRIC_BEST;
+    o.select_on_test = 1;
+    Table t;
+    OK(report_build(&runs, &o, &t, err, sizeof err));
+    row_table = &t;
+    int b = row_of("baseline_cnn"), g = row_of("gecco");
+    assert_num(&t, b, "test_at_best_mean_pct", 99);   /* the highest test accuracy: epoch 2 */
+    assert_num(&t, b, "best_trial_test_pct", 99);
+    assert_string_equal(cell_by_key(&t, b, "best_chosen_on")->text, "test");
+    assert_non_null(strstr(cell_by_key(&t, b, "best_hparams")->text, "chosen on test"));
+    assert_num(&t, g, "test_at_best_mean_pct", (95.0 + 98.0) / 2);   /* validation runs unchanged */
+    assert_string_equal(cell_by_key(&t, g, "best_chosen_on")->text, "validation");
+    int titled = 0;
+    for (int c = 0; c < t.ncols; c++) titled |= strstr(t.cols[c].title, "best-TEST") && strstr(t.cols[c].title, "optimistic");
+    assert_true(titled);
+    assert_non_null(strstr(t.caption, "--select-on-test"));
+    assert_non_null(strstr(t.caption, "TEST set (optimistic)"));
+    table_free(&t);
+    report_runs_free(&runs);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_reference_columns(void **state)
+{
+    (void)state;
+    char dir[512], csv[600];
+    make_val_dir("ref", 0, dir, sizeof dir);
+    snprintf(csv, sizeof csv, "%s/claims.csv", dir);
+    write_text(csv, "model,label,test_accuracy_pct,param_count\n"
+                    "gecco,source report,99.32,50800\n"
+                    "gecco_enhanced,source report,99.54,49900\n"
+                    "gecco,\"GECCO authors\",98.04,\n");
+    ReportReference ref;
+    OK(report_reference_load(csv, &ref, err, sizeof err));
+    assert_int_equal(ref.count, 3);
+    assert_int_equal(ref.n_labels, 2);
+    ReportRuns runs;
+    load_dir(dir, &runs);
+    ReportOptions o;
+    report_options_default(&o);
+    o.reference = &ref;
+    Table t;
+    OK(report_build(&runs, &o, &t, err, sizeof err));
+    row_table = &t;
+    int g = row_of("gecco");
+    assert_string_equal(cell_by_key(&t, g, "claimed:source report")->text, "99.32 % (50,800 params)");
+    assert_string_equal(cell_by_key(&t, g, "claimed:GECCO authors")->text, "98.04 %");
+    assert_num(&t, g, "claimed_acc_pct:source report", 99.32);
+    assert_num(&t, g, "claimed_params:source report", 50800);
+    assert_false(cell_by_key(&t, g, "claimed_params:GECCO authors")->has_num);
+    char *md = render(&t, FORMAT_MARKDOWN);
+    assert_non_null(strstr(md, "| source report (claimed) | GECCO authors (claimed) |"));
+    free(md);
+    table_free(&t);
+    report_runs_free(&runs);
+    report_reference_free(&ref);
+}
+
+/* Every bad reference file: one message naming file:line and what was expected. */
+static void test_reference_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"model,label,accuracy\n", ":1: expected the header model,label,test_accuracy_pct,param_count"},
+        {"", ":1: expected the header"},
+        {"model,label,test_accuracy_pct,param_count\ngecco,r,99.1,1\ngecco,s,ninety,\n",
+         ":3: expected test_accuracy_pct as a number from 0 to 100"},
+        {"model,label,test_accuracy_pct,param_count\ngecco,r,101,\n", ":2: expected test_accuracy_pct"},
+        {"model,label,test_accuracy_pct,param_count\ngecco,r,99,-5\n", ":2: expected param_count"},
+        {"model,label,test_accuracy_pct,param_count\ngecco,r,99\n", ":2: expected 4 comma-separated fields"},
+        {"model,label,test_accuracy_pct,param_count\ngecco,r,99,1\ngecco,r,98,1\n", ":3: expected one claim per model and label"},
+        {"model,label,test_accuracy_pct,param_count\n,r,99,1\n", ":2: expected a model name"},
+    };
+    char path[512];
+    test_tmpdir_path(path, sizeof path, "bad-claims.csv");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_text(path, cases[i].text);
+        ReportReference ref;
+        assert_int_equal(report_reference_load(path, &ref, err, sizeof err), -1);
+        char want[800];
+        snprintf(want, sizeof want, "%s%s", path, cases[i].want);
+        if (!strstr(err, want)) fail_msg("case %zu: got \"%s\", expected \"%s\"", i, err, want);
+        assert_int_equal(ref.count, 0);
+    }
+    ReportReference ref;
+    assert_int_equal(report_reference_load("/nonexistent/claims.csv", &ref, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--reference /nonexistent/claims.csv: No such file"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -672,6 +960,12 @@ int main(void)
         cmocka_unit_test(test_marginal),
         cmocka_unit_test(test_figures),
         cmocka_unit_test(test_figure_edges),
+        cmocka_unit_test(test_best_epoch_on_validation),
+        cmocka_unit_test(test_best_trial_tie_by_loss),
+        cmocka_unit_test(test_refuses_best_without_validation),
+        cmocka_unit_test(test_select_on_test_is_labelled),
+        cmocka_unit_test(test_reference_columns),
+        cmocka_unit_test(test_reference_errors),
     };
     return cmocka_run_group_tests(tests, make_sweep, test_tmpdir_teardown);
 }

@@ -88,7 +88,8 @@ static void free_model(Model *m)
 
 static RunEpoch epoch_row(int i)
 {
-    RunEpoch e = {i, 1.0 / i, 0.9 + 0.01 * i, 1.1 / i, 0.88 + 0.01 * i, 0.1 / i, 12.5 + i};
+    RunEpoch e = {i, 1.0 / i, 0.9 + 0.01 * i, 1.1 / i, 0.88 + 0.01 * i, 0.1 / i, 12.5 + i,
+                  1.2 / i, 0.87 + 0.01 * i};
     return e;
 }
 
@@ -111,7 +112,9 @@ static void check_epochs(RunFile *rf, int n)
         assert_true(ep.train_loss[i] == e.train_loss && ep.train_accuracy[i] == e.train_accuracy);
         assert_true(ep.test_loss[i] == e.test_loss && ep.test_accuracy[i] == e.test_accuracy);
         assert_true(ep.lr[i] == e.lr && ep.seconds[i] == e.seconds);
+        assert_true(ep.val_loss[i] == e.val_loss && ep.val_accuracy[i] == e.val_accuracy);
     }
+    assert_int_equal(ep.has_validation, n > 0);
     run_epochs_free(&ep);
 }
 
@@ -487,7 +490,7 @@ static void killed_child(const char *final, const Model *m)
     if (!rf) _exit(2);
     for (int i = 1; i <= 3; i++) {
         RunEpoch row = epoch_row(i);
-        if (i == 3) row.train_loss = 99.0;   /* this one is redone after the resume */
+        if (i == 3) row.train_loss = row.val_accuracy = 99.0;   /* redone after the resume */
         if (runfile_append_epoch(rf, &row, e, sizeof e) != 0) _exit(3);
         if (i == 2) {
             RunCheckpoint ck = {m->params, m->t.n_params, m->buffers, m->t.n_buffers,
@@ -843,6 +846,115 @@ static void test_attr_errors_and_visit(void **state)
     runfile_close(rf);
 }
 
+/* ---- validation columns ------------------------------------------------------ */
+
+static void write_finished(const char *final, int epochs, int with_validation)
+{
+    RunFile *rf = runfile_create(final, err, sizeof err);
+    if (!rf) fail_msg("create: %s", err);
+    for (int i = 1; i <= epochs; i++) {
+        RunEpoch e = epoch_row(i);
+        if (!with_validation) e.val_loss = e.val_accuracy = NAN;
+        OK(runfile_append_epoch(rf, &e, err, sizeof err));
+    }
+    OK(runfile_finish(rf, "complete", err, sizeof err));
+}
+
+static void read_all_epochs(const char *path, RunEpochs *ep)
+{
+    RunFile *rf = runfile_open(path, err, sizeof err);
+    if (!rf) fail_msg("open: %s", err);
+    OK(runfile_read_epochs(rf, ep, err, sizeof err));
+    runfile_close(rf);
+}
+
+/* val_* hold NaN for a run without a split: has_validation is 0. */
+static void test_no_split_reads_nan(void **state)
+{
+    (void)state;
+    char final[512];
+    test_tmpdir_path(final, sizeof final, "nosplit.h5");
+    write_finished(final, 2, 0);
+    RunEpochs ep;
+    read_all_epochs(final, &ep);
+    assert_int_equal(ep.count, 2);
+    assert_true(isnan(ep.val_loss[1]) && isnan(ep.val_accuracy[0]));
+    assert_int_equal(ep.has_validation, 0);
+    assert_int_equal(run_epochs_best_row(&ep, ep.count), -1);
+    run_epochs_free(&ep);
+}
+
+/* A file written before the val_* columns existed reads with NaN there,
+ * has_validation 0 and every other column intact. */
+static void test_old_layout_reads_nan(void **state)
+{
+    (void)state;
+    char final[512];
+    test_tmpdir_path(final, sizeof final, "oldlayout.h5");
+    write_finished(final, 3, 1);
+    delete_object(final, "/epochs/val_loss");
+    delete_object(final, "/epochs/val_accuracy");
+    RunEpochs ep;
+    read_all_epochs(final, &ep);
+    assert_int_equal(ep.count, 3);
+    for (int i = 0; i < 3; i++) {
+        RunEpoch e = epoch_row(i + 1);
+        assert_true(ep.test_accuracy[i] == e.test_accuracy && ep.seconds[i] == e.seconds);
+        assert_true(isnan(ep.val_loss[i]) && isnan(ep.val_accuracy[i]));
+    }
+    assert_int_equal(ep.has_validation, 0);
+    run_epochs_free(&ep);
+}
+
+/* val columns shorter than the others (a run killed between two column
+ * appends): only the rows present in every column are read. */
+static void test_short_val_columns(void **state)
+{
+    (void)state;
+    char final[512];
+    test_tmpdir_path(final, sizeof final, "shortval.h5");
+    write_finished(final, 3, 1);
+    resize_dataset(final, "/epochs/val_accuracy", 1);
+    RunEpochs ep;
+    read_all_epochs(final, &ep);
+    assert_int_equal(ep.count, 1);
+    assert_true(ep.val_accuracy[0] == epoch_row(1).val_accuracy);
+    assert_int_equal(ep.has_validation, 1);
+    run_epochs_free(&ep);
+}
+
+/* Resuming a .tmp written before the val_* columns: they are added with
+ * NaN for the kept rows, and the new epochs carry their numbers. */
+static void test_resume_old_layout(void **state)
+{
+    (void)state;
+    char final[512], tmp[600];
+    test_tmpdir_path(final, sizeof final, "oldresume.h5");
+    tmp_of(final, tmp, sizeof tmp);
+    Model m;
+    make_model(&m, 4, 5);
+    RunFile *rf = runfile_create(final, err, sizeof err);
+    append_epochs(rf, 1, 2);
+    write_checkpoint(rf, &m, NULL, NULL, 2);
+    runfile_close(rf);
+    delete_object(tmp, "/epochs/val_loss");
+    delete_object(tmp, "/epochs/val_accuracy");
+    check_checkpoint(tmp, &m, NULL, NULL, 2);   /* the checkpoint does not need them */
+    rf = runfile_resume(final, 1, err, sizeof err);
+    if (!rf) fail_msg("resume: %s", err);
+    append_epochs(rf, 2, 3);
+    OK(runfile_finish(rf, "complete", err, sizeof err));
+    RunEpochs ep;
+    read_all_epochs(final, &ep);
+    assert_int_equal(ep.count, 3);
+    assert_true(isnan(ep.val_accuracy[0]) && isnan(ep.val_loss[0]));
+    assert_true(ep.val_accuracy[2] == epoch_row(3).val_accuracy && ep.val_loss[1] == epoch_row(2).val_loss);
+    assert_int_equal(ep.has_validation, 1);
+    assert_int_equal(run_epochs_best_row(&ep, ep.count), 2);
+    run_epochs_free(&ep);
+    free_model(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -861,6 +973,10 @@ int main(void)
         cmocka_unit_test(test_attr_errors_and_visit),
         cmocka_unit_test(test_checkpoint_validation),
         cmocka_unit_test(test_shape_bounds),
+        cmocka_unit_test(test_no_split_reads_nan),
+        cmocka_unit_test(test_old_layout_reads_nan),
+        cmocka_unit_test(test_short_val_columns),
+        cmocka_unit_test(test_resume_old_layout),
     };
     return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

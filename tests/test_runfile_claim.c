@@ -50,7 +50,7 @@ static void assert_err_has(const char *a, const char *b)
 static void append_epochs(RunFile *rf, int from, int to)
 {
     for (int i = from; i <= to; i++) {
-        RunEpoch e = {i, 1.0 / i, 0.5, 1.0 / i, 0.5, 0.1, 1.0};
+        RunEpoch e = {i, 1.0 / i, 0.5, 1.0 / i, 0.5, 0.1, 1.0, NAN, NAN};
         ok(runfile_append_epoch(rf, &e, err, sizeof err), "append");
     }
 }
@@ -103,7 +103,7 @@ static void first_writer(const char *final, int ready, int go)
     char e[512];
     RunFile *rf = runfile_create(final, e, sizeof e);
     if (!rf) _exit(2);
-    RunEpoch row = {1, 1, 0.5, 1, 0.5, 0.1, 1};
+    RunEpoch row = {1, 1, 0.5, 1, 0.5, 0.1, 1, NAN, NAN};
     for (int i = 1; i <= 2; i++, row.epoch++)
         if (runfile_append_epoch(rf, &row, e, sizeof e) != 0) _exit(3);
     if (write(ready, "x", 1) != 1) _exit(8);
@@ -181,7 +181,7 @@ static void test_replaced_file_is_noticed(void **state)
     assert_int_equal(rename(tmp, moved), 0);
     write_text(tmp, "someone else's file\n");
 
-    RunEpoch e = {2, 1, 0.5, 1, 0.5, 0.1, 1};
+    RunEpoch e = {2, 1, 0.5, 1, 0.5, 0.1, 1, NAN, NAN};
     assert_int_equal(runfile_append_epoch(rf, &e, err, sizeof err), -1);
     assert_err_has(tmp, "replaced");
     assert_int_equal(runfile_finish(rf, "complete", err, sizeof err), -1);
