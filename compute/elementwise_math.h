@@ -27,6 +27,10 @@ HD float sigmoid_fwd(float x)
 /* In terms of the output y = sigmoid(x): dy/dx = y (1 - y). */
 HD float sigmoid_bwd(float y, float dy) { return dy * y * (1.0f - y); }
 
+/* op_scale: y = s x, and its input gradient term dy s (the same product,
+ * so forward and backward round alike on both backends). */
+HD float scale_term(float v, float s) { return v * s; }
+
 /* The dropout keep test on one raw 32-bit draw; identical to
  * rng_uniform(...) >= p because it applies the same 24-bit conversion. */
 HD int dropout_keep_bits(uint32_t bits, float p)

@@ -80,6 +80,12 @@ int model_option_parse(const ModelDesc *d, int i, const char *text, double *valu
     return 0;
 }
 
+int model_option_in_text(const ModelDesc *d, int i, double value)
+{
+    const ModelOption *o = &d->options[i];
+    return !o->quiet_default || value != o->default_value;
+}
+
 void model_option_format(const ModelDesc *d, int i, double value, char *buf, int size)
 {
     const ModelOption *o = &d->options[i];

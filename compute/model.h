@@ -20,6 +20,11 @@ typedef struct ModelOption {
     double min, max;        /* inclusive range for INT/FLOAT */
     const char *choices[4]; /* CHOICE values, NULL-terminated */
     const char *help;
+    /* 1: left out of the configuration text (and so of the trial id) while
+     * it holds its default. For options added after run files and sweep
+     * folders existed: their trials keep their ids, and a text without the
+     * line replays the default. Older options print always (0). */
+    int quiet_default;
 } ModelOption;
 
 /* The recipe a model trains with unless told otherwise. */
@@ -95,6 +100,9 @@ int model_option_index(const ModelDesc *d, const char *name);
 /* Parse and range-check a value for option i. 0 ok, -1 with message. */
 int model_option_parse(const ModelDesc *d, int i, const char *text, double *value,
                        char *err, int err_size);
+/* Does option i belong in the configuration text at this value? (All but
+ * a quiet_default option at its default.) */
+int model_option_in_text(const ModelDesc *d, int i, double value);
 /* Human-readable value of option i ("64", "0.15", "selfloop"). */
 void model_option_format(const ModelDesc *d, int i, double value, char *buf, int size);
 

@@ -47,6 +47,8 @@ Tensor *op_relu(Ctx *c, Tensor *x);
 Tensor *op_sigmoid(Ctx *c, Tensor *x);
 Tensor *op_add(Ctx *c, Tensor *a, Tensor *b);          /* same shape */
 Tensor *op_mul(Ctx *c, Tensor *a, Tensor *b);          /* same shape */
+/* y = s x for a constant s (torch's x * s with a Python float). */
+Tensor *op_scale(Ctx *c, Tensor *x, float s);
 /* Inverted dropout: in training keep with prob 1-p and scale by 1/(1-p); the
  * mask comes from the counter RNG (stream RNG_STREAM_DROPOUT, indices
  * c->rng_offset .. +numel, after which rng_offset advances). Identity when

@@ -1,4 +1,4 @@
-/* Element-wise ops and views: relu, sigmoid, add, mul, dropout, reshape,
+/* Element-wise ops and views: relu, sigmoid, add, mul, scale, dropout, reshape,
  * flatten. Loops go parallel only on large tensors: an OpenMP fork/join
  * costs a few microseconds, more than a small loop itself. */
 #include "ops.h"
@@ -149,6 +149,44 @@ Tensor *op_mul(Ctx *c, Tensor *a, Tensor *b)
         TapeEntry *e = ctx_record(c, mul_backward, y);
         e->in[0] = a;
         e->in[1] = b;
+    }
+    return y;
+}
+
+/* ---- scale -------------------------------------------------------------- */
+
+/* dst[i] = s src[i], or dst[i] += s src[i] when accumulating (backward). */
+static void scale_cpu(const float *src, float *dst, long n, float s, int accumulate)
+{
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long i = 0; i < n; i++) {
+        float v = scale_term(src[i], s);
+        dst[i] = accumulate ? dst[i] + v : v;
+    }
+}
+
+static void scale_dispatch(const Ctx *c, const float *src, float *dst, long n, float s, int accumulate)
+{
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_scale(c->cuda, src, dst, n, s, accumulate));
+    else scale_cpu(src, dst, n, s, accumulate);
+}
+
+static void scale_backward(TapeEntry *e)
+{
+    Tensor *x = e->in[0];
+    if (x->grad) scale_dispatch(e->ctx, e->out->grad, x->grad, x->numel, e->args.scale.s, 1);
+}
+
+Tensor *op_scale(Ctx *c, Tensor *x, float s)
+{
+    CHECK(isfinite(s), "op_scale: factor %g is not finite", (double)s);
+    int g = ctx_any_grad(c, 1, &x);
+    Tensor *y = ctx_tensor_like(c, x, g);
+    scale_dispatch(c, x->data, y->data, x->numel, s, 0);
+    if (g) {
+        TapeEntry *e = ctx_record(c, scale_backward, y);
+        e->in[0] = x;
+        e->args.scale = (TapeScale){.s = s};
     }
     return y;
 }

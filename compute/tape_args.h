@@ -48,6 +48,11 @@ typedef struct TapeDropout {
     float p;
 } TapeDropout;
 
+/* op_scale: the constant factor. */
+typedef struct TapeScale {
+    float s;
+} TapeScale;
+
 /* op_linear: y[n, out] = x[n, in] w[out, in]^T + b. */
 typedef struct TapeLinear {
     int n, in, out;
@@ -124,6 +129,7 @@ typedef union TapeArgs {
     TapeDepthwise depthwise;
     TapePool pool;
     TapeDropout dropout;
+    TapeScale scale;
     TapeLinear linear;
     TapeMatmul matmul;
     TapeConcat concat;

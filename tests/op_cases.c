@@ -127,11 +127,11 @@ static Tensor *build_binary(Ctx *c, const OpCase *oc, Tensor **in, const int *la
  * the float64 central difference with h = 1e-6 is accurate to ~1e-10, and a
  * wrong factor is off by O(1)). Views copy: forward EXACT, gradient 1e-7
  * (the central difference of a linear function is exact up to rounding).
- * CPU vs CUDA: EXACT for relu, add, mul forward and dropout forward (the same
+ * CPU vs CUDA: EXACT for relu, add, mul, scale forward and dropout forward (the same
  * float operations in the same order, no multiply-add to fuse); 1e-6 for
  * sigmoid (CUDA's expf vs glibc's differ by an ulp or two) and for products
  * added to a gradient (nvcc fuses dx += dy * other into one FMA, gcc may or
- * may not: mul and dropout gradients). */
+ * may not: mul, scale and dropout gradients). */
 
 typedef struct Shape { int ndim; int dims[4]; } Shape;
 
@@ -165,6 +165,20 @@ static void ref_mul(double *const *in, double *out, const void *args)
 {
     long n = numel_of(&case_of(args)->in[0]);
     for (long i = 0; i < n; i++) out[i] = in[0][i] * in[1][i];
+}
+
+/* p[0]: the factor in 1/1000 (the op multiplies by its fp32 value). */
+static void ref_scale(double *const *in, double *out, const void *args)
+{
+    const OpCase *oc = case_of(args);
+    double s = (float)(oc->p[0] / 1000.0);
+    for (long i = 0; i < numel_of(&oc->in[0]); i++) out[i] = s * in[0][i];
+}
+
+static Tensor *build_scale(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
+{
+    (void)labels;
+    return op_scale(c, in[0], (float)(oc->p[0] / 1000.0));
 }
 
 static void ref_copy(double *const *in, double *out, const void *args)
@@ -251,6 +265,26 @@ static void add_elementwise_cases(CaseList *l)
     set_input(oc, 0, 4, f4, -1, 1);
     set_output(oc, 2, 3, 70, 0, 0);
     set_tols(oc, EXACT, 1e-7, EXACT, EXACT);
+}
+
+/* op_scale, with the element-wise tolerances above. Its rows come last in
+ * the table (op_cases): a case's input seed is its row number, so rows
+ * added in the middle would redraw every later case's inputs. */
+static void add_scale_cases(CaseList *l)
+{
+    /* 48: the gate's factor at F = 48; a negative, non-integer one too */
+    const int factors[2] = {48000, -2500};
+    for (int s = 0; s < N_ELEMENTWISE_SHAPES; s++) {
+        const Shape *sh = &ELEMENTWISE_SHAPES[s];
+        long n = tensor_numel_of(sh->ndim, sh->dims);
+        for (int k = 0; k < 2; k++) {
+            OpCase *oc = add_case(l, "op_scale", build_scale, ref_scale, "scale %g %ld", factors[k] / 1000.0, n);
+            set_input(oc, 0, sh->ndim, sh->dims, -2, 2);
+            oc->p[0] = factors[k];
+            set_tols(oc, 1e-6, 1e-5, EXACT, 1e-6);
+            oc->probes = probes_for(n, 300);
+        }
+    }
 }
 
 /* ---- dense ------------------------------------------------------------------ */
@@ -1429,6 +1463,7 @@ const OpCase *op_cases(int *count)
         add_gecco_cases(&table);
         add_axis_cases(&table);
         add_caps_cases(&table);
+        add_scale_cases(&table);
     }
     *count = table.count;
     return table.rows;

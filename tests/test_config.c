@@ -93,6 +93,18 @@ static const PinnedCase CASES[] = {
      "084124a05d9e"},
 };
 
+/* Enhanced GECCO's recipe. Its text and id were captured before the gate
+ * options existed: options added later print only away from their default
+ * (quiet_default, model.h), so this trial keeps its id. */
+static const char ENHANCED_TEXT[] =
+    "model=gecco_enhanced\ndataset=mnist\nepochs=50\nbatch_size=64\neval_batch_size=64\n"
+    "grad_accum=1\nlr=0.001\noptimizer=adam\nweight_decay=0.0001\nl2_scope=all\n"
+    "momentum=0\nnesterov=false\nadam_eps=1e-08\nschedule=constant\nseed=0\n"
+    "train_subset=0\ntest_subset=0\ndata_parallel=false\nallreduce=auto\n"
+    "augment=none\ntf32=false\ncuda_graph=true\nfeature_length=48\ndropout=0.15\n"
+    "graph=selfloop\n";
+static const char ENHANCED_ID[] = "97706a66d716";
+
 /* settings "key=value" -> SweepSetting (line = position + 1). */
 static int to_settings(const char *const *text, SweepSetting *out)
 {
@@ -122,6 +134,80 @@ static void test_pinned_text_and_ids(void **state)
         assert_string_equal(text, c->text);
         assert_string_equal(id, c->id);
     }
+}
+
+/* The sweep's path for one list of settings: text and id. */
+static void text_and_id(const char *const *settings, char *text, int size, char *id)
+{
+    SweepSetting s[MAX_SETTINGS];
+    int n = to_settings(settings, s);
+    SweepConfigContext ctx = {.ranks_per_trial = 1};
+    TrainConfig cfg;
+    char err[1024] = "";
+    if (sweep_trial_config(&ctx, s, n, &cfg, NULL, err, sizeof err)) fail_msg("%s", err);
+    config_to_text(&cfg, text, size);
+    trial_id_make(text, 1, id);
+}
+
+/* Replays a configuration text as `sweeprun eval` does (run_load.c: the
+ * lines as key=value pairs on a zeroed config) and writes its text again. */
+static void replay(const char *text, TrainConfig *cfg, char *again, int size)
+{
+    char copy[8192], err[1024] = "";
+    const char *keys[64], *values[64];
+    int n = 0;
+    snprintf(copy, sizeof copy, "%s", text);
+    char *save = NULL;
+    for (char *line = strtok_r(copy, "\n", &save); line && n < 64; line = strtok_r(NULL, "\n", &save)) {
+        char *eq = strchr(line, '=');
+        *eq = 0;
+        keys[n] = line;
+        values[n++] = eq + 1;
+    }
+    memset(cfg, 0, sizeof *cfg);
+    if (config_apply_pairs(cfg, n, keys, values, err, sizeof err)) fail_msg("%s", err);
+    config_to_text(cfg, again, size);
+}
+
+/* The gate options at their defaults leave the text and id as they were,
+ * also when set explicitly; away from the default each adds its line (in
+ * option order) and a new id; every text replays to itself, the missing
+ * lines taking their defaults. */
+static void test_quiet_default_options(void **state)
+{
+    (void)state;
+    char text[8192], again[8192], id[TRIAL_ID_LEN + 1];
+    TrainConfig cfg;
+    const char *plain[] = {"model=gecco_enhanced", NULL};
+    text_and_id(plain, text, sizeof text, id);
+    assert_string_equal(text, ENHANCED_TEXT);
+    assert_string_equal(id, ENHANCED_ID);
+    const char *explicit_defaults[] = {"model=gecco_enhanced", "gate=before_pool", "gate_softmax=features",
+                                       "gate_scale=none", NULL};
+    text_and_id(explicit_defaults, text, sizeof text, id);
+    assert_string_equal(text, ENHANCED_TEXT);
+    assert_string_equal(id, ENHANCED_ID);
+    replay(text, &cfg, again, sizeof again);
+    assert_string_equal(again, ENHANCED_TEXT);
+    assert_int_equal((int)cfg.model_options[model_option_index(cfg.model, "gate")], 0);
+
+    const char *gated[] = {"model=gecco_enhanced", "gate_scale=length", "gate=after_pool", NULL};
+    text_and_id(gated, text, sizeof text, id);
+    char want[8192];
+    snprintf(want, sizeof want, "%sgate=after_pool\ngate_scale=length\n", ENHANCED_TEXT);
+    assert_string_equal(text, want);
+    assert_string_not_equal(id, ENHANCED_ID);
+    replay(text, &cfg, again, sizeof again);
+    assert_string_equal(again, want);
+    assert_int_equal((int)cfg.model_options[model_option_index(cfg.model, "gate")], 1);
+    assert_int_equal((int)cfg.model_options[model_option_index(cfg.model, "gate_softmax")], 0);
+    assert_int_equal((int)cfg.model_options[model_option_index(cfg.model, "gate_scale")], 1);
+
+    const char *batch[] = {"model=gecco_enhanced", "gate_softmax=batch", NULL};
+    text_and_id(batch, text, sizeof text, id);
+    snprintf(want, sizeof want, "%sgate_softmax=batch\n", ENHANCED_TEXT);
+    assert_string_equal(text, want);
+    assert_string_not_equal(id, ENHANCED_ID);
 }
 
 /* A new model resets the recipe's keys and keeps the others. */
@@ -229,6 +315,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pinned_text_and_ids),
         cmocka_unit_test(test_model_change_keeps_run_keys),
+        cmocka_unit_test(test_quiet_default_options),
         cmocka_unit_test(test_messages),
         cmocka_unit_test(test_parse_int_by_row),
     };

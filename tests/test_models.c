@@ -8,6 +8,7 @@
 #include "testutil.h"
 #include "dataset.h"
 #include "model.h"
+#include "rng.h"
 #include "train.h"
 
 static double *options_with(const ModelDesc *d, const char *key, double value, double *buf)
@@ -37,6 +38,23 @@ static void test_parameter_counts(void **state)
     assert_int_equal(model_param_count_for(enh, NULL), 49882);
     assert_int_equal(model_param_count_for(enh, options_with(enh, "feature_length", 32, o)), 30698);
     assert_int_equal(model_param_count_for(enh, options_with(enh, "feature_length", 64, o)), 71626);
+    /* docs/models.md 4.1, the gate options: after the pool a Linear(F/2, F/2)
+     * (GECCO + F^2/4 + F/2); none is GECCO's count at the same F. */
+    double g[MODEL_MAX_OPTIONS];
+    options_with(enh, "gate", 1, g);   /* after_pool */
+    assert_int_equal(model_param_count_for(enh, g), 47530 + 24 * 24 + 24);
+    g[model_option_index(enh, "feature_length")] = 64;
+    assert_int_equal(model_param_count_for(enh, g), 67466 + 32 * 32 + 32);
+    options_with(enh, "gate", 2, g);   /* none */
+    for (int f = 32; f <= 64; f += 16) {
+        g[model_option_index(enh, "feature_length")] = f;
+        assert_int_equal(model_param_count_for(enh, g),
+                         model_param_count_for(gecco, options_with(gecco, "feature_length", f, o)));
+    }
+    /* Neither the softmax axis nor the scale adds parameters. */
+    options_with(enh, "gate_softmax", 1, g);
+    g[model_option_index(enh, "gate_scale")] = 1;
+    assert_int_equal(model_param_count_for(enh, g), 49882);
     /* docs/models.md 5: trunk 3,508,416 + spinal head 121,354 or plain head 137,738. */
     assert_int_equal(model_param_count_for(spinal, NULL), 3629770);
     assert_int_equal(model_param_count_for(spinal, options_with(spinal, "head", 1, o)), 3646154);
@@ -83,6 +101,27 @@ static void test_capsnet_parameter_counts(void **state)
 }
 
 typedef struct { const char *name; int ndim; int dims[4]; } Expect;
+
+static void test_gecco_enhanced_gate_option_names(void **state)
+{
+    (void)state;
+    const ModelDesc *d = model_find("gecco_enhanced");
+    static const char *const want[][4] = {
+        {"gate", "before_pool", "after_pool", "none"},
+        {"gate_softmax", "features", "batch", NULL},
+        {"gate_scale", "none", "length", NULL},
+    };
+    for (int k = 0; k < 3; k++) {
+        int i = model_option_index(d, want[k][0]);
+        assert_true(i >= 0);
+        assert_int_equal(d->options[i].type, OPTION_CHOICE);
+        assert_int_equal((int)d->options[i].default_value, 0);
+        assert_int_equal(d->options[i].quiet_default, 1);
+        for (int c = 1; c < 4 && want[k][c]; c++) assert_string_equal(d->options[i].choices[c - 1], want[k][c]);
+    }
+    /* GECCO's three options print always, as before. */
+    for (int i = 0; i < 3; i++) assert_int_equal(d->options[i].quiet_default, 0);
+}
 
 /* Every entry of want exists with its shape, and the table has total
  * entries (total = n: want is the whole state_dict). */
@@ -166,6 +205,97 @@ static void test_gecco_enhanced_state_dict(void **state)
         {"gate.weight", 2, {48, 48}}, {"gate.bias", 1, {48}},
     };
     check_entries("gecco_enhanced", want, (int)(sizeof want / sizeof want[0]));
+}
+
+/* gate = after_pool: the gate is Linear(F/2, F/2), still the last entries;
+ * gate = none: GECCO's 19 entries and no gate. */
+static void test_gecco_enhanced_gate_entries(void **state)
+{
+    (void)state;
+    const ModelDesc *d = model_find("gecco_enhanced");
+    double o[MODEL_MAX_OPTIONS];
+    const Expect after[] = {{"gate.weight", 2, {24, 24}}, {"gate.bias", 1, {24}}};
+    check_entries_with("gecco_enhanced", options_with(d, "gate", 1, o), after, 2, 21);
+    const Expect none[] = {{"fc1.weight", 2, {10, 24}}, {"bn.running_var", 1, {48}}};
+    check_entries_with("gecco_enhanced", options_with(d, "gate", 2, o), none, 2, 19);
+}
+
+/* One training step's loss and gradients on fixed pseudo-random images. */
+static float train_step(Model *m, Ctx *c, float *images, const int *labels)
+{
+    ctx_begin(c, 1, 1);
+    int dims[4] = {64, 1, 28, 28};
+    Tensor *x = ctx_wrap(c, images, NULL, 4, dims);
+    Tensor *loss = model_loss(m, c, m->desc->forward(m, c, x), labels);
+    ctx_backward(c, loss);
+    return loss->data[0];
+}
+
+/* gate = none is GECCO with the dropout after the ReLU (docs/models.md 4,
+ * item 1): the same entries, so the same initial weights, and a training
+ * step (dropout on) gives the same loss and gradients bit for bit. */
+static void test_gecco_enhanced_without_gate_is_gecco(void **state)
+{
+    (void)state;
+    static float images[64 * 784];
+    int labels[64];
+    for (int i = 0; i < 64 * 784; i++) images[i] = 2 * rng_uniform(5, RNG_STREAM_INIT, (uint64_t)i) - 1;
+    for (int i = 0; i < 64; i++) labels[i] = i % 10;
+    const ModelDesc *enh = model_find("gecco_enhanced"), *gecco = model_find("gecco");
+    double oe[MODEL_MAX_OPTIONS], og[MODEL_MAX_OPTIONS];
+    options_with(enh, "gate", 2, oe);
+    oe[model_option_index(enh, "gate_scale")] = 1;   /* ignored without a gate */
+    options_with(gecco, "feature_length", 48, og);
+    Model a, b;
+    model_create(&a, enh, oe, 11);
+    model_create(&b, gecco, og, 11);
+    assert_int_equal(a.table.n_params, b.table.n_params);
+    assert_memory_equal(a.params, b.params, (size_t)a.table.n_params * sizeof(float));
+    Ctx ca, cb;
+    ctx_init(&ca, 11, 1 << 20);
+    ctx_init(&cb, 11, 1 << 20);
+    float la = train_step(&a, &ca, images, labels), lb = train_step(&b, &cb, images, labels);
+    assert_true(la == lb);
+    assert_memory_equal(a.grads, b.grads, (size_t)a.table.n_params * sizeof(float));
+    ctx_free(&ca);
+    ctx_free(&cb);
+    model_free(&a);
+    model_free(&b);
+}
+
+/* Every reading of the gate trains: a step of each of the 2 x 2 x 2 gated
+ * combinations gives a finite loss and a gradient on the gate weights, and
+ * gate_scale = length changes the loss (the gate no longer shrinks h). */
+static void test_gecco_enhanced_gate_readings_step(void **state)
+{
+    (void)state;
+    static float images[64 * 784];
+    int labels[64];
+    for (int i = 0; i < 64 * 784; i++) images[i] = 2 * rng_uniform(6, RNG_STREAM_INIT, (uint64_t)i) - 1;
+    for (int i = 0; i < 64; i++) labels[i] = (i * 7) % 10;
+    const ModelDesc *d = model_find("gecco_enhanced");
+    int ig = model_option_index(d, "gate"), is = model_option_index(d, "gate_softmax"),
+        ic = model_option_index(d, "gate_scale");
+    float unscaled = 0;
+    for (int k = 0; k < 8; k++) {
+        double o[MODEL_MAX_OPTIONS];
+        options_with(d, NULL, 0, o);
+        o[ig] = k >> 2, o[is] = (k >> 1) & 1, o[ic] = k & 1;
+        Model m;
+        Ctx c;
+        model_create(&m, d, o, 2);
+        ctx_init(&c, 2, 1 << 20);
+        float loss = train_step(&m, &c, images, labels);
+        assert_true(isfinite(loss));
+        const ParamEntry *e = &m.table.entries[param_table_find(&m.table, "gate.weight")];
+        double norm = 0;
+        for (long i = 0; i < e->numel; i++) norm += fabs(m.grads[e->offset + i]);
+        if (!(norm > 0 && isfinite(norm))) fail_msg("combination %d: gate gradient %g", k, norm);
+        if (!(k & 1)) unscaled = loss;
+        else if (loss == unscaled) fail_msg("combination %d: gate_scale = length changed nothing", k);
+        ctx_free(&c);
+        model_free(&m);
+    }
 }
 
 /* Conv (Sequential index k) + BatchNorm2d (k + 1) entries of a VGG block:
@@ -595,6 +725,10 @@ int main(void)
         cmocka_unit_test(test_gecco_state_dict),
         cmocka_unit_test(test_baseline_state_dict),
         cmocka_unit_test(test_gecco_enhanced_state_dict),
+        cmocka_unit_test(test_gecco_enhanced_gate_option_names),
+        cmocka_unit_test(test_gecco_enhanced_gate_entries),
+        cmocka_unit_test(test_gecco_enhanced_without_gate_is_gecco),
+        cmocka_unit_test(test_gecco_enhanced_gate_readings_step),
         cmocka_unit_test(test_spinalnet_state_dict),
         cmocka_unit_test(test_spinalnet_initialisation),
         cmocka_unit_test(test_initialisation),

@@ -76,6 +76,8 @@ void cuda_sigmoid_forward(const CudaBackend *cu, const float *x, float *y, long 
 void cuda_sigmoid_backward(const CudaBackend *cu, const float *y, const float *dy, float *dx, long n);
 void cuda_add_forward(const CudaBackend *cu, const float *a, const float *b, float *y, long n);
 void cuda_mul_forward(const CudaBackend *cu, const float *a, const float *b, float *y, long n);
+/* dst = s src, or dst += s src when accumulate (op_scale and its backward). */
+void cuda_scale(const CudaBackend *cu, const float *src, float *dst, long n, float s, int accumulate);
 /* dx += dy * other */
 void cuda_mul_backward(const CudaBackend *cu, const float *dy, const float *other, float *dx, long n);
 /* dst[i] (+)= keep(index) ? src[i] * scale : 0 with index = offset + i

@@ -39,6 +39,14 @@ __global__ void mul_bwd_kernel(const float *dy, const float *other, float *dx, l
     GRID_STRIDE(i, n) dx[i] += dy[i] * other[i];
 }
 
+__global__ void scale_kernel(const float *src, float *dst, long n, float s, int accumulate)
+{
+    GRID_STRIDE(i, n) {
+        float v = scale_term(src[i], s);
+        dst[i] = accumulate ? dst[i] + v : v;
+    }
+}
+
 // One thread per element; rng_u32 picks the same word of the same Philox
 // block that the CPU's chunked loop uses for that absolute index.
 __global__ void dropout_kernel(const float *src, float *dst, long n, int accumulate, uint64_t seed,
@@ -87,6 +95,11 @@ void cuda_mul_forward(const CudaBackend *cu, const float *a, const float *b, flo
 void cuda_mul_backward(const CudaBackend *cu, const float *dy, const float *other, float *dx, long n)
 {
     launch_1d(cu, "mul_bwd_kernel", mul_bwd_kernel, n, dy, other, dx, n);
+}
+
+void cuda_scale(const CudaBackend *cu, const float *src, float *dst, long n, float s, int accumulate)
+{
+    launch_1d(cu, "scale_kernel", scale_kernel, n, src, dst, n, s, accumulate);
 }
 
 void cuda_dropout(const CudaBackend *cu, const float *src, float *dst, long n, int accumulate,

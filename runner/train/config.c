@@ -523,6 +523,7 @@ void config_each(const TrainConfig *c, void (*fn)(const char *, const char *, vo
         fn(KEYS[i].name, b, user);
     }
     for (int i = 0; i < c->model->n_options; i++) {
+        if (!model_option_in_text(c->model, i, c->model_options[i])) continue;
         model_option_format(c->model, i, c->model_options[i], b, sizeof b);
         fn(c->model->options[i].name, b, user);
     }

@@ -79,7 +79,8 @@ int config_apply_pairs(TrainConfig *c, int n, const char *const *keys,
 int config_validate(const TrainConfig *c, char *err, int err_size);
 
 /* The configuration text: every key that enters the trial id, then the
- * model's options, in a fixed order, each with its value as text: calls
+ * model's options (but a quiet_default option at its default, model.h), in
+ * a fixed order, each with its value as text: calls
  * fn(key, value, user) for each. Run files record it (as one attribute and
  * as an attribute per key) and the trial id hashes it, so the order and the
  * value text never change (tests/test_config.c pins them). */
