@@ -220,6 +220,8 @@ ranks_per_trial = 2
 model = gecco
 epochs = 1
 train_subset = 320
+; 256 images left to train on: 8 whole batches of 32, 4 images per rank x micro-batch even at 4 ranks
+val_split = 64
 test_subset = 100
 batch_size = 32
 threads = 1
@@ -232,8 +234,8 @@ dp=$(ls "$work"/dp/*.h5 2>/dev/null | head -1)
 check "ranks_per_trial 2: exit 0" test "$rc" -eq 0
 check "ranks_per_trial 2: one group of 2 ranks" grep -q "1 group of 2 ranks" "$work/dp.out"
 check "ranks_per_trial 2: recorded" bash -c "[[ '$(attr "$dp" ranks_per_trial)' == 2 && '$(attr "$dp" world_size)' == 2 ]]"
-"$bin" train --model gecco --epochs 1 --train-subset 320 --test-subset 100 --batch-size 32 --threads 1 --lr 0.003 \
-  --grad-accum 2 --quiet --out "$work/accum2.h5" >/dev/null 2>&1
+"$bin" train --model gecco --epochs 1 --train-subset 320 --val-split 64 --test-subset 100 --batch-size 32 --threads 1 \
+  --lr 0.003 --grad-accum 2 --quiet --out "$work/accum2.h5" >/dev/null 2>&1
 check "ranks_per_trial 2: same parameters as --grad-accum 2" h5diff "$dp" "$work/accum2.h5" /checkpoint/params /checkpoint/params
 "${mpi[@]}" "$bin" sweep "$work/dp.ini" >/dev/null 2>&1   # nothing left to do: fine
 sed -e 's/^ranks_per_trial = 2$/ranks_per_trial = 4/' -e "s|^out = .*|out = $work/dp4|" "$work/dp.ini" >"$work/dp4.ini"

@@ -153,19 +153,8 @@ static void text_and_id(const char *const *settings, char *text, int size, char 
  * lines as key=value pairs on a zeroed config) and writes its text again. */
 static void replay(const char *text, TrainConfig *cfg, char *again, int size)
 {
-    char copy[8192], err[1024] = "";
-    const char *keys[64], *values[64];
-    int n = 0;
-    snprintf(copy, sizeof copy, "%s", text);
-    char *save = NULL;
-    for (char *line = strtok_r(copy, "\n", &save); line && n < 64; line = strtok_r(NULL, "\n", &save)) {
-        char *eq = strchr(line, '=');
-        *eq = 0;
-        keys[n] = line;
-        values[n++] = eq + 1;
-    }
-    memset(cfg, 0, sizeof *cfg);
-    if (config_apply_pairs(cfg, n, keys, values, err, sizeof err)) fail_msg("%s", err);
+    char err[1024] = "";
+    if (config_from_text(cfg, text, err, sizeof err)) fail_msg("%s", err);
     config_to_text(cfg, again, size);
 }
 
@@ -178,12 +167,13 @@ static void test_quiet_default_options(void **state)
     (void)state;
     char text[8192], again[8192], id[TRIAL_ID_LEN + 1];
     TrainConfig cfg;
-    const char *plain[] = {"model=gecco_enhanced", NULL};
+    /* val_split = 0: ENHANCED_TEXT and its id come from before the split existed */
+    const char *plain[] = {"model=gecco_enhanced", "val_split=0", NULL};
     text_and_id(plain, text, sizeof text, id);
     assert_string_equal(text, ENHANCED_TEXT);
     assert_string_equal(id, ENHANCED_ID);
     const char *explicit_defaults[] = {"model=gecco_enhanced", "gate=before_pool", "gate_softmax=features",
-                                       "gate_scale=none", NULL};
+                                       "gate_scale=none", "val_split=0", NULL};
     text_and_id(explicit_defaults, text, sizeof text, id);
     assert_string_equal(text, ENHANCED_TEXT);
     assert_string_equal(id, ENHANCED_ID);
@@ -191,7 +181,7 @@ static void test_quiet_default_options(void **state)
     assert_string_equal(again, ENHANCED_TEXT);
     assert_int_equal((int)cfg.model_options[model_option_index(cfg.model, "gate")], 0);
 
-    const char *gated[] = {"model=gecco_enhanced", "gate_scale=length", "gate=after_pool", NULL};
+    const char *gated[] = {"model=gecco_enhanced", "gate_scale=length", "gate=after_pool", "val_split=0", NULL};
     text_and_id(gated, text, sizeof text, id);
     char want[8192];
     snprintf(want, sizeof want, "%sgate=after_pool\ngate_scale=length\n", ENHANCED_TEXT);
@@ -203,7 +193,7 @@ static void test_quiet_default_options(void **state)
     assert_int_equal((int)cfg.model_options[model_option_index(cfg.model, "gate_softmax")], 0);
     assert_int_equal((int)cfg.model_options[model_option_index(cfg.model, "gate_scale")], 1);
 
-    const char *batch[] = {"model=gecco_enhanced", "gate_softmax=batch", NULL};
+    const char *batch[] = {"model=gecco_enhanced", "gate_softmax=batch", "val_split=0", NULL};
     text_and_id(batch, text, sizeof text, id);
     snprintf(want, sizeof want, "%sgate_softmax=batch\n", ENHANCED_TEXT);
     assert_string_equal(text, want);

@@ -5,6 +5,7 @@
 #define _XOPEN_SOURCE 700
 #include "testutil.h"
 #include "runfile.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,26 +2,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include "cli_args.h"
 #include "runfile.h"
-
-/* Replay the "key=value" lines of the config attribute. */
-static int config_from_text(TrainConfig *cfg, char *text, char *err, int n)
-{
-    const char *keys[CLI_MAX_PAIRS], *values[CLI_MAX_PAIRS];
-    int count = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line && count < CLI_MAX_PAIRS;
-         line = strtok_r(NULL, "\n", &save)) {
-        char *eq = strchr(line, '=');
-        if (!eq) continue;
-        *eq = 0;
-        keys[count] = line;
-        values[count++] = eq + 1;
-    }
-    memset(cfg, 0, sizeof *cfg);
-    return config_apply_pairs(cfg, count, keys, values, err, n);
-}
 
 int run_load_config(const char *path, TrainConfig *cfg, double *final_accuracy, char *err, int n)
 {

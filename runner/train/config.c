@@ -490,6 +490,34 @@ int config_apply_pairs(TrainConfig *c, int n, const char *const *keys,
     return 0;
 }
 
+enum { TEXT_MAX_PAIRS = 128 };
+
+int config_from_text(TrainConfig *c, const char *text, char *err, int n)
+{
+    size_t len = strlen(text);
+    char *copy = xmalloc(len + 1);
+    memcpy(copy, text, len + 1);
+    const char *keys[TEXT_MAX_PAIRS + 1], *values[TEXT_MAX_PAIRS + 1];
+    int count = 0, has_val_split = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(copy, "\n", &save); line && count < TEXT_MAX_PAIRS; line = strtok_r(NULL, "\n", &save)) {
+        char *eq = strchr(line, '=');
+        if (!eq) continue;
+        *eq = 0;
+        has_val_split |= !strcmp(line, "val_split");
+        keys[count] = line;
+        values[count++] = eq + 1;
+    }
+    if (!has_val_split) {   /* before the validation split existed */
+        keys[count] = "val_split";
+        values[count++] = "0";
+    }
+    memset(c, 0, sizeof *c);
+    int rc = config_apply_pairs(c, count, keys, values, err, n);
+    free(copy);
+    return rc;
+}
+
 int config_validate(const TrainConfig *c, char *err, int n)
 {
     if (c->batch_size % c->grad_accum) {

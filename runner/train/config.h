@@ -75,6 +75,12 @@ int config_parse_int(const char *key, const char *value, int *out, char *err, in
  * model is named. */
 int config_apply_pairs(TrainConfig *c, int n, const char *const *keys,
                        const char *const *values, char *err, int err_size);
+/* A configuration text (config_each's "key=value" lines, as run files
+ * record it) back into c. Keys added later and missing from an older
+ * text take their "off" value, not their default (a text without
+ * val_split is a run without a validation split), so every text replays
+ * to itself. 0 ok; -1 with the message in err. */
+int config_from_text(TrainConfig *c, const char *text, char *err, int err_size);
 /* Checks across keys (e.g. grad_accum must divide batch_size). */
 int config_validate(const TrainConfig *c, char *err, int err_size);
 
