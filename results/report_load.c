@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "model.h"
 #include "util.h"
 
 static const char *const STATUS_NAMES[STATUS_COUNT] = {
@@ -94,6 +95,23 @@ static void mark_hparams(RunFile *rf, ReportRun *run, int *cap)
     }
 }
 
+/* A quiet_default model option a run file does not name held its default:
+ * the configuration text leaves such options out at their default (and
+ * files written before the option existed ran with what is now its
+ * default). Other options missing stay unknown ("-"). */
+static void add_default_options(ReportRun *run, int *cap)
+{
+    const ModelDesc *d = model_find(run->model);
+    if (!d) return;
+    for (int i = 0; i < d->n_options; i++) {
+        const char *name = d->options[i].name;
+        if (!d->options[i].quiet_default || report_run_value(run, name)) continue;
+        ReportAttr *a = add_attr(run, cap, name);
+        model_option_format(d, i, d->options[i].default_value, a->value, sizeof a->value);
+        a->hparam = 1;
+    }
+}
+
 const char *report_run_value(const ReportRun *r, const char *key)
 {
     if (!strcmp(key, "model")) return r->model;
@@ -161,6 +179,7 @@ static int read_run(RunFile *rf, ReportRun *run, char *err, int n)
     AttrWalk w = {rf, run, 0};
     if (runfile_visit_attrs(rf, take_attr, &w, err, n) != 0) return -1;
     mark_hparams(rf, run, &w.cap);
+    add_default_options(run, &w.cap);
     return 0;
 }
 

@@ -33,6 +33,16 @@ expect_bad unknown_model "model: expected one of baseline_cnn, gecco, " train --
 expect_bad unknown_model_named "got 'lenet'" train --model lenet
 expect_bad no_model "no model given" train --epochs 2
 expect_bad bad_lr "lr: expected a number" train --model gecco --lr fast
+# the validation split and early stopping (need MNIST for the size check)
+expect_bad negative_val_split "val_split: expected auto or a whole number of images" train --model gecco --val-split -1
+expect_bad bad_early_stop "early_stop: expected patience:P, min_delta:D or on:val_loss|val_accuracy, got 'after:3'" \
+  train --model gecco --set early_stop=after:3
+expect_bad early_stop_without_split "early_stop: decides on the validation split, and val_split = 0 has none" \
+  train --model gecco --val-split 0 --set early_stop=patience:2
+if [[ -d "${MNIST_DIR:-}" ]]; then
+  expect_bad val_split_too_big "val_split: 2000 images held out of 1000 training images leaves fewer than 2 to train on" \
+    train --model gecco --train-subset 1000 --val-split 2000
+fi
 expect_bad negative_epochs "epochs: expected a whole number in [1, " train --model gecco --epochs -3
 expect_bad bad_batch "batch_size: expected a whole number" train --model gecco --batch-size 6.5
 expect_bad bad_optimizer "optimizer: expected sgd, adam or adamw, got 'rmsprop'" train --model gecco --optimizer rmsprop

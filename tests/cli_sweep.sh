@@ -171,6 +171,33 @@ median=$(for f in "$work"/prune/*.h5; do [[ $(attr "$f" lr) != 0 ]] && h5dump -d
 echo "median of the two good trials' validation accuracy after epoch 1: $median%"
 check "prune: first pruned trial names the median ($median%)" grep -q "validation accuracy [0-9.]*% is below the median $median% of the other gecco trials" "$work/prune.out"
 
+# Pruning needs a validation split, and a split must leave images to train on:
+# both refused at their line, nothing run.
+cat >"$work/noval.ini" <<EOF
+[sweep]
+name = noval
+out = $work/noval
+prune = median:warmup=1
+[defaults]
+model = gecco
+train_subset = 1000
+val_split = 0
+[grid]
+lr = 0.001, 0.002
+EOF
+"$bin" sweep "$work/noval.ini" >"$work/noval.out" 2>&1
+rc=$?
+check "prune without a validation split: exit 2" test "$rc" -eq 2
+check "prune without a validation split: says so at the val_split line" \
+  grep -q "noval.ini:8: val_split: pruning decides on the validation split, and val_split = 0 has none" "$work/noval.out"
+check "prune without a validation split: nothing run" test ! -e "$work/noval"
+sed -e 's/^val_split = 0$/val_split = 5000/' -e 's/^prune = .*$/; no pruning/' -e "s|^out = .*|out = $work/bigval|" "$work/noval.ini" >"$work/bigval.ini"
+"$bin" sweep "$work/bigval.ini" >"$work/bigval.out" 2>&1
+rc=$?
+check "val_split beyond the training set: exit 2" test "$rc" -eq 2
+check "val_split beyond the training set: says so at its line" \
+  grep -q "bigval.ini:8: val_split: 5000 images held out of 1000 training images" "$work/bigval.out"
+
 # ---- 7. diverged trials and max_failures; a trial that cannot start -------------
 cat >"$work/div.ini" <<EOF
 [sweep]

@@ -119,6 +119,11 @@ if [[ -n "${last_resumed:-}" ]]; then
     --lr "$(attr_of "$last_resumed" lr)" --seed "$(attr_of "$last_resumed" seed)" --out "$work/uninterrupted.h5" >/dev/null 2>&1
   check "resumed trial = uninterrupted run: parameters" h5diff "$last_resumed" "$work/uninterrupted.h5" /checkpoint/params /checkpoint/params
   check "resumed trial = uninterrupted run: test accuracies" h5diff "$last_resumed" "$work/uninterrupted.h5" /epochs/test_accuracy /epochs/test_accuracy
+  check "resumed trial = uninterrupted run: validation accuracies" h5diff "$last_resumed" "$work/uninterrupted.h5" /epochs/val_accuracy /epochs/val_accuracy
+  check "resumed trial = uninterrupted run: validation images" h5diff "$last_resumed" "$work/uninterrupted.h5" /validation/indices /validation/indices
+  check "resumed trial = uninterrupted run: best epoch" test "$(attr_of "$last_resumed" best_epoch)" = "$(attr_of "$work/uninterrupted.h5" best_epoch)"
+  check "resumed trial = uninterrupted run: best weights" h5diff "$last_resumed" "$work/uninterrupted.h5" /best/weights /best/weights
+  check "resumed trial: eval --weights best reproduces its best epoch" "$bin" eval --run "$last_resumed" --weights best --threads 1
 fi
 
 # ---- a data-parallel trial (ranks_per_trial = 2), killed and resumed ----------
