@@ -37,7 +37,7 @@ static int setup(void **state)
     }
     test_tmpdir_path(run_path, sizeof run_path, "gecco.h5");
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s train --model gecco --epochs 2 --train-subset 2000 --lr 0.005 "
+    snprintf(cmd, sizeof cmd, "%s train --model gecco --epochs 2 --train-subset 2000 --val-split 0 --lr 0.005 "
                               "--test-subset %d --seed 3 --quiet --out %s", SWEEPRUN_BINARY, N_IMAGES, run_path);
     if (system(cmd) != 0) return -1;
     snprintf(cmd, sizeof cmd, "%s eval --run %s | grep -q 'reproduced exactly'", SWEEPRUN_BINARY, run_path);
