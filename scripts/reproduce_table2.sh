@@ -30,6 +30,7 @@ sweep() {   # sweep FILE RANKS: the sweep file with its out folder under $runs
 if [[ "${REPORT_ONLY:-0}" != 1 ]]; then
   sweep sweeps/examples/table2_gecco.ini "$ranks"
   sweep sweeps/examples/gecco_ablation.ini "$ranks"
+  sweep sweeps/examples/gecco_gate_confirm.ini "$ranks"
   sweep sweeps/examples/table2_cpu_heavy.ini 1
 fi
 
@@ -73,6 +74,17 @@ EOF
     echo
     table "$runs/gecco_ablation" --metric best --marginal "$key"
   done
+  cat <<EOF
+
+## The promising reading, checked at the recipe (50 epochs, 5 seeds)
+
+Sweep: \`sweeps/examples/gecco_gate_confirm.ini\`: the gate rescaled to
+average 1 (before the pool, softmax over features, no weight decay)
+against \`gate = none\` (GECCO, bit for bit) at feature_length 48 and 64,
+so the gate and the width are measured apart.
+
+EOF
+  table "$runs/gecco_gate_confirm" --group-by gate,feature_length --metric best
   cat <<EOF
 
 ## The heavy models, as far as a CPU session goes (1 seed)

@@ -299,6 +299,8 @@ static void test_choices_follow_validation(void **state)
     /* the best weights re-scored reproduce the recorded best-epoch test accuracy */
     assert_int_equal(run("'%s' eval --run '%s' --weights best --threads 2 >/dev/null", SWEEPRUN_BINARY, file), 0);
     assert_int_equal(run("'%s' eval --run '%s' --threads 2 >/dev/null", SWEEPRUN_BINARY, file), 0);
+    assert_int_equal(run("'%s' predict --run '%s' --weights best --batch --idx '%s/t10k-images-idx3-ubyte' --threads 2 "
+                         "| grep -q \"best-validation epoch's weights\"", SWEEPRUN_BINARY, file, dir), 0);
 
     /* another trial seed: the same validation images */
     snprintf(other, sizeof other, "%s/seed7.h5", dir);

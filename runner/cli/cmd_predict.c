@@ -21,13 +21,14 @@
 #include "runfile.h"
 #include "util.h"
 
-#define USAGE "usage: sweeprun predict --run FILE.h5 [--polarity P | --invert] [--frame F] [--batch] " \
+#define USAGE "usage: sweeprun predict --run FILE.h5 [--weights last|best] [--polarity P | --invert] [--frame F] [--batch] " \
               "[--threads N] [--idx IMAGES [--labels LABELS]] [IMAGE.pgm|IMAGE.png ...]"
 
 typedef struct PredictArgs {
     const char *run, *idx, *labels;
     Polarity polarity;
     Framing framing;
+    RunWeights weights;
     int batch, threads, n_images;
     char **images;
 } PredictArgs;
@@ -45,6 +46,9 @@ static int take_option(const char *flag, const char *value, PredictArgs *a)
     } else if (!strcmp(flag, "--frame")) {
         if (framing_parse(value, &a->framing) == 0) return 0;
         report_error("predict: --frame: expected digit or whole, got '%s'", value);
+    } else if (!strcmp(flag, "--weights")) {
+        if (run_weights_parse(value, &a->weights) == 0) return 0;
+        report_error("predict: --weights: expected last or best, got '%s'", value);
     }
     return -1;
 }
@@ -59,6 +63,8 @@ static int parse(int argc, char **argv, PredictArgs *a)
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             puts(USAGE "\n\n"
                  "  --run FILE.h5     the trained model (its config and weights)\n"
+                 "  --weights W       last (default): after the last epoch; best: the best epoch by\n"
+                 "                    validation accuracy (/best/weights)\n"
                  "  --polarity P      auto (default): a border median of 128 or more is a light\n"
                  "                    background, so a dark digit, inverted to MNIST's light on dark;\n"
                  "                    dark-on-light or light-on-dark: say which\n"
@@ -84,7 +90,8 @@ static int parse(int argc, char **argv, PredictArgs *a)
         else if (!strcmp(f, "--run") && has_value) a->run = argv[++i];
         else if (!strcmp(f, "--idx") && has_value) a->idx = argv[++i];
         else if (!strcmp(f, "--labels") && has_value) a->labels = argv[++i];
-        else if ((!strcmp(f, "--threads") || !strcmp(f, "--polarity") || !strcmp(f, "--frame")) && has_value) {
+        else if ((!strcmp(f, "--threads") || !strcmp(f, "--polarity") || !strcmp(f, "--frame")
+                  || !strcmp(f, "--weights")) && has_value) {
             if (take_option(f, argv[++i], a)) return -1;
         }
         else if (strncmp(f, "--", 2) != 0) a->images[a->n_images++] = argv[i];
@@ -245,11 +252,12 @@ static void print_results(const PredictArgs *a, const TrainConfig *cfg, const In
                           const float *logits, long n_ctx)
 {
     int with_labels = a->labels != NULL, correct = 0;
+    const char *whose = a->weights == WEIGHTS_BEST ? " (best-validation epoch's weights)" : "";
     if (n_ctx > 0)
-        printf("# %s from %s; each image scored in the run's first test batch (%ld images), in place "
-               "of its first image\n", cfg->model->name, a->run, n_ctx);
+        printf("# %s from %s%s; each image scored in the run's first test batch (%ld images), in place "
+               "of its first image\n", cfg->model->name, a->run, whose, n_ctx);
     else
-        printf("# %s from %s; batches of %d in the order given\n", cfg->model->name, a->run,
+        printf("# %s from %s%s; batches of %d in the order given\n", cfg->model->name, a->run, whose,
                cfg->eval_batch_size);
     printf("image\tpredicted%s", with_labels ? "\tlabel" : "");
     for (int k = 0; k < DATASET_CLASSES; k++) printf("\tp%d", k);
@@ -299,7 +307,7 @@ int cmd_predict(int argc, char **argv)
     int rc = EXIT_OK;
     long n_ctx = 0;
     uint8_t *ctx = NULL;
-    if (run_load_trainer(a.run, WEIGHTS_LAST, &t, &cfg, &data, err, sizeof err)) {
+    if (run_load_trainer(a.run, a.weights, &t, &cfg, &data, err, sizeof err)) {
         report_error("predict: %s", err);
         rc = EXIT_BAD_INPUT;
     } else if (!a.batch && read_context(a.run, &ctx, &n_ctx, err, sizeof err)) {
