@@ -7,11 +7,13 @@
 #define SWEEPRUN_REPORT_H
 #include <stdio.h>
 #include "runfile.h"
+#include "report_stats.h"
 
 #define REPORT_MAX_KEYS 8        /* group-by keys, "model" included */
 #define REPORT_NAME_MAX 64       /* attribute / key names */
 #define REPORT_VALUE_MAX 256     /* attribute values as text */
 #define REPORT_PATH_MAX 4200
+#define REPORT_COMPARE_MAX 1024  /* the --compare text */
 
 /* ---- runs ----------------------------------------------------------------- */
 
@@ -124,6 +126,7 @@ typedef struct ReportOptions {
     char keys[REPORT_MAX_KEYS][REPORT_NAME_MAX];
     char sort[REPORT_NAME_MAX];  /* column to sort by ("" = the keys); +COL / -COL force the order */
     char marginal[REPORT_NAME_MAX];  /* "" = the main table */
+    char compare[REPORT_COMPARE_MAX];  /* --compare A,B or "all"; "" = the main table */
 } ReportOptions;
 
 /* ---- choosing on validation (report_select.c) ------------------------------------ */
@@ -193,6 +196,35 @@ int report_varying_keys(const ReportRuns *runs, const char *model, char names[][
 /* Numbers compare as numbers ("0.05" < "0.1"), the rest as text. */
 int report_compare_values(const char *a, const char *b);
 
+/* ---- comparing groups (--compare, report_compare.c) ----------------------------- */
+
+/* One comparison of two groups of the main table on the --metric
+ * accuracy of their complete runs, in percent. A group is named as
+ * --compare writes it: "gecco", or "gecco+gate=none" with --group-by. */
+typedef struct ReportComparison {
+    char a[512], b[512];
+    ReportStats sa, sb;          /* the accuracies of each group, in % */
+    StatsTest welch;             /* mean(a) - mean(b), Welch's t-test */
+    int n_pairs;                 /* seeds present in both groups (0: no pairing) */
+    StatsTest paired;            /* over those pairs when n_pairs >= 2 */
+} ReportComparison;
+
+typedef struct ReportComparisons {
+    int count;
+    ReportComparison *items;
+    int n_notes;
+    char **notes;                /* groups `all` left out, and why */
+} ReportComparisons;
+
+/* The comparisons o->compare asks for among groups (report_group):
+ * "A,B" (each A and B: TERM[+TERM...], a TERM is KEY=VALUE for a group key
+ * or a bare model name) or "all" (every pair of groups of one model;
+ * every pair of rows when grouped by model only). -1 (err) for an unknown
+ * or ambiguous group, or a named group with fewer than 2 complete runs. */
+int report_compare(const ReportRuns *runs, const ReportGroups *groups, const ReportOptions *o,
+                   ReportComparisons *out, char *err, int err_size);
+void report_comparisons_free(ReportComparisons *c);
+
 /* ---- tables --------------------------------------------------------------- */
 
 /* A column is shown in the text formats (Markdown, LaTeX, HTML), the data
@@ -234,6 +266,8 @@ void report_table(const ReportRuns *runs, const ReportGroups *groups, const Repo
  * -1 (err) when no run has the key. */
 int report_marginal_table(const ReportRuns *runs, const ReportOptions *o, Table *t, char *err,
                           int err_size);
+/* The --compare table: one row per comparison. */
+void report_compare_table(const ReportComparisons *c, const ReportOptions *o, Table *t);
 void report_write(FILE *f, const Table *t, ReportFormat fmt);
 void table_free(Table *t);
 

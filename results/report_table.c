@@ -453,13 +453,147 @@ int report_marginal_table(const ReportRuns *runs, const ReportOptions *o, Table 
     return 0;
 }
 
+/* ---- the comparison view (--compare) ------------------------------------------------ */
+
+/* "0.0123", "<0.0001"; "-" when unknown. */
+static void p_text(double p, char *buf, size_t size)
+{
+    if (isnan(p)) snprintf(buf, size, "-");
+    else if (p < 1e-4) snprintf(buf, size, "<0.0001");
+    else snprintf(buf, size, "%.4f", p);
+}
+
+/* A test's columns: difference, CI (text; low and high as data), t, df, p. */
+static int add_test_cols(Table *t, const char *prefix, const char *title, int with_df)
+{
+    char k[160], h[160];
+    snprintf(k, sizeof k, "%sdiff_pct", prefix);
+    snprintf(h, sizeof h, "%sA - B (points)", title);
+    int first = add_col(t, k, h, VIEW_BOTH, 1);
+    snprintf(k, sizeof k, "%sci", prefix);
+    snprintf(h, sizeof h, "%s95 %% CI", title);
+    add_col(t, k, h, VIEW_TEXT, 1);
+    snprintf(k, sizeof k, "%sci_low_pct", prefix);
+    add_col(t, k, k, VIEW_DATA, 1);
+    snprintf(k, sizeof k, "%sci_high_pct", prefix);
+    add_col(t, k, k, VIEW_DATA, 1);
+    snprintf(k, sizeof k, "%st", prefix);
+    snprintf(h, sizeof h, "%st", title);
+    add_col(t, k, h, VIEW_BOTH, 1);
+    if (with_df) add_col(t, "df", "df", VIEW_BOTH, 1);
+    snprintf(k, sizeof k, "%sp", prefix);
+    snprintf(h, sizeof h, "%sp", title);
+    add_col(t, k, h, VIEW_BOTH, 1);
+    return first;
+}
+
+static void set_test_cols(Table *t, int r, int c, const StatsTest *s, int with_df)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%+.2f", s->diff);
+    set_num(t, r, c, s->diff, 0, buf);
+    if (isnan(s->lo)) set_text(t, r, c + 1, "-");
+    else set_text(t, r, c + 1, "[%+.2f, %+.2f]", s->lo, s->hi);
+    set_num(t, r, c + 2, s->lo, 0, "");
+    set_num(t, r, c + 3, s->hi, 0, "");
+    snprintf(buf, sizeof buf, "%.2f", s->t);
+    set_num(t, r, c + 4, s->t, 0, buf);
+    if (with_df) {
+        snprintf(buf, sizeof buf, "%.1f", s->df);
+        set_num(t, r, c + 5, s->df, 0, buf);
+    }
+    p_text(s->p, buf, sizeof buf);
+    set_num(t, r, c + 5 + with_df, s->p, 0, buf);
+}
+
+static void compare_caption(Table *t, const ReportOptions *o)
+{
+    char what[600];
+    snprintf(what, sizeof what,
+             "Comparisons A - B in percentage points of the --metric %s accuracy over the complete "
+             "trials: Welch's t-test (unequal variances, Welch-Satterthwaite df), two-sided, with the "
+             "95 %% confidence interval of the difference%s.",
+             report_metric_name(o->metric),
+             "; paired: a t-test over the seeds both groups share (only where they share at least 2)");
+    caption(t, o, what);
+}
+
+static int any_paired(const ReportComparisons *c)
+{
+    for (int i = 0; i < c->count; i++)
+        if (c->items[i].n_pairs >= 2) return 1;
+    return 0;
+}
+
+static void fill_compare_row(Table *t, const ReportComparison *c, int welch, int paired)
+{
+    char buf[64];
+    int r = add_row(t);
+    set_text(t, r, 0, "%s", c->a);
+    set_text(t, r, 1, "%s", c->b);
+    snprintf(buf, sizeof buf, "%d", c->sa.n);
+    set_num(t, r, 2, c->sa.n, 1, buf);
+    snprintf(buf, sizeof buf, "%d", c->sb.n);
+    set_num(t, r, 3, c->sb.n, 1, buf);
+    snprintf(buf, sizeof buf, "%.2f", c->sa.mean);
+    set_num(t, r, 4, c->sa.mean, 0, buf);
+    snprintf(buf, sizeof buf, "%.2f", c->sb.mean);
+    set_num(t, r, 5, c->sb.mean, 0, buf);
+    set_test_cols(t, r, welch, &c->welch, 1);
+    if (paired < 0) return;
+    snprintf(buf, sizeof buf, "%d", c->n_pairs);
+    set_num(t, r, paired, c->n_pairs, 1, buf);
+    if (c->n_pairs >= 2) {
+        set_test_cols(t, r, paired + 1, &c->paired, 0);
+        return;
+    }
+    for (int k = paired + 1; k < t->ncols; k++)
+        if (t->cols[k].view & VIEW_TEXT) set_text(t, r, k, "-");
+}
+
+void report_compare_table(const ReportComparisons *c, const ReportOptions *o, Table *t)
+{
+    table_init(t, o->metric);
+    compare_caption(t, o);
+    add_col(t, "a", "A", VIEW_BOTH, 0);
+    add_col(t, "b", "B", VIEW_BOTH, 0);
+    add_col(t, "n_a", "n A", VIEW_BOTH, 1);
+    add_col(t, "n_b", "n B", VIEW_BOTH, 1);
+    add_col(t, "mean_a_pct", "mean A", VIEW_BOTH, 1);
+    add_col(t, "mean_b_pct", "mean B", VIEW_BOTH, 1);
+    int welch = add_test_cols(t, "", "", 1), paired = -1;
+    if (any_paired(c)) {
+        paired = add_col(t, "pairs", "pairs", VIEW_BOTH, 1);
+        add_test_cols(t, "paired_", "paired ", 0);
+    }
+    for (int i = 0; i < c->count; i++) fill_compare_row(t, &c->items[i], welch, paired);
+    for (int i = 0; i < c->n_notes; i++) add_note(t, "%s", c->notes[i]);
+}
+
+static int build_compare(const ReportRuns *runs, const ReportGroups *g, const ReportOptions *o, Table *t,
+                         char *err, int err_size)
+{
+    ReportComparisons c;
+    if (report_compare(runs, g, o, &c, err, err_size) != 0) return -1;
+    report_compare_table(&c, o, t);
+    report_comparisons_free(&c);
+    skipped_notes(t, runs);
+    return 0;
+}
+
 int report_build(const ReportRuns *runs, const ReportOptions *o, Table *t, char *err, int err_size)
 {
     if (report_check_validation(runs, o, err, err_size) != 0) return -1;
+    if (*o->marginal && *o->compare) {
+        snprintf(err, err_size, "--marginal and --compare: expected one of them (each replaces the table)");
+        return -1;
+    }
     if (*o->marginal) return report_marginal_table(runs, o, t, err, err_size);
     ReportGroups g;
     if (report_group(runs, o, &g, err, err_size) != 0) return -1;
-    report_table(runs, &g, o, t);
+    int rc = 0;
+    if (*o->compare) rc = build_compare(runs, &g, o, t, err, err_size);
+    else report_table(runs, &g, o, t);
     report_groups_free(&g);
-    return 0;
+    return rc;
 }

@@ -32,6 +32,11 @@ static void usage(FILE *f)
           "                        group key; accuracies sort best first, the rest ascending;\n"
           "                        +COL / -COL force ascending / descending\n"
           "  --marginal KEY        mean accuracy per value of KEY, one row per model\n"
+          "  --compare A,B | all   replace the table by tests of mean(A) - mean(B) of the --metric\n"
+          "                        accuracy: Welch's t-test with its 95 % CI, and a paired t-test\n"
+          "                        over shared seeds. A group is a model (gecco) or key values of\n"
+          "                        --group-by joined by + (gecco+gate=none, or gate=none when it\n"
+          "                        names one row); all: every pair of rows within a model\n"
           "  --out FILE            write the table to FILE (default: standard output)\n"
           "  --figures DIR         also draw the PNG figures and DIR/index.html\n"
           "\n"
@@ -119,6 +124,12 @@ static int parse_args(int argc, char **argv, Args *a)
             if (copy_name(a->opt.sort, f, v) != 0) return -1;
         } else if (!strcmp(f, "--marginal")) {
             if (copy_name(a->opt.marginal, f, v) != 0) return -1;
+        } else if (!strcmp(f, "--compare")) {
+            if (!*v || strlen(v) >= REPORT_COMPARE_MAX) {
+                error("--compare: expected A,B or all (at most %d characters), got '%s'", REPORT_COMPARE_MAX - 1, v);
+                return -1;
+            }
+            snprintf(a->opt.compare, sizeof a->opt.compare, "%s", v);
         } else if (!strcmp(f, "--out")) {
             a->out = v;
         } else if (!strcmp(f, "--figures")) {

@@ -9,6 +9,8 @@ packages=(
   libhdf5-dev hdf5-tools libinih-dev libcmocka-dev zlib1g-dev
   # sweepreport figures (PLplot + its cairo PNG driver, a font) and PNG input of sweeprun predict
   libplplot-dev plplot-driver-cairo fonts-dejavu-core libpng-dev
+  # sweepreport --compare: the Student t distribution (gsl_cdf_tdist_P / Pinv)
+  libgsl-dev
   # the fuzz build (scripts/fuzz.sh): clang 14; libFuzzer and clang's
   # sanitizer runtimes are in libclang-rt-14-dev, only a Recommends of clang
   # (so absent under --no-install-recommends), as is clang's OpenMP runtime

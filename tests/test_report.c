@@ -944,6 +944,188 @@ static void test_reference_errors(void **state)
     assert_non_null(strstr(err, "--reference /nonexistent/claims.csv: No such file"));
 }
 
+/* ---- --compare: the t distribution, Welch's and the paired test ------------------------ */
+
+static void assert_close(double got, double want, double tol, const char *what)
+{
+    if (!(fabs(got - want) <= tol)) fail_msg("%s: got %.17g, expected %.17g", what, got, want);
+}
+
+/* Table values (t_{0.975,10} = 2.228138852, t_{0.975,4} = 2.776445105),
+ * closed forms (df 1 is Cauchy: F(1) = 3/4; df 2: F(t) = 1/2 + t / (2
+ * sqrt(2 + t^2))), and values from mpmath at 30 digits (the regularized
+ * incomplete beta: F(t) = 1 - I_{df/(df+t^2)}(df/2, 1/2) / 2 for t > 0,
+ * the quantile by mpmath.findroot). */
+static void test_t_distribution(void **state)
+{
+    (void)state;
+    assert_close(stats_t_quantile(0.975, 10), 2.228138852, 1e-9, "t_0.975,10");
+    assert_close(stats_t_quantile(0.975, 4), 2.776445105, 1e-9, "t_0.975,4");
+    assert_close(stats_t_quantile(0.975, 2.5), 3.5746548420036832, 1e-10, "t_0.975,2.5");
+    assert_close(stats_t_quantile(0.025, 4), -2.776445105, 1e-9, "t_0.025,4");
+    assert_close(stats_t_cdf(1, 1), 0.75, 1e-14, "F_1(1)");
+    assert_close(stats_t_cdf(3, 2), 0.5 + 3 / (2 * sqrt(11)), 1e-14, "F_2(3)");
+    assert_close(stats_t_cdf(1.5, 7), 0.91135075650501498, 1e-13, "F_7(1.5)");
+    assert_close(stats_t_cdf(-0.8, 3.3), 0.23865104064950215, 1e-13, "F_3.3(-0.8)");
+}
+
+/* Reference values from mpmath (30 digits) with the textbook formulas:
+ * Welch se = sqrt(va/na + vb/nb), df = (va/na + vb/nb)^2 / ((va/na)^2/(na-1)
+ * + (vb/nb)^2/(nb-1)), p = 2 (1 - F_df(|t|)), CI = diff -+ t_{0.975,df} se.
+ * The paired case by hand: d = 2, 1.5, 1.5, mean 5/3, sd sqrt(1/12), se
+ * 1/6, t = 10, df 2, p = 1 - 10/sqrt(102) (df 2 closed form), CI
+ * 5/3 -+ 4.302652730 / 6. */
+static const double WA[] = {97, 98, 97.5, 98.5}, WB[] = {95, 96.5, 96};
+
+static void test_welch_and_paired(void **state)
+{
+    (void)state;
+    StatsTest s;
+    stats_welch(WA, 4, WB, 3, &s);
+    assert_close(s.diff, 23.0 / 12, 1e-12, "welch diff");
+    assert_close(s.se, 0.54645321035850005, 1e-12, "welch se");
+    assert_close(s.df, 3.9593147751605996, 1e-12, "welch df");
+    assert_close(s.t, 3.5074671176499073, 1e-11, "welch t");
+    assert_close(s.p, 0.025144312941231169, 1e-11, "welch p");
+    assert_close(s.lo, 0.39330093728044471, 1e-9, "welch lo");
+    assert_close(s.hi, 3.4400323960528886, 1e-9, "welch hi");
+    double d[] = {2, 1.5, 1.5};
+    stats_paired(d, 3, &s);
+    assert_int_equal(s.n, 3);
+    assert_close(s.diff, 5.0 / 3, 1e-14, "paired diff");
+    assert_close(s.t, 10, 1e-12, "paired t");
+    assert_close(s.df, 2, 0, "paired df");
+    assert_close(s.p, 1 - 10 / sqrt(102), 1e-12, "paired p");
+    assert_close(s.lo, 5.0 / 3 - 4.302652730 / 6, 1e-9, "paired lo");
+    assert_close(s.hi, 5.0 / 3 + 4.302652730 / 6, 1e-9, "paired hi");
+    double same[] = {97, 97};   /* no spread: the difference, nothing else */
+    stats_welch(same, 2, same, 2, &s);
+    assert_true(s.diff == 0 && isnan(s.t) && isnan(s.p) && isnan(s.lo) && isnan(s.df));
+}
+
+/* Groups of gecco by dropout: 0.1 (seeds 1-4: 97, 98, 97.5, 98.5), 0.2
+ * (seeds 1-3: 95, 96.5, 96; plus a diverged run), 0.3 (one run), and
+ * baseline_cnn (seeds 1, 2): the numbers of test_welch_and_paired. */
+static const Fake CMP_RUNS[] = {
+    {"a1.h5", "gecco", "complete", 1, "0.1", 0.97, 0.97, 1, 1, 67466, "cpu", 0},
+    {"a2.h5", "gecco", "complete", 2, "0.1", 0.98, 0.98, 1, 1, 67466, "cpu", 0},
+    {"a3.h5", "gecco", "complete", 3, "0.1", 0.975, 0.975, 1, 1, 67466, "cpu", 0},
+    {"a4.h5", "gecco", "complete", 4, "0.1", 0.985, 0.985, 1, 1, 67466, "cpu", 0},
+    {"b1.h5", "gecco", "complete", 1, "0.2", 0.95, 0.95, 1, 1, 67466, "cpu", 0},
+    {"b2.h5", "gecco", "complete", 2, "0.2", 0.965, 0.965, 1, 1, 67466, "cpu", 0},
+    {"b3.h5", "gecco", "complete", 3, "0.2", 0.96, 0.96, 1, 1, 67466, "cpu", 0},
+    {"b4.h5", "gecco", "diverged", 4, "0.2", 0.10, 0.10, 1, 1, 67466, "cpu", 0},
+    {"c1.h5", "gecco", "complete", 1, "0.3", 0.90, 0.90, 1, 1, 67466, "cpu", 0},
+    {"n1.h5", "baseline_cnn", "complete", 1, NULL, 0.99, 0.99, 1, 1, 3390634, "cpu", 0},
+    {"n2.h5", "baseline_cnn", "complete", 2, NULL, 0.992, 0.992, 1, 1, 3390634, "cpu", 0},
+};
+
+static void compare_runs(ReportRuns *runs)
+{
+    char dir[512];
+    test_tmpdir_path(dir, sizeof dir, "compare");
+    if (mkdir(dir, 0777) == 0)
+        for (size_t i = 0; i < sizeof CMP_RUNS / sizeof CMP_RUNS[0]; i++) write_fake(dir, &CMP_RUNS[i]);
+    load_dir(dir, runs);
+}
+
+/* --compare with options o; -1 with err on bad options. */
+static int compare_table(const char *group_by, const char *compare, Table *t)
+{
+    ReportRuns runs;
+    compare_runs(&runs);
+    ReportOptions o;
+    report_options_default(&o);
+    if (group_by) OK(report_parse_group_by(group_by, &o, err, sizeof err));
+    snprintf(o.compare, sizeof o.compare, "%s", compare);
+    int rc = report_build(&runs, &o, t, err, sizeof err);
+    report_runs_free(&runs);
+    return rc;
+}
+
+static void test_compare_pair(void **state)
+{
+    (void)state;
+    Table t;
+    OK(compare_table("dropout", "gecco+dropout=0.1,dropout=0.2", &t));
+    assert_int_equal(t.nrows, 1);
+    assert_string_equal(cell_by_key(&t, 0, "a")->text, "gecco+dropout=0.1");
+    assert_string_equal(cell_by_key(&t, 0, "b")->text, "gecco+dropout=0.2");
+    assert_num(&t, 0, "n_a", 4);
+    assert_num(&t, 0, "n_b", 3);   /* the diverged run is not averaged */
+    assert_num(&t, 0, "mean_a_pct", 97.75);
+    assert_num(&t, 0, "mean_b_pct", 95.833333333333333);
+    assert_num(&t, 0, "diff_pct", 23.0 / 12);
+    assert_num(&t, 0, "df", 3.9593147751605996);
+    assert_num(&t, 0, "t", 3.5074671176499073);
+    assert_num(&t, 0, "p", 0.025144312941231169);
+    assert_num(&t, 0, "ci_low_pct", 0.39330093728044471);
+    assert_num(&t, 0, "ci_high_pct", 3.4400323960528886);
+    assert_num(&t, 0, "pairs", 3);   /* seeds 1-3; seed 4 only in A */
+    assert_num(&t, 0, "paired_t", 10);
+    assert_num(&t, 0, "paired_p", 1 - 10 / sqrt(102));
+    assert_num(&t, 0, "paired_diff_pct", 5.0 / 3);
+    char *md = render(&t, FORMAT_MARKDOWN);
+    const char *want =
+        "| A | B | n A | n B | mean A | mean B | A - B (points) | 95 % CI | t | df | p | pairs | "
+        "paired A - B (points) | paired 95 % CI | paired t | paired p |\n"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        "| gecco+dropout=0.1 | gecco+dropout=0.2 | 4 | 3 | 97.75 | 95.83 | +1.92 | [+0.39, +3.44] | 3.51 | 4.0 | "
+        "0.0251 | 3 | +1.67 | [+0.95, +2.38] | 10.00 | 0.0099 |\n";
+    size_t caption_len = strcspn(md, "\n");   /* the caption, a blank line, the table */
+    assert_text(md + caption_len + 2, want);
+    assert_non_null(strstr(md, "Welch's t-test"));
+    free(md);
+    table_free(&t);
+}
+
+/* Grouped by model only; gecco's seeds repeat, so no pairing. */
+static void test_compare_models_and_all(void **state)
+{
+    (void)state;
+    Table t;
+    OK(compare_table(NULL, "all", &t));
+    assert_int_equal(t.nrows, 1);
+    assert_string_equal(cell_by_key(&t, 0, "a")->text, "baseline_cnn");
+    assert_num(&t, 0, "n_b", 8);
+    assert_int_equal(t.n_notes, 0);
+    for (int c = 0; c < t.ncols; c++) assert_true(strncmp(t.cols[c].key, "paired", 6) != 0);
+    table_free(&t);
+    /* within gecco: 0.1-0.2 (0.3 has one run: a note), never across models */
+    OK(compare_table("dropout", "all", &t));
+    assert_int_equal(t.nrows, 1);
+    assert_string_equal(cell_by_key(&t, 0, "b")->text, "gecco+dropout=0.2");
+    assert_int_equal(t.n_notes, 1);
+    assert_string_equal(t.notes[0], "not compared: gecco+dropout=0.3 (1 complete run; a t-test needs 2)");
+    table_free(&t);
+}
+
+static void test_compare_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *group_by, *compare, *want;
+    } cases[] = {
+        {"dropout", "dropout=0.1,dropout=0.5", "--compare: no group 'dropout=0.5'; the groups are: "
+                                               "baseline_cnn+dropout=-, gecco+dropout=0.1, gecco+dropout=0.2, "
+                                               "gecco+dropout=0.3"},
+        {"dropout", "gecco,dropout=0.1", "--compare: 'gecco' names 3 groups"},
+        {"dropout", "gate=none,dropout=0.1", "--compare: 'gate' is not a group key"},
+        {"dropout", "dropout=0.1,dropout=0.3", "--compare: group 'gecco+dropout=0.3' has 1 complete run "
+                                               "with a --metric final accuracy; a t-test needs at least 2"},
+        {NULL, "gecco", "--compare: expected A,B (two groups separated by one comma) or all, got 'gecco'"},
+        {NULL, "gecco,,gecco", "--compare: expected A,B"},
+        {NULL, "gecco,+", "--compare: expected A,B with A and B each MODEL or KEY=VALUE joined by +"},
+        {NULL, "gecco,gecco", "--compare: 'gecco' and 'gecco' are the same group"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Table t = {0};
+        assert_int_equal(compare_table(cases[i].group_by, cases[i].compare, &t), -1);
+        if (strncmp(err, cases[i].want, strlen(cases[i].want)))
+            fail_msg("case %zu: got \"%s\", expected \"%s\"", i, err, cases[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -966,6 +1148,11 @@ int main(void)
         cmocka_unit_test(test_select_on_test_is_labelled),
         cmocka_unit_test(test_reference_columns),
         cmocka_unit_test(test_reference_errors),
+        cmocka_unit_test(test_t_distribution),
+        cmocka_unit_test(test_welch_and_paired),
+        cmocka_unit_test(test_compare_pair),
+        cmocka_unit_test(test_compare_models_and_all),
+        cmocka_unit_test(test_compare_errors),
     };
     return cmocka_run_group_tests(tests, make_sweep, test_tmpdir_teardown);
 }
