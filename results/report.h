@@ -101,20 +101,23 @@ void report_stats(const double *x, int n, ReportStats *s);
 
 typedef struct ReportClaim {
     char model[REPORT_NAME_MAX];
-    char label[REPORT_VALUE_MAX];
-    double acc_pct;              /* claimed test accuracy in % */
+    char source[REPORT_VALUE_MAX];
+    double mean_pct, best_pct;   /* reported mean and best test accuracy in %; NaN not stated */
     long params;                 /* -1 not stated */
+    char notes[REPORT_VALUE_MAX];/* why a number is doubtful; "" none */
 } ReportClaim;
 
 typedef struct ReportReference {
     int count;
     ReportClaim *claims;
-    int n_labels;                /* distinct labels, in file order */
-    char (*labels)[REPORT_VALUE_MAX];
+    int n_sources;               /* distinct sources, in file order */
+    char (*sources)[REPORT_VALUE_MAX];
 } ReportReference;
 
-/* Read a CSV with the header model,label,test_accuracy_pct,param_count
- * (param_count may be empty). -1 with "FILE:LINE: what was expected". */
+/* Read a CSV with the header
+ * model,source,mean_accuracy_pct,best_accuracy_pct,param_count,notes
+ * (every cell but model and source may be empty). -1 with
+ * "FILE:LINE: expected ...". */
 int report_reference_load(const char *path, ReportReference *out, char *err, int err_size);
 void report_reference_free(ReportReference *r);
 

@@ -1,16 +1,18 @@
-/* --reference FILE.csv: published claims to show beside the measured
- * numbers. One claim per line: model,label,test_accuracy_pct,param_count
- * (param_count may be empty); fields may be "quoted". Every problem is
- * one message "FILE:LINE: what was expected". */
+/* --reference FILE.csv: the numbers a paper or report gives, to compare
+ * the measured ones with. One line per model and source:
+ * model,source,mean_accuracy_pct,best_accuracy_pct,param_count,notes
+ * (all but model and source may be empty); fields may be "quoted". Every
+ * problem is one message "FILE:LINE: what was expected". */
 #include "report.h"
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "util.h"
 
-#define REF_HEADER "model,label,test_accuracy_pct,param_count"
+#define REF_HEADER "model,source,mean_accuracy_pct,best_accuracy_pct,param_count,notes"
 #define REF_LINE_MAX 4096
-#define REF_FIELDS 4
+#define REF_FIELDS 6
 
 /* Split line into REF_FIELDS fields in place ("a","b,c" quoting, "" for a
  * quote inside); returns the number of fields, -1 for a bad quote. */
@@ -47,39 +49,54 @@ static void strip_newline(char *s)
     while (n && (s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = 0;
 }
 
-static int parse_claim(char *fields[], ReportClaim *c, const char **why)
+/* An accuracy in % from 0 to 100, or NaN for an empty cell. */
+static int parse_pct(const char *text, double *v)
 {
     char *end;
-    if (!*fields[0] || strlen(fields[0]) >= sizeof c->model) return *why = "a model name (1 to 63 characters)", -1;
-    if (!*fields[1] || strlen(fields[1]) >= 128) return *why = "a label (1 to 127 characters)", -1;
-    snprintf(c->model, sizeof c->model, "%s", fields[0]);
-    snprintf(c->label, sizeof c->label, "%s", fields[1]);
+    *v = NAN;
+    if (!*text) return 0;
     errno = 0;
-    c->acc_pct = strtod(fields[2], &end);
-    if (!*fields[2] || *end || errno || !(c->acc_pct >= 0 && c->acc_pct <= 100))
-        return *why = "test_accuracy_pct as a number from 0 to 100", -1;
-    c->params = -1;
-    if (*fields[3]) {
-        errno = 0;
-        long long v = strtoll(fields[3], &end, 10);
-        if (*end || errno || v < 0 || v > 1000000000000LL)
-            return *why = "param_count as a whole number >= 0, or empty", -1;
-        c->params = (long)v;
-    }
+    *v = strtod(text, &end);
+    return *end || errno || !(*v >= 0 && *v <= 100) ? -1 : 0;
+}
+
+static int parse_params(const char *text, long *v)
+{
+    char *end;
+    *v = -1;
+    if (!*text) return 0;
+    errno = 0;
+    long long x = strtoll(text, &end, 10);
+    if (*end || errno || x < 0 || x > 1000000000000LL) return -1;
+    *v = (long)x;
+    return 0;
+}
+
+static int parse_claim(char *fields[], ReportClaim *c, const char **why)
+{
+    if (!*fields[0] || strlen(fields[0]) >= sizeof c->model) return *why = "a model name (1 to 63 characters)", -1;
+    if (!*fields[1] || strlen(fields[1]) >= 128) return *why = "a source (1 to 127 characters)", -1;
+    if (strlen(fields[5]) >= sizeof c->notes) return *why = "notes of at most 255 characters", -1;
+    snprintf(c->model, sizeof c->model, "%s", fields[0]);
+    snprintf(c->source, sizeof c->source, "%s", fields[1]);
+    snprintf(c->notes, sizeof c->notes, "%s", fields[5]);
+    if (parse_pct(fields[2], &c->mean_pct)) return *why = "mean_accuracy_pct as a number from 0 to 100, or empty", -1;
+    if (parse_pct(fields[3], &c->best_pct)) return *why = "best_accuracy_pct as a number from 0 to 100, or empty", -1;
+    if (parse_params(fields[4], &c->params)) return *why = "param_count as a whole number >= 0, or empty", -1;
     return 0;
 }
 
 static int add_claim(ReportReference *r, const ReportClaim *c, const char **why)
 {
     for (int i = 0; i < r->count; i++)
-        if (!strcmp(r->claims[i].model, c->model) && !strcmp(r->claims[i].label, c->label))
-            return *why = "one claim per model and label (this pair came before)", -1;
+        if (!strcmp(r->claims[i].model, c->model) && !strcmp(r->claims[i].source, c->source))
+            return *why = "one line per model and source (this pair came before)", -1;
     r->claims = xrealloc(r->claims, (size_t)(r->count + 1) * sizeof *r->claims);
     r->claims[r->count++] = *c;
-    for (int l = 0; l < r->n_labels; l++)
-        if (!strcmp(r->labels[l], c->label)) return 0;
-    r->labels = xrealloc(r->labels, (size_t)(r->n_labels + 1) * sizeof *r->labels);
-    snprintf(r->labels[r->n_labels++], REPORT_VALUE_MAX, "%s", c->label);
+    for (int l = 0; l < r->n_sources; l++)
+        if (!strcmp(r->sources[l], c->source)) return 0;
+    r->sources = xrealloc(r->sources, (size_t)(r->n_sources + 1) * sizeof *r->sources);
+    snprintf(r->sources[r->n_sources++], REPORT_VALUE_MAX, "%s", c->source);
     return 0;
 }
 
@@ -88,7 +105,7 @@ static int take_line(ReportReference *r, char *line, const char **why)
 {
     char *fields[REF_FIELDS];
     int n = split_fields(line, fields, REF_FIELDS);
-    if (n != REF_FIELDS) return *why = "4 comma-separated fields: " REF_HEADER, -1;
+    if (n != REF_FIELDS) return *why = "6 comma-separated fields: " REF_HEADER, -1;
     ReportClaim c;
     if (parse_claim(fields, &c, why) != 0) return -1;
     return add_claim(r, &c, why);
@@ -134,6 +151,6 @@ int report_reference_load(const char *path, ReportReference *out, char *err, int
 void report_reference_free(ReportReference *r)
 {
     free(r->claims);
-    free(r->labels);
+    free(r->sources);
     memset(r, 0, sizeof *r);
 }

@@ -194,42 +194,110 @@ static void set_stat_cols(Table *t, int r, int c, const ReportStats *s)
     set_num(t, r, c + 2, 100 * s->std, 0, "");
 }
 
-/* --reference: per label one text column ("source report (claimed)") and
- * two data columns; returns the first column (or the count when none). */
-static int claim_cols(Table *t, const ReportReference *ref)
+/* --reference, per source: what it reports, the measured --metric mean
+ * minus its mean, whether its mean lies in the measured 95 % CI, and
+ * whether its parameter count is the measured one. Columns per source
+ * (REF_COLS of them); returns the first (or the count when none). */
+#define REF_COLS 8
+static int reference_cols(Table *t, const ReportReference *ref)
 {
     int first = t->ncols;
-    char key[160], title[160];
-    for (int l = 0; ref && l < ref->n_labels; l++) {
-        snprintf(title, sizeof title, "%.120s (claimed)", ref->labels[l]);
-        snprintf(key, sizeof key, "claimed:%.120s", ref->labels[l]);
-        add_col(t, key, title, VIEW_TEXT, 1);
-        snprintf(key, sizeof key, "claimed_acc_pct:%.120s", ref->labels[l]);
-        add_col(t, key, title, VIEW_DATA, 1);
-        snprintf(key, sizeof key, "claimed_params:%.120s", ref->labels[l]);
-        add_col(t, key, title, VIEW_DATA, 1);
+    static const char *const keys[REF_COLS] = {"reported", "reported_mean_pct", "reported_best_pct",
+                                               "reported_params", "diff_pct", "mean_in_ci95",
+                                               "params_match", NULL};
+    static const char *const titles[REF_COLS] = {"reported", "", "", "", "measured - reported (points)",
+                                                 "reported mean in measured 95 % CI", "params match", NULL};
+    static const int views[REF_COLS] = {VIEW_TEXT, VIEW_DATA, VIEW_DATA, VIEW_DATA, VIEW_BOTH, VIEW_BOTH,
+                                        VIEW_BOTH, 0};
+    for (int l = 0; ref && l < ref->n_sources; l++)
+        for (int k = 0; k < REF_COLS - 1; k++) {
+            char key[160], title[160];
+            snprintf(key, sizeof key, "%s:%.120s", keys[k], ref->sources[l]);
+            snprintf(title, sizeof title, "%.100s: %s", ref->sources[l], titles[k]);
+            add_col(t, key, title, views[k], 1);
+        }
+    if (ref) {
+        add_col(t, "measured_ci95_low_pct", "measured 95 % CI low", VIEW_DATA, 1);
+        add_col(t, "measured_ci95_high_pct", "measured 95 % CI high", VIEW_DATA, 1);
     }
     return first;
 }
 
-/* "99.32 % (50,800 params)" in the label's column, on the rows of model. */
-static void fill_claims(Table *t, int r, int first, const ReportReference *ref, const char *model)
+/* "99.32 mean, 99.10 best, 50,800 params"; "-" when nothing is stated. */
+static void reported_text(const ReportClaim *cl, char *buf, size_t size)
 {
-    for (int i = 0; ref && i < ref->count; i++) {
+    size_t used = 0;
+    char n[32];
+    buf[0] = 0;
+    if (!isnan(cl->mean_pct)) used += (size_t)snprintf(buf + used, size - used, "%.2f mean", cl->mean_pct);
+    if (!isnan(cl->best_pct) && used < size)
+        used += (size_t)snprintf(buf + used, size - used, "%s%.2f best", used ? ", " : "", cl->best_pct);
+    if (cl->params >= 0 && used < size) {
+        thousands(cl->params, n, sizeof n);
+        used += (size_t)snprintf(buf + used, size - used, "%s%s params", used ? ", " : "", n);
+    }
+    if (!used) snprintf(buf, size, "-");
+}
+
+/* The t-based 95 % CI of the mean of s (fractions), in %; 0 when n < 2. */
+static int mean_ci95(const ReportStats *s, double *lo, double *hi)
+{
+    if (s->n < 2) return 0;
+    double h = stats_t_quantile(0.975, s->n - 1) * s->std / sqrt(s->n);
+    *lo = 100 * (s->mean - h);
+    *hi = 100 * (s->mean + h);
+    return 1;
+}
+
+static void fill_claim(Table *t, int r, int c, const ReportClaim *cl, const ReportGroup *g)
+{
+    char buf[256];
+    double lo = NAN, hi = NAN;
+    int has_ci = mean_ci95(&g->acc, &lo, &hi);
+    reported_text(cl, buf, sizeof buf);
+    set_text(t, r, c, "%s", buf);
+    set_num(t, r, c + 1, cl->mean_pct, 0, "");
+    set_num(t, r, c + 2, cl->best_pct, 0, "");
+    if (cl->params >= 0) set_num(t, r, c + 3, (double)cl->params, 1, "");
+    double diff = 100 * g->acc.mean - cl->mean_pct;
+    snprintf(buf, sizeof buf, "%+.2f", diff);
+    if (isnan(diff)) set_text(t, r, c + 4, "-");
+    else set_num(t, r, c + 4, diff, 0, buf);
+    if (isnan(cl->mean_pct) || g->acc.n == 0) set_text(t, r, c + 5, "-");
+    else set_text(t, r, c + 5, "%s", !has_ci ? "n<2" : cl->mean_pct >= lo && cl->mean_pct <= hi ? "yes" : "no");
+    if (cl->params < 0 || g->params_min < 0) set_text(t, r, c + 6, "-");
+    else set_text(t, r, c + 6, "%s", g->params_min == cl->params && g->params_max == cl->params ? "yes" : "no");
+}
+
+/* The row's reference columns (on the rows of a model the file names). */
+static void fill_reference(Table *t, int r, int first, const ReportReference *ref, const ReportGroup *g)
+{
+    double lo, hi;
+    if (!ref) return;
+    for (int i = 0; i < ref->count; i++) {
         const ReportClaim *cl = &ref->claims[i];
-        if (strcmp(cl->model, model)) continue;
+        if (strcmp(cl->model, g->values[0])) continue;
         int l = 0;
-        while (strcmp(ref->labels[l], cl->label)) l++;
-        int c = first + 3 * l;
-        char params[64] = "";
-        if (cl->params >= 0) {
-            char n[32];
-            thousands(cl->params, n, sizeof n);
-            snprintf(params, sizeof params, " (%s params)", n);
-        }
-        set_text(t, r, c, "%.2f %%%s", cl->acc_pct, params);
-        set_num(t, r, c + 1, cl->acc_pct, 0, "");
-        if (cl->params >= 0) set_num(t, r, c + 2, (double)cl->params, 1, "");
+        while (strcmp(ref->sources[l], cl->source)) l++;
+        fill_claim(t, r, first + (REF_COLS - 1) * l, cl, g);
+    }
+    int c = first + (REF_COLS - 1) * ref->n_sources;
+    if (mean_ci95(&g->acc, &lo, &hi)) {
+        set_num(t, r, c, lo, 0, "");
+        set_num(t, r, c + 1, hi, 0, "");
+    }
+}
+
+/* The reference's notes on the models of the table. */
+static void reference_notes(Table *t, const ReportReference *ref, const ReportGroups *groups)
+{
+    char buf[1024];
+    for (int i = 0; ref && i < ref->count; i++) {
+        int shown = 0;
+        for (int g = 0; g < groups->count && !shown; g++) shown = !strcmp(groups->groups[g].values[0], ref->claims[i].model);
+        if (!shown || !*ref->claims[i].notes) continue;
+        snprintf(buf, sizeof buf, "%s, %s: %s", ref->claims[i].source, ref->claims[i].model, ref->claims[i].notes);
+        add_note(t, "%s", buf);
     }
 }
 
@@ -268,7 +336,7 @@ static void add_main_cols(Table *t, const ReportOptions *o, Shown sh, MainCols *
     c->hp = add_col(t, "best_hparams", "best trial's hyperparameters", VIEW_BOTH, 0);
     c->file = add_col(t, "best_file", "best trial's file", VIEW_DATA, 0);
     c->chosen_on = add_col(t, "best_chosen_on", "best trial chosen on", VIEW_DATA, 0);
-    c->claims = claim_cols(t, o->reference);
+    c->claims = reference_cols(t, o->reference);
 }
 
 static void set_params(Table *t, int r, int c, const ReportGroup *g)
@@ -324,7 +392,7 @@ static void fill_main_row(Table *t, const MainCols *c, const ReportRuns *runs, c
     seconds_text(g->sec_per_epoch, buf, sizeof buf);
     set_num(t, r, c->sec, g->sec_per_epoch, 0, buf);
     set_text(t, r, c->device, "%s", g->devices);
-    fill_claims(t, r, c->claims, o->reference, g->values[0]);
+    fill_reference(t, r, c->claims, o->reference, g);
 }
 
 static void validation_note(Table *t, const ReportRuns *runs, const ReportOptions *o)
@@ -357,6 +425,7 @@ void report_table(const ReportRuns *runs, const ReportGroups *groups, const Repo
     add_main_cols(t, o, shown_columns(runs, o), &c);
     for (int i = 0; i < groups->count; i++) fill_main_row(t, &c, runs, o, &groups->groups[i]);
     validation_note(t, runs, o);
+    reference_notes(t, o->reference, groups);
     skipped_notes(t, runs);
 }
 

@@ -57,7 +57,7 @@ comes from their own setup; both are shown as claims, not as results.
 Sweep: \`sweeps/examples/table2_gecco.ini\`.
 
 EOF
-  table "$runs/table2_gecco" --reference docs/table2-claims.csv
+  table "$runs/table2_gecco" --reference sweeps/examples/table2_reported.csv
   cat <<EOF
 
 ## Why is Enhanced GECCO worse? The ablation (20 epochs, 3 seeds)
@@ -96,6 +96,6 @@ are not Table II numbers. ResNet-101 and the full epochs of the others
 need a GPU.
 
 EOF
-  table "$runs/table2_cpu_heavy" --group-by epochs,train_subset --reference docs/table2-claims.csv
+  table "$runs/table2_cpu_heavy" --group-by epochs,train_subset --reference sweeps/examples/table2_reported.csv
 } >"$out"
 echo "wrote $out"

@@ -48,18 +48,31 @@ for f in curves-gecco.png confusion-gecco.png misclassified-gecco.png; do
 done
 check "index.html shows the figures" grep -q '<img src="misclassified-gecco.png"' "$work/fig/index.html"
 
-# --reference: the example claims file gives one column per label.
-"$report" "$runs" --reference "$2/docs/table2-claims.csv" >"$work/ref.md" 2>"$work/ref.err"
+# --reference: the shipped Table II file gives reported / difference / CI / params columns per source.
+"$report" "$runs" --reference "$2/sweeps/examples/table2_reported.csv" >"$work/ref.md" 2>"$work/ref.err"
 check "--reference exits 0" test $? -eq 0
-check "--reference columns" grep -q '| source report (claimed) | GECCO authors (claimed) |$' "$work/ref.md"
-check "--reference cells" grep -q '| 99.32 % (50,800 params) | 98.04 % |$' "$work/ref.md"
+check "--reference columns" grep -q '| source report Table II: reported | source report Table II: measured - reported (points) |' "$work/ref.md"
+check "--reference cells" grep -q '| 99.32 mean, 99.10 best, 50,800 params | [-+][0-9.]* | \(yes\|no\) | no | 98.04 mean |' "$work/ref.md"
+check "--reference notes" grep -q '^- source report Table II, gecco: the mean (99.32) is above the best' "$work/ref.md"
 "$report" "$runs" --select-on-test >/dev/null 2>&1
 check "--select-on-test takes no value" test $? -eq 0
-printf 'model,label,test_accuracy_pct,param_count\ngecco,x,high,\n' >"$work/bad.csv"
+printf 'model,source,mean_accuracy_pct,best_accuracy_pct,param_count,notes\ngecco,x,high,,,\n' >"$work/bad.csv"
 "$report" "$runs" --reference "$work/bad.csv" --out "$work/never.md" >/dev/null 2>"$work/e6"; rc=$?
 check "bad --reference exits 2" test $rc -eq 2
-check "bad --reference names file:line" grep -q "$work/bad.csv:2: expected test_accuracy_pct" "$work/e6"
+check "bad --reference names file:line" grep -q "$work/bad.csv:2: expected mean_accuracy_pct" "$work/e6"
 check "bad --reference writes nothing" test ! -e "$work/never.md"
+
+# --compare: two dropout rows of one seed each are too few for a t-test.
+"$report" "$runs" --group-by dropout --compare dropout=0.1,dropout=0.2 --out "$work/never.md" >/dev/null 2>"$work/e7"; rc=$?
+check "--compare with 1 run per group exits 2" test $rc -eq 2
+check "--compare names the group" grep -q "group 'gecco+dropout=0.1' has 1 complete run" "$work/e7"
+check "--compare writes nothing" test ! -e "$work/never.md"
+"$report" "$runs" --compare gecco,resnet >/dev/null 2>"$work/e8"; rc=$?
+check "--compare unknown group exits 2" test $rc -eq 2
+check "--compare unknown group message" grep -q "no group 'resnet'; the groups are: gecco" "$work/e8"
+"$report" "$runs" --compare all --format csv >"$work/all.csv" 2>/dev/null
+check "--compare all exits 0 (one row: no pairs)" test $? -eq 0
+check "--compare CSV header" grep -q '^a,b,n_a,n_b,mean_a_pct,mean_b_pct,diff_pct,ci_low_pct,ci_high_pct,t,df,p' "$work/all.csv"
 
 # Bad input: exit 2, one message.
 "$report" "$runs" --format xml >/dev/null 2>"$work/e1"; rc=$?

@@ -875,75 +875,6 @@ static void write_text(const char *path, const char *text)
     fclose(f);
 }
 
-static void test_reference_columns(void **state)
-{
-    (void)state;
-    char dir[512], csv[600];
-    make_val_dir("ref", 0, dir, sizeof dir);
-    snprintf(csv, sizeof csv, "%s/claims.csv", dir);
-    write_text(csv, "model,label,test_accuracy_pct,param_count\n"
-                    "gecco,source report,99.32,50800\n"
-                    "gecco_enhanced,source report,99.54,49900\n"
-                    "gecco,\"GECCO authors\",98.04,\n");
-    ReportReference ref;
-    OK(report_reference_load(csv, &ref, err, sizeof err));
-    assert_int_equal(ref.count, 3);
-    assert_int_equal(ref.n_labels, 2);
-    ReportRuns runs;
-    load_dir(dir, &runs);
-    ReportOptions o;
-    report_options_default(&o);
-    o.reference = &ref;
-    Table t;
-    OK(report_build(&runs, &o, &t, err, sizeof err));
-    row_table = &t;
-    int g = row_of("gecco");
-    assert_string_equal(cell_by_key(&t, g, "claimed:source report")->text, "99.32 % (50,800 params)");
-    assert_string_equal(cell_by_key(&t, g, "claimed:GECCO authors")->text, "98.04 %");
-    assert_num(&t, g, "claimed_acc_pct:source report", 99.32);
-    assert_num(&t, g, "claimed_params:source report", 50800);
-    assert_false(cell_by_key(&t, g, "claimed_params:GECCO authors")->has_num);
-    char *md = render(&t, FORMAT_MARKDOWN);
-    assert_non_null(strstr(md, "| source report (claimed) | GECCO authors (claimed) |"));
-    free(md);
-    table_free(&t);
-    report_runs_free(&runs);
-    report_reference_free(&ref);
-}
-
-/* Every bad reference file: one message naming file:line and what was expected. */
-static void test_reference_errors(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *text, *want;
-    } cases[] = {
-        {"model,label,accuracy\n", ":1: expected the header model,label,test_accuracy_pct,param_count"},
-        {"", ":1: expected the header"},
-        {"model,label,test_accuracy_pct,param_count\ngecco,r,99.1,1\ngecco,s,ninety,\n",
-         ":3: expected test_accuracy_pct as a number from 0 to 100"},
-        {"model,label,test_accuracy_pct,param_count\ngecco,r,101,\n", ":2: expected test_accuracy_pct"},
-        {"model,label,test_accuracy_pct,param_count\ngecco,r,99,-5\n", ":2: expected param_count"},
-        {"model,label,test_accuracy_pct,param_count\ngecco,r,99\n", ":2: expected 4 comma-separated fields"},
-        {"model,label,test_accuracy_pct,param_count\ngecco,r,99,1\ngecco,r,98,1\n", ":3: expected one claim per model and label"},
-        {"model,label,test_accuracy_pct,param_count\n,r,99,1\n", ":2: expected a model name"},
-    };
-    char path[512];
-    test_tmpdir_path(path, sizeof path, "bad-claims.csv");
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        write_text(path, cases[i].text);
-        ReportReference ref;
-        assert_int_equal(report_reference_load(path, &ref, err, sizeof err), -1);
-        char want[800];
-        snprintf(want, sizeof want, "%s%s", path, cases[i].want);
-        if (!strstr(err, want)) fail_msg("case %zu: got \"%s\", expected \"%s\"", i, err, want);
-        assert_int_equal(ref.count, 0);
-    }
-    ReportReference ref;
-    assert_int_equal(report_reference_load("/nonexistent/claims.csv", &ref, err, sizeof err), -1);
-    assert_non_null(strstr(err, "--reference /nonexistent/claims.csv: No such file"));
-}
-
 /* ---- --compare: the t distribution, Welch's and the paired test ------------------------ */
 
 static void assert_close(double got, double want, double tol, const char *what)
@@ -1126,6 +1057,97 @@ static void test_compare_errors(void **state)
     }
 }
 
+/* --reference on the --compare runs: gecco's 8 complete runs (97, 98, 97.5,
+ * 98.5, 95, 96.5, 96, 90; mean 96.0625, sd 2.6918, t_{0.975,7} 2.3646:
+ * 95 % CI 93.8121 to 98.3129, from mpmath) and baseline_cnn's 2 (99,
+ * 99.2; CI 97.83 to 100.37). */
+static void test_reference_columns(void **state)
+{
+    (void)state;
+    char csv[600];
+    test_tmpdir_path(csv, sizeof csv, "reported.csv");
+    write_text(csv, "model,source,mean_accuracy_pct,best_accuracy_pct,param_count,notes\n"
+                    "gecco,paper,99.32,99.10,50800,\"mean above best, swapped?\"\n"
+                    "baseline_cnn,paper,99.5,,3390634,\n"
+                    "gecco,\"the authors\",98.04,,,\n"
+                    "resnet,paper,99.41,99.48,46833226,not in these runs\n");
+    ReportReference ref;
+    OK(report_reference_load(csv, &ref, err, sizeof err));
+    assert_int_equal(ref.count, 4);
+    assert_int_equal(ref.n_sources, 2);
+    ReportRuns runs;
+    compare_runs(&runs);
+    ReportOptions o;
+    report_options_default(&o);
+    o.reference = &ref;
+    Table t;
+    OK(report_build(&runs, &o, &t, err, sizeof err));
+    row_table = &t;
+    int g = row_of("gecco");
+    assert_num(&t, g, "diff_pct:paper", 96.0625 - 99.32);
+    assert_num(&t, g, "reported_best_pct:paper", 99.10);
+    assert_num(&t, g, "reported_params:paper", 50800);
+    assert_string_equal(cell_by_key(&t, g, "mean_in_ci95:the authors")->text, "yes");
+    assert_close(cell_by_key(&t, g, "measured_ci95_low_pct")->num, 93.812137943, 1e-8, "CI low");
+    char *md = render(&t, FORMAT_MARKDOWN);
+    const char *want =
+        "| model | trials | not averaged | test acc, last epoch | test acc @ best-val epoch | val acc @ best epoch | "
+        "best epoch | best trial: test acc, last epoch | params | s/epoch | device | best trial's hyperparameters | "
+        "paper: reported | paper: measured - reported (points) | paper: reported mean in measured 95 % CI | "
+        "paper: params match | the authors: reported | the authors: measured - reported (points) | "
+        "the authors: reported mean in measured 95 % CI | the authors: params match |\n"
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | "
+        "---: | ---: | ---: | ---: |\n"
+        "| baseline_cnn | 2/2 |  | 99.10 ± 0.14 | 99.10 ± 0.14 | 99.10 ± 0.14 | 1.0 | 99.20 | 3,390,634 | 1.00 | cpu | "
+        "seed=2 | 99.50 mean, 3,390,634 params | -0.40 | yes | yes |  |  |  |  |\n"
+        "| gecco | 8/9 | 1 diverged | 96.06 ± 2.69 | 96.06 ± 2.69 | 96.06 ± 2.69 | 1.0 | 98.50 | 67,466 | 1.00 | cpu | "
+        "dropout=0.1, seed=4 | 99.32 mean, 99.10 best, 50,800 params | -3.26 | no | no | 98.04 mean | -1.98 | yes | - |\n"
+        "\n- paper, gecco: mean above best, swapped?\n";
+    size_t caption_len = strcspn(md, "\n");
+    assert_text(md + caption_len + 2, want);
+    free(md);
+    table_free(&t);
+    report_runs_free(&runs);
+    report_reference_free(&ref);
+}
+
+/* Every bad reference file: one message naming file:line and what was expected. */
+#define REF_HEAD "model,source,mean_accuracy_pct,best_accuracy_pct,param_count,notes\n"
+static void test_reference_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"model,label,test_accuracy_pct,param_count\n",
+         ":1: expected the header model,source,mean_accuracy_pct,best_accuracy_pct,param_count,notes"},
+        {"", ":1: expected the header"},
+        {REF_HEAD "gecco,r,99.1,,1,\ngecco,s,ninety,,,\n", ":3: expected mean_accuracy_pct as a number from 0 to 100"},
+        {REF_HEAD "gecco,r,99,101,,\n", ":2: expected best_accuracy_pct"},
+        {REF_HEAD "gecco,r,99,,-5,\n", ":2: expected param_count"},
+        {REF_HEAD "gecco,r,99,,1\n", ":2: expected 6 comma-separated fields"},
+        {REF_HEAD "gecco,r,99,,1,,x\n", ":2: expected 6 comma-separated fields"},
+        {REF_HEAD "gecco,r,99,,,\ngecco,r,98,,,\n", ":3: expected one line per model and source"},
+        {REF_HEAD ",r,99,,1,\n", ":2: expected a model name"},
+        {REF_HEAD "gecco,,99,,1,\n", ":2: expected a source"},
+        {REF_HEAD "gecco,r,99,,1,\"open quote\n", ":2: expected 6 comma-separated fields"},
+    };
+    char path[512];
+    test_tmpdir_path(path, sizeof path, "bad-claims.csv");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_text(path, cases[i].text);
+        ReportReference ref;
+        assert_int_equal(report_reference_load(path, &ref, err, sizeof err), -1);
+        char want[800];
+        snprintf(want, sizeof want, "%s%s", path, cases[i].want);
+        if (!strstr(err, want)) fail_msg("case %zu: got \"%s\", expected \"%s\"", i, err, want);
+        assert_int_equal(ref.count, 0);
+    }
+    ReportReference ref;
+    assert_int_equal(report_reference_load("/nonexistent/claims.csv", &ref, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--reference /nonexistent/claims.csv: No such file"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1146,13 +1168,13 @@ int main(void)
         cmocka_unit_test(test_best_trial_tie_by_loss),
         cmocka_unit_test(test_refuses_best_without_validation),
         cmocka_unit_test(test_select_on_test_is_labelled),
-        cmocka_unit_test(test_reference_columns),
-        cmocka_unit_test(test_reference_errors),
         cmocka_unit_test(test_t_distribution),
         cmocka_unit_test(test_welch_and_paired),
         cmocka_unit_test(test_compare_pair),
         cmocka_unit_test(test_compare_models_and_all),
         cmocka_unit_test(test_compare_errors),
+        cmocka_unit_test(test_reference_columns),
+        cmocka_unit_test(test_reference_errors),
     };
     return cmocka_run_group_tests(tests, make_sweep, test_tmpdir_teardown);
 }
