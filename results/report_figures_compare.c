@@ -416,7 +416,7 @@ static void parallel_axes(const ModelTrials *mt, double lo, double hi)
         plwidth(1.5);
         plline(2, x, y);
         plwidth(1.0);
-        plmtex("b", 1.5, (a + 0.6) / (mt->n_keys + 0.7), 0.5,
+        plmtex("b", 1.5, (a + 0.75) / (mt->n_keys + 0.85), 0.5,
                a == mt->n_keys ? "test accuracy (%)" : mt->keys[a].name);
         int nv = a == mt->n_keys ? 5 : mt->keys[a].n_values;
         for (int v = 0; v < nv && nv <= 16; v++) {
@@ -474,7 +474,7 @@ int figure_parallel(const char *path, const char *title, const char *subtitle, c
     pladv(0);
     fig_page_title(title, subtitle);
     plvpor(0.10, 0.88, 0.16, 0.80);
-    plwind(-0.6, mt->n_keys + 0.1, -0.06, 1.06);
+    plwind(-0.75, mt->n_keys + 0.1, -0.06, 1.06);
     double x[REPORT_MAX_SWEPT + 1], y[REPORT_MAX_SWEPT + 1];
     plwidth(2.0);
     for (int j = 0; j < mt->n_trials; j++) {
