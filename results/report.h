@@ -94,6 +94,12 @@ typedef struct ReportStats {
     double mean, std, min, max;
 } ReportStats;
 void report_stats(const double *x, int n, ReportStats *s);
+/* t_{0.975, df}: the two-sided 95 % quantile of Student's t (table for
+ * df <= 30, a Cornish-Fisher expansion above; NaN for df < 1). */
+double report_t975(int df);
+/* The 95 % confidence interval of s's mean, mean ± t_{0.975,n-1}·std/√n;
+ * NaN bounds when n < 2 (no interval). */
+void report_ci95(const ReportStats *s, double *lo, double *hi);
 
 /* ---- grouping ------------------------------------------------------------- */
 
@@ -130,6 +136,7 @@ typedef struct ReportOptions {
     char sort[REPORT_NAME_MAX];  /* column to sort by ("" = the keys); +COL / -COL force the order */
     char marginal[REPORT_NAME_MAX];  /* "" = the main table */
     char compare[REPORT_COMPARE_MAX];  /* --compare A,B or "all"; "" = the main table */
+    int importance;              /* --importance: the variance-share table instead */
 } ReportOptions;
 
 /* ---- choosing on validation (report_select.c) ------------------------------------ */
@@ -273,6 +280,46 @@ int report_marginal_table(const ReportRuns *runs, const ReportOptions *o, Table 
 void report_compare_table(const ReportComparisons *c, const ReportOptions *o, Table *t);
 void report_write(FILE *f, const Table *t, ReportFormat fmt);
 void table_free(Table *t);
+/* Building another table elsewhere (report_importance.c): columns first,
+ * then rows; text cells, and numbers for the data formats (NaN: empty). */
+void table_begin(Table *t, ReportMetric metric);
+int table_column(Table *t, const char *key, const char *title, int view, int right);
+int table_new_row(Table *t);
+void table_cell_text(Table *t, int row, int col, const char *text);
+void table_cell_num(Table *t, int row, int col, double v, int is_int);
+
+/* ---- hyperparameter importance (report_importance.c) ---------------------------------- */
+
+#define REPORT_MAX_SWEPT 16      /* swept keys per model drawn and decomposed */
+
+/* A key that varies among a model's runs (seed excluded) and its distinct
+ * values among the complete trials, sorted (report_compare_values). */
+typedef struct SweptKey {
+    char name[REPORT_NAME_MAX];
+    int n_values;
+    char (*values)[REPORT_VALUE_MAX];
+} SweptKey;
+
+/* A model's complete trials with a --metric accuracy, as a design matrix. */
+typedef struct ModelTrials {
+    char model[REPORT_NAME_MAX];
+    int n_keys;
+    SweptKey keys[REPORT_MAX_SWEPT];
+    int n_trials;                /* complete runs with a finite metric */
+    int *value;                  /* [trial * n_keys + key]: index into keys[key].values */
+    double *acc;                 /* the --metric test accuracy of each trial, fraction */
+    int n_runs;                  /* the model's runs of every status */
+} ModelTrials;
+void report_model_trials(const ReportRuns *runs, const ReportOptions *o, const char *model,
+                         ModelTrials *mt);
+void report_model_trials_free(ModelTrials *mt);
+/* First-order variance shares: share[k] = Σ_v (n_v/N)(mean_v − mean)² / var,
+ * var = (1/N) Σ (acc_i − mean)² over the trials. Returns var (0 or NaN:
+ * shares NaN). docs/sweepreport.md, "Hyperparameter importance". */
+double report_importance(const ModelTrials *mt, double *share);
+/* --importance: one row per model and swept key, and one for the rest
+ * (interactions and seed noise). */
+void report_importance_table(const ReportRuns *runs, const ReportOptions *o, Table *t);
 
 /* Everything sweepreport does without figures: load, group, build the
  * table (main or marginal) and write it. 0 ok, -1 (err) bad options. */

@@ -9,14 +9,6 @@
 #include <string.h>
 #include "util.h"
 
-/* cmap0: 0 background, 1 ink, 2.. the series colours (Tableau 10), then
- * the same colours translucent for the min-max bands. */
-#define INK 1
-#define SERIES0 2
-#define N_SERIES_COLORS 8
-#define BAND0 (SERIES0 + N_SERIES_COLORS)
-#define GRID (BAND0 + N_SERIES_COLORS)
-
 static const int PALETTE[N_SERIES_COLORS][3] = {
     {31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
     {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127},
@@ -30,7 +22,7 @@ static int fail(char *err, int n, const char *fmt, const char *a, const char *b)
 
 /* PLplot exits the process when it cannot open its output, so check that
  * the file can be written first and say which one it is. */
-static int begin_png(const char *path, int w, int h, char *err, int n)
+int fig_begin_png(const char *path, int w, int h, char *err, int n)
 {
     FILE *f = fopen(path, "wb");
     if (!f) return fail(err, n, "%s: cannot write: %s", path, strerror(errno));
@@ -52,7 +44,7 @@ static int begin_png(const char *path, int w, int h, char *err, int n)
 }
 
 /* A title line (and an optional second, smaller one) centred on the page. */
-static void page_title(const char *title, const char *subtitle)
+void fig_page_title(const char *title, const char *subtitle)
 {
     plvpor(0, 1, 0, 1);
     plwind(0, 1, 0, 1);
@@ -253,14 +245,14 @@ int figure_curves(const char *path, const char *title, const CurveSeries *series
     Agg (*aggs)[N_METRICS] = xcalloc((size_t)n_series, sizeof *aggs);
     for (int s = 0; s < n_series; s++)
         for (int m = 0; m < N_METRICS; m++) aggregate(&series[s], m, &aggs[s][m]);
-    if (begin_png(path, FIG_CURVES_W, FIG_CURVES_H, err, err_size) != 0) {
+    if (fig_begin_png(path, FIG_CURVES_W, FIG_CURVES_H, err, err_size) != 0) {
         for (int s = 0; s < n_series; s++)
             for (int m = 0; m < N_METRICS; m++) agg_free(&aggs[s][m]);
         free(aggs);
         return -1;
     }
     pladv(0);
-    page_title(title, "mean over the runs of each configuration; band: min-max");
+    fig_page_title(title, "mean over the runs of each configuration; band: min-max");
     int with_val = 0;
     for (int s = 0; s < n_series; s++) with_val |= aggs[s][M_VAL_ACC].n > 0;
     PanelMetrics loss = {{M_TRAIN_LOSS, M_TEST_LOSS, -1}, {STYLE_TRAIN, STYLE_TEST, 0}};
@@ -307,7 +299,7 @@ int figure_confusion(const char *path, const char *sidecar, const char *title,
     }
     for (int i = 0; i < k; i++) right += confusion[i * k + i];
     if ((sidecar && write_sidecar(sidecar, cells, k, err, err_size) != 0) ||
-        begin_png(path, FIG_CONFUSION_W, FIG_CONFUSION_H, err, err_size) != 0) {
+        fig_begin_png(path, FIG_CONFUSION_W, FIG_CONFUSION_H, err, err_size) != 0) {
         free(cells);
         return -1;
     }
@@ -318,7 +310,7 @@ int figure_confusion(const char *path, const char *sidecar, const char *title,
     char sub[128];
     snprintf(sub, sizeof sub, "%lld test images, %lld correct (%.2f%%); colour: log(1 + count)",
              (long long)total, (long long)right, total ? 100.0 * right / total : 0.0);
-    page_title(title, sub);
+    fig_page_title(title, sub);
     plvpas(0.10, 0.96, 0.09, 0.86, 1.0);
     plwind(0, k, 0, k);
     plschr(0, k > 12 ? 0.55 : 0.85);
@@ -371,7 +363,7 @@ int figure_misclassified(const char *path, const char *title, const RunTestResul
                                 "written before /test/misclassified_images existed?)", path, t->n_mis);
         return -1;
     }
-    if (begin_png(path, FIG_MIS_W, FIG_MIS_H, err, err_size) != 0) return -1;
+    if (fig_begin_png(path, FIG_MIS_W, FIG_MIS_H, err, err_size) != 0) return -1;
     PLFLT pos[2] = {0, 1}, gray[2] = {0, 1};
     plscmap1l(1, 2, pos, gray, gray, gray, NULL);
     pladv(0);
@@ -380,7 +372,7 @@ int figure_misclassified(const char *path, const char *title, const RunTestResul
     char sub[160];
     snprintf(sub, sizeof sub, "the first %ld of %ld misclassified test images, in test order; "
                               "label: true → predicted", shown, t->n_mis);
-    page_title(title, sub);
+    fig_page_title(title, sub);
     /* One slot per digit in world units; the image is square in pixels. */
     double vx0 = 0.02, vx1 = 0.98, vy0 = 0.01, vy1 = 0.88;
     plvpor(vx0, vx1, vy0, vy1);

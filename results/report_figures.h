@@ -50,6 +50,65 @@ int figure_confusion(const char *path, const char *sidecar, const char *title,
 int figure_misclassified(const char *path, const char *title, const RunTestResults *t,
                          char *err, int err_size);
 
+/* ---- shared by the drawing files (report_figures.c, report_figures_compare.c) ---- */
+
+/* cmap0: 0 background, 1 ink, 2.. the series colours (Tableau 10), then
+ * the same colours translucent for the min-max bands. */
+#define INK 1
+#define SERIES0 2
+#define N_SERIES_COLORS 8
+#define BAND0 (SERIES0 + N_SERIES_COLORS)
+#define GRID (BAND0 + N_SERIES_COLORS)
+
+/* Open a w x h pngcairo stream on path with the colours above; -1 (err)
+ * when path cannot be written (PLplot itself would exit). End with plend1. */
+int fig_begin_png(const char *path, int w, int h, char *err, int n);
+/* A title line (and an optional smaller second one) centred on the page. */
+void fig_page_title(const char *title, const char *subtitle);
+
+/* ---- comparisons (report_figures_compare.c) ------------------------------------------ */
+
+#define FIG_SCATTER_W 1200
+#define FIG_SCATTER_H 640
+#define FIG_EFFECTS_W 900
+#define FIG_EFFECTS_H 560
+#define FIG_PARALLEL_W 1200
+#define FIG_PARALLEL_H 620
+#define FIG_IMPORTANCE_W 900
+#define FIG_IMPORTANCE_H 520
+
+/* One marker of accuracy-vs-params / -cost: a group's mean --metric test
+ * accuracy over its n complete runs with its 95 % t interval (NaN when
+ * n < 2). Accuracies in %. */
+typedef struct ScatterPoint {
+    char label[200];             /* the CSV's: "gecco gate=none, weight_decay=0" */
+    char short_label[120];       /* the figure's key: "gecco none, 0" (names in its title) */
+    int series;                  /* colour: the model's index */
+    int n;
+    double params;               /* NaN unknown */
+    double s_per_epoch;          /* NaN unknown */
+    double mean, ci_lo, ci_hi;
+} ScatterPoint;
+
+/* x: parameters (by_cost 0) or seconds per epoch (1), on a log axis; the
+ * Pareto front (no other point has a higher accuracy at a smaller or
+ * equal x) is drawn. The points with a known x are written to sidecar as
+ * CSV: label,params,s_per_epoch,mean,ci_lo,ci_hi,on_front. */
+int figure_accuracy_scatter(const char *path, const char *sidecar, const char *title,
+                            const char *subtitle, const char *key_title, const ScatterPoint *pts,
+                            int n, int by_cost, char *err, int err_size);
+/* Accuracy against the values of key mt->keys[k]: the trials as points,
+ * the mean per value as a line, its 95 % interval as a band. */
+int figure_effects(const char *path, const char *title, const char *subtitle, const ModelTrials *mt,
+                   int k, char *err, int err_size);
+/* One vertical axis per swept key plus accuracy; one polyline per trial,
+ * coloured by its accuracy (colour bar on the right). */
+int figure_parallel(const char *path, const char *title, const char *subtitle, const ModelTrials *mt,
+                    char *err, int err_size);
+/* Horizontal bars: share[k] per key and the rest (interactions, seeds). */
+int figure_importance(const char *path, const char *title, const char *subtitle,
+                      const ModelTrials *mt, const double *share, char *err, int err_size);
+
 /* Every figure for runs, and index.html with table, into dir (created when
  * missing). A model whose figure cannot be drawn (no complete run, no
  * stored images) gets a warning on warn and the rest goes on. Returns the

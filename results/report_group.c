@@ -25,6 +25,31 @@ void report_stats(const double *x, int n, ReportStats *s)
     s->std = sqrt(ss / (n - 1));
 }
 
+/* Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom. */
+static const double T975[30] = {
+    12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
+    2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
+    2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423,
+};
+
+double report_t975(int df)
+{
+    if (df < 1) return NAN;
+    if (df <= 30) return T975[df - 1];
+    /* Cornish-Fisher around the normal quantile; 4 decimals for df > 30 */
+    double z = 1.959963985, v = df, z3 = z * z * z, z5 = z3 * z * z;
+    return z + (z3 + z) / (4 * v) + (5 * z5 + 16 * z3 + 3 * z) / (96 * v * v);
+}
+
+void report_ci95(const ReportStats *s, double *lo, double *hi)
+{
+    *lo = *hi = NAN;
+    if (s->n < 2 || isnan(s->std)) return;
+    double half = report_t975(s->n - 1) * s->std / sqrt((double)s->n);
+    *lo = s->mean - half;
+    *hi = s->mean + half;
+}
+
 void report_options_default(ReportOptions *o)
 {
     memset(o, 0, sizeof *o);

@@ -8,13 +8,16 @@
 #include <sys/stat.h>
 #include "util.h"
 
-#define MAX_FIGS_PER_MODEL 3
+/* curves, confusion, misclassified, parallel, importance, one effects
+ * figure per swept key */
+#define MAX_FIGS_PER_MODEL (5 + REPORT_MAX_SWEPT)
 
 typedef struct ModelFigures {
     char model[REPORT_NAME_MAX];
     int n;
     char file[MAX_FIGS_PER_MODEL][320];
-    char caption[MAX_FIGS_PER_MODEL][512];
+    char caption[MAX_FIGS_PER_MODEL][768];
+    char data[MAX_FIGS_PER_MODEL][320];   /* the figure's numbers as CSV, "" none */
     char sidecar[320];
 } ModelFigures;
 
@@ -144,8 +147,10 @@ static void free_series(SeriesSet *set)
 
 static void add_figure(ModelFigures *mf, const char *file, const char *caption)
 {
+    if (mf->n == MAX_FIGS_PER_MODEL) return;
     snprintf(mf->file[mf->n], sizeof mf->file[0], "%s", file);
     snprintf(mf->caption[mf->n], sizeof mf->caption[0], "%s", caption);
+    mf->data[mf->n][0] = 0;
     mf->n++;
 }
 
@@ -213,7 +218,202 @@ static void best_trial_figures(const ReportRuns *runs, const ReportOptions *o, c
     run_test_results_free(&t);
 }
 
-static void write_index(FILE *f, const Table *table, const ModelFigures *mf, int n_models)
+/* ---- comparisons across groups, and the sweep of each model ------------------------ */
+
+/* "gecco gate=softmax, weight_decay=0": the model and the group's other
+ * keys; with names 0 the values alone ("gecco softmax, 0"), and the model
+ * only when there are several. */
+static void group_label(const ReportOptions *o, const ReportGroup *g, int names, int n_models, char *buf,
+                        size_t size)
+{
+    size_t used = (size_t)snprintf(buf, size, "%s", names || n_models > 1 ? g->values[0] : "");
+    for (int k = 1; k < o->n_keys && used < size; k++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%s%s%s", used == 0 ? "" : k == 1 ? " " : ", ",
+                                 names ? o->keys[k] : "", names ? "=" : "", g->values[k]);
+}
+
+static int model_index(const ModelFigures *mf, int n_models, const char *model)
+{
+    for (int m = 0; m < n_models; m++)
+        if (!strcmp(mf[m].model, model)) return m;
+    return 0;
+}
+
+/* One point per group with complete runs; *others: the runs of other statuses. */
+static int scatter_points(const ReportRuns *runs, const ReportOptions *o, const ModelFigures *mf,
+                          int n_models, ScatterPoint **out, int *others, int *complete)
+{
+    ReportGroups g;
+    ReportOptions plain = *o;
+    plain.sort[0] = 0;   /* any --sort column would have failed the table already */
+    char why[256];
+    *others = *complete = 0;
+    *out = NULL;
+    if (report_group(runs, &plain, &g, why, sizeof why) != 0) return 0;
+    ScatterPoint *p = xcalloc((size_t)g.count + 1, sizeof *p);
+    int n = 0;
+    for (int i = 0; i < g.count; i++) {
+        const ReportGroup *gr = &g.groups[i];
+        *others += gr->total - gr->acc.n;
+        *complete += gr->acc.n;
+        if (gr->acc.n < 1) continue;
+        group_label(o, gr, 1, n_models, p[n].label, sizeof p[n].label);
+        group_label(o, gr, 0, n_models, p[n].short_label, sizeof p[n].short_label);
+        p[n].series = model_index(mf, n_models, gr->values[0]);
+        p[n].n = gr->acc.n;
+        p[n].params = gr->params_min < 0 ? NAN
+                                          : sqrt((double)gr->params_min * (double)gr->params_max);
+        p[n].s_per_epoch = gr->sec_per_epoch;
+        p[n].mean = 100 * gr->acc.mean;
+        report_ci95(&gr->acc, &p[n].ci_lo, &p[n].ci_hi);
+        p[n].ci_lo *= 100;
+        p[n].ci_hi *= 100;
+        n++;
+    }
+    report_groups_free(&g);
+    *out = p;
+    return n;
+}
+
+static void scatter_one(const char *dir, int by_cost, const ScatterPoint *p, int n, const char *rows,
+                        const char *key_title, int complete, int others, ModelFigures *all, FILE *warn)
+{
+    const char *stem = by_cost ? "accuracy-vs-cost" : "accuracy-vs-params";
+    char file[64], data[64], path[REPORT_PATH_MAX], side[REPORT_PATH_MAX], sub[256], caption[768], why[1024];
+    snprintf(file, sizeof file, "%s.png", stem);
+    snprintf(data, sizeof data, "%s.csv", stem);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    snprintf(side, sizeof side, "%s/%s", dir, data);
+    snprintf(sub, sizeof sub, "mean over the complete runs of each %s; bar: 95%% CI; ◆ and dashed "
+                              "line: Pareto front", rows);
+    if (figure_accuracy_scatter(path, side, by_cost ? "Test accuracy against training time"
+                                                    : "Test accuracy against model size",
+                                sub, key_title, p, n, by_cost, why, sizeof why) != 0) {
+        warn_line(warn, "all models", why);
+        return;
+    }
+    snprintf(caption, sizeof caption,
+             "Mean test accuracy of each %s (%d with complete runs; %d complete runs) with its 95 %% "
+             "confidence interval, mean ± t(0.975, n-1)·s/√n (no bar for a single run), against %s "
+             "(log scale). Diamonds and the dashed line: the Pareto front, where no other point is "
+             "more accurate at %s. %d runs of other statuses are counted, not drawn.",
+             rows, n, complete, by_cost ? "the mean seconds per epoch" : "the trainable parameters",
+             by_cost ? "a lower or equal cost" : "as few or fewer parameters", others);
+    add_figure(all, file, caption);
+    snprintf(all->data[all->n - 1], sizeof all->data[0], "%s", data);
+}
+
+static void scatter_figures(const ReportRuns *runs, const ReportOptions *o, const char *dir,
+                            const ModelFigures *mf, int n_models, ModelFigures *all, FILE *warn)
+{
+    ScatterPoint *p;
+    int others, complete, n = scatter_points(runs, o, mf, n_models, &p, &others, &complete);
+    char key_title[256] = "model";   /* what the figure's key lists per point */
+    if (o->n_keys > 1) {
+        size_t used = (size_t)snprintf(key_title, sizeof key_title, "%s", n_models > 1 ? "model " : "");
+        for (int k = 1; k < o->n_keys && used < sizeof key_title; k++)
+            used += (size_t)snprintf(key_title + used, sizeof key_title - used, "%s%s", k > 1 ? ", " : "",
+                                     o->keys[k]);
+    }
+    for (int by_cost = 0; by_cost < 2; by_cost++)
+        scatter_one(dir, by_cost, p, n, o->n_keys > 1 ? "group" : "model", key_title, complete, others, all, warn);
+    free(p);
+}
+
+/* "12 complete trials drawn of 15 runs (3 failed, pruned or running: counted, not drawn)" */
+static void trials_text(const ModelTrials *mt, char *buf, size_t size)
+{
+    snprintf(buf, size, "%d complete trials of %d runs; %d others (failed, pruned, running, ...) "
+                        "counted, not drawn", mt->n_trials, mt->n_runs, mt->n_runs - mt->n_trials);
+}
+
+static void effects_for(const ModelTrials *mt, const ReportOptions *o, const char *dir, const char *safe,
+                        ModelFigures *mf, FILE *warn)
+{
+    char file[320], path[REPORT_PATH_MAX], title[256], sub[256], caption[768], why[1024], safe_key[REPORT_NAME_MAX];
+    trials_text(mt, sub, sizeof sub);
+    for (int k = 0; k < mt->n_keys; k++) {
+        safe_name(mt->keys[k].name, safe_key, sizeof safe_key);
+        snprintf(file, sizeof file, "effects-%s-%s.png", safe, safe_key);
+        snprintf(path, sizeof path, "%s/%s", dir, file);
+        snprintf(title, sizeof title, "%.64s: test accuracy by %.64s", mt->model, mt->keys[k].name);
+        if (figure_effects(path, title, sub, mt, k, why, sizeof why) != 0) {
+            warn_line(warn, mt->model, why);
+            continue;
+        }
+        snprintf(caption, sizeof caption,
+                 "Test accuracy (--metric %s) against %s: each point one complete trial (%d of %d runs; "
+                 "the other statuses are counted, not drawn), the line the mean per value over every "
+                 "other key and seed, the band its 95 %% t-interval.",
+                 report_metric_name(o->metric), mt->keys[k].name, mt->n_trials, mt->n_runs);
+        add_figure(mf, file, caption);
+    }
+}
+
+static void parallel_and_importance(const ModelTrials *mt, const char *dir, const char *safe,
+                                    ModelFigures *mf, FILE *warn)
+{
+    char file[320], path[REPORT_PATH_MAX], title[256], sub[256], caption[768], why[1024];
+    trials_text(mt, sub, sizeof sub);
+    snprintf(file, sizeof file, "parallel-%s.png", safe);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    snprintf(title, sizeof title, "%.64s: every complete trial across the swept keys", mt->model);
+    snprintf(caption, sizeof caption,
+             "Parallel coordinates: one line per complete trial (%d of %d runs) through its value of "
+             "each swept key (values evenly spaced, in order) to its test accuracy; colour: test accuracy.",
+             mt->n_trials, mt->n_runs);
+    if (figure_parallel(path, title, sub, mt, why, sizeof why) == 0) add_figure(mf, file, caption);
+    else warn_line(warn, mt->model, why);
+    double share[REPORT_MAX_SWEPT];
+    report_importance(mt, share);
+    snprintf(file, sizeof file, "importance-%s.png", safe);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    snprintf(title, sizeof title, "%.64s: share of the accuracy's variance per key", mt->model);
+    snprintf(caption, sizeof caption,
+             "Hyperparameter importance over %d complete trials: the variance of the per-value mean "
+             "accuracies of each key (weighted by their counts) as a share of the total variance "
+             "(main effects only). The last bar is the rest: interactions between keys and the "
+             "seeds' noise. The table above gives the numbers.", mt->n_trials);
+    if (figure_importance(path, title, sub, mt, share, why, sizeof why) == 0) add_figure(mf, file, caption);
+    else warn_line(warn, mt->model, why);
+}
+
+static void sweep_figures(const ReportRuns *runs, const ReportOptions *o, const char *dir, ModelFigures *mf,
+                          FILE *warn)
+{
+    ModelTrials mt;
+    report_model_trials(runs, o, mf->model, &mt);
+    if (mt.n_keys > 0) {
+        char safe[REPORT_NAME_MAX];
+        safe_name(mf->model, safe, sizeof safe);
+        effects_for(&mt, o, dir, safe, mf, warn);
+        parallel_and_importance(&mt, dir, safe, mf, warn);
+    }
+    report_model_trials_free(&mt);
+}
+
+static void write_figures(FILE *f, const ModelFigures *mf)
+{
+    for (int i = 0; i < mf->n; i++) {
+        fputs("<figure><img src=\"", f);
+        report_html_text(f, mf->file[i]);
+        fputs("\" alt=\"", f);
+        report_html_text(f, mf->file[i]);
+        fputs("\"><figcaption>", f);
+        report_html_text(f, mf->caption[i]);
+        if (mf->data[i][0]) {
+            fputs(" Data: <a href=\"", f);
+            report_html_text(f, mf->data[i]);
+            fputs("\">", f);
+            report_html_text(f, mf->data[i]);
+            fputs("</a>", f);
+        }
+        fputs("</figcaption></figure>\n", f);
+    }
+}
+
+static void write_index(FILE *f, const Table *table, const ModelFigures *all, const Table *importance,
+                        const ModelFigures *mf, int n_models)
 {
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<title>sweepreport</title>\n<style>\n"
@@ -225,19 +425,15 @@ static void write_index(FILE *f, const Table *table, const ModelFigures *mf, int
           "img { max-width: 100%; border: 1px solid #eee; }\n"
           "figure { margin: 1em 0; }\n</style>\n</head>\n<body>\n<h1>sweepreport</h1>\n", f);
     report_write(f, table, FORMAT_HTML);
+    fputs("<h2>Comparisons</h2>\n", f);
+    write_figures(f, all);
+    fputs("<h2>Hyperparameter importance</h2>\n", f);
+    report_write(f, importance, FORMAT_HTML);
     for (int m = 0; m < n_models; m++) {
         fputs("<h2>", f);
         report_html_text(f, mf[m].model);
         fputs("</h2>\n", f);
-        for (int i = 0; i < mf[m].n; i++) {
-            fputs("<figure><img src=\"", f);
-            report_html_text(f, mf[m].file[i]);
-            fputs("\" alt=\"", f);
-            report_html_text(f, mf[m].file[i]);
-            fputs("\"><figcaption>", f);
-            report_html_text(f, mf[m].caption[i]);
-            fputs("</figcaption></figure>\n", f);
-        }
+        write_figures(f, &mf[m]);
         if (mf[m].sidecar[0]) {
             fputs("<p>Confusion counts as CSV: <a href=\"", f);
             report_html_text(f, mf[m].sidecar);
@@ -266,11 +462,18 @@ int report_figures(const ReportRuns *runs, const ReportOptions *o, const Table *
         if (!seen) snprintf(mf[n_models++].model, REPORT_NAME_MAX, "%s", runs->runs[i].model);
     }
     qsort(mf, (size_t)n_models, sizeof *mf, by_model);
+    ModelFigures *all = xcalloc(1, sizeof *all);
+    snprintf(all->model, sizeof all->model, "all models");
+    scatter_figures(runs, o, dir, mf, n_models, all, warn);
+    pngs += all->n;
     for (int m = 0; m < n_models; m++) {
         curves_for(runs, dir, &mf[m], warn);
         best_trial_figures(runs, o, dir, &mf[m], warn);
+        sweep_figures(runs, o, dir, &mf[m], warn);
         pngs += mf[m].n;
     }
+    Table importance;
+    report_importance_table(runs, o, &importance);
     char path[REPORT_PATH_MAX];
     snprintf(path, sizeof path, "%s/index.html", dir);
     FILE *f = fopen(path, "w");
@@ -279,12 +482,14 @@ int report_figures(const ReportRuns *runs, const ReportOptions *o, const Table *
         snprintf(err, err_size, "%s: cannot write: %s", path, strerror(errno));
         rc = -1;
     } else {
-        write_index(f, table, mf, n_models);
+        write_index(f, table, all, &importance, mf, n_models);
         if (fclose(f) != 0) {
             snprintf(err, err_size, "%s: cannot write: %s", path, strerror(errno));
             rc = -1;
         }
     }
+    table_free(&importance);
+    free(all);
     free(mf);
     return rc;
 }

@@ -94,6 +94,22 @@ void table_free(Table *t)
     memset(t, 0, sizeof *t);
 }
 
+/* The container for tables built in other files (report_importance.c). */
+void table_begin(Table *t, ReportMetric metric) { table_init(t, metric); }
+int table_column(Table *t, const char *key, const char *title, int view, int right)
+{
+    return add_col(t, key, title, view, right);
+}
+int table_new_row(Table *t) { return add_row(t); }
+void table_cell_text(Table *t, int row, int col, const char *text) { set_text(t, row, col, "%s", text); }
+void table_cell_num(Table *t, int row, int col, double v, int is_int)
+{
+    TableCell *c = cell(t, row, col);
+    char *keep = c->text ? strdup(c->text) : strdup("");
+    set_num(t, row, col, v, is_int, keep);   /* the number beside the text already set */
+    free(keep);
+}
+
 /* ---- formatting helpers ------------------------------------------------------ */
 
 static void thousands(long v, char *buf, size_t size)
@@ -656,6 +672,15 @@ int report_build(const ReportRuns *runs, const ReportOptions *o, Table *t, char 
     if (*o->marginal && *o->compare) {
         snprintf(err, err_size, "--marginal and --compare: expected one of them (each replaces the table)");
         return -1;
+    }
+    if (o->importance && (*o->marginal || *o->compare)) {
+        snprintf(err, err_size, "--importance with --marginal or --compare: expected one of them (each replaces the table)");
+        return -1;
+    }
+    if (o->importance) {
+        report_importance_table(runs, o, t);
+        skipped_notes(t, runs);
+        return 0;
     }
     if (*o->marginal) return report_marginal_table(runs, o, t, err, err_size);
     ReportGroups g;

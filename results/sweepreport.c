@@ -40,8 +40,16 @@ static void usage(FILE *f)
           "                        over shared seeds. A group is a model (gecco) or key values of\n"
           "                        --group-by joined by + (gecco+gate=none, or gate=none when it\n"
           "                        names one row); all: every pair of rows within a model\n"
+          "  --importance          instead of the table: per model, the share of the variance of\n"
+          "                        the test accuracy over its complete trials that each swept key\n"
+          "                        explains on its own (main effects; the rest is interactions\n"
+          "                        and seed noise)\n"
           "  --out FILE            write the table to FILE (default: standard output)\n"
-          "  --figures DIR         also draw the PNG figures and DIR/index.html\n"
+          "  --figures DIR         also draw the PNG figures and DIR/index.html: per model the\n"
+          "                        training curves, the best trial's confusion matrix and\n"
+          "                        misclassified digits, accuracy by each swept key, parallel\n"
+          "                        coordinates and importance; across groups accuracy against\n"
+          "                        parameters and against seconds per epoch (95% CI, Pareto front)\n"
           "\n"
           "Reads every *.h5 (and *.h5.tmp of unfinished runs) under the folders. A file that is\n"
           "not a readable run file is skipped with a warning. The best epoch and the best trial\n"
@@ -98,8 +106,12 @@ static int parse_args(int argc, char **argv, Args *a)
             a->paths[a->n_paths++] = argv[i];
             continue;
         }
-        if (!strcmp(f, "--select-on-test")) {   /* the one flag without a value */
+        if (!strcmp(f, "--select-on-test")) {   /* the flags without a value */
             a->opt.select_on_test = 1;
+            continue;
+        }
+        if (!strcmp(f, "--importance")) {
+            a->opt.importance = 1;
             continue;
         }
         if (i + 1 >= argc) {

@@ -589,6 +589,39 @@ static void assert_png(const char *dir, const char *name, int w, int h)
     if (colours < 20) fail_msg("%s: only %d colours; a drawing has hundreds (anti-aliasing)", path, colours);
 }
 
+/* accuracy-vs-params.csv: one row per group, the group's mean and 95 % t
+ * interval; gecco (97, 98, 95: mean 96.67, s 1.53, t(2) 4.3027) is on the
+ * front (fewer parameters than the baseline), the baseline too (more accurate). */
+static void assert_scatter_sidecar(const char *dir, const ReportRuns *runs, const ReportOptions *o)
+{
+    char path[1024], line[1024];
+    ReportGroups g;
+    OK(report_group(runs, o, &g, err, sizeof err));
+    snprintf(path, sizeof path, "%s/accuracy-vs-params.csv", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "label,params,s_per_epoch,mean,ci_lo,ci_hi,on_front\n");
+    int rows = 0, gecco = 0;
+    while (fgets(line, sizeof line, f)) {
+        rows++;
+        const char *prefix = "\"gecco\",67466,";
+        if (strncmp(line, prefix, strlen(prefix))) continue;
+        double mean, lo, hi;
+        int front;
+        char *p = strchr(line + strlen(prefix), ',');   /* after s_per_epoch */
+        assert_int_equal(sscanf(p, ",%lf,%lf,%lf,%d", &mean, &lo, &hi, &front), 4);
+        double half = 4.3027 * 1.5275252316519468 / sqrt(3.0);
+        assert_true(fabs(mean - 96.666666667) < 1e-6 && fabs(hi - mean - half) < 1e-3 && fabs(mean - lo - half) < 1e-3);
+        assert_int_equal(front, 1);
+        gecco = 1;
+    }
+    fclose(f);
+    assert_int_equal(rows, g.count);
+    assert_true(gecco);
+    report_groups_free(&g);
+}
+
 static void test_figures(void **state)
 {
     (void)state;
@@ -605,7 +638,7 @@ static void test_figures(void **state)
     fclose(w);
     /* gecco: curves, confusion, misclassified; the baseline stores no
      * images: curves and confusion, and a warning */
-    if (n != 5) fail_msg("%d figures (%s); warnings: %s", n, err, fig_warnings);
+    if (n != 10) fail_msg("%d figures (%s); warnings: %s", n, err, fig_warnings);
     if (!strstr(fig_warnings, "figures of baseline_cnn:") || !strstr(fig_warnings, "stores no misclassified images"))
         fail_msg("expected a warning about the baseline's images: %s", fig_warnings);
     assert_png(dir, "curves-gecco.png", FIG_CURVES_W, FIG_CURVES_H);
@@ -613,6 +646,12 @@ static void test_figures(void **state)
     assert_png(dir, "misclassified-gecco.png", FIG_MIS_W, FIG_MIS_H);
     assert_png(dir, "curves-baseline_cnn.png", FIG_CURVES_W, FIG_CURVES_H);
     assert_png(dir, "confusion-baseline_cnn.png", FIG_CONFUSION_W, FIG_CONFUSION_H);
+    assert_png(dir, "accuracy-vs-params.png", FIG_SCATTER_W, FIG_SCATTER_H);
+    assert_png(dir, "accuracy-vs-cost.png", FIG_SCATTER_W, FIG_SCATTER_H);
+    assert_png(dir, "effects-gecco-dropout.png", FIG_EFFECTS_W, FIG_EFFECTS_H);
+    assert_png(dir, "parallel-gecco.png", FIG_PARALLEL_W, FIG_PARALLEL_H);
+    assert_png(dir, "importance-gecco.png", FIG_IMPORTANCE_W, FIG_IMPORTANCE_H);
+    assert_scatter_sidecar(dir, &runs, &o);
     /* The heat map's cell texts (its sidecar) are the best gecco trial's
      * (seed 2, 98%) confusion matrix as the run file holds it. */
     char path[1024], line[1024];
@@ -650,9 +689,99 @@ static void test_figures(void **state)
     const char *needles[] = {"<td class=\"num\">96.67 ± 1.53</td>", "<img src=\"curves-gecco.png\"",
                              "<img src=\"confusion-gecco.png\"", "<img src=\"misclassified-gecco.png\"",
                              "<img src=\"curves-baseline_cnn.png\"", "<img src=\"confusion-baseline_cnn.png\"",
-                             "<a href=\"confusion-gecco.csv\">", "not an HDF5 file"};
+                             "<a href=\"confusion-gecco.csv\">", "not an HDF5 file",
+                             "<img src=\"accuracy-vs-params.png\"", "<a href=\"accuracy-vs-params.csv\">",
+                             "<img src=\"accuracy-vs-cost.png\"", "<img src=\"effects-gecco-dropout.png\"",
+                             "<img src=\"parallel-gecco.png\"", "<img src=\"importance-gecco.png\"",
+                             "Hyperparameter importance", "one complete trial (3 of 6 runs"};
     for (size_t i = 0; i < sizeof needles / sizeof *needles; i++)
         if (!strstr(html, needles[i])) fail_msg("index.html lacks %s", needles[i]);
+    table_free(&t);
+    report_runs_free(&runs);
+}
+
+/* ---- hyperparameter importance ------------------------------------------------------- */
+
+static void test_t_quantile(void **state)
+{
+    (void)state;
+    assert_true(fabs(report_t975(1) - 12.7062) < 1e-4 && fabs(report_t975(4) - 2.7764) < 1e-4);
+    assert_true(fabs(report_t975(40) - 2.0211) < 2e-4 && fabs(report_t975(120) - 1.9799) < 2e-4);
+    assert_true(isnan(report_t975(0)));
+    ReportStats s = {.n = 1, .mean = 0.5, .std = NAN};
+    double lo, hi;
+    report_ci95(&s, &lo, &hi);
+    assert_true(isnan(lo) && isnan(hi));   /* one run: no interval */
+}
+
+/* A sweep whose accuracy is 0.90 + 0.02 * index(a) + 0.03 * (b == "y")
+ * + noise below 0.001 from the seed; c does nothing. */
+static void write_synthetic(const char *dir, int a, const char *b, const char *c, int seed)
+{
+    char path[640], config[256];
+    snprintf(path, sizeof path, "%s/syn-%d-%s-%s-%d.h5", dir, a, b, c, seed);
+    RunFile *rf = runfile_create(path, err, sizeof err);
+    if (!rf) fail_msg("create %s: %s", path, err);
+    snprintf(config, sizeof config, "model=gecco\na=%d\nb=%s\nc=%s\nseed=%d\n", a, b, c, seed);
+    OK(runfile_set_attr_string(rf, "config", config, err, sizeof err));
+    OK(runfile_set_attr_string(rf, "model", "gecco", err, sizeof err));
+    OK(runfile_set_attr_int64(rf, "a", a, err, sizeof err));
+    OK(runfile_set_attr_string(rf, "b", b, err, sizeof err));
+    OK(runfile_set_attr_string(rf, "c", c, err, sizeof err));
+    OK(runfile_set_attr_int64(rf, "seed", seed, err, sizeof err));
+    OK(runfile_set_attr_int64(rf, "param_count", 1000, err, sizeof err));
+    double noise = 0.0008 * (((seed * 7 + a * 3 + (c[0] == 'q') * 5) % 5) - 2) / 2.0;
+    double acc = 0.90 + 0.02 * (a - 1) + (b[0] == 'y' ? 0.03 : 0) + noise;
+    RunEpoch e = {1, 0.5, 0.9, 0.3, acc, 0.001, 1.0, 0.3, acc};
+    OK(runfile_append_epoch(rf, &e, err, sizeof err));
+    OK(runfile_finish(rf, "complete", err, sizeof err));
+}
+
+static void load_dir(const char *dir, ReportRuns *runs);
+
+static void test_importance_synthetic(void **state)
+{
+    (void)state;
+    char dir[512];
+    test_tmpdir_path(dir, sizeof dir, "synthetic");
+    mkdir(dir, 0777);
+    const char *bs[2] = {"x", "y"}, *cs[2] = {"p", "q"};
+    for (int a = 1; a <= 3; a++)
+        for (int b = 0; b < 2; b++)
+            for (int c = 0; c < 2; c++)
+                for (int seed = 1; seed <= 3; seed++) write_synthetic(dir, a, bs[b], cs[c], seed);
+    ReportRuns runs;
+    load_dir(dir, &runs);
+    ReportOptions o;
+    report_options_default(&o);
+    ModelTrials mt;
+    report_model_trials(&runs, &o, "gecco", &mt);
+    assert_int_equal(mt.n_keys, 3);   /* a, b, c: the seed is not a key */
+    assert_string_equal(mt.keys[0].name, "a");
+    assert_string_equal(mt.keys[2].name, "c");
+    assert_int_equal(mt.n_trials, 36);
+    double share[REPORT_MAX_SWEPT];
+    report_importance(&mt, share);
+    /* a's means 0, 2, 4 (+1.5) % apart: variance 2.67e-4; b's ±1.5 %: 2.25e-4 */
+    if (!(share[0] > share[1] && share[1] > 0.3 && share[2] < 0.05 && share[0] + share[1] > 0.95))
+        fail_msg("shares a %.3f b %.3f c %.3f", share[0], share[1], share[2]);
+    char path[600];
+    snprintf(path, sizeof path, "%s/importance.png", dir);
+    OK(figure_importance(path, "importance", "synthetic", &mt, share, err, sizeof err));
+    assert_png(dir, "importance.png", FIG_IMPORTANCE_W, FIG_IMPORTANCE_H);
+    snprintf(path, sizeof path, "%s/effects.png", dir);
+    OK(figure_effects(path, "effects", "synthetic", &mt, 0, err, sizeof err));
+    assert_png(dir, "effects.png", FIG_EFFECTS_W, FIG_EFFECTS_H);
+    report_model_trials_free(&mt);
+    /* --importance: the same numbers through the Table machinery */
+    o.importance = 1;
+    Table t;
+    OK(report_build(&runs, &o, &t, err, sizeof err));
+    char *csv = render(&t, FORMAT_CSV);
+    if (!strstr(csv, "model,key,values,share_pct,complete,trials\n") || !strstr(csv, "gecco,a,3,") ||
+        !strstr(csv, ",36,36\n") || !strstr(csv, "(interactions, seeds)"))
+        fail_msg("importance CSV:\n%s", csv);
+    free(csv);
     table_free(&t);
     report_runs_free(&runs);
 }
@@ -1164,6 +1293,8 @@ int main(void)
         cmocka_unit_test(test_marginal),
         cmocka_unit_test(test_figures),
         cmocka_unit_test(test_figure_edges),
+        cmocka_unit_test(test_t_quantile),
+        cmocka_unit_test(test_importance_synthetic),
         cmocka_unit_test(test_best_epoch_on_validation),
         cmocka_unit_test(test_best_trial_tie_by_loss),
         cmocka_unit_test(test_refuses_best_without_validation),
