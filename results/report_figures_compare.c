@@ -326,10 +326,10 @@ static void effects_x_labels(const SweptKey *k, const double *pos, AxisKind kind
 
 static void effects_band(const double *pos, const double *mean, const double *lo, const double *hi, int nv)
 {
-    double px[2 * 64], py[2 * 64];
+    double *px = xcalloc(2 * (size_t)nv, sizeof(double)), *py = xcalloc(2 * (size_t)nv, sizeof(double));
     int n = 0;
-    for (int v = 0; v < nv && v < 64; v++) px[n] = pos[v], py[n++] = hi[v];
-    for (int v = (nv < 64 ? nv : 64) - 1; v >= 0; v--) px[n] = pos[v], py[n++] = lo[v];
+    for (int v = 0; v < nv; v++) px[n] = pos[v], py[n++] = hi[v];
+    for (int v = nv - 1; v >= 0; v--) px[n] = pos[v], py[n++] = lo[v];
     plcol0(BAND0);
     if (nv > 1) plfill(n, px, py);
     plcol0(SERIES0);
@@ -338,6 +338,42 @@ static void effects_band(const double *pos, const double *mean, const double *lo
     plwidth(1.5);
     for (int v = 0; v < nv; v++)
         if (hi[v] > lo[v]) plerry(1, &pos[v], &lo[v], &hi[v]);
+    plwidth(1.0);
+    free(px);
+    free(py);
+}
+
+/* A random search gives nearly every trial a value of its own, so a mean
+ * per value is one point and a band says nothing: such numeric keys get
+ * the trials and a smoothed trend instead: at each x a line fitted by
+ * least squares with Gaussian weights over the axis coordinate
+ * (bandwidth 1/8 of the range; local-linear, so the ends are not pulled
+ * toward the middle as a weighted mean would be). */
+enum { TREND_STEPS = 120 };
+
+static int is_continuous(const SweptKey *k, AxisKind kind, int n_trials)
+{
+    return kind != AXIS_CATEGORY && k->n_values > 8 && 2 * k->n_values > n_trials;
+}
+
+static void effects_trend(const ModelTrials *mt, int k, const double *pos, double x0, double x1)
+{
+    double bw = (x1 - x0) / 8, tx[TREND_STEPS], ty[TREND_STEPS];
+    for (int j = 0; j < TREND_STEPS; j++) {
+        tx[j] = x0 + (x1 - x0) * j / (TREND_STEPS - 1);
+        double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+        for (int i = 0; i < mt->n_trials; i++) {
+            double x = pos[mt->value[i * mt->n_keys + k]] - tx[j], y = 100 * mt->acc[i];
+            double w = exp(-0.5 * (x / bw) * (x / bw));
+            sw += w, sx += w * x, sy += w * y, sxx += w * x * x, sxy += w * x * y;
+        }
+        double det = sw * sxx - sx * sx;
+        /* the fitted line at x = tx[j] (x measured from tx[j]): its intercept */
+        ty[j] = sw <= 0 ? NAN : det > 1e-12 * sw * sw * bw * bw ? (sxx * sy - sx * sxy) / det : sy / sw;
+    }
+    plcol0(SERIES0);
+    plwidth(2.5);
+    plline(TREND_STEPS, tx, ty);
     plwidth(1.0);
 }
 
@@ -354,19 +390,39 @@ static void effects_points(const ModelTrials *mt, int k, const double *pos, doub
     plschr(0, 1.0);
 }
 
+static int draw_effects(const char *path, const char *title, const char *subtitle, const ModelTrials *mt, int k,
+                        AxisKind kind, int continuous, const double *pos, const double *mean, const double *lo,
+                        const double *hi, char *err, int err_size);
+
 int figure_effects(const char *path, const char *title, const char *subtitle, const ModelTrials *mt,
                    int k, char *err, int err_size)
 {
     const SweptKey *key = &mt->keys[k];
     int nv = key->n_values;
     if (mt->n_trials < 1 || nv < 1) return fail(err, err_size, "no complete trial to draw", path);
-    if (nv > 64) return fail(err, err_size, "more than 64 values: not drawn", path);
     AxisKind kind = axis_kind(key);
-    double pos[64], mean[64], lo[64], hi[64];
+    int continuous = is_continuous(key, kind, mt->n_trials);
+    if (nv > 64 && !continuous) return fail(err, err_size, "more than 64 values: not drawn", path);
+    double *pos = xcalloc((size_t)nv, sizeof(double)), *mean = xcalloc((size_t)nv, sizeof(double));
+    double *lo = xcalloc((size_t)nv, sizeof(double)), *hi = xcalloc((size_t)nv, sizeof(double));
     for (int v = 0; v < nv; v++) {
         pos[v] = value_pos(key, kind, v);
         value_stats(mt, k, v, &mean[v], &lo[v], &hi[v]);
     }
+    int rc = draw_effects(path, title, subtitle, mt, k, kind, continuous, pos, mean, lo, hi, err, err_size);
+    free(pos);
+    free(mean);
+    free(lo);
+    free(hi);
+    return rc;
+}
+
+static int draw_effects(const char *path, const char *title, const char *subtitle, const ModelTrials *mt, int k,
+                        AxisKind kind, int continuous, const double *pos, const double *mean, const double *lo,
+                        const double *hi, char *err, int err_size)
+{
+    const SweptKey *key = &mt->keys[k];
+    int nv = key->n_values;
     if (fig_begin_png(path, FIG_EFFECTS_W, FIG_EFFECTS_H, err, err_size) != 0) return -1;
     pladv(0);
     fig_page_title(title, subtitle);
@@ -376,8 +432,13 @@ int figure_effects(const char *path, const char *title, const char *subtitle, co
     plgvpw(&x0, &x1, &y0, &y1);
     plcol0(GRID);
     plbox("", 0, 0, "g", 0, 0);
-    effects_band(pos, mean, lo, hi, nv);
-    effects_points(mt, k, pos, nv > 1 ? (pos[nv - 1] - pos[0]) / (nv - 1) : 1);
+    if (continuous) {
+        effects_points(mt, k, pos, 0);
+        effects_trend(mt, k, pos, pos[0], pos[nv - 1]);
+    } else {
+        effects_band(pos, mean, lo, hi, nv);
+        effects_points(mt, k, pos, nv > 1 ? (pos[nv - 1] - pos[0]) / (nv - 1) : 1);
+    }
     plcol0(INK);
     effects_x_labels(key, pos, kind, x0, x1);
     plbox("", 0, 0, "bcnstv", 0, 0);

@@ -58,6 +58,12 @@ Sweep: \`sweeps/examples/table2_gecco.ini\`.
 
 EOF
   table "$runs/table2_gecco" --reference sweeps/examples/table2_reported.csv
+  echo
+  echo "Is the difference real? Welch's and the paired t-test (seeds 0-4 in both):"
+  echo
+  table "$runs/table2_gecco" --compare gecco,gecco_enhanced
+  echo
+  table "$runs/table2_gecco" --compare gecco,gecco_enhanced --metric best
   cat <<EOF
 
 ## Why is Enhanced GECCO worse? The ablation (20 epochs, 3 seeds)
@@ -74,6 +80,10 @@ EOF
     echo
     table "$runs/gecco_ablation" --metric best --marginal "$key"
   done
+  echo
+  echo "How much of the spread each key explains on its own (main-effect variance shares):"
+  echo
+  table "$runs/gecco_ablation" --metric best --importance
   cat <<EOF
 
 ## The promising reading, checked at the recipe (50 epochs, 5 seeds)
@@ -85,6 +95,10 @@ so the gate and the width are measured apart.
 
 EOF
   table "$runs/gecco_gate_confirm" --group-by gate,feature_length --metric best
+  echo
+  echo "The gate against GECCO at the same width, and the width itself (test accuracy at the best-validation epoch):"
+  echo
+  table "$runs/gecco_gate_confirm" --group-by gate,feature_length --metric best --compare all
   cat <<EOF
 
 ## The heavy models, as far as a CPU session goes (1 seed)

@@ -786,6 +786,40 @@ static void test_importance_synthetic(void **state)
     report_runs_free(&runs);
 }
 
+/* A random search: 70 trials, each with its own learning rate (more than
+ * the 64 values a per-value plot takes), accuracy peaked at lr = 1e-2:
+ * drawn as the trials and a smoothed trend on a log axis. */
+static void test_effects_random_search(void **state)
+{
+    (void)state;
+    enum { N = 70 };
+    ModelTrials mt;
+    memset(&mt, 0, sizeof mt);
+    snprintf(mt.model, sizeof mt.model, "gecco");
+    mt.n_keys = 1;
+    snprintf(mt.keys[0].name, sizeof mt.keys[0].name, "lr");
+    mt.keys[0].n_values = N;
+    mt.keys[0].values = calloc(N, sizeof *mt.keys[0].values);
+    mt.n_trials = mt.n_runs = N;
+    mt.value = calloc(N, sizeof(int));
+    mt.acc = calloc(N, sizeof(double));
+    for (int i = 0; i < N; i++) {
+        double log_lr = -4 + 3.0 * i / (N - 1);   /* ascending, as the values are sorted */
+        snprintf(mt.keys[0].values[i], REPORT_VALUE_MAX, "%.6g", pow(10, log_lr));
+        mt.value[i] = i;
+        mt.acc[i] = 0.97 - 0.01 * (log_lr + 2) * (log_lr + 2) + 0.002 * ((i * 37) % 5 - 2);
+    }
+    char dir[512], path[600];
+    test_tmpdir_path(dir, sizeof dir, "random");
+    mkdir(dir, 0777);
+    snprintf(path, sizeof path, "%s/effects-lr.png", dir);
+    OK(figure_effects(path, "gecco: accuracy by lr", "random search", &mt, 0, err, sizeof err));
+    assert_png(dir, "effects-lr.png", FIG_EFFECTS_W, FIG_EFFECTS_H);
+    free(mt.keys[0].values);
+    free(mt.value);
+    free(mt.acc);
+}
+
 /* A confusion figure for a single class and one with many, and an
  * unwritable path: an error, not an exit. */
 static void test_figure_edges(void **state)
@@ -1295,6 +1329,7 @@ int main(void)
         cmocka_unit_test(test_figure_edges),
         cmocka_unit_test(test_t_quantile),
         cmocka_unit_test(test_importance_synthetic),
+        cmocka_unit_test(test_effects_random_search),
         cmocka_unit_test(test_best_epoch_on_validation),
         cmocka_unit_test(test_best_trial_tie_by_loss),
         cmocka_unit_test(test_refuses_best_without_validation),
