@@ -161,7 +161,9 @@ static void draw_markers(const ScatterPoint *pts, const int *idx, const int *fro
 }
 
 /* A log axis spanning less than 1.5 decades has no decade to number: then
- * the distinct x values (up to 8) are written under their points. */
+ * the distinct x values (up to 8) are written under their points, each at
+ * least 1/7 of the axis from the last one written (closer ones would
+ * print over each other; their points are told apart by the key). */
 static void scatter_x_axis(const ScatterPoint *pts, const int *idx, int n, int by_cost)
 {
     PLFLT x0, x1, y0, y1;
@@ -174,13 +176,15 @@ static void scatter_x_axis(const ScatterPoint *pts, const int *idx, int n, int b
         return;
     }
     plbox("bc", 0, 0, "", 0, 0);
+    double last = -1;
     for (int i = 0; i < n; i++) {
-        double x = scatter_x(&pts[idx[i]], by_cost);
-        if (i > 0 && x == scatter_x(&pts[idx[i - 1]], by_cost)) continue;
+        double x = scatter_x(&pts[idx[i]], by_cost), at = (log10(x) - x0) / (x1 - x0);
+        if (last >= 0 && at - last < 1.0 / 7) continue;
         char text[32];
         if (by_cost) snprintf(text, sizeof text, "%.3g", x);
         else snprintf(text, sizeof text, "%.0f", x);
-        plmtex("b", 1.5, (log10(x) - x0) / (x1 - x0), 0.5, text);
+        plmtex("b", 1.5, at, 0.5, text);
+        last = at;
     }
 }
 
