@@ -188,7 +188,15 @@ static void scatter_x_axis(const ScatterPoint *pts, const int *idx, int n, int b
     }
 }
 
-/* The numbered labels beside the plot, as many as fit. */
+static void key_line(char *line, size_t size, int i, const ScatterPoint *p, int on_front)
+{
+    snprintf(line, size, "%2d%s %.60s (%d run%s)", i + 1, on_front ? " ◆" : "", p->short_label, p->n,
+             p->n == 1 ? "" : "s");
+}
+
+/* The numbered labels beside the plot, as many as fit, in a font small
+ * enough for the longest line (measured: about 38 characters fit the key's
+ * width at scale 0.85). */
 static void scatter_key(const char *key_title, const ScatterPoint *pts, const int *idx, const int *front,
                         int n)
 {
@@ -196,14 +204,20 @@ static void scatter_key(const char *key_title, const ScatterPoint *pts, const in
     plwind(0, 1, 0, 1);
     int rows = n < 28 ? n : 27;
     double step = fmin(0.05, 1.0 / (rows + 2));
-    plschr(0, rows > 16 ? 0.72 : 0.85);
+    size_t longest = strlen(key_title);
+    char line[300];
+    for (int i = 0; i < rows; i++) {
+        key_line(line, sizeof line, i, &pts[idx[i]], front[i]);
+        if (strlen(line) > longest) longest = strlen(line);
+    }
+    double scale = rows > 16 ? 0.72 : 0.85;
+    if (longest > 38) scale = fmax(0.5, fmin(scale, 0.85 * 38.0 / (double)longest));
+    plschr(0, scale);
     plcol0(INK);
     plptex(0, 1 - step * 0.5, 1, 0, 0, key_title);
     for (int i = 0; i < rows; i++) {
-        char line[300];
         const ScatterPoint *p = &pts[idx[i]];
-        snprintf(line, sizeof line, "%2d%s %.60s (%d run%s)", i + 1, front[i] ? " ◆" : "", p->short_label,
-                 p->n, p->n == 1 ? "" : "s");
+        key_line(line, sizeof line, i, p, front[i]);
         plcol0(SERIES0 + p->series % N_SERIES_COLORS);
         plptex(0, 1 - step * (i + 1.5), 1, 0, 0, line);
     }

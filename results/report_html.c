@@ -320,11 +320,13 @@ static void scatter_figures(const ReportRuns *runs, const ReportOptions *o, cons
     free(p);
 }
 
-/* "12 complete trials drawn of 15 runs (3 failed, pruned or running: counted, not drawn)" */
+/* "12 complete trials of 15 runs; 3 others (failed, pruned, running, ...) counted, not drawn" */
 static void trials_text(const ModelTrials *mt, char *buf, size_t size)
 {
-    snprintf(buf, size, "%d complete trials of %d runs; %d others (failed, pruned, running, ...) "
-                        "counted, not drawn", mt->n_trials, mt->n_runs, mt->n_runs - mt->n_trials);
+    int others = mt->n_runs - mt->n_trials;
+    snprintf(buf, size, "%d complete trial%s of %d run%s; %d other%s (failed, pruned, running, ...) counted, not drawn",
+             mt->n_trials, mt->n_trials == 1 ? "" : "s", mt->n_runs, mt->n_runs == 1 ? "" : "s", others,
+             others == 1 ? "" : "s");
 }
 
 static void effects_for(const ModelTrials *mt, const ReportOptions *o, const char *dir, const char *safe,
