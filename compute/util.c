@@ -57,6 +57,14 @@ void float_shortest_text(float x, char *buf, size_t size)
     }
 }
 
+void double_shortest_text(double x, char *buf, size_t size)
+{
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, size, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x) return;
+    }
+}
+
 double float_intended_double(float x)
 {
     char buf[32];

@@ -19,6 +19,8 @@ void fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)))
 /* Shortest %g text of x that reads back as the same float ("0.1", not
  * "0.100000001"): readable run files that parse back exactly. */
 void float_shortest_text(float x, char *buf, size_t size);
+/* The same for a double: 0.1, not 0.10000000000000001. */
+void double_shortest_text(double x, char *buf, size_t size);
 /* The decimal a float hyperparameter was written as, as a double
  * (0.999f -> 0.999). PyTorch keeps hyperparameters as Python doubles;
  * scalar maths from the float itself drifts (1 - 0.999f is off by 1.3e-5

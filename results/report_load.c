@@ -23,16 +23,6 @@ const char *report_metric_key(ReportMetric m) { return m == METRIC_BEST ? "test_
 
 /* ---- attributes as text ------------------------------------------------------ */
 
-/* Shortest %g text that reads back as the same double: 0.1, not
- * 0.10000000000000001 (the writer stored what the user typed). */
-static void double_text(double x, char *buf, size_t size)
-{
-    for (int p = 1; p <= 17; p++) {
-        snprintf(buf, size, "%.*g", p, x);
-        if (strtod(buf, NULL) == x) return;
-    }
-}
-
 typedef struct AttrWalk {
     RunFile *rf;
     ReportRun *run;
@@ -68,7 +58,7 @@ static int take_attr(const char *name, RunAttrKind kind, void *user)
     } else if (kind == RUN_ATTR_FLOAT) {
         double v;
         ok = runfile_read_attr_double(w->rf, name, &v, NULL, 0) == 0;
-        if (ok) double_text(v, value, sizeof value);
+        if (ok) double_shortest_text(v, value, sizeof value);
     }
     /* long strings (the command line) and arrays are not table material */
     if (ok) snprintf(add_attr(w->run, &w->cap, name)->value, REPORT_VALUE_MAX, "%s", value);

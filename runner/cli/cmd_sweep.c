@@ -238,9 +238,11 @@ static int on_epoch(void *user, const EpochStats *st)
     Sweep *s = user;
     const SweepTrial *x = s->trial;
     if (!s->quiet) {
-        printf("[rank %d] %s epoch %d/%d: train loss %.4f acc %.2f%%, val acc %.2f%%, test acc %.2f%% (%.1f s)\n",
-               s->world->rank, x->id, st->epoch + 1, x->epochs, st->train_loss, 100 * st->train_accuracy,
-               100 * st->val_accuracy, 100 * st->test_accuracy, st->seconds);
+        char val[32] = "";   /* none without a validation split */
+        if (!isnan(st->val_accuracy)) snprintf(val, sizeof val, ", val acc %.2f%%", 100 * st->val_accuracy);
+        printf("[rank %d] %s epoch %d/%d: train loss %.4f acc %.2f%%%s, test acc %.2f%% (%.1f s)\n", s->world->rank,
+               x->id, st->epoch + 1, x->epochs, st->train_loss, 100 * st->train_accuracy, val, 100 * st->test_accuracy,
+               st->seconds);
         fflush(stdout);
     }
     /* Pruning decides on the validation split, never on the test set

@@ -75,14 +75,6 @@ int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
     iso_now(now, sizeof now);
     AttrSink sink = {rec->file, cfg, rec->err, sizeof rec->err, 0};
     config_each(cfg, write_typed, &sink);
-    /* Every model option as an attribute, also those the configuration
-     * text leaves out at their default (quiet_default): a report groups
-     * by gate = before_pool, not by a missing value. */
-    for (int i = 0; i < cfg->model->n_options && !sink.failed; i++) {
-        char value[64];
-        model_option_format(cfg->model, i, cfg->model_options[i], value, sizeof value);
-        write_typed(cfg->model->options[i].name, value, &sink);
-    }
     RunFile *f = rec->file;
     char *e = rec->err;
     int n = sizeof rec->err;

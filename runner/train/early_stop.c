@@ -1,4 +1,5 @@
 #include "early_stop.h"
+#include "util.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,12 +65,8 @@ void early_stop_format(const EarlyStopSpec *s, char *buf, int size)
     }
     int used = snprintf(buf, size, "patience:%d", s->patience);
     if (s->min_delta > 0 && used < size) {
-        /* the shortest text that reads back as the same number (0.001) */
         char d[32];
-        for (int p = 1; p <= 17; p++) {
-            snprintf(d, sizeof d, "%.*g", p, s->min_delta);
-            if (strtod(d, NULL) == s->min_delta) break;
-        }
+        double_shortest_text(s->min_delta, d, sizeof d);
         used += snprintf(buf + used, size - used, ",min_delta:%s", d);
     }
     if (s->on_accuracy && used < size) snprintf(buf + used, size - used, ",on:val_accuracy");

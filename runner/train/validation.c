@@ -64,11 +64,25 @@ static void draw_class(const unsigned char *labels, int n, int k, int quota, uin
     for (int j = 0; j < quota; j++) held[(uint32_t)keys[j]] = 1;
 }
 
-static unsigned char *copy_bytes(const unsigned char *src, size_t n)
+static void *copy_bytes(const void *src, size_t n)
 {
-    unsigned char *dst = xmalloc(n ? n : 1);
+    void *dst = xmalloc(n ? n : 1);
     if (n) memcpy(dst, src, n);
     return dst;
+}
+
+/* held[i] = 1 for the n_val training images the split takes. Allocates. */
+static unsigned char *draw_held(const Dataset *src, int n_val, uint64_t val_seed)
+{
+    int n = src->n_train;
+    int have[DATASET_CLASSES] = {0}, quota[DATASET_CLASSES];
+    for (int i = 0; i < n; i++) have[src->train_y[i]]++;
+    class_quotas(have, n_val, quota);
+    unsigned char *held = xcalloc((size_t)(n ? n : 1), 1);
+    uint64_t *keys = xmalloc((size_t)(n ? n : 1) * sizeof *keys);
+    for (int k = 0; k < DATASET_CLASSES; k++) draw_class(src->train_y, n, k, quota[k], val_seed, keys, held);
+    free(keys);
+    return held;
 }
 
 void dataset_hold_out(const Dataset *src, int n_val, uint64_t val_seed, Dataset *out)
@@ -79,20 +93,19 @@ void dataset_hold_out(const Dataset *src, int n_val, uint64_t val_seed, Dataset 
     *out = *src;
     out->test_x = copy_bytes(src->test_x, (size_t)src->n_test * image);
     out->test_y = copy_bytes(src->test_y, (size_t)src->n_test);
-    int have[DATASET_CLASSES] = {0}, quota[DATASET_CLASSES];
-    for (int i = 0; i < n; i++) have[src->train_y[i]]++;
-    class_quotas(have, n_val, quota);
-    unsigned char *held = xcalloc((size_t)(n ? n : 1), 1);
-    uint64_t *keys = xmalloc((size_t)(n ? n : 1) * sizeof *keys);
-    for (int k = 0; k < DATASET_CLASSES; k++) draw_class(src->train_y, n, k, quota[k], val_seed, keys, held);
-    free(keys);
+    if (n_val == 0) {   /* no split: a plain copy, val_* stay NULL */
+        out->train_x = copy_bytes(src->train_x, (size_t)n * image);
+        out->train_y = copy_bytes(src->train_y, (size_t)n);
+        return;
+    }
+    unsigned char *held = draw_held(src, n_val, val_seed);
     out->n_val = n_val;
     out->n_train = n - n_val;
     out->train_x = xmalloc((size_t)(out->n_train ? out->n_train : 1) * image);
     out->train_y = xmalloc((size_t)(out->n_train ? out->n_train : 1));
-    out->val_x = xmalloc((size_t)(n_val ? n_val : 1) * image);
-    out->val_y = xmalloc((size_t)(n_val ? n_val : 1));
-    out->val_index = xmalloc((size_t)(n_val ? n_val : 1) * sizeof(int32_t));
+    out->val_x = xmalloc((size_t)n_val * image);
+    out->val_y = xmalloc((size_t)n_val);
+    out->val_index = xmalloc((size_t)n_val * sizeof(int32_t));
     int t = 0, v = 0;
     for (int i = 0; i < n; i++) {
         unsigned char *x = held[i] ? out->val_x + (size_t)v * image : out->train_x + (size_t)t * image;
@@ -105,9 +118,4 @@ void dataset_hold_out(const Dataset *src, int n_val, uint64_t val_seed, Dataset 
         }
     }
     free(held);
-    if (n_val == 0) {
-        free(out->val_x), free(out->val_y), free(out->val_index);
-        out->val_x = out->val_y = NULL;
-        out->val_index = NULL;
-    }
 }
