@@ -177,6 +177,16 @@ void comm_broadcast_float(const ProcessGroup *g, float *buf, long n, int root)
     comm_broadcast_bytes(g, buf, n * (long)sizeof *buf, root);
 }
 
+void comm_allgather_bytes(const ProcessGroup *g, const void *mine, long n, void *out)
+{
+    if (!active(g)) {
+        memcpy(out, mine, (size_t)n);
+        return;
+    }
+    if (n > CHUNK) comm_abort(g, 1, "comm_allgather_bytes: %ld bytes per rank (at most %ld)", n, CHUNK);
+    check(g, MPI_Allgather(mine, (int)n, MPI_BYTE, out, (int)n, MPI_BYTE, g->comm), "MPI_Allgather");
+}
+
 void comm_barrier(const ProcessGroup *g)
 {
     if (active(g)) check(g, MPI_Barrier(g->comm), "MPI_Barrier");

@@ -67,6 +67,8 @@ int comm_allreduce_max_int(const ProcessGroup *g, int value);
 void comm_broadcast_float(const ProcessGroup *g, float *buf, long n, int root);
 void comm_broadcast_bytes(const ProcessGroup *g, void *buf, long n, int root);
 void comm_barrier(const ProcessGroup *g);
+/* Every rank's n bytes, in rank order: out holds g->size * n bytes. */
+void comm_allgather_bytes(const ProcessGroup *g, const void *mine, long n, void *out);
 
 /* Collective check before work starts: each rank passes its error message
  * (NULL or "" when it is fine). Returns the number of ranks that failed,

@@ -7,6 +7,8 @@ packages=(
   build-essential cmake pkg-config git ca-certificates curl
   libopenblas-openmp-dev libopenmpi-dev openmpi-bin
   libhdf5-dev hdf5-tools libinih-dev libcmocka-dev zlib1g-dev
+  # the sweep's event log (OUT/events.jsonl): written and read with cJSON
+  libcjson-dev
   # sweepreport figures (PLplot + its cairo PNG driver, a font) and PNG input of sweeprun predict
   libplplot-dev plplot-driver-cairo fonts-dejavu-core libpng-dev
   # sweepreport --compare: the Student t distribution (gsl_cdf_tdist_P / Pinv)

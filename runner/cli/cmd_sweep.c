@@ -16,15 +16,19 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "comm.h"
 #include "cli_args.h"
 #include "commands.h"
 #include "dataset.h"
+#include "progress.h"
 #include "prune_board.h"
 #include "runfile.h"
 #include "sweep_config.h"
+#include "sweep_log.h"
 #include "sweep_table.h"
+#include "sweep_view.h"
 #include "trial.h"
 #include "trial_queue.h"
 #include "util.h"
@@ -32,14 +36,22 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: sweeprun sweep FILE.ini [--dry-run] [--quiet]\n"
+        "usage: sweeprun sweep FILE.ini [--dry-run] [--quiet | --verbose] [--no-live] [--status-every SECONDS]\n"
         "       mpirun -np N sweeprun sweep FILE.ini\n"
         "\n"
         "Runs every trial of the sweep once, one HDF5 run file per trial in the sweep's out folder.\n"
         "Rerunning the same command skips finished trials and continues interrupted ones.\n"
         "\n"
         "  --dry-run   check the file and print the trials as a table; run nothing, write nothing\n"
-        "  --quiet     no per-epoch lines (trial results and the summary only)\n"
+        "  --quiet     one line per finished trial and the summary\n"
+        "  --verbose   also one line per epoch of every trial (and no live table on a terminal)\n"
+        "  --no-live   plain lines even on a terminal\n"
+        "  --status-every SECONDS\n"
+        "              when stdout is not a terminal: a one-line summary this often (default 60; 0: none)\n"
+        "\n"
+        "On a terminal, rank 0 shows a live table (totals, running trials, best so far, ETA); in logs,\n"
+        "one line per trial start and end. Every event also goes to OUT/events.jsonl (docs/events.md);\n"
+        "`sweeprun status OUT` reads it from another shell.\n"
         "\n"
         "Format of sweep files: docs/sweep-files.md. Bad files: one 'FILE:LINE: message' per problem,\n"
         "exit code 2, nothing run.\n"
@@ -191,7 +203,15 @@ static int lock_out(const char *out, int *fd, char *err, int err_size)
         snprintf(err, err_size, "out: cannot create %s: %s", path, strerror(errno));
         return -1;
     }
-    if (flock(*fd, LOCK_EX | LOCK_NB)) {
+    /* `sweeprun status` takes a shared lock for an instant to ask whether a
+     * sweep runs: a start that meets it retries for two seconds. */
+    int locked = flock(*fd, LOCK_EX | LOCK_NB) == 0;
+    for (int tries = 0; !locked && tries < 40; tries++) {
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        locked = flock(*fd, LOCK_EX | LOCK_NB) == 0;
+    }
+    if (!locked) {
         snprintf(err, err_size, "out: another sweep is running in %.500s (%.540s is locked); wait for it to end",
                  out, path);
         close(*fd);
@@ -210,7 +230,7 @@ enum { RAN_NOT = 0, RAN_COMPLETE, RAN_DIVERGED, RAN_FAILED, RAN_PRUNED, RAN_CODE
 typedef struct Sweep {
     const ProcessGroup *world, *group;
     Plan *plan;
-    int quiet;
+    SweepEventLog log;             /* OUT/events.jsonl (group leads) */
     PruneBoard board;
     TrialQueue queue;
     const SweepTrial *trial;       /* the one this group trains now */
@@ -220,31 +240,22 @@ typedef struct Sweep {
     double *column;                /* one board column */
     char command[2048];
     int nccl_ready, nccl_device;
+    int cuda_index;                /* the trial in flight's device (-1: the CPU) */
+    char prune_reason[256];        /* why the trial in flight was pruned ("" if it was not) */
 } Sweep;
 
 static void on_start(void *user, const Trainer *t, int start_epoch)
 {
+    (void)t;
     Sweep *s = user;
-    if (s->quiet) return;
-    const SweepTrial *x = s->trial;
-    printf("[rank %d] trial %d/%d %s: %s seed %llu, %s epoch %d of %d\n", s->world->rank, x->index + 1,
-           s->plan->trials.count, x->id, x->model, (unsigned long long)x->seed,
-           start_epoch ? "resuming after" : "starting at", start_epoch ? start_epoch : 1, x->epochs);
-    fflush(stdout);
+    sweep_log_trial_start(&s->log, s->group, &s->plan->sf, s->trial, start_epoch, s->cuda_index);
 }
 
 static int on_epoch(void *user, const EpochStats *st)
 {
     Sweep *s = user;
     const SweepTrial *x = s->trial;
-    if (!s->quiet) {
-        char val[32] = "";   /* none without a validation split */
-        if (!isnan(st->val_accuracy)) snprintf(val, sizeof val, ", val acc %.2f%%", 100 * st->val_accuracy);
-        printf("[rank %d] %s epoch %d/%d: train loss %.4f acc %.2f%%%s, test acc %.2f%% (%.1f s)\n", s->world->rank,
-               x->id, st->epoch + 1, x->epochs, st->train_loss, 100 * st->train_accuracy, val, 100 * st->test_accuracy,
-               st->seconds);
-        fflush(stdout);
-    }
+    sweep_log_epoch(&s->log, s->plan->sf.name, x, st);
     /* Pruning decides on the validation split, never on the test set
      * (sweep_trial_config refuses pruning without a split). */
     prune_board_post(&s->board, x->index, st->epoch, st->val_accuracy);
@@ -256,12 +267,10 @@ static int on_epoch(void *user, const EpochStats *st)
         if (i != x->index && !strcmp(s->plan->trials.items[i].model, x->model)) s->column[m++] = s->column[i];
     double median;
     int prune = prune_decide(rule, st->epoch + 1, st->val_accuracy, s->column, m, &median);
-    if (prune) {
-        printf("[rank %d] %s pruned after epoch %d: validation accuracy %.2f%% is below the median %.2f%% of the "
-               "other %s trials\n", s->world->rank, x->id, st->epoch + 1, 100 * st->val_accuracy, 100 * median,
-               x->model);
-        fflush(stdout);
-    }
+    if (prune)
+        snprintf(s->prune_reason, sizeof s->prune_reason,
+                 "validation accuracy %.2f%% is below the median %.2f%% of the other %s trials", 100 * st->val_accuracy,
+                 100 * median, x->model);
     return prune;
 }
 
@@ -275,21 +284,15 @@ static Dataset subset_view(const Dataset *full, const TrainConfig *cfg)
     return v;
 }
 
-static void report_result(Sweep *s, const TrialOutcome *o)
+/* The group's first rank: the trial's end into the event log (rank 0's
+ * view prints it). When the log refuses it, a failure still reaches stderr. */
+static void report_result(Sweep *s, const TrialOutcome *o, double seconds)
 {
     const SweepTrial *x = s->trial;
-    if (!o->started || o->status == RUN_FAILED) {
-        report_error("rank %d: trial %s failed: %s", s->world->rank, x->id, o->error);
-        return;
-    }
-    if (o->status == RUN_DIVERGED)
-        printf("[rank %d] trial %d/%d %s diverged: %s; run file kept\n", s->world->rank, x->index + 1,
-               s->plan->trials.count, x->id, o->error);
-    else
-        printf("[rank %d] trial %d/%d %s %s: test accuracy %.2f%% after epoch %d%s\n", s->world->rank,
-               x->index + 1, s->plan->trials.count, x->id, run_status_name(o->status), 100 * o->last.test_accuracy,
-               o->last.epoch + 1, o->start_epoch ? " (resumed)" : "");
-    fflush(stdout);
+    int logged = sweep_log_trial_end(&s->log, s->plan->sf.name, x, o, s->prune_reason, seconds) == 0;
+    if (!logged && (!o->started || o->status == RUN_FAILED || o->status == RUN_DIVERGED))
+        report_error("rank %d: trial %s %s: %s", s->world->rank, x->id, o->started && o->status == RUN_DIVERGED
+                     ? "diverged" : "failed", o->error);
 }
 
 /* Train one trial on this group. Returns its outcome code. */
@@ -300,6 +303,8 @@ static int run_one(Sweep *s, const SweepTrial *x)
     char err[1024];
     int cuda_index = -1;
     s->trial = x;
+    s->prune_reason[0] = 0;
+    double started = now_seconds();
     TrialOutcome o;
     memset(&o, 0, sizeof o);
     /* Checked during expansion already: cannot fail here but for a bug. */
@@ -316,12 +321,18 @@ static int run_one(Sweep *s, const SweepTrial *x)
     int use_nccl = cfg->allreduce == ALLREDUCE_NCCL || (cuda_index >= 0 && s->group->size > 1);
     if (use_nccl && !s->nccl_ready) {
         if (comm_nccl_init((ProcessGroup *)s->group, &s->nccl_device, err, sizeof err)) {
-            if (lead) report_error("rank %d: trial %s: allreduce nccl: %s", s->world->rank, x->id, err);
+            if (lead) {
+                memset(&o, 0, sizeof o);
+                o.status = RUN_FAILED;
+                snprintf(o.error, sizeof o.error, "allreduce nccl: %s", err);
+                report_result(s, &o, now_seconds() - started);
+            }
             return RAN_FAILED;
         }
         s->nccl_ready = 1;
     }
     if (cuda_index >= 0 && s->nccl_ready) cuda_index = s->nccl_device;   /* the GPU NCCL bound */
+    s->cuda_index = cuda_index;
     int threads = set_compute_threads(cfg->threads ? cfg->threads : trial_default_threads(s->world));
     Dataset view = subset_view(&p->data, cfg), split;
     /* Checked during expansion (sweep_trial_config): cannot fail here. */
@@ -331,7 +342,7 @@ static int run_one(Sweep *s, const SweepTrial *x)
                       .command = s->command, .resume = 1, .use_nccl = use_nccl, .hooks = &hooks};
     trial_run(&spec, &o);
     dataset_free(&split);
-    if (lead) report_result(s, &o);
+    if (lead) report_result(s, &o, now_seconds() - started);
     if (lead && o.start_epoch > 0) s->resumed[x->index] = 1;   /* summed over ranks at the end */
     if (!o.started) return RAN_FAILED;
     switch (o.status) {
@@ -437,7 +448,33 @@ static int prepare_out(const ProcessGroup *world, Plan *p, TrialScan *scans, dou
     return 0;
 }
 
-static int run_sweep(const ProcessGroup *world, Plan *p, int quiet, const char *command)
+/* How rank 0 shows the sweep (sweep_view.h). */
+typedef struct ViewOptions {
+    int quiet, verbose, no_live;
+    double status_every;          /* plain mode: seconds between one-line summaries (0: none) */
+} ViewOptions;
+
+static SweepWatch *start_view(const ProcessGroup *world, const Sweep *s, const ViewOptions *v)
+{
+    if (world->rank != 0) return NULL;
+    ViewMode mode = v->quiet ? VIEW_QUIET : !v->verbose && !v->no_live && progress_is_terminal(stdout) ? VIEW_LIVE
+                                                                                               : VIEW_PLAIN;
+    return sweep_watch_start(s->log.path, stdout, mode, v->verbose, v->status_every);
+}
+
+/* Every group's first rank appends to the event log; a folder only some
+ * nodes can write to is refused before anything runs. */
+static int open_log(const ProcessGroup *world, const ProcessGroup *group, Sweep *s)
+{
+    char err[4400] = "";
+    s->log.fd = -1;
+    if (group->rank == 0) sweep_events_open(&s->log, s->plan->sf.out, err, sizeof err);
+    return comm_agree(world, err[0] ? err : NULL) ? -1 : 0;
+}
+
+static const char *const ran_names[RAN_CODES] = {"not_run", "complete", "diverged", "failed", "pruned"};
+
+static int run_sweep(const ProcessGroup *world, Plan *p, const ViewOptions *view, const char *command)
 {
     int n = p->trials.count;
     PruneSpan span = prune_board_span(&p->sf.prune, p->trials.max_epochs);   /* size checked in make_plan */
@@ -456,12 +493,20 @@ static int run_sweep(const ProcessGroup *world, Plan *p, int quiet, const char *
     char err[256];
     if (comm_split(world, p->sf.ranks_per_trial, &group, err, sizeof err))
         comm_abort(world, 1, "sweep: %s", err);     /* checked in prepare_out */
-    Sweep s = {.world = world, .group = &group, .plan = p, .quiet = quiet, .started = now_seconds()};
+    Sweep s = {.world = world, .group = &group, .plan = p, .started = now_seconds()};
+    if (open_log(world, &group, &s)) {
+        if (lock_fd >= 0) close(lock_fd);
+        comm_group_free(&group);
+        free(todo);
+        free(scans);
+        free(board);
+        return EXIT_BAD_INPUT;
+    }
     snprintf(s.command, sizeof s.command, "%s", command);
     s.outcome = xcalloc((size_t)n, sizeof *s.outcome);
     s.resumed = xcalloc((size_t)n, sizeof *s.resumed);
     s.column = xmalloc((size_t)n * sizeof *s.column);
-    if (world->rank == 0 && !quiet) {
+    if (world->rank == 0 && !view->quiet) {
         print_plan_header(p, stdout);
         int unfinished = 0;
         for (int i = 0; i < n; i++) unfinished += scans[i].state == TRIAL_UNFINISHED;
@@ -470,6 +515,10 @@ static int run_sweep(const ProcessGroup *world, Plan *p, int quiet, const char *
                group.n_groups == 1 ? "" : "s", group.size, group.size == 1 ? "" : "s");
         fflush(stdout);
     }
+    /* Before any trial starts (trial_queue_open is collective): the log's
+     * sweep_start comes before this run's trial events. */
+    sweep_log_start(&s.log, world, &p->sf, &p->trials, scans, todo, n_todo);
+    SweepWatch *watch = start_view(world, &s, view);
     trial_queue_open(&s.queue, world);
     prune_board_open(&s.board, world, n, span, board);
     work(&s, todo, n_todo);
@@ -483,10 +532,16 @@ static int run_sweep(const ProcessGroup *world, Plan *p, int quiet, const char *
     for (int i = 0; i < n; i++) not_run += scans[i].state == TRIAL_UNREADABLE;   /* never done here */
     prune_board_close(&s.board);
     trial_queue_close(&s.queue);
+    int rc = failures || not_run ? EXIT_FAILED : EXIT_OK;
     if (world->rank == 0) {
+        sweep_watch_stop(watch);
+        int ran[RAN_CODES] = {0};
+        for (int i = 0; i < n_todo; i++) ran[s.outcome[todo[i]]]++;
+        sweep_log_end(&s.log, p->sf.name, ran, ran_names, RAN_CODES, now_seconds() - s.started, rc);
         print_summary(&s, scans, now_seconds() - s.started);
         fflush(stdout);
     }
+    sweep_events_close(&s.log);
     if (lock_fd >= 0) close(lock_fd);
     comm_group_free(&group);
     free(s.outcome);
@@ -495,22 +550,35 @@ static int run_sweep(const ProcessGroup *world, Plan *p, int quiet, const char *
     free(todo);
     free(scans);
     free(board);
-    return failures || not_run ? EXIT_FAILED : EXIT_OK;
+    return rc;
 }
 
 static int sweep_main(const ProcessGroup *world, int argc, char **argv)
 {
     const char *path = NULL;
-    int dry = 0, quiet = 0, help = 0;
+    int dry = 0, help = 0;
+    ViewOptions view = {.status_every = 60};
     char err[512] = "";
     for (int i = 1; i < argc && !err[0]; i++) {
         if (!strcmp(argv[i], "--dry-run")) dry = 1;
-        else if (!strcmp(argv[i], "--quiet")) quiet = 1;
+        else if (!strcmp(argv[i], "--quiet")) view.quiet = 1;
+        else if (!strcmp(argv[i], "--verbose")) view.verbose = 1;
+        else if (!strcmp(argv[i], "--no-live")) view.no_live = 1;
+        else if (!strcmp(argv[i], "--status-every")) {
+            char *end = NULL;
+            double v = i + 1 < argc ? strtod(argv[i + 1], &end) : NAN;
+            if (!end || *end || !(v >= 0 && v <= 86400))
+                snprintf(err, sizeof err, "sweep: --status-every: expected seconds in [0, 86400], got '%s'",
+                         i + 1 < argc ? argv[i + 1] : "");
+            else view.status_every = v, i++;
+        }
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) help = 1;
         else if (!strncmp(argv[i], "--", 2)) snprintf(err, sizeof err, "sweep: unknown option '%s' (see sweeprun sweep --help)", argv[i]);
         else if (path) snprintf(err, sizeof err, "sweep: one sweep file at a time (got '%s' and '%s')", path, argv[i]);
         else path = argv[i];
     }
+    if (!err[0] && view.quiet && view.verbose)
+        snprintf(err, sizeof err, "sweep: --quiet and --verbose exclude each other");
     if (help) {
         if (world->rank == 0) usage(stdout);
         return EXIT_OK;
@@ -525,7 +593,7 @@ static int sweep_main(const ProcessGroup *world, int argc, char **argv)
     else {
         char command[2048];
         cli_command_line(argc, argv, command, sizeof command);
-        rc = run_sweep(world, p, quiet, command);
+        rc = run_sweep(world, p, &view, command);
     }
     free_plan(p);
     free(p);

@@ -8,6 +8,9 @@ enum {
     EXIT_BAD_INPUT = 2,   /* bad flags, files or datasets: nothing was run */
     EXIT_DIVERGED = 3,    /* the loss became NaN/inf; the run file is kept */
     EXIT_MISMATCH = 4,    /* eval did not reproduce the recorded accuracy */
+    /* sweeprun status: 0 when the sweep is finished, else one of these */
+    EXIT_STATUS_RUNNING = 5,      /* a sweep is running in the out folder now */
+    EXIT_STATUS_UNFINISHED = 6,   /* none is, and trials are left (interrupted or stopped) */
 };
 
 int cmd_train(int argc, char **argv);
@@ -15,6 +18,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 /* Print "sweeprun: <message>" to stderr (one line): every message of the
  * CLI, errors and warnings. */

@@ -13,8 +13,10 @@ static void usage(FILE *f)
           "  models   list the registered models, options and parameter counts\n"
           "  predict  classify PGM/PNG images (or an IDX file) with a run file's model\n"
           "  sweep    run every trial of a sweep file, across MPI ranks (sweeprun sweep --help)\n"
+          "  status   where a sweep stands, while it runs or after (sweeprun status --help)\n"
           "\n"
-          "exit codes: 0 ok, 1 run failed, 2 bad input, 3 diverged, 4 eval mismatch\n",
+          "exit codes: 0 ok, 1 run failed, 2 bad input, 3 diverged, 4 eval mismatch;\n"
+          "status: 5 sweep running, 6 sweep unfinished and not running\n",
           f);
 }
 
@@ -30,6 +32,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "models")) return cmd_models(argc - 1, argv + 1);
     if (!strcmp(cmd, "predict")) return cmd_predict(argc - 1, argv + 1);
     if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 1, argv + 1);
+    if (!strcmp(cmd, "status")) return cmd_status(argc - 1, argv + 1);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
         return EXIT_OK;
@@ -38,7 +41,7 @@ int main(int argc, char **argv)
         puts("sweeprun 0.1.0");
         return EXIT_OK;
     }
-    report_error("unknown command '%s' (expected train, eval, models, predict or sweep; see sweeprun --help)",
+    report_error("unknown command '%s' (expected train, eval, models, predict, sweep or status; see sweeprun --help)",
                  cmd);
     return EXIT_BAD_INPUT;
 }

@@ -1,12 +1,32 @@
 #include "progress.h"
+#include <limits.h>
 #include <math.h>
-#include "util.h"
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+#include "comm.h"
+#include "util.h"
+
+int progress_is_terminal(FILE *out)
+{
+    if (!isatty(fileno(out))) return 0;
+    if (!comm_launched()) return 1;
+    /* Open MPI gives every rank a pseudo-terminal of its own, whatever
+     * mpirun's output is. The rank that mpirun started (its child) asks
+     * where mpirun's output goes; a rank started by a remote daemon, or one
+     * that cannot tell, says plain. */
+    char link[64], target[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/%d/fd/%d", (int)getppid(), fileno(out));
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0) return 0;
+    target[n] = 0;
+    return !strncmp(target, "/dev/pts/", 9) || !strncmp(target, "/dev/tty", 8);
+}
 
 void progress_init(Progress *p, FILE *out, int epochs, int quiet)
 {
     p->out = out;
-    p->live = !quiet && isatty(fileno(out));
+    p->live = !quiet && progress_is_terminal(out);
     p->quiet = quiet;
     p->epochs = epochs;
     p->last_draw = 0;

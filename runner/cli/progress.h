@@ -13,6 +13,9 @@ typedef struct Progress {
     double last_draw;
 } Progress;
 
+/* Is out a terminal a person watches? (Under mpirun every rank's output
+ * is a pseudo-terminal: then it is mpirun's output that counts.) */
+int progress_is_terminal(FILE *out);
 void progress_init(Progress *p, FILE *out, int epochs, int quiet);
 void progress_batch(Progress *p, int epoch, int batch, int batches, double running_loss,
                     double elapsed, long images);
