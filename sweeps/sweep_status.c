@@ -182,6 +182,7 @@ static void on_trial_end(SweepStatus *s, const cJSON *ev)
     if (!t) return;
     if (!t->model[0]) copy_text(t->model, sizeof t->model, text(ev, "model"));
     t->index = integer(ev, "index", t->index);
+    t->epochs = integer(ev, "epochs", t->epochs);
     t->run = s->runs;
     t->state = kind_of(text(ev, "status"));
     t->ended_t = num(ev, "t");

@@ -235,7 +235,7 @@ rc=$?
 cat "$work/fail.out"
 check "failed trial: exit 1" test "$rc" -eq 1
 check "failed trial: 7 complete, 1 failed" bash -c "grep -q '^  complete  7$' '$work/fail.out' && grep -q '^  failed    1$' '$work/fail.out'"
-check "failed trial: names the trial and the file" grep -q "trial ${victim:9:12} failed: .*$victim.tmp" "$work/fail.out"
+check "failed trial: names the trial and the file" grep -Eq "trial [0-9]/8 ${victim:9:12} failed: .*$victim.tmp" "$work/fail.out"
 
 # ---- 8. ranks_per_trial = 2: data-parallel trials = train --grad-accum 2 ----------
 cat >"$work/dp.ini" <<EOF

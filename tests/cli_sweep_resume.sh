@@ -45,7 +45,7 @@ kill_rank1() {
 attr_of() { h5dump -a "/$2" "$1" | grep -m1 '(0)' | sed 's/.*(0): *//; s/"//g'; }
 
 # ---- run 1, killed --------------------------------------------------------
-mpirun -np 2 --oversubscribe --bind-to none "$bin" sweep "$work/kr.ini" >"$work/run1.out" 2>&1 &
+mpirun -np 2 --oversubscribe --bind-to none "$bin" sweep "$work/kr.ini" --verbose >"$work/run1.out" 2>&1 &
 job=$!                                       # mpirun itself: the ranks are its children
 killed=""
 for _ in $(seq 1 1200); do
@@ -142,7 +142,7 @@ train_subset = 12000
 test_subset = 300
 threads = 1
 EOF
-mpirun -np 2 --oversubscribe --bind-to none "$bin" sweep "$work/dp.ini" >"$work/dp1.out" 2>&1 &
+mpirun -np 2 --oversubscribe --bind-to none "$bin" sweep "$work/dp.ini" --verbose >"$work/dp1.out" 2>&1 &
 job=$!
 killed=""
 for _ in $(seq 1 1200); do

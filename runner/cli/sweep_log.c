@@ -150,6 +150,7 @@ int sweep_log_trial_end(SweepEventLog *log, const char *sweep, const SweepTrial 
     cJSON_AddNumberToObject(ev, "index", x->index);
     cJSON_AddStringToObject(ev, "model", x->model);
     cJSON_AddStringToObject(ev, "status", end_status(o));
+    cJSON_AddNumberToObject(ev, "epochs", x->epochs);
     int ran = o->started && o->epochs_run > 0;
     cJSON_AddNumberToObject(ev, "epoch", ran ? o->last.epoch + 1 : o->start_epoch);
     cJSON_AddNumberToObject(ev, "epochs_run", o->epochs_run);
