@@ -7,8 +7,10 @@ packages=(
   build-essential cmake pkg-config git ca-certificates curl
   libopenblas-openmp-dev libopenmpi-dev openmpi-bin
   libhdf5-dev hdf5-tools libinih-dev libcmocka-dev zlib1g-dev
-  # the sweep's event log (OUT/events.jsonl): written and read with cJSON
-  libcjson-dev
+  # the sweep's event log (OUT/events.jsonl): written and read with cJSON;
+  # tests/cli_sweep_watch.sh checks the live view with pyte (a terminal
+  # emulator) and reads the log with Python's json module
+  libcjson-dev python3 python3-pyte
   # sweepreport figures (PLplot + its cairo PNG driver, a font) and PNG input of sweeprun predict
   libplplot-dev plplot-driver-cairo fonts-dejavu-core libpng-dev
   # sweepreport --compare: the Student t distribution (gsl_cdf_tdist_P / Pinv)
