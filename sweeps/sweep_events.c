@@ -26,6 +26,21 @@ void sweep_events_close(SweepEventLog *log)
     log->fd = -1;
 }
 
+void sweep_events_seal(SweepEventLog *log)
+{
+    int fd = open(log->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    off_t end = lseek(fd, 0, SEEK_END);
+    char last = '\n';
+    if (end > 0 && pread(fd, &last, 1, end - 1) != 1) last = '\n';
+    close(fd);
+    if (last != '\n' && log->fd >= 0 && write(log->fd, "\n", 1) != 1 && !log->warned) {
+        fprintf(stderr, "sweeprun: warning: event log %s: cannot end its torn last line: %s\n", log->path,
+                strerror(errno));
+        log->warned = 1;
+    }
+}
+
 cJSON *sweep_event_new(const char *name, const char *sweep)
 {
     struct timeval tv;

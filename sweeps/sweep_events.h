@@ -24,6 +24,10 @@ typedef struct SweepEventLog {
 /* Open (create) OUT/events.jsonl for appending. 0 ok; -1 with err. */
 int sweep_events_open(SweepEventLog *log, const char *out_dir, char *err, int err_size);
 void sweep_events_close(SweepEventLog *log);
+/* End a torn last line (a writer killed mid-line) with a newline, so the
+ * next event starts a line of its own and readers skip only the torn one.
+ * Rank 0 calls it before a run's first event, while no one else writes. */
+void sweep_events_seal(SweepEventLog *log);
 /* A new event object: {"v":1,"t":UNIX_SECONDS,"event":name,"sweep":sweep}. */
 cJSON *sweep_event_new(const char *name, const char *sweep);
 /* A number, or null when it is NaN or infinite (JSON has neither). */

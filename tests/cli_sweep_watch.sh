@@ -151,9 +151,10 @@ check "after kill -9: status exit 6 (unfinished, not running)" test "$src" -eq 6
 check "after kill -9: interrupted = the .tmp files left ($tmps)" json_field "$work/kill-status.json" \
   "d['totals']['interrupted'] == $tmps > 0 and not d['running'] or sys.exit(1)"
 check "after kill -9: the text says so" grep -q "interrupted" "$work/kill-status.txt"
+printf '{"v":1,"t":1,"event":"epo' >>"$work/kill/events.jsonl"   # as if killed mid-write
 "${mpi[@]}" "$bin" sweep "$work/kill.ini" >"$work/kill2.out" 2>&1
 check "rerun: status exit 0, 4 complete, 2 runs in the log" bash -c "'$bin' status '$work/kill' --json >'$work/kill-end.json'; [[ \$? -eq 0 ]]"
-check "rerun: json" json_field "$work/kill-end.json" "d['runs'] == 2 and d['totals']['complete'] == 4 or sys.exit(1)"
+check "rerun: json (the torn line ended and skipped, the rerun counted)" json_field "$work/kill-end.json" "d['runs'] == 2 and d['totals']['complete'] == 4 and d['unparsable_lines'] == 1 or sys.exit(1)"
 
 # ---- 5. the event log, read with Python's json module ---------------------------------
 printf '{"v":1,"t":1,"event":"trial_e' >>"$work/st/events.jsonl"   # a writer killed mid-line

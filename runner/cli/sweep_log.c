@@ -70,6 +70,7 @@ void sweep_log_start(SweepEventLog *log, const ProcessGroup *world, const SweepF
         cJSON_Delete(hosts);
         return;
     }
+    sweep_events_seal(log);
     cJSON *ev = sweep_event_new("sweep_start", sf->name);
     char hash[17];
     trials_hash(trials, hash);
