@@ -198,7 +198,7 @@ static int lock_out(const char *out, int *fd, char *err, int err_size)
 {
     char path[SWEEP_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/.sweeprun.lock", out);
-    *fd = open(path, O_RDWR | O_CREAT, 0666);
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);   /* a child must not inherit (and keep) the lock */
     if (*fd < 0) {
         snprintf(err, err_size, "out: cannot create %s: %s", path, strerror(errno));
         return -1;
