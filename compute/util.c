@@ -72,6 +72,12 @@ double float_intended_double(float x)
     return strtod(buf, NULL);
 }
 
+int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 double now_seconds(void)
 {
     struct timespec ts;

@@ -29,6 +29,8 @@ double float_intended_double(float x);
 
 /* Seconds on a monotonic clock (CLOCK_MONOTONIC): for durations only. */
 double now_seconds(void);
+/* qsort comparator: doubles in ascending order. */
+int compare_doubles(const void *a, const void *b);
 
 /* Element loops shorter than this run on one thread: below it, OpenMP's
  * fork/join costs more than the loop (32768 floats = 128 KiB). */

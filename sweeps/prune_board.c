@@ -106,12 +106,6 @@ void prune_board_close(PruneBoard *b)
     b->win = MPI_WIN_NULL;
 }
 
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int prune_decide(const PruneRule *rule, int epoch, double mine, const double *others, int n, double *median)
 {
     *median = NAN;
@@ -122,7 +116,7 @@ int prune_decide(const PruneRule *rule, int epoch, double mine, const double *ot
         if (isfinite(others[i])) v[m++] = others[i];
     int prune = 0;
     if (m >= rule->min_trials && m > 0) {
-        qsort(v, (size_t)m, sizeof *v, compare_double);
+        qsort(v, (size_t)m, sizeof *v, compare_doubles);
         *median = m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
         prune = mine < *median;
     }
