@@ -8,6 +8,15 @@ enum {
     EXIT_BAD_INPUT = 2,   /* bad flags, files or datasets: nothing was run */
     EXIT_DIVERGED = 3,    /* the loss became NaN/inf; the run file is kept */
     EXIT_MISMATCH = 4,    /* eval did not reproduce the recorded accuracy */
+    /* train, sweep: stopped by a stop signal (--stop-signals; TERM, INT,
+     * USR1 by default); every trial in flight wrote a checkpoint at the
+     * step it stopped after and is marked interrupted: rerun the same
+     * command to continue. 143 = 128 + SIGTERM, what a shell reports for
+     * a process SIGTERM killed, so a job script that treats "killed by
+     * the time limit" as "requeue" handles this alike, whichever signal
+     * it was. A second SIGINT ends the process at once with 130 (no new
+     * checkpoint; the last complete one stays usable). */
+    EXIT_INTERRUPTED = 143,
 };
 
 int cmd_train(int argc, char **argv);
