@@ -23,6 +23,7 @@
 #include "dataset.h"
 #include "prune_board.h"
 #include "runfile.h"
+#include "stop_signals.h"
 #include "sweep_config.h"
 #include "sweep_table.h"
 #include "trial.h"
@@ -40,11 +41,15 @@ static void usage(FILE *f)
         "\n"
         "  --dry-run   check the file and print the trials as a table; run nothing, write nothing\n"
         "  --quiet     no per-epoch lines (trial results and the summary only)\n"
+        "  --stop-signals LIST  signals that stop the sweep: trials in flight checkpoint after their current\n"
+        "              step and are marked interrupted, no new trial starts (default " STOP_SIGNALS_DEFAULT ";\n"
+        "              'none': no handler). A second SIGINT stops at once\n"
         "\n"
         "Format of sweep files: docs/sweep-files.md. Bad files: one 'FILE:LINE: message' per problem,\n"
         "exit code 2, nothing run.\n"
         "exit codes: 0 every trial finished (complete, pruned or diverged), 1 a trial failed, has an\n"
-        "unreadable run file, or the sweep stopped at max_failures, 2 bad input\n");
+        "unreadable run file, or the sweep stopped at max_failures, 2 bad input, 143 stopped by a stop\n"
+        "signal (trials in flight checkpointed; rerun the same command to continue), 130 a second SIGINT\n");
 }
 
 /* ---- the plan: file, dataset, trials --------------------------------------- */
@@ -205,7 +210,7 @@ static int lock_out(const char *out, int *fd, char *err, int err_size)
 
 /* Outcome codes per trial, summed over ranks at the end (each trial is
  * run by one group, whose first rank writes its code). */
-enum { RAN_NOT = 0, RAN_COMPLETE, RAN_DIVERGED, RAN_FAILED, RAN_PRUNED, RAN_CODES };
+enum { RAN_NOT = 0, RAN_COMPLETE, RAN_DIVERGED, RAN_FAILED, RAN_PRUNED, RAN_INTERRUPTED, RAN_CODES };
 
 typedef struct Sweep {
     const ProcessGroup *world, *group;
@@ -220,6 +225,11 @@ typedef struct Sweep {
     double *column;                /* one board column */
     char command[2048];
     int nccl_ready, nccl_device;
+    /* Stopping on a signal: this rank must stop (a signal here, or the
+     * queue's stop mark), it has set the mark, when it last read it; and,
+     * after the work, whether any rank stopped. */
+    int stopping, marked, stopped;
+    double mark_read_at;
 } Sweep;
 
 static void on_start(void *user, const Trainer *t, int start_epoch)
@@ -265,6 +275,46 @@ static int on_epoch(void *user, const EpochStats *st)
     return prune;
 }
 
+/* How often a group's first rank reads the queue's stop mark while it
+ * trains: a signal that reached other ranks only stops this group within
+ * this many seconds. Between reads a step costs one clock read. A read is
+ * an MPI_Fetch_and_op on rank 0's window: measured on the 2-core test
+ * machine (Open MPI 4.1.4, osc/sm, 2 ranks) at about 1 us, so reading it
+ * every step would cost little too; the clock keeps it independent of the
+ * transport (across nodes a fetch may wait for rank 0). */
+#define STOP_MARK_READ_SECONDS 0.05
+
+enum { MARK_UNREAD, MARK_EVERY_SO_OFTEN, MARK_NOW };
+
+/* Whether this rank must stop: a stop signal reached it (it then sets the
+ * queue's stop mark, once, for the other groups), or another rank set the
+ * mark (read as `read` says: not at all, at most every
+ * STOP_MARK_READ_SECONDS, or now). */
+static int sweep_stopping(Sweep *s, int read)
+{
+    if (!s->stopping && stop_signal_caught()) s->stopping = 1;
+    if (s->stopping && !s->marked) {
+        trial_queue_stop(&s->queue);
+        s->marked = 1;
+    }
+    if (s->stopping || read == MARK_UNREAD) return s->stopping;
+    double now = now_seconds();
+    if (read == MARK_NOW || now - s->mark_read_at >= STOP_MARK_READ_SECONDS) {
+        s->mark_read_at = now;
+        s->stopping = trial_queue_stopped(&s->queue);
+    }
+    return s->stopping;
+}
+
+/* Trainer.stop_requested in a sweep. Every rank asks its own signal; a
+ * group's first rank also reads the stop mark (the step's all-reduce
+ * tells the others). */
+static int trial_stop_requested(void *user)
+{
+    Sweep *s = user;
+    return sweep_stopping(s, s->group->rank == 0 ? MARK_EVERY_SO_OFTEN : MARK_UNREAD);
+}
+
 /* The dataset as this trial sees it (train_subset/test_subset of the one
  * loaded copy). */
 static Dataset subset_view(const Dataset *full, const TrainConfig *cfg)
@@ -280,6 +330,13 @@ static void report_result(Sweep *s, const TrialOutcome *o)
     const SweepTrial *x = s->trial;
     if (!o->started || o->status == RUN_FAILED) {
         report_error("rank %d: trial %s failed: %s", s->world->rank, x->id, o->error);
+        return;
+    }
+    if (o->status == RUN_INTERRUPTED) {
+        printf("[rank %d] trial %d/%d %s interrupted after step %d of epoch %d: checkpoint written, a rerun "
+               "continues it\n", s->world->rank, x->index + 1, s->plan->trials.count, x->id, o->stopped_at.batch,
+               o->stopped_at.epoch + 1);
+        fflush(stdout);
         return;
     }
     if (o->status == RUN_DIVERGED)
@@ -328,28 +385,33 @@ static int run_one(Sweep *s, const SweepTrial *x)
     if (trial_hold_out(cfg, &view, &split, err, sizeof err)) comm_abort(s->world, 1, "sweep: trial %s: %s", x->id, err);
     TrialHooks hooks = {.user = s, .on_start = on_start, .on_epoch = on_epoch};
     TrialSpec spec = {.cfg = cfg, .group = s->group, .data = &split, .cuda_index = cuda_index, .threads = threads,
-                      .command = s->command, .resume = 1, .use_nccl = use_nccl, .hooks = &hooks};
+                      .command = s->command, .resume = 1, .use_nccl = use_nccl, .hooks = &hooks,
+                      .stop_requested = trial_stop_requested, .stop_user = s};
     trial_run(&spec, &o);
     dataset_free(&split);
     if (lead) report_result(s, &o);
-    if (lead && o.start_epoch > 0) s->resumed[x->index] = 1;   /* summed over ranks at the end */
+    if (lead && o.resumed) s->resumed[x->index] = 1;   /* summed over ranks at the end */
     if (!o.started) return RAN_FAILED;
     switch (o.status) {
     case RUN_COMPLETE: return RAN_COMPLETE;
     case RUN_DIVERGED: return RAN_DIVERGED;
     case RUN_PRUNED: return RAN_PRUNED;
+    case RUN_INTERRUPTED: return RAN_INTERRUPTED;
     default: return RAN_FAILED;
     }
 }
 
-/* Take tickets until the list is done (or too many trials failed). */
+/* Take tickets until the list is done (or too many trials failed, or a
+ * stop signal came: no trial starts after it). */
 static void work(Sweep *s, const int *todo, int n_todo)
 {
     int lead = s->group->rank == 0;
     int limit = s->plan->sf.max_failures;
     for (;;) {
         long long ticket = -1;
-        if (lead && (limit < 0 || trial_queue_failures(&s->queue) <= limit)) ticket = trial_queue_next(&s->queue);
+        if (!lead) sweep_stopping(s, MARK_UNREAD);   /* a signal here: set the mark for the lead */
+        if (lead && !sweep_stopping(s, MARK_NOW) && (limit < 0 || trial_queue_failures(&s->queue) <= limit))
+            ticket = trial_queue_next(&s->queue);
         comm_broadcast_bytes(s->group, &ticket, sizeof ticket, 0);
         if (ticket < 0 || ticket >= n_todo) return;
         const SweepTrial *x = &s->plan->trials.items[todo[ticket]];
@@ -380,7 +442,8 @@ static void print_summary(const Sweep *s, const TrialScan *scans, double seconds
             unfinished++;
     }
     int unreadable = earlier[TRIAL_UNREADABLE];
-    int skipped = n - not_run - unreadable - ran[RAN_COMPLETE] - ran[RAN_DIVERGED] - ran[RAN_FAILED] - ran[RAN_PRUNED];
+    int skipped = n - not_run - unreadable - ran[RAN_COMPLETE] - ran[RAN_DIVERGED] - ran[RAN_FAILED] - ran[RAN_PRUNED]
+                  - ran[RAN_INTERRUPTED];
     printf("\nsweep %s: %d trial%s on %d rank%s (%d per trial) in %.1f s\n", p->sf.name, n, n == 1 ? "" : "s",
            s->world->size, s->world->size == 1 ? "" : "s", s->group->size, seconds);
     printf("  complete  %d\n  pruned    %d\n  diverged  %d\n  failed    %d\n", ran[RAN_COMPLETE], ran[RAN_PRUNED],
@@ -403,7 +466,13 @@ static void print_summary(const Sweep *s, const TrialScan *scans, double seconds
             if (scans[i].state == TRIAL_UNREADABLE) printf("    %s\n", scans[i].note);
     }
     if (resumed) printf("  resumed   %d (continued from their checkpoint)\n", resumed);
-    if (not_run)
+    if (ran[RAN_INTERRUPTED])
+        printf("  interrupted %d (stopped by a signal, checkpoint written: rerun the same command to continue them)\n",
+               ran[RAN_INTERRUPTED]);
+    if (not_run && s->stopped)
+        printf("  not run   %d (stopped by a signal before they started: rerun the same command to run them)\n",
+               not_run);
+    else if (not_run)
         printf("  not run   %d (stopped: more than max_failures = %d trials failed or diverged)\n", not_run,
                p->sf.max_failures);
     printf("run files: %s/ (%d finished, %d unfinished)\n", p->sf.out, finished, unfinished);
@@ -475,10 +544,12 @@ static int run_sweep(const ProcessGroup *world, Plan *p, int quiet, const char *
     work(&s, todo, n_todo);
     comm_allreduce_sum_int(world, s.outcome, n);
     comm_allreduce_sum_int(world, s.resumed, n);
-    int failures = 0, not_run = 0;
+    s.stopped = comm_allreduce_max_int(world, s.stopping);
+    int failures = 0, not_run = 0, interrupted = 0;
     for (int i = 0; i < n_todo; i++) {
         failures += s.outcome[todo[i]] == RAN_FAILED;
         not_run += s.outcome[todo[i]] == RAN_NOT;
+        interrupted += s.outcome[todo[i]] == RAN_INTERRUPTED;
     }
     for (int i = 0; i < n; i++) not_run += scans[i].state == TRIAL_UNREADABLE;   /* never done here */
     prune_board_close(&s.board);
@@ -495,16 +566,22 @@ static int run_sweep(const ProcessGroup *world, Plan *p, int quiet, const char *
     free(todo);
     free(scans);
     free(board);
+    /* Stopped by a signal with work left: a rerun continues it. */
+    if (s.stopped && (interrupted || not_run)) return EXIT_INTERRUPTED;
     return failures || not_run ? EXIT_FAILED : EXIT_OK;
 }
 
 static int sweep_main(const ProcessGroup *world, int argc, char **argv)
 {
     const char *path = NULL;
-    int dry = 0, quiet = 0, help = 0;
-    char err[512] = "";
+    int dry = 0, quiet = 0, help = 0, took;
+    char err[512] = "", why[400];
+    StopSignals stops;
+    stop_signals_parse(STOP_SIGNALS_DEFAULT, &stops, why, sizeof why);
     for (int i = 1; i < argc && !err[0]; i++) {
-        if (!strcmp(argv[i], "--dry-run")) dry = 1;
+        if ((took = stop_signals_take_flag(argc, argv, &i, &stops, why, sizeof why)) != 0) {
+            if (took < 0) snprintf(err, sizeof err, "sweep: %s", why);
+        } else if (!strcmp(argv[i], "--dry-run")) dry = 1;
         else if (!strcmp(argv[i], "--quiet")) quiet = 1;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) help = 1;
         else if (!strncmp(argv[i], "--", 2)) snprintf(err, sizeof err, "sweep: unknown option '%s' (see sweeprun sweep --help)", argv[i]);
@@ -517,6 +594,7 @@ static int sweep_main(const ProcessGroup *world, int argc, char **argv)
     }
     if (!err[0] && !path) snprintf(err, sizeof err, "sweep: expected a sweep file (usage: sweeprun sweep FILE.ini [--dry-run])");
     if (comm_agree(world, err[0] ? err : NULL)) return EXIT_BAD_INPUT;
+    if (!dry) stop_signals_install(&stops);
     Plan *p = xmalloc(sizeof *p);
     make_plan(path, p);
     int rc;
