@@ -481,13 +481,12 @@ static void print_summary(const Sweep *s, const TrialScan *scans, double seconds
 /* ---- the command -------------------------------------------------------------------------- */
 
 
-/* Rank 0 prepares the out folder and reads what is done; every rank gets
- * the trial states. 0 ok, -1 (on every rank) after the message. */
-static int prepare_out(const ProcessGroup *world, Plan *p, TrialScan *scans, double *board, PruneSpan span,
-                       int *lock_fd)
+/* The job must split into groups of ranks_per_trial: checked on every
+ * rank before anything is written. 0 ok, -1 (on every rank) after the
+ * message. */
+static int check_job_size(const ProcessGroup *world, const Plan *p)
 {
-    char err[1200] = "";
-    int n = p->trials.count;
+    char err[600] = "";
     int k = p->sf.ranks_per_trial;
     if (k > world->size)
         snprintf(err, sizeof err, "%s:%d: ranks_per_trial: %d needs a job of at least %d ranks (mpirun -np N, N a "
@@ -495,7 +494,55 @@ static int prepare_out(const ProcessGroup *world, Plan *p, TrialScan *scans, dou
     else if (world->size % k)
         snprintf(err, sizeof err, "%s:%d: ranks_per_trial: %d does not divide the %d ranks of this job",
                  p->sf.path, p->sf.line_ranks, k, world->size);
-    if (!err[0] && world->rank == 0 && !make_dirs(p->sf.out, err, sizeof err) && !lock_out(p->sf.out, lock_fd, err, sizeof err))
+    return comm_agree(world, err[0] ? err : NULL) ? -1 : 0;
+}
+
+/* Whether a trial of the plan sums its gradients with NCCL on a group
+ * like this one (run_one's rule: allreduce = nccl, or a GPU group). */
+static int plan_needs_nccl(const Plan *p, const ProcessGroup *world, const ProcessGroup *group)
+{
+    TrainConfig *cfg = xmalloc(sizeof *cfg);
+    char err[1024];
+    int cuda_index, needs = 0;
+    for (int i = 0; i < p->trials.count && !needs; i++) {
+        const SweepTrial *x = &p->trials.items[i];
+        /* A trial that does not resolve is run_one's to report. */
+        if (sweep_trial_config(&p->ctx, x->settings, x->n_settings, cfg, NULL, err, sizeof err)
+            || trial_resolve_device(cfg, world, &cuda_index, NULL, 0, err, sizeof err))
+            continue;
+        needs = cfg->allreduce == ALLREDUCE_NCCL || (cuda_index >= 0 && group->size > 1);
+    }
+    free(cfg);
+    return needs;
+}
+
+/* NCCL for the groups, when a trial needs it, before anything is written:
+ * a job that cannot use it (two ranks on one GPU, no GPU, a build
+ * without NCCL) is bad input, reported once, by the first rank that
+ * found it, not a failure of every trial. 0 ok, -1 (every rank). */
+static int start_nccl(const ProcessGroup *world, ProcessGroup *group, const Plan *p, int *ready, int *device)
+{
+    char why[900], err[1000] = "";
+    int failed = 0;
+    if (comm_allreduce_max_int(world, plan_needs_nccl(p, world, group))) {
+        failed = comm_nccl_init(group, device, why, sizeof why) != 0;
+        if (failed) snprintf(err, sizeof err, "sweep: allreduce nccl: %s", why);
+        *ready = !failed;
+    }
+    /* The lowest failing rank speaks (its group's verdict is its ranks'). */
+    int first = comm_allreduce_max_int(world, failed ? world->size - world->rank : 0);
+    int speaker = first && world->rank == world->size - first;
+    return comm_agree(world, speaker ? err : NULL) ? -1 : 0;
+}
+
+/* Rank 0 prepares the out folder and reads what is done; every rank gets
+ * the trial states. 0 ok, -1 (on every rank) after the message. */
+static int prepare_out(const ProcessGroup *world, Plan *p, TrialScan *scans, double *board, PruneSpan span,
+                       int *lock_fd)
+{
+    char err[1200] = "";
+    int n = p->trials.count;
+    if (world->rank == 0 && !make_dirs(p->sf.out, err, sizeof err) && !lock_out(p->sf.out, lock_fd, err, sizeof err))
         scan_trials(p, scans, board, span);
     if (comm_agree(world, err[0] ? err : NULL)) return -1;
     int *states = xmalloc((size_t)n * sizeof *states);
@@ -509,11 +556,22 @@ static int prepare_out(const ProcessGroup *world, Plan *p, TrialScan *scans, dou
 static int run_sweep(const ProcessGroup *world, Plan *p, int quiet, const char *command)
 {
     int n = p->trials.count;
+    if (check_job_size(world, p)) return EXIT_BAD_INPUT;
+    ProcessGroup group;
+    char err[256];
+    if (comm_split(world, p->sf.ranks_per_trial, &group, err, sizeof err))
+        comm_abort(world, 1, "sweep: %s", err);     /* checked in check_job_size */
+    int nccl_ready = 0, nccl_device = -1;
+    if (start_nccl(world, &group, p, &nccl_ready, &nccl_device)) {
+        comm_group_free(&group);
+        return EXIT_BAD_INPUT;
+    }
     PruneSpan span = prune_board_span(&p->sf.prune, p->trials.max_epochs);   /* size checked in make_plan */
     TrialScan *scans = xcalloc((size_t)n, sizeof *scans);
     double *board = world->rank == 0 ? xmalloc(((size_t)n * span.count + 1) * sizeof *board) : NULL;
     int lock_fd = -1;
     if (prepare_out(world, p, scans, board, span, &lock_fd)) {
+        comm_group_free(&group);
         free(scans);
         free(board);
         return EXIT_BAD_INPUT;
@@ -521,11 +579,8 @@ static int run_sweep(const ProcessGroup *world, Plan *p, int quiet, const char *
     int *todo = xmalloc((size_t)n * sizeof *todo), n_todo = 0;
     for (int i = 0; i < n; i++)
         if (!trial_state_finished(scans[i].state)) todo[n_todo++] = i;
-    ProcessGroup group;
-    char err[256];
-    if (comm_split(world, p->sf.ranks_per_trial, &group, err, sizeof err))
-        comm_abort(world, 1, "sweep: %s", err);     /* checked in prepare_out */
-    Sweep s = {.world = world, .group = &group, .plan = p, .quiet = quiet, .started = now_seconds()};
+    Sweep s = {.world = world, .group = &group, .plan = p, .quiet = quiet, .started = now_seconds(),
+               .nccl_ready = nccl_ready, .nccl_device = nccl_device};
     snprintf(s.command, sizeof s.command, "%s", command);
     s.outcome = xcalloc((size_t)n, sizeof *s.outcome);
     s.resumed = xcalloc((size_t)n, sizeof *s.resumed);
