@@ -277,11 +277,12 @@ static int on_epoch(void *user, const EpochStats *st)
 
 /* How often a group's first rank reads the queue's stop mark while it
  * trains: a signal that reached other ranks only stops this group within
- * this many seconds. Between reads a step costs one clock read. A read is
- * an MPI_Fetch_and_op on rank 0's window: measured on the 2-core test
- * machine (Open MPI 4.1.4, osc/sm, 2 ranks) at about 1 us, so reading it
- * every step would cost little too; the clock keeps it independent of the
- * transport (across nodes a fetch may wait for rank 0). */
+ * this many seconds. Between reads a step costs one clock read (35-110 ns
+ * measured). A read is an MPI_Fetch_and_op on rank 0's window: 0.6-0.8 us
+ * on the shared 2-core machine (Open MPI 4.1.4, osc/sm, 2 ranks, 100,000
+ * reads), so reading it every step (a gecco step is about 2.4 ms) would
+ * cost little too; the clock keeps the cost independent of the transport
+ * (across nodes a fetch may wait until rank 0 enters MPI). */
 #define STOP_MARK_READ_SECONDS 0.05
 
 enum { MARK_UNREAD, MARK_EVERY_SO_OFTEN, MARK_NOW };

@@ -143,7 +143,11 @@ static int train_micro_batch(Trainer *t, const int *index, int n, int64_t positi
  * The stop wish rides in the all-reduce of the step's sums that every
  * data-parallel step makes anyway (a fourth double beside loss, correct
  * and the non-finite flag), so agreeing on the step to stop after costs
- * no message of its own; a rank alone only reads its flag. */
+ * no message of its own; a rank alone only reads its flag. Measured on
+ * the shared 2-core machine, Open MPI 4.1.4, 2 ranks, best of 3 x 100,000:
+ * that all-reduce takes 2.6-5.0 us with 3 or with 4 doubles (no
+ * difference above the noise), against about 2.4 ms for a gecco step of
+ * 64 images at 1 thread; reading the flag is one call and one load. */
 static int train_step(Trainer *t, const int *index, int n, int64_t position, long step, float lr, TrainPosition *at)
 {
     TrainerCpu *s = t->state;
