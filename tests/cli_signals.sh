@@ -8,8 +8,7 @@
 # gives the same bits; --stop-signals picks the signals (none: the
 # default action); a rerun of another configuration is refused (exit 2,
 # the .tmp untouched); data-parallel ranks stop at the same step; a sweep
-# stops every group when only one rank got the signal; NCCL a job cannot
-# use is bad input.
+# stops every group when only one rank got the signal.
 # usage: cli_signals.sh SWEEPRUN_BINARY SOURCE_DIR
 source "$(dirname "$0")/cli_lib.sh"
 
@@ -207,28 +206,5 @@ rc=$?
 cat "$work/s7.out"
 check "signal to rank 1 only: exit 143, rank 0's trial interrupted too" \
   bash -c "[[ $rc -eq 143 ]] && grep -q '^\[rank 0\] trial .* interrupted after step' '$work/s7.out' && grep -q '^\[rank 1\] trial .* interrupted after step' '$work/s7.out'"
-
-# ---- 8. NCCL a job cannot use: bad input, nothing written -----------------------------------------
-# (Without NCCL, or two ranks on one GPU; a machine with 2 GPUs could use it.)
-if [[ $(nvidia-smi -L 2>/dev/null | wc -l) -lt 2 ]]; then
-cat >"$work/n.ini" <<EOF
-[sweep]
-name = nccl
-out = $work/nccl-runs
-ranks_per_trial = 2
-[defaults]
-model = gecco
-epochs = 1
-train_subset = 640
-test_subset = 100
-allreduce = nccl
-threads = 1
-EOF
-"${mpi[@]}" "$bin" sweep "$work/n.ini" >"$work/n.out" 2>"$work/n.err"
-rc=$?
-cat "$work/n.err"
-check "sweep, allreduce nccl unusable: exit 2, one message, nothing written" \
-  bash -c "[[ $rc -eq 2 && \$(grep -c '^sweeprun: ' '$work/n.err') -eq 1 && ! -e '$work/nccl-runs' ]] && grep -q 'sweep: allreduce nccl: ' '$work/n.err'"
-fi
 
 finish
