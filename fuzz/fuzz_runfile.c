@@ -411,9 +411,9 @@ static void read_checkpoint_and_weights(const char *path)
     char err[2048];
     long np = model.table.n_params, nb = model.table.n_buffers;
     /* With and without optimizer state, as sgd (no state) and adam resume. */
-    RunCheckpoint ck = {ck_params, np, ck_buffers, nb, ck_state1, ck_state2, np, 0, 0};
+    RunCheckpoint ck = {ck_params, np, ck_buffers, nb, ck_state1, ck_state2, np, 0, 0, 0, 0, 0, 0};
     runfile_read_checkpoint(path, &ck, err, sizeof err);
-    RunCheckpoint sgd = {ck_params, np, ck_buffers, nb, NULL, NULL, 0, 0, 0};
+    RunCheckpoint sgd = {ck_params, np, ck_buffers, nb, NULL, NULL, 0, 0, 0, 0, 0, 0, 0};
     runfile_read_checkpoint(path, &sgd, err, sizeof err);
     runfile_read_weights(path, &model.table, model.params, model.buffers, err, sizeof err);
 }

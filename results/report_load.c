@@ -115,6 +115,9 @@ const char *report_run_value(const ReportRun *r, const char *key)
 
 static ReportStatus parse_status(const char *s)
 {
+    /* A .tmp stopped by a signal (sweeprun's stop signals) is unfinished
+     * like a running one: it continues when the command is run again. */
+    if (!strcmp(s, "interrupted")) return STATUS_RUNNING;
     for (int i = 0; i < STATUS_OTHER; i++)
         if (!strcmp(s, STATUS_NAMES[i])) return (ReportStatus)i;
     return STATUS_OTHER;

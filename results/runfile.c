@@ -232,6 +232,11 @@ static int put_int64_attr(hid_t loc, const char *name, int64_t v)
     return put_attr(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
 }
 
+static int put_double_attr(hid_t loc, const char *name, double v)
+{
+    return put_attr(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+}
+
 /* Rank and dims of a dataset; -1 when HDF5 fails or rank > MAX_RANK. */
 static int dataset_shape(hid_t d, hsize_t dims[MAX_RANK])
 {
@@ -768,6 +773,30 @@ int runfile_finish(RunFile *rf, const char *status, char *err, int err_size)
     return rc;
 }
 
+/* As finish, without the rename: the .tmp stays, marked interrupted. */
+static int suspend(RunFile *rf, Err e)
+{
+    if (need_writer(rf, e) != 0) return -1;
+    if (put_string_attr(rf->file, "status", "interrupted") != 0)
+        return fail_h5(e, "%s: cannot mark the run interrupted", rf->path);
+    if (flush_checked(rf, e, "the interrupted status") != 0) return -1;
+    if (close_file(rf) != 0) return fail_h5(e, "%s: cannot close the run file", rf->path);
+    /* On disk before the job ends: the scheduler's SIGKILL may follow. */
+    fsync(rf->claim_fd);
+    if (!still_named(rf)) return fail_replaced(rf, e);
+    return 0;
+}
+
+int runfile_suspend(RunFile *rf, char *err, int err_size)
+{
+    Quiet q = quiet();
+    int rc = suspend(rf, (Err){err, err_size});
+    if (rc != 0) cut_off_if_refused(rf);
+    if (rf) release(rf);
+    unquiet(q);
+    return rc;
+}
+
 void runfile_abandon(RunFile *rf)
 {
     if (!rf) return;
@@ -1088,21 +1117,35 @@ static int checkpoint_arrays(hid_t g, const RunCheckpoint *ck, const char **bad)
     return 0;
 }
 
+/* Where inside the next epoch the checkpoint stands (all 0 at an epoch's
+ * end): written on every checkpoint, so an epoch-end checkpoint after a
+ * mid-epoch one never inherits its position. */
+static int checkpoint_position(hid_t g, const RunCheckpoint *ck, const char **bad)
+{
+    if (put_int64_attr(g, *bad = "batch", ck->batch) || put_double_attr(g, *bad = "train_loss_sum", ck->train_loss_sum)
+        || put_int64_attr(g, *bad = "train_correct", ck->train_correct)
+        || put_double_attr(g, *bad = "epoch_seconds", ck->epoch_seconds))
+        return -1;
+    return 0;
+}
+
 /* The epoch attribute is set to -1 (and flushed) before the arrays are
  * rewritten in place and restored after, so a run killed in the middle of
  * the rewrite leaves a checkpoint that says it is unusable instead of one
- * that mixes two epochs. */
+ * that mixes two epochs (or two steps). */
 static int write_checkpoint(RunFile *rf, const RunCheckpoint *ck, Err e)
 {
     if (need_writer(rf, e) != 0) return -1;
-    if (ck->epoch < 0 || ck->n_params < 0 || ck->n_buffers < 0 || ck->n_state < 0)
-        return fail(e, "%s: checkpoint with negative epoch or size", rf->path);
+    if (ck->epoch < 0 || ck->n_params < 0 || ck->n_buffers < 0 || ck->n_state < 0 || ck->batch < 0
+        || ck->train_correct < 0)
+        return fail(e, "%s: checkpoint with negative epoch, position or size", rf->path);
     hid_t g = open_or_create_group(rf->file, "checkpoint");
     if (g < 0) return fail_h5(e, "%s: cannot open group /checkpoint", rf->path);
     const char *bad = "epoch";
     int rc = put_int64_attr(g, "epoch", -1) == 0 && flush(rf) == 0 ? 0 : -1;
     if (rc == 0) rc = checkpoint_arrays(g, ck, &bad);
     if (rc == 0 && (rc = put_int64_attr(g, "step", ck->step)) != 0) bad = "step";
+    if (rc == 0) rc = checkpoint_position(g, ck, &bad);
     if (rc == 0 && (rc = put_int64_attr(g, "epoch", ck->epoch)) != 0) bad = "epoch";
     H5Gclose(g);
     if (rc != 0) return fail_h5(e, "%s: cannot write /checkpoint/%s", rf->path, bad);
@@ -1932,6 +1975,39 @@ static int get_group_int64(RunFile *rf, hid_t g, const char *name, int64_t *v, E
     return r < 0 ? fail_h5(e, "%s: cannot read /checkpoint attribute '%s'", rf->path, name) : 0;
 }
 
+static int get_group_double(RunFile *rf, hid_t g, const char *name, double *v, Err e)
+{
+    hid_t a = open_single_attr(rf, g, "/checkpoint", name, e);
+    if (a < 0) return -1;
+    hid_t t = H5Aget_type(a);
+    int is_float = t >= 0 && H5Tget_class(t) == H5T_FLOAT;
+    herr_t r = is_float ? H5Aread(a, H5T_NATIVE_DOUBLE, v) : -1;
+    if (t >= 0) H5Tclose(t);
+    H5Aclose(a);
+    if (!is_float) return fail(e, "%s: /checkpoint attribute '%s' is not a floating-point number", rf->path, name);
+    if (r < 0) return fail_h5(e, "%s: cannot read /checkpoint attribute '%s'", rf->path, name);
+    if (!isfinite(*v) || *v < 0)
+        return fail(e, "%s: /checkpoint attribute '%s' is %g, expected a finite number >= 0", rf->path, name, *v);
+    return 0;
+}
+
+/* The mid-epoch position (batch, running sums): absent in files written
+ * before it existed, which only ever checkpointed at an epoch's end. */
+static int read_checkpoint_position(RunFile *rf, hid_t g, RunCheckpoint *ck, Err e)
+{
+    ck->batch = ck->train_correct = 0;
+    ck->train_loss_sum = ck->epoch_seconds = 0;
+    if (H5Aexists(g, "batch") <= 0) return 0;
+    if (get_group_int64(rf, g, "batch", &ck->batch, e) || get_group_int64(rf, g, "train_correct", &ck->train_correct, e)
+        || get_group_double(rf, g, "train_loss_sum", &ck->train_loss_sum, e)
+        || get_group_double(rf, g, "epoch_seconds", &ck->epoch_seconds, e))
+        return -1;
+    if (ck->batch < 0 || ck->train_correct < 0)
+        return fail(e, "%s: /checkpoint attributes 'batch' (%lld) and 'train_correct' (%lld) must be >= 0", rf->path,
+                    (long long)ck->batch, (long long)ck->train_correct);
+    return 0;
+}
+
 static int read_checkpoint_meta(RunFile *rf, RunCheckpoint *ck, Err e)
 {
     if (H5Lexists(rf->file, "checkpoint", H5P_DEFAULT) <= 0)
@@ -1945,6 +2021,7 @@ static int read_checkpoint_meta(RunFile *rf, RunCheckpoint *ck, Err e)
                      "writing it)", rf->path);
     if (rc == 0) rc = get_group_int64(rf, g, "step", &step, e);
     if (rc == 0 && step < 0) rc = fail(e, "%s: /checkpoint attribute 'step' is %lld", rf->path, (long long)step);
+    if (rc == 0) rc = read_checkpoint_position(rf, g, ck, e);
     H5Gclose(g);
     ck->epoch = epoch;
     ck->step = step;

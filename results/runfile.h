@@ -8,7 +8,8 @@
  *   runfile_write_weights(...)
  *   runfile_finish(rf, "complete" | "diverged" | "failed" | "pruned")   renames .tmp -> final
  * or runfile_abandon(rf)   (nothing worth keeping: the .tmp is deleted)
- * or runfile_close(rf)     (stop now, keep the .tmp to resume from later).
+ * or runfile_close(rf)     (stop now, keep the .tmp to resume from later)
+ * or runfile_suspend(rf)   (the same, marked "interrupted": a stop signal).
  * A final file is never overwritten; a process killed mid-run leaves a .tmp
  * whose finished epochs and last checkpoint are readable. A writer (create
  * or resume) holds its .tmp locked while the handle lives, so a second
@@ -95,7 +96,9 @@ typedef struct RunTestResults {
     uint8_t *context_images;
 } RunTestResults;
 
-/* /checkpoint: everything needed to continue training after `epoch` epochs.
+/* /checkpoint: everything needed to continue training after `epoch` epochs
+ * and, when batch > 0, `batch` optimizer steps of the next one (a run
+ * stopped by a signal mid-epoch) with that epoch's running sums.
  * For writing, the caller points at its buffers; for reading, the caller
  * points at buffers of the given sizes and they are filled. state1/state2
  * are the optimizer's state buffers (n_state floats each) or NULL. */
@@ -105,6 +108,14 @@ typedef struct RunCheckpoint {
     float *state1, *state2; long n_state;
     int64_t step;                 /* optimizer step count */
     int64_t epoch;                /* epochs finished */
+    /* Mid-epoch only (0 at an epoch's end; 0 when read from files written
+     * before they existed): steps done of epoch `epoch` + 1, the sum of
+     * loss x images and the correct predictions over them, and the wall
+     * time spent in that epoch. */
+    int64_t batch;
+    double train_loss_sum;
+    int64_t train_correct;
+    double epoch_seconds;
 } RunCheckpoint;
 
 /* ---- writing ------------------------------------------------------------ */
@@ -163,6 +174,11 @@ int runfile_disk_refused(const RunFile *rf);
  * rename .tmp -> final. Always releases rf; on failure the .tmp is kept and
  * the message says so. */
 int runfile_finish(RunFile *rf, const char *status, char *err, int err_size);
+/* Stop a run to continue it later (a stop signal): write status
+ * "interrupted", flush, close and fsync, and keep the .tmp (its last
+ * checkpoint is where a resume starts; runfile_resume sets the status
+ * back to "running"). Always releases rf. */
+int runfile_suspend(RunFile *rf, char *err, int err_size);
 /* Close and delete the .tmp (nothing useful was written), unless another
  * program has put a different file at its name meanwhile. Releases rf. */
 void runfile_abandon(RunFile *rf);

@@ -14,14 +14,14 @@ void trial_queue_open(TrialQueue *q, const ProcessGroup *world)
     q->world = world;
     q->win = MPI_WIN_NULL;
     if (!shared(q)) return;
-    MPI_Aint bytes = world->rank == 0 ? (MPI_Aint)(2 * sizeof(long long)) : 0;
+    MPI_Aint bytes = world->rank == 0 ? (MPI_Aint)(QUEUE_COUNTERS * sizeof(long long)) : 0;
     check(q, MPI_Win_allocate(bytes, sizeof(long long), MPI_INFO_NULL, world->comm, &q->counters, &q->win),
           "MPI_Win_allocate");
     check(q, MPI_Win_set_errhandler(q->win, MPI_ERRORS_RETURN), "MPI_Win_set_errhandler");
     if (world->rank == 0) {
         /* Local stores into the window before anyone reads it remotely. */
         check(q, MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, q->win), "MPI_Win_lock");
-        q->counters[0] = q->counters[1] = 0;
+        for (int i = 0; i < QUEUE_COUNTERS; i++) q->counters[i] = 0;
         check(q, MPI_Win_unlock(0, q->win), "MPI_Win_unlock");
     }
     comm_barrier(world);
@@ -46,6 +46,8 @@ static long long fetch_add(TrialQueue *q, int which, long long add)
 long long trial_queue_next(TrialQueue *q) { return fetch_add(q, 0, 1); }
 long long trial_queue_add_failure(TrialQueue *q) { return fetch_add(q, 1, 1) + 1; }
 long long trial_queue_failures(TrialQueue *q) { return fetch_add(q, 1, 0); }
+void trial_queue_stop(TrialQueue *q) { fetch_add(q, 2, 1); }
+int trial_queue_stopped(TrialQueue *q) { return fetch_add(q, 2, 0) > 0; }
 
 void trial_queue_close(TrialQueue *q)
 {

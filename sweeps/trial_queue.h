@@ -6,7 +6,10 @@
  * every ticket is handed out once per run of the sweep.
  *
  * The same window counts failed trials (failed or diverged), so every rank
- * can stop taking tickets once max_failures is exceeded.
+ * can stop taking tickets once max_failures is exceeded, and holds the
+ * stop mark: a rank that caught a stop signal sets it, and every group's
+ * first rank reads it between steps (trial_queue_stopped), so the whole
+ * sweep stops even when a signal reached only some ranks.
  *
  * Without MPI (a single process) the counters are plain integers.
  *
@@ -19,11 +22,13 @@
 #define SWEEPRUN_TRIAL_QUEUE_H
 #include "comm.h"
 
+enum { QUEUE_COUNTERS = 3 };
+
 typedef struct TrialQueue {
     const ProcessGroup *world;
     MPI_Win win;
-    long long *counters;          /* [0] next ticket, [1] failures (rank 0's memory) */
-    long long local[2];           /* the counters without MPI */
+    long long *counters;          /* [0] next ticket, [1] failures, [2] stop marks (rank 0's memory) */
+    long long local[QUEUE_COUNTERS];   /* the counters without MPI */
 } TrialQueue;
 
 /* Collective over world. */
@@ -34,6 +39,11 @@ long long trial_queue_next(TrialQueue *q);
 long long trial_queue_add_failure(TrialQueue *q);
 /* Failed trials so far. */
 long long trial_queue_failures(TrialQueue *q);
+/* Set the stop mark (atomically; any rank, any time). */
+void trial_queue_stop(TrialQueue *q);
+/* Whether some rank has set the stop mark. One MPI_Fetch_and_op on rank
+ * 0's window: on one node (osc/sm) a few microseconds. */
+int trial_queue_stopped(TrialQueue *q);
 /* Collective over world. */
 void trial_queue_close(TrialQueue *q);
 

@@ -41,11 +41,22 @@ static inline void set_root_string(const char *path, const char *name, const cha
     H5Aclose(a), H5Sclose(sp), H5Tclose(t), H5Fclose(f);
 }
 
-static inline void set_checkpoint_epoch(const char *path, int64_t epoch)
+/* Overwrite the int64 attribute `name` of /checkpoint. */
+static inline void set_checkpoint_int(const char *path, const char *name, int64_t value)
 {
-    hid_t f = open_rw(path), g = H5Gopen2(f, "checkpoint", H5P_DEFAULT), a = H5Aopen(g, "epoch", H5P_DEFAULT);
-    assert_true(H5Awrite(a, H5T_NATIVE_INT64, &epoch) >= 0);
+    hid_t f = open_rw(path), g = H5Gopen2(f, "checkpoint", H5P_DEFAULT), a = H5Aopen(g, name, H5P_DEFAULT);
+    assert_true(H5Awrite(a, H5T_NATIVE_INT64, &value) >= 0);
     H5Aclose(a), H5Gclose(g), H5Fclose(f);
+}
+
+static inline void set_checkpoint_epoch(const char *path, int64_t epoch) { set_checkpoint_int(path, "epoch", epoch); }
+
+/* Remove attribute `name` of object obj ("/" or "checkpoint"). */
+static inline void delete_attr(const char *path, const char *obj, const char *name)
+{
+    hid_t f = open_rw(path), o = H5Oopen(f, obj, H5P_DEFAULT);
+    assert_true(H5Adelete(o, name) >= 0);
+    H5Oclose(o), H5Fclose(f);
 }
 
 static inline void delete_object(const char *path, const char *name)

@@ -154,7 +154,7 @@ static void check_results(RunFile *rf, long m, int64_t base)
 static void write_checkpoint(RunFile *rf, const Model *m, float *s1, float *s2, int64_t epoch)
 {
     RunCheckpoint ck = {m->params, m->t.n_params, m->buffers, m->t.n_buffers,
-                        s1, s2, s1 ? m->t.n_params : 0, 100 * epoch, epoch};
+                        s1, s2, s1 ? m->t.n_params : 0, 100 * epoch, epoch, 0, 0, 0, 0};
     OK(runfile_write_checkpoint(rf, &ck, err, sizeof err));
 }
 
@@ -211,7 +211,7 @@ static void check_checkpoint(const char *path, const Model *m, const float *s1, 
     long n = m->t.n_params;
     float *p = calloc((size_t)n, 4), *b = calloc((size_t)m->t.n_buffers, 4);
     float *a1 = calloc((size_t)n, 4), *a2 = calloc((size_t)n, 4);
-    RunCheckpoint ck = {p, n, b, m->t.n_buffers, s1 ? a1 : NULL, s2 ? a2 : NULL, s1 ? n : 0, 0, 0};
+    RunCheckpoint ck = {p, n, b, m->t.n_buffers, s1 ? a1 : NULL, s2 ? a2 : NULL, s1 ? n : 0, 0, 0, 0, 0, 0, 0};
     OK(runfile_read_checkpoint(path, &ck, err, sizeof err));
     assert_int_equal(ck.epoch, epoch);
     assert_int_equal(ck.step, 100 * epoch);
@@ -494,7 +494,7 @@ static void killed_child(const char *final, const Model *m)
         if (runfile_append_epoch(rf, &row, e, sizeof e) != 0) _exit(3);
         if (i == 2) {
             RunCheckpoint ck = {m->params, m->t.n_params, m->buffers, m->t.n_buffers,
-                                NULL, NULL, 0, 200, 2};
+                                NULL, NULL, 0, 200, 2, 0, 0, 0, 0};
             if (runfile_write_checkpoint(rf, &ck, e, sizeof e) != 0) _exit(4);
         }
     }
@@ -675,7 +675,7 @@ static void test_checkpoint_errors(void **state)
     char tmp[600];
     tmp_of(final, tmp, sizeof tmp);
     float p[16], b[4], s1[16];
-    RunCheckpoint ck = {p, 15, b, 4, NULL, NULL, 0, 0, 0};
+    RunCheckpoint ck = {p, 15, b, 4, NULL, NULL, 0, 0, 0, 0, 0, 0, 0};
     assert_int_equal(runfile_read_checkpoint(tmp, &ck, err, sizeof err), -1);
     assert_err_has(tmp, "no usable checkpoint", NULL);
 
@@ -697,6 +697,67 @@ static void test_checkpoint_errors(void **state)
     free_model(&m);
 }
 
+/* A checkpoint inside an epoch (a stop signal): its position and running
+ * sums come back exactly; runfile_suspend keeps the .tmp, marked
+ * interrupted; a later checkpoint at an epoch's end clears the position;
+ * and a file without the position (written before it existed) reads as
+ * an epoch's end. */
+static void test_checkpoint_position(void **state)
+{
+    (void)state;
+    char final[512], tmp[600], s[64];
+    test_tmpdir_path(final, sizeof final, "position.h5");
+    tmp_of(final, tmp, sizeof tmp);
+    Model m;
+    make_model(&m, 4, 5);
+    RunFile *rf = runfile_create(final, err, sizeof err);
+    if (!rf) fail_msg("create: %s", err);
+    append_epochs(rf, 1, 1);
+    write_checkpoint(rf, &m, NULL, NULL, 1);
+    RunCheckpoint mid = {m.params, m.t.n_params, m.buffers, m.t.n_buffers, NULL, NULL, 0, 107, 1,
+                         7, 0.1 + 0.2, 300, 1.5};
+    OK(runfile_write_checkpoint(rf, &mid, err, sizeof err));
+    OK(runfile_suspend(rf, err, sizeof err));
+    assert_true(exists(tmp));
+    assert_false(exists(final));
+    rf = runfile_open(tmp, err, sizeof err);
+    if (!rf) fail_msg("open: %s", err);
+    OK(runfile_read_attr_string(rf, "status", s, sizeof s, err, sizeof err));
+    assert_string_equal(s, "interrupted");
+    runfile_close(rf);
+
+    float *p = calloc((size_t)m.t.n_params, 4), *b = calloc((size_t)m.t.n_buffers, 4);
+    RunCheckpoint ck = {p, m.t.n_params, b, m.t.n_buffers, NULL, NULL, 0, 0, 0, 0, 0, 0, 0};
+    OK(runfile_read_checkpoint(tmp, &ck, err, sizeof err));
+    assert_int_equal(ck.epoch, 1);
+    assert_int_equal(ck.step, 107);
+    assert_int_equal(ck.batch, 7);
+    assert_true(ck.train_loss_sum == 0.1 + 0.2);   /* all 64 bits */
+    assert_int_equal(ck.train_correct, 300);
+    assert_true(ck.epoch_seconds == 1.5);
+    assert_memory_equal(p, m.params, (size_t)m.t.n_params * 4);
+
+    rf = runfile_resume(final, 1, err, sizeof err);   /* status back to running */
+    if (!rf) fail_msg("resume: %s", err);
+    append_epochs(rf, 2, 2);
+    write_checkpoint(rf, &m, NULL, NULL, 2);
+    runfile_close(rf);
+    OK(runfile_read_checkpoint(tmp, &ck, err, sizeof err));
+    assert_int_equal(ck.epoch, 2);
+    assert_int_equal(ck.batch, 0);
+    assert_int_equal(ck.train_correct, 0);
+    assert_true(ck.train_loss_sum == 0 && ck.epoch_seconds == 0);
+
+    const char *position[] = {"batch", "train_loss_sum", "train_correct", "epoch_seconds"};
+    for (int i = 0; i < 4; i++) delete_attr(tmp, "checkpoint", position[i]);
+    ck.batch = 9;
+    OK(runfile_read_checkpoint(tmp, &ck, err, sizeof err));
+    assert_int_equal(ck.epoch, 2);
+    assert_int_equal(ck.batch, 0);
+    free(p), free(b);
+    free_model(&m);
+}
+
 /* ---- forged files: what a damaged or hand-edited .tmp may hold ---------- */
 
 /* A .tmp after `epochs` epochs with a checkpoint after the last one. */
@@ -713,7 +774,7 @@ static void write_interrupted(const char *final, const Model *m, int epochs)
 static int read_back_checkpoint(const char *path, const Model *m)
 {
     float *p = calloc((size_t)m->t.n_params, 4), *b = calloc((size_t)m->t.n_buffers, 4);
-    RunCheckpoint ck = {p, m->t.n_params, b, m->t.n_buffers, NULL, NULL, 0, 0, 0};
+    RunCheckpoint ck = {p, m->t.n_params, b, m->t.n_buffers, NULL, NULL, 0, 0, 0, 0, 0, 0, 0};
     int rc = runfile_read_checkpoint(path, &ck, err, sizeof err);
     free(p), free(b);
     return rc;
@@ -765,6 +826,20 @@ static void test_checkpoint_validation(void **state)
     write_interrupted(final, &m, 2);
     poke_first(tmp, "/checkpoint/buffers", INFINITY);
     expect_checkpoint_refused(tmp, &m, "/checkpoint/buffers", "not finite");
+
+    /* The position inside an epoch: integers and finite sums >= 0. */
+    write_interrupted(final, &m, 2);
+    set_checkpoint_int(tmp, "batch", -3);
+    expect_checkpoint_refused(tmp, &m, "'batch' (-3)", "must be >= 0");
+    write_interrupted(final, &m, 2);
+    retype_attr(tmp, "checkpoint", "batch", 4.0);
+    expect_checkpoint_refused(tmp, &m, "/checkpoint attribute 'batch'", "not an integer");
+    write_interrupted(final, &m, 2);
+    retype_attr(tmp, "checkpoint", "train_loss_sum", NAN);
+    expect_checkpoint_refused(tmp, &m, "'train_loss_sum' is nan", "finite number >= 0");
+    write_interrupted(final, &m, 2);
+    set_checkpoint_int(tmp, "train_correct", -1);
+    expect_checkpoint_refused(tmp, &m, "'train_correct' (-1)", "must be >= 0");
     free_model(&m);
 }
 
@@ -970,6 +1045,7 @@ int main(void)
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_wrong_model),
         cmocka_unit_test(test_checkpoint_errors),
+        cmocka_unit_test(test_checkpoint_position),
         cmocka_unit_test(test_attr_errors_and_visit),
         cmocka_unit_test(test_checkpoint_validation),
         cmocka_unit_test(test_shape_bounds),

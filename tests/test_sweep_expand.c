@@ -279,6 +279,12 @@ static void test_queue_and_board_single(void **state)
     assert_int_equal((int)trial_queue_add_failure(&q), 1);
     assert_int_equal((int)trial_queue_add_failure(&q), 2);
     assert_int_equal((int)trial_queue_failures(&q), 2);
+    assert_false(trial_queue_stopped(&q));
+    trial_queue_stop(&q);
+    trial_queue_stop(&q);                                              /* twice: still one mark */
+    assert_true(trial_queue_stopped(&q));
+    assert_int_equal((int)trial_queue_next(&q), 5);                    /* the counters are apart */
+    assert_int_equal((int)trial_queue_failures(&q), 2);
     trial_queue_close(&q);
     double initial[2 * 3] = {0.1, NAN, 0.3, NAN, NAN, 0.6};           /* [epoch][trial] */
     PruneBoard b;

@@ -25,6 +25,7 @@
 #include "progress.h"
 #include "prune_board.h"
 #include "runfile.h"
+#include "stop_signals.h"
 #include "sweep_config.h"
 #include "sweep_log.h"
 #include "sweep_table.h"
@@ -37,6 +38,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: sweeprun sweep FILE.ini [--dry-run] [--quiet | --verbose] [--no-live] [--status-every SECONDS]\n"
+        "                            [--stop-signals LIST]\n"
         "       mpirun -np N sweeprun sweep FILE.ini\n"
         "\n"
         "Runs every trial of the sweep once, one HDF5 run file per trial in the sweep's out folder.\n"
@@ -49,6 +51,10 @@ static void usage(FILE *f)
         "  --status-every SECONDS\n"
         "              when stdout is not a terminal: a one-line summary this often (default 60; 0: none)\n"
         "\n"
+        "  --stop-signals LIST  signals that stop the sweep: trials in flight checkpoint after their current\n"
+        "              step and are marked interrupted, no new trial starts (default " STOP_SIGNALS_DEFAULT ";\n"
+        "              'none': no handler). A second SIGINT stops at once\n"
+        "\n"
         "On a terminal, rank 0 shows a live table (totals, running trials, best so far, ETA); in logs,\n"
         "one line per trial start and end. Every event also goes to OUT/events.jsonl (docs/events.md);\n"
         "`sweeprun status OUT` reads it from another shell.\n"
@@ -56,7 +62,8 @@ static void usage(FILE *f)
         "Format of sweep files: docs/sweep-files.md. Bad files: one 'FILE:LINE: message' per problem,\n"
         "exit code 2, nothing run.\n"
         "exit codes: 0 every trial finished (complete, pruned or diverged), 1 a trial failed, has an\n"
-        "unreadable run file, or the sweep stopped at max_failures, 2 bad input\n");
+        "unreadable run file, or the sweep stopped at max_failures, 2 bad input, 143 stopped by a stop\n"
+        "signal (trials in flight checkpointed; rerun the same command to continue), 130 a second SIGINT\n");
 }
 
 /* ---- the plan: file, dataset, trials --------------------------------------- */
@@ -225,7 +232,7 @@ static int lock_out(const char *out, int *fd, char *err, int err_size)
 
 /* Outcome codes per trial, summed over ranks at the end (each trial is
  * run by one group, whose first rank writes its code). */
-enum { RAN_NOT = 0, RAN_COMPLETE, RAN_DIVERGED, RAN_FAILED, RAN_PRUNED, RAN_CODES };
+enum { RAN_NOT = 0, RAN_COMPLETE, RAN_DIVERGED, RAN_FAILED, RAN_PRUNED, RAN_INTERRUPTED, RAN_CODES };
 
 typedef struct Sweep {
     const ProcessGroup *world, *group;
@@ -242,6 +249,11 @@ typedef struct Sweep {
     int nccl_ready, nccl_device;
     int cuda_index;                /* the trial in flight's device (-1: the CPU) */
     char prune_reason[256];        /* why the trial in flight was pruned ("" if it was not) */
+    /* Stopping on a signal: this rank must stop (a signal here, or the
+     * queue's stop mark), it has set the mark, when it last read it; and,
+     * after the work, whether any rank stopped. */
+    int stopping, marked, stopped;
+    double mark_read_at;
 } Sweep;
 
 static void on_start(void *user, const Trainer *t, int start_epoch)
@@ -272,6 +284,47 @@ static int on_epoch(void *user, const EpochStats *st)
                  "validation accuracy %.2f%% is below the median %.2f%% of the other %s trials", 100 * st->val_accuracy,
                  100 * median, x->model);
     return prune;
+}
+
+/* How often a group's first rank reads the queue's stop mark while it
+ * trains: a signal that reached other ranks only stops this group within
+ * this many seconds. Between reads a step costs one clock read (35-110 ns
+ * measured). A read is an MPI_Fetch_and_op on rank 0's window: 0.6-0.8 us
+ * on the shared 2-core machine (Open MPI 4.1.4, osc/sm, 2 ranks, 100,000
+ * reads), so reading it every step (a gecco step is about 2.4 ms) would
+ * cost little too; the clock keeps the cost independent of the transport
+ * (across nodes a fetch may wait until rank 0 enters MPI). */
+#define STOP_MARK_READ_SECONDS 0.05
+
+enum { MARK_UNREAD, MARK_EVERY_SO_OFTEN, MARK_NOW };
+
+/* Whether this rank must stop: a stop signal reached it (it then sets the
+ * queue's stop mark, once, for the other groups), or another rank set the
+ * mark (read as `read` says: not at all, at most every
+ * STOP_MARK_READ_SECONDS, or now). */
+static int sweep_stopping(Sweep *s, int read)
+{
+    if (!s->stopping && stop_signal_caught()) s->stopping = 1;
+    if (s->stopping && !s->marked) {
+        trial_queue_stop(&s->queue);
+        s->marked = 1;
+    }
+    if (s->stopping || read == MARK_UNREAD) return s->stopping;
+    double now = now_seconds();
+    if (read == MARK_NOW || now - s->mark_read_at >= STOP_MARK_READ_SECONDS) {
+        s->mark_read_at = now;
+        s->stopping = trial_queue_stopped(&s->queue);
+    }
+    return s->stopping;
+}
+
+/* Trainer.stop_requested in a sweep. Every rank asks its own signal; a
+ * group's first rank also reads the stop mark (the step's all-reduce
+ * tells the others). */
+static int trial_stop_requested(void *user)
+{
+    Sweep *s = user;
+    return sweep_stopping(s, s->group->rank == 0 ? MARK_EVERY_SO_OFTEN : MARK_UNREAD);
 }
 
 /* The dataset as this trial sees it (train_subset/test_subset of the one
@@ -339,28 +392,33 @@ static int run_one(Sweep *s, const SweepTrial *x)
     if (trial_hold_out(cfg, &view, &split, err, sizeof err)) comm_abort(s->world, 1, "sweep: trial %s: %s", x->id, err);
     TrialHooks hooks = {.user = s, .on_start = on_start, .on_epoch = on_epoch};
     TrialSpec spec = {.cfg = cfg, .group = s->group, .data = &split, .cuda_index = cuda_index, .threads = threads,
-                      .command = s->command, .resume = 1, .use_nccl = use_nccl, .hooks = &hooks};
+                      .command = s->command, .resume = 1, .use_nccl = use_nccl, .hooks = &hooks,
+                      .stop_requested = trial_stop_requested, .stop_user = s};
     trial_run(&spec, &o);
     dataset_free(&split);
     if (lead) report_result(s, &o, now_seconds() - started);
-    if (lead && o.start_epoch > 0) s->resumed[x->index] = 1;   /* summed over ranks at the end */
+    if (lead && o.resumed) s->resumed[x->index] = 1;   /* summed over ranks at the end */
     if (!o.started) return RAN_FAILED;
     switch (o.status) {
     case RUN_COMPLETE: return RAN_COMPLETE;
     case RUN_DIVERGED: return RAN_DIVERGED;
     case RUN_PRUNED: return RAN_PRUNED;
+    case RUN_INTERRUPTED: return RAN_INTERRUPTED;
     default: return RAN_FAILED;
     }
 }
 
-/* Take tickets until the list is done (or too many trials failed). */
+/* Take tickets until the list is done (or too many trials failed, or a
+ * stop signal came: no trial starts after it). */
 static void work(Sweep *s, const int *todo, int n_todo)
 {
     int lead = s->group->rank == 0;
     int limit = s->plan->sf.max_failures;
     for (;;) {
         long long ticket = -1;
-        if (lead && (limit < 0 || trial_queue_failures(&s->queue) <= limit)) ticket = trial_queue_next(&s->queue);
+        if (!lead) sweep_stopping(s, MARK_UNREAD);   /* a signal here: set the mark for the lead */
+        if (lead && !sweep_stopping(s, MARK_NOW) && (limit < 0 || trial_queue_failures(&s->queue) <= limit))
+            ticket = trial_queue_next(&s->queue);
         comm_broadcast_bytes(s->group, &ticket, sizeof ticket, 0);
         if (ticket < 0 || ticket >= n_todo) return;
         const SweepTrial *x = &s->plan->trials.items[todo[ticket]];
@@ -391,7 +449,8 @@ static void print_summary(const Sweep *s, const TrialScan *scans, double seconds
             unfinished++;
     }
     int unreadable = earlier[TRIAL_UNREADABLE];
-    int skipped = n - not_run - unreadable - ran[RAN_COMPLETE] - ran[RAN_DIVERGED] - ran[RAN_FAILED] - ran[RAN_PRUNED];
+    int skipped = n - not_run - unreadable - ran[RAN_COMPLETE] - ran[RAN_DIVERGED] - ran[RAN_FAILED] - ran[RAN_PRUNED]
+                  - ran[RAN_INTERRUPTED];
     printf("\nsweep %s: %d trial%s on %d rank%s (%d per trial) in %.1f s\n", p->sf.name, n, n == 1 ? "" : "s",
            s->world->size, s->world->size == 1 ? "" : "s", s->group->size, seconds);
     printf("  complete  %d\n  pruned    %d\n  diverged  %d\n  failed    %d\n", ran[RAN_COMPLETE], ran[RAN_PRUNED],
@@ -414,7 +473,13 @@ static void print_summary(const Sweep *s, const TrialScan *scans, double seconds
             if (scans[i].state == TRIAL_UNREADABLE) printf("    %s\n", scans[i].note);
     }
     if (resumed) printf("  resumed   %d (continued from their checkpoint)\n", resumed);
-    if (not_run)
+    if (ran[RAN_INTERRUPTED])
+        printf("  interrupted %d (stopped by a signal, checkpoint written: rerun the same command to continue them)\n",
+               ran[RAN_INTERRUPTED]);
+    if (not_run && s->stopped)
+        printf("  not run   %d (stopped by a signal before they started: rerun the same command to run them)\n",
+               not_run);
+    else if (not_run)
         printf("  not run   %d (stopped: more than max_failures = %d trials failed or diverged)\n", not_run,
                p->sf.max_failures);
     printf("run files: %s/ (%d finished, %d unfinished)\n", p->sf.out, finished, unfinished);
@@ -423,13 +488,12 @@ static void print_summary(const Sweep *s, const TrialScan *scans, double seconds
 /* ---- the command -------------------------------------------------------------------------- */
 
 
-/* Rank 0 prepares the out folder and reads what is done; every rank gets
- * the trial states. 0 ok, -1 (on every rank) after the message. */
-static int prepare_out(const ProcessGroup *world, Plan *p, TrialScan *scans, double *board, PruneSpan span,
-                       int *lock_fd)
+/* The job must split into groups of ranks_per_trial: checked on every
+ * rank before anything is written. 0 ok, -1 (on every rank) after the
+ * message. */
+static int check_job_size(const ProcessGroup *world, const Plan *p)
 {
-    char err[1200] = "";
-    int n = p->trials.count;
+    char err[600] = "";
     int k = p->sf.ranks_per_trial;
     if (k > world->size)
         snprintf(err, sizeof err, "%s:%d: ranks_per_trial: %d needs a job of at least %d ranks (mpirun -np N, N a "
@@ -437,7 +501,55 @@ static int prepare_out(const ProcessGroup *world, Plan *p, TrialScan *scans, dou
     else if (world->size % k)
         snprintf(err, sizeof err, "%s:%d: ranks_per_trial: %d does not divide the %d ranks of this job",
                  p->sf.path, p->sf.line_ranks, k, world->size);
-    if (!err[0] && world->rank == 0 && !make_dirs(p->sf.out, err, sizeof err) && !lock_out(p->sf.out, lock_fd, err, sizeof err))
+    return comm_agree(world, err[0] ? err : NULL) ? -1 : 0;
+}
+
+/* Whether a trial of the plan sums its gradients with NCCL on a group
+ * like this one (run_one's rule: allreduce = nccl, or a GPU group). */
+static int plan_needs_nccl(const Plan *p, const ProcessGroup *world, const ProcessGroup *group)
+{
+    TrainConfig *cfg = xmalloc(sizeof *cfg);
+    char err[1024];
+    int cuda_index, needs = 0;
+    for (int i = 0; i < p->trials.count && !needs; i++) {
+        const SweepTrial *x = &p->trials.items[i];
+        /* A trial that does not resolve is run_one's to report. */
+        if (sweep_trial_config(&p->ctx, x->settings, x->n_settings, cfg, NULL, err, sizeof err)
+            || trial_resolve_device(cfg, world, &cuda_index, NULL, 0, err, sizeof err))
+            continue;
+        needs = cfg->allreduce == ALLREDUCE_NCCL || (cuda_index >= 0 && group->size > 1);
+    }
+    free(cfg);
+    return needs;
+}
+
+/* NCCL for the groups, when a trial needs it, before anything is written:
+ * a job that cannot use it (two ranks on one GPU, no GPU, a build
+ * without NCCL) is bad input, reported once, by the first rank that
+ * found it, not a failure of every trial. 0 ok, -1 (every rank). */
+static int start_nccl(const ProcessGroup *world, ProcessGroup *group, const Plan *p, int *ready, int *device)
+{
+    char why[900], err[1000] = "";
+    int failed = 0;
+    if (comm_allreduce_max_int(world, plan_needs_nccl(p, world, group))) {
+        failed = comm_nccl_init(group, device, why, sizeof why) != 0;
+        if (failed) snprintf(err, sizeof err, "sweep: allreduce nccl: %s", why);
+        *ready = !failed;
+    }
+    /* The lowest failing rank speaks (its group's verdict is its ranks'). */
+    int first = comm_allreduce_max_int(world, failed ? world->size - world->rank : 0);
+    int speaker = first && world->rank == world->size - first;
+    return comm_agree(world, speaker ? err : NULL) ? -1 : 0;
+}
+
+/* Rank 0 prepares the out folder and reads what is done; every rank gets
+ * the trial states. 0 ok, -1 (on every rank) after the message. */
+static int prepare_out(const ProcessGroup *world, Plan *p, TrialScan *scans, double *board, PruneSpan span,
+                       int *lock_fd)
+{
+    char err[1200] = "";
+    int n = p->trials.count;
+    if (world->rank == 0 && !make_dirs(p->sf.out, err, sizeof err) && !lock_out(p->sf.out, lock_fd, err, sizeof err))
         scan_trials(p, scans, board, span);
     if (comm_agree(world, err[0] ? err : NULL)) return -1;
     int *states = xmalloc((size_t)n * sizeof *states);
@@ -472,16 +584,28 @@ static int open_log(const ProcessGroup *world, const ProcessGroup *group, Sweep 
     return comm_agree(world, err[0] ? err : NULL) ? -1 : 0;
 }
 
-static const char *const ran_names[RAN_CODES] = {"not_run", "complete", "diverged", "failed", "pruned"};
+static const char *const ran_names[RAN_CODES] = {"not_run", "complete", "diverged", "failed", "pruned",
+                                                 "interrupted"};
 
 static int run_sweep(const ProcessGroup *world, Plan *p, const ViewOptions *view, const char *command)
 {
     int n = p->trials.count;
+    if (check_job_size(world, p)) return EXIT_BAD_INPUT;
+    ProcessGroup group;
+    char err[256];
+    if (comm_split(world, p->sf.ranks_per_trial, &group, err, sizeof err))
+        comm_abort(world, 1, "sweep: %s", err);     /* checked in check_job_size */
+    int nccl_ready = 0, nccl_device = -1;
+    if (start_nccl(world, &group, p, &nccl_ready, &nccl_device)) {
+        comm_group_free(&group);
+        return EXIT_BAD_INPUT;
+    }
     PruneSpan span = prune_board_span(&p->sf.prune, p->trials.max_epochs);   /* size checked in make_plan */
     TrialScan *scans = xcalloc((size_t)n, sizeof *scans);
     double *board = world->rank == 0 ? xmalloc(((size_t)n * span.count + 1) * sizeof *board) : NULL;
     int lock_fd = -1;
     if (prepare_out(world, p, scans, board, span, &lock_fd)) {
+        comm_group_free(&group);
         free(scans);
         free(board);
         return EXIT_BAD_INPUT;
@@ -489,11 +613,8 @@ static int run_sweep(const ProcessGroup *world, Plan *p, const ViewOptions *view
     int *todo = xmalloc((size_t)n * sizeof *todo), n_todo = 0;
     for (int i = 0; i < n; i++)
         if (!trial_state_finished(scans[i].state)) todo[n_todo++] = i;
-    ProcessGroup group;
-    char err[256];
-    if (comm_split(world, p->sf.ranks_per_trial, &group, err, sizeof err))
-        comm_abort(world, 1, "sweep: %s", err);     /* checked in prepare_out */
-    Sweep s = {.world = world, .group = &group, .plan = p, .started = now_seconds()};
+    Sweep s = {.world = world, .group = &group, .plan = p, .started = now_seconds(), .nccl_ready = nccl_ready,
+               .nccl_device = nccl_device};
     if (open_log(world, &group, &s)) {
         if (lock_fd >= 0) close(lock_fd);
         comm_group_free(&group);
@@ -524,15 +645,18 @@ static int run_sweep(const ProcessGroup *world, Plan *p, const ViewOptions *view
     work(&s, todo, n_todo);
     comm_allreduce_sum_int(world, s.outcome, n);
     comm_allreduce_sum_int(world, s.resumed, n);
-    int failures = 0, not_run = 0;
+    s.stopped = comm_allreduce_max_int(world, s.stopping);
+    int failures = 0, not_run = 0, interrupted = 0;
     for (int i = 0; i < n_todo; i++) {
         failures += s.outcome[todo[i]] == RAN_FAILED;
         not_run += s.outcome[todo[i]] == RAN_NOT;
+        interrupted += s.outcome[todo[i]] == RAN_INTERRUPTED;
     }
     for (int i = 0; i < n; i++) not_run += scans[i].state == TRIAL_UNREADABLE;   /* never done here */
     prune_board_close(&s.board);
     trial_queue_close(&s.queue);
-    int rc = failures || not_run ? EXIT_FAILED : EXIT_OK;
+    /* Stopped by a signal with work left: a rerun continues it. */
+    int rc = s.stopped && (interrupted || not_run) ? EXIT_INTERRUPTED : failures || not_run ? EXIT_FAILED : EXIT_OK;
     if (world->rank == 0) {
         sweep_watch_stop(watch);
         int ran[RAN_CODES] = {0};
@@ -556,11 +680,15 @@ static int run_sweep(const ProcessGroup *world, Plan *p, const ViewOptions *view
 static int sweep_main(const ProcessGroup *world, int argc, char **argv)
 {
     const char *path = NULL;
-    int dry = 0, help = 0;
+    int dry = 0, help = 0, took;
     ViewOptions view = {.status_every = 60};
-    char err[512] = "";
+    char err[512] = "", why[400];
+    StopSignals stops;
+    stop_signals_parse(STOP_SIGNALS_DEFAULT, &stops, why, sizeof why);
     for (int i = 1; i < argc && !err[0]; i++) {
-        if (!strcmp(argv[i], "--dry-run")) dry = 1;
+        if ((took = stop_signals_take_flag(argc, argv, &i, &stops, why, sizeof why)) != 0) {
+            if (took < 0) snprintf(err, sizeof err, "sweep: %s", why);
+        } else if (!strcmp(argv[i], "--dry-run")) dry = 1;
         else if (!strcmp(argv[i], "--quiet")) view.quiet = 1;
         else if (!strcmp(argv[i], "--verbose")) view.verbose = 1;
         else if (!strcmp(argv[i], "--no-live")) view.no_live = 1;
@@ -585,6 +713,7 @@ static int sweep_main(const ProcessGroup *world, int argc, char **argv)
     }
     if (!err[0] && !path) snprintf(err, sizeof err, "sweep: expected a sweep file (usage: sweeprun sweep FILE.ini [--dry-run])");
     if (comm_agree(world, err[0] ? err : NULL)) return EXIT_BAD_INPUT;
+    if (!dry) stop_signals_install(&stops);
     Plan *p = xmalloc(sizeof *p);
     make_plan(path, p);
     int rc;

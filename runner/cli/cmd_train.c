@@ -13,6 +13,9 @@
 #include "commands.h"
 #include "config.h"
 #include "progress.h"
+#include "run_record.h"
+#include "runfile.h"
+#include "stop_signals.h"
 #include "trial.h"
 
 /* "  --batch-size B         help": the flag is the key with '-' for '_'. */
@@ -42,12 +45,19 @@ static void usage(FILE *f)
         "  --set KEY=VALUE         any of the above by key, or a model option (feature_length, graph, ...;\n"
         "                          see 'sweeprun models')\n"
         "  --quiet                 no per-epoch lines\n"
+        "  --stop-signals LIST     signals that stop training after the current step with a checkpoint\n"
+        "                          (default " STOP_SIGNALS_DEFAULT "; 'none': no handler). A second SIGINT stops at once\n"
         "\n"
-        "exit codes: 0 complete, 1 failed, 2 bad input, 3 diverged (the run file is kept)\n");
+        "An interrupted run (its --out FILE.tmp, killed or stopped by a signal) continues from its last\n"
+        "checkpoint when the same command is run again; a FILE.tmp of another configuration is refused.\n"
+        "\n"
+        "exit codes: 0 complete, 1 failed, 2 bad input, 3 diverged (the run file is kept),\n"
+        "143 stopped by a stop signal (checkpoint written; rerun the same command to continue),\n"
+        "130 a second SIGINT (stopped at once; a rerun continues from the last complete checkpoint)\n");
 }
 
 /* Build the config from the command line; -1 with the reason in err. */
-static int parse_train_args(int argc, char **argv, TrainConfig *cfg, int *quiet, int *help,
+static int parse_train_args(int argc, char **argv, TrainConfig *cfg, int *quiet, int *help, StopSignals *stops,
                             char *err, int err_size)
 {
     CliPairs pairs = {0};
@@ -61,6 +71,12 @@ static int parse_train_args(int argc, char **argv, TrainConfig *cfg, int *quiet,
             *quiet = 1;
             continue;
         }
+        int took = stop_signals_take_flag(argc, argv, &i, stops, why, sizeof why);
+        if (took < 0) {
+            snprintf(err, err_size, "train: %.1000s", why);
+            return -1;
+        }
+        if (took) continue;
         if (!strcmp(argv[i], "--data-parallel")) {  /* a switch: --data-parallel=false also works */
             if (pairs.n == CLI_MAX_PAIRS) {
                 snprintf(err, err_size, "train: too many options (at most %d)", CLI_MAX_PAIRS);
@@ -163,6 +179,81 @@ static int on_epoch(void *user, const EpochStats *st)
 }
 
 
+/* The value of key (key_len characters) in a configuration text of
+ * "key=value" lines, its length in *len; NULL when the text has no such key. */
+static const char *text_value(const char *text, const char *key, size_t key_len, size_t *len)
+{
+    for (const char *line = text; *line;) {
+        size_t n = strcspn(line, "\n");
+        if (n > key_len && line[key_len] == '=' && !strncmp(line, key, key_len)) {
+            *len = n - key_len - 1;
+            return line + key_len + 1;
+        }
+        line += n + (line[n] == '\n');
+    }
+    return NULL;
+}
+
+/* The first key of text a whose value in text b differs (or is missing):
+ * "key: A there, B here" (swap: a is here). 0 when there is none. */
+static int key_differing(const char *a, const char *b, int swap, char *out, int size)
+{
+    for (const char *line = a; *line;) {
+        size_t n = strcspn(line, "\n"), key = strcspn(line, "="), len_b = 5;
+        if (key < n) {
+            size_t len_a = n - key - 1;
+            const char *va = line + key + 1, *vb = text_value(b, line, key, &len_b);
+            if (!vb || len_b != len_a || strncmp(vb, va, len_a)) {
+                if (!vb) vb = "unset";
+                if (swap) snprintf(out, size, "%.*s: %.*s there, %.*s here", (int)key, line, (int)len_b, vb, (int)len_a, va);
+                else snprintf(out, size, "%.*s: %.*s there, %.*s here", (int)key, line, (int)len_a, va, (int)len_b, vb);
+                return 1;
+            }
+        }
+        line += n + (line[n] == '\n');
+    }
+    return 0;
+}
+
+static void first_difference(const char *there, const char *here, char *out, int size)
+{
+    if (!key_differing(there, here, 0, out, size) && !key_differing(here, there, 1, out, size))
+        snprintf(out, size, "the same keys in another order");
+}
+
+/* An interrupted run at --out (FILE.tmp) continues when the command is
+ * run again (trial_run resumes it), but only as the run it was: the same
+ * configuration text and rank count. Another one is refused before
+ * anything is written. A .tmp without a readable configuration (killed
+ * before its first flush, damaged) is left to trial_run, which starts
+ * afresh (keeping it as FILE.bad-N when it holds finished epochs). */
+static int check_interrupted_run(const TrainConfig *cfg, int ranks, char *err, int err_size)
+{
+    char tmp[CONFIG_PATH_MAX + 8], why[600], there[8192], here[8192], diff[600];
+    if (runfile_tmp_path(cfg->out, tmp, sizeof tmp) || access(tmp, F_OK)) return 0;
+    if (runfile_is_being_written(tmp)) {
+        snprintf(err, err_size, "train: %.900s: another process is writing this run (it holds the file locked)", tmp);
+        return -1;
+    }
+    RunFile *rf = runfile_open(tmp, why, sizeof why);
+    if (!rf) return 0;
+    int64_t their_ranks = 1;
+    int readable = runfile_read_attr_string(rf, "config", there, sizeof there, why, sizeof why) == 0
+                   && (!runfile_has_attr(rf, "ranks_per_trial")
+                       || runfile_read_attr_int64(rf, "ranks_per_trial", &their_ranks, why, sizeof why) == 0);
+    runfile_close(rf);
+    if (!readable) return 0;
+    config_to_text(cfg, here, sizeof here);
+    if (strcmp(there, here)) first_difference(there, here, diff, sizeof diff);
+    else if (their_ranks != ranks)
+        snprintf(diff, sizeof diff, "%lld data-parallel ranks there, %d here", (long long)their_ranks, ranks);
+    else
+        return 0;
+    snprintf(err, err_size, "train: %.480s holds an interrupted run of another configuration (%.300s); run the "
+             "command that started it to continue it, or move the file away", tmp, diff);
+    return -1;
+}
+
 /* Everything a rank checks before training: the config, the device, the
  * run file name (first rank), the dataset, the batch split. 0 ok; -1 with
  * the reason in err (printed by comm_agree, so all ranks stop together). */
@@ -187,6 +278,7 @@ static int prepare(const ProcessGroup *world, TrainConfig *cfg, int *cuda_index,
                      "(choose another --out)", cfg->out);
             return -1;
         }
+        if (check_interrupted_run(cfg, cfg->data_parallel ? world->size : 1, err, err_size)) return -1;
     }
     char why[1024];
     if (dataset_load(cfg->dataset, cfg->train_subset, cfg->test_subset, data, why, sizeof why)) {
@@ -219,17 +311,37 @@ static void print_done(const TrialOutcome *out, const char *path)
     printf(", run file %s\n", path);
 }
 
+/* Trainer.stop_requested for `train`: a stop signal reached this rank. */
+static int signal_caught(void *user)
+{
+    (void)user;
+    return stop_signal_caught() != 0;
+}
+
+/* The first rank's report of an interrupted run. */
+static void print_interrupted(const TrialOutcome *out, const char *path)
+{
+    int signo = stop_signal_caught();
+    const TrainPosition *at = &out->stopped_at;
+    report_error("train: stopped by %s after step %d of epoch %d; checkpoint written to %s.tmp (status "
+                 "interrupted); run the same command again to continue", signo ? stop_signal_name(signo) : "a signal",
+                 at->batch, at->epoch + 1, path);
+}
+
 static int train_main(ProcessGroup *world, int argc, char **argv)
 {
     int lead = world->rank == 0;
     TrainConfig cfg;
     int quiet = 0, help = 0;
     char err[1024] = "";
-    int bad = parse_train_args(argc, argv, &cfg, &quiet, &help, err, sizeof err);
+    StopSignals stops;
+    stop_signals_parse(STOP_SIGNALS_DEFAULT, &stops, err, sizeof err);
+    int bad = parse_train_args(argc, argv, &cfg, &quiet, &help, &stops, err, sizeof err);
     if (comm_allreduce_max_int(world, help)) {
         if (lead) usage(stdout);
         return EXIT_OK;
     }
+    if (!bad) stop_signals_install(&stops);
     char note[400] = "";
     int cuda_index = -1;
     Dataset data;
@@ -260,8 +372,10 @@ static int train_main(ProcessGroup *world, int argc, char **argv)
     TrainView view = {.world = world, .cfg = &cfg, .data = &data, .threads = threads, .quiet = quiet,
                       .note = note};
     TrialHooks hooks = {.user = &view, .on_start = on_start, .on_batch = on_batch, .on_epoch = on_epoch};
+    /* resume: an interrupted run at --out (checked in prepare) continues. */
     TrialSpec spec = {.cfg = &cfg, .group = world, .data = &data, .cuda_index = cuda_index, .threads = threads,
-                      .command = command, .use_nccl = use_nccl, .hooks = &hooks};
+                      .command = command, .resume = 1, .use_nccl = use_nccl, .hooks = &hooks,
+                      .stop_requested = signal_caught};
     TrialOutcome out;
     trial_run(&spec, &out);
     dataset_free(&data);
@@ -272,10 +386,16 @@ static int train_main(ProcessGroup *world, int argc, char **argv)
     if (lead) {
         if (out.status == RUN_DIVERGED) report_error("train: diverged (%s); run file kept: %s", out.error, cfg.out);
         else if (out.status == RUN_FAILED) report_error("train: %s", out.error);
+        else if (out.status == RUN_INTERRUPTED) print_interrupted(&out, cfg.out);
         else if (!quiet)
             print_done(&out, cfg.out);
     }
-    return out.status == RUN_COMPLETE ? EXIT_OK : out.status == RUN_DIVERGED ? EXIT_DIVERGED : EXIT_FAILED;
+    switch (out.status) {
+    case RUN_COMPLETE: return EXIT_OK;
+    case RUN_DIVERGED: return EXIT_DIVERGED;
+    case RUN_INTERRUPTED: return EXIT_INTERRUPTED;
+    default: return EXIT_FAILED;
+    }
 }
 
 int cmd_train(int argc, char **argv)

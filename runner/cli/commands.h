@@ -11,6 +11,15 @@ enum {
     /* sweeprun status: 0 when the sweep is finished, else one of these */
     EXIT_STATUS_RUNNING = 5,      /* a sweep is running in the out folder now */
     EXIT_STATUS_UNFINISHED = 6,   /* none is, and trials are left (interrupted or stopped) */
+    /* train, sweep: stopped by a stop signal (--stop-signals; TERM, INT,
+     * USR1 by default); every trial in flight wrote a checkpoint at the
+     * step it stopped after and is marked interrupted: rerun the same
+     * command to continue. 143 = 128 + SIGTERM, what a shell reports for
+     * a process SIGTERM killed, so a job script that treats "killed by
+     * the time limit" as "requeue" handles this alike, whichever signal
+     * it was. A second SIGINT ends the process at once with 130 (no new
+     * checkpoint; the last complete one stays usable). */
+    EXIT_INTERRUPTED = 143,
 };
 
 int cmd_train(int argc, char **argv);

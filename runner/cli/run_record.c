@@ -275,6 +275,23 @@ int run_record_epoch(RunRecord *rec, const EpochStats *s, const Evaluation *ev, 
     return 0;
 }
 
+int run_record_interrupt(RunRecord *rec, const TrainPosition *at, const Model *m, const Optimizer *opt)
+{
+    RunFile *f = rec->file;
+    rec->file = NULL;
+    RunCheckpoint ck = {.params = m->params, .n_params = m->table.n_params,
+                        .buffers = m->buffers, .n_buffers = m->table.n_buffers,
+                        .state1 = opt->state1, .state2 = opt->state2, .n_state = opt->n,
+                        .step = opt->step, .epoch = at->epoch, .batch = at->batch,
+                        .train_loss_sum = at->loss_sum, .train_correct = at->correct,
+                        .epoch_seconds = at->seconds};
+    if (runfile_write_checkpoint(f, &ck, rec->err, sizeof rec->err)) {
+        runfile_close(f);
+        return -1;
+    }
+    return runfile_suspend(f, rec->err, sizeof rec->err);
+}
+
 int run_record_finish(RunRecord *rec, RunStatus status, const char *error_message)
 {
     char now[32];

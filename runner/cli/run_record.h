@@ -48,6 +48,14 @@ int run_record_epoch(RunRecord *rec, const EpochStats *s, const Evaluation *ev, 
 /* Write m's weights as the best epoch's (/best and the best_* attributes). */
 int run_record_best(RunRecord *rec, const Model *m, int epoch, double val_accuracy, double val_loss,
                     double test_accuracy);
+/* A run stopped by a stop signal at `at` (inside epoch at->epoch + 1,
+ * after at->batch of its steps): the checkpoint of that point (m, opt,
+ * position and running sums; /weights and the epoch rows stay those of
+ * the last finished epoch), then status "interrupted" and the .tmp is
+ * closed for a later resume. Releases the file either way. 0 ok, -1 with
+ * rec->err (a checkpoint whose rewrite did not complete reads as unusable,
+ * epoch -1, as after a kill in the middle of one). */
+int run_record_interrupt(RunRecord *rec, const TrainPosition *at, const Model *m, const Optimizer *opt);
 /* Final status and end time, then the rename to the final name. */
 int run_record_finish(RunRecord *rec, RunStatus status, const char *error_message);
 

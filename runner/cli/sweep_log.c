@@ -156,12 +156,17 @@ int sweep_log_trial_end(SweepEventLog *log, const char *sweep, const SweepTrial 
     cJSON_AddNumberToObject(ev, "epoch", ran ? o->last.epoch + 1 : o->start_epoch);
     cJSON_AddNumberToObject(ev, "epochs_run", o->epochs_run);
     cJSON_AddNumberToObject(ev, "start_epoch", o->start_epoch);
+    cJSON_AddBoolToObject(ev, "resumed", o->started && o->resumed);   /* also inside an epoch (start_epoch 0) */
     sweep_event_number(ev, "test_accuracy", ran ? o->last.test_accuracy : NAN);
     sweep_event_number(ev, "val_accuracy", ran ? o->last.val_accuracy : NAN);
     cJSON_AddNumberToObject(ev, "best_epoch", o->best_epoch);
     sweep_event_number(ev, "best_val_accuracy", o->best_epoch ? o->best_val_accuracy : NAN);
     sweep_event_number(ev, "best_epoch_test_accuracy", o->best_epoch ? o->best_epoch_test_accuracy : NAN);
     if (reason && reason[0]) cJSON_AddStringToObject(ev, "reason", reason);
+    if (o->started && o->status == RUN_INTERRUPTED) {   /* where the checkpoint was taken */
+        cJSON_AddNumberToObject(ev, "stopped_epoch", o->stopped_at.epoch + 1);
+        cJSON_AddNumberToObject(ev, "stopped_step", o->stopped_at.batch);
+    }
     if (o->error[0] && (!o->started || o->status == RUN_FAILED || o->status == RUN_DIVERGED))
         cJSON_AddStringToObject(ev, "error", o->error);
     sweep_event_number(ev, "seconds", seconds);

@@ -345,10 +345,14 @@ static void say_end(SweepWatch *w, const cJSON *ev, const StatusTrial *t)
     snprintf(head, sizeof head, "[rank %d] trial %d/%d %s", rank, t->index + 1, w->status.n_trials, t->id);
     if (t->best_epoch > 0)
         snprintf(best, sizeof best, "; best val %.2f%% at epoch %d", 100 * t->best_val, t->best_epoch);
-    const char *resumed = t->start_epoch ? " (resumed)" : "";
+    const char *resumed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev, "resumed")) ? " (resumed)" : "";
     switch (t->state) {
     case STATUS_DIVERGED: emit(w, "%s diverged: %s; run file kept", head, t->error); break;
     case STATUS_FAILED: emit(w, "%s failed: %s", head, t->error); break;
+    case STATUS_INTERRUPTED:
+        emit(w, "%s interrupted after step %d of epoch %d: checkpoint written, a rerun continues it", head,
+             (int)field(ev, "stopped_step"), (int)field(ev, "stopped_epoch"));
+        break;
     case STATUS_PRUNED: emit(w, "%s pruned after epoch %d: %s", head, t->epoch, field_text(ev, "reason")); break;
     case STATUS_STOPPED:
         emit(w, "%s stopped early: test accuracy %.2f%% after epoch %d%s%s", head, 100 * field(ev, "test_accuracy"),

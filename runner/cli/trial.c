@@ -1,5 +1,6 @@
 #include "trial.h"
 #include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 #include <omp.h>
@@ -57,17 +58,50 @@ static int restart_afresh(TrialSession *s, Trainer *t, const char *why, char *er
     return 0;
 }
 
+/* Where a checkpoint lets training continue, or a reason in why (naming
+ * tmp) when it does not fit the trial: epochs 0..epochs, and when it
+ * stands inside an epoch, a step of that epoch and sums its steps can
+ * have. */
+static int checkpoint_position(const RunCheckpoint *ck, const TrainConfig *cfg, int n_train, const char *tmp,
+                               TrainPosition *at, char *why, int why_size)
+{
+    int batches = n_train > 0 ? (n_train + cfg->batch_size - 1) / cfg->batch_size : 0;
+    long most_correct = ck->batch < batches ? (long)ck->batch * cfg->batch_size : n_train;
+    if (ck->epoch > cfg->epochs || (ck->epoch == 0 && ck->batch == 0)) {
+        snprintf(why, why_size, "%.600s: checkpoint after epoch %lld, the trial has epochs 1..%d", tmp,
+                 (long long)ck->epoch, cfg->epochs);
+        return -1;
+    }
+    if (ck->batch > 0 && (ck->epoch == cfg->epochs || ck->batch > batches || ck->train_correct > most_correct)) {
+        snprintf(why, why_size, "%.600s: checkpoint at step %lld (%lld correct) of epoch %lld, the trial has %d "
+                 "epochs of %d steps", tmp, (long long)ck->batch, (long long)ck->train_correct,
+                 (long long)ck->epoch + 1, cfg->epochs, batches);
+        return -1;
+    }
+    *at = (TrainPosition){.epoch = (int)ck->epoch, .batch = (int)ck->batch, .loss_sum = ck->train_loss_sum,
+                          .correct = (long)ck->train_correct, .seconds = ck->epoch_seconds};
+    return 0;
+}
+
 /* First rank: continue the .tmp from its checkpoint, once the whole .tmp
- * checks out (runfile_read_checkpoint, the trial's epochs, then
- * run_record_resume: trial id and attributes). Returns the epochs already
- * done (> 0), 0 to start afresh (no .tmp, or one that cannot be resumed),
- * -1 with err when the .tmp cannot be reopened or set aside. The model and
- * optimizer get the checkpoint. */
-static int open_resumed(TrialSession *s, Trainer *t, char *err, int err_size)
+ * checks out (runfile_read_checkpoint, the trial's epochs and steps, then
+ * run_record_resume: trial id and attributes). Returns 1 with *at (the
+ * epochs done and, inside the next one, the steps done) when it continues,
+ * 0 to start afresh (no .tmp, or one that cannot be resumed), -1 with err
+ * when the .tmp cannot be reopened or set aside. The model and optimizer
+ * get the checkpoint. */
+static int open_resumed(TrialSession *s, Trainer *t, TrainPosition *at, char *err, int err_size)
 {
     const TrainConfig *cfg = s->spec->cfg;
     char tmp[CONFIG_PATH_MAX + 8], why[1024];
-    if (runfile_tmp_path(cfg->out, tmp, sizeof tmp) || access(tmp, F_OK)) return 0;
+    if (runfile_tmp_path(cfg->out, tmp, sizeof tmp)) return 0;
+    struct stat st;
+    if (lstat(tmp, &st)) return 0;
+    if (S_ISLNK(st.st_mode)) {   /* never read, set aside or written through a link */
+        snprintf(err, err_size, "%.600s: is a symbolic link; run files are never written through one (remove it, "
+                 "or choose another --out)", tmp);
+        return -1;
+    }
     if (runfile_is_being_written(tmp)) {
         snprintf(err, err_size, "%.600s: another process is writing this run (it holds the file locked); "
                  "left as it is", tmp);
@@ -79,11 +113,7 @@ static int open_resumed(TrialSession *s, Trainer *t, char *err, int err_size)
                         .buffers = m->buffers, .n_buffers = m->table.n_buffers,
                         .state1 = o->state1, .state2 = o->state2, .n_state = o->n};
     int rc = runfile_read_checkpoint(tmp, &ck, why, sizeof why);
-    if (rc == 0 && (ck.epoch <= 0 || ck.epoch > cfg->epochs)) {
-        snprintf(why, sizeof why, "%.600s: checkpoint after epoch %lld, the trial has epochs 1..%d", tmp,
-                 (long long)ck.epoch, cfg->epochs);
-        rc = -1;
-    }
+    if (rc == 0) rc = checkpoint_position(&ck, cfg, s->spec->data->n_train, tmp, at, why, sizeof why);
     if (rc) return restart_afresh(s, t, why, err, err_size);
     rc = run_record_resume(&s->rec, cfg->out, cfg, ck.epoch);
     if (rc == RUN_RECORD_UNUSABLE) return restart_afresh(s, t, s->rec.err, err, err_size);
@@ -92,8 +122,10 @@ static int open_resumed(TrialSession *s, Trainer *t, char *err, int err_size)
         return -1;
     }
     o->step = (long)ck.step;
-    /* Killed between the checkpoint and /best: the checkpoint is the best. */
-    if (s->rec.best_from_checkpoint
+    /* Killed between the checkpoint and /best: the checkpoint is the best.
+     * (Only an epoch's end writes /best; a checkpoint inside an epoch
+     * follows one that did, or none.) */
+    if (s->rec.best_from_checkpoint && ck.batch == 0
         && run_record_best(&s->rec, m, s->rec.best_epoch, s->rec.best_val_accuracy, s->rec.best_val_loss,
                            s->rec.best_test_accuracy)) {
         snprintf(err, err_size, "%s", s->rec.err);
@@ -102,7 +134,7 @@ static int open_resumed(TrialSession *s, Trainer *t, char *err, int err_size)
         return -1;
     }
     t->early = s->rec.early;
-    return (int)ck.epoch;
+    return 1;
 }
 
 /* The first rank's checkpointed optimizer state and step to the others
@@ -113,6 +145,50 @@ static void share_optimizer(const ProcessGroup *g, Trainer *t)
     if (o->state1) comm_broadcast_float(g, o->state1, o->n, 0);
     if (o->state2) comm_broadcast_float(g, o->state2, o->n, 0);
     comm_broadcast_bytes(g, &o->step, sizeof o->step, 0);
+}
+
+/* First rank: the run file, continued from its checkpoint (when asked
+ * and there is one) or new. Returns 0 with *resumed and *at, or 1 when it
+ * could not be opened, 2 when the disk refused it (out->error says why). */
+static int open_run_file(TrialSession *s, Trainer *t, const char *device, int *resumed, TrainPosition *at,
+                         TrialOutcome *out)
+{
+    const TrialSpec *spec = s->spec;
+    TrainConfig *cfg = spec->cfg;
+    int done = spec->resume ? open_resumed(s, t, at, out->error, sizeof out->error) : 0;
+    if (done == 0 && run_record_open(&s->rec, cfg->out, cfg, spec->data, model_param_count(&t->model), device,
+                                     spec->threads, spec->command)) {
+        snprintf(out->error, sizeof out->error, "%s", s->rec.err);
+        done = -1;
+    }
+    *resumed = done > 0;
+    if (!*resumed) *at = (TrainPosition){0};   /* afresh: from the start, whatever a rejected checkpoint said */
+    return done < 0 ? 1 + (s->rec.disk_error != 0) : 0;
+}
+
+/* First rank, after training: the run file's last word (final status and
+ * rename, or the checkpoint of an interruption); out->status becomes
+ * RUN_FAILED when that cannot be written. */
+static void close_run_file(TrialSession *s, Trainer *t, TrialOutcome *out)
+{
+    const TrainConfig *cfg = s->spec->cfg;
+    if (out->status == RUN_INTERRUPTED) {
+        if (run_record_interrupt(&s->rec, &t->stopped_at, &t->model, &t->opt)) {
+            snprintf(out->error, sizeof out->error, "stopped by a signal, but writing its checkpoint failed: %.1000s",
+                     s->rec.err);
+            out->status = RUN_FAILED;
+        }
+        return;
+    }
+    const char *why = out->status == RUN_DIVERGED ? "loss became NaN or infinite" : s->io_failed ? s->rec.err : "";
+    if (s->io_failed) snprintf(out->error, sizeof out->error, "writing %.100s failed: %.1000s", cfg->out, s->rec.err);
+    if (run_record_finish(&s->rec, out->status, why)) {
+        size_t used = strlen(out->error);
+        snprintf(out->error + used, sizeof out->error - used, "%s%s", used ? "; " : "", s->rec.err);
+        out->status = RUN_FAILED;
+    } else if (out->status == RUN_DIVERGED) {
+        snprintf(out->error, sizeof out->error, "%s", why);
+    }
 }
 
 void trial_run(const TrialSpec *spec, TrialOutcome *out)
@@ -130,54 +206,41 @@ void trial_run(const TrialSpec *spec, TrialOutcome *out)
         snprintf(device + used, sizeof device - used, "; gradients summed with NCCL");
     }
     TrialSession s = {.spec = spec};
-    int start[2] = {0, 0};                  /* failed to open (1, 2), epochs done */
-    if (lead) {
-        int done = spec->resume ? open_resumed(&s, &t, out->error, sizeof out->error) : 0;
-        if (done == 0 && run_record_open(&s.rec, cfg->out, cfg, spec->data, model_param_count(&t.model),
-                                         device, spec->threads, spec->command)) {
-            snprintf(out->error, sizeof out->error, "%s", s.rec.err);
-            done = -1;
-        }
-        start[0] = done < 0 ? 1 + (s.rec.disk_error != 0) : 0;   /* 2: the disk refused the file */
-        start[1] = done > 0 ? done : 0;
-    }
-    comm_broadcast_bytes(g, start, sizeof start, 0);
-    if (start[0]) {
+    /* Failed to open (1, 2), resumed (0, 1), and where training continues. */
+    struct { int failed, resumed; TrainPosition at; } start = {0};
+    if (lead) start.failed = open_run_file(&s, &t, device, &start.resumed, &start.at, out);
+    comm_broadcast_bytes(g, &start, sizeof start, 0);
+    if (start.failed) {
         out->status = RUN_FAILED;
-        out->disk_error = start[0] == 2;
+        out->disk_error = start.failed == 2;
         trainer_free(&t);
         return;
     }
     out->started = 1;
-    out->start_epoch = start[1];
-    if (start[1] > 0) {
+    out->start_epoch = start.at.epoch;
+    out->resumed = start.resumed;
+    out->resumed_at = start.at;
+    if (start.resumed) {
         share_optimizer(g, &t);
         comm_broadcast_bytes(g, &t.early, sizeof t.early, 0);   /* every rank decides early stopping */
         trainer_weights_loaded(&t);   /* the checkpoint to the GPU copies, if any */
+        t.resume_at = start.at;
     }
     if (cfg->data_parallel) trainer_set_group(&t, g, spec->use_nccl);
+    t.stop_requested = spec->stop_requested;
+    t.stop_user = spec->stop_user;
     const TrialHooks *h = spec->hooks;
-    if (lead && h && h->on_start) h->on_start(h->user, &t, start[1]);
+    if (lead && h && h->on_start) h->on_start(h->user, &t, start.at.epoch);
     TrainObserver obs = {.user = &s, .on_batch = on_batch, .on_epoch = on_epoch};
     /* Only the first rank reports; the others train silently. */
-    out->status = trainer_run(&t, start[1], lead ? &obs : NULL, &out->last);
+    out->status = trainer_run(&t, start.at.epoch, lead ? &obs : NULL, &out->last);
     out->stopped_early = t.stopped_early;
+    out->stopped_at = t.stopped_at;
     s.rec.early_stopped = t.stopped_early;
     out->best_epoch = s.rec.best_epoch;
     out->best_val_accuracy = s.rec.best_val_accuracy;
     out->best_epoch_test_accuracy = s.rec.best_test_accuracy;
-    if (lead) {
-        const char *why = out->status == RUN_DIVERGED ? "loss became NaN or infinite"
-                          : s.io_failed ? s.rec.err : "";
-        if (s.io_failed) snprintf(out->error, sizeof out->error, "writing %.100s failed: %.1000s", cfg->out, s.rec.err);
-        if (run_record_finish(&s.rec, out->status, why)) {
-            size_t used = strlen(out->error);
-            snprintf(out->error + used, sizeof out->error - used, "%s%s", used ? "; " : "", s.rec.err);
-            out->status = RUN_FAILED;
-        } else if (out->status == RUN_DIVERGED) {
-            snprintf(out->error, sizeof out->error, "%s", why);
-        }
-    }
+    if (lead) close_run_file(&s, &t, out);
     /* Every rank ends with the first rank's verdict (a failed finish). */
     int verdict[2] = {(int)out->status, s.epochs_run};
     comm_broadcast_bytes(g, verdict, sizeof verdict, 0);

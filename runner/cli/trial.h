@@ -33,13 +33,21 @@ typedef struct TrialSpec {
     int resume;                     /* continue cfg->out's .tmp from its checkpoint when it has one */
     int use_nccl;                   /* sum gradients with NCCL (comm_nccl_init done on group) */
     const TrialHooks *hooks;
+    /* Asked on every rank after each step (Trainer.stop_requested): the
+     * group stops after the first step where any rank says yes, writes a
+     * checkpoint there and ends RUN_INTERRUPTED. NULL: never. */
+    int (*stop_requested)(void *user);
+    void *stop_user;
 } TrialSpec;
 
 typedef struct TrialOutcome {
     int started;                    /* 0: the run file could not be opened; nothing trained */
     int disk_error;                 /* not started because the disk refused the file (full, ...) */
     RunStatus status;
-    int start_epoch;                /* epochs already done when it started (resumed if > 0) */
+    int start_epoch;                /* epochs already done when it started */
+    int resumed;                    /* continued from a checkpoint (at an epoch's end or inside one) */
+    TrainPosition resumed_at;       /* where it continued (batch > 0: inside epoch start_epoch + 1) */
+    TrainPosition stopped_at;       /* RUN_INTERRUPTED: where it stopped and was checkpointed */
     int epochs_run;                 /* epochs trained now */
     int stopped_early;              /* early stopping ended it after this epoch (0: it did not) */
     int best_epoch;                 /* first rank: the best epoch by validation (0: none) */

@@ -11,8 +11,10 @@
 #include "model.h"
 #include "optim.h"
 
-/* PRUNED: stopped early by a sweep's pruning rule (see sweeps/prune_board.h). */
-typedef enum { RUN_COMPLETE = 0, RUN_DIVERGED = 1, RUN_FAILED = 2, RUN_PRUNED = 3 } RunStatus;
+/* PRUNED: stopped early by a sweep's pruning rule (see sweeps/prune_board.h).
+ * INTERRUPTED: stopped on request (Trainer.stop_requested: a stop signal)
+ * after the step in Trainer.stopped_at; not finished, to be continued. */
+typedef enum { RUN_COMPLETE = 0, RUN_DIVERGED = 1, RUN_FAILED = 2, RUN_PRUNED = 3, RUN_INTERRUPTED = 4 } RunStatus;
 const char *run_status_name(RunStatus s);
 
 typedef struct EpochStats {
@@ -32,6 +34,21 @@ typedef struct Evaluation {
     int *predictions;          /* count entries, owned */
     const unsigned char *labels;  /* the true labels (the dataset's, not owned) */
 } Evaluation;
+
+/* A point inside training: after `batch` optimizer steps of the 0-based
+ * epoch `epoch`, with that epoch's running training sums over all ranks
+ * (what its row's train_loss and train_accuracy are made of). Everything
+ * else a step depends on (permutation, augmentation counters, dropout
+ * offsets, learning rate) is a function of epoch and step, and the rest
+ * of the state is the model's and optimizer's, so a run continued from
+ * here takes exactly the steps it would have taken. */
+typedef struct TrainPosition {
+    int epoch;                 /* the epoch in progress (= epochs finished) */
+    int batch;                 /* its optimizer steps done; 0 = at its start */
+    double loss_sum;           /* sum of loss x images over those steps */
+    long correct;              /* correct training predictions over those steps */
+    double seconds;            /* wall time spent in the epoch so far */
+} TrainPosition;
 
 enum { TRAIN_GO_ON = 0, TRAIN_STOP_FAILED = 1, TRAIN_STOP_PRUNED = 2 };
 
@@ -70,6 +87,17 @@ typedef struct Trainer {
      * it ended the run, 0 when it did not. */
     EarlyStopState early;
     int stopped_early;
+    /* Stopping on request: asked on every rank after each optimizer
+     * step's own work and before its all-reduce, which carries the answer
+     * to the other ranks of the group, so all of them stop after the same
+     * step (the CUDA backend asks at its totals ticks). NULL: never. */
+    int (*stop_requested)(void *user);
+    void *stop_user;
+    /* resume_at (set before trainer_run): where in start_epoch training
+     * continues (batch 0 = at its start). stopped_at: where a run that
+     * returned RUN_INTERRUPTED stopped (host copies of the model and the
+     * optimizer are up to date for a checkpoint there). */
+    TrainPosition resume_at, stopped_at;
 } Trainer;
 
 /* Where cfg->device says to train: returns 0 for the CPU, 1 for CUDA device
@@ -107,8 +135,10 @@ void trainer_weights_loaded(Trainer *t);
  * use_nccl: sum gradients with NCCL (comm_nccl_init done on group). */
 void trainer_set_group(Trainer *t, const struct ProcessGroup *group, int use_nccl);
 void trainer_free(Trainer *t);
-/* Train cfg->epochs epochs starting at start_epoch. Returns the status;
- * the diverged case stops at the first non-finite loss. After each epoch
+/* Train cfg->epochs epochs starting at start_epoch (after
+ * t->resume_at.batch of its steps when that is > 0). Returns the status;
+ * the diverged case stops at the first non-finite loss, the interrupted
+ * one after the step where stop_requested said so (t->stopped_at). After each epoch
  * the validation split (when there is one) and the test set are scored;
  * the observer sees the test Evaluation and both in stats. Early stopping
  * ends the run as complete (t->stopped_early). */

@@ -12,7 +12,7 @@
 
 const char *run_status_name(RunStatus s)
 {
-    static const char *names[] = {"complete", "diverged", "failed", "pruned"};
+    static const char *names[] = {"complete", "diverged", "failed", "pruned", "interrupted"};
     return names[s];
 }
 
@@ -140,17 +140,42 @@ static void evaluate_epoch(Trainer *t, Evaluation *ev, EpochStats *s, double t0,
     s->train_images_per_second = t->data->n_train / train_seconds;
 }
 
+/* Where epoch `epoch` starts: at its beginning, or where a resumed run
+ * stopped inside it. */
+static TrainPosition epoch_start(const Trainer *t, int epoch, int start_epoch)
+{
+    TrainPosition at = {.epoch = epoch};
+    if (epoch != start_epoch || t->resume_at.batch <= 0) return at;
+    CHECK(t->resume_at.epoch == epoch, "trainer_run: resume_at is in epoch %d, the run starts at %d",
+          t->resume_at.epoch, epoch);
+    return t->resume_at;
+}
+
+/* Stopped on request after at's steps: remember where, and bring the
+ * host copies up to date for the checkpoint there. */
+static RunStatus stop_interrupted(Trainer *t, TrainPosition at, double t0)
+{
+    at.seconds = now_seconds() - t0;
+    t->stopped_at = at;
+    if (t->backend->to_host) t->backend->to_host(t);
+    return RUN_INTERRUPTED;
+}
+
 RunStatus trainer_run(Trainer *t, int start_epoch, const TrainObserver *obs, EpochStats *last)
 {
     const TrainConfig *cfg = t->cfg;
     int n = t->data->n_train;
     for (int epoch = start_epoch; epoch < cfg->epochs; epoch++) {
-        double t0 = now_seconds(), loss_sum = 0;
-        long correct = 0;
+        TrainPosition at = epoch_start(t, epoch, start_epoch);
+        /* A resumed epoch's row counts the time spent before the stop too. */
+        double t0 = now_seconds() - at.seconds;
         float lr = schedule_lr(&cfg->schedule, cfg->lr, epoch);
-        if (t->backend->epoch(t, epoch, lr, obs, t0, &loss_sum, &correct)) return RUN_DIVERGED;
+        int rc = t->backend->epoch(t, epoch, lr, obs, t0, &at);
+        if (rc < 0) return RUN_DIVERGED;
+        if (rc > 0) return stop_interrupted(t, at, t0);
         double train_seconds = now_seconds() - t0;
-        EpochStats s = {.epoch = epoch, .train_loss = loss_sum / n, .train_accuracy = (double)correct / n, .lr = lr};
+        EpochStats s = {.epoch = epoch, .train_loss = at.loss_sum / n, .train_accuracy = (double)at.correct / n,
+                        .lr = lr};
         Evaluation ev;
         evaluate_epoch(t, &ev, &s, t0, train_seconds);
         if (last) *last = s;

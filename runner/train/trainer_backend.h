@@ -13,11 +13,12 @@ typedef struct TrainerBackend {
      * optimizer are created). device: the CUDA device index (the CPU's
      * ignores it). Aborts if the device cannot be set up. */
     void (*setup)(Trainer *t, int device);
-    /* One epoch of training at learning rate lr (t0: when the epoch began,
-     * for obs->on_batch); loss_sum/correct get the epoch's totals over all
-     * ranks. 0, or -1 (on every rank) when a loss became NaN or infinite. */
-    int (*epoch)(Trainer *t, int epoch, float lr, const TrainObserver *obs, double t0, double *loss_sum,
-                 long *correct);
+    /* The optimizer steps of one epoch at learning rate lr from at->batch
+     * on, adding to at's running sums (t0: when the epoch began, for
+     * obs->on_batch). 0 with the epoch's totals over all ranks in at; -1
+     * (on every rank) when a loss became NaN or infinite; 1 (on every
+     * rank) when stop_requested asked to stop: at holds the steps done. */
+    int (*epoch)(Trainer *t, int epoch, float lr, const TrainObserver *obs, double t0, TrainPosition *at);
     /* train.h's trainer_evaluate. */
     void (*evaluate)(Trainer *t, DataSplit split, Evaluation *ev);
     /* Parameters, buffers and optimizer state: working copies -> host
@@ -39,6 +40,10 @@ extern const TrainerBackend trainer_cuda_backend;
 /* The trainer's place in its data-parallel group (a group of one without). */
 static inline int group_size(const Trainer *t) { return t->group ? t->group->size : 1; }
 static inline int group_rank(const Trainer *t) { return t->group ? t->group->rank : 0; }
+
+/* This rank's wish to stop now (Trainer.stop_requested); the backends
+ * make the group agree on it. */
+static inline int stop_wanted(const Trainer *t) { return t->stop_requested && t->stop_requested(t->stop_user); }
 
 /* After optimizer steps: the running totals of the epoch so far to
  * obs->on_batch (batch k of batches, images of the epoch done). */

@@ -136,17 +136,26 @@ static int train_micro_batch(Trainer *t, const int *index, int n, int64_t positi
  * micro_batch_plan into ranks x grad_accum micro-batches whose gradients
  * are averaged: each backward is seeded with 1/parts, this rank's share is
  * summed locally and then over the ranks. step counts optimizer steps
- * since the start (dropout offsets: micro_batch_rng_offset). Returns 0,
- * or -1 (on every rank) when any rank's loss is not finite. */
-static int train_step(Trainer *t, const int *index, int n, int64_t position, long step, float lr,
-                      double *loss_sum, long *correct)
+ * since the start (dropout offsets: micro_batch_rng_offset). Returns 0;
+ * -1 (on every rank, no update) when any rank's loss is not finite; 1 (on
+ * every rank, after the update) when any rank wants to stop.
+ *
+ * The stop wish rides in the all-reduce of the step's sums that every
+ * data-parallel step makes anyway (a fourth double beside loss, correct
+ * and the non-finite flag), so agreeing on the step to stop after costs
+ * no message of its own; a rank alone only reads its flag. Measured on
+ * the shared 2-core machine, Open MPI 4.1.4, 2 ranks, best of 3 x 100,000:
+ * that all-reduce takes 2.6-5.0 us with 3 or with 4 doubles (no
+ * difference above the noise), against about 2.4 ms for a gecco step of
+ * 64 images at 1 thread; reading the flag is one call and one load. */
+static int train_step(Trainer *t, const int *index, int n, int64_t position, long step, float lr, TrainPosition *at)
 {
     TrainerCpu *s = t->state;
     MicroBatchPlan p = micro_batch_plan(n, group_size(t), group_rank(t), t->cfg->grad_accum);
     long np = t->model.table.n_params;
     float *total = t->model.grads;
-    /* This rank's sums: loss x images, correct predictions, non-finite flag. */
-    double local[3] = {0, 0, 0};
+    /* This rank's sums: loss x images, correct predictions, non-finite flag, stop wish. */
+    double local[4] = {0, 0, 0, 0};
     memset(total, 0, (size_t)np * sizeof(float));
     for (int k = p.first; k < p.last; k++) {
         int start = micro_batch_start(&p, k);
@@ -169,32 +178,35 @@ static int train_step(Trainer *t, const int *index, int n, int64_t position, lon
         if (k > p.first)
             for (long i = 0; i < np; i++) total[i] += s->micro_grad[i];
     }
-    if (group_size(t) > 1) comm_allreduce_sum_double(t->group, local, 3);
+    local[3] = stop_wanted(t);
+    if (group_size(t) > 1) comm_allreduce_sum_double(t->group, local, 4);
     if (local[2] > 0) return -1;
-    *loss_sum += local[0];
-    *correct += (long)local[1];
+    at->loss_sum += local[0];
+    at->correct += (long)local[1];
     if (t->nccl) comm_nccl_allreduce_sum_host(t->group, total, np);
     else if (group_size(t) > 1) comm_allreduce_sum_float(t->group, total, np);
     optim_step(&t->opt, t->model.params, total, lr);
-    return 0;
+    return local[3] > 0;
 }
 
 /* ---- one epoch, evaluation ----------------------------------------------------- */
 
-static int cpu_epoch(Trainer *t, int epoch, float lr, const TrainObserver *obs, double t0, double *loss_sum,
-                     long *correct)
+static int cpu_epoch(Trainer *t, int epoch, float lr, const TrainObserver *obs, double t0, TrainPosition *at)
 {
     TrainerCpu *s = t->state;
     const TrainConfig *cfg = t->cfg;
     int n = t->data->n_train, b = cfg->batch_size;
     int batches = epoch_batch_count(n, b);
     epoch_permutation(cfg->seed, epoch, n, s->order);
-    for (int k = 0; k < batches; k++) {
+    for (int k = at->batch; k < batches; k++) {
         int m = epoch_batch_images(n, b, k);
         long step = (long)epoch * batches + k;
         int64_t position = (int64_t)epoch * n + (int64_t)k * b;
-        if (train_step(t, s->order + (long)k * b, m, position, step, lr, loss_sum, correct)) return -1;
-        observe_batch(obs, epoch, k, batches, *loss_sum, (long)k * b + m, t0);
+        int rc = train_step(t, s->order + (long)k * b, m, position, step, lr, at);
+        if (rc < 0) return -1;
+        observe_batch(obs, epoch, k, batches, at->loss_sum, (long)k * b + m, t0);
+        at->batch = k + 1;
+        if (rc > 0) return 1;
     }
     return 0;
 }

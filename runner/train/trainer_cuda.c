@@ -229,32 +229,56 @@ static void run_step(Trainer *t, int n)
 
 /* ---- one epoch --------------------------------------------------------------- */
 
-static int gpu_epoch(Trainer *t, int epoch, float lr, const TrainObserver *obs, double t0, double *loss_sum,
-                     long *correct)
+/* Whether to read the totals after step k: every `tick` steps and at
+ * the epoch's end, where the ranks of a group compare stop wishes too
+ * (so a group stops at a tick). A rank alone may stop after any step:
+ * reading its own flag costs nothing, and the totals are read then. */
+static int tick_after(const Trainer *t, int k, int tick, int batches, int *stop_alone)
+{
+    *stop_alone = group_size(t) == 1 && stop_wanted(t);
+    return *stop_alone || (k + 1) % tick == 0 || k == batches - 1;
+}
+
+static int gpu_epoch(Trainer *t, int epoch, float lr, const TrainObserver *obs, double t0, TrainPosition *at)
 {
     TrainerCuda *g = t->state;
     const TrainConfig *cfg = t->cfg;
     int n = t->data->n_train, b = cfg->batch_size;
     int batches = epoch_batch_count(n, b);
-    long long state[3] = {(long long)epoch * batches, 0, (long long)epoch * n};
+    /* A resumed epoch continues at step at->batch with its sums so far,
+     * held by the group's first rank (the ticks sum the ranks' totals).
+     * One rank continues its sum exactly; with several, the loss sum of
+     * the resumed epoch is grouped (sum before the stop) + (rank sums
+     * since), not (rank sums over the epoch), so that epoch's train_loss
+     * may differ in the last bits from an uninterrupted run's (counts,
+     * parameters and everything else do not). */
+    long long state[3] = {(long long)epoch * batches + at->batch, at->batch, (long long)epoch * n};
+    CudaTotals start = {0};
+    if (group_rank(t) == 0) {
+        start.loss_sum = at->loss_sum;
+        start.correct = at->correct;
+    }
     cuda_copy_to_device(g->cu, g->state, state, sizeof state);
-    cuda_memset_async(g->cu, g->totals, sizeof(CudaTotals));
+    cuda_copy_to_device(g->cu, g->totals, &start, sizeof start);
     optim_set_lr_cuda(&t->opt, lr);
     cuda_shuffler_run(g->cu, g->shuffler, cfg->seed, epoch, g->order);
     int tick = t->tick_every > 0 ? t->tick_every : (batches / 50 > 1 ? batches / 50 : 1);
-    for (int k = 0; k < batches; k++) {
+    for (int k = at->batch; k < batches; k++) {
         int m = epoch_batch_images(n, b, k);
         run_step(t, m);
-        if ((k + 1) % tick && k != batches - 1) continue;
+        int stop_alone;
+        if (!tick_after(t, k, tick, batches, &stop_alone)) continue;
         /* A tick: the only point where the host waits for the GPU. */
         CudaTotals h;
         cuda_copy_to_host(g->cu, &h, g->totals, sizeof h);
-        double sums[3] = {h.loss_sum, (double)h.correct, (double)h.nonfinite};
-        if (group_size(t) > 1) comm_allreduce_sum_double(t->group, sums, 3);
+        double sums[4] = {h.loss_sum, (double)h.correct, (double)h.nonfinite, stop_alone || stop_wanted(t)};
+        if (group_size(t) > 1) comm_allreduce_sum_double(t->group, sums, 4);
         if (sums[2] > 0) return -1;
-        *loss_sum = sums[0];
-        *correct = (long)sums[1];
+        at->loss_sum = sums[0];
+        at->correct = (long)sums[1];
+        at->batch = k + 1;
         observe_batch(obs, epoch, k, batches, sums[0], (long)k * b + m, t0);
+        if (sums[3] > 0) return 1;
     }
     return 0;
 }
