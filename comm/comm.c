@@ -8,6 +8,8 @@
 /* What comm_abort needs when it has no group at hand. */
 static int g_mpi_on = 0;
 static int g_world_rank = 0;
+/* What comm_placement reports (set by comm_init). */
+static int g_local_rank = 0, g_local_size = 1;
 
 int comm_launched(void)
 {
@@ -82,11 +84,20 @@ void comm_init(int *argc, char ***argv, ProcessGroup *world)
     check(world, MPI_Comm_rank(node, &world->local_rank), "MPI_Comm_rank(node)");
     check(world, MPI_Comm_size(node, &world->local_size), "MPI_Comm_size(node)");
     check(world, MPI_Comm_free(&node), "MPI_Comm_free(node)");
+    g_local_rank = world->local_rank;
+    g_local_size = world->local_size;
 
     check(world, MPI_Comm_dup(MPI_COMM_WORLD, &world->comm), "MPI_Comm_dup");
     check(world, MPI_Comm_set_errhandler(world->comm, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
     world->rank = world->world_rank;
     world->size = world->world_size;
+}
+
+void comm_placement(int *world_rank, int *local_rank, int *local_size)
+{
+    *world_rank = g_world_rank;
+    *local_rank = g_local_rank;
+    *local_size = g_local_size;
 }
 
 void comm_group_free(ProcessGroup *g)

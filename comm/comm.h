@@ -48,6 +48,11 @@ int comm_launched(void);
  * never call MPI) when launched, a group of one otherwise. argc/argv may
  * be NULL. Aborts the job if MPI fails. */
 void comm_init(int *argc, char ***argv, ProcessGroup *world);
+/* Where this process sits in the world comm_init() set up: its world rank
+ * and its rank and count among the ranks on its node (0, 0, 1 for a
+ * process of its own). For records written where no group is at hand
+ * (the run file's placement attributes). */
+void comm_placement(int *world_rank, int *local_rank, int *local_size);
 /* Free the world group (and its NCCL communicator) and MPI_Finalize. */
 void comm_finalize(ProcessGroup *world);
 
