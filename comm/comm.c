@@ -1,13 +1,19 @@
 #include "comm.h"
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* What comm_abort needs when it has no group at hand. */
 static int g_mpi_on = 0;
 static int g_world_rank = 0;
+/* What comm_placement reports (set by comm_init). */
+static int g_local_rank = 0, g_local_size = 1;
+/* The thread level MPI granted; comm_progress_start needs MULTIPLE. */
+static int g_thread_level = 0;
 
 int comm_launched(void)
 {
@@ -61,13 +67,29 @@ void comm_init(int *argc, char ***argv, ProcessGroup *world)
     int initialized = 0;
     check(NULL, MPI_Initialized(&initialized), "MPI_Initialized");
     if (!initialized) {
+        /* Open MPI 4.1 picks its osc/rdma component for every window, and
+         * across nodes joined only by TCP (no BTL that does RDMA) it then
+         * fails MPI_Win_allocate with MPI_ERR_WIN instead of leaving the
+         * window to another component: the sweep's hand-out and pruning
+         * board could not start on two nodes (tests/cli_two_node.sh).
+         * Without it Open MPI takes osc/sm on one node, osc/ucx over UCX
+         * and osc/pt2pt over any network. A user's own choice
+         * (OMPI_MCA_osc, or --mca osc on mpirun's line, which also
+         * arrives as OMPI_MCA_osc) is kept; other MPIs ignore the name. */
+        setenv("OMPI_MCA_osc", "^rdma", 0);
+        /* MULTIPLE, not FUNNELED, for one thread: comm_progress_start's,
+         * which calls MPI while the main thread trains (OpenMP threads
+         * still never call MPI). */
         int provided = 0;
-        int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+        int rc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
         if (rc != MPI_SUCCESS) {
             fprintf(stderr, "sweeprun: MPI_Init_thread failed (error %d): launched by an MPI launcher "
                             "but MPI could not start\n", rc);
             exit(1);
         }
+        g_thread_level = provided;
+    } else {
+        check(NULL, MPI_Query_thread(&g_thread_level), "MPI_Query_thread");
     }
     g_mpi_on = 1;
     world->use_mpi = 1;
@@ -82,11 +104,66 @@ void comm_init(int *argc, char ***argv, ProcessGroup *world)
     check(world, MPI_Comm_rank(node, &world->local_rank), "MPI_Comm_rank(node)");
     check(world, MPI_Comm_size(node, &world->local_size), "MPI_Comm_size(node)");
     check(world, MPI_Comm_free(&node), "MPI_Comm_free(node)");
+    g_local_rank = world->local_rank;
+    g_local_size = world->local_size;
 
     check(world, MPI_Comm_dup(MPI_COMM_WORLD, &world->comm), "MPI_Comm_dup");
     check(world, MPI_Comm_set_errhandler(world->comm, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
     world->rank = world->world_rank;
     world->size = world->world_size;
+}
+
+void comm_placement(int *world_rank, int *local_rank, int *local_size)
+{
+    *world_rank = g_world_rank;
+    *local_rank = g_local_rank;
+    *local_size = g_local_size;
+}
+
+/* The progress thread: it only asks MPI, every millisecond, whether a
+ * message came (MPI_Iprobe on MPI_COMM_SELF, where none ever comes), which
+ * makes Open MPI progress everything it has in flight, the one-sided
+ * requests of other ranks included. */
+static pthread_t g_progress;
+static int g_progress_on = 0;
+static volatile int g_progress_stop = 0;
+
+static void *progress_loop(void *unused)
+{
+    (void)unused;
+    const struct timespec pause = {0, 1000000};
+    while (!__atomic_load_n(&g_progress_stop, __ATOMIC_ACQUIRE)) {
+        int flag = 0;
+        if (MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_SELF, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS) break;
+        nanosleep(&pause, NULL);
+    }
+    return NULL;
+}
+
+int comm_progress_start(const ProcessGroup *g, char *err, int err_size)
+{
+    if (!g->use_mpi || g_progress_on) return 0;
+    if (g_thread_level < MPI_THREAD_MULTIPLE) {
+        snprintf(err, err_size, "this MPI grants no MPI_THREAD_MULTIPLE, so nothing progresses rank %d's "
+                 "one-sided requests while it trains", g->world_rank);
+        return -1;
+    }
+    g_progress_stop = 0;
+    int rc = pthread_create(&g_progress, NULL, progress_loop, NULL);
+    if (rc) {
+        snprintf(err, err_size, "cannot start the MPI progress thread: %s", strerror(rc));
+        return -1;
+    }
+    g_progress_on = 1;
+    return 0;
+}
+
+void comm_progress_stop(void)
+{
+    if (!g_progress_on) return;
+    __atomic_store_n(&g_progress_stop, 1, __ATOMIC_RELEASE);
+    pthread_join(g_progress, NULL);
+    g_progress_on = 0;
 }
 
 void comm_group_free(ProcessGroup *g)
@@ -98,6 +175,7 @@ void comm_group_free(ProcessGroup *g)
 
 void comm_finalize(ProcessGroup *world)
 {
+    comm_progress_stop();
     comm_group_free(world);
     if (!world->use_mpi) return;
     int finalized = 0;

@@ -44,10 +44,27 @@ typedef struct ProcessGroup {
 
 /* Was this process started by an MPI launcher (mpirun, mpiexec, srun)? */
 int comm_launched(void);
-/* Set up the world group: MPI_Init (thread level FUNNELED: OpenMP threads
- * never call MPI) when launched, a group of one otherwise. argc/argv may
+/* Set up the world group: MPI_Init (thread level MULTIPLE, for the
+ * progress thread below; OpenMP threads never call MPI) when launched, a
+ * group of one otherwise. argc/argv may
  * be NULL. Aborts the job if MPI fails. */
 void comm_init(int *argc, char ***argv, ProcessGroup *world);
+/* Where this process sits in the world comm_init() set up: its world rank
+ * and its rank and count among the ranks on its node (0, 0, 1 for a
+ * process of its own). For records written where no group is at hand
+ * (the run file's placement attributes). */
+void comm_placement(int *world_rank, int *local_rank, int *local_size);
+/* Asynchronous progress on this rank: a thread that lets MPI serve other
+ * ranks' one-sided operations on this rank's windows while this rank
+ * computes and makes no MPI call. Open MPI needs it across nodes joined by
+ * TCP (osc/pt2pt, or osc/ucx emulating atomics): there a passive-target
+ * MPI_Fetch_and_op completes only while the target is inside MPI, so the
+ * sweep's rank 0, training its own trial, starved every other rank of
+ * trials (tests/cli_two_node.sh). 0 started (or nothing to do without
+ * MPI); -1 with err when MPI grants no MPI_THREAD_MULTIPLE or the thread
+ * cannot start. comm_progress_stop() ends it (comm_finalize does too). */
+int comm_progress_start(const ProcessGroup *g, char *err, int err_size);
+void comm_progress_stop(void);
 /* Free the world group (and its NCCL communicator) and MPI_Finalize. */
 void comm_finalize(ProcessGroup *world);
 

@@ -42,6 +42,19 @@ void comm_init(int *argc, char ***argv, ProcessGroup *world)
                             "(SWEEPRUN_WITH_MPI=OFF); rebuild with MPI for multi-rank jobs");
 }
 
+void comm_placement(int *world_rank, int *local_rank, int *local_size)
+{
+    *world_rank = *local_rank = 0;
+    *local_size = 1;
+}
+
+int comm_progress_start(const ProcessGroup *g, char *err, int err_size)
+{
+    (void)g, (void)err, (void)err_size;
+    return 0;
+}
+void comm_progress_stop(void) {}
+
 void comm_group_free(ProcessGroup *g) { comm_nccl_free(g); }
 void comm_finalize(ProcessGroup *world) { comm_group_free(world); }
 

@@ -15,6 +15,10 @@ packages=(
   libplplot-dev plplot-driver-cairo fonts-dejavu-core libpng-dev
   # sweepreport --compare: the Student t distribution (gsl_cdf_tdist_P / Pinv)
   libgsl-dev
+  # the cluster tests: a one-node Slurm started inside tests/cli_slurm.sh
+  # (srun --mpi=pmix comes with slurm-wlm-basic-plugins), and two network
+  # namespaces joined by a veth pair in tests/cli_two_node.sh (ip, unshare)
+  slurmctld slurmd slurm-client slurm-wlm-basic-plugins munge iproute2 util-linux
   # the fuzz build (scripts/fuzz.sh): clang 14; libFuzzer and clang's
   # sanitizer runtimes are in libclang-rt-14-dev, only a Recommends of clang
   # (so absent under --no-install-recommends), as is clang's OpenMP runtime

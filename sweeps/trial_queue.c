@@ -1,4 +1,5 @@
 #include "trial_queue.h"
+#include <stdio.h>
 #include <string.h>
 
 static int shared(const TrialQueue *q) { return q->world->use_mpi && q->world->size > 1; }
@@ -23,6 +24,13 @@ void trial_queue_open(TrialQueue *q, const ProcessGroup *world)
         check(q, MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, q->win), "MPI_Win_lock");
         for (int i = 0; i < QUEUE_COUNTERS; i++) q->counters[i] = 0;
         check(q, MPI_Win_unlock(0, q->win), "MPI_Win_unlock");
+        /* Ranks on other nodes reach this window over the network, and
+         * rank 0 trains between its own MPI calls: let a thread serve them
+         * (comm_progress_start says why). One node needs none (osc/sm). */
+        char why[256];
+        if (world->local_size < world->size && comm_progress_start(world, why, sizeof why))
+            fprintf(stderr, "sweeprun: rank 0: %s; ranks on other nodes get trials only when rank 0 is "
+                            "between epochs or trials\n", why);
     }
     comm_barrier(world);
 }
@@ -53,6 +61,7 @@ void trial_queue_close(TrialQueue *q)
 {
     if (q->win != MPI_WIN_NULL) {
         comm_barrier(q->world);
+        comm_progress_stop();
         MPI_Win_free(&q->win);
     }
     q->win = MPI_WIN_NULL;

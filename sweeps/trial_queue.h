@@ -15,9 +15,10 @@
  *
  * Progress note: Open MPI on one node keeps the window in shared memory
  * (osc/sm), so a fetch never waits for rank 0. Across nodes, a transport
- * without remote atomics may only serve the fetch when rank 0 next enters
- * MPI (at its next collective or trial), which delays a hand-out but does
- * not change what is handed out. */
+ * without remote atomics (TCP) serves a fetch only while rank 0 is inside
+ * MPI, and rank 0 trains trials of its own: it took every trial of a
+ * two-node sweep. So when the job spans nodes, rank 0 runs a progress
+ * thread (comm_progress_start) from open to close. */
 #ifndef SWEEPRUN_TRIAL_QUEUE_H
 #define SWEEPRUN_TRIAL_QUEUE_H
 #include "comm.h"

@@ -1,4 +1,5 @@
 #include "run_record.h"
+#include "comm.h"
 #include "util.h"
 #include "validation.h"
 #include <math.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void iso_now(char *buf, int size)
 {
@@ -75,6 +77,12 @@ int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
     iso_now(now, sizeof now);
     AttrSink sink = {rec->file, cfg, rec->err, sizeof rec->err, 0};
     config_each(cfg, write_typed, &sink);
+    /* Where the writing rank ran: on a cluster, which node and which of its
+     * ranks (the node-local rank picks the GPU and shares out the cores). */
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1)) snprintf(host, sizeof host, "unknown");
+    int world_rank, local_rank, local_size;
+    comm_placement(&world_rank, &local_rank, &local_size);
     RunFile *f = rec->file;
     char *e = rec->err;
     int n = sizeof rec->err;
@@ -94,6 +102,10 @@ int run_record_open(RunRecord *rec, const char *path, const TrainConfig *cfg,
         || runfile_set_attr_int64(f, "threads", threads, e, n)
         || runfile_set_attr_int64(f, "world_size", cfg->world_size > 1 ? cfg->world_size : 1, e, n)
         || runfile_set_attr_int64(f, "ranks_per_trial", cfg->ranks_per_trial > 1 ? cfg->ranks_per_trial : 1, e, n)
+        || runfile_set_attr_string(f, "hostname", host, e, n)
+        || runfile_set_attr_int64(f, "world_rank", world_rank, e, n)
+        || runfile_set_attr_int64(f, "local_rank", local_rank, e, n)
+        || runfile_set_attr_int64(f, "local_size", local_size, e, n)
         || runfile_set_attr_string(f, "start_time", now, e, n)
         || runfile_set_attr_string(f, "command", command_line, e, n)
         || runfile_set_attr_int64(f, "epochs_completed", 0, e, n)
