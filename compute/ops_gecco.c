@@ -7,7 +7,7 @@
  *    graph, out_i gets sum_j sigmoid(k_i + q_j) v_j.
  *  - op_batch_attention: y = A x + x with A = S / rowsum(S), S = sigmoid(x x^T).
  *
- * Matrix products go through bk_gemm (OpenBLAS or cuBLAS); per-element
+ * Matrix products go through bk_gemm (oneDNN or cuBLAS); per-element
  * math lives in gecco_math.h, shared with the CUDA twins in cuda/gecco.cu.
  * Buffers the backward needs (k, q, v, scratch for their gradients) are
  * taken from the arena during the forward, so the backward never allocates. */

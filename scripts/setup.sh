@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates curl
   libopenblas-openmp-dev libopenmpi-dev openmpi-bin
+  # oneDNN: the CPU backend's GEMMs and convolutions (compute/dnn_cpu.c)
+  libdnnl-dev
   libhdf5-dev hdf5-tools libinih-dev libcmocka-dev zlib1g-dev
   # sweepreport figures (PLplot + its cairo PNG driver, a font) and PNG input of sweeprun predict
   libplplot-dev plplot-driver-cairo fonts-dejavu-core libpng-dev
