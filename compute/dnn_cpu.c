@@ -59,54 +59,24 @@ static unsigned char *workspace(size_t bytes)
     return ws_base;
 }
 
-/* ---- primitives ----------------------------------------------------------- */
+/* Scratchpads: every primitive is created with a user-managed scratchpad
+ * (dnnl_scratchpad_mode_user) and executed on this one grow-only buffer,
+ * so oneDNN allocates nothing per execution. */
+static unsigned char *pad_base;
+static size_t pad_size;
 
-static dnnl_primitive_t make_primitive(const_dnnl_op_desc_t desc, const_dnnl_primitive_desc_t hint,
-                                       dnnl_primitive_desc_t *pd_out)
+static unsigned char *scratchpad(size_t bytes)
 {
-    dnnl_primitive_desc_t pd;
-    DNN_CHECK(dnnl_primitive_desc_create(&pd, desc, NULL, engine, hint));
-    dnnl_primitive_t p;
-    DNN_CHECK(dnnl_primitive_create(&p, pd));
-    if (pd_out) *pd_out = pd;
-    else dnnl_primitive_desc_destroy(pd);
-    return p;
-}
-
-/* from -> to, or to += from with sum. NULL when nothing is to be done
- * (same layout, no sum): the caller then uses the memory as it is. */
-static dnnl_primitive_t make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to, int sum)
-{
-    if (!sum && dnnl_memory_desc_equal(from, to)) return NULL;
-    dnnl_primitive_attr_t attr = NULL;
-    if (sum) {
-        dnnl_post_ops_t ops;
-        DNN_CHECK(dnnl_post_ops_create(&ops));
-        DNN_CHECK(dnnl_post_ops_append_sum(ops, 1.0f));
-        DNN_CHECK(dnnl_primitive_attr_create(&attr));
-        DNN_CHECK(dnnl_primitive_attr_set_post_ops(attr, ops));
-        dnnl_post_ops_destroy(ops);
+    if (bytes > pad_size) {
+        free(pad_base);
+        pad_size = round64(bytes);
+        pad_base = aligned_alloc(64, pad_size);
+        if (!pad_base) fatal("out of memory: oneDNN scratchpad of %zu bytes", pad_size);
     }
-    dnnl_primitive_desc_t pd;
-    DNN_CHECK(dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine, attr));
-    dnnl_primitive_t p;
-    DNN_CHECK(dnnl_primitive_create(&p, pd));
-    dnnl_primitive_desc_destroy(pd);
-    if (attr) dnnl_primitive_attr_destroy(attr);
-    return p;
+    return pad_base;
 }
 
-static const dnnl_memory_desc_t *pd_md_at(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int index)
-{
-    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, what, index);
-    if (!md) fatal("oneDNN: primitive descriptor has no memory descriptor %d", (int)what);
-    return md;
-}
-
-static const dnnl_memory_desc_t *pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what)
-{
-    return pd_md_at(pd, what, 0);
-}
+/* ---- primitives ----------------------------------------------------------- */
 
 /* A memory object per role, its data handle set before each execution. */
 typedef struct Mem {
@@ -128,16 +98,86 @@ static dnnl_memory_t mem_at(Mem *m, const void *data)
 
 static size_t mem_bytes(const Mem *m) { return round64(dnnl_memory_desc_get_size(&m->md)); }
 
-static void run(dnnl_primitive_t p, int n, const dnnl_exec_arg_t *args)
+/* A primitive and its scratchpad (pad.md of zero size when it needs none). */
+typedef struct Prim {
+    dnnl_primitive_t p;
+    Mem pad;
+} Prim;
+
+static dnnl_primitive_attr_t new_attr(void)
 {
-    DNN_CHECK(dnnl_primitive_execute(p, stream, n, args));
+    dnnl_primitive_attr_t attr;
+    DNN_CHECK(dnnl_primitive_attr_create(&attr));
+    DNN_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    return attr;
+}
+
+/* Takes the primitive descriptor (and destroys it unless pd_out keeps it). */
+static Prim prim_of(dnnl_primitive_desc_t pd, dnnl_primitive_desc_t *pd_out)
+{
+    Prim r;
+    DNN_CHECK(dnnl_primitive_create(&r.p, pd));
+    mem_init(&r.pad, dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
+    if (pd_out) *pd_out = pd;
+    else dnnl_primitive_desc_destroy(pd);
+    return r;
+}
+
+static Prim make_primitive(const_dnnl_op_desc_t desc, const_dnnl_primitive_desc_t hint,
+                           dnnl_primitive_desc_t *pd_out)
+{
+    dnnl_primitive_attr_t attr = new_attr();
+    dnnl_primitive_desc_t pd;
+    DNN_CHECK(dnnl_primitive_desc_create(&pd, desc, attr, engine, hint));
+    dnnl_primitive_attr_destroy(attr);
+    return prim_of(pd, pd_out);
+}
+
+/* from -> to, or to += from with sum. NULL when nothing is to be done
+ * (same layout, no sum): the caller then uses the memory as it is. */
+static Prim make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to, int sum)
+{
+    Prim none = {0};
+    if (!sum && dnnl_memory_desc_equal(from, to)) return none;
+    dnnl_primitive_attr_t attr = new_attr();
+    if (sum) {
+        dnnl_post_ops_t ops;
+        DNN_CHECK(dnnl_post_ops_create(&ops));
+        DNN_CHECK(dnnl_post_ops_append_sum(ops, 1.0f));
+        DNN_CHECK(dnnl_primitive_attr_set_post_ops(attr, ops));
+        dnnl_post_ops_destroy(ops);
+    }
+    dnnl_primitive_desc_t pd;
+    DNN_CHECK(dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine, attr));
+    dnnl_primitive_attr_destroy(attr);
+    return prim_of(pd, NULL);
+}
+
+static const dnnl_memory_desc_t *pd_md_at(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int index)
+{
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, what, index);
+    if (!md) fatal("oneDNN: primitive descriptor has no memory descriptor %d", (int)what);
+    return md;
+}
+
+static const dnnl_memory_desc_t *pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what)
+{
+    return pd_md_at(pd, what, 0);
+}
+
+/* args has room for one more: the scratchpad. */
+static void run(Prim *p, int n, dnnl_exec_arg_t *args)
+{
+    size_t bytes = dnnl_memory_desc_get_size(&p->pad.md);
+    if (bytes) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, mem_at(&p->pad, scratchpad(bytes))};
+    DNN_CHECK(dnnl_primitive_execute(p->p, stream, n, args));
     DNN_CHECK(dnnl_stream_wait(stream));
 }
 
 /* from (layout of a) -> to (layout of b), or b += a with a sum reorder. */
-static void reorder(dnnl_primitive_t r, Mem *a, const void *from, Mem *b, void *to)
+static void reorder(Prim *r, Mem *a, const void *from, Mem *b, void *to)
 {
-    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, mem_at(a, from)}, {DNNL_ARG_TO, mem_at(b, to)}};
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, mem_at(a, from)}, {DNNL_ARG_TO, mem_at(b, to)}};
     run(r, 2, args);
 }
 
@@ -157,13 +197,13 @@ struct DnnConv {
     Mem user_x, user_w, user_y, user_b;
     /* forward: the layouts its primitive chose, and reorders from/to the user's */
     Mem f_x, f_w, f_y;
-    dnnl_primitive_t fwd, f_x_in, f_w_in, f_y_out;
+    Prim fwd, f_x_in, f_w_in, f_y_out;          /* a reorder's .p is NULL when not needed */
     /* backward, created on first use */
     int have_backward;
     Mem d_dx, d_w, d_dy;                     /* backward data */
-    dnnl_primitive_t bwd_data, d_w_in, d_dy_in, d_dx_add;
+    Prim bwd_data, d_w_in, d_dy_in, d_dx_add;
     Mem b_x, b_dw, b_dy, b_db;               /* backward weights */
-    dnnl_primitive_t bwd_weights, b_x_in, b_dy_in, b_dw_add;
+    Prim bwd_weights, b_x_in, b_dy_in, b_dw_add;
     int b_x_as_forward;                      /* backward weights reads the forward's copy of x */
 };
 
@@ -261,7 +301,7 @@ static void create_backward(DnnConv *p)
     /* The input for backward weights: the copy the forward kept when the
      * layouts agree (the usual case), else reordered again from x. */
     p->b_x_as_forward = dnnl_memory_desc_equal(&p->b_x.md, &p->f_x.md);
-    p->b_x_in = p->b_x_as_forward ? NULL : make_reorder(&p->user_x.md, &p->b_x.md, 0);
+    if (!p->b_x_as_forward) p->b_x_in = make_reorder(&p->user_x.md, &p->b_x.md, 0);
     p->b_dy_in = make_reorder(&p->user_y.md, &p->b_dy.md, 0);
     p->b_dw_add = make_reorder(&p->b_dw.md, &p->user_w.md, 1);
     p->have_backward = 1;
@@ -286,34 +326,34 @@ DnnConv *dnn_conv_plan(const DnnConvShape *s)
 
 long dnn_conv_saved_floats(const DnnConv *p)
 {
-    return p->f_x_in ? (long)(mem_bytes(&p->f_x) / sizeof(float)) : 0;
+    return p->f_x_in.p ? (long)(mem_bytes(&p->f_x) / sizeof(float)) : 0;
 }
 
 void dnn_conv_forward(DnnConv *p, const float *x, const float *w, const float *b, float *y, float *saved)
 {
-    size_t wb = p->f_w_in ? mem_bytes(&p->f_w) : 0, yb = p->f_y_out ? mem_bytes(&p->f_y) : 0;
-    size_t xb = p->f_x_in && !saved ? mem_bytes(&p->f_x) : 0;
+    size_t wb = p->f_w_in.p ? mem_bytes(&p->f_w) : 0, yb = p->f_y_out.p ? mem_bytes(&p->f_y) : 0;
+    size_t xb = p->f_x_in.p && !saved ? mem_bytes(&p->f_x) : 0;
     unsigned char *ws = workspace(wb + yb + xb);
     const float *src = x, *wei = w;
     float *dst = y;
-    if (p->f_x_in) {
+    if (p->f_x_in.p) {
         float *to = saved ? saved : (float *)(ws + wb + yb);
-        reorder(p->f_x_in, &p->user_x, x, &p->f_x, to);
+        reorder(&p->f_x_in, &p->user_x, x, &p->f_x, to);
         src = to;
     }
-    if (p->f_w_in) {
-        reorder(p->f_w_in, &p->user_w, w, &p->f_w, ws);
+    if (p->f_w_in.p) {
+        reorder(&p->f_w_in, &p->user_w, w, &p->f_w, ws);
         wei = (const float *)ws;
     }
-    if (p->f_y_out) dst = (float *)(ws + wb);
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, mem_at(&p->f_x, src)},
+    if (p->f_y_out.p) dst = (float *)(ws + wb);
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, mem_at(&p->f_x, src)},
                                {DNNL_ARG_WEIGHTS, mem_at(&p->f_w, wei)},
                                {DNNL_ARG_DST, mem_at(&p->f_y, dst)},
                                {DNNL_ARG_BIAS, NULL}};
     int n = 3;
     if (p->key.shape.bias) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, mem_at(&p->user_b, b)};
-    run(p->fwd, n, args);
-    if (p->f_y_out) reorder(p->f_y_out, &p->f_y, dst, &p->user_y, y);
+    run(&p->fwd, n, args);
+    if (p->f_y_out.p) reorder(&p->f_y_out, &p->f_y, dst, &p->user_y, y);
 }
 
 void dnn_conv_backward(DnnConv *p, const float *x, const float *saved, const float *w, const float *dy,
@@ -322,54 +362,54 @@ void dnn_conv_backward(DnnConv *p, const float *x, const float *saved, const flo
     if (!p->have_backward) create_backward(p);
     int weights = dw || db;
     /* Workspace regions: each used only when its reorder exists. */
-    size_t o_dyd = 0, s_dyd = dx && p->d_dy_in ? mem_bytes(&p->d_dy) : 0;
-    size_t o_wd = o_dyd + s_dyd, s_wd = dx && p->d_w_in ? mem_bytes(&p->d_w) : 0;
+    size_t o_dyd = 0, s_dyd = dx && p->d_dy_in.p ? mem_bytes(&p->d_dy) : 0;
+    size_t o_wd = o_dyd + s_dyd, s_wd = dx && p->d_w_in.p ? mem_bytes(&p->d_w) : 0;
     size_t o_dx = o_wd + s_wd, s_dx = dx ? mem_bytes(&p->d_dx) : 0;
-    size_t o_dyw = o_dx + s_dx, s_dyw = weights && p->b_dy_in ? mem_bytes(&p->b_dy) : 0;
-    size_t o_xw = o_dyw + s_dyw, s_xw = weights && p->b_x_in ? mem_bytes(&p->b_x) : 0;
+    size_t o_dyw = o_dx + s_dx, s_dyw = weights && p->b_dy_in.p ? mem_bytes(&p->b_dy) : 0;
+    size_t o_xw = o_dyw + s_dyw, s_xw = weights && p->b_x_in.p ? mem_bytes(&p->b_x) : 0;
     size_t o_dw = o_xw + s_xw, s_dw = weights ? mem_bytes(&p->b_dw) : 0;
     size_t o_db = o_dw + s_dw, s_db = weights && p->key.shape.bias ? round64((size_t)p->key.shape.k * sizeof(float)) : 0;
     unsigned char *ws = workspace(o_db + s_db);
 
     if (dx) {
         const float *ddst = dy, *wei = w;
-        if (p->d_dy_in) {
-            reorder(p->d_dy_in, &p->user_y, dy, &p->d_dy, ws + o_dyd);
+        if (p->d_dy_in.p) {
+            reorder(&p->d_dy_in, &p->user_y, dy, &p->d_dy, ws + o_dyd);
             ddst = (const float *)(ws + o_dyd);
         }
-        if (p->d_w_in) {
-            reorder(p->d_w_in, &p->user_w, w, &p->d_w, ws + o_wd);
+        if (p->d_w_in.p) {
+            reorder(&p->d_w_in, &p->user_w, w, &p->d_w, ws + o_wd);
             wei = (const float *)(ws + o_wd);
         }
-        dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, mem_at(&p->d_dy, ddst)},
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, mem_at(&p->d_dy, ddst)},
                                    {DNNL_ARG_WEIGHTS, mem_at(&p->d_w, wei)},
                                    {DNNL_ARG_DIFF_SRC, mem_at(&p->d_dx, ws + o_dx)}};
-        run(p->bwd_data, 3, args);
-        reorder(p->d_dx_add, &p->d_dx, ws + o_dx, &p->user_x, dx);
+        run(&p->bwd_data, 3, args);
+        reorder(&p->d_dx_add, &p->d_dx, ws + o_dx, &p->user_x, dx);
     }
     if (weights) {
         const float *src = p->b_x_as_forward && saved ? saved : x, *ddst = dy;
-        if (p->b_x_in) {
-            reorder(p->b_x_in, &p->user_x, x, &p->b_x, ws + o_xw);
+        if (p->b_x_in.p) {
+            reorder(&p->b_x_in, &p->user_x, x, &p->b_x, ws + o_xw);
             src = (const float *)(ws + o_xw);
         }
-        if (p->b_dy_in) {
+        if (p->b_dy_in.p) {
             /* The same layout as backward data's: reuse its copy of dy. */
-            if (dx && p->d_dy_in && dnnl_memory_desc_equal(&p->b_dy.md, &p->d_dy.md))
+            if (dx && p->d_dy_in.p && dnnl_memory_desc_equal(&p->b_dy.md, &p->d_dy.md))
                 ddst = (const float *)(ws + o_dyd);
             else {
-                reorder(p->b_dy_in, &p->user_y, dy, &p->b_dy, ws + o_dyw);
+                reorder(&p->b_dy_in, &p->user_y, dy, &p->b_dy, ws + o_dyw);
                 ddst = (const float *)(ws + o_dyw);
             }
         }
-        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, mem_at(&p->b_x, src)},
+        dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, mem_at(&p->b_x, src)},
                                    {DNNL_ARG_DIFF_DST, mem_at(&p->b_dy, ddst)},
                                    {DNNL_ARG_DIFF_WEIGHTS, mem_at(&p->b_dw, ws + o_dw)},
                                    {DNNL_ARG_DIFF_BIAS, NULL}};
         int n = 3;
         if (p->key.shape.bias) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, mem_at(&p->b_db, ws + o_db)};
-        run(p->bwd_weights, n, args);
-        if (dw) reorder(p->b_dw_add, &p->b_dw, ws + o_dw, &p->user_w, dw);
+        run(&p->bwd_weights, n, args);
+        if (dw) reorder(&p->b_dw_add, &p->b_dw, ws + o_dw, &p->user_w, dw);
         if (db) {
             const float *g = (const float *)(ws + o_db);
             for (int k = 0; k < p->key.shape.k; k++) db[k] += g[k];

@@ -79,13 +79,40 @@ static void maxpool2d_plane(const float *x, int h, int w, int k, int s, int pad,
         }
 }
 
+/* Unpadded windows (baseline_cnn's 3x3/2, VGG's 2x2/2): the same scan
+ * order and pool_beats, with selects instead of branches. On random data
+ * the branch of the scan above mispredicts about every other compare:
+ * [64,32,28,28] 3x3/2 took 9.5 ms on one core, 1.9 ms this way. */
+static void maxpool2d_plane_unpadded(const float *x, int w, int k, int s, int oh, int ow, float *y, int *idx)
+{
+    for (int r = 0; r < oh; r++)
+        for (int q = 0; q < ow; q++) {
+            int base = r * s * w + q * s, best_i = base;
+            float best = x[base];
+            for (int i = 0; i < k; i++)
+                for (int j = 0; j < k; j++) {
+                    int at = base + i * w + j;
+                    float v = x[at];
+                    int take = pool_beats(v, best);
+                    best = take ? v : best;
+                    best_i = take ? at : best_i;
+                }
+            y[r * ow + q] = best;
+            idx[r * ow + q] = best_i;
+        }
+}
+
 static void maxpool2d_cpu(const float *x, float *y, int *idx, long planes, int h, int w, int k, int stride,
                           int pad, int oh, int ow)
 {
     long in_plane = (long)h * w, out_plane = (long)oh * ow;
 #pragma omp parallel for if (planes * in_plane >= PAR_MIN)
-    for (long p = 0; p < planes; p++)
-        maxpool2d_plane(x + p * in_plane, h, w, k, stride, pad, oh, ow, y + p * out_plane, idx + p * out_plane);
+    for (long p = 0; p < planes; p++) {
+        if (pad == 0)
+            maxpool2d_plane_unpadded(x + p * in_plane, w, k, stride, oh, ow, y + p * out_plane, idx + p * out_plane);
+        else
+            maxpool2d_plane(x + p * in_plane, h, w, k, stride, pad, oh, ow, y + p * out_plane, idx + p * out_plane);
+    }
 }
 
 Tensor *op_maxpool2d_pad(Ctx *c, Tensor *x, int k, int stride, int pad)
