@@ -109,7 +109,7 @@ static void bn_batch_stats(const BnShape *s, const float *x, float momentum, flo
 {
     CHECK(s->count > 1, "batchnorm: training needs more than 1 value per channel (got %ld)",
           s->count);
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for if (s->count * s->C >= PAR_MIN) schedule(static)
     for (int ch = 0; ch < s->C; ch++) {
         double m, v;
         bn_channel_stats(s, x, ch, &m, &v);
@@ -131,7 +131,7 @@ static void bn_running_stats(const float *run_mean, const float *run_var, int ch
 static void bn_apply(const BnShape *s, const float *x, const float *mean, const float *invstd,
                      const Tensor *gamma, const Tensor *beta, float *y)
 {
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) if (s->count * s->C >= PAR_MIN) schedule(static)
     for (int n = 0; n < s->N; n++)
         for (int ch = 0; ch < s->C; ch++) {
             float scale = bn_scale(invstd, gamma ? gamma->data : NULL, ch);
@@ -156,7 +156,7 @@ static void bn_backward(TapeEntry *e)
                                    gamma ? gamma->grad : NULL, beta ? beta->grad : NULL, x->grad));
         return;
     }
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for if (s.count * s.C >= PAR_MIN) schedule(static)
     for (int ch = 0; ch < s.C; ch++) {
         double sum_dy, sum_dy_xhat;
         bn_grad_sums(&s, x->data, dy, ch, mean[ch], invstd[ch], &sum_dy, &sum_dy_xhat);
@@ -233,7 +233,7 @@ static void row_normalize_backward(TapeEntry *e)
         CUDA_ONLY(cuda_row_normalize_backward(e->ctx->cuda, x->data, y->data, y->grad, x->grad, rows, cols));
         return;
     }
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for if ((long)rows * cols >= PAR_MIN) schedule(static)
     for (int i = 0; i < rows; i++) {
         const float *xr = x->data + (long)i * cols, *yr = y->data + (long)i * cols;
         const float *dy = y->grad + (long)i * cols;
@@ -246,7 +246,7 @@ static void row_normalize_backward(TapeEntry *e)
 
 static void row_normalize_cpu(const float *x, float *y, int rows, int cols)
 {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for if ((long)rows * cols >= PAR_MIN) schedule(static)
     for (int i = 0; i < rows; i++) {
         const float *xr = x + (long)i * cols;
         float *yr = y + (long)i * cols;

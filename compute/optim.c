@@ -106,10 +106,18 @@ static void sgd_block(float *restrict p, const float *restrict g, float *restric
     for (long i = 0; i < n; i++) sgd_element(&p[i], g[i], &buf[i], wd, nesterov, &s);
 }
 
+/* One loop per case, the case known inside it: with the tests on wd and
+ * decoupled inside one loop GCC vectorised only some of its unswitched
+ * copies, and GECCO's (no decay) ran scalar: 28% of its step. */
 static void adam_block(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, long n,
                        float wd, int decoupled, OptimScalars s)
 {
-    for (long i = 0; i < n; i++) adam_element(&p[i], g[i], &m[i], &v[i], wd, decoupled, &s);
+    if (wd == 0.0f)
+        for (long i = 0; i < n; i++) adam_element(&p[i], g[i], &m[i], &v[i], 0.0f, 0, &s);
+    else if (decoupled)
+        for (long i = 0; i < n; i++) adam_element(&p[i], g[i], &m[i], &v[i], wd, 1, &s);
+    else
+        for (long i = 0; i < n; i++) adam_element(&p[i], g[i], &m[i], &v[i], wd, 0, &s);
 }
 
 static long block_len(long n, long b) { return n - b * OPTIM_BLOCK < OPTIM_BLOCK ? n - b * OPTIM_BLOCK : OPTIM_BLOCK; }
