@@ -80,41 +80,35 @@ static void maxpool2d_plane(const float *x, int h, int w, int k, int s, int pad,
 }
 
 /* Unpadded windows (baseline_cnn's 3x3/2, VGG's 2x2/2): the same scan
- * order and pool_beats, run for up to POOL_RUN outputs of a row at once,
- * window position by window position, with selects the compiler turns into
- * AVX-512 masked blends. The scalar scan above branches on every compare
- * and, on random data, mispredicts about every other one: 10% of a
- * baseline_cnn step on one core went there. */
-#define POOL_RUN 64
-
-static inline __attribute__((always_inline)) void maxpool2d_plane_unpadded(const float *x, int w, int k, int s,
-                                                                           int oh, int ow, float *y, int *idx)
+ * order and pool_beats, run for a whole output row at once,
+ * window position by window position (the output row itself holds the
+ * running maxima), with selects the compiler turns into AVX-512 blends.
+ * The scalar scan above branches on every compare and, on random data,
+ * mispredicts about every other one: 10% of a baseline_cnn step on one
+ * core went there. */
+static inline __attribute__((always_inline)) void maxpool2d_plane_unpadded(const float *restrict x, int w, int k,
+                                                                           int s, int oh, int ow,
+                                                                           float *restrict y, int *restrict idx)
 {
-    for (int r = 0; r < oh; r++)
-        for (int q0 = 0; q0 < ow; q0 += POOL_RUN) {
-            int n = ow - q0 < POOL_RUN ? ow - q0 : POOL_RUN;
-            float best[POOL_RUN];
-            int best_i[POOL_RUN];
-            int row0 = r * s * w + q0 * s;
-            for (int q = 0; q < n; q++) {
-                best[q] = x[row0 + q * s];
-                best_i[q] = row0 + q * s;
-            }
-            for (int i = 0; i < k; i++)
-                for (int j = 0; j < k; j++) {
-                    int off = row0 + i * w + j;
-                    for (int q = 0; q < n; q++) {
-                        float v = x[off + q * s];
-                        int take = (v > best[q]) | ((v != v) & (best[q] == best[q]));
-                        best[q] = take ? v : best[q];
-                        best_i[q] = take ? off + q * s : best_i[q];
-                    }
-                }
-            for (int q = 0; q < n; q++) {
-                y[r * ow + q0 + q] = best[q];
-                idx[r * ow + q0 + q] = best_i[q];
-            }
+    for (int r = 0; r < oh; r++) {
+        float *restrict yr = y + (long)r * ow;
+        int *restrict ir = idx + (long)r * ow;
+        int base = r * s * w;
+        for (int q = 0; q < ow; q++) {
+            yr[q] = x[base + q * s];
+            ir[q] = base + q * s;
         }
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < k; j++) {
+                int off = base + i * w + j;
+                for (int q = 0; q < ow; q++) {
+                    float v = x[off + q * s], b = yr[q];
+                    int take = (v > b) | ((v != v) & (b == b));
+                    yr[q] = take ? v : b;
+                    ir[q] = take ? off + q * s : ir[q];
+                }
+            }
+    }
 }
 
 static void maxpool2d_cpu(const float *x, float *y, int *idx, long planes, int h, int w, int k, int stride,

@@ -13,6 +13,9 @@
 #   --scale F         multiply the timed steps (default 1)
 #   --no-profile      skip the per-layer profile of baseline_cnn
 #   --no-scaling      skip the batch-size scaling (baseline_cnn, gecco: 32..256)
+#   --before BENCH    another build's sweeprun-bench (e.g. of the commit before
+#                     a change), measured in the same repeats: a "before" column,
+#                     and its profile next to this build's
 #
 # What is measured: training throughput (images/second of the training
 # phase: forward, loss, backward, optimizer; no evaluation) at batch 64 with
@@ -29,7 +32,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 py=python3 py2="" repeats=3 models="gecco gecco_enhanced baseline_cnn spinalnet efficient_capsnet resnet"
-scale=1 do_profile=1 do_scaling=1
+scale=1 do_profile=1 do_scaling=1 before=""
 while (($#)); do
   case "$1" in
     --python) py="$2"; shift 2 ;;
@@ -39,6 +42,7 @@ while (($#)); do
     --scale) scale="$2"; shift 2 ;;
     --no-profile) do_profile=0; shift ;;
     --no-scaling) do_scaling=0; shift ;;
+    --before) before="$2"; shift 2 ;;
     *) echo "cpu_vs_pytorch.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -66,8 +70,8 @@ steps_of() {
 }
 
 # sweeprun: images/s of the second epoch over `steps` batches.
-sweeprun_rate() {  # model batch steps
-  MNIST_DIR="$data" "$bench" train model="$1" batch_size="$2" train_subset=$(($2 * $3)) test_subset=64 \
+sweeprun_rate() {  # model batch steps [bench]
+  MNIST_DIR="$data" "${4:-$bench}" train model="$1" batch_size="$2" train_subset=$(($2 * $3)) test_subset=64 \
     epochs=2 augment=none val_split=0 threads="$cores" | awk '/^epoch 2 / {print $8}'
 }
 
@@ -87,9 +91,10 @@ trap 'rm -rf "$work"' EXIT
 # 1 and all cores; prints "sweeprun torch torch_threads [torch2 torch2_threads]".
 measure() {  # model batch steps
   local m="$1" b="$2" s="$3" f="$work/$1-$2"
-  : >"$f.s"; : >"$f.t1"; : >"$f.tn"; : >"$f.u1"; : >"$f.un"
+  : >"$f.s"; : >"$f.t1"; : >"$f.tn"; : >"$f.u1"; : >"$f.un"; : >"$f.b"
   for ((r = 1; r <= repeats; r++)); do
     sweeprun_rate "$m" "$b" "$s" >>"$f.s"
+    [[ -z "$before" ]] || sweeprun_rate "$m" "$b" "$s" "$before" >>"$f.b"
     torch_rate "$py" "$m" "$b" "$s" 1 >>"$f.t1"
     torch_rate "$py" "$m" "$b" "$s" "$cores" >>"$f.tn"
     if [[ -n "$py2" ]]; then
@@ -104,8 +109,10 @@ measure() {  # model batch steps
     local u1 un
     u1="$(best <"$f.u1")"; un="$(best <"$f.un")"
     out="$out $(awk -v a="$u1" -v b="$un" -v c="$cores" 'BEGIN { if (a >= b) print a, 1; else print b, c }')"
+  else
+    out="$out 0 0"
   fi
-  echo "$out"
+  echo "$out $(best <"$f.b")"
 }
 
 goal_of() { case "$1" in gecco|gecco_enhanced) echo 3.0 ;; *) echo 1.5 ;; esac; }
@@ -121,6 +128,10 @@ echo "Best of $repeats interleaved runs per side; timed: the second of two epoch
 echo
 hdr="| model | steps | sweeprun img/s | PyTorch $v1 img/s (threads) | ratio | goal |"
 sep="|---|---:|---:|---:|---:|---:|"
+if [[ -n "$before" ]]; then
+  hdr="$hdr before img/s | before ratio |"
+  sep="$sep---:|---:|"
+fi
 if [[ -n "$py2" ]]; then
   hdr="$hdr PyTorch $(ver "$py2") img/s (threads) | ratio |"
   sep="$sep---:|---:|"
@@ -128,9 +139,12 @@ fi
 table="$hdr"$'\n'"$sep"
 for m in $models; do
   s="$(steps_of "$m")"
-  read -r sr tr tt ur ut <<<"$(measure "$m" 64 "$s")"
+  read -r sr tr tt ur ut br <<<"$(measure "$m" 64 "$s")"
   row="$(awk -v m="$m" -v s="$s" -v a="$sr" -v b="$tr" -v t="$tt" -v g="$(goal_of "$m")" \
     'BEGIN { printf "| %s | %d | %.0f | %.0f (%d) | %.2fx | %.1fx |", m, s, a, b, t, a / b, g }')"
+  if [[ -n "$before" ]]; then
+    row="$row$(awk -v a="$br" -v b="$tr" 'BEGIN { printf " %.0f | %.2fx |", a, a / b }')"
+  fi
   if [[ -n "$py2" ]]; then
     row="$row$(awk -v a="$sr" -v b="$ur" -v t="$ut" 'BEGIN { printf " %.0f (%d) | %.2fx |", b, t, a / b }')"
   fi
@@ -147,6 +161,13 @@ if ((do_profile)); then
   echo '```'
   "$bench" profile model=baseline_cnn batch_size=64 threads="$cores" steps=20 augment=none
   echo '```'
+  if [[ -n "$before" ]]; then
+    echo
+    echo "sweeprun before ($before):"
+    echo '```'
+    "$before" profile model=baseline_cnn batch_size=64 threads="$cores" steps=20 augment=none
+    echo '```'
+  fi
   echo
   echo "PyTorch $v1 (torch.profiler, self CPU time per op and input shapes, ms per step; $cores threads):"
   echo '```'
