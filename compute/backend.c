@@ -1,8 +1,8 @@
 /* The backend-neutral helpers of backend.h: each is one dispatch between a
- * CPU loop (or OpenBLAS) and its CUDA launcher. */
+ * CPU loop (or oneDNN's GEMM) and its CUDA launcher. */
 #include "backend.h"
 #include "util.h"
-#include <cblas.h>
+#include "dnn_cpu.h"
 #include <string.h>
 
 static double gemm_flops;
@@ -17,8 +17,7 @@ void bk_gemm(const Ctx *c, int ta, int tb, long m, long n, long k, float alpha,
     gemm_flops += 2.0 * (double)m * (double)n * (double)k;
     if (ON_CUDA(c)) CUDA_ONLY(cuda_gemm(c->cuda, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc));
     else
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                    (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, cm, (int)ldc);
+        dnn_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc);
 }
 
 static void fill_cpu(float *x, long n, float value)

@@ -31,7 +31,7 @@
 #endif
 
 /* Row-major C[m,n] = alpha op(A) op(B) + beta C on the ctx's backend
- * (OpenBLAS or cuBLAS; TF32 only when the backend was created with it).
+ * (oneDNN's sgemm or cuBLAS; TF32 only when the backend was created with it).
  * Every call adds 2mnk to the FLOP counter. */
 void bk_gemm(const Ctx *c, int trans_a, int trans_b, long m, long n, long k, float alpha,
              const float *a, long lda, const float *b, long ldb, float beta, float *cm, long ldc);

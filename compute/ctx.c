@@ -45,6 +45,7 @@ void ctx_begin(Ctx *c, int training, int grad_enabled)
     c->tape_len = 0;
     c->training = training;
     c->grad_enabled = grad_enabled;
+    if (c->profile) c->profile_mark = now_seconds();
 }
 
 static Tensor *new_header(Ctx *c, int ndim, const int *dims)
@@ -120,7 +121,7 @@ int ctx_any_grad(const Ctx *c, int n, Tensor *const *ts)
     return 0;
 }
 
-TapeEntry *ctx_record(Ctx *c, BackwardFn backward, Tensor *out)
+TapeEntry *ctx_record_named(Ctx *c, BackwardFn backward, Tensor *out, const char *name)
 {
     if (c->tape_len == c->tape_cap) {
         c->tape_cap = c->tape_cap ? 2 * c->tape_cap : 64;
@@ -131,6 +132,12 @@ TapeEntry *ctx_record(Ctx *c, BackwardFn backward, Tensor *out)
     e->backward = backward;
     e->ctx = c;
     e->out = out;
+    e->name = name;
+    if (c->profile) {
+        double t = now_seconds();
+        e->fwd_seconds = t - c->profile_mark;
+        c->profile_mark = t;
+    }
     return e;
 }
 
@@ -141,6 +148,9 @@ void ctx_backward_scaled(Ctx *c, Tensor *loss, float scale)
     CHECK(loss->numel == 1, "backward from a tensor of %ld elements", loss->numel);
     CHECK(loss->grad, "backward from a tensor that needs no gradient");
     bk_fill(c, loss->grad, 1, scale);
-    for (int i = c->tape_len - 1; i >= 0; i--)
+    for (int i = c->tape_len - 1; i >= 0; i--) {
+        double t = c->profile ? now_seconds() : 0;
         c->tape[i].backward(&c->tape[i]);
+        if (c->profile) c->tape[i].bwd_seconds = now_seconds() - t;
+    }
 }

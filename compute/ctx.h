@@ -38,6 +38,12 @@ struct TapeEntry {
     Tensor *in[TAPE_MAX_INPUTS];  /* inputs; NULL entries allowed */
     Tensor *aux[TAPE_MAX_AUX];    /* tensors forward saved for backward */
     TapeArgs args;                /* the op's own parameters (tape_args.h) */
+    const char *name;             /* the backward function's name (ctx_record) */
+    /* With c->profile: seconds from the previous entry's recording (or
+     * ctx_begin) to this one's, i.e. this op's forward plus any unrecorded
+     * work before it; and seconds in this entry's backward. CPU only (CUDA
+     * ops return before their kernels finish). */
+    double fwd_seconds, bwd_seconds;
 };
 
 typedef struct Ctx {
@@ -56,6 +62,8 @@ typedef struct Ctx {
     uint64_t seed;         /* the trial's seed */
     uint64_t rng_offset;   /* advanced by each random op, so masks differ */
     int threads;
+    int profile;           /* 1: time every tape entry (fwd_seconds, bwd_seconds) */
+    double profile_mark;   /* when the last entry was recorded */
 } Ctx;
 
 void ctx_init(Ctx *c, uint64_t seed, size_t arena_bytes);
@@ -87,8 +95,11 @@ void ctx_to_host(Ctx *c, void *dst, const void *src, size_t bytes);
 
 /* Does any of these tensors need a gradient (grad != NULL)? */
 int ctx_any_grad(const Ctx *c, int n, Tensor *const *ts);
-/* Append a tape entry (zeroed, backward set). Only call when recording. */
-TapeEntry *ctx_record(Ctx *c, BackwardFn backward, Tensor *out);
+/* Append a tape entry (zeroed, backward and name set). Only call when
+ * recording. The macro names the entry after its backward function, which
+ * is what a profile (sweeprun-bench profile) prints. */
+TapeEntry *ctx_record_named(Ctx *c, BackwardFn backward, Tensor *out, const char *name);
+#define ctx_record(c, backward, out) ctx_record_named((c), (backward), (out), #backward)
 
 /* Seed loss->grad with 1 and run the tape backwards. loss must be 1 element. */
 void ctx_backward(Ctx *c, Tensor *loss);

@@ -1,4 +1,4 @@
-/* Differentiable ops, on the ctx's backend: the CPU (OpenBLAS for GEMM,
+/* Differentiable ops, on the ctx's backend: the CPU (oneDNN for GEMM and convolution,
  * OpenMP elsewhere) or CUDA (cuBLAS, kernels in cuda/<family>.cu; see
  * backend.h for the dispatch and docs/cuda.md for adding an op).
  *

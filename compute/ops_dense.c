@@ -1,4 +1,4 @@
-/* Dense ops: every product goes through bk_gemm (OpenBLAS sgemm or
+/* Dense ops: every product goes through bk_gemm (oneDNN sgemm or
  * cuBLAS, row-major), with beta = 1 in backward so results accumulate into
  * existing gradients. The bias rows and bias gradients are the only
  * non-GEMM arithmetic; their CUDA twins are in cuda/dense.cu. */

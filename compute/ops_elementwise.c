@@ -198,21 +198,41 @@ Tensor *op_scale(Ctx *c, Tensor *x, float s)
 
 #define DROPOUT_CHUNK 4096L
 
-/* dst[i] (+)= keep(offset + i) ? src[i] * scale : 0 for i in [i0, i1).
- * One Philox call yields four draws, so consecutive indices share it. */
+/* Philox blocks for draws [first*4, (first + nb)*4), in order. Written as
+ * a plain loop over blocks so the compiler runs 16 blocks per AVX-512
+ * register (32x32 -> 64-bit products as vpmuludq): drawn one block at a
+ * time, the masks were 13% of a GECCO step on one core. */
+#define DROPOUT_BLOCKS 64
+
+static void dropout_words(uint64_t seed, uint64_t first, int nb, uint32_t *restrict words)
+{
+    for (int b = 0; b < nb; b++) {
+        Philox4 r = rng_block(seed, RNG_STREAM_DROPOUT, first + (uint64_t)b);
+        for (int j = 0; j < 4; j++) words[4 * b + j] = r.v[j];
+    }
+}
+
+/* dst[i] (+)= keep(offset + i) ? src[i] * scale : 0 for i in [i0, i1):
+ * element i takes word (offset + i) % 4 of block (offset + i) / 4. */
 static void dropout_range(const float *src, float *dst, long i0, long i1, int accumulate,
                           uint64_t seed, uint64_t offset, float p, float scale)
 {
-    Philox4 r = {{0, 0, 0, 0}};
-    uint64_t have = UINT64_MAX;
-    for (long i = i0; i < i1; i++) {
-        uint64_t idx = offset + (uint64_t)i;
-        if (idx >> 2 != have) {
-            have = idx >> 2;
-            r = rng_block(seed, RNG_STREAM_DROPOUT, have);
+    uint32_t words[4 * DROPOUT_BLOCKS];
+    long i = i0;
+    while (i < i1) {
+        uint64_t idx = offset + (uint64_t)i, first = idx >> 2;
+        /* Blocks covering [i, i1), at most DROPOUT_BLOCKS of them. */
+        uint64_t last = (offset + (uint64_t)i1 - 1) >> 2;
+        int nb = last - first + 1 < DROPOUT_BLOCKS ? (int)(last - first + 1) : DROPOUT_BLOCKS;
+        dropout_words(seed, first, nb, words);
+        long end = (long)((first + (uint64_t)nb) * 4 - offset);
+        if (end > i1) end = i1;
+        const uint32_t *w = words + (idx & 3);
+        for (long t = 0; t < end - i; t++) {
+            float v = dropout_keep_bits(w[t], p) ? src[i + t] * scale : 0.0f;
+            dst[i + t] = accumulate ? dst[i + t] + v : v;
         }
-        float v = dropout_keep_bits(r.v[idx & 3], p) ? src[i] * scale : 0.0f;
-        dst[i] = accumulate ? dst[i] + v : v;
+        i = end;
     }
 }
 

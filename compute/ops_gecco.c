@@ -7,7 +7,7 @@
  *    graph, out_i gets sum_j sigmoid(k_i + q_j) v_j.
  *  - op_batch_attention: y = A x + x with A = S / rowsum(S), S = sigmoid(x x^T).
  *
- * Matrix products go through bk_gemm (OpenBLAS or cuBLAS); per-element
+ * Matrix products go through bk_gemm (oneDNN or cuBLAS); per-element
  * math lives in gecco_math.h, shared with the CUDA twins in cuda/gecco.cu.
  * Buffers the backward needs (k, q, v, scratch for their gradients) are
  * taken from the arena during the forward, so the backward never allocates. */
@@ -79,7 +79,7 @@ static void selfloop_messages(const float *k, const float *q, const float *v,
 {
     long n = (long)rows * fout;
     float mult = (float)rows;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for if (n >= PAR_MIN) schedule(static)
     for (long t = 0; t < n; t++) out[t] += mult * gated_message(k[t], q[t], v[t]);
 }
 
@@ -87,7 +87,7 @@ static void selfloop_messages(const float *k, const float *q, const float *v,
 static void complete_messages(const float *k, const float *q, const float *v,
                               int rows, int fout, float *out)
 {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for if ((long)rows * rows * fout >= PAR_MIN) schedule(static)
     for (int i = 0; i < rows; i++)
         for (int f = 0; f < fout; f++) {
             long t = (long)i * fout + f;
@@ -102,7 +102,7 @@ static void selfloop_backward(const float *k, const float *q, const float *v, co
 {
     long n = (long)rows * fout;
     float mult = (float)rows;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for if (n >= PAR_MIN) schedule(static)
     for (long t = 0; t < n; t++) gated_message_bwd(k[t], q[t], v[t], mult * g[t], &dv[t], &dk[t]);
 }
 
@@ -113,13 +113,13 @@ static void selfloop_backward(const float *k, const float *q, const float *v, co
 static void complete_backward(const float *k, const float *q, const float *v, const float *g,
                               int rows, int fout, float *dk, float *dq, float *dv)
 {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for if ((long)rows * rows * fout >= PAR_MIN) schedule(static)
     for (int i = 0; i < rows; i++)
         for (int f = 0; f < fout; f++) {
             long t = (long)i * fout + f;
             dk[t] = complete_dk(k[t], g[t], q, v, rows, fout, f);
         }
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for if ((long)rows * rows * fout >= PAR_MIN) schedule(static)
     for (int j = 0; j < rows; j++)
         for (int f = 0; f < fout; f++) {
             long t = (long)j * fout + f;
@@ -205,7 +205,7 @@ Tensor *op_gated_graph_conv(Ctx *c, Tensor *x, const GatedGraphWeights *w, Graph
  * sum_l A_il dA_il. */
 static void attention_dlogits_cpu(const float *a, const float *s, const float *r, float *dg, int rows)
 {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for if ((long)rows * rows >= PAR_MIN) schedule(static)
     for (int i = 0; i < rows; i++)
         attention_dlogits_row(a + (long)i * rows, s + (long)i * rows, r[i], dg + (long)i * rows, rows);
 }
@@ -234,7 +234,7 @@ static void batch_attention_backward(TapeEntry *e)
 /* s holds x x^T; becomes sigmoid of it; row sums into r, A = S / r into a. */
 static void attention_weights_cpu(float *s, float *a, float *r, int rows)
 {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for if ((long)rows * rows >= PAR_MIN) schedule(static)
     for (int i = 0; i < rows; i++) r[i] = attention_weights_row(s + (long)i * rows, a + (long)i * rows, rows);
 }
 

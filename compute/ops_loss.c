@@ -24,7 +24,7 @@ static void cross_entropy_backward(TapeEntry *e)
         return;
     }
     double scale = (double)e->out->grad[0] / n;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for if ((long)n * k >= PAR_MIN) schedule(static)
     for (int i = 0; i < n; i++)
         cross_entropy_row_grad(z->data + (long)i * k, labels[i], k, scale, z->grad + (long)i * k);
 }

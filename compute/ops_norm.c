@@ -3,7 +3,8 @@
  *
  * Batch-norm layout: x is [N, C] or [N, C, H, W]; channel ch's n = N*H*W
  * values sit at n_idx*C*HW + ch*HW + hw, so each channel is N strided runs
- * of HW contiguous floats. Statistics are reduced in double: with fp32 sums
+ * of HW contiguous floats. Statistics are reduced in double (eight partial
+ * sums per channel, bn_channel_stats): with fp32 sums
  * the variance E[(x-mean)^2] of large, offset batches loses digits that the
  * gradient check (and training over many steps) would notice.
  *
@@ -36,25 +37,69 @@ static inline long bn_offset(const BnShape *s, int n, int ch)
     return ((long)n * s->C + ch) * s->hw;
 }
 
+/* Sums in double over a channel's N runs of hw floats. A single running
+ * sum is a chain of dependent double adds (4 cycles an element: 6 ms of a
+ * baseline_cnn step went into these chains); eight partial sums, element
+ * i of a run going to partial i % 8, vectorise into one AVX-512 register
+ * and are combined in a fixed tree at the end: the same bits at any thread
+ * count (a channel is never split across threads). */
+#define BN_LANES 8
+
+static double lanes_total(const double *acc)
+{
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 /* Mean and biased variance of one channel (two passes, in double). */
 static void bn_channel_stats(const BnShape *s, const float *x, int ch,
                              double *mean_out, double *var_out)
 {
-    double sum = 0;
+    double acc[BN_LANES] = {0};
     for (int n = 0; n < s->N; n++) {
         const float *p = x + bn_offset(s, n, ch);
-        for (long i = 0; i < s->hw; i++) sum += p[i];
+        long i = 0;
+        for (; i + BN_LANES <= s->hw; i += BN_LANES)
+            for (int j = 0; j < BN_LANES; j++) acc[j] += p[i + j];
+        for (; i < s->hw; i++) acc[i % BN_LANES] += p[i];
     }
-    double mean = sum / (double)s->count, sq = 0;
+    double mean = lanes_total(acc) / (double)s->count;
+    double sq[BN_LANES] = {0};
     for (int n = 0; n < s->N; n++) {
         const float *p = x + bn_offset(s, n, ch);
-        for (long i = 0; i < s->hw; i++) {
+        long i = 0;
+        for (; i + BN_LANES <= s->hw; i += BN_LANES)
+            for (int j = 0; j < BN_LANES; j++) {
+                double d = p[i + j] - mean;
+                sq[j] += d * d;
+            }
+        for (; i < s->hw; i++) {
             double d = p[i] - mean;
-            sq += d * d;
+            sq[i % BN_LANES] += d * d;
         }
     }
     *mean_out = mean;
-    *var_out = sq / (double)s->count;
+    *var_out = lanes_total(sq) / (double)s->count;
+}
+
+/* Channel ch's backward sums: sum(dy) and sum(dy * xhat), as above. */
+static void bn_grad_sums(const BnShape *s, const float *x, const float *dy, int ch, float mean, float invstd,
+                         double *sum_dy, double *sum_dy_xhat)
+{
+    double a[BN_LANES] = {0}, b[BN_LANES] = {0};
+    for (int n = 0; n < s->N; n++) {
+        long o = bn_offset(s, n, ch), i = 0;
+        for (; i + BN_LANES <= s->hw; i += BN_LANES)
+            for (int j = 0; j < BN_LANES; j++) {
+                a[j] += dy[o + i + j];
+                b[j] += dy[o + i + j] * bn_xhat(x[o + i + j], mean, invstd);
+            }
+        for (; i < s->hw; i++) {
+            a[i % BN_LANES] += dy[o + i];
+            b[i % BN_LANES] += dy[o + i] * bn_xhat(x[o + i], mean, invstd);
+        }
+    }
+    *sum_dy = lanes_total(a);
+    *sum_dy_xhat = lanes_total(b);
 }
 
 /* Training-mode statistics: batch mean / inverse std into mean[], invstd[],
@@ -64,7 +109,7 @@ static void bn_batch_stats(const BnShape *s, const float *x, float momentum, flo
 {
     CHECK(s->count > 1, "batchnorm: training needs more than 1 value per channel (got %ld)",
           s->count);
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for if (s->count * s->C >= PAR_MIN) schedule(static)
     for (int ch = 0; ch < s->C; ch++) {
         double m, v;
         bn_channel_stats(s, x, ch, &m, &v);
@@ -86,7 +131,7 @@ static void bn_running_stats(const float *run_mean, const float *run_var, int ch
 static void bn_apply(const BnShape *s, const float *x, const float *mean, const float *invstd,
                      const Tensor *gamma, const Tensor *beta, float *y)
 {
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) if (s->count * s->C >= PAR_MIN) schedule(static)
     for (int n = 0; n < s->N; n++)
         for (int ch = 0; ch < s->C; ch++) {
             float scale = bn_scale(invstd, gamma ? gamma->data : NULL, ch);
@@ -111,17 +156,10 @@ static void bn_backward(TapeEntry *e)
                                    gamma ? gamma->grad : NULL, beta ? beta->grad : NULL, x->grad));
         return;
     }
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for if (s.count * s.C >= PAR_MIN) schedule(static)
     for (int ch = 0; ch < s.C; ch++) {
-        double sum_dy = 0, sum_dy_xhat = 0;
-        for (int n = 0; n < s.N; n++) {
-            long o = bn_offset(&s, n, ch);
-            for (long i = 0; i < s.hw; i++) {
-                double xhat = bn_xhat(x->data[o + i], mean[ch], invstd[ch]);
-                sum_dy += dy[o + i];
-                sum_dy_xhat += dy[o + i] * xhat;
-            }
-        }
+        double sum_dy, sum_dy_xhat;
+        bn_grad_sums(&s, x->data, dy, ch, mean[ch], invstd[ch], &sum_dy, &sum_dy_xhat);
         if (gamma && gamma->grad) gamma->grad[ch] += (float)sum_dy_xhat;
         if (beta && beta->grad) beta->grad[ch] += (float)sum_dy;
         if (!x->grad) continue;
@@ -195,7 +233,7 @@ static void row_normalize_backward(TapeEntry *e)
         CUDA_ONLY(cuda_row_normalize_backward(e->ctx->cuda, x->data, y->data, y->grad, x->grad, rows, cols));
         return;
     }
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for if ((long)rows * cols >= PAR_MIN) schedule(static)
     for (int i = 0; i < rows; i++) {
         const float *xr = x->data + (long)i * cols, *yr = y->data + (long)i * cols;
         const float *dy = y->grad + (long)i * cols;
@@ -208,7 +246,7 @@ static void row_normalize_backward(TapeEntry *e)
 
 static void row_normalize_cpu(const float *x, float *y, int rows, int cols)
 {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for if ((long)rows * cols >= PAR_MIN) schedule(static)
     for (int i = 0; i < rows; i++) {
         const float *xr = x + (long)i * cols;
         float *yr = y + (long)i * cols;

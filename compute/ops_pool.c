@@ -79,13 +79,52 @@ static void maxpool2d_plane(const float *x, int h, int w, int k, int s, int pad,
         }
 }
 
+/* Unpadded windows (baseline_cnn's 3x3/2, VGG's 2x2/2): the same scan
+ * order and pool_beats, run for a whole output row at once,
+ * window position by window position (the output row itself holds the
+ * running maxima), with selects the compiler turns into AVX-512 blends.
+ * The scalar scan above branches on every compare and, on random data,
+ * mispredicts about every other one: 10% of a baseline_cnn step on one
+ * core went there. */
+static inline __attribute__((always_inline)) void maxpool2d_plane_unpadded(const float *restrict x, int w, int k,
+                                                                           int s, int oh, int ow,
+                                                                           float *restrict y, int *restrict idx)
+{
+    for (int r = 0; r < oh; r++) {
+        float *restrict yr = y + (long)r * ow;
+        int *restrict ir = idx + (long)r * ow;
+        int base = r * s * w;
+        for (int q = 0; q < ow; q++) {
+            yr[q] = x[base + q * s];
+            ir[q] = base + q * s;
+        }
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < k; j++) {
+                int off = base + i * w + j;
+                for (int q = 0; q < ow; q++) {
+                    float v = x[off + q * s], b = yr[q];
+                    int take = (v > b) | ((v != v) & (b == b));
+                    yr[q] = take ? v : b;
+                    ir[q] = take ? off + q * s : ir[q];
+                }
+            }
+    }
+}
+
 static void maxpool2d_cpu(const float *x, float *y, int *idx, long planes, int h, int w, int k, int stride,
                           int pad, int oh, int ow)
 {
     long in_plane = (long)h * w, out_plane = (long)oh * ow;
 #pragma omp parallel for if (planes * in_plane >= PAR_MIN)
-    for (long p = 0; p < planes; p++)
-        maxpool2d_plane(x + p * in_plane, h, w, k, stride, pad, oh, ow, y + p * out_plane, idx + p * out_plane);
+    for (long p = 0; p < planes; p++) {
+        /* A constant stride lets the compiler vectorise the strided reads. */
+        if (pad == 0 && stride == 2)
+            maxpool2d_plane_unpadded(x + p * in_plane, w, k, 2, oh, ow, y + p * out_plane, idx + p * out_plane);
+        else if (pad == 0)
+            maxpool2d_plane_unpadded(x + p * in_plane, w, k, stride, oh, ow, y + p * out_plane, idx + p * out_plane);
+        else
+            maxpool2d_plane(x + p * in_plane, h, w, k, stride, pad, oh, ow, y + p * out_plane, idx + p * out_plane);
+    }
 }
 
 Tensor *op_maxpool2d_pad(Ctx *c, Tensor *x, int k, int stride, int pad)

@@ -92,18 +92,56 @@ static float entry_decay(const OptimConfig *c, const ParamEntry *e)
     return c->weight_decay;
 }
 
+/* Each update runs over blocks of OPTIM_BLOCK elements, the scalars
+ * passed by value: read through a pointer (or a shared local, which an
+ * OpenMP region also reads through a pointer) GCC cannot prove that the
+ * stores to p, m, v leave them alone and does not vectorise the loop.
+ * Adam over baseline_cnn's 3.4 M parameters was scalar (vsqrtss). Every
+ * element is updated on its own, so blocks change no bits. */
+#define OPTIM_BLOCK 4096L
+
+static void sgd_block(float *restrict p, const float *restrict g, float *restrict buf, long n, float wd,
+                      OptimScalars s, int nesterov)
+{
+    for (long i = 0; i < n; i++) sgd_element(&p[i], g[i], &buf[i], wd, nesterov, &s);
+}
+
+/* One loop per case, the case known inside it: with the tests on wd and
+ * decoupled inside one loop GCC vectorised only some of its unswitched
+ * copies, and GECCO's (no decay) ran scalar: 28% of its step. */
+static void adam_block(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, long n,
+                       float wd, int decoupled, OptimScalars s)
+{
+    if (wd == 0.0f)
+        for (long i = 0; i < n; i++) adam_element(&p[i], g[i], &m[i], &v[i], 0.0f, 0, &s);
+    else if (decoupled)
+        for (long i = 0; i < n; i++) adam_element(&p[i], g[i], &m[i], &v[i], wd, 1, &s);
+    else
+        for (long i = 0; i < n; i++) adam_element(&p[i], g[i], &m[i], &v[i], wd, 0, &s);
+}
+
+static long block_len(long n, long b) { return n - b * OPTIM_BLOCK < OPTIM_BLOCK ? n - b * OPTIM_BLOCK : OPTIM_BLOCK; }
+
 static void sgd_entry(float *restrict p, const float *restrict g, float *restrict buf,
                       long n, float wd, const OptimScalars *s, int nesterov)
 {
+    long blocks = (n + OPTIM_BLOCK - 1) / OPTIM_BLOCK;
 #pragma omp parallel for if (n >= OPTIM_PAR_MIN) schedule(static)
-    for (long i = 0; i < n; i++) sgd_element(&p[i], g[i], &buf[i], wd, nesterov, s);
+    for (long b = 0; b < blocks; b++) {
+        long o = b * OPTIM_BLOCK;
+        sgd_block(p + o, g + o, buf + o, block_len(n, b), wd, *s, nesterov);
+    }
 }
 
 static void adam_entry(float *restrict p, const float *restrict g, float *restrict m,
                        float *restrict v, long n, float wd, int decoupled, const OptimScalars *s)
 {
+    long blocks = (n + OPTIM_BLOCK - 1) / OPTIM_BLOCK;
 #pragma omp parallel for if (n >= OPTIM_PAR_MIN) schedule(static)
-    for (long i = 0; i < n; i++) adam_element(&p[i], g[i], &m[i], &v[i], wd, decoupled, s);
+    for (long b = 0; b < blocks; b++) {
+        long o = b * OPTIM_BLOCK;
+        adam_block(p + o, g + o, m + o, v + o, block_len(n, b), wd, decoupled, *s);
+    }
 }
 
 /* Calls fn for each maximal run of consecutive trainable, used entries

@@ -77,7 +77,11 @@ HD void adam_element(float *p, float g, float *m, float *v, float wd, int decoup
 {
     float pi = *p, gi = g;
     if (wd != 0.0f) {
-        if (decoupled) pi = pi * s->adamw_scale;             /* p.mul_(1 - lr*wd) */
+        /* p.mul_(1 - lr*wd), rounded on its own: fmaf(x, y, -0) is the
+         * product x*y rounded once (-0 keeps a -0 product's sign), and
+         * unlike a plain product the compiler cannot contract it into the
+         * add below (vectorised with -ffp-contract=fast, GCC did). */
+        if (decoupled) pi = fmaf(pi, s->adamw_scale, -0.0f);
         else gi = fmaf(pi, wd, gi);                          /* g.add(p, alpha=wd) */
     }
     float mi = fmaf(gi, s->one_minus_beta1, *m * s->beta1);

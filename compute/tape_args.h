@@ -15,14 +15,11 @@
 #include "tensor.h"
 
 /* op_conv2d: the geometry not implied by x and w, and two saved buffers.
- * CPU per-image path: saved = the cols of all images, scratch = per-thread
- * scratch for `threads` threads (the forward's team size; backward asks for
- * the same). CPU small-plane path: saved = the rows [N*P, C*kh*kw],
- * scratch = dYt [N*P, K] then drow [N*P, C*kh*kw]. CUDA: saved = col
+ * CPU: saved = the input in the layout oneDNN's forward chose (NULL when
+ * that is NCHW: x itself is read); scratch unused. CUDA: saved = col
  * [rows, N*P], scratch = the K-major buffer [K, N*P]. */
 typedef struct TapeConv {
     int stride, pad;
-    int threads;
     float *saved, *scratch;
 } TapeConv;
 

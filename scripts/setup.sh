@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates curl
   libopenblas-openmp-dev libopenmpi-dev openmpi-bin
+  # oneDNN: the CPU backend's GEMMs and convolutions (compute/dnn_cpu.c)
+  libdnnl-dev
   libhdf5-dev hdf5-tools libinih-dev libcmocka-dev zlib1g-dev
   # the sweep's event log (OUT/events.jsonl): written and read with cJSON;
   # tests/cli_sweep_watch.sh checks the live view with pyte (a terminal

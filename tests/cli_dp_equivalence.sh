@@ -50,14 +50,15 @@ for model in gecco baseline_cnn; do
   check "$model: same train loss" test "$(attr "$one" status)$(h5dump -m %.9g -d /epochs/train_loss "$one" | grep '(0)')" \
     = "$(attr "$dp" status)$(h5dump -m %.9g -d /epochs/train_loss "$dp" | grep '(0)')"
   check "$model: the same validation images on 2 ranks" h5diff "$one" "$dp" /validation/indices /validation/indices
-  # GECCO trains bit for bit alike, so its validation scores (sharded over
-  # the ranks and summed) agree exactly. baseline_cnn's do not compare: its
-  # batch norm keeps rank 0's running statistics, updated by one micro-batch
-  # per step instead of two (docs/data-parallel.md).
-  if [[ $model == gecco ]]; then
-    check "$model: the same validation accuracy (its shards summed over the ranks)" \
-      h5diff "$one" "$dp" /epochs/val_accuracy /epochs/val_accuracy
-  fi
+  # Validation and test scores do not compare with the --grad-accum run:
+  # both models have batch norm, whose running statistics are rank 0's
+  # (updated by one micro-batch per step instead of two, docs/data-parallel.md;
+  # GECCO's validation accuracy once matched only because both runs predicted
+  # one class). What must hold: the test score the 2 ranks computed, each on
+  # its shard of evaluation batches and then summed, is what one process
+  # computes from the run file's weights.
+  check "$model: the sharded test score is the one-process score of its weights" \
+    grep -q 'reproduced exactly' <("$bin" eval --run "$dp" --threads 1 2>&1)
   read -r worst count <<<"$(max_rel_diff "$one" "$dp")"
   echo "$model: max relative difference of the $count trainable parameters after 18 steps: $worst"
   check "$model: parameter count is param_count" test "$count" = "$(attr "$one" param_count)"

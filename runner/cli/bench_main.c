@@ -11,6 +11,11 @@
  *       bk_gemm on the CPU: "flops_per_step F flops_per_epoch E"
  *   sweeprun-bench peak [N [REPS]]     measured FP32 SGEMM rate of the GPU
  *       on N x N matrices (default 8192, best of 10): "peak_sgemm_flops P"
+ *   sweeprun-bench profile [steps=N] KEY=VALUE...   where a CPU training
+ *       step's time goes: N timed steps (default 20, after 3 untimed) of
+ *       forward, loss, backward and the optimizer on random images at
+ *       batch_size, each tape entry's forward and backward milliseconds
+ *       per step (ctx.h: profile), then the totals per op and per phase
  *
  * KEY=VALUE are config keys (runner/config.h: model=gecco batch_size=64
  * device=cuda cuda_graph=false tf32=true train_subset=...). Every command
@@ -24,6 +29,7 @@
 #include "device.h"
 #include "model.h"
 #include "ops.h"
+#include "optim.h"
 #include "train.h"
 #include "util.h"
 
@@ -139,6 +145,123 @@ static int cmd_flops(int argc, char **argv)
     return 0;
 }
 
+/* ---- profile ------------------------------------------------------------ */
+
+typedef struct ProfileRow {
+    const char *name;
+    char shape[64];
+    double fwd, bwd;
+} ProfileRow;
+
+static void shape_text(const Tensor *t, char *buf, int size)
+{
+    int n = snprintf(buf, size, "[");
+    for (int i = 0; i < t->ndim && n < size; i++) n += snprintf(buf + n, size - n, i ? ",%d" : "%d", t->dims[i]);
+    if (n < size) snprintf(buf + n, size - n, "]");
+}
+
+/* Per op name: summed over the step's entries of that op. */
+static void print_op_totals(const ProfileRow *rows, int n, int steps, double step_ms)
+{
+    printf("\n%-28s %8s %10s %10s %10s %7s\n", "op", "entries", "fwd ms", "bwd ms", "total ms", "share");
+    char done[256] = {0};
+    for (int i = 0; i < n && i < 256; i++) {
+        if (done[i]) continue;
+        int count = 0;
+        double f = 0, b = 0;
+        for (int j = i; j < n && j < 256; j++)
+            if (!done[j] && !strcmp(rows[j].name, rows[i].name)) {
+                done[j] = 1;
+                count++;
+                f += rows[j].fwd;
+                b += rows[j].bwd;
+            }
+        f = 1e3 * f / steps, b = 1e3 * b / steps;
+        printf("%-28s %8d %10.3f %10.3f %10.3f %6.1f%%\n", rows[i].name, count, f, b, f + b,
+               100.0 * (f + b) / step_ms);
+    }
+}
+
+static int cmd_profile(int argc, char **argv)
+{
+    int steps = 20, warm = 3, kept = 0;
+    char *pairs[64];
+    for (int i = 0; i < argc && kept < 64; i++) {
+        if (!strncmp(argv[i], "steps=", 6)) steps = atoi(argv[i] + 6);
+        else pairs[kept++] = argv[i];
+    }
+    if (steps < 1) {
+        fprintf(stderr, "sweeprun-bench: profile: steps must be at least 1\n");
+        return 2;
+    }
+    TrainConfig cfg;
+    if (parse_pairs(kept, pairs, &cfg)) return 2;
+    int threads = set_compute_threads(cfg.threads), b = cfg.batch_size;
+    Model m;
+    model_create(&m, cfg.model, cfg.model_options, cfg.seed);
+    Optimizer o;
+    OptimConfig oc = cfg.optim;
+    optim_init(&o, &oc, &m.table);
+    Ctx c;
+    ctx_init(&c, cfg.seed, (size_t)64 << 20);
+    c.profile = 1;
+    int dims[4] = {b, 1, 28, 28};
+    float *images = xmalloc((size_t)b * 784 * sizeof(float));
+    int *labels = xmalloc((size_t)b * sizeof *labels);
+    for (long i = 0; i < (long)b * 784; i++) images[i] = (float)((i * 7919) % 2001) / 1000.0f - 1.0f;
+    for (int i = 0; i < b; i++) labels[i] = i % 10;
+    ProfileRow *rows = NULL;
+    int n_rows = 0;
+    double phase[3] = {0, 0, 0};   /* forward + loss, backward, optimizer */
+    for (int s = 0; s < warm + steps; s++) {
+        double t0 = now_seconds();
+        memset(m.grads, 0, (size_t)m.table.n_params * sizeof(float));
+        ctx_begin(&c, 1, 1);
+        Tensor *x = ctx_wrap(&c, images, NULL, 4, dims);
+        Tensor *loss = model_loss(&m, &c, m.desc->forward(&m, &c, x), labels);
+        double t1 = now_seconds();
+        ctx_backward(&c, loss);
+        double t2 = now_seconds();
+        optim_step(&o, m.params, m.grads, cfg.lr);
+        double t3 = now_seconds();
+        if (s < warm) continue;
+        if (!rows) {
+            n_rows = c.tape_len;
+            rows = xcalloc((size_t)n_rows, sizeof *rows);
+            for (int i = 0; i < n_rows; i++) {
+                rows[i].name = c.tape[i].name;
+                shape_text(c.tape[i].out, rows[i].shape, sizeof rows[i].shape);
+            }
+        }
+        CHECK(c.tape_len == n_rows, "profile: the tape changed length between steps");
+        for (int i = 0; i < n_rows; i++) {
+            rows[i].fwd += c.tape[i].fwd_seconds;
+            rows[i].bwd += c.tape[i].bwd_seconds;
+        }
+        phase[0] += t1 - t0, phase[1] += t2 - t1, phase[2] += t3 - t2;
+    }
+    char cpu[256];
+    device_cpu_name(cpu, sizeof cpu);
+    printf("device: %s, %d thread(s)\n", cpu, threads);
+    printf("model %s batch_size %d optimizer %s steps %d (after %d untimed); ms per step\n", cfg.model->name, b,
+           optim_kind_name(cfg.optim.kind), steps, warm);
+    printf("\n%4s %-28s %-18s %10s %10s\n", "#", "op", "output", "fwd ms", "bwd ms");
+    for (int i = 0; i < n_rows; i++)
+        printf("%4d %-28s %-18s %10.3f %10.3f\n", i, rows[i].name, rows[i].shape, 1e3 * rows[i].fwd / steps,
+               1e3 * rows[i].bwd / steps);
+    double step_ms = 1e3 * (phase[0] + phase[1] + phase[2]) / steps;
+    print_op_totals(rows, n_rows, steps, step_ms);
+    printf("\nphase: forward+loss %.3f ms, backward %.3f ms, optimizer %.3f ms, step %.3f ms (%.0f images/s)\n",
+           1e3 * phase[0] / steps, 1e3 * phase[1] / steps, 1e3 * phase[2] / steps, step_ms, b / step_ms * 1e3);
+    free(rows);
+    free(images);
+    free(labels);
+    ctx_free(&c);
+    optim_free(&o);
+    model_free(&m);
+    return 0;
+}
+
 static int cmd_peak(int argc, char **argv)
 {
 #ifdef SWEEPRUN_HAVE_CUDA
@@ -165,12 +288,13 @@ static int cmd_peak(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: sweeprun-bench train|flops KEY=VALUE... | peak [N [REPS]]\n");
+        fprintf(stderr, "usage: sweeprun-bench train|flops|profile KEY=VALUE... | peak [N [REPS]]\n");
         return 2;
     }
     if (!strcmp(argv[1], "train")) return cmd_train_bench(argc - 2, argv + 2);
     if (!strcmp(argv[1], "flops")) return cmd_flops(argc - 2, argv + 2);
     if (!strcmp(argv[1], "peak")) return cmd_peak(argc - 2, argv + 2);
-    fprintf(stderr, "sweeprun-bench: unknown command '%s' (train, flops or peak)\n", argv[1]);
+    if (!strcmp(argv[1], "profile")) return cmd_profile(argc - 2, argv + 2);
+    fprintf(stderr, "sweeprun-bench: unknown command '%s' (train, flops, profile or peak)\n", argv[1]);
     return 2;
 }

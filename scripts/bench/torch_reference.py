@@ -346,6 +346,37 @@ def evaluate(model, x, y, batch):
     return correct / len(x)
 
 
+def profile(model, opt, loss_of, xtr, ytr, batch, steps):
+    """Per-op CPU times of `steps` training steps (torch.profiler, grouped by
+    op and input shapes), in ms per step, and the step time itself."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+    model.train()
+    idx = torch.arange(batch) % len(xtr)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss_of(model(xtr[idx]), xtr[idx], ytr[idx]).backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    plain = (time.perf_counter() - t0) / steps
+    with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(steps):
+            step()
+    rows = [e for e in prof.key_averages(group_by_input_shape=True) if e.self_cpu_time_total > 0]
+    rows.sort(key=lambda e: -e.self_cpu_time_total)
+    print(f"step {1e3 * plain:.3f} ms without the profiler ({batch / plain:.0f} images/s), {steps} steps")
+    print(f"{'self ms/step':>12} {'share':>6}  op  input shapes")
+    total = sum(e.self_cpu_time_total for e in rows)
+    for e in rows[:40]:
+        shapes = str(e.input_shapes)[:90]
+        print(f"{e.self_cpu_time_total / 1e3 / steps:12.3f} {100 * e.self_cpu_time_total / total:5.1f}%  {e.key}  {shapes}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True, choices=sorted(MODELS))
@@ -360,6 +391,8 @@ def main():
     ap.add_argument("--train-subset", type=int, default=0)
     ap.add_argument("--max-steps", type=int, default=0, help="stop each epoch early (thread probing)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                    help="instead of training: profile STEPS steps (after 3 untimed) and print the ops' times")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -371,6 +404,9 @@ def main():
     sched = twin.schedule(opt, lr) if twin.schedule else None
     loss_of = loss_function(model)
     n = len(xtr)
+    if a.profile:
+        profile(model, opt, loss_of, xtr, ytr, a.batch_size, a.profile)
+        return
     for epoch in range(a.epochs):
         model.train()
         perm = torch.randperm(n)

@@ -90,6 +90,7 @@ phase configure 120 "$OUT/build.log" cmake -S . -B "$build" "${gen[@]}" -DCMAKE_
   -DSWEEPRUN_WITH_MPI=OFF -DSWEEPRUN_WITH_HDF5=OFF -DSWEEPRUN_WITH_INIH=OFF \
   -DSWEEPRUN_CBLAS_INCLUDE="$kit/include" -DSWEEPRUN_OPENBLAS_LIBRARY="$kit/lib/libopenblas.so.0" \
   -DSWEEPRUN_CMOCKA_INCLUDE="$kit/include" -DSWEEPRUN_CMOCKA_LIBRARY="$kit/lib/libcmocka.so.0" \
+  -DSWEEPRUN_DNNL_INCLUDE="$kit/include" -DSWEEPRUN_DNNL_LIBRARY="$kit/lib/libdnnl.so.2" \
   -DZLIB_INCLUDE_DIR="$kit/include" -DZLIB_LIBRARY="$kit/lib/libz.so.1" -DPKG_CONFIG_EXECUTABLE=/nonexistent
 phase build 240 "$OUT/build.log" cmake --build "$build" -j16
 if [[ ! -x "$build/runner/sweeprun-bench" || ! -x "$build/tests/test_cuda_parity" ]]; then

@@ -4,9 +4,11 @@
 # a bare CUDA image lacks, so scripts/gpu/check.sh can build and test there
 # without apt or a network:
 #   include/  cblas.h openblas_config.h f77blas.h (OpenBLAS, OpenMP build),
-#             cmocka.h, zlib.h zconf.h
+#             cmocka.h, zlib.h zconf.h, oneapi/dnnl/*.h (oneDNN)
 #   lib/      libopenblas.so.0 and its Fortran runtime (libgfortran.so.5,
-#             libquadmath.so.0), libcmocka.so.0, libz.so.1 - gzipped, since
+#             libquadmath.so.0), libdnnl.so.2 (the CPU backend's GEMMs and
+#             convolutions) and its libOpenCL.so.1, libcmocka.so.0,
+#             libz.so.1 - gzipped, since
 #             the kit travels within a 64 MiB limit (check.sh unpacks them)
 #   mnist/    the four MNIST .gz files (from $MNIST_DIR, data/mnist or
 #             ../shared/data/mnist)
@@ -37,6 +39,13 @@ for dep in libgfortran.so.5 libquadmath.so.0; do
   path="$(ldd "$ob_lib/libopenblas.so.0" | awk -v d="$dep" '$1 == d {print $3}')"
   [[ -n "$path" ]] && copy "$path" "$kit/lib" libgfortran5
 done
+mkdir -p "$kit/include/oneapi/dnnl"
+for h in dnnl.h dnnl_config.h dnnl_types.h dnnl_version.h dnnl_debug.h; do
+  copy "/usr/include/oneapi/dnnl/$h" "$kit/include/oneapi/dnnl" libdnnl-dev
+done
+copy "/usr/lib/$arch/libdnnl.so.2" "$kit/lib" libdnnl2
+path="$(ldd "/usr/lib/$arch/libdnnl.so.2" | awk '$1 == "libOpenCL.so.1" {print $3}')"
+[[ -n "$path" ]] && copy "$path" "$kit/lib" ocl-icd-libopencl1
 copy /usr/include/cmocka.h "$kit/include" libcmocka-dev
 copy "/usr/lib/$arch/libcmocka.so.0" "$kit/lib" libcmocka0
 copy /usr/include/zlib.h "$kit/include" zlib1g-dev
