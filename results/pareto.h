@@ -19,9 +19,10 @@
  * diverged or never recorded the metric); +-inf compare as numbers. With
  * one objective the front is every point that equals the best value.
  *
- * Cost: O(n^2 k) comparisons for n points and k objectives; 10,000 points
- * with 2 objectives take about 0.1 s on this machine (-O3), well above
- * any sweep's trial count. */
+ * Cost: O(n^2 k) comparisons for n points and k objectives at worst; a
+ * dominated point stops at its first dominator. 10,000 random points with 2
+ * objectives: 6 ms (11 on the front); 10,000 all on the front (the worst
+ * case): 0.88 s (measured on this machine, -O3). */
 #ifndef SWEEPRUN_PARETO_H
 #define SWEEPRUN_PARETO_H
 
