@@ -1,21 +1,11 @@
 #include "pareto.h"
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "util.h"
 
 /* ---- parsing ---------------------------------------------------------------- */
-
-static void say(char *err, int size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(char *err, int size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, (size_t)size, fmt, ap);
-    va_end(ap);
-}
 
 /* The text between start and end (exclusive), without surrounding spaces,
  * into out[size]; 0, or -1 when it does not fit. */
@@ -41,7 +31,7 @@ static void unknown_metric(const char *metric, const char *const *known, int n_k
     char names[512] = "";
     for (int i = 0; i < n_known && strlen(names) < sizeof names - 1; i++)
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", known[i]);
-    say(err, size, "objectives: unknown metric '%s' (known: %s)", metric, names);
+    snprintf(err, (size_t)size, "objectives: unknown metric '%s' (known: %s)", metric, names);
 }
 
 /* One "METRIC:max|min" (already trimmed) into o. */
@@ -51,7 +41,7 @@ static int parse_objective(const char *item, const char *const *known, int n_kno
     const char *colon = strchr(item, ':');
     char direction[16];
     if (copy_trimmed(item, colon ? colon : item + strlen(item), o->metric, sizeof o->metric)) {
-        say(err, size, "objectives: metric name too long in '%s'", item);
+        snprintf(err, (size_t)size, "objectives: metric name too long in '%s'", item);
         return -1;
     }
     if (!is_known(o->metric, known, n_known)) {
@@ -59,12 +49,14 @@ static int parse_objective(const char *item, const char *const *known, int n_kno
         return -1;
     }
     if (!colon) {
-        say(err, size, "objectives: %s needs a direction: %s:max or %s:min", o->metric, o->metric, o->metric);
+        snprintf(err, (size_t)size, "objectives: %s needs a direction: %s:max or %s:min", o->metric, o->metric,
+                 o->metric);
         return -1;
     }
     int fits = !copy_trimmed(colon + 1, colon + strlen(colon), direction, sizeof direction);
     if (!fits || (strcmp(direction, "max") && strcmp(direction, "min"))) {
-        say(err, size, "objectives: the direction of %s must be max or min, got '%s'", o->metric, colon + 1);
+        snprintf(err, (size_t)size, "objectives: the direction of %s must be max or min, got '%s'", o->metric,
+                 colon + 1);
         return -1;
     }
     o->maximize = !strcmp(direction, "max");
@@ -83,7 +75,7 @@ int pareto_objectives_parse(const char *text, const char *const *known, int n_kn
 {
     const char *usage = "METRIC:max or METRIC:min, separated by commas";
     if (!text[strspn(text, " \t")]) {
-        say(err, err_size, "objectives: expected %s, got nothing", usage);
+        snprintf(err, (size_t)err_size, "objectives: expected %s, got nothing", usage);
         return -1;
     }
     int n = 0;
@@ -91,20 +83,20 @@ int pareto_objectives_parse(const char *text, const char *const *known, int n_kn
         end = start + strcspn(start, ",");
         char item[PARETO_METRIC_MAX + 32];
         if (copy_trimmed(start, end, item, sizeof item)) {
-            say(err, err_size, "objectives: item %d is too long", n + 1);
+            snprintf(err, (size_t)err_size, "objectives: item %d is too long", n + 1);
             return -1;
         }
         if (!item[0]) {
-            say(err, err_size, "objectives: item %d is empty (expected %s)", n + 1, usage);
+            snprintf(err, (size_t)err_size, "objectives: item %d is empty (expected %s)", n + 1, usage);
             return -1;
         }
         if (n == PARETO_MAX_OBJECTIVES) {
-            say(err, err_size, "objectives: at most %d objectives", PARETO_MAX_OBJECTIVES);
+            snprintf(err, (size_t)err_size, "objectives: at most %d objectives", PARETO_MAX_OBJECTIVES);
             return -1;
         }
         if (parse_objective(item, known, n_known, &out[n], err, err_size)) return -1;
         if (listed_before(out, n, out[n].metric)) {
-            say(err, err_size, "objectives: %s is listed twice", out[n].metric);
+            snprintf(err, (size_t)err_size, "objectives: %s is listed twice", out[n].metric);
             return -1;
         }
         n++;
@@ -182,7 +174,8 @@ int pareto_front_sorted(const double *points, int n, const Objective *obj, int k
     for (int i = 0, m = 0; i < n; i++) {
         if (!is_front[i]) continue;
         keyed[m] = (Keyed){.k = k, .index = i};
-        for (int j = 0; j < k; j++) keyed[m].key[j] = obj[j].maximize ? points[(size_t)i * k + j] : -points[(size_t)i * k + j];
+        for (int j = 0; j < k; j++)
+            keyed[m].key[j] = obj[j].maximize ? points[(size_t)i * k + j] : -points[(size_t)i * k + j];
         m++;
     }
     qsort(keyed, (size_t)count, sizeof *keyed, compare_keyed);

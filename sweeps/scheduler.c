@@ -52,15 +52,6 @@ static const SchedulerForm *find_form(const char *name, size_t len)
 
 static int *spec_field(SchedulerSpec *s, int key) { return (int *)((char *)s + KEYS[key].field); }
 
-static void say(char *err, int size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(char *err, int size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, (size_t)size, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- reading "key=value, key=value" ----------------------------------------- */
 
 static char *trim(char *s)
@@ -101,7 +92,7 @@ static int parse_item(const SchedulerForm *f, char *item, SchedulerSpec *s, unsi
 {
     char *eq = strchr(item, '=');
     if (!eq) {
-        say(err, size, "%s: expected KEY=VALUE, got '%s' (%s)", f->name, trim(item), f->usage);
+        snprintf(err, (size_t)size, "%s: expected KEY=VALUE, got '%s' (%s)", f->name, trim(item), f->usage);
         return -1;
     }
     *eq = 0;
@@ -109,17 +100,17 @@ static int parse_item(const SchedulerForm *f, char *item, SchedulerSpec *s, unsi
     int k = key_index(key);
     if (k < 0 || !(f->allowed & BIT(k))) {
         list_allowed_keys(f, allowed, sizeof allowed);
-        say(err, size, "%s: unknown key '%s' (expected %s)", f->name, key, allowed);
+        snprintf(err, (size_t)size, "%s: unknown key '%s' (expected %s)", f->name, key, allowed);
         return -1;
     }
     if (*seen & BIT(k)) {
-        say(err, size, "%s: %s is given twice", f->name, key);
+        snprintf(err, (size_t)size, "%s: %s is given twice", f->name, key);
         return -1;
     }
     *seen |= BIT(k);
     if (whole_number_in(value, KEYS[k].lo, KEYS[k].hi, spec_field(s, k))) {
-        say(err, size, "%s: %s must be a whole number from %d to %d (%s), got '%s'", f->name, key, KEYS[k].lo,
-            KEYS[k].hi, KEYS[k].meaning, value);
+        snprintf(err, (size_t)size, "%s: %s must be a whole number from %d to %d (%s), got '%s'", f->name, key,
+                 KEYS[k].lo, KEYS[k].hi, KEYS[k].meaning, value);
         return -1;
     }
     return 0;
@@ -131,7 +122,7 @@ static int parse_items(const SchedulerForm *f, const char *text, SchedulerSpec *
 {
     char copy[SWEEP_VALUE_MAX];
     if (text && strlen(text) >= sizeof copy) {
-        say(err, size, "%s: the value is too long", f->name);
+        snprintf(err, (size_t)size, "%s: the value is too long", f->name);
         return -1;
     }
     snprintf(copy, sizeof copy, "%s", text ? text : "");
@@ -143,7 +134,7 @@ static int parse_items(const SchedulerForm *f, const char *text, SchedulerSpec *
     }
     for (int k = 0; k < N_KEYS; k++)
         if ((f->required & BIT(k)) && !(seen & BIT(k))) {
-            say(err, size, "%s: %s is missing (expected %s)", f->name, KEYS[k].key, f->usage);
+            snprintf(err, (size_t)size, "%s: %s is missing (expected %s)", f->name, KEYS[k].key, f->usage);
             return -1;
         }
     return 0;
@@ -160,16 +151,18 @@ int scheduler_parse(const char *text, SchedulerSpec *spec, char *err, int err_si
     }
     const SchedulerForm *f = find_form(text, name_len);
     if (!f) {
-        say(err, err_size,
-            "unknown scheduler '%.*s' (expected median:warmup=E[:min_trials=N], asha:min_epochs=R,eta=H[,max_epochs=M] "
-            "or hyperband[:min_epochs=R,eta=H[,max_epochs=M][,brackets=B]])",
-            (int)name_len, text);
+        snprintf(err, (size_t)err_size,
+                 "unknown scheduler '%.*s' (expected median:warmup=E[:min_trials=N], "
+                 "asha:min_epochs=R,eta=H[,max_epochs=M] or "
+                 "hyperband[:min_epochs=R,eta=H[,max_epochs=M][,brackets=B]])",
+                 (int)name_len, text);
         return -1;
     }
     SchedulerSpec s = {.kind = f->kind, .min_epochs = f->min_epochs, .eta = f->eta};
     if (parse_items(f, text[name_len] ? text + name_len + 1 : NULL, &s, err, err_size)) return -1;
     if (s.max_epochs && s.min_epochs > s.max_epochs) {
-        say(err, err_size, "%s: min_epochs (%d) is above max_epochs (%d)", f->name, s.min_epochs, s.max_epochs);
+        snprintf(err, (size_t)err_size, "%s: min_epochs (%d) is above max_epochs (%d)", f->name, s.min_epochs,
+                 s.max_epochs);
         return -1;
     }
     *spec = s;
@@ -180,7 +173,10 @@ int scheduler_parse(const char *text, SchedulerSpec *spec, char *err, int err_si
 
 static const char *spec_name(const SchedulerSpec *s) { return s->kind == SCHEDULER_ASHA ? "asha" : "hyperband"; }
 
-int scheduler_max_epochs(const SchedulerSpec *spec, int epochs) { return spec->max_epochs ? spec->max_epochs : epochs; }
+int scheduler_max_epochs(const SchedulerSpec *spec, int epochs)
+{
+    return spec->max_epochs ? spec->max_epochs : epochs;
+}
 
 /* Rungs first, first * eta, ... strictly below max_epochs; their count. */
 static int rungs_from(long first, int eta, int max_epochs, int *out)
@@ -211,21 +207,22 @@ int scheduler_check_epochs(const SchedulerSpec *spec, int epochs, char *err, int
     if (spec->kind != SCHEDULER_ASHA && spec->kind != SCHEDULER_HYPERBAND) return 0;
     const char *name = spec_name(spec);
     if (spec->max_epochs > epochs) {
-        say(err, err_size, "%s: max_epochs (%d) is above epochs (%d): a trial cannot train past its epochs", name,
-            spec->max_epochs, epochs);
+        snprintf(err, (size_t)err_size,
+                 "%s: max_epochs (%d) is above epochs (%d): a trial cannot train past its epochs", name,
+                 spec->max_epochs, epochs);
         return -1;
     }
     int max_epochs = scheduler_max_epochs(spec, epochs);
     if (spec->min_epochs > max_epochs) {
-        say(err, err_size, "%s: min_epochs (%d) is above epochs (%d)", name, spec->min_epochs, epochs);
+        snprintf(err, (size_t)err_size, "%s: min_epochs (%d) is above epochs (%d)", name, spec->min_epochs, epochs);
         return -1;
     }
     int fit = brackets_that_fit(spec, max_epochs);
     if (spec->kind == SCHEDULER_HYPERBAND && spec->brackets > fit) {
-        say(err, err_size,
-            "hyperband: brackets=%d, but only %d fit with min_epochs %d, eta %d and max_epochs %d (one per rung below "
-            "%d epochs, and one without rungs)",
-            spec->brackets, fit, spec->min_epochs, spec->eta, max_epochs, max_epochs);
+        snprintf(err, (size_t)err_size,
+                 "hyperband: brackets=%d, but only %d fit with min_epochs %d, eta %d and max_epochs %d (one per rung "
+                 "below %d epochs, and one without rungs)",
+                 spec->brackets, fit, spec->min_epochs, spec->eta, max_epochs, max_epochs);
         return -1;
     }
     return 0;
@@ -330,7 +327,8 @@ static void describe_median(Text *t, const PruneRule *r, int epochs)
     add(t, "median: after each epoch from %d to %d, a trial whose validation accuracy is below the median of the "
            "other trials of its model at that epoch (at least %d of them) stops, status pruned",
         r->warmup, epochs - 1, r->min_trials);
-    if (r->warmup >= epochs) add(t, "\n  warmup %d leaves no epoch before the last (%d): nothing is pruned", r->warmup, epochs);
+    if (r->warmup >= epochs)
+        add(t, "\n  warmup %d leaves no epoch before the last (%d): nothing is pruned", r->warmup, epochs);
     add(t, "\n  at most %d epochs per trial", epochs);
 }
 
