@@ -38,15 +38,19 @@ void asha_table_free(AshaTable *t)
 
 static int n_rungs_of(const AshaTable *t, int trial) { return t->layout.brackets[t->trials[trial].bracket].n_rungs; }
 
+/* Bracket b's share of the first n_trials + 1 trials minus what it has had,
+ * in units of 1 / sum(weight). In doubles: weights reach eta^rungs (1e10
+ * for eta 99999), whose products with a trial count can pass 2^63; below
+ * 2^53 (every practical sweep) the numbers are exact. */
 int asha_next_bracket(const AshaTable *t)
 {
     const AshaLayout *l = &t->layout;
-    long total = 0, next = (long)t->n_trials + 1;
-    for (int b = 0; b < l->n_brackets; b++) total += l->brackets[b].weight;
+    double total = 0, next = (double)t->n_trials + 1;
+    for (int b = 0; b < l->n_brackets; b++) total += (double)l->brackets[b].weight;
     int best = 0;
-    long best_deficit = 0;
+    double best_deficit = 0;
     for (int b = 0; b < l->n_brackets; b++) {
-        long deficit = l->brackets[b].weight * next - t->started[b] * total;
+        double deficit = (double)l->brackets[b].weight * next - (double)t->started[b] * total;
         if (b == 0 || deficit > best_deficit) best = b, best_deficit = deficit;
     }
     return best;

@@ -537,6 +537,32 @@ static void test_layouts(void **state)
      * 6*(9+18/3) = 90, 4*27 = 108 epochs. */
 }
 
+/* The largest layouts a sweep file can ask for still build and assign. */
+static void test_extreme_layouts(void **state)
+{
+    (void)state;
+    AshaLayout l;
+    hyperband_layout("hyperband:eta=2", 100000, &l);   /* rungs 1, 2, ..., 65536 */
+    assert_int_equal(l.n_brackets, 18);
+    assert_int_equal(l.brackets[0].n_rungs, 17);
+    assert_int_equal(l.brackets[0].rung_epochs[16], 65536);
+    assert_int_equal(l.brackets[0].weight, 131072);   /* ceil(18 * 2^17 / 18) */
+    assert_int_equal(l.brackets[17].n_rungs, 0);
+    assert_int_equal(l.brackets[17].weight, 18);
+    hyperband_layout("hyperband:eta=99999", 100000, &l);   /* rungs 1, 99999 */
+    assert_int_equal(l.n_brackets, 3);
+    assert_true(l.brackets[0].weight == 9999800001L);     /* 99999^2 */
+    AshaTable t;
+    asha_table_init(&t, &l);
+    for (int i = 0; i < 1000; i++) asha_add_trial(&t);
+    assert_int_equal(t.started[0], 1000);                 /* the others' share is below 1 in 1000 */
+    asha_table_free(&t);
+    char text[4096];
+    SchedulerSpec s = parse_ok("hyperband:eta=2");
+    scheduler_describe(&s, 100000, text, sizeof text);
+    assert_non_null(strstr(text, "  bracket 17 (18 of every"));
+}
+
 static void expect_description(const char *text, int epochs, const char *expected)
 {
     SchedulerSpec s = {0};
@@ -751,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_rung_at_and_expected_epochs),
         cmocka_unit_test(test_hyperband_bracket_assignment),
         cmocka_unit_test(test_hyperband_promotions_per_bracket),
+        cmocka_unit_test(test_extreme_layouts),
         cmocka_unit_test(test_parse_good_specs),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_check_epochs),
