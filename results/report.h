@@ -6,6 +6,7 @@
 #ifndef SWEEPRUN_REPORT_H
 #define SWEEPRUN_REPORT_H
 #include <stdio.h>
+#include "pareto.h"
 #include "runfile.h"
 #include "report_stats.h"
 
@@ -137,6 +138,7 @@ typedef struct ReportOptions {
     char marginal[REPORT_NAME_MAX];  /* "" = the main table */
     char compare[REPORT_COMPARE_MAX];  /* --compare A,B or "all"; "" = the main table */
     int importance;              /* --importance: the variance-share table instead */
+    char pareto[REPORT_COMPARE_MAX];   /* --pareto OBJECTIVES; "" = the main table */
 } ReportOptions;
 
 /* ---- choosing on validation (report_select.c) ------------------------------------ */
@@ -320,6 +322,16 @@ double report_importance(const ModelTrials *mt, double *share);
 /* --importance: one row per model and swept key, and one for the rest
  * (interactions and seed noise). */
 void report_importance_table(const ReportRuns *runs, const ReportOptions *o, Table *t);
+
+/* ---- the Pareto front (report_pareto.c) ----------------------------------------------- */
+
+/* Parse a --pareto value (results/pareto.h) over the metrics a choice may
+ * be made on: val_acc, val_loss (at each trial's best epoch), params,
+ * s_per_epoch. The count, or -1 with "--pareto: ..." in err. */
+int report_pareto_objectives(const char *text, Objective *out, char *err, int err_size);
+/* --pareto: one row per complete trial on the front of o->pareto, best
+ * first by the first objective. -1 (err) for bad objectives. */
+int report_pareto_table(const ReportRuns *runs, const ReportOptions *o, Table *t, char *err, int err_size);
 
 /* Everything sweepreport does without figures: load, group, build the
  * table (main or marginal) and write it. 0 ok, -1 (err) bad options. */

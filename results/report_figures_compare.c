@@ -8,6 +8,7 @@
 #include <plplot.h>
 #include <stdlib.h>
 #include <string.h>
+#include "pareto.h"
 #include "util.h"
 
 static int fail(char *err, int n, const char *what, const char *path)
@@ -33,19 +34,19 @@ static void pad_range(double *lo, double *hi, double frac, double pad0)
 
 static double scatter_x(const ScatterPoint *p, int by_cost) { return by_cost ? p->s_per_epoch : p->params; }
 
-/* On the front: no other point is at least as good on both axes and
- * better on one (fewer parameters or seconds, higher mean accuracy). */
+/* On the front (results/pareto.h): no other point is at least as good on
+ * both axes and better on one (fewer parameters or seconds, higher mean
+ * accuracy). */
 static void pareto(const ScatterPoint *pts, const int *idx, int n, int by_cost, int *front)
 {
+    const Objective obj[2] = {{"cost", 0}, {"mean", 1}};
+    double *xy = xcalloc(2 * (size_t)n + 1, sizeof(double));
     for (int i = 0; i < n; i++) {
-        const ScatterPoint *a = &pts[idx[i]];
-        front[i] = 1;
-        for (int j = 0; j < n && front[i]; j++) {
-            const ScatterPoint *b = &pts[idx[j]];
-            double xa = scatter_x(a, by_cost), xb = scatter_x(b, by_cost);
-            if (j != i && xb <= xa && b->mean >= a->mean && (xb < xa || b->mean > a->mean)) front[i] = 0;
-        }
+        xy[2 * i] = scatter_x(&pts[idx[i]], by_cost);
+        xy[2 * i + 1] = pts[idx[i]].mean;
     }
+    pareto_front(xy, n, obj, 2, front);
+    free(xy);
 }
 
 static void csv_text(FILE *f, const char *s)

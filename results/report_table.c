@@ -669,13 +669,16 @@ static int build_compare(const ReportRuns *runs, const ReportGroups *g, const Re
 int report_build(const ReportRuns *runs, const ReportOptions *o, Table *t, char *err, int err_size)
 {
     if (report_check_validation(runs, o, err, err_size) != 0) return -1;
-    if (*o->marginal && *o->compare) {
-        snprintf(err, err_size, "--marginal and --compare: expected one of them (each replaces the table)");
+    int replacements = !!*o->marginal + !!*o->compare + !!o->importance + !!*o->pareto;
+    if (replacements > 1) {
+        snprintf(err, err_size, "--marginal, --compare, --importance and --pareto: expected one of them (each "
+                 "replaces the table)");
         return -1;
     }
-    if (o->importance && (*o->marginal || *o->compare)) {
-        snprintf(err, err_size, "--importance with --marginal or --compare: expected one of them (each replaces the table)");
-        return -1;
+    if (*o->pareto) {
+        if (report_pareto_table(runs, o, t, err, err_size) != 0) return -1;
+        skipped_notes(t, runs);
+        return 0;
     }
     if (o->importance) {
         report_importance_table(runs, o, t);

@@ -44,6 +44,10 @@ static void usage(FILE *f)
           "                        the test accuracy over its complete trials that each swept key\n"
           "                        explains on its own (main effects; the rest is interactions\n"
           "                        and seed noise)\n"
+          "  --pareto OBJ,...      instead of the table: the complete trials on the Pareto front of\n"
+          "                        the objectives, each METRIC:max or METRIC:min, METRIC one of\n"
+          "                        val_acc, val_loss (at the best validation epoch), params,\n"
+          "                        s_per_epoch; e.g. --pareto val_acc:max,params:min\n"
           "  --out FILE            write the table to FILE (default: standard output)\n"
           "  --figures DIR         also draw the PNG figures and DIR/index.html: per model the\n"
           "                        training curves, the best trial's confusion matrix and\n"
@@ -145,6 +149,13 @@ static int parse_args(int argc, char **argv, Args *a)
                 return -1;
             }
             snprintf(a->opt.compare, sizeof a->opt.compare, "%s", v);
+        } else if (!strcmp(f, "--pareto")) {
+            Objective obj[PARETO_MAX_OBJECTIVES];
+            if (strlen(v) >= REPORT_COMPARE_MAX || report_pareto_objectives(v, obj, err, sizeof err) < 0) {
+                error("%s", strlen(v) >= REPORT_COMPARE_MAX ? "--pareto: expected a shorter list" : err);
+                return -1;
+            }
+            snprintf(a->opt.pareto, sizeof a->opt.pareto, "%s", v);
         } else if (!strcmp(f, "--out")) {
             a->out = v;
         } else if (!strcmp(f, "--figures")) {

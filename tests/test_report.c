@@ -786,6 +786,67 @@ static void test_importance_synthetic(void **state)
     report_runs_free(&runs);
 }
 
+/* ---- the Pareto front (--pareto) ------------------------------------------------------ */
+
+/* A trial of size params with validation accuracy val (test accuracy
+ * val - 0.01) and the given status. */
+static void write_sized(const char *dir, const char *name, long params, double val, const char *status)
+{
+    char path[640], config[128];
+    snprintf(path, sizeof path, "%s/%s.h5", dir, name);
+    RunFile *rf = runfile_create(path, err, sizeof err);
+    if (!rf) fail_msg("create %s: %s", path, err);
+    snprintf(config, sizeof config, "model=gecco\nfeature_length=%ld\nseed=0\n", params / 100);
+    OK(runfile_set_attr_string(rf, "config", config, err, sizeof err));
+    OK(runfile_set_attr_string(rf, "model", "gecco", err, sizeof err));
+    OK(runfile_set_attr_string(rf, "trial_id", name, err, sizeof err));
+    OK(runfile_set_attr_int64(rf, "feature_length", params / 100, err, sizeof err));
+    OK(runfile_set_attr_int64(rf, "param_count", params, err, sizeof err));
+    RunEpoch e = {1, 0.5, 0.9, 0.3, val - 0.01, 0.001, 1.0, 0.3, val};
+    OK(runfile_append_epoch(rf, &e, err, sizeof err));
+    OK(runfile_finish(rf, status, err, sizeof err));
+}
+
+static void test_pareto_table(void **state)
+{
+    (void)state;
+    char dir[512];
+    test_tmpdir_path(dir, sizeof dir, "pareto");
+    mkdir(dir, 0777);
+    write_sized(dir, "small", 500, 0.85, "complete");
+    write_sized(dir, "medium", 1000, 0.90, "complete");
+    write_sized(dir, "large", 2000, 0.95, "complete");
+    write_sized(dir, "larger", 3000, 0.94, "complete");     /* beaten by large on both */
+    write_sized(dir, "twin", 2000, 0.93, "complete");       /* as large as large, less accurate */
+    write_sized(dir, "pruned", 400, 0.99, "pruned");        /* would beat all: not complete */
+    ReportRuns runs;
+    load_dir(dir, &runs);
+    ReportOptions o;
+    report_options_default(&o);
+    snprintf(o.pareto, sizeof o.pareto, "val_acc:max, params:min");
+    Table t;
+    OK(report_build(&runs, &o, &t, err, sizeof err));
+    char *csv = render(&t, FORMAT_CSV);
+    const char *want = "model,trial,config,val_acc,params,test_at_best\n"
+                       "gecco,large,feature_length=20,95,2000,94\n"
+                       "gecco,medium,feature_length=10,90,1000,89\n"
+                       "gecco,small,feature_length=5,85,500,84\n";
+    if (strcmp(csv, want)) fail_msg("pareto CSV:\n%s\nexpected:\n%s", csv, want);
+    if (!strstr(t.caption, "3 of 5 complete trials")) fail_msg("caption: %s", t.caption);
+    free(csv);
+    table_free(&t);
+    /* the test set never chooses; one table at a time */
+    snprintf(o.pareto, sizeof o.pareto, "test_acc:max");
+    assert_int_equal(report_build(&runs, &o, &t, err, sizeof err), -1);
+    if (!strstr(err, "--pareto: ") || !strstr(err, "unknown metric 'test_acc'") || !strstr(err, "val_acc"))
+        fail_msg("%s", err);
+    snprintf(o.pareto, sizeof o.pareto, "val_acc:max");
+    o.importance = 1;
+    assert_int_equal(report_build(&runs, &o, &t, err, sizeof err), -1);
+    assert_non_null(strstr(err, "expected one of them"));
+    report_runs_free(&runs);
+}
+
 /* A random search: 70 trials, each with its own learning rate (more than
  * the 64 values a per-value plot takes), accuracy peaked at lr = 1e-2:
  * drawn as the trials and a smoothed trend on a log axis. */
@@ -1329,6 +1390,7 @@ int main(void)
         cmocka_unit_test(test_figure_edges),
         cmocka_unit_test(test_t_quantile),
         cmocka_unit_test(test_importance_synthetic),
+        cmocka_unit_test(test_pareto_table),
         cmocka_unit_test(test_effects_random_search),
         cmocka_unit_test(test_best_epoch_on_validation),
         cmocka_unit_test(test_best_trial_tie_by_loss),
