@@ -28,6 +28,7 @@
 #include "stop_signals.h"
 #include "sweep_config.h"
 #include "sweep_log.h"
+#include "sweep_scheduler.h"
 #include "sweep_table.h"
 #include "sweep_view.h"
 #include "trial.h"
@@ -91,10 +92,12 @@ static void make_plan(const char *path, Plan *p)
     p->ctx.n_train = p->data.n_train;
     p->ctx.n_test = p->data.n_test;
     p->ctx.prune = p->sf.prune.enabled;
+    if (sweep_uses_rungs(&p->sf)) p->ctx.scheduler = p->sf.scheduler.kind == SCHEDULER_ASHA ? "asha" : "hyperband";
     SweepResolver r = sweep_config_resolver(&p->ctx);
     sweep_expand(&p->sf, &r, &p->trials, &p->problems);
     if (!p->problems.count && !p->trials.count)
         sweep_problems_add(&p->problems, 0, "the sweep has no trials");
+    sweep_scheduler_check(&p->sf, &p->trials, &p->problems);
     if (prune_board_check(p->trials.count, prune_board_span(&p->sf.prune, p->trials.max_epochs), why, sizeof why))
         sweep_problems_add(&p->problems, p->sf.line_prune, "%s", why);
 }
@@ -158,6 +161,9 @@ static void print_plan_header(const Plan *p, FILE *f)
             sf->ranks_per_trial == 1 ? "" : "s");
     if (sf->prune.enabled)
         fprintf(f, ", prune median after epoch %d (min %d other trials)", sf->prune.warmup, sf->prune.min_trials);
+    if (sweep_uses_rungs(sf))
+        fprintf(f, ", scheduler %s (min_epochs %d, eta %d)", sf->scheduler.kind == SCHEDULER_ASHA ? "asha" : "hyperband",
+                sf->scheduler.min_epochs, sf->scheduler.eta);
     if (p->trials.duplicates_dropped)
         fprintf(f, "; %d repeated random draw%s dropped", p->trials.duplicates_dropped,
                 p->trials.duplicates_dropped == 1 ? "" : "s");
@@ -173,6 +179,7 @@ static int dry_run(const ProcessGroup *world, const Plan *p)
     sweep_print_table(&p->sf, &p->trials, scans, stdout);
     int todo = 0;
     for (int i = 0; i < p->trials.count; i++) todo += !trial_state_finished(scans[i].state);
+    sweep_scheduler_print_plan(&p->sf, &p->trials, stdout);
     printf("%d to run, %d already finished (dry run: nothing was run or written)\n", todo, p->trials.count - todo);
     free(scans);
     return EXIT_OK;
