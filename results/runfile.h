@@ -179,6 +179,10 @@ int runfile_finish(RunFile *rf, const char *status, char *err, int err_size);
  * checkpoint is where a resume starts; runfile_resume sets the status
  * back to "running"). Always releases rf. */
 int runfile_suspend(RunFile *rf, char *err, int err_size);
+/* As runfile_suspend for a run that trained as far as it was asked to
+ * for now (an ASHA rung): status "paused"; its epoch-end checkpoint is
+ * where it continues. */
+int runfile_pause(RunFile *rf, char *err, int err_size);
 /* Close and delete the .tmp (nothing useful was written), unless another
  * program has put a different file at its name meanwhile. Releases rf. */
 void runfile_abandon(RunFile *rf);
