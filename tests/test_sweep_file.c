@@ -101,8 +101,11 @@ static const BadCase BAD[] = {
     {HEAD "scheduler = asha:min_epochs=1,eta=1\n[defaults]\nmodel = gecco\n", 3,
      "scheduler: asha: eta must be a whole number from 2 to 100000 (a trial goes on past a rung only if in the "
      "top 1/eta of it), got '1'"},
-    {HEAD "scheduler = asha:min_epochs=3,eta=2\n[defaults]\nmodel = gecco\n[grid]\nepochs = 4, 2\n", 3,
+    {HEAD "scheduler = asha:min_epochs=3,eta=2\n[defaults]\nmodel = gecco\nepochs = 2\n", 3,
      "scheduler: asha: min_epochs (3) is above epochs (2) (trials of 2 epochs)"},
+    {HEAD "scheduler = asha:min_epochs=1,eta=2\n[defaults]\nmodel = gecco\n[grid]\nepochs = 4, 2\n", 3,
+     "scheduler: the trials have different epochs (2 to 4); asha and hyperband compare trials at the same rungs "
+     "toward the same max_epochs: give every trial the same epochs, or set max_epochs=M (at most 2)"},
     {HEAD "scheduler = hyperband:max_epochs=9\n[defaults]\nmodel = gecco\nepochs = 5\n", 3,
      "scheduler: hyperband: max_epochs (9) is above epochs (5): a trial cannot train past its epochs "
      "(trials of 5 epochs)"},

@@ -34,6 +34,15 @@ int sweep_scheduler_check(const SweepFile *sf, const SweepTrials *trials, SweepP
     if (!sweep_uses_rungs(sf)) return 0;
     int *epochs, n = distinct_epochs(trials, &epochs), added = 0;
     char why[600];
+    /* One rung layout for the sweep: trials compared at a rung must have
+     * trained the same schedule toward the same end. */
+    if (n > 1 && !sf->scheduler.max_epochs) {
+        sweep_problems_add(problems, sf->line_scheduler, "scheduler: the trials have different epochs (%d to %d); "
+                           "asha and hyperband compare trials at the same rungs toward the same max_epochs: give "
+                           "every trial the same epochs, or set max_epochs=M (at most %d)", epochs[0], epochs[n - 1],
+                           epochs[0]);
+        added++;
+    }
     for (int i = 0; i < n; i++)
         if (scheduler_check_epochs(&sf->scheduler, epochs[i], why, sizeof why)) {
             sweep_problems_add(problems, sf->line_scheduler, "scheduler: %s (trials of %d epochs)", why, epochs[i]);

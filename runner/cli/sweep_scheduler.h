@@ -9,8 +9,9 @@
 /* 1 when sf's scheduler is asha or hyperband (the rung schedulers). */
 int sweep_uses_rungs(const SweepFile *sf);
 
-/* scheduler_check_epochs for each distinct `epochs` of the trials; each
- * problem at the scheduler's line. Returns the number added. */
+/* scheduler_check_epochs for each distinct `epochs` of the trials, and
+ * one epochs for all unless max_epochs is given; each problem at the
+ * scheduler's line. Returns the number added. */
 int sweep_scheduler_check(const SweepFile *sf, const SweepTrials *trials, SweepProblems *problems);
 
 /* scheduler_describe for the trials' epochs (one block per distinct value
