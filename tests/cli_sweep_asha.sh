@@ -9,6 +9,8 @@
 #    rerun: the same decisions in the same order as an uninterrupted
 #    one-rank run, the same (trial, status, epochs) and the same
 #    parameters bit for bit;
+#  - a trial whose final file was written but not its journal line (killed
+#    in between) is recorded from its file on the rerun, not retrained;
 #  - a rerun of a finished ASHA sweep runs nothing; a journal written for
 #    another version of the sweep file is refused (exit 2, nothing written).
 # usage: cli_sweep_asha.sh SWEEPRUN_BINARY SOURCE_DIR
@@ -153,6 +155,23 @@ same_params() {
   done
 }
 check "killed + rerun: every file's parameters bit for bit" same_params
+
+# ---- 3b. killed after a trial's file was final, before its journal line -------------------
+# (the window between the rename and the append): cut the journal's last
+# two lines (the last trial's rung and finish); the rerun takes the result
+# from the final file instead of training, and records the same line.
+sweep_file done "$work/done"
+sed -i 's/^scheduler = .*/scheduler = asha:min_epochs=4,eta=2/; s/^dropout = .*/dropout = 0.1/' "$work/done.ini"
+"$bin" sweep "$work/done.ini" --quiet >/dev/null 2>&1
+cp "$work/done/asha.jsonl" "$work/done-full.jsonl"
+head -n -2 "$work/done-full.jsonl" >"$work/done/asha.jsonl"
+before=$(ls -l --time-style=+%s.%N "$work"/done/*.h5 | md5sum)
+"$bin" sweep "$work/done.ini" --quiet >"$work/done2.out" 2>&1
+rc=$?
+check "final file, no journal line: rerun exit 0, the run files untouched" \
+  bash -c "[[ $rc -eq 0 && '$(ls -l --time-style=+%s.%N "$work"/done/*.h5 | md5sum)' == '$before' ]]"
+check "final file, no journal line: the same rung line, recorded from the file" \
+  diff <(tail -2 "$work/done-full.jsonl" | head -1) <(grep '"event":"rung"' "$work/done/asha.jsonl" | tail -1)
 
 # ---- 4. a finished sweep reruns nothing; another file version is refused -------------------
 before=$(ls -l --time-style=+%s.%N "$work"/ref/*.h5 | md5sum)

@@ -242,9 +242,30 @@ static void asha_free(Asha *a)
 
 enum { DO_TRAIN, DO_WAIT, DO_DONE, DO_STOP };
 
+/* The status of trial x's final run file as a RunStatus, or -1 when it
+ * has none (still to train). An unreadable one counts as failed. */
+static int final_file_status(const SweepTrial *x, int *stopped_early)
+{
+    if (access(x->run_file, F_OK)) return -1;
+    char err[1024], status[32] = "";
+    int64_t early = 0;
+    RunFile *f = runfile_open(x->run_file, err, sizeof err);
+    if (f) {
+        runfile_read_attr_string(f, "status", status, sizeof status, err, sizeof err);
+        if (runfile_has_attr(f, "early_stopped")) runfile_read_attr_int64(f, "early_stopped", &early, err, sizeof err);
+        runfile_close(f);
+    }
+    *stopped_early = (int)early;
+    return !strcmp(status, "complete") ? RUN_COMPLETE : !strcmp(status, "diverged") ? RUN_DIVERGED : RUN_FAILED;
+}
+
 typedef struct Order {
     int what;                 /* DO_* */
     int row, train_to;        /* DO_TRAIN */
+    /* DO_TRAIN of a trial whose final run file exists already (an earlier
+     * run was killed after finishing it, before its journal line): its
+     * RunStatus, taken from the file instead of training; -1: train. */
+    int ended_as, ended_early;   /* ended_early: its early_stopped attribute */
 } Order;
 
 /* A trial RUNNING by an earlier run's decision: that run died with it in
@@ -263,7 +284,7 @@ static Order decide(Asha *a)
 {
     int orphan = first_orphan(a);
     if (orphan >= 0) {
-        Order o = {DO_TRAIN, orphan, asha_epochs_target(&a->table, orphan)};
+        Order o = {DO_TRAIN, orphan, asha_epochs_target(&a->table, orphan), -1, 0};
         cJSON *ev = line_new("resume", orphan);
         cJSON_AddNumberToObject(ev, "train_to", o.train_to);
         cJSON_AddNumberToObject(ev, "run", a->run);
@@ -272,8 +293,8 @@ static Order decide(Asha *a)
         return o;
     }
     AshaDecision d = asha_next(&a->table, a->table.n_trials < a->trials->count);
-    if (d.action == ASHA_WAIT) return (Order){DO_WAIT, -1, 0};
-    if (d.action == ASHA_DONE) return (Order){DO_DONE, -1, 0};
+    if (d.action == ASHA_WAIT) return (Order){DO_WAIT, -1, 0, -1, 0};
+    if (d.action == ASHA_DONE) return (Order){DO_DONE, -1, 0, -1, 0};
     cJSON *ev = line_new(d.action == ASHA_START ? "start" : "promote", d.trial);
     if (d.action == ASHA_START) {
         cJSON_AddStringToObject(ev, "id", a->trials->items[d.trial].id);
@@ -284,7 +305,7 @@ static Order decide(Asha *a)
     cJSON_AddNumberToObject(ev, "run", a->run);
     append_line(a, ev);
     catch_up(a);
-    return (Order){DO_TRAIN, d.trial, d.train_to};
+    return (Order){DO_TRAIN, d.trial, d.train_to, -1, 0};
 }
 
 /* ---- results --------------------------------------------------------------------- */
@@ -392,11 +413,13 @@ static void wait_a_little(Asha *a)
 /* The group's first rank decides; every rank of the group acts. */
 static Order next_order(Asha *a)
 {
-    Order o = {DO_STOP, -1, 0};
-    int stop = a->hooks->stopping(a->hooks->user);
+    Order o = {DO_STOP, -1, 0, -1, 0};
+    int stop = a->hooks->stopping(a->hooks->user), early = 0;
     if (a->group->rank == 0 && !stop) {
         lock_journal(a);
         o = decide(a);
+        if (o.what == DO_TRAIN) o.ended_as = final_file_status(&a->trials->items[o.row], &early);
+        o.ended_early = early;
         if (o.what == DO_DONE) finish_waiting(a);
         unlock_journal(a);
     }
@@ -414,7 +437,13 @@ static void work(Asha *a)
             continue;
         }
         TrialOutcome result;
-        a->hooks->run(a->hooks->user, o.row, o.train_to, &result);
+        if (o.ended_as >= 0) {   /* only the first rank records it */
+            memset(&result, 0, sizeof result);
+            result.started = 1;
+            result.status = (RunStatus)o.ended_as;
+            result.stopped_early = o.ended_early;
+        } else
+            a->hooks->run(a->hooks->user, o.row, o.train_to, &result);
         /* Interrupted by a stop signal: nothing to record, a rerun continues it. */
         if (a->group->rank != 0 || (result.started && result.status == RUN_INTERRUPTED)) continue;
         lock_journal(a);
