@@ -11,7 +11,8 @@
 #    parameters bit for bit;
 #  - a trial whose final file was written but not its journal line (killed
 #    in between) is recorded from its file on the rerun, not retrained;
-#  - a rerun of a finished ASHA sweep runs nothing; a journal written for
+#  - a rerun of a finished ASHA sweep runs nothing (also after a torn
+#    journal line); a journal written for
 #    another version of the sweep file is refused (exit 2, nothing written).
 # usage: cli_sweep_asha.sh SWEEPRUN_BINARY SOURCE_DIR
 source "$(dirname "$0")/cli_lib.sh"
@@ -182,6 +183,14 @@ check "finished: rerun exit 0, nothing run, files untouched" \
   bash -c "[[ $rc -eq 0 ]] && grep -q '^0 to run' '$work/again.out' && [[ '$(ls -l --time-style=+%s.%N "$work"/ref/*.h5 | md5sum)' == '$before' ]]"
 check "finished: the journal only gained the rerun's header" \
   bash -c "[[ \$(wc -l <'$work/ref/asha.jsonl') -eq $((lines + 1)) ]] && tail -1 '$work/ref/asha.jsonl' | grep -q '\"event\":\"header\",\"run\":2,'"
+# A write torn by a kill (no newline) is ended and skipped, on this rerun and the next.
+printf '{"event":"start","tri' >>"$work/ref/asha.jsonl"
+"$bin" sweep "$work/ref.ini" >"$work/torn1.out" 2>&1
+rc1=$?
+"$bin" sweep "$work/ref.ini" >"$work/torn2.out" 2>&1
+rc2=$?
+check "torn last line: two reruns exit 0, nothing run, the torn line ended and kept" \
+  bash -c "[[ $rc1 -eq 0 && $rc2 -eq 0 ]] && grep -q '^0 to run' '$work/torn2.out' && grep -qx '{\"event\":\"start\",\"tri' '$work/ref/asha.jsonl' && tail -1 '$work/ref/asha.jsonl' | grep -q '\"run\":4,'"
 echo "; edited" >>"$work/ref.ini"
 lines=$(wc -l <"$work/ref/asha.jsonl")
 "$bin" sweep "$work/ref.ini" >"$work/edited.out" 2>&1

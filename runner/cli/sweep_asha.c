@@ -40,7 +40,7 @@ struct SweepAsha {
     /* Replay state beyond the table. */
     int last_run_seen;        /* the highest header run read */
     int foreign_header;       /* a header of another sweep file (hash) or layout was read */
-    int bad_lines;            /* lines that did not fit the table (not applied) */
+    int bad_lines;            /* decisions that did not fit the table (not applied) */
     int finished;             /* a finish line was read */
     int *last_run;            /* per row: the run of its last start, promote or resume */
     int *dropped;             /* per row: RAN_* of its drop (0: not dropped) */
@@ -108,12 +108,13 @@ static void apply_line(void *user, const cJSON *ev)
     if (rc) a->bad_lines++;
 }
 
-/* Every complete line not read yet, into the table. */
+/* Every complete line not read yet, into the table. A line that is no
+ * JSON object is a write torn by a kill (ended by start_run's seal): the
+ * process died writing it, so nobody acted on it, and it is skipped. */
 static void catch_up(Asha *a)
 {
-    int bad = 0;
-    sweep_events_read(a->journal.path, &a->offset, &a->line_no, apply_line, a, &bad, NULL);
-    a->bad_lines += bad;
+    int torn = 0;
+    sweep_events_read(a->journal.path, &a->offset, &a->line_no, apply_line, a, &torn, NULL);
 }
 
 /* A decision must reach the disk before anyone acts on it: a journal that
@@ -191,25 +192,23 @@ static void append_header(Asha *a)
     append_line(a, ev);
 }
 
-/* Rank 0, before any group starts: end a torn last line, replay the
- * journal, refuse one of another sweep file, and start this run. */
-static int start_run(Asha *a, char *err, int err_size)
+/* Rank 0, before any group starts: replay the journal, refuse one of
+ * another sweep file (leaving it as it was), else end a torn last line and
+ * start this run with its header. */
+static void start_run(Asha *a, char *err, int err_size)
 {
-    sweep_events_seal(&a->journal);
     lock_journal(a);
-    int rc = 0;
     if (a->foreign_header || a->bad_lines)
         snprintf(err, err_size, "sweep: %.1100s was written for another version of %.1100s (%s); its decisions "
                  "cannot be replayed: restore that file, or move the out folder away to start afresh",
                  a->journal.path, a->sf->path, a->foreign_header ? "the file's hash differs" : "lines that do not fit");
     else {
+        sweep_events_seal(&a->journal);
         a->run = a->last_run_seen + 1;
         append_header(a);
         catch_up(a);
     }
-    if (err[0]) rc = -1;
     unlock_journal(a);
-    return rc;
 }
 
 static void asha_init(Asha *a, const ProcessGroup *world, const ProcessGroup *group, const SweepFile *sf,
