@@ -11,6 +11,8 @@
 #    parameters bit for bit;
 #  - a trial whose final file was written but not its journal line (killed
 #    in between) is recorded from its file on the rerun, not retrained;
+#  - hyperband on one rank (brackets interleaved, the rung-less bracket
+#    trains every epoch); asha with ranks_per_trial = 2;
 #  - a rerun of a finished ASHA sweep runs nothing (also after a torn
 #    journal line); a journal written for
 #    another version of the sweep file is refused (exit 2, nothing written).
@@ -173,6 +175,36 @@ check "final file, no journal line: rerun exit 0, the run files untouched" \
   bash -c "[[ $rc -eq 0 && '$(ls -l --time-style=+%s.%N "$work"/done/*.h5 | md5sum)' == '$before' ]]"
 check "final file, no journal line: the same rung line, recorded from the file" \
   diff <(tail -2 "$work/done-full.jsonl" | head -1) <(grep '"event":"rung"' "$work/done/asha.jsonl" | tail -1)
+
+# ---- 3c. hyperband on one rank; asha on a data-parallel group of 2 ---------------------------
+# hyperband:min_epochs=1,eta=2 on 4 epochs: brackets with rungs {1, 2}, {2}
+# and none, weights 4 : 3 : 3; trial i goes to the bracket most behind,
+# n_b * (i + 1) - count_b * 10 largest (ties to the lower b): by hand,
+# 0 1 2 0 1 2 0 1 2 for the first 9 (trial 9 would be the fourth in 0).
+sweep_file hb "$work/hb"
+sed -i 's/^scheduler = .*/scheduler = hyperband:min_epochs=1,eta=2/' "$work/hb.ini"
+"$bin" sweep "$work/hb.ini" --quiet >"$work/hb.out" 2>&1
+rc=$?
+check "hyperband: exit 0, 9 run files, none unfinished" \
+  bash -c "[[ $rc -eq 0 && \$(ls '$work'/hb/*.h5 | wc -l) -eq 9 ]] && ! ls '$work'/hb/*.tmp 2>/dev/null"
+check "hyperband: brackets 0 1 2 0 1 2 0 1 2, asha.h's interleaving" \
+  test "$(grep -o '"event":"start","trial":[0-9]*,"id":"[0-9a-f]*","bracket":[0-9]' "$work/hb/asha.jsonl" | sed 's/.*://' | tr -d '\n')" = 012012012
+check "hyperband: bracket 2 trials (no rung) complete with epochs 1..4" python3 - "$work/hb/asha.jsonl" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+last = [e for e in lines if e["event"] == "start" and e["bracket"] == 2]
+for s in last:
+    assert s["train_to"] == 4, s
+    rungs = [e for e in lines if e["event"] == "rung" and e["trial"] == s["trial"]]
+    assert [(e["rung"], e["epochs"]) for e in rungs] == [(0, 4)], rungs
+PY
+sweep_file dp "$work/dp"
+sed -i 's/^\[defaults\]$/ranks_per_trial = 2\n[defaults]/' "$work/dp.ini"
+"${mpi[@]}" "$bin" sweep "$work/dp.ini" --quiet >"$work/dp.out" 2>&1
+rc=$?
+cat "$work/dp.out"
+check "asha, ranks_per_trial 2: exit 0, every file ended" bash -c "[[ $rc -eq 0 ]] && grep -q '(2 per trial)' '$work/dp.out'"
+check "asha, ranks_per_trial 2: every file ended" every_file_ended "$work/dp"
 
 # ---- 4. a finished sweep reruns nothing; another file version is refused -------------------
 before=$(ls -l --time-style=+%s.%N "$work"/ref/*.h5 | md5sum)

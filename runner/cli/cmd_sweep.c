@@ -449,10 +449,11 @@ static void work(Sweep *s, const int *todo, int n_todo)
 
 /* ---- ASHA and Hyperband (sweep_asha.c decides, these hooks train) ---------------------- */
 
-static void asha_run_trial(void *user, int index, int train_to, TrialOutcome *o)
+static void asha_run_trial(void *user, int index, int train_to, int orphan, TrialOutcome *o)
 {
     Sweep *s = user;
     run_one(s, &s->plan->trials.items[index], train_to, o);
+    if (orphan && s->group->rank == 0 && o->resumed) s->resumed[index] = 1;   /* summed over ranks at the end */
 }
 
 /* As work() asks: a signal or the stop mark, or max_failures exceeded. */

@@ -265,6 +265,7 @@ typedef struct Order {
      * run was killed after finishing it, before its journal line): its
      * RunStatus, taken from the file instead of training; -1: train. */
     int ended_as, ended_early;   /* ended_early: its early_stopped attribute */
+    int orphan;                  /* an earlier run died training it */
 } Order;
 
 /* A trial RUNNING by an earlier run's decision: that run died with it in
@@ -283,7 +284,7 @@ static Order decide(Asha *a)
 {
     int orphan = first_orphan(a);
     if (orphan >= 0) {
-        Order o = {DO_TRAIN, orphan, asha_epochs_target(&a->table, orphan), -1, 0};
+        Order o = {DO_TRAIN, orphan, asha_epochs_target(&a->table, orphan), -1, 0, 1};
         cJSON *ev = line_new("resume", orphan);
         cJSON_AddNumberToObject(ev, "train_to", o.train_to);
         cJSON_AddNumberToObject(ev, "run", a->run);
@@ -292,8 +293,8 @@ static Order decide(Asha *a)
         return o;
     }
     AshaDecision d = asha_next(&a->table, a->table.n_trials < a->trials->count);
-    if (d.action == ASHA_WAIT) return (Order){DO_WAIT, -1, 0, -1, 0};
-    if (d.action == ASHA_DONE) return (Order){DO_DONE, -1, 0, -1, 0};
+    if (d.action == ASHA_WAIT) return (Order){DO_WAIT, -1, 0, -1, 0, 0};
+    if (d.action == ASHA_DONE) return (Order){DO_DONE, -1, 0, -1, 0, 0};
     cJSON *ev = line_new(d.action == ASHA_START ? "start" : "promote", d.trial);
     if (d.action == ASHA_START) {
         cJSON_AddStringToObject(ev, "id", a->trials->items[d.trial].id);
@@ -304,7 +305,7 @@ static Order decide(Asha *a)
     cJSON_AddNumberToObject(ev, "run", a->run);
     append_line(a, ev);
     catch_up(a);
-    return (Order){DO_TRAIN, d.trial, d.train_to, -1, 0};
+    return (Order){DO_TRAIN, d.trial, d.train_to, -1, 0, 0};
 }
 
 /* ---- results --------------------------------------------------------------------- */
@@ -412,7 +413,7 @@ static void wait_a_little(Asha *a)
 /* The group's first rank decides; every rank of the group acts. */
 static Order next_order(Asha *a)
 {
-    Order o = {DO_STOP, -1, 0, -1, 0};
+    Order o = {DO_STOP, -1, 0, -1, 0, 0};
     int stop = a->hooks->stopping(a->hooks->user), early = 0;
     if (a->group->rank == 0 && !stop) {
         lock_journal(a);
@@ -442,7 +443,7 @@ static void work(Asha *a)
             result.status = (RunStatus)o.ended_as;
             result.stopped_early = o.ended_early;
         } else
-            a->hooks->run(a->hooks->user, o.row, o.train_to, &result);
+            a->hooks->run(a->hooks->user, o.row, o.train_to, o.orphan, &result);
         /* Interrupted by a stop signal: nothing to record, a rerun continues it. */
         if (a->group->rank != 0 || (result.started && result.status == RUN_INTERRUPTED)) continue;
         lock_journal(a);

@@ -41,8 +41,9 @@ typedef struct AshaHooks {
     void *user;
     /* Collective over the group: train trial `index` until `train_to`
      * epochs in all, continuing its .tmp; o as trial_run's. A trial that
-     * ended (not RUN_PAUSED) has its trial_end logged. */
-    void (*run)(void *user, int index, int train_to, TrialOutcome *o);
+     * ended (not RUN_PAUSED) has its trial_end logged. orphan: an earlier
+     * run died while training it (a resume, not a promotion). */
+    void (*run)(void *user, int index, int train_to, int orphan, TrialOutcome *o);
     /* Every rank of a group: whether to stop taking work (a stop signal,
      * another rank's stop mark, or, on the first rank, max_failures). */
     int (*stopping)(void *user);
