@@ -48,7 +48,8 @@ mid_epoch() {
   local b e steps rows
   b=$(ckpt "$1" batch); e=$(ckpt "$1" epoch)
   steps=$(( ($(attr "$1" train_images) + 63) / 64 ))
-  rows=$(h5dump -d /epochs/epoch "$1" | grep -c '^ *(')
+  # values, not lines: h5dump prints several values on one "(i): ..." line
+  rows=$(h5dump -d /epochs/epoch "$1" | sed -n 's/^ *([0-9]*): *//p' | tr ',' '\n' | grep -c '[0-9]')
   [[ $e -eq 0 ]] && rows=0
   echo "checkpoint after epoch $e and $b of $steps steps; $rows epoch rows"
   [[ -n "$b" && "$b" -gt 0 && "$b" -lt "$steps" && "$rows" -eq "$e" ]]
