@@ -12,7 +12,8 @@
 #  - a trial whose final file was written but not its journal line (killed
 #    in between) is recorded from its file on the rerun, not retrained;
 #  - hyperband on one rank (brackets interleaved, the rung-less bracket
-#    trains every epoch); asha with ranks_per_trial = 2;
+#    trains every epoch); asha with ranks_per_trial = 2; diverging trials
+#    dropped from the rule while the others go on;
 #  - a rerun of a finished ASHA sweep runs nothing (also after a torn
 #    journal line); a journal written for
 #    another version of the sweep file is refused (exit 2, nothing written).
@@ -205,6 +206,16 @@ rc=$?
 cat "$work/dp.out"
 check "asha, ranks_per_trial 2: exit 0, every file ended" bash -c "[[ $rc -eq 0 ]] && grep -q '(2 per trial)' '$work/dp.out'"
 check "asha, ranks_per_trial 2: every file ended" every_file_ended "$work/dp"
+
+# ---- 3d. diverging trials are dropped from the rule, the sweep goes on --------------------------
+sweep_file dv "$work/dv"
+sed -i 's/^lr = .*/lr = 0.001, 0.003, 1000/; s/^model = gecco$/model = gecco\noptimizer = sgd/' "$work/dv.ini"
+"$bin" sweep "$work/dv.ini" --quiet >"$work/dv.out" 2>&1
+rc=$?
+check "diverged: exit 0, the 3 lr=1000 trials dropped as diverged, their files say so" \
+  bash -c "[[ $rc -eq 0 ]] && grep -q '^  diverged  3\$' '$work/dv.out' && [[ \$(grep -c '\"event\":\"drop\",\"trial\":[678],\"status\":\"diverged\"' '$work/dv/asha.jsonl') -eq 3 ]] && [[ \$(for f in '$work'/dv/*.h5; do h5dump -a /status \$f | grep -c diverged; done | grep -c 1) -eq 3 ]]"
+check "diverged: the other 6 trials ended under the rule" \
+  bash -c "[[ \$(grep -c '\"event\":\"rung\",\"trial\":[0-5],\"rung\":0,' '$work/dv/asha.jsonl') -eq 6 ]] && ! ls '$work'/dv/*.tmp 2>/dev/null"
 
 # ---- 4. a finished sweep reruns nothing; another file version is refused -------------------
 before=$(ls -l --time-style=+%s.%N "$work"/ref/*.h5 | md5sum)
