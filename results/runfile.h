@@ -9,7 +9,8 @@
  *   runfile_finish(rf, "complete" | "diverged" | "failed" | "pruned")   renames .tmp -> final
  * or runfile_abandon(rf)   (nothing worth keeping: the .tmp is deleted)
  * or runfile_close(rf)     (stop now, keep the .tmp to resume from later)
- * or runfile_suspend(rf)   (the same, marked "interrupted": a stop signal).
+ * or runfile_suspend(rf)   (the same, marked "interrupted": a stop signal)
+ * or runfile_pause(rf)     (the same, marked "paused": trained as far as asked for now).
  * A final file is never overwritten; a process killed mid-run leaves a .tmp
  * whose finished epochs and last checkpoint are readable. A writer (create
  * or resume) holds its .tmp locked while the handle lives, so a second
