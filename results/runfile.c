@@ -773,13 +773,16 @@ int runfile_finish(RunFile *rf, const char *status, char *err, int err_size)
     return rc;
 }
 
-/* As finish, without the rename: the .tmp stays, marked interrupted. */
-static int suspend(RunFile *rf, Err e)
+/* As finish, without the rename: the .tmp stays, marked with status
+ * ("interrupted" or "paused"). */
+static int suspend(RunFile *rf, const char *status, Err e)
 {
     if (need_writer(rf, e) != 0) return -1;
-    if (put_string_attr(rf->file, "status", "interrupted") != 0)
-        return fail_h5(e, "%s: cannot mark the run interrupted", rf->path);
-    if (flush_checked(rf, e, "the interrupted status") != 0) return -1;
+    if (put_string_attr(rf->file, "status", status) != 0)
+        return fail_h5(e, "%s: cannot mark the run %s", rf->path, status);
+    char what[48];
+    snprintf(what, sizeof what, "the %s status", status);
+    if (flush_checked(rf, e, what) != 0) return -1;
     if (close_file(rf) != 0) return fail_h5(e, "%s: cannot close the run file", rf->path);
     /* On disk before the job ends: the scheduler's SIGKILL may follow. */
     fsync(rf->claim_fd);
@@ -787,15 +790,19 @@ static int suspend(RunFile *rf, Err e)
     return 0;
 }
 
-int runfile_suspend(RunFile *rf, char *err, int err_size)
+static int suspend_as(RunFile *rf, const char *status, char *err, int err_size)
 {
     Quiet q = quiet();
-    int rc = suspend(rf, (Err){err, err_size});
+    int rc = suspend(rf, status, (Err){err, err_size});
     if (rc != 0) cut_off_if_refused(rf);
     if (rf) release(rf);
     unquiet(q);
     return rc;
 }
+
+int runfile_suspend(RunFile *rf, char *err, int err_size) { return suspend_as(rf, "interrupted", err, err_size); }
+
+int runfile_pause(RunFile *rf, char *err, int err_size) { return suspend_as(rf, "paused", err, err_size); }
 
 void runfile_abandon(RunFile *rf)
 {

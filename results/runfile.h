@@ -9,7 +9,8 @@
  *   runfile_finish(rf, "complete" | "diverged" | "failed" | "pruned")   renames .tmp -> final
  * or runfile_abandon(rf)   (nothing worth keeping: the .tmp is deleted)
  * or runfile_close(rf)     (stop now, keep the .tmp to resume from later)
- * or runfile_suspend(rf)   (the same, marked "interrupted": a stop signal).
+ * or runfile_suspend(rf)   (the same, marked "interrupted": a stop signal)
+ * or runfile_pause(rf)     (the same, marked "paused": trained as far as asked for now).
  * A final file is never overwritten; a process killed mid-run leaves a .tmp
  * whose finished epochs and last checkpoint are readable. A writer (create
  * or resume) holds its .tmp locked while the handle lives, so a second
@@ -179,6 +180,10 @@ int runfile_finish(RunFile *rf, const char *status, char *err, int err_size);
  * checkpoint is where a resume starts; runfile_resume sets the status
  * back to "running"). Always releases rf. */
 int runfile_suspend(RunFile *rf, char *err, int err_size);
+/* As runfile_suspend for a run that trained as far as it was asked to
+ * for now (an ASHA rung): status "paused"; its epoch-end checkpoint is
+ * where it continues. */
+int runfile_pause(RunFile *rf, char *err, int err_size);
 /* Close and delete the .tmp (nothing useful was written), unless another
  * program has put a different file at its name meanwhile. Releases rf. */
 void runfile_abandon(RunFile *rf);

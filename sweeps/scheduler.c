@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "sweep_file.h"   /* SWEEP_VALUE_MAX: the longest value a sweep file holds */
 #include "util.h"
 
 /* ---- the keys and the forms that take them ---------------------------------- */

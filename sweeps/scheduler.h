@@ -2,7 +2,7 @@
  * every rule that decides, from results so far, how long a trial trains.
  *
  *   median:warmup=E[:min_trials=N]
- *       the median pruner (PruneRule, sweep_file.h; parsed by
+ *       the median pruner (PruneRule, prune_rule.h; parsed by
  *       prune_rule_parse, decided by prune_decide in prune_board.h).
  *   asha:min_epochs=R,eta=H[,max_epochs=M]
  *       asynchronous successive halving (asha.h): rungs at R, R*H, R*H^2 ...
@@ -30,7 +30,7 @@
 #ifndef SWEEPRUN_SCHEDULER_H
 #define SWEEPRUN_SCHEDULER_H
 #include "asha.h"
-#include "sweep_file.h"
+#include "prune_rule.h"
 
 typedef enum { SCHEDULER_NONE = 0, SCHEDULER_MEDIAN, SCHEDULER_ASHA, SCHEDULER_HYPERBAND } SchedulerKind;
 

@@ -81,25 +81,42 @@ static void build_settings(const SweepFile *sf, char **values, const char *model
     if (sf->ranks_per_trial > 1) put(b, "data_parallel", "true", sf->line_ranks);
 }
 
-/* Number of configurations: the product of the [grid] list sizes, times
- * samples for random search. -1 when it is beyond SWEEP_MAX_TRIALS. */
-static long count_configs(const SweepFile *sf)
+/* The product of the [grid] list sizes; -1 beyond SWEEP_MAX_TRIALS. */
+static long grid_points(const SweepFile *sf)
 {
-    long n = sf->search == SEARCH_RANDOM ? (sf->samples > 0 ? sf->samples : 1) : 1;
+    long n = 1;
     for (int i = 0; i < sf->n_axes; i++) {
         if (sf->axes[i].random) continue;
         n *= sf->axes[i].n_values;
         if (n > SWEEP_MAX_TRIALS) return -1;
     }
+    return n;
+}
+
+/* Random search: samples = S draws at each grid point, or trials = N
+ * draws in all. */
+static long samples_per_point(const SweepFile *sf)
+{
+    return sf->search == SEARCH_RANDOM && !sf->trials ? (sf->samples > 0 ? sf->samples : 1) : 1;
+}
+
+/* Number of configurations: grid points x samples, or trials = N for
+ * random search. -1 when it is beyond SWEEP_MAX_TRIALS. */
+static long count_configs(const SweepFile *sf)
+{
+    long g = grid_points(sf);
+    if (g < 0) return -1;
+    long n = sf->search == SEARCH_RANDOM && sf->trials ? sf->trials : g * samples_per_point(sf);
     return n * sf->n_seeds > SWEEP_MAX_TRIALS ? -1 : n;
 }
 
 /* The axis values of configuration c: grid lists in mixed radix (the last
- * grid key varies fastest), random keys drawn with index c. */
+ * grid key varies fastest), random keys drawn with index c. With samples,
+ * a grid point's draws are consecutive; with trials = N, draw c goes to
+ * grid point c mod (grid points), so the N draws spread evenly over them. */
 static void config_values(const SweepFile *sf, long c, char **values)
 {
-    long samples = sf->search == SEARCH_RANDOM ? (sf->samples > 0 ? sf->samples : 1) : 1;
-    long rest = c / samples;
+    long rest = sf->search == SEARCH_RANDOM && sf->trials ? c % grid_points(sf) : c / samples_per_point(sf);
     for (int i = sf->n_axes - 1; i >= 0; i--) {
         const SweepAxis *a = &sf->axes[i];
         if (a->random) continue;
@@ -193,7 +210,7 @@ int sweep_expand(const SweepFile *sf, const SweepResolver *r, SweepTrials *out, 
     int before = pr->count;
     long configs = count_configs(sf);
     if (configs < 0) {
-        sweep_problems_add(pr, 0, "the sweep has more than %d trials (grid sizes x samples x seeds)",
+        sweep_problems_add(pr, 0, "the sweep has more than %d trials (grid sizes x samples, or trials, x seeds)",
                            SWEEP_MAX_TRIALS);
         return pr->count - before;
     }

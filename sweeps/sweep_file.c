@@ -15,7 +15,8 @@
 #include "util.h"
 
 static const char *const SWEEP_KEYS =
-    "name, dataset, out, seeds, search, samples, random_seed, ranks_per_trial, prune, max_failures";
+    "name, dataset, out, seeds, search, samples, trials, random_seed, ranks_per_trial, prune, scheduler, "
+    "max_failures";
 
 typedef enum { SEC_NONE, SEC_SWEEP, SEC_DEFAULTS, SEC_MODEL, SEC_GRID, SEC_RANDOM, SEC_UNKNOWN } SectionKind;
 
@@ -315,8 +316,9 @@ static void on_header(Parser *p, const char *line)
 
 /* ---- [sweep] --------------------------------------------------------------- */
 
-static const char *const SWEEP_KEY_NAMES[] = {"name", "dataset", "out", "seeds", "search", "samples",
-                                              "random_seed", "ranks_per_trial", "prune", "max_failures"};
+static const char *const SWEEP_KEY_NAMES[] = {"name", "dataset", "out", "seeds", "search", "samples", "trials",
+                                              "random_seed", "ranks_per_trial", "prune", "scheduler",
+                                              "max_failures"};
 enum { N_SWEEP_KEYS = sizeof SWEEP_KEY_NAMES / sizeof *SWEEP_KEY_NAMES };
 
 static int valid_name(const char *s)
@@ -361,11 +363,39 @@ static void parse_seeds(Parser *p, const char *value)
     sf->n_seeds = n;
 }
 
+/* scheduler = median:... is the same setting as prune = median:... (the
+ * median rule, with line_prune pointing here); asha and hyperband only
+ * fill sf->scheduler. Their fit to the trials' epochs is checked after
+ * expansion (scheduler_check_epochs). */
+static void parse_scheduler(Parser *p, const char *value)
+{
+    SweepFile *sf = p->sf;
+    char why[1024];
+    SchedulerSpec spec;
+    sf->line_scheduler = p->line;
+    if (scheduler_parse(value, &spec, why, sizeof why)) {
+        sweep_problems_add(p->pr, p->line, "scheduler: %s", why);   /* why quotes what it rejects */
+        return;
+    }
+    sf->scheduler = spec;
+    if (spec.kind == SCHEDULER_MEDIAN) {
+        sf->prune = spec.median;
+        sf->line_prune = p->line;
+    }
+}
+
+/* The key's place in SWEEP_KEY_NAMES (N_SWEEP_KEYS: not a [sweep] key). */
+static int key_position(const char *key)
+{
+    int k = 0;
+    while (k < N_SWEEP_KEYS && strcmp(SWEEP_KEY_NAMES[k], key)) k++;
+    return k;
+}
+
 static void on_sweep_key(Parser *p, const char *key, const char *value)
 {
     SweepFile *sf = p->sf;
-    int k = 0;
-    while (k < N_SWEEP_KEYS && strcmp(SWEEP_KEY_NAMES[k], key)) k++;
+    int k = key_position(key);
     if (k == N_SWEEP_KEYS) {
         sweep_problems_add(p->pr, p->line, "unknown key '%s' in [sweep] (expected %s; training keys "
                                            "belong in [defaults])", key, SWEEP_KEYS);
@@ -408,6 +438,10 @@ static void on_sweep_key(Parser *p, const char *key, const char *value)
         if (parse_int_in(value, 1, 100000, &sf->samples))
             sweep_problems_add(pr, line, "samples: expected a whole number in [1, 100000], got '%s'", value);
         sf->line_samples = line;
+    } else if (!strcmp(key, "trials")) {
+        if (parse_int_in(value, 1, 100000, &sf->trials))
+            sweep_problems_add(pr, line, "trials: expected a whole number in [1, 100000], got '%s'", value);
+        sf->line_trials = line;
     } else if (!strcmp(key, "random_seed")) {
         unsigned long long v;
         if (parse_ulong(value, &v))
@@ -421,7 +455,10 @@ static void on_sweep_key(Parser *p, const char *key, const char *value)
         char why[256];
         if (prune_rule_parse(value, &sf->prune, why, sizeof why))
             sweep_problems_add(pr, line, "prune: %s, got '%s'", why, value);
+        else sf->scheduler = (SchedulerSpec){.kind = SCHEDULER_MEDIAN, .median = sf->prune};
         sf->line_prune = line;
+    } else if (!strcmp(key, "scheduler")) {
+        parse_scheduler(p, value);
     } else if (!strcmp(key, "max_failures")) {
         if (parse_int_in(value, 0, 1000000000, &sf->max_failures))
             sweep_problems_add(pr, line, "max_failures: expected a whole number >= 0, got '%s'", value);
@@ -702,8 +739,13 @@ static void check_whole(Parser *p)
     if (sf->search == SEARCH_RANDOM) {
         int n_random = 0;
         for (int i = 0; i < sf->n_axes; i++) n_random += sf->axes[i].random;
-        if (!sf->line_samples && !sf->samples)
-            sweep_problems_add(p->pr, sf->line_search, "search = random needs samples = N in [sweep]");
+        if (!sf->line_samples && !sf->samples && !sf->line_trials)
+            sweep_problems_add(p->pr, sf->line_search, "search = random needs samples = N (draws per grid point) "
+                                                       "or trials = N (draws in all) in [sweep]");
+        if (sf->line_samples && sf->line_trials)
+            sweep_problems_add(p->pr, sf->line_trials, "trials and samples (line %d) exclude each other: trials = "
+                               "N is the number of draws in all, samples = N the draws per grid point",
+                               sf->line_samples);
         if (!n_random && !p->line_random)
             sweep_problems_add(p->pr, sf->line_search, "search = random needs a [random] section with at "
                                                        "least one key");
@@ -712,7 +754,16 @@ static void check_whole(Parser *p)
             sweep_problems_add(p->pr, p->line_random, "[random] needs search = random in [sweep]");
         if (sf->line_samples)
             sweep_problems_add(p->pr, sf->line_samples, "samples applies to search = random only");
+        if (sf->line_trials)
+            sweep_problems_add(p->pr, sf->line_trials, "trials applies to search = random only");
     }
+    int prune_line = p->sweep_key_line[key_position("prune")];
+    int scheduler_line = p->sweep_key_line[key_position("scheduler")];
+    if (prune_line && scheduler_line)
+        sweep_problems_add(p->pr, prune_line > scheduler_line ? prune_line : scheduler_line,
+                           "prune and scheduler (lines %d and %d) are one setting: prune = median:... is scheduler "
+                           "= median:...; keep one of them", prune_line < scheduler_line ? prune_line : scheduler_line,
+                           prune_line > scheduler_line ? prune_line : scheduler_line);
     char section[SWEEP_KEY_MAX + 8];
     check_shadowed(p, &sf->defaults, "defaults");
     for (int i = 0; i < sf->n_models; i++) {

@@ -13,6 +13,8 @@
 #define SWEEPRUN_SWEEP_FILE_H
 #include <stdint.h>
 #include "name_index.h"
+#include "prune_rule.h"
+#include "scheduler.h"
 #include "sweep_problems.h"
 
 #define SWEEP_KEY_MAX 64
@@ -65,15 +67,6 @@ typedef struct SweepAxis {
 
 typedef enum { SEARCH_GRID = 0, SEARCH_RANDOM = 1 } SearchKind;
 
-/* prune = median:warmup=E[:min_trials=N]: after epoch e >= E (1-based), a
- * trial whose test accuracy is below the median of at least N other
- * trials of the same model at epoch e stops with status "pruned". */
-typedef struct PruneRule {
-    int enabled;
-    int warmup;                   /* E >= 1 */
-    int min_trials;               /* N >= 1 (default 1) */
-} PruneRule;
-
 typedef struct SweepFile {
     char path[SWEEP_PATH_MAX];
     char name[SWEEP_NAME_MAX];
@@ -83,12 +76,15 @@ typedef struct SweepFile {
     int n_seeds;
     SearchKind search;
     int samples;                    /* random search: draws per grid point */
+    int trials;                     /* random search: draws in all (instead of samples; 0 = not given) */
     uint64_t random_seed;           /* the sweep's seed for [random] draws */
     int ranks_per_trial;            /* default 1 */
-    PruneRule prune;
+    PruneRule prune;                /* the median rule (prune = ..., or scheduler = median:...) */
+    SchedulerSpec scheduler;        /* scheduler = ... (or prune = median:..., as kind median) */
     int max_failures;               /* -1 = no limit */
     /* Lines of the [sweep] keys that feed trials (0 = not given). */
     int line_name, line_dataset, line_seeds, line_search, line_samples, line_ranks, line_prune;
+    int line_scheduler, line_trials;
     SweepSettings defaults;
     SweepModelSection *models;
     int n_models, models_capacity;
@@ -105,9 +101,6 @@ typedef struct SweepFile {
  * sf is filled as far as possible either way; free with sweep_file_free. */
 int sweep_file_parse(const char *path, SweepFile *sf, SweepProblems *problems);
 void sweep_file_free(SweepFile *sf);
-
-/* Parse "median:warmup=E[:min_trials=N]"; 0 ok, -1 with the reason. */
-int prune_rule_parse(const char *text, PruneRule *rule, char *err, int err_size);
 
 /* The axis for key, or NULL. */
 const SweepAxis *sweep_find_axis(const SweepFile *sf, const char *key);

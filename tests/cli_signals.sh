@@ -48,7 +48,8 @@ mid_epoch() {
   local b e steps rows
   b=$(ckpt "$1" batch); e=$(ckpt "$1" epoch)
   steps=$(( ($(attr "$1" train_images) + 63) / 64 ))
-  rows=$(h5dump -d /epochs/epoch "$1" | grep -c '^ *(')
+  # values, not lines: h5dump prints several values on one "(i): ..." line
+  rows=$(h5dump -d /epochs/epoch "$1" | sed -n 's/^ *([0-9]*): *//p' | tr ',' '\n' | grep -c '[0-9]')
   [[ $e -eq 0 ]] && rows=0
   echo "checkpoint after epoch $e and $b of $steps steps; $rows epoch rows"
   [[ -n "$b" && "$b" -gt 0 && "$b" -lt "$steps" && "$rows" -eq "$e" ]]
@@ -79,6 +80,29 @@ check "rerun: exit 0, continued (no epoch 1 again), resumes 1" \
 check "rerun: status complete, epochs 1..3" \
   bash -c "[[ '$(attr "$work/a.h5" status)' == complete && \$(h5dump -d /epochs/epoch '$work/a.h5' | grep '(0)' | sed 's/.*(0): *//') == '1, 2, 3' ]]"
 check "interrupted mid-epoch + rerun = uninterrupted, bit for bit" same_run "$work/ref.h5" "$work/a.h5"
+
+# ---- 1b. --train-until: paused at an epoch's end, continued later ---------------------------
+# (what an ASHA rung does to a sweep trial): the configuration keeps its 3
+# epochs, so pausing after 1 and 2 and then finishing is the straight run.
+"$bin" train "${args[@]}" --quiet --train-until 1 --out "$work/p.h5" >"$work/p1.out" 2>&1
+rc=$?
+cat "$work/p1.out"
+check "--train-until 1: exit 0, says paused and how to continue" \
+  bash -c "[[ $rc -eq 0 ]] && grep -q '^paused after epoch 1 of 3: $work/p.h5.tmp (status paused); the same command with a larger --train-until, or without it, continues$' '$work/p1.out'"
+check "--train-until 1: .tmp with status paused, paused_after_epoch 1, one epoch row" \
+  bash -c "[[ ! -e '$work/p.h5' && '$(attr "$work/p.h5.tmp" status)' == paused && '$(attr "$work/p.h5.tmp" paused_after_epoch)' == 1 && \$(h5dump -d /epochs/epoch '$work/p.h5.tmp' | grep '(0)' | sed 's/.*(0): *//') == 1 ]]"
+"$bin" train "${args[@]}" --quiet --train-until 2 --out "$work/p.h5" >/dev/null 2>&1
+check "--train-until 2: paused after epoch 2, rows 1, 2" \
+  bash -c "[[ '$(attr "$work/p.h5.tmp" status)' == paused && \$(h5dump -d /epochs/epoch '$work/p.h5.tmp' | grep '(0)' | sed 's/.*(0): *//') == '1, 2' ]]"
+"$bin" train "${args[@]}" --quiet --out "$work/p.h5" >/dev/null 2>&1
+rc=$?
+check "then to the end: exit 0, complete, epochs 1..3" \
+  bash -c "[[ $rc -eq 0 && '$(attr "$work/p.h5" status)' == complete && \$(h5dump -d /epochs/epoch '$work/p.h5' | grep '(0)' | sed 's/.*(0): *//') == '1, 2, 3' ]]"
+check "paused at 1 and 2, then finished = straight, bit for bit" same_run "$work/ref.h5" "$work/p.h5"
+"$bin" train "${args[@]}" --train-until 4 --out "$work/q.h5" >"$work/q.out" 2>&1
+rc=$?
+check "--train-until above --epochs: exit 2, said, nothing written" \
+  bash -c "[[ $rc -eq 2 && ! -e '$work/q.h5.tmp' ]] && grep -q '^sweeprun: train: --train-until: 4 is above --epochs 3 (a run trains at most its epochs)$' '$work/q.out'"
 
 # ---- 2. SIGTERM; a rerun of another configuration is refused ---------------------------
 "$bin" train "${args[@]}" --out "$work/b.h5" >"$work/b1.out" 2>&1 &

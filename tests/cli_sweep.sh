@@ -90,6 +90,29 @@ check "name ..: exit 2" test "$rc" -eq 2
 check "name ..: refused at line 2" grep -q "^../dotdot.ini:2: name: '..' is not allowed" "$work/dotdot.out"
 check "name ..: nothing written" test -z "$(ls -A "$work/dotdot/cwd")"
 
+# scheduler = asha: --dry-run prints its plan after the table; rungs that
+# do not fit the trials' epochs are refused at the scheduler's line.
+sed 's/^seeds = 0, 1$/seeds = 0\nscheduler = asha:min_epochs=1,eta=3/; s/^epochs = 1$/epochs = 9/' "$work/tiny.ini" >"$work/asha.ini"
+"$bin" sweep "$work/asha.ini" --dry-run >"$work/asha-dry.out" 2>&1
+rc=$?
+cat "$work/asha-dry.out"
+check "asha dry run: exit 0" test "$rc" -eq 0
+check "asha dry run: header names the scheduler" grep -q ", scheduler asha (min_epochs 1, eta 3)$" "$work/asha-dry.out"
+check "asha dry run: the plan after the table" diff <(sed -n '/^asha: /,/^  budget/p' "$work/asha-dry.out") - <<'PLAN'
+asha: rungs at 1, 3 epochs, then 9 (max_epochs)
+  at each rung a trial goes on only if it is in the top 1/3 of the trials that reached it, else it stops there
+  a free rank promotes a waiting trial before it starts a new one
+  budget: about 2.33 epochs per trial started (26% of 9) if each rung keeps exactly its top 1/3
+PLAN
+check "asha dry run: plan comes after the last row" bash -c "grep -n '' '$work/asha-dry.out' | grep -A1 '^[0-9]*:4 ' | grep -q ':asha: rungs'"
+sed 's/min_epochs=1,eta=3/min_epochs=10,eta=3/' "$work/asha.ini" >"$work/asha-bad.ini"
+"$bin" sweep "$work/asha-bad.ini" >"$work/asha-bad.out" 2>&1
+rc=$?
+cat "$work/asha-bad.out"
+check "asha, min_epochs above epochs: exit 2" test "$rc" -eq 2
+check "asha, min_epochs above epochs: at the scheduler line" grep -q "^$work/asha-bad.ini:5: scheduler: asha: min_epochs (10) is above epochs (9) (trials of 9 epochs)$" "$work/asha-bad.out"
+check "asha, min_epochs above epochs: nothing written" test ! -e "$out"
+
 # ---- 3. mpirun -np 2: every trial complete, exactly once --------------------
 "${mpi[@]}" "$bin" sweep "$work/tiny.ini" >"$work/run1.out" 2>&1
 rc=$?

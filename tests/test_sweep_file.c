@@ -13,6 +13,7 @@
 #include "sweep_config.h"
 #include "sweep_expand.h"
 #include "sweep_file.h"
+#include "sweep_scheduler.h"
 
 typedef struct BadCase {
     const char *text;
@@ -42,7 +43,7 @@ static const BadCase BAD[] = {
     {HEAD "seeds = 0, -1\n[defaults]\nmodel = gecco\n", 3, "seeds: expected non-negative whole numbers, got '-1'"},
     {HEAD "search = bayes\n[defaults]\nmodel = gecco\n", 3, "search: expected grid or random, got 'bayes'"},
     {HEAD "search = random\n[defaults]\nmodel = gecco\n[random]\nlr = uniform(0.001, 0.01)\n", 3,
-     "search = random needs samples = N in [sweep]"},
+     "search = random needs samples = N (draws per grid point) or trials = N (draws in all) in [sweep]"},
     {HEAD "[defaults]\nmodel = gecco\n[random]\nlr = uniform(0.001, 0.01)\n", 5, "[random] needs search = random in [sweep]"},
     {HEAD "search = random\nsamples = 2\n[defaults]\nmodel = gecco\n[random]\nlr = normal(0, 1)\n", 8,
      "lr: unknown distribution 'normal'"},
@@ -93,6 +94,34 @@ static const BadCase BAD[] = {
     {"[sweep]\nname = a/b\n[defaults]\nmodel = gecco\n", 2,
      "name: expected letters, digits, '_', '-' or '.' (at most 100), got 'a/b'"},
     {"[sweep]\nname = a\x01b\n[defaults]\nmodel = gecco\n", 2, "name: expected letters, digits"},
+    /* Schedulers: the spec, its fit to the trials' epochs (at the scheduler's line), validation. */
+    {HEAD "scheduler = tpe\n[defaults]\nmodel = gecco\n", 3,
+     "scheduler: unknown scheduler 'tpe' (expected median:warmup=E[:min_trials=N], asha:min_epochs=R,eta=H"
+     "[,max_epochs=M] or hyperband[:min_epochs=R,eta=H[,max_epochs=M][,brackets=B]])"},
+    {HEAD "scheduler = asha:min_epochs=1,eta=1\n[defaults]\nmodel = gecco\n", 3,
+     "scheduler: asha: eta must be a whole number from 2 to 100000 (a trial goes on past a rung only if in the "
+     "top 1/eta of it), got '1'"},
+    {HEAD "scheduler = asha:min_epochs=3,eta=2\n[defaults]\nmodel = gecco\nepochs = 2\n", 3,
+     "scheduler: asha: min_epochs (3) is above epochs (2) (trials of 2 epochs)"},
+    {HEAD "scheduler = asha:min_epochs=1,eta=2\n[defaults]\nmodel = gecco\n[grid]\nepochs = 4, 2\n", 3,
+     "scheduler: the trials have different epochs (2 to 4); asha and hyperband compare trials at the same rungs "
+     "toward the same max_epochs: give every trial the same epochs, or set max_epochs=M (at most 2)"},
+    {HEAD "scheduler = hyperband:max_epochs=9\n[defaults]\nmodel = gecco\nepochs = 5\n", 3,
+     "scheduler: hyperband: max_epochs (9) is above epochs (5): a trial cannot train past its epochs "
+     "(trials of 5 epochs)"},
+    {HEAD "scheduler = asha:min_epochs=1,eta=3\n[defaults]\nmodel = gecco\nval_split = 0\n", 6,
+     "val_split: the asha scheduler stops and promotes trials on their validation accuracy, and val_split = 0 has "
+     "none (the test set is never used to decide); set val_split or remove scheduler = asha"},
+    {HEAD "prune = median:warmup=1\nscheduler = asha:min_epochs=1,eta=3\n[defaults]\nmodel = gecco\n", 4,
+     "prune and scheduler (lines 3 and 4) are one setting: prune = median:... is scheduler = median:...; keep "
+     "one of them"},
+    {HEAD "scheduler = median:warmup=1\n[defaults]\nmodel = gecco\nval_split = 0\n", 6,
+     "val_split: pruning decides on the validation split, and val_split = 0 has none"},
+    /* trials = N: draws in all, random search only, not with samples. */
+    {HEAD "search = random\nsamples = 2\ntrials = 5\n[defaults]\nmodel = gecco\n[random]\nlr = uniform(0.001, 0.1)\n",
+     5, "trials and samples (line 4) exclude each other: trials = N is the number of draws in all, samples = N the "
+     "draws per grid point"},
+    {HEAD "trials = 5\n[defaults]\nmodel = gecco\n", 3, "trials applies to search = random only"},
     /* A header longer than inih's line buffer (only key = value lines may be). */
     {HEAD "[defaults]\nmodel = gecco\n[model.gecco" LONG_200 "]\n", 5,
      "line is longer than 198 characters (only key = value lines may be longer)"},
@@ -111,9 +140,13 @@ static void check_file(const char *path, Checked *c)
 {
     sweep_problems_init(&c->pr, path);
     sweep_file_parse(path, &c->sf, &c->pr);
-    SweepConfigContext ctx = {.ranks_per_trial = c->sf.ranks_per_trial, .n_train = 60000, .n_test = 10000};
+    /* As `sweeprun sweep` checks a plan (cmd_sweep.c, make_plan). */
+    SweepConfigContext ctx = {.ranks_per_trial = c->sf.ranks_per_trial, .n_train = 60000, .n_test = 10000,
+                              .prune = c->sf.prune.enabled};
+    if (sweep_uses_rungs(&c->sf)) ctx.scheduler = c->sf.scheduler.kind == SCHEDULER_ASHA ? "asha" : "hyperband";
     SweepResolver r = sweep_config_resolver(&ctx);
     sweep_expand(&c->sf, &r, &c->trials, &c->pr);
+    sweep_scheduler_check(&c->sf, &c->trials, &c->pr);
 }
 
 static void checked_free(Checked *c)
@@ -226,6 +259,40 @@ static void test_good_file(void **state)
     assert_string_equal(c.sf.axes[1].values[2], "1e-3");
     /* 2 lr x 3 weight decay x 3 seeds */
     assert_int_equal(c.trials.count, 18);
+    checked_free(&c);
+}
+
+/* scheduler = asha: the spec lands in the file; scheduler = median is the
+ * prune rule; trials = N draws N configurations in all, spread over the
+ * grid points (draw c at grid point c mod 2 here). */
+static void test_scheduler_and_trials(void **state)
+{
+    (void)state;
+    const char *path = test_write_text("asha.ini",
+        "[sweep]\nname = a\nsearch = random\ntrials = 5\nscheduler = asha:min_epochs=1,eta=2\n"
+        "[defaults]\nmodel = gecco\nepochs = 4\n[grid]\nbatch_size = 32, 64\n[random]\nlr = uniform(0.001, 0.1)\n");
+    Checked c;
+    check_file(path, &c);
+    sweep_problems_print(&c.pr, stderr);
+    assert_int_equal(c.pr.count, 0);
+    assert_int_equal(c.sf.scheduler.kind, SCHEDULER_ASHA);
+    assert_int_equal(c.sf.scheduler.min_epochs, 1);
+    assert_int_equal(c.sf.scheduler.eta, 2);
+    assert_int_equal(c.sf.line_scheduler, 5);
+    assert_false(c.sf.prune.enabled);
+    assert_int_equal(c.trials.count, 5);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(c.trials.items[i].config, i);
+        assert_string_equal(c.trials.items[i].axis_values[0], i % 2 ? "64" : "32");
+    }
+    checked_free(&c);
+    path = test_write_text("median.ini", "[sweep]\nname = m\nscheduler = median:warmup=2:min_trials=3\n"
+                                         "[defaults]\nmodel = gecco\n");
+    check_file(path, &c);
+    assert_int_equal(c.pr.count, 0);
+    assert_int_equal(c.sf.scheduler.kind, SCHEDULER_MEDIAN);
+    assert_true(c.sf.prune.enabled && c.sf.prune.warmup == 2 && c.sf.prune.min_trials == 3);
+    assert_int_equal(c.sf.line_prune, 3);
     checked_free(&c);
 }
 
@@ -488,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_good_file),
         cmocka_unit_test(test_spaced_section_names),
         cmocka_unit_test(test_prune_rule_parse),
+        cmocka_unit_test(test_scheduler_and_trials),
         cmocka_unit_test(test_not_a_regular_file),
         cmocka_unit_test(test_file_size_limit),
         cmocka_unit_test(test_line_too_long),

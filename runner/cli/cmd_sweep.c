@@ -27,7 +27,10 @@
 #include "runfile.h"
 #include "stop_signals.h"
 #include "sweep_config.h"
+#include "sweep_asha.h"
 #include "sweep_log.h"
+#include "sweep_outcome.h"
+#include "sweep_scheduler.h"
 #include "sweep_table.h"
 #include "sweep_view.h"
 #include "trial.h"
@@ -91,10 +94,12 @@ static void make_plan(const char *path, Plan *p)
     p->ctx.n_train = p->data.n_train;
     p->ctx.n_test = p->data.n_test;
     p->ctx.prune = p->sf.prune.enabled;
+    if (sweep_uses_rungs(&p->sf)) p->ctx.scheduler = p->sf.scheduler.kind == SCHEDULER_ASHA ? "asha" : "hyperband";
     SweepResolver r = sweep_config_resolver(&p->ctx);
     sweep_expand(&p->sf, &r, &p->trials, &p->problems);
     if (!p->problems.count && !p->trials.count)
         sweep_problems_add(&p->problems, 0, "the sweep has no trials");
+    sweep_scheduler_check(&p->sf, &p->trials, &p->problems);
     if (prune_board_check(p->trials.count, prune_board_span(&p->sf.prune, p->trials.max_epochs), why, sizeof why))
         sweep_problems_add(&p->problems, p->sf.line_prune, "%s", why);
 }
@@ -158,6 +163,9 @@ static void print_plan_header(const Plan *p, FILE *f)
             sf->ranks_per_trial == 1 ? "" : "s");
     if (sf->prune.enabled)
         fprintf(f, ", prune median after epoch %d (min %d other trials)", sf->prune.warmup, sf->prune.min_trials);
+    if (sweep_uses_rungs(sf))
+        fprintf(f, ", scheduler %s (min_epochs %d, eta %d)", sf->scheduler.kind == SCHEDULER_ASHA ? "asha" : "hyperband",
+                sf->scheduler.min_epochs, sf->scheduler.eta);
     if (p->trials.duplicates_dropped)
         fprintf(f, "; %d repeated random draw%s dropped", p->trials.duplicates_dropped,
                 p->trials.duplicates_dropped == 1 ? "" : "s");
@@ -173,6 +181,7 @@ static int dry_run(const ProcessGroup *world, const Plan *p)
     sweep_print_table(&p->sf, &p->trials, scans, stdout);
     int todo = 0;
     for (int i = 0; i < p->trials.count; i++) todo += !trial_state_finished(scans[i].state);
+    sweep_scheduler_print_plan(&p->sf, &p->trials, stdout);
     printf("%d to run, %d already finished (dry run: nothing was run or written)\n", todo, p->trials.count - todo);
     free(scans);
     return EXIT_OK;
@@ -230,9 +239,9 @@ static int lock_out(const char *out, int *fd, char *err, int err_size)
 
 /* ---- running trials --------------------------------------------------------------- */
 
-/* Outcome codes per trial, summed over ranks at the end (each trial is
- * run by one group, whose first rank writes its code). */
-enum { RAN_NOT = 0, RAN_COMPLETE, RAN_DIVERGED, RAN_FAILED, RAN_PRUNED, RAN_INTERRUPTED, RAN_CODES };
+/* Outcome codes per trial (sweep_outcome.h): without a rung scheduler,
+ * summed over ranks at the end (each trial is run by one group, whose
+ * first rank writes its code); with one, from the ASHA journal. */
 
 typedef struct Sweep {
     const ProcessGroup *world, *group;
@@ -244,6 +253,7 @@ typedef struct Sweep {
     TrainConfig cfg;
     double started;
     int *outcome, *resumed;        /* per trial */
+    int *stopped_rung;             /* per trial: the ASHA rung a RAN_STOPPED trial stopped at */
     double *column;                /* one board column */
     char command[2048];
     int nccl_ready, nccl_device;
@@ -348,8 +358,10 @@ static void report_result(Sweep *s, const TrialOutcome *o, double seconds)
                      ? "diverged" : "failed", o->error);
 }
 
-/* Train one trial on this group. Returns its outcome code. */
-static int run_one(Sweep *s, const SweepTrial *x)
+/* Train one trial on this group until train_until epochs in all (0: to
+ * the end). Returns its outcome code; *out (may be NULL) gets trial_run's
+ * outcome. A trial paused at train_until has not ended: no trial_end. */
+static int run_one(Sweep *s, const SweepTrial *x, int train_until, TrialOutcome *out)
 {
     Plan *p = s->plan;
     int lead = s->group->rank == 0;
@@ -392,12 +404,17 @@ static int run_one(Sweep *s, const SweepTrial *x)
     if (trial_hold_out(cfg, &view, &split, err, sizeof err)) comm_abort(s->world, 1, "sweep: trial %s: %s", x->id, err);
     TrialHooks hooks = {.user = s, .on_start = on_start, .on_epoch = on_epoch};
     TrialSpec spec = {.cfg = cfg, .group = s->group, .data = &split, .cuda_index = cuda_index, .threads = threads,
-                      .command = s->command, .resume = 1, .use_nccl = use_nccl, .hooks = &hooks,
-                      .stop_requested = trial_stop_requested, .stop_user = s};
+                      .command = s->command, .resume = 1, .train_until = train_until, .use_nccl = use_nccl,
+                      .hooks = &hooks, .stop_requested = trial_stop_requested, .stop_user = s};
     trial_run(&spec, &o);
     dataset_free(&split);
-    if (lead) report_result(s, &o, now_seconds() - started);
-    if (lead && o.resumed) s->resumed[x->index] = 1;   /* summed over ranks at the end */
+    if (out) *out = o;
+    int paused = o.started && o.status == RUN_PAUSED;
+    if (lead && !paused) report_result(s, &o, now_seconds() - started);
+    /* Summed over ranks at the end. Under ASHA every promotion continues
+     * a checkpoint: only resumes after an interruption would count, and
+     * the journal, not this flag, tells those. */
+    if (lead && o.resumed && !train_until) s->resumed[x->index] = 1;
     if (!o.started) return RAN_FAILED;
     switch (o.status) {
     case RUN_COMPLETE: return RAN_COMPLETE;
@@ -422,7 +439,7 @@ static void work(Sweep *s, const int *todo, int n_todo)
         comm_broadcast_bytes(s->group, &ticket, sizeof ticket, 0);
         if (ticket < 0 || ticket >= n_todo) return;
         const SweepTrial *x = &s->plan->trials.items[todo[ticket]];
-        int code = run_one(s, x);
+        int code = run_one(s, x, 0, NULL);
         if (lead) {
             s->outcome[x->index] = code;
             if (code == RAN_FAILED || code == RAN_DIVERGED) trial_queue_add_failure(&s->queue);
@@ -430,7 +447,62 @@ static void work(Sweep *s, const int *todo, int n_todo)
     }
 }
 
+/* ---- ASHA and Hyperband (sweep_asha.c decides, these hooks train) ---------------------- */
+
+static void asha_run_trial(void *user, int index, int train_to, int orphan, TrialOutcome *o)
+{
+    Sweep *s = user;
+    run_one(s, &s->plan->trials.items[index], train_to, o);
+    if (orphan && s->group->rank == 0 && o->resumed) s->resumed[index] = 1;   /* summed over ranks at the end */
+}
+
+/* As work() asks: a signal or the stop mark, or max_failures exceeded. */
+static int asha_stopping(void *user)
+{
+    Sweep *s = user;
+    if (s->group->rank != 0) return sweep_stopping(s, MARK_UNREAD);
+    int limit = s->plan->sf.max_failures;
+    return sweep_stopping(s, MARK_NOW) || (limit >= 0 && trial_queue_failures(&s->queue) > limit);
+}
+
+static void asha_failed(void *user) { trial_queue_add_failure(&((Sweep *)user)->queue); }
+
+/* A trial stopped at a rung ends like a pruned one: a trial_end with
+ * status pruned and the rung in its reason. */
+static void asha_stopped_at_rung(void *user, int index, int rung, int epochs, double metric, const char *reason)
+{
+    Sweep *s = user;
+    (void)rung;
+    TrialOutcome o;
+    memset(&o, 0, sizeof o);
+    o.started = 1;
+    o.status = RUN_PRUNED;
+    o.start_epoch = epochs;
+    o.last.val_accuracy = metric;
+    sweep_log_trial_end(&s->log, s->plan->sf.name, &s->plan->trials.items[index], &o, reason, 0);
+}
+
+static void run_asha(Sweep *s, SweepAsha *asha)
+{
+    AshaHooks hooks = {.user = s, .run = asha_run_trial, .stopping = asha_stopping, .failed = asha_failed,
+                       .stopped_at_rung = asha_stopped_at_rung};
+    sweep_asha_run(asha, &hooks, s->outcome, s->stopped_rung);
+}
+
 /* ---- the summary ----------------------------------------------------------------------- */
+
+/* ASHA: "stopped at rung k  N" for each rung where trials of this run stopped. */
+static void print_stopped_at_rungs(const Sweep *s, const TrialScan *scans)
+{
+    if (!sweep_uses_rungs(&s->plan->sf)) return;
+    int count[ASHA_MAX_RUNGS] = {0};
+    for (int i = 0; i < s->plan->trials.count; i++)
+        if (!trial_state_finished(scans[i].state) && s->outcome[i] == RAN_STOPPED && s->stopped_rung[i] >= 0
+            && s->stopped_rung[i] < ASHA_MAX_RUNGS)
+            count[s->stopped_rung[i]]++;
+    for (int k = 0; k < ASHA_MAX_RUNGS; k++)
+        if (count[k]) printf("  stopped at rung %d  %d\n", k, count[k]);
+}
 
 static void print_summary(const Sweep *s, const TrialScan *scans, double seconds)
 {
@@ -450,11 +522,12 @@ static void print_summary(const Sweep *s, const TrialScan *scans, double seconds
     }
     int unreadable = earlier[TRIAL_UNREADABLE];
     int skipped = n - not_run - unreadable - ran[RAN_COMPLETE] - ran[RAN_DIVERGED] - ran[RAN_FAILED] - ran[RAN_PRUNED]
-                  - ran[RAN_INTERRUPTED];
+                  - ran[RAN_INTERRUPTED] - ran[RAN_STOPPED];
     printf("\nsweep %s: %d trial%s on %d rank%s (%d per trial) in %.1f s\n", p->sf.name, n, n == 1 ? "" : "s",
            s->world->size, s->world->size == 1 ? "" : "s", s->group->size, seconds);
     printf("  complete  %d\n  pruned    %d\n  diverged  %d\n  failed    %d\n", ran[RAN_COMPLETE], ran[RAN_PRUNED],
            ran[RAN_DIVERGED], ran[RAN_FAILED]);
+    print_stopped_at_rungs(s, scans);
     printf("  skipped   %d", skipped);
     if (skipped) {
         printf(" (finished by an earlier run:");
@@ -585,7 +658,7 @@ static int open_log(const ProcessGroup *world, const ProcessGroup *group, Sweep 
 }
 
 static const char *const ran_names[RAN_CODES] = {"not_run", "complete", "diverged", "failed", "pruned",
-                                                 "interrupted"};
+                                                 "interrupted", "stopped_at_rung"};
 
 static int run_sweep(const ProcessGroup *world, Plan *p, const ViewOptions *view, const char *command)
 {
@@ -615,7 +688,12 @@ static int run_sweep(const ProcessGroup *world, Plan *p, const ViewOptions *view
         if (!trial_state_finished(scans[i].state)) todo[n_todo++] = i;
     Sweep s = {.world = world, .group = &group, .plan = p, .started = now_seconds(), .nccl_ready = nccl_ready,
                .nccl_device = nccl_device};
-    if (open_log(world, &group, &s)) {
+    /* The journal is checked before the event log is touched: a refused
+     * one leaves the out folder as it was. */
+    SweepAsha *asha = NULL;
+    if ((sweep_uses_rungs(&p->sf) && !(asha = sweep_asha_open(world, &group, &p->sf, &p->trials)))
+        || open_log(world, &group, &s)) {
+        sweep_asha_close(asha);
         if (lock_fd >= 0) close(lock_fd);
         comm_group_free(&group);
         free(todo);
@@ -626,6 +704,7 @@ static int run_sweep(const ProcessGroup *world, Plan *p, const ViewOptions *view
     snprintf(s.command, sizeof s.command, "%s", command);
     s.outcome = xcalloc((size_t)n, sizeof *s.outcome);
     s.resumed = xcalloc((size_t)n, sizeof *s.resumed);
+    s.stopped_rung = xcalloc((size_t)n, sizeof *s.stopped_rung);
     s.column = xmalloc((size_t)n * sizeof *s.column);
     if (world->rank == 0 && !view->quiet) {
         print_plan_header(p, stdout);
@@ -642,8 +721,13 @@ static int run_sweep(const ProcessGroup *world, Plan *p, const ViewOptions *view
     SweepWatch *watch = start_view(world, &s, view);
     trial_queue_open(&s.queue, world);
     prune_board_open(&s.board, world, n, span, board);
-    work(&s, todo, n_todo);
-    comm_allreduce_sum_int(world, s.outcome, n);
+    if (asha) {
+        run_asha(&s, asha);
+        sweep_asha_close(asha);
+    } else {
+        work(&s, todo, n_todo);
+        comm_allreduce_sum_int(world, s.outcome, n);
+    }
     comm_allreduce_sum_int(world, s.resumed, n);
     s.stopped = comm_allreduce_max_int(world, s.stopping);
     int failures = 0, not_run = 0, interrupted = 0;
@@ -670,6 +754,7 @@ static int run_sweep(const ProcessGroup *world, Plan *p, const ViewOptions *view
     comm_group_free(&group);
     free(s.outcome);
     free(s.resumed);
+    free(s.stopped_rung);
     free(s.column);
     free(todo);
     free(scans);

@@ -45,20 +45,23 @@ static void usage(FILE *f)
         "  --set KEY=VALUE         any of the above by key, or a model option (feature_length, graph, ...;\n"
         "                          see 'sweeprun models')\n"
         "  --quiet                 no per-epoch lines\n"
+        "  --train-until T         train only until epoch T of --epochs for now (the run's schedule stays that of\n"
+        "                          all its epochs), keep FILE.tmp with status paused; the same command with a\n"
+        "                          larger T, or without it, continues exactly as the straight run would\n"
         "  --stop-signals LIST     signals that stop training after the current step with a checkpoint\n"
         "                          (default " STOP_SIGNALS_DEFAULT "; 'none': no handler). A second SIGINT stops at once\n"
         "\n"
         "An interrupted run (its --out FILE.tmp, killed or stopped by a signal) continues from its last\n"
         "checkpoint when the same command is run again; a FILE.tmp of another configuration is refused.\n"
         "\n"
-        "exit codes: 0 complete, 1 failed, 2 bad input, 3 diverged (the run file is kept),\n"
+        "exit codes: 0 complete (or paused at --train-until), 1 failed, 2 bad input, 3 diverged (the run file is kept),\n"
         "143 stopped by a stop signal (checkpoint written; rerun the same command to continue),\n"
         "130 a second SIGINT (stopped at once; a rerun continues from the last complete checkpoint)\n");
 }
 
 /* Build the config from the command line; -1 with the reason in err. */
-static int parse_train_args(int argc, char **argv, TrainConfig *cfg, int *quiet, int *help, StopSignals *stops,
-                            char *err, int err_size)
+static int parse_train_args(int argc, char **argv, TrainConfig *cfg, int *quiet, int *train_until, int *help,
+                            StopSignals *stops, char *err, int err_size)
 {
     CliPairs pairs = {0};
     char why[1024];
@@ -69,6 +72,18 @@ static int parse_train_args(int argc, char **argv, TrainConfig *cfg, int *quiet,
         }
         if (!strcmp(argv[i], "--quiet")) {
             *quiet = 1;
+            continue;
+        }
+        if (!strcmp(argv[i], "--train-until")) {
+            char *end = NULL;
+            long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+            if (!end || end == argv[i + 1] || *end || v < 1 || v > 100000) {
+                snprintf(err, err_size, "train: --train-until: expected a whole number of epochs in [1, 100000], "
+                         "got '%.100s'", i + 1 < argc ? argv[i + 1] : "");
+                return -1;
+            }
+            *train_until = (int)v;
+            i++;
             continue;
         }
         int took = stop_signals_take_flag(argc, argv, &i, stops, why, sizeof why);
@@ -95,6 +110,11 @@ static int parse_train_args(int argc, char **argv, TrainConfig *cfg, int *quiet,
     if (config_apply_pairs(cfg, pairs.n, pairs.key, pairs.value, why, sizeof why)
         || config_validate(cfg, why, sizeof why)) {
         snprintf(err, err_size, "train: %.1000s", why);
+        return -1;
+    }
+    if (*train_until > cfg->epochs) {
+        snprintf(err, err_size, "train: --train-until: %d is above --epochs %d (a run trains at most its epochs)",
+                 *train_until, cfg->epochs);
         return -1;
     }
     return 0;
@@ -332,11 +352,11 @@ static int train_main(ProcessGroup *world, int argc, char **argv)
 {
     int lead = world->rank == 0;
     TrainConfig cfg;
-    int quiet = 0, help = 0;
+    int quiet = 0, help = 0, train_until = 0;
     char err[1024] = "";
     StopSignals stops;
     stop_signals_parse(STOP_SIGNALS_DEFAULT, &stops, err, sizeof err);
-    int bad = parse_train_args(argc, argv, &cfg, &quiet, &help, &stops, err, sizeof err);
+    int bad = parse_train_args(argc, argv, &cfg, &quiet, &train_until, &help, &stops, err, sizeof err);
     if (comm_allreduce_max_int(world, help)) {
         if (lead) usage(stdout);
         return EXIT_OK;
@@ -374,8 +394,8 @@ static int train_main(ProcessGroup *world, int argc, char **argv)
     TrialHooks hooks = {.user = &view, .on_start = on_start, .on_batch = on_batch, .on_epoch = on_epoch};
     /* resume: an interrupted run at --out (checked in prepare) continues. */
     TrialSpec spec = {.cfg = &cfg, .group = world, .data = &data, .cuda_index = cuda_index, .threads = threads,
-                      .command = command, .resume = 1, .use_nccl = use_nccl, .hooks = &hooks,
-                      .stop_requested = signal_caught};
+                      .command = command, .resume = 1, .train_until = train_until, .use_nccl = use_nccl,
+                      .hooks = &hooks, .stop_requested = signal_caught};
     TrialOutcome out;
     trial_run(&spec, &out);
     dataset_free(&data);
@@ -387,6 +407,9 @@ static int train_main(ProcessGroup *world, int argc, char **argv)
         if (out.status == RUN_DIVERGED) report_error("train: diverged (%s); run file kept: %s", out.error, cfg.out);
         else if (out.status == RUN_FAILED) report_error("train: %s", out.error);
         else if (out.status == RUN_INTERRUPTED) print_interrupted(&out, cfg.out);
+        else if (out.status == RUN_PAUSED)
+            printf("paused after epoch %d of %d: %s.tmp (status paused); the same command with a larger "
+                   "--train-until, or without it, continues\n", train_until, cfg.epochs, cfg.out);
         else if (!quiet)
             print_done(&out, cfg.out);
     }
@@ -394,6 +417,7 @@ static int train_main(ProcessGroup *world, int argc, char **argv)
     case RUN_COMPLETE: return EXIT_OK;
     case RUN_DIVERGED: return EXIT_DIVERGED;
     case RUN_INTERRUPTED: return EXIT_INTERRUPTED;
+    case RUN_PAUSED: return EXIT_OK;
     default: return EXIT_FAILED;
     }
 }

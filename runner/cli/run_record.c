@@ -304,6 +304,33 @@ int run_record_interrupt(RunRecord *rec, const TrainPosition *at, const Model *m
     return runfile_suspend(f, rec->err, sizeof rec->err);
 }
 
+int run_record_pause(RunRecord *rec, int epochs)
+{
+    RunFile *f = rec->file;
+    rec->file = NULL;
+    if (runfile_set_attr_int64(f, "paused_after_epoch", epochs, rec->err, sizeof rec->err)) {
+        runfile_close(f);
+        return -1;
+    }
+    return runfile_pause(f, rec->err, sizeof rec->err);
+}
+
+int run_record_end_paused(const char *run_file, int epochs, RunStatus status, int rung, char *err, int err_size)
+{
+    RunFile *f = runfile_resume(run_file, epochs, err, err_size);
+    if (!f) return -1;
+    char now[32];
+    iso_now(now, sizeof now);
+    if (runfile_set_attr_string(f, "end_time", now, err, err_size)
+        || runfile_set_attr_string(f, "error", "", err, err_size)
+        || (rung >= 0 && (runfile_set_attr_int64(f, "stopped_at_rung", rung, err, err_size)
+                          || runfile_set_attr_int64(f, "stopped_at_epoch", epochs, err, err_size)))) {
+        runfile_pause(f, NULL, 0);   /* back as it was: paused, for a later try */
+        return -1;
+    }
+    return runfile_finish(f, run_status_name(status), err, err_size);
+}
+
 int run_record_finish(RunRecord *rec, RunStatus status, const char *error_message)
 {
     char now[32];

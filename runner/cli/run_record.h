@@ -56,6 +56,18 @@ int run_record_best(RunRecord *rec, const Model *m, int epoch, double val_accura
  * rec->err (a checkpoint whose rewrite did not complete reads as unusable,
  * epoch -1, as after a kill in the middle of one). */
 int run_record_interrupt(RunRecord *rec, const TrainPosition *at, const Model *m, const Optimizer *opt);
+/* A run that trained to the epochs it was asked for now (TrialSpec
+ * train_until, an ASHA rung) after `epochs` epochs: the epoch-end
+ * checkpoint is already written; attribute paused_after_epoch, status
+ * "paused", and the .tmp is closed for a later continuation. Releases the
+ * file either way. 0 ok, -1 with rec->err. */
+int run_record_pause(RunRecord *rec, int epochs);
+/* Finish a paused run (run_record_pause) without training it further:
+ * the .tmp of run_file, after `epochs` epochs, gets status (e.g. "pruned"
+ * for a trial stopped at an ASHA rung), end_time and, when rung >= 0, the
+ * attributes stopped_at_rung and stopped_at_epoch; then the rename to
+ * run_file. 0 ok; -1 with err (the .tmp is left as it was, or paused). */
+int run_record_end_paused(const char *run_file, int epochs, RunStatus status, int rung, char *err, int err_size);
 /* Final status and end time, then the rename to the final name. */
 int run_record_finish(RunRecord *rec, RunStatus status, const char *error_message);
 

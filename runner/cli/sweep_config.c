@@ -71,6 +71,12 @@ int sweep_trial_config(const SweepConfigContext *ctx, const SweepSetting *s, int
     if (ctx->prune && cfg->val_split == 0)
         report(&r, line_of(s, n, "val_split"), "val_split: pruning decides on the validation split, and val_split = 0 "
                "has none (the test set is never used to decide); set val_split or drop the [prune] section");
+    else if (ctx->scheduler && cfg->val_split == 0) {
+        snprintf(why, sizeof why, "val_split: the %s scheduler stops and promotes trials on their validation "
+                 "accuracy, and val_split = 0 has none (the test set is never used to decide); set val_split or "
+                 "remove scheduler = %s", ctx->scheduler, ctx->scheduler);
+        report(&r, line_of(s, n, "val_split"), why);
+    }
     int ranks = ctx->ranks_per_trial > 1 ? ctx->ranks_per_trial : 1;
     int n_train = ctx->n_train > 0 ? trial_train_count(cfg, subset_of(cfg->train_subset, ctx->n_train), why, sizeof why) : 0;
     if (n_train < 0) {

@@ -12,6 +12,7 @@ typedef struct SweepConfigContext {
     int ranks_per_trial;       /* ranks that train each trial together */
     long n_train, n_test;      /* the sweep dataset's sizes (0 = unknown: no batch check) */
     int prune;                 /* the sweep prunes: every trial needs a validation split */
+    const char *scheduler;     /* "asha", "hyperband": it decides on validation too (NULL: none) */
 } SweepConfigContext;
 
 /* Apply settings to cfg ("model" first, then in order) and check them as

@@ -34,8 +34,11 @@ static int on_epoch(void *user, const EpochStats *st, const Evaluation *ev, cons
     }
     const TrialHooks *h = s->spec->hooks;
     int prune = h && h->on_epoch ? h->on_epoch(h->user, st) : 0;
-    /* After the last epoch there is nothing left to save: it is complete. */
-    return prune && st->epoch + 1 < s->spec->cfg->epochs ? TRAIN_STOP_PRUNED : TRAIN_GO_ON;
+    /* After the last epoch there is nothing left to save: it is complete
+     * (or paused, when it trains only until an earlier epoch for now). */
+    int last = s->spec->train_until > 0 && s->spec->train_until < s->spec->cfg->epochs ? s->spec->train_until
+                                                                                        : s->spec->cfg->epochs;
+    return prune && st->epoch + 1 < last ? TRAIN_STOP_PRUNED : TRAIN_GO_ON;
 }
 
 /* The .tmp cannot be resumed (why names the file and the problem): build
@@ -180,6 +183,14 @@ static void close_run_file(TrialSession *s, Trainer *t, TrialOutcome *out)
         }
         return;
     }
+    if (out->status == RUN_PAUSED) {
+        if (run_record_pause(&s->rec, trainer_end_epoch(t))) {
+            snprintf(out->error, sizeof out->error, "paused after epoch %d, but closing its run file failed: %.1000s",
+                     s->spec->train_until, s->rec.err);
+            out->status = RUN_FAILED;
+        }
+        return;
+    }
     const char *why = out->status == RUN_DIVERGED ? "loss became NaN or infinite" : s->io_failed ? s->rec.err : "";
     if (s->io_failed) snprintf(out->error, sizeof out->error, "writing %.100s failed: %.1000s", cfg->out, s->rec.err);
     if (run_record_finish(&s->rec, out->status, why)) {
@@ -228,6 +239,7 @@ void trial_run(const TrialSpec *spec, TrialOutcome *out)
     }
     if (cfg->data_parallel) trainer_set_group(&t, g, spec->use_nccl);
     t.stop_requested = spec->stop_requested;
+    t.train_until = spec->train_until;
     t.stop_user = spec->stop_user;
     const TrialHooks *h = spec->hooks;
     if (lead && h && h->on_start) h->on_start(h->user, &t, start.at.epoch);

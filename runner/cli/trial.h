@@ -19,7 +19,8 @@ typedef struct TrialHooks {
     void (*on_batch)(void *user, int epoch, int batch, int batches, double running_loss,
                      double elapsed_seconds, long images);
     /* After each epoch, once it is in the run file. Non-zero stops the
-     * trial with status "pruned" (ignored after the last epoch). */
+     * trial with status "pruned" (ignored after the last epoch, and after
+     * the last one of a train_until pause). */
     int (*on_epoch)(void *user, const EpochStats *stats);
 } TrialHooks;
 
@@ -31,6 +32,12 @@ typedef struct TrialSpec {
     int threads;
     const char *command;            /* command line for the run file */
     int resume;                     /* continue cfg->out's .tmp from its checkpoint when it has one */
+    /* Train until this many epochs in all, then stop with RUN_PAUSED and
+     * the .tmp kept (status "paused") for a later call with a larger
+     * value; 0 or cfg->epochs: to the end. The configuration keeps its
+     * full epochs (trial id, schedule, RNG streams), so pausing and
+     * continuing gives exactly the straight run (tests/cli_sweep_asha.sh). */
+    int train_until;
     int use_nccl;                   /* sum gradients with NCCL (comm_nccl_init done on group) */
     const TrialHooks *hooks;
     /* Asked on every rank after each step (Trainer.stop_requested): the

@@ -13,8 +13,12 @@
 
 /* PRUNED: stopped early by a sweep's pruning rule (see sweeps/prune_board.h).
  * INTERRUPTED: stopped on request (Trainer.stop_requested: a stop signal)
- * after the step in Trainer.stopped_at; not finished, to be continued. */
-typedef enum { RUN_COMPLETE = 0, RUN_DIVERGED = 1, RUN_FAILED = 2, RUN_PRUNED = 3, RUN_INTERRUPTED = 4 } RunStatus;
+ * after the step in Trainer.stopped_at; not finished, to be continued.
+ * PAUSED: trained to Trainer.train_until < epochs (an ASHA rung); not
+ * finished, to be continued with a larger train_until. */
+typedef enum {
+    RUN_COMPLETE = 0, RUN_DIVERGED = 1, RUN_FAILED = 2, RUN_PRUNED = 3, RUN_INTERRUPTED = 4, RUN_PAUSED = 5
+} RunStatus;
 const char *run_status_name(RunStatus s);
 
 typedef struct EpochStats {
@@ -98,6 +102,12 @@ typedef struct Trainer {
      * returned RUN_INTERRUPTED stopped (host copies of the model and the
      * optimizer are up to date for a checkpoint there). */
     TrainPosition resume_at, stopped_at;
+    /* Train only until this many epochs in all (0 = cfg->epochs), then
+     * return RUN_PAUSED. The configuration keeps its full epochs, so the
+     * learning-rate schedule, the RNG streams and the trial id are those
+     * of the whole run: pausing at T and continuing from the checkpoint
+     * gives exactly the run trained straight through. */
+    int train_until;
 } Trainer;
 
 /* Where cfg->device says to train: returns 0 for the CPU, 1 for CUDA device
@@ -143,6 +153,8 @@ void trainer_free(Trainer *t);
  * the observer sees the test Evaluation and both in stats. Early stopping
  * ends the run as complete (t->stopped_early). */
 RunStatus trainer_run(Trainer *t, int start_epoch, const TrainObserver *obs, EpochStats *last);
+/* The epochs trainer_run trains to: cfg->epochs, or train_until below it. */
+int trainer_end_epoch(const Trainer *t);
 /* Score a split (the test set, or the validation images) in eval mode, in
  * batches of eval_batch_size, in order. */
 void trainer_evaluate(Trainer *t, DataSplit split, Evaluation *ev);

@@ -12,7 +12,7 @@
 
 const char *run_status_name(RunStatus s)
 {
-    static const char *names[] = {"complete", "diverged", "failed", "pruned", "interrupted"};
+    static const char *names[] = {"complete", "diverged", "failed", "pruned", "interrupted", "paused"};
     return names[s];
 }
 
@@ -161,11 +161,17 @@ static RunStatus stop_interrupted(Trainer *t, TrainPosition at, double t0)
     return RUN_INTERRUPTED;
 }
 
+int trainer_end_epoch(const Trainer *t)
+{
+    return t->train_until > 0 && t->train_until < t->cfg->epochs ? t->train_until : t->cfg->epochs;
+}
+
 RunStatus trainer_run(Trainer *t, int start_epoch, const TrainObserver *obs, EpochStats *last)
 {
     const TrainConfig *cfg = t->cfg;
     int n = t->data->n_train;
-    for (int epoch = start_epoch; epoch < cfg->epochs; epoch++) {
+    int end = trainer_end_epoch(t);
+    for (int epoch = start_epoch; epoch < end; epoch++) {
         TrainPosition at = epoch_start(t, epoch, start_epoch);
         /* A resumed epoch's row counts the time spent before the stop too. */
         double t0 = now_seconds() - at.seconds;
@@ -191,5 +197,5 @@ RunStatus trainer_run(Trainer *t, int start_epoch, const TrainObserver *obs, Epo
             return RUN_COMPLETE;
         }
     }
-    return RUN_COMPLETE;
+    return end < cfg->epochs ? RUN_PAUSED : RUN_COMPLETE;
 }
