@@ -33,7 +33,7 @@ status_of_tmp() { attr "$disk/x.h5.tmp" status; }
 
 # Sizes where gecco's run file (1,000 training images) hits the full disk
 # at different points: the first contents, the weights, flushes, checkpoint.
-for size in 8k 12k 300k 500k 700k 1300k; do
+for size in 8k 12k 300k 500k 550k 700k 1300k; do
   remount "$size"
   "$bin" train --model gecco --epochs 2 --train-subset 1000 --test-subset 200 --device cpu \
     --out "$disk/x.h5" >"$work/train.out" 2>&1
@@ -43,9 +43,10 @@ for size in 8k 12k 300k 500k 700k 1300k; do
   check "$size: HDF5 shuts down quietly" bash -c "! grep -q 'infinite loop' '$work/train.out'"
   check "$size: no empty file left" no_empty_files
   check "$size: no finished file claims the run" test ! -e "$disk/x.h5"
-  if [[ -e "$disk/x.h5.tmp" && "$size" != 300k ]]; then
-    # (at 300k the disk fills up in the middle of a metadata flush: HDF5
-    # is not journaled, and such a .tmp is restarted by the sweep)
+  if [[ -e "$disk/x.h5.tmp" && "$size" != 300k && "$size" != 500k ]]; then
+    # (at 300k, and at 400k-500k since run files record their host and
+    # ranks, the disk fills up in the middle of a metadata flush: HDF5 is
+    # not journaled, and such a .tmp is restarted by the sweep)
     check "$size: the .tmp left is readable and still running" test "$(status_of_tmp)" = running
   fi
 done
