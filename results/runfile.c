@@ -1968,31 +1968,31 @@ static int read_vector(RunFile *rf, const char *name, float *dst, long n, int op
     return rc ? rc : check_finite(rf, full, dst, n, e);
 }
 
-static int get_group_int64(RunFile *rf, hid_t g, const char *name, int64_t *v, Err e)
+/* One /checkpoint attribute of HDF5 class cls read as mem_type into v;
+ * `kind` names the class in the error ("an integer"). */
+static int get_group_number(RunFile *rf, hid_t g, const char *name, H5T_class_t cls, hid_t mem_type, void *v,
+                            const char *kind, Err e)
 {
     /* A multi-valued attribute once overflowed v (found by fuzz_runfile). */
     hid_t a = open_single_attr(rf, g, "/checkpoint", name, e);
     if (a < 0) return -1;
     hid_t t = H5Aget_type(a);
-    int is_int = t >= 0 && H5Tget_class(t) == H5T_INTEGER;
-    herr_t r = is_int ? H5Aread(a, H5T_NATIVE_INT64, v) : -1;
+    int right_class = t >= 0 && H5Tget_class(t) == cls;
+    herr_t r = right_class ? H5Aread(a, mem_type, v) : -1;
     if (t >= 0) H5Tclose(t);
-    if (a >= 0) H5Aclose(a);
-    if (a >= 0 && !is_int) return fail(e, "%s: /checkpoint attribute '%s' is not an integer", rf->path, name);
+    H5Aclose(a);
+    if (!right_class) return fail(e, "%s: /checkpoint attribute '%s' is not %s", rf->path, name, kind);
     return r < 0 ? fail_h5(e, "%s: cannot read /checkpoint attribute '%s'", rf->path, name) : 0;
+}
+
+static int get_group_int64(RunFile *rf, hid_t g, const char *name, int64_t *v, Err e)
+{
+    return get_group_number(rf, g, name, H5T_INTEGER, H5T_NATIVE_INT64, v, "an integer", e);
 }
 
 static int get_group_double(RunFile *rf, hid_t g, const char *name, double *v, Err e)
 {
-    hid_t a = open_single_attr(rf, g, "/checkpoint", name, e);
-    if (a < 0) return -1;
-    hid_t t = H5Aget_type(a);
-    int is_float = t >= 0 && H5Tget_class(t) == H5T_FLOAT;
-    herr_t r = is_float ? H5Aread(a, H5T_NATIVE_DOUBLE, v) : -1;
-    if (t >= 0) H5Tclose(t);
-    H5Aclose(a);
-    if (!is_float) return fail(e, "%s: /checkpoint attribute '%s' is not a floating-point number", rf->path, name);
-    if (r < 0) return fail_h5(e, "%s: cannot read /checkpoint attribute '%s'", rf->path, name);
+    if (get_group_number(rf, g, name, H5T_FLOAT, H5T_NATIVE_DOUBLE, v, "a floating-point number", e)) return -1;
     if (!isfinite(*v) || *v < 0)
         return fail(e, "%s: /checkpoint attribute '%s' is %g, expected a finite number >= 0", rf->path, name, *v);
     return 0;
