@@ -792,13 +792,14 @@ static int sweep_main(const ProcessGroup *world, int argc, char **argv)
     }
     if (!err[0] && view.quiet && view.verbose)
         snprintf(err, sizeof err, "sweep: --quiet and --verbose exclude each other");
+    StopSignals none = {0};
+    stop_signals_install(dry || help || err[0] ? &none : &stops);
     if (help) {
         if (world->rank == 0) usage(stdout);
         return EXIT_OK;
     }
     if (!err[0] && !path) snprintf(err, sizeof err, "sweep: expected a sweep file (usage: sweeprun sweep FILE.ini [--dry-run])");
     if (comm_agree(world, err[0] ? err : NULL)) return EXIT_BAD_INPUT;
-    if (!dry) stop_signals_install(&stops);
     Plan *p = xmalloc(sizeof *p);
     make_plan(path, p);
     int rc;
@@ -817,6 +818,7 @@ static int sweep_main(const ProcessGroup *world, int argc, char **argv)
 int cmd_sweep(int argc, char **argv)
 {
     ProcessGroup world;
+    stop_signals_hold();   /* before MPI starts its threads */
     comm_init(NULL, NULL, &world);
     int rc = sweep_main(&world, argc, argv);
     comm_finalize(&world);

@@ -357,11 +357,12 @@ static int train_main(ProcessGroup *world, int argc, char **argv)
     StopSignals stops;
     stop_signals_parse(STOP_SIGNALS_DEFAULT, &stops, err, sizeof err);
     int bad = parse_train_args(argc, argv, &cfg, &quiet, &train_until, &help, &stops, err, sizeof err);
+    StopSignals none = {0};
+    stop_signals_install(bad || help ? &none : &stops);
     if (comm_allreduce_max_int(world, help)) {
         if (lead) usage(stdout);
         return EXIT_OK;
     }
-    if (!bad) stop_signals_install(&stops);
     char note[400] = "";
     int cuda_index = -1;
     Dataset data;
@@ -425,6 +426,7 @@ static int train_main(ProcessGroup *world, int argc, char **argv)
 int cmd_train(int argc, char **argv)
 {
     ProcessGroup world;
+    stop_signals_hold();   /* before MPI starts its threads */
     comm_init(NULL, NULL, &world);
     int rc = train_main(&world, argc, argv);
     comm_finalize(&world);

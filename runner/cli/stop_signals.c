@@ -1,6 +1,8 @@
 #include "stop_signals.h"
 #include <ctype.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -15,16 +17,18 @@ static const struct {
 };
 enum { N_KNOWN = sizeof KNOWN / sizeof KNOWN[0] };
 
-/* Written only by the handler (and read by the loop): the first stop
- * signal, and how many SIGINTs came. */
-static volatile sig_atomic_t first_caught = 0;
-static volatile sig_atomic_t interrupts = 0;
+/* Written only by the watcher thread, read by the training loop: the
+ * first stop signal, and how many SIGINTs came. */
+static _Atomic int first_caught = 0;
+static int interrupts = 0;
 
-static void on_stop_signal(int signo)
+/* Every signal --stop-signals can name, as a set. */
+static sigset_t known_set(void)
 {
-    /* Ctrl-C twice: the user does not want to wait for the checkpoint. */
-    if (signo == SIGINT && interrupts++ > 0) _exit(130);
-    if (!first_caught) first_caught = signo;
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < N_KNOWN; i++) sigaddset(&set, KNOWN[i].signo);
+    return set;
 }
 
 static int signal_by_name(const char *name, size_t len)
@@ -57,19 +61,53 @@ int stop_signals_parse(const char *text, StopSignals *set, char *err, int err_si
     }
 }
 
-void stop_signals_install(const StopSignals *set)
+void stop_signals_hold(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sa.sa_flags = SA_RESTART;
-    /* One handler at a time: the counters are never updated concurrently. */
-    sigemptyset(&sa.sa_mask);
-    for (int i = 0; i < set->count; i++) sigaddset(&sa.sa_mask, set->signo[i]);
-    for (int i = 0; i < set->count; i++) sigaction(set->signo[i], &sa, NULL);
+    sigset_t set = known_set();
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
-int stop_signal_caught(void) { return first_caught; }
+/* The watcher: takes the stop signals one by one as they arrive (they are
+ * blocked in every thread, so they stay pending until sigwait takes them). */
+static void *watch_stop_signals(void *arg)
+{
+    const sigset_t *set = arg;
+    for (;;) {
+        int signo;
+        if (sigwait(set, &signo) != 0) continue;
+        /* Ctrl-C twice: the user does not want to wait for the checkpoint. */
+        if (signo == SIGINT && interrupts++ > 0) _exit(130);
+        int none = 0;
+        atomic_compare_exchange_strong(&first_caught, &none, signo);
+    }
+    return NULL;
+}
+
+void stop_signals_install(const StopSignals *set)
+{
+    static sigset_t watched;
+    static int watching = 0;
+    if (watching) return;
+    sigset_t rest = known_set();
+    sigemptyset(&watched);
+    for (int i = 0; i < set->count; i++) {
+        sigaddset(&watched, set->signo[i]);
+        sigdelset(&rest, set->signo[i]);
+    }
+    /* The others keep their default action (and the stop signals too, if
+     * the watcher cannot start: better killed than deaf). */
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int started = set->count > 0 && pthread_create(&thread, &attr, watch_stop_signals, &watched) == 0;
+    pthread_attr_destroy(&attr);
+    sigset_t unblock = started ? rest : known_set();
+    pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
+    watching = started;
+}
+
+int stop_signal_caught(void) { return atomic_load(&first_caught); }
 
 const char *stop_signal_name(int signo)
 {
