@@ -5,6 +5,8 @@
 #include <string.h>
 #include "util.h"
 
+const char *const pareto_run_metrics[PARETO_RUN_METRICS] = {"val_acc", "val_loss", "params", "s_per_epoch"};
+
 /* ---- parsing ---------------------------------------------------------------- */
 
 /* The text between start and end (exclusive), without surrounding spaces,

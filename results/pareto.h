@@ -34,6 +34,14 @@ typedef struct Objective {
     int maximize;              /* 1: METRIC:max, 0: METRIC:min */
 } Objective;
 
+/* The metrics of one run that objectives may name (sweepreport --pareto
+ * and the sweep-file key objectives): what a choice may honestly be made
+ * on. val_acc and val_loss are taken at the run's best epoch by validation
+ * (run_epochs_best_row), params is the parameter count, s_per_epoch the
+ * mean wall time of its epochs. The test accuracy is never one. */
+#define PARETO_RUN_METRICS 4
+extern const char *const pareto_run_metrics[PARETO_RUN_METRICS];
+
 /* Parse an `objectives` value into out[PARETO_MAX_OBJECTIVES]; known[0..
  * n_known) are the metric names allowed. The count, or -1 with err (out may
  * be partly written). */

@@ -146,12 +146,7 @@ static void take_accuracies(RunFile *rf, ReportRun *run)
     run->has_validation = e->has_validation ||
                           (runfile_has_attr(rf, "val_images") &&
                            runfile_read_attr_int64(rf, "val_images", &held_out, NULL, 0) == 0 && held_out > 0);
-    run->sec_per_epoch = NAN;
-    if (e->count > 0) {
-        double sum = 0;
-        for (long i = 0; i < e->count; i++) sum += e->seconds[i];
-        run->sec_per_epoch = sum / (double)e->count;
-    }
+    run->sec_per_epoch = run_epochs_mean_seconds(e);
 }
 
 static int read_run(RunFile *rf, ReportRun *run, char *err, int n)

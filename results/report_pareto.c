@@ -12,8 +12,6 @@
 #include "pareto.h"
 #include "util.h"
 
-static const char *const pareto_metrics[] = {"val_acc", "val_loss", "params", "s_per_epoch"};
-enum { N_PARETO_METRICS = sizeof pareto_metrics / sizeof *pareto_metrics };
 
 static const char *metric_title(const char *metric)
 {
@@ -35,7 +33,7 @@ static double metric_value(const ReportRun *r, const char *metric)
 int report_pareto_objectives(const char *text, Objective *out, char *err, int err_size)
 {
     char why[512];
-    int k = pareto_objectives_parse(text, pareto_metrics, N_PARETO_METRICS, out, why, sizeof why);
+    int k = pareto_objectives_parse(text, pareto_run_metrics, PARETO_RUN_METRICS, out, why, sizeof why);
     if (k < 0) snprintf(err, err_size, "--pareto: %s", why);
     return k;
 }

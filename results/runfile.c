@@ -1626,6 +1626,14 @@ long run_epochs_best_row(const RunEpochs *e, long rows)
     return best;
 }
 
+double run_epochs_mean_seconds(const RunEpochs *e)
+{
+    if (e->count <= 0) return NAN;
+    double sum = 0;
+    for (long i = 0; i < e->count; i++) sum += e->seconds[i];
+    return sum / (double)e->count;
+}
+
 /* Read a whole 1-D int32 test dataset of exactly n values (n known). */
 static int read_mis(RunFile *rf, const char *name, hsize_t n, int32_t **dst, Err e)
 {

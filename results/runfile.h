@@ -66,6 +66,8 @@ int run_val_better(double acc, double loss, double best_acc, double best_loss);
  * validation numbers. The test accuracy reported for "best" is
  * e->test_accuracy[that row]: chosen on validation, reported on test. */
 long run_epochs_best_row(const RunEpochs *e, long rows);
+/* Mean wall time of e's epoch rows (NaN without rows). */
+double run_epochs_mean_seconds(const RunEpochs *e);
 
 /* At most this many misclassified test images keep their pixels in the
  * run file (28x28 bytes each: 392 KB at the cap). A trained model has far

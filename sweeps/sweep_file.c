@@ -16,7 +16,7 @@
 
 static const char *const SWEEP_KEYS =
     "name, dataset, out, seeds, search, samples, trials, random_seed, ranks_per_trial, prune, scheduler, "
-    "max_failures";
+    "max_failures, objectives";
 
 typedef enum { SEC_NONE, SEC_SWEEP, SEC_DEFAULTS, SEC_MODEL, SEC_GRID, SEC_RANDOM, SEC_UNKNOWN } SectionKind;
 
@@ -318,7 +318,7 @@ static void on_header(Parser *p, const char *line)
 
 static const char *const SWEEP_KEY_NAMES[] = {"name", "dataset", "out", "seeds", "search", "samples", "trials",
                                               "random_seed", "ranks_per_trial", "prune", "scheduler",
-                                              "max_failures"};
+                                              "max_failures", "objectives"};
 enum { N_SWEEP_KEYS = sizeof SWEEP_KEY_NAMES / sizeof *SWEEP_KEY_NAMES };
 
 static int valid_name(const char *s)
@@ -462,6 +462,12 @@ static void on_sweep_key(Parser *p, const char *key, const char *value)
     } else if (!strcmp(key, "max_failures")) {
         if (parse_int_in(value, 0, 1000000000, &sf->max_failures))
             sweep_problems_add(pr, line, "max_failures: expected a whole number >= 0, got '%s'", value);
+    } else if (!strcmp(key, "objectives")) {
+        char why[512];
+        int k = pareto_objectives_parse(value, pareto_run_metrics, PARETO_RUN_METRICS, sf->objectives, why, sizeof why);
+        if (k < 0) sweep_problems_add(pr, line, "%s", why);   /* why starts "objectives: " */
+        sf->n_objectives = k < 0 ? 0 : k;
+        sf->line_objectives = line;
     }
 }
 

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include "name_index.h"
 #include "prune_rule.h"
+#include "pareto.h"
 #include "scheduler.h"
 #include "sweep_problems.h"
 
@@ -82,6 +83,10 @@ typedef struct SweepFile {
     PruneRule prune;                /* the median rule (prune = ..., or scheduler = median:...) */
     SchedulerSpec scheduler;        /* scheduler = ... (or prune = median:..., as kind median) */
     int max_failures;               /* -1 = no limit */
+    /* objectives = val_acc:max, params:min: the Pareto front printed at the
+     * end of the sweep (0 objectives: none). */
+    Objective objectives[PARETO_MAX_OBJECTIVES];
+    int n_objectives, line_objectives;
     /* Lines of the [sweep] keys that feed trials (0 = not given). */
     int line_name, line_dataset, line_seeds, line_search, line_samples, line_ranks, line_prune;
     int line_scheduler, line_trials;

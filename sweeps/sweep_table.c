@@ -1,6 +1,9 @@
 #include "sweep_table.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "pareto.h"
+#include "runfile.h"
 #include "util.h"
 
 enum { MAX_COLS = 64, CELL = 160 };
@@ -75,4 +78,108 @@ void sweep_print_table(const SweepFile *sf, const SweepTrials *tr, const TrialSc
     print_row(&t, -1, f);
     for (int r = 0; r < t.rows; r++) print_row(&t, r, f);
     free(t.cells);
+}
+
+/* ---- the Pareto front (objectives = ...) ---------------------------------------- */
+
+/* A complete trial's metrics in pareto_run_metrics order (accuracy in %)
+ * and its test accuracy at the best epoch; 0, or -1 when its final run
+ * file is missing, unreadable or not complete. */
+static int read_metrics(const SweepTrial *x, double *metric, double *test_acc)
+{
+    char status[64], err[1024];
+    RunFile *rf = runfile_open(x->run_file, err, sizeof err);
+    if (!rf) return -1;
+    RunEpochs e;
+    memset(&e, 0, sizeof e);
+    int rc = runfile_read_attr_string(rf, "status", status, sizeof status, err, sizeof err) == 0
+                     && !strcmp(status, "complete") && runfile_read_epochs(rf, &e, err, sizeof err) == 0
+                 ? 0 : -1;
+    if (rc == 0) {
+        long best = run_epochs_best_row(&e, e.count);
+        int64_t params = -1;
+        metric[0] = best >= 0 ? 100 * e.val_accuracy[best] : NAN;
+        metric[1] = best >= 0 ? e.val_loss[best] : NAN;
+        metric[2] = runfile_has_attr(rf, "param_count") && runfile_read_attr_int64(rf, "param_count", &params, NULL, 0) == 0
+                        ? (double)params : NAN;
+        metric[3] = run_epochs_mean_seconds(&e);
+        *test_acc = best >= 0 ? 100 * e.test_accuracy[best] : NAN;
+    }
+    run_epochs_free(&e);
+    runfile_close(rf);
+    return rc;
+}
+
+static int metric_index(const char *name)
+{
+    for (int m = 0; m < PARETO_RUN_METRICS; m++)
+        if (!strcmp(pareto_run_metrics[m], name)) return m;
+    return -1;   /* not reached: sweep_file_parse accepts these names only */
+}
+
+static void format_metric(const char *name, double v, char *buf, int size)
+{
+    if (isnan(v)) snprintf(buf, size, "-");
+    else if (!strcmp(name, "val_acc")) snprintf(buf, size, "%.2f%%", v);
+    else if (!strcmp(name, "params")) snprintf(buf, size, "%.0f", v);
+    else snprintf(buf, size, "%.4g", v);
+}
+
+int sweep_print_front(const SweepFile *sf, const SweepTrials *tr, FILE *f)
+{
+    int k = sf->n_objectives, n = 0;
+    double *points = xmalloc(((size_t)tr->count * k + 1) * sizeof *points);
+    double *test_acc = xmalloc(((size_t)tr->count + 1) * sizeof *test_acc);
+    int *trial = xmalloc(((size_t)tr->count + 1) * sizeof *trial), *order = xmalloc(((size_t)tr->count + 1) * sizeof *order);
+    for (int i = 0; i < tr->count; i++) {
+        double metric[PARETO_RUN_METRICS];
+        if (read_metrics(&tr->items[i], metric, &test_acc[n])) continue;
+        for (int j = 0; j < k; j++) points[(long)n * k + j] = metric[metric_index(sf->objectives[j].metric)];
+        trial[n++] = i;
+    }
+    int front = pareto_front_sorted(points, n, sf->objectives, k, order);
+    fprintf(f, "Pareto front (");
+    for (int j = 0; j < k; j++)
+        fprintf(f, "%s%s:%s", j ? ", " : "", sf->objectives[j].metric, sf->objectives[j].maximize ? "max" : "min");
+    fprintf(f, "): %d of %d complete trials; validation metrics at each trial's best epoch, test accuracy shown "
+               "only\n", front, n);
+    Table t = {0};
+    t.rows = front;
+    t.cells = xcalloc((size_t)(front ? front : 1), sizeof *t.cells);
+    int col = 0;
+    set(&t, -1, col++, "trial");
+    set(&t, -1, col++, "model");
+    set(&t, -1, col++, "seed");
+    int first_axis = col;
+    for (int a = 0; a < sf->n_axes && col < MAX_COLS - k - 1; a++)
+        if (strcmp(sf->axes[a].key, "model")) set(&t, -1, col++, sf->axes[a].key);
+    int first_metric = col;
+    for (int j = 0; j < k; j++) set(&t, -1, col++, sf->objectives[j].metric);
+    set(&t, -1, col++, "test acc @ best");
+    t.cols = col;
+    char text[64];
+    for (int r = 0; r < front; r++) {
+        const SweepTrial *x = &tr->items[trial[order[r]]];
+        set(&t, r, 0, x->id);
+        set(&t, r, 1, x->model);
+        snprintf(text, sizeof text, "%llu", (unsigned long long)x->seed);
+        set(&t, r, 2, text);
+        int c = first_axis;
+        for (int a = 0; a < sf->n_axes && c < first_metric; a++)
+            if (strcmp(sf->axes[a].key, "model")) set(&t, r, c++, x->axis_values[a]);
+        for (int j = 0; j < k; j++) {
+            format_metric(sf->objectives[j].metric, points[(long)order[r] * k + j], text, sizeof text);
+            set(&t, r, first_metric + j, text);
+        }
+        format_metric("val_acc", test_acc[order[r]], text, sizeof text);
+        set(&t, r, first_metric + k, text);
+    }
+    if (front) print_row(&t, -1, f);
+    for (int r = 0; r < front; r++) print_row(&t, r, f);
+    free(t.cells);
+    free(points);
+    free(test_acc);
+    free(trial);
+    free(order);
+    return front;
 }

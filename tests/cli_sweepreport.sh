@@ -90,4 +90,43 @@ check "bad --sort exits 2" test $rc -eq 2
 "$report" "$runs" --bogus x >/dev/null 2>"$work/e5"; rc=$?
 check "unknown option exits 2" test $rc -eq 2
 
+# objectives = ...: `sweeprun sweep` ends with the Pareto front, the same
+# trials in the same order as sweepreport --pareto on its run files.
+cat >"$work/front.ini" <<EOF
+[sweep]
+name = front
+out = $work/front
+objectives = val_acc:max, params:min
+[defaults]
+model = gecco
+epochs = 1
+train_subset = 2000
+test_subset = 200
+threads = 1
+[grid]
+feature_length = 8, 16, 32
+dropout = 0.1, 0.3
+EOF
+# front_ids FILE: the trial ids of the front table in FILE (its rows
+# follow the caption and the header, up to an empty or non-table line).
+front_ids() { sed -n '/^Pareto front/,/^[0-9]* to run/p' "$1" | awk 'NR > 2 && length($1) == 12 && $1 ~ /^[0-9a-f]+$/ {print $1}'; }
+"$bin" sweep "$work/front.ini" --quiet >"$work/front.out" 2>&1
+rc=$?
+cat "$work/front.out"
+check "sweep with objectives: exit 0" test $rc -eq 0
+check "sweep ends with the front's caption" \
+  grep -q '^Pareto front (val_acc:max, params:min): [1-6] of 6 complete trials' "$work/front.out"
+front_ids "$work/front.out" >"$work/front.ids"
+"$report" "$work/front" --pareto val_acc:max,params:min 2>/dev/null | awk -F' [|] ' '/^[|] gecco /{print $2}' >"$work/report.ids"
+check "the sweep's front = sweepreport --pareto's (same trials, same order)" \
+  bash -c "[[ -s '$work/front.ids' ]] && diff '$work/front.ids' '$work/report.ids'"
+"$bin" sweep "$work/front.ini" --dry-run >"$work/front.dry" 2>&1
+front_ids "$work/front.dry" >"$work/dry.ids"
+check "--dry-run shows the front of the trials complete so far" diff "$work/dry.ids" "$work/front.ids"
+sed -i 's/^objectives = .*/objectives = val_acc:max, test_acc:max/' "$work/front.ini"
+"$bin" sweep "$work/front.ini" >"$work/front.bad" 2>&1
+rc=$?
+check "objectives naming the test set: exit 2, at its line" \
+  bash -c "[[ $rc -eq 2 ]] && grep -qF \"$work/front.ini:4: objectives: unknown metric 'test_acc' (known: val_acc, val_loss, params, s_per_epoch)\" '$work/front.bad'"
+
 finish

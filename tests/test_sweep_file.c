@@ -117,6 +117,13 @@ static const BadCase BAD[] = {
      "one of them"},
     {HEAD "scheduler = median:warmup=1\n[defaults]\nmodel = gecco\nval_split = 0\n", 6,
      "val_split: pruning decides on the validation split, and val_split = 0 has none"},
+    /* objectives: metrics a choice may be made on, on the validation split when named. */
+    {HEAD "objectives = val_acc:max, test_acc:max\n[defaults]\nmodel = gecco\n", 3,
+     "objectives: unknown metric 'test_acc' (known: val_acc, val_loss, params, s_per_epoch)"},
+    {HEAD "objectives = params\n[defaults]\nmodel = gecco\n", 3,
+     "objectives: params needs a direction: params:max or params:min"},
+    {HEAD "objectives = val_loss:min, params:min\n[defaults]\nmodel = gecco\nval_split = 0\n", 6,
+     "val_split: objectives names val_loss, a metric of the validation split, and val_split = 0 has none"},
     /* trials = N: draws in all, random search only, not with samples. */
     {HEAD "search = random\nsamples = 2\ntrials = 5\n[defaults]\nmodel = gecco\n[random]\nlr = uniform(0.001, 0.1)\n",
      5, "trials and samples (line 4) exclude each other: trials = N is the number of draws in all, samples = N the "
@@ -141,9 +148,7 @@ static void check_file(const char *path, Checked *c)
     sweep_problems_init(&c->pr, path);
     sweep_file_parse(path, &c->sf, &c->pr);
     /* As `sweeprun sweep` checks a plan (cmd_sweep.c, make_plan). */
-    SweepConfigContext ctx = {.ranks_per_trial = c->sf.ranks_per_trial, .n_train = 60000, .n_test = 10000,
-                              .prune = c->sf.prune.enabled};
-    if (sweep_uses_rungs(&c->sf)) ctx.scheduler = c->sf.scheduler.kind == SCHEDULER_ASHA ? "asha" : "hyperband";
+    SweepConfigContext ctx = sweep_config_context(&c->sf, 60000, 10000);
     SweepResolver r = sweep_config_resolver(&ctx);
     sweep_expand(&c->sf, &r, &c->trials, &c->pr);
     sweep_scheduler_check(&c->sf, &c->trials, &c->pr);

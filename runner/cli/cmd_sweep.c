@@ -90,11 +90,7 @@ static void make_plan(const char *path, Plan *p)
     char why[1024];
     if (dataset_load(p->sf.dataset, 0, 0, &p->data, why, sizeof why))
         sweep_problems_add(&p->problems, p->sf.line_dataset, "%s", why);
-    p->ctx.ranks_per_trial = p->sf.ranks_per_trial;
-    p->ctx.n_train = p->data.n_train;
-    p->ctx.n_test = p->data.n_test;
-    p->ctx.prune = p->sf.prune.enabled;
-    if (sweep_uses_rungs(&p->sf)) p->ctx.scheduler = p->sf.scheduler.kind == SCHEDULER_ASHA ? "asha" : "hyperband";
+    p->ctx = sweep_config_context(&p->sf, p->data.n_train, p->data.n_test);
     SweepResolver r = sweep_config_resolver(&p->ctx);
     sweep_expand(&p->sf, &r, &p->trials, &p->problems);
     if (!p->problems.count && !p->trials.count)
@@ -182,6 +178,7 @@ static int dry_run(const ProcessGroup *world, const Plan *p)
     int todo = 0;
     for (int i = 0; i < p->trials.count; i++) todo += !trial_state_finished(scans[i].state);
     sweep_scheduler_print_plan(&p->sf, &p->trials, stdout);
+    if (p->sf.n_objectives) sweep_print_front(&p->sf, &p->trials, stdout);   /* of the trials complete so far */
     printf("%d to run, %d already finished (dry run: nothing was run or written)\n", todo, p->trials.count - todo);
     free(scans);
     return EXIT_OK;
@@ -747,6 +744,10 @@ static int run_sweep(const ProcessGroup *world, Plan *p, const ViewOptions *view
         for (int i = 0; i < n_todo; i++) ran[s.outcome[todo[i]]]++;
         sweep_log_end(&s.log, p->sf.name, ran, ran_names, RAN_CODES, now_seconds() - s.started, rc);
         print_summary(&s, scans, now_seconds() - s.started);
+        if (p->sf.n_objectives) {
+            printf("\n");
+            sweep_print_front(&p->sf, &p->trials, stdout);
+        }
         fflush(stdout);
     }
     sweep_events_close(&s.log);

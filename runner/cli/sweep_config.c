@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "run_record.h"
+#include "sweep_scheduler.h"
 #include "trial.h"
 #include "util.h"
 
@@ -76,6 +77,11 @@ int sweep_trial_config(const SweepConfigContext *ctx, const SweepSetting *s, int
                  "accuracy, and val_split = 0 has none (the test set is never used to decide); set val_split or "
                  "remove scheduler = %s", ctx->scheduler, ctx->scheduler);
         report(&r, line_of(s, n, "val_split"), why);
+    } else if (ctx->objective && cfg->val_split == 0) {
+        snprintf(why, sizeof why, "val_split: objectives names %s, a metric of the validation split, and "
+                 "val_split = 0 has none (the test set is never used to choose); set val_split or choose other "
+                 "objectives", ctx->objective);
+        report(&r, line_of(s, n, "val_split"), why);
     }
     int ranks = ctx->ranks_per_trial > 1 ? ctx->ranks_per_trial : 1;
     int n_train = ctx->n_train > 0 ? trial_train_count(cfg, subset_of(cfg->train_subset, ctx->n_train), why, sizeof why) : 0;
@@ -88,6 +94,16 @@ int sweep_trial_config(const SweepConfigContext *ctx, const SweepSetting *s, int
         report(&r, line, why);
     }
     return r.count ? -1 : 0;
+}
+
+SweepConfigContext sweep_config_context(const SweepFile *sf, long n_train, long n_test)
+{
+    SweepConfigContext ctx = {.ranks_per_trial = sf->ranks_per_trial, .n_train = n_train, .n_test = n_test,
+                              .prune = sf->prune.enabled};
+    if (sweep_uses_rungs(sf)) ctx.scheduler = sf->scheduler.kind == SCHEDULER_ASHA ? "asha" : "hyperband";
+    for (int i = 0; i < sf->n_objectives && !ctx.objective; i++)
+        if (!strncmp(sf->objectives[i].metric, "val_", 4)) ctx.objective = sf->objectives[i].metric;
+    return ctx;
 }
 
 static int check_model(void *user, const char *name, char *err, int err_size)

@@ -13,7 +13,12 @@ typedef struct SweepConfigContext {
     long n_train, n_test;      /* the sweep dataset's sizes (0 = unknown: no batch check) */
     int prune;                 /* the sweep prunes: every trial needs a validation split */
     const char *scheduler;     /* "asha", "hyperband": it decides on validation too (NULL: none) */
+    const char *objective;     /* an objectives = metric on the validation split (NULL: none) */
 } SweepConfigContext;
+
+/* The context of sf's trials, the sweep dataset having n_train and n_test
+ * images (0: unknown). Points into sf. */
+SweepConfigContext sweep_config_context(const SweepFile *sf, long n_train, long n_test);
 
 /* Apply settings to cfg ("model" first, then in order) and check them as
  * `train` does: each key, the keys together, the device, the batch split
