@@ -97,7 +97,7 @@ static long grid_points(const SweepFile *sf)
  * draws in all. */
 static long samples_per_point(const SweepFile *sf)
 {
-    return sf->search == SEARCH_RANDOM && !sf->trials ? (sf->samples > 0 ? sf->samples : 1) : 1;
+    return sweep_draws(sf->search) && !sf->trials ? (sf->samples > 0 ? sf->samples : 1) : 1;
 }
 
 /* Number of configurations: grid points x samples, or trials = N for
@@ -106,7 +106,7 @@ static long count_configs(const SweepFile *sf)
 {
     long g = grid_points(sf);
     if (g < 0) return -1;
-    long n = sf->search == SEARCH_RANDOM && sf->trials ? sf->trials : g * samples_per_point(sf);
+    long n = sweep_draws(sf->search) && sf->trials ? sf->trials : g * samples_per_point(sf);
     return n * sf->n_seeds > SWEEP_MAX_TRIALS ? -1 : n;
 }
 
@@ -116,7 +116,7 @@ static long count_configs(const SweepFile *sf)
  * grid point c mod (grid points), so the N draws spread evenly over them. */
 static void config_values(const SweepFile *sf, long c, char **values)
 {
-    long rest = sf->search == SEARCH_RANDOM && sf->trials ? c % grid_points(sf) : c / samples_per_point(sf);
+    long rest = sweep_draws(sf->search) && sf->trials ? c % grid_points(sf) : c / samples_per_point(sf);
     for (int i = sf->n_axes - 1; i >= 0; i--) {
         const SweepAxis *a = &sf->axes[i];
         if (a->random) continue;
@@ -155,16 +155,10 @@ static int id_set_find_or_add(IdSet *s, const SweepTrials *t, const char *id, in
     }
 }
 
-static void add_trial(SweepTrials *t, const SweepFile *sf, long config, const char *id, const char *model,
-                      uint64_t seed, int epochs, const Builder *b, char **values)
+/* x (its index set) as configuration `config` with these values. */
+static void fill_trial(SweepTrial *x, const SweepFile *sf, long config, const char *id, const char *model,
+                       uint64_t seed, int epochs, const Builder *b, char **values)
 {
-    if (t->count == t->capacity) {
-        t->capacity = t->capacity ? 2 * t->capacity : 64;
-        t->items = xrealloc(t->items, (size_t)t->capacity * sizeof *t->items);
-    }
-    SweepTrial *x = &t->items[t->count];
-    memset(x, 0, sizeof *x);
-    x->index = t->count++;
     x->config = (int)config;
     snprintf(x->id, sizeof x->id, "%s", id);
     snprintf(x->model, sizeof x->model, "%.*s", (int)sizeof x->model - 1, model);
@@ -177,7 +171,72 @@ static void add_trial(SweepTrials *t, const SweepFile *sf, long config, const ch
     x->axis_values = xmalloc((size_t)(sf->n_axes ? sf->n_axes : 1) * sizeof *x->axis_values);
     for (int i = 0; i < sf->n_axes; i++) x->axis_values[i] = strdup(values[i]);
     trial_run_file(sf->out, model, seed, id, x->run_file, sizeof x->run_file);
+}
+
+static void add_trial(SweepTrials *t, const SweepFile *sf, long config, const char *id, const char *model,
+                      uint64_t seed, int epochs, const Builder *b, char **values)
+{
+    if (t->count == t->capacity) {
+        t->capacity = t->capacity ? 2 * t->capacity : 64;
+        t->items = xrealloc(t->items, (size_t)t->capacity * sizeof *t->items);
+    }
+    SweepTrial *x = &t->items[t->count];
+    memset(x, 0, sizeof *x);
+    x->index = t->count++;
+    fill_trial(x, sf, config, id, model, seed, epochs, b, values);
     if (epochs > t->max_epochs) t->max_epochs = epochs;
+}
+
+static void trial_clear(SweepTrial *x)
+{
+    free(x->settings);
+    for (int k = 0; k < x->n_axes; k++) free(x->axis_values[k]);
+    free(x->axis_values);
+}
+
+/* The model of a configuration: its model axis's value, else [defaults]'
+ * model = (NULL: none), and the line that set it. */
+static const char *config_model(const SweepFile *sf, char **values, int *line)
+{
+    const SweepAxis *model_axis = sweep_find_axis(sf, "model");
+    for (int i = 0; i < sf->n_axes; i++)
+        if (&sf->axes[i] == model_axis) {
+            *line = model_axis->line;
+            return values[i];
+        }
+    for (int i = 0; i < sf->defaults.count; i++)
+        if (!strcmp(sf->defaults.items[i].key, "model")) {
+            *line = sf->defaults.items[i].line;
+            return sf->defaults.items[i].value;
+        }
+    *line = 0;
+    return NULL;
+}
+
+int sweep_trial_rebuild(const SweepFile *sf, const SweepResolver *r, SweepTrial *x, char **values,
+                        SweepProblems *pr)
+{
+    int line;
+    const char *model = config_model(sf, values, &line);
+    if (!model) return -1;   /* sweep_expand refused the file */
+    Builder b = {0};
+    SweepResolved *resolved = xcalloc(1, sizeof *resolved);
+    build_settings(sf, values, model, line, x->seed, &b);
+    int rc = r->resolve(r->user, b.items, b.count, resolved, pr);
+    if (rc == 0) {
+        char id[TRIAL_ID_LEN + 1], name[SWEEP_VALUE_MAX];
+        trial_id_make(resolved->canonical, sf->ranks_per_trial, id);
+        snprintf(name, sizeof name, "%s", model);   /* model may point into x->axis_values */
+        char **copy = xmalloc((size_t)(sf->n_axes ? sf->n_axes : 1) * sizeof *copy);
+        for (int i = 0; i < sf->n_axes; i++) copy[i] = strdup(values[i]);
+        trial_clear(x);
+        fill_trial(x, sf, x->config, id, name, x->seed, resolved->epochs, &b, copy);
+        for (int i = 0; i < sf->n_axes; i++) free(copy[i]);
+        free(copy);
+    }
+    free(resolved);
+    free(b.items);
+    return rc;
 }
 
 /* Every [model.NAME] must name a registered model that some trial uses
@@ -214,11 +273,7 @@ int sweep_expand(const SweepFile *sf, const SweepResolver *r, SweepTrials *out, 
                            SWEEP_MAX_TRIALS);
         return pr->count - before;
     }
-    const SweepAxis *model_axis = sweep_find_axis(sf, "model");
-    const SweepSetting *model_default = NULL;
-    for (int i = 0; i < sf->defaults.count; i++)
-        if (!strcmp(sf->defaults.items[i].key, "model")) model_default = &sf->defaults.items[i];
-    if (!model_axis && !model_default) {
+    if (!sweep_find_axis(sf, "model") && !config_model(sf, NULL, &(int){0})) {
         if (!has_word(sf->broken_axes, "model"))
             sweep_problems_add(pr, 0, "no model: set model = NAME in [defaults], or list models in [grid]");
         return pr->count - before;
@@ -233,13 +288,8 @@ int sweep_expand(const SweepFile *sf, const SweepResolver *r, SweepTrials *out, 
     int failed = 0;
     for (long c = 0; c < configs && failed < SWEEP_MAX_FAILED_TRIALS; c++) {
         config_values(sf, c, values);
-        const char *model = model_default ? model_default->value : NULL;
-        int model_line = model_default ? model_default->line : 0;
-        for (int i = 0; i < sf->n_axes; i++)
-            if (&sf->axes[i] == model_axis) {
-                model = values[i];
-                model_line = model_axis->line;
-            }
+        int model_line;
+        const char *model = config_model(sf, values, &model_line);
         for (int s = 0; s < sf->n_seeds && failed < SWEEP_MAX_FAILED_TRIALS; s++, checked++) {
             build_settings(sf, values, model, model_line, sf->seeds[s], &b);
             memset(resolved, 0, sizeof *resolved);
@@ -253,7 +303,7 @@ int sweep_expand(const SweepFile *sf, const SweepResolver *r, SweepTrials *out, 
             if (twin >= 0) {
                 /* Random draws may repeat (a small choice()); a repeated
                  * grid value is a mistake in the file. */
-                if (sf->search == SEARCH_RANDOM) out->duplicates_dropped++;
+                if (sweep_draws(sf->search)) out->duplicates_dropped++;
                 else
                     sweep_problems_add(pr, 0, "two grid points give the same configuration (trial %s, "
                                               "first as trial %d): is a value listed twice in [grid]?",
@@ -277,11 +327,7 @@ int sweep_expand(const SweepFile *sf, const SweepResolver *r, SweepTrials *out, 
 
 void sweep_trials_free(SweepTrials *t)
 {
-    for (int i = 0; i < t->count; i++) {
-        free(t->items[i].settings);
-        for (int k = 0; k < t->items[i].n_axes; k++) free(t->items[i].axis_values[k]);
-        free(t->items[i].axis_values);
-    }
+    for (int i = 0; i < t->count; i++) trial_clear(&t->items[i]);
     free(t->items);
     memset(t, 0, sizeof *t);
 }

@@ -66,6 +66,13 @@ typedef struct SweepTrials {
 int sweep_expand(const SweepFile *sf, const SweepResolver *r, SweepTrials *out, SweepProblems *problems);
 void sweep_trials_free(SweepTrials *t);
 
+/* Trial x of an expanded list with other values of the axes (sf->axes
+ * order; TPE's proposals): settings, id, run file and epochs as expansion
+ * builds them for those values; its index, config and seed stay. 0, or -1
+ * (x unchanged) with the settings the resolver rejected in pr. */
+int sweep_trial_rebuild(const SweepFile *sf, const SweepResolver *r, SweepTrial *x, char **values,
+                        SweepProblems *pr);
+
 /* The draw of a [random] axis for configuration number draw (text form). */
 void sweep_draw(const SweepAxis *a, uint64_t random_seed, uint64_t draw, char *buf, int size);
 

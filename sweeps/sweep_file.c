@@ -432,7 +432,8 @@ static void on_sweep_key(Parser *p, const char *key, const char *value)
     } else if (!strcmp(key, "search")) {
         if (!strcmp(value, "grid")) sf->search = SEARCH_GRID;
         else if (!strcmp(value, "random")) sf->search = SEARCH_RANDOM;
-        else sweep_problems_add(pr, line, "search: expected grid or random, got '%s'", value);
+        else if (!strcmp(value, "tpe")) sf->search = SEARCH_TPE;
+        else sweep_problems_add(pr, line, "search: expected grid, random or tpe, got '%s'", value);
         sf->line_search = line;
     } else if (!strcmp(key, "samples")) {
         if (parse_int_in(value, 1, 100000, &sf->samples))
@@ -737,15 +738,34 @@ static void check_shadowed(Parser *p, const SweepSettings *s, const char *sectio
     }
 }
 
+const char *sweep_search_name(SearchKind search)
+{
+    return search == SEARCH_TPE ? "tpe" : search == SEARCH_RANDOM ? "random" : "grid";
+}
+
 static void check_whole(Parser *p)
 {
     SweepFile *sf = p->sf;
     if (!p->line_sweep) sweep_problems_add(p->pr, 0, "no [sweep] section (it needs at least name = ...)");
     else if (!sf->line_name) sweep_problems_add(p->pr, p->line_sweep, "[sweep] has no name = ...");
-    if (sf->search == SEARCH_RANDOM) {
+    if (sf->search == SEARCH_TPE) {
+        if (!sf->line_trials)
+            sweep_problems_add(p->pr, sf->line_search, "search = tpe needs trials = N in [sweep] (the trials in "
+                                                       "all: the first random draws, the rest proposed)");
+        if (sf->line_samples)
+            sweep_problems_add(p->pr, sf->line_samples, "samples applies to search = random only (search = tpe "
+                                                        "takes trials = N)");
+        if (sf->scheduler.kind == SCHEDULER_ASHA || sf->scheduler.kind == SCHEDULER_HYPERBAND)
+            sweep_problems_add(p->pr, sf->line_scheduler, "search = tpe (line %d) with scheduler = %s: not "
+                               "supported; TPE takes pruning with scheduler = median:..., or use search = random "
+                               "with asha", sf->line_search,
+                               sf->scheduler.kind == SCHEDULER_ASHA ? "asha" : "hyperband");
+    }
+    if (sweep_draws(sf->search)) {
+        const char *name = sweep_search_name(sf->search);
         int n_random = 0;
         for (int i = 0; i < sf->n_axes; i++) n_random += sf->axes[i].random;
-        if (!sf->line_samples && !sf->samples && !sf->line_trials)
+        if (sf->search == SEARCH_RANDOM && !sf->line_samples && !sf->samples && !sf->line_trials)
             sweep_problems_add(p->pr, sf->line_search, "search = random needs samples = N (draws per grid point) "
                                                        "or trials = N (draws in all) in [sweep]");
         if (sf->line_samples && sf->line_trials)
@@ -753,15 +773,16 @@ static void check_whole(Parser *p)
                                "N is the number of draws in all, samples = N the draws per grid point",
                                sf->line_samples);
         if (!n_random && !p->line_random)
-            sweep_problems_add(p->pr, sf->line_search, "search = random needs a [random] section with at "
-                                                       "least one key");
+            sweep_problems_add(p->pr, sf->line_search, "search = %s needs a [random] section with at least one key%s",
+                               name, sf->search == SEARCH_TPE ? " (TPE proposes the [random] keys; a [grid]-only "
+                                                                "sweep has nothing to propose)" : "");
     } else {
         if (p->line_random)
-            sweep_problems_add(p->pr, p->line_random, "[random] needs search = random in [sweep]");
+            sweep_problems_add(p->pr, p->line_random, "[random] needs search = random or tpe in [sweep]");
         if (sf->line_samples)
             sweep_problems_add(p->pr, sf->line_samples, "samples applies to search = random only");
         if (sf->line_trials)
-            sweep_problems_add(p->pr, sf->line_trials, "trials applies to search = random only");
+            sweep_problems_add(p->pr, sf->line_trials, "trials applies to search = random or tpe only");
     }
     int prune_line = p->sweep_key_line[key_position("prune")];
     int scheduler_line = p->sweep_key_line[key_position("scheduler")];

@@ -66,7 +66,14 @@ typedef struct SweepAxis {
     double lo, hi;                /* the other kinds */
 } SweepAxis;
 
-typedef enum { SEARCH_GRID = 0, SEARCH_RANDOM = 1 } SearchKind;
+/* grid: every grid point; random: [random] draws; tpe: trials = N, the
+ * first ones random draws, the rest proposed by the TPE sampler (tpe.h)
+ * from the results so far, when a rank asks for work. */
+typedef enum { SEARCH_GRID = 0, SEARCH_RANDOM = 1, SEARCH_TPE = 2 } SearchKind;
+
+/* The sweep draws its [random] keys (random search or TPE). */
+static inline int sweep_draws(const SearchKind search) { return search != SEARCH_GRID; }
+const char *sweep_search_name(SearchKind search);
 
 typedef struct SweepFile {
     char path[SWEEP_PATH_MAX];

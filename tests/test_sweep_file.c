@@ -41,10 +41,10 @@ static const BadCase BAD[] = {
      "feature_length: unknown key for model baseline_cnn"},
     {HEAD "seeds = 1, 2, 1\n[defaults]\nmodel = gecco\n", 3, "seeds: seed 1 is listed twice"},
     {HEAD "seeds = 0, -1\n[defaults]\nmodel = gecco\n", 3, "seeds: expected non-negative whole numbers, got '-1'"},
-    {HEAD "search = bayes\n[defaults]\nmodel = gecco\n", 3, "search: expected grid or random, got 'bayes'"},
+    {HEAD "search = bayes\n[defaults]\nmodel = gecco\n", 3, "search: expected grid, random or tpe, got 'bayes'"},
     {HEAD "search = random\n[defaults]\nmodel = gecco\n[random]\nlr = uniform(0.001, 0.01)\n", 3,
      "search = random needs samples = N (draws per grid point) or trials = N (draws in all) in [sweep]"},
-    {HEAD "[defaults]\nmodel = gecco\n[random]\nlr = uniform(0.001, 0.01)\n", 5, "[random] needs search = random in [sweep]"},
+    {HEAD "[defaults]\nmodel = gecco\n[random]\nlr = uniform(0.001, 0.01)\n", 5, "[random] needs search = random or tpe in [sweep]"},
     {HEAD "search = random\nsamples = 2\n[defaults]\nmodel = gecco\n[random]\nlr = normal(0, 1)\n", 8,
      "lr: unknown distribution 'normal'"},
     {HEAD "search = random\nsamples = 2\n[defaults]\nmodel = gecco\n[random]\nlr = loguniform(0, 0.1)\n", 8,
@@ -117,6 +117,14 @@ static const BadCase BAD[] = {
      "one of them"},
     {HEAD "scheduler = median:warmup=1\n[defaults]\nmodel = gecco\nval_split = 0\n", 6,
      "val_split: pruning decides on the validation split, and val_split = 0 has none"},
+    /* search = tpe: trials = N, a [random] section, no rung scheduler. */
+    {HEAD "search = tpe\n[defaults]\nmodel = gecco\n[random]\nlr = loguniform(1e-4, 1e-2)\n", 3,
+     "search = tpe needs trials = N in [sweep] (the trials in all: the first random draws, the rest proposed)"},
+    {HEAD "search = tpe\ntrials = 20\n[defaults]\nmodel = gecco\n[grid]\nlr = 0.001, 0.01\n", 3,
+     "search = tpe needs a [random] section with at least one key (TPE proposes the [random] keys; a [grid]-only "
+     "sweep has nothing to propose)"},
+    {HEAD "search = tpe\ntrials = 20\nscheduler = asha:min_epochs=1,eta=3\n[defaults]\nmodel = gecco\n[random]\n"
+     "lr = loguniform(1e-4, 1e-2)\n", 5, "search = tpe (line 3) with scheduler = asha: not supported"},
     /* objectives: metrics a choice may be made on, on the validation split when named. */
     {HEAD "objectives = val_acc:max, test_acc:max\n[defaults]\nmodel = gecco\n", 3,
      "objectives: unknown metric 'test_acc' (known: val_acc, val_loss, params, s_per_epoch)"},
@@ -128,7 +136,7 @@ static const BadCase BAD[] = {
     {HEAD "search = random\nsamples = 2\ntrials = 5\n[defaults]\nmodel = gecco\n[random]\nlr = uniform(0.001, 0.1)\n",
      5, "trials and samples (line 4) exclude each other: trials = N is the number of draws in all, samples = N the "
      "draws per grid point"},
-    {HEAD "trials = 5\n[defaults]\nmodel = gecco\n", 3, "trials applies to search = random only"},
+    {HEAD "trials = 5\n[defaults]\nmodel = gecco\n", 3, "trials applies to search = random or tpe only"},
     /* A header longer than inih's line buffer (only key = value lines may be). */
     {HEAD "[defaults]\nmodel = gecco\n[model.gecco" LONG_200 "]\n", 5,
      "line is longer than 198 characters (only key = value lines may be longer)"},

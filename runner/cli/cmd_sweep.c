@@ -32,6 +32,7 @@
 #include "sweep_outcome.h"
 #include "sweep_scheduler.h"
 #include "sweep_table.h"
+#include "sweep_tpe.h"
 #include "sweep_view.h"
 #include "trial.h"
 #include "trial_queue.h"
@@ -76,7 +77,9 @@ typedef struct Plan {
     SweepTrials trials;
     Dataset data;
     SweepConfigContext ctx;
+    SweepResolver resolver;        /* of ctx */
     SweepProblems problems;
+    SweepTpe *tpe;                 /* search = tpe: the study (NULL otherwise) */
 } Plan;
 
 /* Read, check and expand the sweep file; every problem into plan->problems. */
@@ -91,8 +94,11 @@ static void make_plan(const char *path, Plan *p)
     if (dataset_load(p->sf.dataset, 0, 0, &p->data, why, sizeof why))
         sweep_problems_add(&p->problems, p->sf.line_dataset, "%s", why);
     p->ctx = sweep_config_context(&p->sf, p->data.n_train, p->data.n_test);
-    SweepResolver r = sweep_config_resolver(&p->ctx);
-    sweep_expand(&p->sf, &r, &p->trials, &p->problems);
+    p->resolver = sweep_config_resolver(&p->ctx);
+    sweep_expand(&p->sf, &p->resolver, &p->trials, &p->problems);
+    /* Proposals made by earlier runs replace their trials' placeholder draws. */
+    if (p->sf.search == SEARCH_TPE && !p->problems.count)
+        p->tpe = sweep_tpe_load(&p->sf, &p->resolver, &p->trials, &p->problems);
     if (!p->problems.count && !p->trials.count)
         sweep_problems_add(&p->problems, 0, "the sweep has no trials");
     sweep_scheduler_check(&p->sf, &p->trials, &p->problems);
@@ -102,6 +108,7 @@ static void make_plan(const char *path, Plan *p)
 
 static void free_plan(Plan *p)
 {
+    sweep_tpe_free(p->tpe);
     sweep_trials_free(&p->trials);
     sweep_file_free(&p->sf);
     dataset_free(&p->data);
@@ -155,7 +162,7 @@ static void print_plan_header(const Plan *p, FILE *f)
     fprintf(f, "sweep %s: %d trial%s (%d configuration%s x %d seed%s, %s search), dataset %s, out %s, "
                "%d rank%s per trial", sf->name, p->trials.count, p->trials.count == 1 ? "" : "s", configs,
             configs == 1 ? "" : "s", sf->n_seeds, sf->n_seeds == 1 ? "" : "s",
-            sf->search == SEARCH_RANDOM ? "random" : "grid", sf->dataset, sf->out, sf->ranks_per_trial,
+            sweep_search_name(sf->search), sf->dataset, sf->out, sf->ranks_per_trial,
             sf->ranks_per_trial == 1 ? "" : "s");
     if (sf->prune.enabled)
         fprintf(f, ", prune median after epoch %d (min %d other trials)", sf->prune.warmup, sf->prune.min_trials);
@@ -178,6 +185,12 @@ static int dry_run(const ProcessGroup *world, const Plan *p)
     int todo = 0;
     for (int i = 0; i < p->trials.count; i++) todo += !trial_state_finished(scans[i].state);
     sweep_scheduler_print_plan(&p->sf, &p->trials, stdout);
+    if (p->tpe) {
+        int all, done = sweep_tpe_proposed(p->tpe, &all);
+        printf("search tpe: trials with a draw number from %d on are proposed by TPE when they start: %d of %d "
+               "proposed so far (%s/%s); the others show random search's draw in their place\n",
+               sweep_tpe_startup(p->tpe), done, all, p->sf.out, SWEEP_TPE_JOURNAL);
+    }
     if (p->sf.n_objectives) sweep_print_front(&p->sf, &p->trials, stdout);   /* of the trials complete so far */
     printf("%d to run, %d already finished (dry run: nothing was run or written)\n", todo, p->trials.count - todo);
     free(scans);
@@ -436,10 +449,15 @@ static void work(Sweep *s, const int *todo, int n_todo)
         comm_broadcast_bytes(s->group, &ticket, sizeof ticket, 0);
         if (ticket < 0 || ticket >= n_todo) return;
         const SweepTrial *x = &s->plan->trials.items[todo[ticket]];
-        int code = run_one(s, x, 0, NULL);
+        SweepTpe *tpe = s->plan->tpe;
+        /* TPE: its values now, from the results so far (none found: not run). */
+        if (tpe && sweep_tpe_prepare(tpe, s->group, x->index)) continue;
+        TrialOutcome o;
+        int code = run_one(s, x, 0, &o);
         if (lead) {
             s->outcome[x->index] = code;
             if (code == RAN_FAILED || code == RAN_DIVERGED) trial_queue_add_failure(&s->queue);
+            if (tpe) sweep_tpe_result(tpe, x->index, &o);
         }
     }
 }
@@ -689,7 +707,7 @@ static int run_sweep(const ProcessGroup *world, Plan *p, const ViewOptions *view
      * one leaves the out folder as it was. */
     SweepAsha *asha = NULL;
     if ((sweep_uses_rungs(&p->sf) && !(asha = sweep_asha_open(world, &group, &p->sf, &p->trials)))
-        || open_log(world, &group, &s)) {
+        || (p->tpe && sweep_tpe_start(p->tpe, world, &group)) || open_log(world, &group, &s)) {
         sweep_asha_close(asha);
         if (lock_fd >= 0) close(lock_fd);
         comm_group_free(&group);
@@ -740,6 +758,7 @@ static int run_sweep(const ProcessGroup *world, Plan *p, const ViewOptions *view
     int rc = s.stopped && (interrupted || not_run) ? EXIT_INTERRUPTED : failures || not_run ? EXIT_FAILED : EXIT_OK;
     if (world->rank == 0) {
         sweep_watch_stop(watch);
+        if (p->tpe) sweep_tpe_refresh(p->tpe);   /* the other groups' proposals, for the front */
         int ran[RAN_CODES] = {0};
         for (int i = 0; i < n_todo; i++) ran[s.outcome[todo[i]]]++;
         sweep_log_end(&s.log, p->sf.name, ran, ran_names, RAN_CODES, now_seconds() - s.started, rc);

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# search = tpe in `sweeprun sweep`, end to end on 14 small GECCO trials
+# (1 epoch, lr and dropout from [random]; the sampler's startup is 10):
+#  - one rank: the first 10 trials are random search's draws (the same
+#    ids as search = random with the same seed); trials 11-14 are proposed
+#    (one propose line each, before their result) with ids that are their
+#    run files'; every trial complete; the same file in another folder
+#    gives the same proposals (one rank: a pure function of the file);
+#  - a rerun of the finished sweep runs nothing;
+#  - killed with SIGKILL after its first proposal and rerun: every trial
+#    proposed once, the proposals made before the kill kept, all complete;
+#  - mpirun -np 2: 14 distinct trials, each proposed at most once, all
+#    complete, the journal's results one per trial.
+# usage: cli_sweep_tpe.sh SWEEPRUN_BINARY SOURCE_DIR
+source "$(dirname "$0")/cli_lib.sh"
+
+need_mnist
+need_mpirun
+mpi=(mpirun -np 2 --oversubscribe --bind-to none)
+
+# sweep_file NAME OUT SEARCH: 14 trials of 1 epoch on 3,000 images.
+sweep_file() {
+  cat >"$work/$1.ini" <<EOF
+[sweep]
+name = $1
+out = $2
+search = $3
+trials = 14
+random_seed = 3
+[defaults]
+model = gecco
+epochs = 1
+train_subset = 3000
+val_split = 300
+test_subset = 200
+threads = 1
+[random]
+lr = loguniform(1e-4, 1e-2)
+dropout = uniform(0.05, 0.5)
+EOF
+}
+# ids FILE.ini: the trial ids of its --dry-run table, in order.
+ids() { "$bin" sweep "$1" --dry-run | awk '$1 ~ /^[0-9]+$/ && length($2) == 12 {print $2}'; }
+# lines OUT EVENT: the journal's lines of one event.
+lines() { grep "\"event\":\"$2\"" "$1/tpe.jsonl"; }
+# proposed_first OUT: every proposed trial's propose line comes before its result line.
+proposed_first() {
+  local t p r
+  for t in $(lines "$1" propose | sed 's/.*"trial":\([0-9]*\),.*/\1/'); do
+    p=$(grep -n "\"propose\",\"trial\":$t," "$1/tpe.jsonl" | cut -d: -f1)
+    r=$(grep -n "\"result\",\"trial\":$t," "$1/tpe.jsonl" | cut -d: -f1)
+    [[ -n "$p" && -n "$r" && $p -lt $r ]] || return 1
+  done
+}
+# complete_ids OUT: the trial_id of every complete run file, sorted.
+complete_ids() {
+  local f
+  for f in "$1"/*.h5; do [[ "$(attr "$f" status)" == complete ]] && attr "$f" trial_id; done | sort
+}
+# proposals OUT: "TRIAL VALUES" per propose line, sorted by trial.
+proposals() { lines "$1" propose | sed 's/.*"trial":\([0-9]*\),"id":"[0-9a-f]*","values":\(.*\)}/\1 \2/' | sort -n; }
+
+# The checks below run in `bash -c`: they need the helpers and $bin.
+export bin
+export -f ids lines complete_ids proposals proposed_first attr
+
+# ---- 1. one rank -----------------------------------------------------------------------
+sweep_file one "$work/one" tpe
+sweep_file rnd "$work/rnd" random
+"$bin" sweep "$work/one.ini" --quiet >"$work/one.out" 2>&1
+rc=$?
+cat "$work/one.out"
+check "one rank: exit 0, 14 complete" bash -c "[[ $rc -eq 0 ]] && grep -q '^  complete  14$' '$work/one.out'"
+check "the first 10 trials are random search's draws" \
+  diff <(ids "$work/one.ini" | head -10) <(ids "$work/rnd.ini" | head -10)
+check "trials 11-14 proposed, once each, not the random draws" \
+  bash -c "[[ \$(lines '$work/one' propose | wc -l) -eq 4 ]] && [[ \"\$(proposals '$work/one' | cut -d' ' -f1 | tr '\n' ' ')\" == '10 11 12 13 ' ]] \
+           && [[ -z \"\$(comm -12 <(ids '$work/one.ini' | tail -4 | sort) <(ids '$work/rnd.ini' | tail -4 | sort))\" ]]"
+check "each proposal comes before its result; 14 results" \
+  bash -c "[[ \$(lines '$work/one' result | wc -l) -eq 14 ]] && proposed_first '$work/one'"
+check "every trial id of the list has a complete run file" \
+  diff <(ids "$work/one.ini" | sort) <(complete_ids "$work/one")
+check "the proposals' ids are their run files' trial ids" \
+  bash -c "for id in \$(lines '$work/one' propose | sed 's/.*\"id\":\"\\([0-9a-f]*\\)\".*/\\1/'); do ls '$work/one'/*-\$id.h5 >/dev/null || exit 1; done"
+sweep_file two "$work/two" tpe
+"$bin" sweep "$work/two.ini" --quiet >/dev/null 2>&1
+check "one rank, same file elsewhere: the same proposals" diff <(proposals "$work/one") <(proposals "$work/two")
+
+# ---- 2. a rerun runs nothing ------------------------------------------------------------
+"$bin" sweep "$work/one.ini" --quiet >"$work/again.out" 2>&1
+check "rerun of a finished TPE sweep: exit 0, nothing run, no new line" \
+  bash -c "[[ $? -eq 0 ]] && grep -q '^  skipped   14' '$work/again.out' && [[ \$(wc -l <'$work/one/tpe.jsonl') -eq 18 ]]"
+
+# ---- 3. kill -9 after the first proposal, rerun -------------------------------------------
+sweep_file kill "$work/kill" tpe
+"$bin" sweep "$work/kill.ini" --quiet >"$work/kill1.out" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+  grep -q '"propose"' "$work/kill/tpe.jsonl" 2>/dev/null && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.02
+done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+proposals "$work/kill" >"$work/before"
+"$bin" sweep "$work/kill.ini" --quiet >"$work/kill2.out" 2>&1
+rc=$?
+check "killed, rerun: exit 0, every trial complete" \
+  bash -c "[[ $rc -eq 0 ]] && diff <(ids '$work/kill.ini' | sort) <(complete_ids '$work/kill')"
+check "killed, rerun: each trial proposed once, the earlier proposals kept" \
+  bash -c "[[ \$(proposals '$work/kill' | cut -d' ' -f1 | uniq -d | wc -l) -eq 0 ]] && [[ \$(lines '$work/kill' propose | wc -l) -eq 4 ]] \
+           && [[ -s '$work/before' ]] && diff '$work/before' <(proposals '$work/kill' | head -\$(wc -l <'$work/before'))"
+
+# ---- 4. two ranks --------------------------------------------------------------------------
+sweep_file mpi "$work/mpi" tpe
+"${mpi[@]}" "$bin" sweep "$work/mpi.ini" --quiet >"$work/mpi.out" 2>&1
+rc=$?
+cat "$work/mpi.out"
+check "2 ranks: exit 0, 14 complete" bash -c "[[ $rc -eq 0 ]] && grep -q '^  complete  14$' '$work/mpi.out'"
+check "2 ranks: 14 distinct complete trials = the list" \
+  bash -c "[[ \$(complete_ids '$work/mpi' | uniq | wc -l) -eq 14 ]] && diff <(ids '$work/mpi.ini' | sort) <(complete_ids '$work/mpi')"
+check "2 ranks: each trial proposed once, one result each" \
+  bash -c "[[ \$(lines '$work/mpi' propose | wc -l) -eq 4 && \$(lines '$work/mpi' result | wc -l) -eq 14 ]]"
+
+finish
