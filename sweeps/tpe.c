@@ -61,9 +61,22 @@ typedef struct Mixture {
 
 static double phi_cdf(double z) { return 0.5 * erfc(-z / M_SQRT2); }
 
-/* Optuna's bandwidths: each point's distance to its farther neighbour
- * (the prior included among the points), clipped to [range / min(100,
- * 1 + n), range]; the prior is as wide as the range. */
+/* One observation and where it came from, for sorting. */
+typedef struct Indexed { double v; int i; } Indexed;
+
+static int by_value(const void *pa, const void *pb)
+{
+    const Indexed *a = pa, *b = pb;
+    if (a->v != b->v) return a->v < b->v ? -1 : 1;
+    return a->i - b->i;
+}
+
+/* Optuna's bandwidths (TPESampler's defaults): sort the points between the
+ * range's ends; each point's sigma is the larger distance to its two
+ * neighbours (an end counts as a neighbour only when the point is alone;
+ * otherwise the first and last points take the distance to their inner
+ * neighbour), clipped to [range / min(100, n + 2), range]. The prior
+ * component sits at the middle of the range, as wide as the range. */
 static void fit(Mixture *m, const double *points, int n, double lo, double hi, double prior_weight)
 {
     m->n = n + 1;
@@ -72,24 +85,25 @@ static void fit(Mixture *m, const double *points, int n, double lo, double hi, d
     m->mu = xmalloc((size_t)m->n * sizeof *m->mu);
     m->sigma = xmalloc((size_t)m->n * sizeof *m->sigma);
     m->weight = xmalloc((size_t)m->n * sizeof *m->weight);
-    double range = hi - lo, prior = 0.5 * (lo + hi);
-    double *sorted = xmalloc((size_t)m->n * sizeof *sorted);
-    for (int i = 0; i < n; i++) sorted[i] = points[i];
-    sorted[n] = prior;
-    qsort(sorted, (size_t)m->n, sizeof *sorted, compare_doubles);
-    double floor_sigma = range / fmin(100.0, 1.0 + n);
-    for (int i = 0; i < n; i++) {
+    double range = hi - lo;
+    Indexed *s = xmalloc((size_t)(n ? n : 1) * sizeof *s);
+    for (int i = 0; i < n; i++) s[i] = (Indexed){points[i], i};
+    qsort(s, (size_t)n, sizeof *s, by_value);
+    double floor_sigma = range / fmin(100.0, n + 2.0);
+    for (int j = 0; j < n; j++) {
+        double below = j > 0 ? s[j - 1].v : lo, above = j + 1 < n ? s[j + 1].v : hi;
+        double sigma = fmax(s[j].v - below, above - s[j].v);
+        if (n >= 2 && j == 0) sigma = above - s[j].v;
+        if (n >= 2 && j == n - 1) sigma = s[j].v - below;
+        int i = s[j].i;
         m->mu[i] = points[i];
-        int at = 0;   /* points[i]'s place among the sorted ones */
-        while (sorted[at] < points[i]) at++;
-        double left = at > 0 ? sorted[at] - sorted[at - 1] : 0, right = at + 1 < m->n ? sorted[at + 1] - sorted[at] : 0;
-        m->sigma[i] = fmin(fmax(fmax(left, right), floor_sigma), range);
+        m->sigma[i] = fmin(fmax(sigma, floor_sigma), range);
         m->weight[i] = 1.0 / (n + prior_weight);
     }
-    m->mu[n] = prior;
+    m->mu[n] = 0.5 * (lo + hi);
     m->sigma[n] = range;
     m->weight[n] = prior_weight / (n + prior_weight);
-    free(sorted);
+    free(s);
 }
 
 static void mixture_free(Mixture *m)
@@ -167,26 +181,36 @@ static void propose_numeric(const SweepAxis *a, Draws *d, const double *good, in
 
 /* ---- choice axes: smoothed counts ---------------------------------------------------------- */
 
+/* Optuna's categorical estimator: one kernel per observation (its choice
+ * plus prior_weight / (n + 1) on every choice, normalised) and a uniform
+ * prior kernel, mixed with weights 1 per observation and prior_weight.
+ * p[0..k): the probability of each choice given n observations. */
+static void choice_probabilities(const double *obs, int n, int k, double prior_weight, double *p)
+{
+    double smooth = prior_weight / (n + 1.0), row = 1.0 + smooth * k;
+    for (int c = 0; c < k; c++) p[c] = n * smooth / row + prior_weight / k;
+    for (int i = 0; i < n; i++) p[(int)obs[i]] += 1.0 / row;
+    for (int c = 0; c < k; c++) p[c] /= n + prior_weight;
+}
+
 static void propose_choice(const SweepAxis *a, Draws *d, const double *good, int n_good, const double *rest,
                            int n_rest, const TpeOptions *opt, char *buf)
 {
     int k = a->n_values;
     double *pl = xcalloc((size_t)k, sizeof *pl), *pg = xcalloc((size_t)k, sizeof *pg);
-    for (int i = 0; i < k; i++) pl[i] = pg[i] = opt->prior_weight / k;
-    for (int i = 0; i < n_good; i++) pl[(int)good[i]] += 1;
-    for (int i = 0; i < n_rest; i++) pg[(int)rest[i]] += 1;
+    choice_probabilities(good, n_good, k, opt->prior_weight, pl);
+    choice_probabilities(rest, n_rest, k, opt->prior_weight, pg);
     double best = -INFINITY;
     int pick = 0;
-    double total = opt->prior_weight + n_good;
     for (int c = 0; c < opt->n_candidates; c++) {
-        double u = uniform01(d) * total, acc = 0;
+        double u = uniform01(d), acc = 0;
         int x = k - 1;
         for (int i = 0; i < k; i++)
             if ((acc += pl[i]) > u) {
                 x = i;
                 break;
             }
-        double score = log(pl[x] / (opt->prior_weight + n_good)) - log(pg[x] / (opt->prior_weight + n_rest));
+        double score = log(pl[x]) - log(pg[x]);
         if (score > best) best = score, pick = x;
     }
     snprintf(buf, SWEEP_VALUE_MAX, "%s", a->values[pick]);
