@@ -133,9 +133,25 @@ def main():
             vals = [best_after(v, n) for v in runs]
             cells.append(f"{100 * statistics.median(vals):.2f}% ({100 * min(vals):.2f} - {100 * max(vals):.2f})")
         print(f"| {name} | " + " | ".join(cells) + " |")
+    print("\nmean over repetitions ± standard error; gain = best after n trials - best after the 10 random "
+          "startup trials, of the same repetition (removes the luck of the startup draws, which differ between "
+          "sweeprun and Optuna)\n")
+    print("| sampler | " + " | ".join(f"mean, n = {n}" for n in checkpoints) + f" | gain, n = {a.trials} |")
+    print("| --- | " + " | ".join("---:" for _ in checkpoints) + " | ---: |")
+    for name, runs in curves.items():
+        cells = [mean_se([best_after(v, n) for v in runs]) for n in checkpoints]
+        gain = mean_se([best_after(v, a.trials) - best_after(v, 10) for v in runs])
+        print(f"| {name} | " + " | ".join(cells) + f" | {gain} |")
     print("\nper repetition, best after all trials:")
     for name, runs in curves.items():
         print(f"  {name}: " + ", ".join(f"{100 * max(v):.2f}%" for v in runs))
+
+
+def mean_se(values):
+    """'m ± se' in percentage points."""
+    m = statistics.mean(values)
+    se = statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else float("nan")
+    return f"{100 * m:.2f} ± {100 * se:.2f}"
 
 
 if __name__ == "__main__":
