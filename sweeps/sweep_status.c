@@ -7,7 +7,7 @@
 #include "util.h"
 
 static const char *const kind_names[STATUS_KINDS] = {"running", "complete", "pruned", "stopped_early",
-                                                      "diverged", "failed", "interrupted"};
+                                                      "diverged", "failed", "interrupted", "waiting"};
 
 const char *status_kind_name(TrialStatusKind k) { return k < STATUS_KINDS ? kind_names[k] : "?"; }
 
@@ -198,6 +198,16 @@ static void on_trial_end(SweepStatus *s, const cJSON *ev)
     }
 }
 
+/* ASHA paused the trial at a rung: not running, not ended. */
+static void on_trial_pause(SweepStatus *s, const cJSON *ev)
+{
+    StatusTrial *t = find_trial(s, text(ev, "trial"), 0);
+    if (!t) return;
+    t->run = s->runs;
+    t->state = STATUS_WAITING;
+    t->epoch = integer(ev, "epoch", t->epoch);
+}
+
 static void on_sweep_end(SweepStatus *s, const cJSON *ev)
 {
     s->run_ended_t = num(ev, "t");
@@ -215,6 +225,7 @@ void sweep_status_apply(SweepStatus *s, const cJSON *ev)
     else if (!strcmp(name, "trial_start")) on_trial_start(s, ev);
     else if (!strcmp(name, "epoch")) on_epoch(s, ev);
     else if (!strcmp(name, "trial_end")) on_trial_end(s, ev);
+    else if (!strcmp(name, "trial_pause")) on_trial_pause(s, ev);
     else if (!strcmp(name, "sweep_end")) on_sweep_end(s, ev);
 }
 
@@ -344,7 +355,8 @@ cJSON *sweep_status_json(const SweepStatus *s, int running_now)
     cJSON_AddNumberToObject(o, "runs", s->runs);
     cJSON_AddBoolToObject(o, "running", running_now);
     cJSON_AddBoolToObject(o, "finished", !running_now && t.queued == 0 && t.by_kind[STATUS_RUNNING] == 0 &&
-                                             t.by_kind[STATUS_INTERRUPTED] == 0 && s->runs > 0);
+                                             t.by_kind[STATUS_INTERRUPTED] == 0 && t.by_kind[STATUS_WAITING] == 0 &&
+                                             s->runs > 0);
     cJSON_AddNumberToObject(o, "trials", s->n_trials);
     cJSON *tot = cJSON_AddObjectToObject(o, "totals");
     for (int k = 0; k < STATUS_KINDS; k++) cJSON_AddNumberToObject(tot, kind_names[k], t.by_kind[k]);

@@ -22,6 +22,7 @@ typedef enum {
     STATUS_DIVERGED,
     STATUS_FAILED,
     STATUS_INTERRUPTED,   /* started, never ended, and no sweep is running */
+    STATUS_WAITING,       /* ASHA: paused at a rung (trial_pause), waiting to be promoted or stopped */
     STATUS_KINDS
 } TrialStatusKind;
 

@@ -97,6 +97,19 @@ for line in open(sys.argv[1]):
     if e["event"] == "rung": reached.add((e["trial"], e["rung"]))
     if e["event"] == "promote": assert (e["trial"], e["from_rung"]) in reached, e
 PY
+check "np 2: events: a trial_pause at each rung a trial waited at, then its promotion or its end" \
+  python3 - "$work/two/events.jsonl" "$work/two/asha.jsonl" <<'PY'
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1])]
+rungs = [e for e in map(json.loads, open(sys.argv[2])) if e["event"] == "rung"]
+pauses = [e for e in events if e["event"] == "trial_pause"]
+assert len(pauses) == sum(1 for r in rungs if r["epochs"] < 4) > 0, (len(pauses), len(rungs))
+for i, e in enumerate(events):
+    if e["event"] != "trial_pause": continue
+    after = [x["event"] for x in events[i + 1:] if x.get("trial") == e["trial"] and x["event"] in ("trial_start", "trial_end")]
+    assert after and after[0] in ("trial_start", "trial_end"), e
+    if after[0] == "trial_start": assert [x for x in events[i + 1:] if x.get("trial") == e["trial"] and x["event"] == "trial_start"][0]["start_epoch"] == e["epoch"], e
+PY
 complete=$(outcomes "$work/two" | grep -c ' complete ')
 stopped0=$(outcomes "$work/two" | grep -c ' pruned 1$')
 stopped1=$(outcomes "$work/two" | grep -c ' pruned 1,2$')

@@ -154,6 +154,38 @@ static void test_interrupted_and_rerun(void **state)
 /* A log with a line that is not JSON and a last line without its newline
  * (a writer killed mid-line): both skipped and counted; the rest is read,
  * and the torn line is read once its newline arrives. */
+/* ASHA: a trial paused at a rung waits (neither running nor ended); a
+ * promotion's trial_start runs it again; the sweep is unfinished while
+ * one waits and no sweep runs. */
+static void test_waiting_at_rung(void **state)
+{
+    (void)state;
+    SweepStatus s;
+    sweep_status_init(&s);
+    run_one(&s);
+    apply(&s, "{\"v\":1,\"t\":109,\"event\":\"trial_pause\",\"trial\":\"aaaaaaaaaaaa\",\"index\":0,\"epoch\":2,"
+              "\"epochs\":4}");
+    StatusTotals t;
+    sweep_status_totals(&s, &t);
+    assert_int_equal(t.by_kind[STATUS_WAITING], 1);
+    assert_int_equal(t.by_kind[STATUS_RUNNING], 0);
+    assert_int_equal(t.done, 3);
+    assert_int_equal(t.queued, 2);
+    assert_int_equal(s.trials[0].epoch, 2);
+    cJSON *o = sweep_status_json(&s, 0);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "finished")));
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "totals"), "waiting")->valueint, 1);
+    cJSON_Delete(o);
+    sweep_status_mark_interrupted(&s);   /* no sweep runs: a waiting trial stays waiting */
+    assert_int_equal(s.trials[0].state, STATUS_WAITING);
+    apply(&s, "{\"v\":1,\"t\":110,\"event\":\"trial_start\",\"trial\":\"aaaaaaaaaaaa\",\"index\":0,\"model\":\"gecco\","
+              "\"epochs\":4,\"start_epoch\":2,\"ranks\":[1],\"host\":\"n1\",\"device\":\"cpu\",\"swept\":{}}");
+    sweep_status_totals(&s, &t);
+    assert_int_equal(t.by_kind[STATUS_WAITING], 0);
+    assert_int_equal(t.by_kind[STATUS_RUNNING], 1);
+    sweep_status_free(&s);
+}
+
 static void test_read_damaged_log(void **state)
 {
     test_tmpdir_setup(state);
@@ -216,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_eta),
         cmocka_unit_test(test_best_on_validation_only),
         cmocka_unit_test(test_interrupted_and_rerun),
+        cmocka_unit_test(test_waiting_at_rung),
         cmocka_unit_test(test_read_damaged_log),
         cmocka_unit_test(test_append_round_trip),
     };

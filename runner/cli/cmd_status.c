@@ -124,5 +124,5 @@ int cmd_status(int argc, char **argv)
     sweep_status_totals(&s, &t);
     sweep_status_free(&s);
     if (running) return EXIT_STATUS_RUNNING;
-    return t.queued || t.by_kind[STATUS_INTERRUPTED] ? EXIT_STATUS_UNFINISHED : EXIT_OK;
+    return t.queued || t.by_kind[STATUS_INTERRUPTED] || t.by_kind[STATUS_WAITING] ? EXIT_STATUS_UNFINISHED : EXIT_OK;
 }

@@ -421,6 +421,7 @@ static int run_one(Sweep *s, const SweepTrial *x, int train_until, TrialOutcome 
     if (out) *out = o;
     int paused = o.started && o.status == RUN_PAUSED;
     if (lead && !paused) report_result(s, &o, now_seconds() - started);
+    if (lead && paused) sweep_log_trial_pause(&s->log, p->sf.name, x, train_until);
     /* Summed over ranks at the end. Under ASHA every promotion continues
      * a checkpoint: only resumes after an interruption would count, and
      * the journal, not this flag, tells those. */

@@ -136,6 +136,16 @@ void sweep_log_epoch(SweepEventLog *log, const char *sweep, const SweepTrial *x,
     sweep_events_append(log, ev);
 }
 
+void sweep_log_trial_pause(SweepEventLog *log, const char *sweep, const SweepTrial *x, int epochs)
+{
+    cJSON *ev = sweep_event_new("trial_pause", sweep);
+    cJSON_AddStringToObject(ev, "trial", x->id);
+    cJSON_AddNumberToObject(ev, "index", x->index);
+    cJSON_AddNumberToObject(ev, "epoch", epochs);
+    cJSON_AddNumberToObject(ev, "epochs", x->epochs);
+    sweep_events_append(log, ev);
+}
+
 static const char *end_status(const TrialOutcome *o)
 {
     if (!o->started) return "failed";

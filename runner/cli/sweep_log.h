@@ -18,6 +18,9 @@ void sweep_log_trial_start(SweepEventLog *log, const ProcessGroup *group, const 
                            int start_epoch, int cuda_index);
 void sweep_log_epoch(SweepEventLog *log, const char *sweep, const SweepTrial *x, const EpochStats *st);
 /* reason: why it was pruned ("" otherwise). 0 when the line was written. */
+/* ASHA paused trial x at a rung after `epochs` epochs: it waits to be
+ * promoted (a later trial_start) or stopped there (its trial_end). */
+void sweep_log_trial_pause(SweepEventLog *log, const char *sweep, const SweepTrial *x, int epochs);
 int sweep_log_trial_end(SweepEventLog *log, const char *sweep, const SweepTrial *x, const TrialOutcome *o,
                          const char *reason, double seconds);
 void sweep_log_end(SweepEventLog *log, const char *sweep, const int *outcome_counts, const char *const *outcome_names,

@@ -56,6 +56,8 @@ void view_totals_line(const SweepStatus *s, int running_now, char *buf, int size
                         t.by_kind[STATUS_PRUNED] + t.by_kind[STATUS_STOPPED], t.by_kind[STATUS_DIVERGED],
                         t.by_kind[STATUS_FAILED], t.by_kind[STATUS_RUNNING] + t.by_kind[STATUS_INTERRUPTED],
                         running_now || !t.by_kind[STATUS_INTERRUPTED] ? "running" : "interrupted", t.queued);
+    if (t.by_kind[STATUS_WAITING] && used < size)
+        used += snprintf(buf + used, size - used, ", %d waiting at a rung", t.by_kind[STATUS_WAITING]);
     if (running_now && used < size) {
         int untimed;
         char eta[32];
@@ -327,6 +329,13 @@ static void say_start(SweepWatch *w, const cJSON *ev, const StatusTrial *t)
          start ? start : 1, t->epochs, swept[0] ? " (" : "", swept, swept[0] ? ")" : "", t->host, t->device);
 }
 
+static void say_pause(SweepWatch *w, const StatusTrial *t)
+{
+    if (w->mode == VIEW_QUIET || w->mode == VIEW_LIVE) return;
+    emit(w, "[rank %s] trial %d/%d %s paused at its rung after epoch %d of %d: waits to be promoted or stopped there",
+         t->ranks[0] ? t->ranks : "0", t->index + 1, w->status.n_trials, t->id, t->epoch, t->epochs);
+}
+
 static void say_epoch(SweepWatch *w, const cJSON *ev, const StatusTrial *t)
 {
     if (!w->verbose || w->mode == VIEW_QUIET) return;
@@ -378,6 +387,7 @@ static void on_event(void *user, const cJSON *ev)
     if (!strcmp(name, "trial_start")) say_start(w, ev, t);
     else if (!strcmp(name, "epoch")) say_epoch(w, ev, t);
     else if (!strcmp(name, "trial_end")) say_end(w, ev, t);
+    else if (!strcmp(name, "trial_pause")) say_pause(w, t);
 }
 
 static void read_new(SweepWatch *w)
