@@ -212,6 +212,19 @@ for s in last:
     rungs = [e for e in lines if e["event"] == "rung" and e["trial"] == s["trial"]]
     assert [(e["rung"], e["epochs"]) for e in rungs] == [(0, 4)], rungs
 PY
+check "hyperband: the summary counts stopped trials per bracket and rung, as the run files say" \
+  python3 - "$work/hb.out" "$work/hb/asha.jsonl" <<'PY'
+import collections, json, re, sys
+said = {(int(b), int(k)): int(n) for k, b, n in re.findall(r"^  stopped at rung (\d+) of bracket (\d+)  (\d+)$", open(sys.argv[1]).read(), re.M)}
+lines = [json.loads(l) for l in open(sys.argv[2])]
+bracket = {e["trial"]: e["bracket"] for e in lines if e["event"] == "start"}
+top = collections.defaultdict(lambda: -1)
+for e in lines:
+    if e["event"] == "rung": top[e["trial"]] = max(top[e["trial"]], e["rung"])
+done = {e["trial"] for e in lines if e["event"] == "rung" and e["epochs"] == 4}
+want = collections.Counter((bracket[t], r) for t, r in top.items() if t not in done)
+assert said == dict(want) and said, (said, want)
+PY
 sweep_file dp "$work/dp"
 sed -i 's/^\[defaults\]$/ranks_per_trial = 2\n[defaults]/' "$work/dp.ini"
 "${mpi[@]}" "$bin" sweep "$work/dp.ini" --quiet >"$work/dp.out" 2>&1

@@ -511,13 +511,21 @@ static void run_asha(Sweep *s, SweepAsha *asha)
 static void print_stopped_at_rungs(const Sweep *s, const TrialScan *scans)
 {
     if (!sweep_uses_rungs(&s->plan->sf)) return;
-    int count[ASHA_MAX_RUNGS] = {0};
+    enum { WHERE = ASHA_MAX_BRACKETS * ASHA_MAX_RUNGS };
+    int *count = xcalloc(WHERE, sizeof *count);
     for (int i = 0; i < s->plan->trials.count; i++)
         if (!trial_state_finished(scans[i].state) && s->outcome[i] == RAN_STOPPED && s->stopped_rung[i] >= 0
-            && s->stopped_rung[i] < ASHA_MAX_RUNGS)
+            && s->stopped_rung[i] < WHERE)
             count[s->stopped_rung[i]]++;
-    for (int k = 0; k < ASHA_MAX_RUNGS; k++)
-        if (count[k]) printf("  stopped at rung %d  %d\n", k, count[k]);
+    /* Hyperband's brackets have their rungs at different epochs: rung k of
+     * one bracket is not rung k of another. */
+    int hyperband = s->plan->sf.scheduler.kind == SCHEDULER_HYPERBAND;
+    for (int w = 0; w < WHERE; w++) {
+        if (!count[w]) continue;
+        if (hyperband) printf("  stopped at rung %d of bracket %d  %d\n", w % ASHA_MAX_RUNGS, w / ASHA_MAX_RUNGS, count[w]);
+        else printf("  stopped at rung %d  %d\n", w % ASHA_MAX_RUNGS, count[w]);
+    }
+    free(count);
 }
 
 static void print_summary(const Sweep *s, const TrialScan *scans, double seconds)

@@ -467,7 +467,7 @@ static void outcomes(Asha *a, int *outcome, int *stopped_rung)
         else if (t->state == ASHA_STOPPED && a->dropped[i]) outcome[i] = a->dropped[i];
         else if (t->state == ASHA_STOPPED) {
             outcome[i] = RAN_STOPPED;
-            stopped_rung[i] = t->rung;
+            stopped_rung[i] = t->bracket * ASHA_MAX_RUNGS + t->rung;
         } else
             outcome[i] = RAN_INTERRUPTED;   /* running or waiting when the sweep stopped: a rerun goes on */
     }

@@ -67,8 +67,9 @@ SweepAsha *sweep_asha_open(const ProcessGroup *world, const ProcessGroup *group,
                            const SweepTrials *trials);
 /* Collective over world: every group takes orders until the rule says
  * done or the sweep stops. Then outcome[i] (RAN_* of sweep_outcome.h) and
- * stopped_rung[i] (the rung of a RAN_STOPPED trial, else -1) are filled
- * on every rank for every trial, from the journal. */
+ * stopped_rung[i] (where a RAN_STOPPED trial stopped, as bracket *
+ * ASHA_MAX_RUNGS + rung, else -1) are filled on every rank for every
+ * trial, from the journal. */
 void sweep_asha_run(SweepAsha *a, const AshaHooks *hooks, int *outcome, int *stopped_rung);
 void sweep_asha_close(SweepAsha *a);
 
