@@ -30,13 +30,15 @@ typedef struct Draws {
     uint64_t next;       /* counter within this proposal's block */
 } Draws;
 
-static Draws draws_for(const SweepAxis *a, uint64_t seed, uint64_t draw)
+static Draws draws_keyed(const char *key, uint64_t seed, uint64_t draw)
 {
     /* Random search uses 0x80000000 | hash(key); TPE flips the next bit. */
-    Draws d = {.seed = seed, .stream = 0x40000000u | (uint32_t)(trial_hash(a->key) & 0x3fffffffu)};
-    d.next = draw << 16;   /* 65,536 numbers per proposal and axis */
+    Draws d = {.seed = seed, .stream = 0x40000000u | (uint32_t)(trial_hash(key) & 0x3fffffffu)};
+    d.next = draw << 16;   /* 65,536 numbers per proposal and stream */
     return d;
 }
+
+static Draws draws_for(const SweepAxis *a, uint64_t seed, uint64_t draw) { return draws_keyed(a->key, seed, draw); }
 
 static double uniform01(Draws *d)
 {
@@ -113,27 +115,18 @@ static void mixture_free(Mixture *m)
     free(m->weight);
 }
 
-static double log_density(const Mixture *m, double x)
+/* log of component i's (truncated) density at x. */
+static double component_log_pdf(const Mixture *m, int i, double x)
 {
-    double p = 0;
-    for (int i = 0; i < m->n; i++) {
-        double s = m->sigma[i], z = (x - m->mu[i]) / s;
-        double mass = phi_cdf((m->hi - m->mu[i]) / s) - phi_cdf((m->lo - m->mu[i]) / s);
-        p += m->weight[i] * exp(-0.5 * z * z) / (s * sqrt(2 * M_PI) * fmax(mass, 1e-300));
-    }
-    return log(fmax(p, 1e-300));
+    double sg = m->sigma[i], z = (x - m->mu[i]) / sg;
+    double mass = phi_cdf((m->hi - m->mu[i]) / sg) - phi_cdf((m->lo - m->mu[i]) / sg);
+    return -0.5 * z * z - log(sg * sqrt(2 * M_PI) * fmax(mass, 1e-300));
 }
 
-static double sample(const Mixture *m, Draws *d)
+/* A draw from component k, truncated to the range by rejection. */
+static double component_sample(const Mixture *m, int k, Draws *d)
 {
-    double u = uniform01(d), acc = 0;
-    int k = m->n - 1;
-    for (int i = 0; i < m->n; i++)
-        if ((acc += m->weight[i]) > u) {
-            k = i;
-            break;
-        }
-    for (int tries = 0; tries < 64; tries++) {   /* truncate by rejection */
+    for (int tries = 0; tries < 64; tries++) {
         double x = m->mu[k] + m->sigma[k] * normal(d);
         if (x >= m->lo && x <= m->hi) return x;
     }
@@ -161,61 +154,116 @@ static void format_numeric(const SweepAxis *a, double x, char *buf)
     snprintf(buf, SWEEP_VALUE_MAX, "%.4g", fmin(fmax(v, a->lo), a->hi));   /* as random search writes them */
 }
 
-static void propose_numeric(const SweepAxis *a, Draws *d, const double *good, int n_good, const double *rest,
-                            int n_rest, const TpeOptions *opt, char *buf)
-{
-    double lo, hi;
-    transformed_range(a, &lo, &hi);
-    Mixture l, g;
-    fit(&l, good, n_good, lo, hi, opt->prior_weight);
-    fit(&g, rest, n_rest, lo, hi, opt->prior_weight);
-    double best = -INFINITY, pick = 0.5 * (lo + hi);
-    for (int c = 0; c < opt->n_candidates; c++) {
-        double x = sample(&l, d), score = log_density(&l, x) - log_density(&g, x);
-        if (score > best) best = score, pick = x;
-    }
-    mixture_free(&l);
-    mixture_free(&g);
-    format_numeric(a, pick, buf);
-}
+/* ---- choice axes: smoothed kernels ---------------------------------------------------------- */
 
-/* ---- choice axes: smoothed counts ---------------------------------------------------------- */
-
-/* Optuna's categorical estimator: one kernel per observation (its choice
- * plus prior_weight / (n + 1) on every choice, normalised) and a uniform
- * prior kernel, mixed with weights 1 per observation and prior_weight.
- * p[0..k): the probability of each choice given n observations. */
-static void choice_probabilities(const double *obs, int n, int k, double prior_weight, double *p)
+/* Optuna's categorical kernels: observation i's kernel puts 1 on its
+ * choice and prior_weight / (n + 1) on every choice, normalised; the prior
+ * kernel is uniform. p gets (n + 1) rows of k probabilities. */
+static void choice_kernels(const double *obs, int n, int k, double prior_weight, double *p)
 {
     double smooth = prior_weight / (n + 1.0), row = 1.0 + smooth * k;
-    for (int c = 0; c < k; c++) p[c] = n * smooth / row + prior_weight / k;
-    for (int i = 0; i < n; i++) p[(int)obs[i]] += 1.0 / row;
-    for (int c = 0; c < k; c++) p[c] /= n + prior_weight;
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < k; c++) p[(long)i * k + c] = (smooth + (c == (int)obs[i])) / row;
+    for (int c = 0; c < k; c++) p[(long)n * k + c] = 1.0 / k;
 }
 
-static void propose_choice(const SweepAxis *a, Draws *d, const double *good, int n_good, const double *rest,
-                           int n_rest, const TpeOptions *opt, char *buf)
+/* ---- the joint estimator ---------------------------------------------------------------------- */
+
+/* A mixture of product kernels over the axes (Optuna's default TPE for one
+ * objective, multivariate): component i is observation i on every axis at
+ * once (a truncated Gaussian per numeric axis, a smoothed kernel per choice
+ * axis), the last one the prior; weights 1 per observation and
+ * prior_weight. Bandwidths per axis as fit() sets them. */
+typedef struct Joint {
+    int n, n_axes;                 /* components (observations + prior), axes */
+    const SweepAxis *axes;
+    Mixture *numeric;              /* per numeric axis */
+    double **kernels;              /* per choice axis: n x n_values */
+} Joint;
+
+/* rows: n observations of n_axes values (numeric ones already in the
+ * estimator's space, choice ones as positions). */
+static void joint_fit(Joint *j, const SweepAxis *axes, int n_axes, const double *rows, int n, double prior_weight)
 {
-    int k = a->n_values;
-    double *pl = xcalloc((size_t)k, sizeof *pl), *pg = xcalloc((size_t)k, sizeof *pg);
-    choice_probabilities(good, n_good, k, opt->prior_weight, pl);
-    choice_probabilities(rest, n_rest, k, opt->prior_weight, pg);
-    double best = -INFINITY;
-    int pick = 0;
-    for (int c = 0; c < opt->n_candidates; c++) {
-        double u = uniform01(d), acc = 0;
-        int x = k - 1;
-        for (int i = 0; i < k; i++)
-            if ((acc += pl[i]) > u) {
-                x = i;
+    j->n = n + 1;
+    j->n_axes = n_axes;
+    j->axes = axes;
+    j->numeric = xcalloc((size_t)n_axes, sizeof *j->numeric);
+    j->kernels = xcalloc((size_t)n_axes, sizeof *j->kernels);
+    double *column = xmalloc((size_t)(n ? n : 1) * sizeof *column);
+    for (int a = 0; a < n_axes; a++) {
+        for (int i = 0; i < n; i++) column[i] = rows[(long)i * n_axes + a];
+        if (axes[a].kind == AXIS_LIST) {
+            j->kernels[a] = xmalloc((size_t)j->n * axes[a].n_values * sizeof **j->kernels);
+            choice_kernels(column, n, axes[a].n_values, prior_weight, j->kernels[a]);
+        } else {
+            double lo, hi;
+            transformed_range(&axes[a], &lo, &hi);
+            fit(&j->numeric[a], column, n, lo, hi, prior_weight);
+        }
+    }
+    free(column);
+}
+
+static void joint_free(Joint *j)
+{
+    for (int a = 0; a < j->n_axes; a++) {
+        if (j->kernels[a]) free(j->kernels[a]);
+        else mixture_free(&j->numeric[a]);
+    }
+    free(j->numeric);
+    free(j->kernels);
+}
+
+/* Every component's weight is the same on every axis (fit, choice_kernels):
+ * 1 / (n + prior_weight) per observation, the rest the prior's. */
+static double component_weight(const Joint *j, int i, double prior_weight)
+{
+    int n = j->n - 1;
+    return (i < n ? 1.0 : prior_weight) / (n + prior_weight);
+}
+
+static double joint_log_density(const Joint *j, const double *x, double prior_weight)
+{
+    double top = -INFINITY, *lp = xmalloc((size_t)j->n * sizeof *lp);
+    for (int i = 0; i < j->n; i++) {
+        double v = log(component_weight(j, i, prior_weight));
+        for (int a = 0; a < j->n_axes; a++)
+            v += j->kernels[a] ? log(j->kernels[a][(long)i * j->axes[a].n_values + (int)x[a]])
+                               : component_log_pdf(&j->numeric[a], i, x[a]);
+        lp[i] = v;
+        if (v > top) top = v;
+    }
+    double sum = 0;
+    for (int i = 0; i < j->n; i++) sum += exp(lp[i] - top);
+    free(lp);
+    return top + log(sum);
+}
+
+/* A candidate from j: a component by weight, then each axis from it. */
+static void joint_sample(const Joint *j, Draws *pick, Draws *per_axis, double prior_weight, double *x)
+{
+    double u = uniform01(pick), acc = 0;
+    int k = j->n - 1;
+    for (int i = 0; i < j->n; i++)
+        if ((acc += component_weight(j, i, prior_weight)) > u) {
+            k = i;
+            break;
+        }
+    for (int a = 0; a < j->n_axes; a++) {
+        if (!j->kernels[a]) {
+            x[a] = component_sample(&j->numeric[a], k, &per_axis[a]);
+            continue;
+        }
+        int m = j->axes[a].n_values;
+        double v = uniform01(&per_axis[a]), c = 0;
+        x[a] = m - 1;
+        for (int t = 0; t < m; t++)
+            if ((c += j->kernels[a][(long)k * m + t]) > v) {
+                x[a] = t;
                 break;
             }
-        double score = log(pl[x]) - log(pg[x]);
-        if (score > best) best = score, pick = x;
     }
-    snprintf(buf, SWEEP_VALUE_MAX, "%s", a->values[pick]);
-    free(pl);
-    free(pg);
 }
 
 /* ---- the proposal ---------------------------------------------------------------------------- */
@@ -244,21 +292,43 @@ void tpe_propose(const SweepAxis *axes, int n_axes, uint64_t random_seed, uint64
     qsort(ranked, (size_t)n, sizeof *ranked, by_y_descending);
     int n_good = (int)ceil(0.1 * n);
     if (n_good > 25) n_good = 25;
-    double *good = xmalloc((size_t)n * sizeof *good), *rest = xmalloc((size_t)n * sizeof *rest);
-    for (int i = 0; i < n_axes; i++) {
-        const SweepAxis *a = &axes[i];
-        int ng = 0, nr = 0;
-        for (int j = 0; j < n; j++) {
-            double v = obs[(long)ranked[j].row * n_axes + i];
-            if (!isfinite(v)) continue;   /* a value outside the axis (an edited file): not evidence */
-            if (a->kind != AXIS_LIST) v = to_space(a, v);
-            if (j < n_good) good[ng++] = v;
-            else rest[nr++] = v;
-        }
-        Draws d = draws_for(a, random_seed, draw);
-        if (a->kind == AXIS_LIST) propose_choice(a, &d, good, ng, rest, nr, opt, values[i]);
-        else propose_numeric(a, &d, good, ng, rest, nr, opt, values[i]);
+    /* The best n_good rows and the rest, in the estimators' space. A row
+     * with a value outside its axis (an edited file) is no evidence. */
+    long width = n_axes ? n_axes : 1;
+    double *good = xmalloc((size_t)(n * width) * sizeof *good), *rest = xmalloc((size_t)(n * width) * sizeof *rest);
+    int ng = 0, nr = 0;
+    for (int r = 0; r < n; r++) {
+        const double *row = obs + (long)ranked[r].row * n_axes;
+        int inside = 1;
+        for (int a = 0; a < n_axes; a++) inside &= isfinite(row[a]) != 0;
+        if (!inside) continue;
+        double *to = r < n_good ? good + (long)ng++ * n_axes : rest + (long)nr++ * n_axes;
+        for (int a = 0; a < n_axes; a++) to[a] = axes[a].kind == AXIS_LIST ? row[a] : to_space(&axes[a], row[a]);
     }
+    Joint l, g;
+    joint_fit(&l, axes, n_axes, good, ng, opt->prior_weight);
+    joint_fit(&g, axes, n_axes, rest, nr, opt->prior_weight);
+    Draws pick = draws_keyed("(component)", random_seed, draw);   /* no sweep key has parentheses */
+    Draws *per_axis = xmalloc((size_t)width * sizeof *per_axis);
+    for (int a = 0; a < n_axes; a++) per_axis[a] = draws_for(&axes[a], random_seed, draw);
+    double *x = xmalloc((size_t)width * sizeof *x), *chosen = xcalloc((size_t)width, sizeof *chosen), best = -INFINITY;
+    for (int c = 0; c < opt->n_candidates; c++) {
+        joint_sample(&l, &pick, per_axis, opt->prior_weight, x);
+        double score = joint_log_density(&l, x, opt->prior_weight) - joint_log_density(&g, x, opt->prior_weight);
+        if (score > best) {
+            best = score;
+            memcpy(chosen, x, (size_t)width * sizeof *x);
+        }
+    }
+    for (int a = 0; a < n_axes; a++) {
+        if (axes[a].kind == AXIS_LIST) snprintf(values[a], SWEEP_VALUE_MAX, "%s", axes[a].values[(int)chosen[a]]);
+        else format_numeric(&axes[a], chosen[a], values[a]);
+    }
+    joint_free(&l);
+    joint_free(&g);
+    free(per_axis);
+    free(x);
+    free(chosen);
     free(good);
     free(rest);
     free(ranked);

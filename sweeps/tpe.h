@@ -1,13 +1,16 @@
 /* The Tree-structured Parzen Estimator (Bergstra et al., "Algorithms for
- * Hyper-Parameter Optimization", NeurIPS 2011), univariate as Optuna's
- * default TPESampler: each [random] axis is proposed on its own.
+ * Hyper-Parameter Optimization", NeurIPS 2011), multivariate as Optuna's
+ * default TPESampler for one objective (Optuna 5.1): the [random] axes are
+ * proposed together.
  *
  * Given the trials finished so far (their axis values and objective, larger
  * is better), split them into the best gamma(n) = min(ceil(n / 10), 25) and
- * the rest; fit a Parzen estimator to each (truncated Gaussians at the
- * observations plus a wide prior component; categorical axes: smoothed
- * counts); draw candidates from the good one and keep the candidate with
- * the largest ratio good/rest. The first n_startup proposals are exactly
+ * the rest; fit a Parzen estimator to each: one product kernel per
+ * observation over all axes (a truncated Gaussian per numeric axis, with
+ * Optuna's bandwidth rule; a smoothed kernel per choice axis) plus a wide
+ * prior component; draw candidates from the good one (a component, then
+ * every axis from it) and keep the candidate with the largest ratio
+ * good/rest. The first n_startup proposals are exactly
  * random search's draws (sweep_draw), so a TPE sweep starts as a random
  * one with the same seed.
  *

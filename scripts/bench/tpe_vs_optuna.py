@@ -8,9 +8,13 @@ training seed 0, one trial at a time:
 - sweeprun random: `sweeprun sweep` with search = random, trials = N;
 - sweeprun TPE: the same file with search = tpe (startup: 10 random draws);
 - Optuna TPE: optuna.samplers.TPESampler(seed=r) (its defaults: 10 startup
-  trials, univariate), each trial one `sweeprun train` subprocess with the
-  suggested values, its objective the best validation accuracy that
-  `train` prints.
+  trials; multivariate for one objective), each trial one `sweeprun train`
+  subprocess with the suggested values, its objective the best validation
+  accuracy that `train` prints;
+- Optuna TPE again, its first 10 trials enqueued as sweeprun TPE's 10
+  random startup trials of the same repetition (the same configurations,
+  so the same results, bit for bit): both samplers then propose from the
+  same observations, and the startup's luck cancels out.
 
 Every objective is the best validation accuracy of a trial (at its best
 epoch); the test set is never read. Per repetition r (the sweep's
@@ -52,9 +56,10 @@ def sweep_file(path, name, out, search, seed, a):
 
 
 def sweeprun_curve(a, search, r):
-    """Best validation accuracy of each trial, in the order they ended."""
+    """Best validation accuracy of each trial, in the order they ended. A
+    sweep already finished in --work is not run again (sweeprun skips its
+    finished trials)."""
     out = os.path.join(a.work, f"{search}{r}")
-    shutil.rmtree(out, ignore_errors=True)
     ini = out + ".ini"
     sweep_file(ini, f"{search}{r}", out, search, r, a)
     with open(out + ".log", "w") as log:
@@ -70,10 +75,31 @@ def sweeprun_curve(a, search, r):
     return values
 
 
-def optuna_curve(a, r):
+def startup_of(a, r):
+    """The swept values of sweeprun TPE's 10 random startup trials of
+    repetition r, in trial order (for Optuna's enqueue_trial)."""
+    params = {}
+    with open(os.path.join(a.work, f"tpe{r}", "events.jsonl")) as f:
+        for line in f:
+            e = json.loads(line)
+            if e.get("event") == "trial_start" and e["index"] < 10 and e["index"] not in params:
+                v = e["swept"]
+                params[e["index"]] = {"lr": float(v["lr"]), "dropout": float(v["dropout"]),
+                                      "weight_decay": v["weight_decay"], "batch_size": v["batch_size"]}
+    return [params[i] for i in sorted(params)]
+
+
+def optuna_curve(a, r, startup=None):
+    """Optuna's TPESampler(seed=r); with startup, its first trials are those
+    (enqueued), so it starts from the same results as sweeprun's TPE. The
+    values are kept in values.json in its folder and reused."""
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    work = os.path.join(a.work, f"optuna{r}")
+    work = os.path.join(a.work, f"optuna{'_paired' if startup else ''}{r}")
+    saved = os.path.join(work, "values.json")
+    if os.path.exists(saved):
+        with open(saved) as f:
+            return json.load(f)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     best_line = re.compile(r"best validation accuracy ([0-9.]+)% at epoch")
@@ -95,8 +121,13 @@ def optuna_curve(a, r):
         return float(m.group(1)) / 100
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=r))
+    for params in startup or []:
+        study.enqueue_trial(params)
     study.optimize(objective, n_trials=a.trials)
-    return [t.value for t in study.trials]
+    values = [t.value for t in study.trials]
+    with open(saved, "w") as f:
+        json.dump(values, f)
+    return values
 
 
 def best_after(values, n):
@@ -116,11 +147,14 @@ def main():
     a.sweeprun = os.path.abspath(a.sweeprun)
     os.makedirs(a.work, exist_ok=True)
     import optuna
-    curves = {"sweeprun random": [], "sweeprun TPE": [], f"Optuna {optuna.__version__} TPESampler": []}
+    name = f"Optuna {optuna.__version__} TPESampler"
+    paired = f"{name}, sweeprun TPE's 10 startup trials enqueued"
+    curves = {"sweeprun random": [], "sweeprun TPE": [], name: [], paired: []}
     for r in range(1, a.reps + 1):
         curves["sweeprun random"].append(sweeprun_curve(a, "random", r))
         curves["sweeprun TPE"].append(sweeprun_curve(a, "tpe", r))
-        curves[f"Optuna {optuna.__version__} TPESampler"].append(optuna_curve(a, r))
+        curves[name].append(optuna_curve(a, r))
+        curves[paired].append(optuna_curve(a, r, startup_of(a, r)))
     checkpoints = sorted(set(list(range(10, a.trials + 1, 10)) + [a.trials]))
     print(f"GECCO, {a.trials} trials of {a.epochs} epochs on {a.train_subset} training images (val_split auto), "
           f"training seed 0, one trial at a time; {a.reps} repetitions (seeds 1..{a.reps})")
