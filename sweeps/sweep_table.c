@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "pareto.h"
-#include "runfile.h"
 #include "util.h"
 
 enum { MAX_COLS = 64, CELL = 160 };
@@ -87,27 +86,14 @@ void sweep_print_table(const SweepFile *sf, const SweepTrials *tr, const TrialSc
  * file is missing, unreadable or not complete. */
 static int read_metrics(const SweepTrial *x, double *metric, double *test_acc)
 {
-    char status[64], err[1024];
-    RunFile *rf = runfile_open(x->run_file, err, sizeof err);
-    if (!rf) return -1;
-    RunEpochs e;
-    memset(&e, 0, sizeof e);
-    int rc = runfile_read_attr_string(rf, "status", status, sizeof status, err, sizeof err) == 0
-                     && !strcmp(status, "complete") && runfile_read_epochs(rf, &e, err, sizeof err) == 0
-                 ? 0 : -1;
-    if (rc == 0) {
-        long best = run_epochs_best_row(&e, e.count);
-        int64_t params = -1;
-        metric[0] = best >= 0 ? 100 * e.val_accuracy[best] : NAN;
-        metric[1] = best >= 0 ? e.val_loss[best] : NAN;
-        metric[2] = runfile_has_attr(rf, "param_count") && runfile_read_attr_int64(rf, "param_count", &params, NULL, 0) == 0
-                        ? (double)params : NAN;
-        metric[3] = run_epochs_mean_seconds(&e);
-        *test_acc = best >= 0 ? 100 * e.test_accuracy[best] : NAN;
-    }
-    run_epochs_free(&e);
-    runfile_close(rf);
-    return rc;
+    TrialResult r;
+    if (trial_read_result(x->run_file, &r) || strcmp(r.status, "complete")) return -1;
+    metric[0] = 100 * r.best_val_accuracy;
+    metric[1] = r.best_val_loss;
+    metric[2] = r.params;
+    metric[3] = r.seconds_per_epoch;
+    *test_acc = 100 * r.best_epoch_test_accuracy;
+    return 0;
 }
 
 static int metric_index(const char *name)

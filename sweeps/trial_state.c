@@ -134,3 +134,29 @@ int trial_set_aside(const char *run_file, char *moved_to, int size, char *err, i
              TRIAL_MAX_SET_ASIDE);
     return -1;
 }
+
+int trial_read_result(const char *run_file, TrialResult *out)
+{
+    char err[1024];
+    if (access(run_file, F_OK) != 0) return -1;
+    RunFile *rf = runfile_open(run_file, err, sizeof err);
+    if (!rf) return -1;
+    RunEpochs e;
+    memset(&e, 0, sizeof e);
+    int rc = runfile_read_attr_string(rf, "status", out->status, sizeof out->status, err, sizeof err) == 0
+                     && runfile_read_epochs(rf, &e, err, sizeof err) == 0
+                 ? 0 : -1;
+    if (rc == 0) {
+        long best = run_epochs_best_row(&e, e.count);
+        int64_t params = -1;
+        out->best_val_accuracy = best >= 0 ? e.val_accuracy[best] : NAN;
+        out->best_val_loss = best >= 0 ? e.val_loss[best] : NAN;
+        out->best_epoch_test_accuracy = best >= 0 ? e.test_accuracy[best] : NAN;
+        out->params = runfile_has_attr(rf, "param_count") && runfile_read_attr_int64(rf, "param_count", &params, NULL, 0) == 0
+                          ? (double)params : NAN;
+        out->seconds_per_epoch = run_epochs_mean_seconds(&e);
+    }
+    run_epochs_free(&e);
+    runfile_close(rf);
+    return rc;
+}

@@ -27,6 +27,19 @@ typedef struct TrialScan {
  * recorded test accuracy per epoch (NaN where none). */
 void trial_scan(const char *run_file, const char *trial_id, int max_epochs, TrialScan *out, double *acc);
 const char *trial_state_name(TrialState s);
+
+/* What a finished trial's final run file says, for choosing among trials:
+ * its status, and at its best epoch by validation (run_epochs_best_row)
+ * the validation accuracy and loss and the test accuracy (shown, never
+ * chosen on); its parameter count; the mean seconds of its epochs. NaN
+ * where the file has none. */
+typedef struct TrialResult {
+    char status[32];
+    double best_val_accuracy, best_val_loss, best_epoch_test_accuracy;
+    double params, seconds_per_epoch;
+} TrialResult;
+/* 0, or -1 when run_file is missing or unreadable. */
+int trial_read_result(const char *run_file, TrialResult *out);
 /* Nothing to run: complete, pruned, diverged, failed, or an unreadable
  * final file (which a sweep reports as not done: it never ran here). */
 int trial_state_finished(TrialState s);

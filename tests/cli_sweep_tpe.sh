@@ -91,6 +91,17 @@ check "one rank, same file elsewhere: the same proposals" diff <(proposals "$wor
 check "rerun of a finished TPE sweep: exit 0, nothing run, no new line" \
   bash -c "[[ $? -eq 0 ]] && grep -q '^  skipped   14' '$work/again.out' && [[ \$(wc -l <'$work/one/tpe.jsonl') -eq 18 ]]"
 
+# A trial whose run file was finished by a run killed before its result
+# line: the rerun writes the line from the file, trains nothing.
+cp -r "$work/one" "$work/lost"
+sed "s|$work/one|$work/lost|" "$work/one.ini" >"$work/lost.ini"
+grep '"result","trial":12,' "$work/lost/tpe.jsonl" >"$work/lost.want"
+sed -i '/"result","trial":12,/d' "$work/lost/tpe.jsonl"
+"$bin" sweep "$work/lost.ini" --quiet >"$work/lost.out" 2>&1
+check "a result line lost by a kill: written again from the run file, nothing retrained" \
+  bash -c "grep -q '^  skipped   14' '$work/lost.out' && diff '$work/lost.want' <(grep '\"result\",\"trial\":12,' '$work/lost/tpe.jsonl') \
+           && [[ \$(lines '$work/lost' result | wc -l) -eq 14 ]]"
+
 # ---- 3. kill -9 after the first proposal, rerun -------------------------------------------
 sweep_file kill "$work/kill" tpe
 "$bin" sweep "$work/kill.ini" --quiet >"$work/kill1.out" 2>&1 &

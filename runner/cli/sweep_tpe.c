@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "sweep_events.h"
 #include "tpe.h"
+#include "trial_state.h"
 #include "util.h"
 
 /* Tries at a proposal distinct from every trial of the list. */
@@ -24,6 +25,7 @@ struct SweepTpe {
     TpeOptions opt;
     int first_random, n_random;    /* the [random] axes: sf->axes[first_random ..), after the [grid] ones */
     char *proposed;                /* per trial: a propose line was read or written */
+    char *has_result;              /* per trial: a result line was read or written */
     double *result;                /* per trial: its result (NaN: none yet, or none at all) */
     char **values;                 /* n_axes buffers of SWEEP_VALUE_MAX: one configuration */
     SweepEventLog journal;         /* group leads: open for appending */
@@ -104,6 +106,7 @@ static void apply_line(void *user, const cJSON *ev)
     } else if (!strcmp(name->valuestring, "result")) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(ev, "value");
         t->result[i] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+        t->has_result[i] = 1;
     } else {
         journal_problem(t, "an unknown event", "");
     }
@@ -132,6 +135,7 @@ SweepTpe *sweep_tpe_load(const SweepFile *sf, const SweepResolver *r, SweepTrial
     for (int i = sf->n_axes - 1; i >= 0 && sf->axes[i].random; i--) t->first_random = i;
     t->n_random = sf->n_axes - t->first_random;
     t->proposed = xcalloc((size_t)trials->count + 1, 1);
+    t->has_result = xcalloc((size_t)trials->count + 1, 1);
     t->result = xmalloc(((size_t)trials->count + 1) * sizeof *t->result);
     for (int i = 0; i < trials->count; i++) t->result[i] = NAN;
     t->values = xmalloc((size_t)(sf->n_axes ? sf->n_axes : 1) * sizeof *t->values);
@@ -141,6 +145,43 @@ SweepTpe *sweep_tpe_load(const SweepFile *sf, const SweepResolver *r, SweepTrial
     if (access(t->journal.path, F_OK) == 0) catch_up(t);
     t->problems = NULL;
     return t;
+}
+
+static void lock_journal(SweepTpe *t)
+{
+    while (flock(t->lock_fd, LOCK_EX) && errno == EINTR) continue;
+    catch_up(t);
+}
+
+static void unlock_journal(SweepTpe *t) { flock(t->lock_fd, LOCK_UN); }
+
+static void append_result(SweepTpe *t, int index, double value)
+{
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "event", "result");
+    cJSON_AddNumberToObject(ev, "trial", index);
+    sweep_event_number(ev, "value", value);
+    sweep_events_append(&t->journal, ev);
+    t->result[index] = value;
+    t->has_result[index] = 1;
+}
+
+/* Rank 0 before anything runs: a trial whose final run file was written
+ * by a run killed before its result line gets that line now, from the
+ * file (complete or pruned: its best validation accuracy; else none). */
+static void recover_results(SweepTpe *t)
+{
+    lock_journal(t);
+    for (int i = 0; i < t->trials->count; i++) {
+        const SweepTrial *x = &t->trials->items[i];
+        TrialResult r;
+        if (t->has_result[i] || (!t->proposed[i] && x->config >= t->opt.n_startup)
+            || trial_read_result(x->run_file, &r))
+            continue;
+        int scored = !strcmp(r.status, "complete") || !strcmp(r.status, "pruned");
+        append_result(t, i, scored ? r.best_val_accuracy : NAN);
+    }
+    unlock_journal(t);
 }
 
 int sweep_tpe_start(SweepTpe *t, const ProcessGroup *world, const ProcessGroup *group)
@@ -155,17 +196,12 @@ int sweep_tpe_start(SweepTpe *t, const ProcessGroup *world, const ProcessGroup *
                      strerror(errno));
     }
     /* A line torn by a kill ends before this run's first line. */
-    if (!err[0] && world->rank == 0) sweep_events_seal(&t->journal);
+    if (!err[0] && world->rank == 0) {
+        sweep_events_seal(&t->journal);
+        recover_results(t);
+    }
     return comm_agree(world, err[0] ? err : NULL) ? -1 : 0;
 }
-
-static void lock_journal(SweepTpe *t)
-{
-    while (flock(t->lock_fd, LOCK_EX) && errno == EINTR) continue;
-    catch_up(t);
-}
-
-static void unlock_journal(SweepTpe *t) { flock(t->lock_fd, LOCK_UN); }
 
 /* ---- proposing ------------------------------------------------------------------ */
 
@@ -267,14 +303,9 @@ void sweep_tpe_result(SweepTpe *t, int index, const TrialOutcome *o)
     int scored = o->started && (o->status == RUN_COMPLETE || o->status == RUN_PRUNED);
     double value = scored ? o->best_val_accuracy : NAN;
     if (o->started && o->status == RUN_INTERRUPTED) return;   /* not ended: its rerun reports it */
-    cJSON *ev = cJSON_CreateObject();
-    cJSON_AddStringToObject(ev, "event", "result");
-    cJSON_AddNumberToObject(ev, "trial", index);
-    sweep_event_number(ev, "value", value);
     lock_journal(t);
-    sweep_events_append(&t->journal, ev);
+    append_result(t, index, value);
     unlock_journal(t);
-    t->result[index] = value;
 }
 
 void sweep_tpe_refresh(SweepTpe *t)
@@ -309,6 +340,7 @@ void sweep_tpe_free(SweepTpe *t)
     for (int i = 0; i < t->sf->n_axes; i++) free(t->values[i]);
     free(t->values);
     free(t->proposed);
+    free(t->has_result);
     free(t->result);
     free(t);
 }
