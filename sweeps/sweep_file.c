@@ -16,7 +16,7 @@
 
 static const char *const SWEEP_KEYS =
     "name, dataset, out, seeds, search, samples, trials, random_seed, ranks_per_trial, prune, scheduler, "
-    "max_failures, objectives";
+    "max_failures, objectives, tpe_startup";
 
 typedef enum { SEC_NONE, SEC_SWEEP, SEC_DEFAULTS, SEC_MODEL, SEC_GRID, SEC_RANDOM, SEC_UNKNOWN } SectionKind;
 
@@ -318,7 +318,7 @@ static void on_header(Parser *p, const char *line)
 
 static const char *const SWEEP_KEY_NAMES[] = {"name", "dataset", "out", "seeds", "search", "samples", "trials",
                                               "random_seed", "ranks_per_trial", "prune", "scheduler",
-                                              "max_failures", "objectives"};
+                                              "max_failures", "objectives", "tpe_startup"};
 enum { N_SWEEP_KEYS = sizeof SWEEP_KEY_NAMES / sizeof *SWEEP_KEY_NAMES };
 
 static int valid_name(const char *s)
@@ -463,6 +463,10 @@ static void on_sweep_key(Parser *p, const char *key, const char *value)
     } else if (!strcmp(key, "max_failures")) {
         if (parse_int_in(value, 0, 1000000000, &sf->max_failures))
             sweep_problems_add(pr, line, "max_failures: expected a whole number >= 0, got '%s'", value);
+    } else if (!strcmp(key, "tpe_startup")) {
+        if (parse_int_in(value, 1, 100000, &sf->tpe_startup))
+            sweep_problems_add(pr, line, "tpe_startup: expected a whole number in [1, 100000], got '%s'", value);
+        sf->line_tpe_startup = line;
     } else if (!strcmp(key, "objectives")) {
         char why[512];
         int k = pareto_objectives_parse(value, pareto_run_metrics, PARETO_RUN_METRICS, sf->objectives, why, sizeof why);
@@ -748,6 +752,11 @@ static void check_whole(Parser *p)
     SweepFile *sf = p->sf;
     if (!p->line_sweep) sweep_problems_add(p->pr, 0, "no [sweep] section (it needs at least name = ...)");
     else if (!sf->line_name) sweep_problems_add(p->pr, p->line_sweep, "[sweep] has no name = ...");
+    if (sf->line_tpe_startup && sf->search != SEARCH_TPE)
+        sweep_problems_add(p->pr, sf->line_tpe_startup, "tpe_startup applies to search = tpe only");
+    if (sf->search == SEARCH_TPE && sf->line_tpe_startup && sf->trials && sf->tpe_startup >= sf->trials)
+        sweep_problems_add(p->pr, sf->line_tpe_startup, "tpe_startup (%d) is not below trials (%d): every trial would "
+                           "be a random draw (use search = random)", sf->tpe_startup, sf->trials);
     if (sf->search == SEARCH_TPE) {
         if (!sf->line_trials)
             sweep_problems_add(p->pr, sf->line_search, "search = tpe needs trials = N in [sweep] (the trials in "

@@ -94,6 +94,7 @@ typedef struct SweepFile {
      * end of the sweep (0 objectives: none). */
     Objective objectives[PARETO_MAX_OBJECTIVES];
     int n_objectives, line_objectives;
+    int tpe_startup, line_tpe_startup;   /* search = tpe: random draws before proposals (0: not given, 10) */
     /* Lines of the [sweep] keys that feed trials (0 = not given). */
     int line_name, line_dataset, line_seeds, line_search, line_samples, line_ranks, line_prune;
     int line_scheduler, line_trials;

@@ -86,6 +86,14 @@ sweep_file two "$work/two" tpe
 "$bin" sweep "$work/two.ini" --quiet >/dev/null 2>&1
 check "one rank, same file elsewhere: the same proposals" diff <(proposals "$work/one") <(proposals "$work/two")
 
+# tpe_startup = 12: trials 1-12 random draws, 13-14 proposed.
+sweep_file late "$work/late" tpe
+sed -i 's/^trials = 14$/trials = 14\ntpe_startup = 12/' "$work/late.ini"
+"$bin" sweep "$work/late.ini" --quiet >/dev/null 2>&1
+check "tpe_startup = 12: the first 12 are random search's draws, 2 proposed" \
+  bash -c "diff <(ids '$work/late.ini' | head -12) <(ids '$work/rnd.ini' | head -12) \
+           && [[ \"\$(proposals '$work/late' | cut -d' ' -f1 | tr '\n' ' ')\" == '12 13 ' ]]"
+
 # ---- 2. a rerun runs nothing ------------------------------------------------------------
 "$bin" sweep "$work/one.ini" --quiet >"$work/again.out" 2>&1
 check "rerun of a finished TPE sweep: exit 0, nothing run, no new line" \

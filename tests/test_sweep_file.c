@@ -125,6 +125,11 @@ static const BadCase BAD[] = {
      "sweep has nothing to propose)"},
     {HEAD "search = tpe\ntrials = 20\nscheduler = asha:min_epochs=1,eta=3\n[defaults]\nmodel = gecco\n[random]\n"
      "lr = loguniform(1e-4, 1e-2)\n", 5, "search = tpe (line 3) with scheduler = asha: not supported"},
+    {HEAD "search = random\ntrials = 20\ntpe_startup = 5\n[defaults]\nmodel = gecco\n[random]\n"
+     "lr = loguniform(1e-4, 1e-2)\n", 5, "tpe_startup applies to search = tpe only"},
+    {HEAD "search = tpe\ntrials = 20\ntpe_startup = 20\n[defaults]\nmodel = gecco\n[random]\n"
+     "lr = loguniform(1e-4, 1e-2)\n", 5, "tpe_startup (20) is not below trials (20): every trial would be a random "
+     "draw (use search = random)"},
     /* objectives: metrics a choice may be made on, on the validation split when named. */
     {HEAD "objectives = val_acc:max, test_acc:max\n[defaults]\nmodel = gecco\n", 3,
      "objectives: unknown metric 'test_acc' (known: val_acc, val_loss, params, s_per_epoch)"},

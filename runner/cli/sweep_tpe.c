@@ -130,6 +130,7 @@ SweepTpe *sweep_tpe_load(const SweepFile *sf, const SweepResolver *r, SweepTrial
     t->resolver = r;
     t->trials = trials;
     t->opt = tpe_defaults();
+    if (sf->tpe_startup > 0) t->opt.n_startup = sf->tpe_startup;
     t->lock_fd = t->journal.fd = -1;
     t->first_random = sf->n_axes;
     for (int i = sf->n_axes - 1; i >= 0 && sf->axes[i].random; i--) t->first_random = i;

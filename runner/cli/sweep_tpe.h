@@ -4,7 +4,7 @@
  * proposal and every result is written down first, in a journal.
  *
  * The trial list is expanded as random search's (trials = N draws); a
- * trial whose draw number is below the sampler's startup (10) keeps its
+ * trial whose draw number is below the startup (tpe_startup, 10) keeps its
  * random draw, the others' draws are placeholders until proposed. The
  * journal, OUT/tpe.jsonl, one JSON object per line, each appended in one
  * write() under an flock on OUT/tpe.lock:
