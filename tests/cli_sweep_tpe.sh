@@ -94,6 +94,32 @@ check "tpe_startup = 12: the first 12 are random search's draws, 2 proposed" \
   bash -c "diff <(ids '$work/late.ini' | head -12) <(ids '$work/rnd.ini' | head -12) \
            && [[ \"\$(proposals '$work/late' | cut -d' ' -f1 | tr '\n' ' ')\" == '12 13 ' ]]"
 
+# A space of 4 configurations, all in the list: TPE's redraws repeat other
+# trials, so a trial keeps its random draw; every trial still runs, once.
+cat >"$work/tiny.ini" <<EOF
+[sweep]
+name = tiny
+out = $work/tiny
+search = tpe
+trials = 12
+tpe_startup = 2
+[defaults]
+model = gecco
+epochs = 1
+train_subset = 1200
+val_split = 100
+test_subset = 100
+threads = 1
+[random]
+lr = choice(0.001, 0.002)
+dropout = choice(0.1, 0.2)
+EOF
+"$bin" sweep "$work/tiny.ini" --quiet >"$work/tiny.out" 2>&1
+rc=$?
+check "4 configurations: every trial complete once; a repeated proposal falls back to the random draw" \
+  bash -c "[[ $rc -eq 0 ]] && grep -q '^  complete  4$' '$work/tiny.out' && [[ \$(complete_ids '$work/tiny' | uniq | wc -l) -eq 4 ]] \
+           && grep -q '\"from\":\"random draw\"' '$work/tiny/tpe.jsonl'"
+
 # ---- 2. a rerun runs nothing ------------------------------------------------------------
 "$bin" sweep "$work/one.ini" --quiet >"$work/again.out" 2>&1
 check "rerun of a finished TPE sweep: exit 0, nothing run, no new line" \

@@ -451,8 +451,7 @@ static void work(Sweep *s, const int *todo, int n_todo)
         if (ticket < 0 || ticket >= n_todo) return;
         const SweepTrial *x = &s->plan->trials.items[todo[ticket]];
         SweepTpe *tpe = s->plan->tpe;
-        /* TPE: its values now, from the results so far (none found: not run). */
-        if (tpe && sweep_tpe_prepare(tpe, s->group, x->index)) continue;
+        if (tpe) sweep_tpe_prepare(tpe, s->group, x->index);   /* its values now, from the results so far */
         TrialOutcome o;
         int code = run_one(s, x, 0, &o);
         if (lead) {

@@ -232,8 +232,10 @@ static int observations(const SweepTpe *t, double *obs, double *y)
 }
 
 /* The lead, under the lock: trial i's proposal, rebuilt into the list and
- * appended to the journal. 0, or -1 (i as it was) when every redraw
- * repeated another trial. */
+ * appended to the journal. When every redraw repeats another trial (a
+ * space of few configurations, all in the list), the trial keeps its
+ * random draw, which expansion made distinct from every other trial's.
+ * 0, or -2 when the journal refused the line. */
 static int propose(SweepTpe *t, int i)
 {
     SweepTrial *x = &t->trials->items[i];
@@ -242,7 +244,12 @@ static int propose(SweepTpe *t, int i)
     double *y = xmalloc(((size_t)n + 1) * sizeof *y);
     int n_obs = observations(t, obs, y);
     char (*random)[SWEEP_VALUE_MAX] = xcalloc((size_t)(t->n_random ? t->n_random : 1), SWEEP_VALUE_MAX);
-    for (int a = 0; a < t->sf->n_axes; a++) snprintf(t->values[a], SWEEP_VALUE_MAX, "%s", x->axis_values[a]);
+    int n_axes = t->sf->n_axes;
+    char (*before)[SWEEP_VALUE_MAX] = xcalloc((size_t)(n_axes ? n_axes : 1), SWEEP_VALUE_MAX);
+    for (int a = 0; a < n_axes; a++) {
+        snprintf(t->values[a], SWEEP_VALUE_MAX, "%s", x->axis_values[a]);
+        snprintf(before[a], SWEEP_VALUE_MAX, "%s", x->axis_values[a]);
+    }
     int found = 0;
     /* Redraws use draw numbers past any trial's, so they never replay
      * another trial's proposal stream. */
@@ -253,26 +260,31 @@ static int propose(SweepTpe *t, int i)
         for (int j = 0; j < t->n_random; j++) snprintf(t->values[t->first_random + j], SWEEP_VALUE_MAX, "%s", random[j]);
         found = rebuild(t, i, NULL) == 0 && !repeats_another(t, i);
     }
+    if (!found) {
+        for (int a = 0; a < n_axes; a++) snprintf(t->values[a], SWEEP_VALUE_MAX, "%s", before[a]);
+        rebuild(t, i, NULL);
+    }
+    free(before);
     free(obs);
     free(y);
     free(random);
-    if (!found) return -1;
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddStringToObject(ev, "event", "propose");
     cJSON_AddNumberToObject(ev, "trial", i);
     cJSON_AddStringToObject(ev, "id", x->id);
+    if (!found) cJSON_AddStringToObject(ev, "from", "random draw");   /* every redraw repeated a trial */
     cJSON *vals = cJSON_AddArrayToObject(ev, "values");
-    for (int a = 0; a < t->sf->n_axes; a++) cJSON_AddItemToArray(vals, cJSON_CreateString(x->axis_values[a]));
+    for (int a = 0; a < n_axes; a++) cJSON_AddItemToArray(vals, cJSON_CreateString(x->axis_values[a]));
     /* A proposal must be on disk before its trial trains (a rerun replays it). */
     if (sweep_events_append(&t->journal, ev)) return -2;
     t->proposed[i] = 1;
     return 0;
 }
 
-int sweep_tpe_prepare(SweepTpe *t, const ProcessGroup *group, int index)
+void sweep_tpe_prepare(SweepTpe *t, const ProcessGroup *group, int index)
 {
     SweepTrial *x = &t->trials->items[index];
-    int state = 0;   /* 0: as it is, 1: proposed now (values follow), -1: none found, -2: journal refused */
+    int state = 0;   /* 0: as it is, 1: proposed now (values follow), -2: journal refused */
     if (group->rank == 0) {
         lock_journal(t);
         if (!t->proposed[index] && x->config >= t->opt.n_startup) {
@@ -280,14 +292,11 @@ int sweep_tpe_prepare(SweepTpe *t, const ProcessGroup *group, int index)
             if (state == 0) state = 1;
         }
         unlock_journal(t);
-        if (state == -1)
-            report_error("sweep: trial %d: %d TPE proposals all repeated trials of the list (a [random] space of "
-                         "few configurations?); not run", index + 1, TPE_MAX_REDRAWS);
     }
     comm_broadcast_bytes(group, &state, sizeof state, 0);
     if (state == -2) comm_abort(group, 1, "sweep: cannot append to %s; stopping (rerun the sweep to continue)",
                                 t->journal.path);
-    if (state != 1 || group->size == 1) return state < 0 ? -1 : 0;
+    if (state != 1 || group->size == 1) return;
     for (int a = 0; a < t->sf->n_axes; a++) {
         if (group->rank == 0) snprintf(t->values[a], SWEEP_VALUE_MAX, "%s", x->axis_values[a]);
         comm_broadcast_bytes(group, t->values[a], SWEEP_VALUE_MAX, 0);
@@ -296,7 +305,6 @@ int sweep_tpe_prepare(SweepTpe *t, const ProcessGroup *group, int index)
         comm_abort(group, 1, "sweep: trial %d: rank %d rejects the proposal its group's first rank made", index + 1,
                    group->rank);
     t->proposed[index] = 1;
-    return 0;
 }
 
 void sweep_tpe_result(SweepTpe *t, int index, const TrialOutcome *o)

@@ -15,7 +15,8 @@
  * last looked, proposes from every result so far (the trial's best
  * validation accuracy; the test set is never read), appends the proposal,
  * unlocks, and tells its group. A proposal that repeats a trial of the
- * list (a small choice()) is drawn again, up to 64 times.
+ * list (a small choice()) is drawn again, up to 64 times; then the trial
+ * keeps its random draw (its propose line says "from": "random draw").
  *
  * Resume: every rank replays the journal while it plans the sweep, so a
  * proposed trial keeps its values (and its run file) across reruns; only
@@ -44,10 +45,8 @@ SweepTpe *sweep_tpe_load(const SweepFile *sf, const SweepResolver *r, SweepTrial
  * the journal for appending. 0, or -1 on every rank after the message. */
 int sweep_tpe_start(SweepTpe *t, const ProcessGroup *world, const ProcessGroup *group);
 /* Collective over group, before trial index runs: propose it if it needs
- * it (the lead) and rebuild it on every rank of the group. 0 to run it;
- * -1 when no proposal distinct from the other trials was found (then the
- * trial is not run; the lead says why). */
-int sweep_tpe_prepare(SweepTpe *t, const ProcessGroup *group, int index);
+ * it (the lead) and rebuild it on every rank of the group. */
+void sweep_tpe_prepare(SweepTpe *t, const ProcessGroup *group, int index);
 /* The group's lead, after trial index ended: its result into the journal. */
 void sweep_tpe_result(SweepTpe *t, int index, const TrialOutcome *o);
 /* Rank 0 at the end: read what the other groups proposed, so every trial
