@@ -159,19 +159,22 @@ check "train --help lists --stop-signals and exit code 143" \
   bash -c "'$bin' train --help | grep -q -- '--stop-signals LIST' && '$bin' train --help | grep -q '^143 stopped by a stop signal'"
 
 # ---- 5. data-parallel train: both ranks stop after the same step --------------------------------
-"${mpi[@]}" "$bin" train "${args[@]}" --quiet --data-parallel --out "$work/dpref.h5" >/dev/null 2>&1
-"${mpi[@]}" "$bin" train "${args[@]}" --data-parallel --out "$work/dp.h5" >"$work/dp1.out" 2>&1 &
+# 8 epochs: on a fast day an epoch of 2 ranks takes 0.1 s, and 3 epochs
+# could end before the signal arrives.
+dpargs=("${args[@]}" --epochs 8)
+"${mpi[@]}" "$bin" train "${dpargs[@]}" --quiet --data-parallel --out "$work/dpref.h5" >/dev/null 2>&1
+"${mpi[@]}" "$bin" train "${dpargs[@]}" --data-parallel --out "$work/dp.h5" >"$work/dp1.out" 2>&1 &
 job=$!
-wait_for '^epoch 1/3' "$work/dp1.out" "$job" && sleep 0.1 && kill -USR1 "$job"   # mpirun forwards SIGUSR1
+wait_for '^epoch 1/8' "$work/dp1.out" "$job" && sleep 0.1 && kill -USR1 "$job"   # mpirun forwards SIGUSR1
 wait "$job"
 rc=$?
 check "data-parallel, SIGUSR1 to mpirun: exit 143, checkpoint inside an epoch" \
   bash -c "$(declare -f attr ckpt mid_epoch); [[ $rc -eq 143 ]] && mid_epoch '$work/dp.h5.tmp'"
-"$bin" train "${args[@]}" --data-parallel --out "$work/dp.h5" >"$work/dp2.out" 2>&1
+"$bin" train "${dpargs[@]}" --data-parallel --out "$work/dp.h5" >"$work/dp2.out" 2>&1
 rc=$?
 check "data-parallel .tmp continued on 1 rank: refused (exit 2, names the ranks)" \
   bash -c "[[ $rc -eq 2 ]] && grep -q 'another configuration (2 data-parallel ranks there, 1 here)' '$work/dp2.out'"
-"${mpi[@]}" "$bin" train "${args[@]}" --quiet --data-parallel --out "$work/dp.h5" >/dev/null 2>&1
+"${mpi[@]}" "$bin" train "${dpargs[@]}" --quiet --data-parallel --out "$work/dp.h5" >/dev/null 2>&1
 check "data-parallel: interrupted + rerun = uninterrupted, bit for bit" same_run "$work/dpref.h5" "$work/dp.h5"
 
 # ---- 6. a sweep on 2 ranks -----------------------------------------------------------------------
