@@ -61,7 +61,7 @@ check "reference run: complete" test "$(attr "$work/ref.h5" status)" = complete
 
 "$bin" train "${args[@]}" --out "$work/a.h5" >"$work/a1.out" 2>&1 &
 pid=$!
-wait_for '^epoch 1/3' "$work/a1.out" "$pid" && sleep 0.1 && kill -USR1 "$pid"
+wait_for '^epoch 1/3' "$work/a1.out" "$pid" && kill -USR1 "$pid"
 wait "$pid"
 rc=$?
 echo "=== train, SIGUSR1 after epoch 1: exit $rc"; cat "$work/a1.out"
@@ -107,7 +107,7 @@ check "--train-until above --epochs: exit 2, said, nothing written" \
 # ---- 2. SIGTERM; a rerun of another configuration is refused ---------------------------
 "$bin" train "${args[@]}" --out "$work/b.h5" >"$work/b1.out" 2>&1 &
 pid=$!
-wait_for '^epoch 1/3' "$work/b1.out" "$pid" && sleep 0.1 && kill -TERM "$pid"
+wait_for '^epoch 1/3' "$work/b1.out" "$pid" && kill -TERM "$pid"
 wait "$pid"
 rc=$?
 check "SIGTERM: exit 143, checkpoint inside an epoch" \
@@ -126,9 +126,11 @@ check "SIGTERM + rerun = uninterrupted, bit for bit" same_run "$work/ref.h5" "$w
 
 # ---- 3. a second SIGINT stops at once ------------------------------------------------------
 # Two signals of one kind sent together may merge into one delivery, so
-# the second follows 10 ms later, well inside a step of 1,000 images
-# (about 40 ms here), before the first's checkpoint is written.
-big=("${args[@]}" --epochs 2 --batch-size 1000)
+# the second follows 10 ms later, well inside a step of 5,500 images
+# (about 0.1 to 0.2 s here; with steps of 1,000 images, 20 to 40 ms, the
+# first signal sometimes landed at a step's end and the checkpoint was
+# written before the second came), before the first's checkpoint is written.
+big=("${args[@]}" --epochs 2 --batch-size 5500)
 "$bin" train "${big[@]}" --quiet --out "$work/cref.h5" >/dev/null 2>&1
 "$bin" train "${big[@]}" --out "$work/c.h5" >"$work/c1.out" 2>&1 &
 pid=$!
