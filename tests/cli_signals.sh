@@ -17,7 +17,6 @@ need_mpirun
 # 172 steps of 64 images per epoch (11,000 images after the validation
 # split), about 0.4 s an epoch at 1 thread on the 2-core test machine.
 args=(--model gecco --epochs 3 --train-subset 12000 --test-subset 500 --threads 1)
-mpi=(mpirun -np 2 --oversubscribe --bind-to none)
 
 # wait_for PATTERN FILE PID: until FILE has a line matching PATTERN (0),
 # or PID ended or 60 s passed (1).

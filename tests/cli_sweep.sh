@@ -12,7 +12,6 @@ source "$(dirname "$0")/cli_lib.sh"
 
 need_mnist
 need_mpirun
-mpi=(mpirun -np 2 --oversubscribe --bind-to none)
 count() { grep -c -- "$1" "$2"; }   # lines of $2 matching $1
 
 # ---- 1. dry run ----------------------------------------------------------

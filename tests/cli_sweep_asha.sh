@@ -22,7 +22,6 @@ source "$(dirname "$0")/cli_lib.sh"
 
 need_mnist
 need_mpirun
-mpi=(mpirun -np 2 --oversubscribe --bind-to none)
 
 # sweep_file NAME OUT: the sweep (8,000 training images: about 0.1 s an epoch).
 sweep_file() {

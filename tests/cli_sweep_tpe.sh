@@ -16,7 +16,6 @@ source "$(dirname "$0")/cli_lib.sh"
 
 need_mnist
 need_mpirun
-mpi=(mpirun -np 2 --oversubscribe --bind-to none)
 
 # sweep_file NAME OUT SEARCH: 14 trials of 1 epoch on 3,000 images.
 sweep_file() {
@@ -135,6 +134,19 @@ sed -i '/"result","trial":12,/d' "$work/lost/tpe.jsonl"
 check "a result line lost by a kill: written again from the run file, nothing retrained" \
   bash -c "grep -q '^  skipped   14' '$work/lost.out' && diff '$work/lost.want' <(grep '\"result\",\"trial\":12,' '$work/lost/tpe.jsonl') \
            && [[ \$(lines '$work/lost' result | wc -l) -eq 14 ]]"
+
+# A damaged proposal line: refused at its journal line, exit 2, nothing
+# run or written (the journal and the run files stay as they were).
+cp -r "$work/one" "$work/bad"
+sed "s|$work/one|$work/bad|" "$work/one.ini" >"$work/bad.ini"
+sed -i 's/\("propose","trial":11,"id":"[0-9a-f]*","values":\)\["[^"]*",/\1[/' "$work/bad/tpe.jsonl"
+line=$(grep -n '"propose","trial":11,' "$work/bad/tpe.jsonl" | cut -d: -f1)
+before=$(cat "$work"/bad/* 2>/dev/null | md5sum)
+"$bin" sweep "$work/bad.ini" >"$work/bad.out" 2>&1
+rc=$?
+check "a damaged proposal: exit 2 naming the journal's line, nothing written" \
+  bash -c "[[ $rc -eq 2 ]] && grep -q '$work/bad/tpe.jsonl:$line: a proposal without one value per swept key' '$work/bad.out' \
+           && [[ \"\$(cat '$work'/bad/* 2>/dev/null | md5sum)\" == '$before' ]]"
 
 # ---- 3. kill -9 after the first proposal, rerun -------------------------------------------
 sweep_file kill "$work/kill" tpe

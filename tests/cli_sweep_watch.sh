@@ -14,7 +14,6 @@ if ! command -v script >/dev/null || ! "$py" -c 'import pyte' 2>/dev/null; then
   echo "needs script (bsdutils) and python3-pyte: run scripts/setup.sh"
   exit 1
 fi
-mpi=(mpirun -np 2 --oversubscribe --bind-to none)
 
 # sweep NAME EPOCHS TRAIN_SUBSET: a 4-trial gecco sweep file (2 lr x 2 seeds).
 sweep() {

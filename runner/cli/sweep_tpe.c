@@ -93,8 +93,7 @@ static void apply_propose(SweepTpe *t, int i, const cJSON *ev)
 
 static void apply_line(void *user, const cJSON *ev)
 {
-    SweepTpe *t = user;
-    t->line_no++;
+    SweepTpe *t = user;   /* t->line_no: this line's number (sweep_events_read counts) */
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(ev, "event");
     int i = trial_of(t, ev);
     if (!cJSON_IsString(name) || i < 0) {
@@ -116,9 +115,8 @@ static void apply_line(void *user, const cJSON *ev)
  * by a kill while it was written: nobody acted on it, and it is skipped. */
 static void catch_up(SweepTpe *t)
 {
-    int torn = 0;
-    sweep_events_read(t->journal.path, &t->offset, &t->line_no, apply_line, t, &torn, NULL);
-    t->line_no += torn;
+    int unreadable = 0;
+    sweep_events_read(t->journal.path, &t->offset, &t->line_no, apply_line, t, &unreadable, NULL);
 }
 
 /* ---- loading, starting -------------------------------------------------------- */

@@ -31,12 +31,12 @@ usage: asha_vs_grid.py [--sweeprun BIN] [--work DIR] [--reps N] [--np N]
                        [--epochs E] [--train-subset N]
 """
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
+
+from sweep_bench import DEFAULT_SWEEPRUN, completed, dry_run_ids, events, run
 
 SPACE = {
     "lr": ["0.0003", "0.001", "0.003"],
@@ -59,37 +59,9 @@ def sweep_file(path, name, out, epochs, train_subset, extra_sweep, section):
         f.write("\n".join(lines) + "\n")
 
 
-def run(cmd, log):
-    with open(log, "w") as f:
-        rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
-    if rc != 0:
-        sys.exit(f"asha_vs_grid: {' '.join(cmd)} failed (exit {rc}); see {log}")
-
-
-def events(out):
-    with open(os.path.join(out, "events.jsonl")) as f:
-        for line in f:
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                pass   # a torn last line (never in a finished sweep)
-
-
-def dry_run_ids(sweeprun, ini):
-    """Trial ids in the sweep's order, from the --dry-run table."""
-    text = subprocess.run([sweeprun, "sweep", ini, "--dry-run"], capture_output=True, text=True, check=True).stdout
-    ids = []
-    for line in text.splitlines():
-        cells = line.split()
-        if len(cells) > 1 and cells[0].isdigit() and len(cells[1]) == 12:
-            ids.append(cells[1])
-    return ids
-
-
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sweeprun", default=os.path.join(here, "..", "..", "build", "runner", "sweeprun"))
+    ap.add_argument("--sweeprun", default=DEFAULT_SWEEPRUN)
     ap.add_argument("--work", default="/tmp/asha_vs_grid")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--np", type=int, default=2, help="MPI ranks per sweep")
@@ -105,9 +77,8 @@ def main():
 
     grid_ini, grid_out = os.path.join(a.work, "grid.ini"), os.path.join(a.work, "grid")
     sweep_file(grid_ini, "grid", grid_out, a.epochs, a.train_subset, [], "grid")
-    run(mpi + [sweeprun, "sweep", grid_ini, "--quiet"], os.path.join(a.work, "grid.log"))
-    best = {e["trial"]: e["best_val_accuracy"] for e in events(grid_out)
-            if e.get("event") == "trial_end" and e.get("status") == "complete"}
+    run(mpi + [sweeprun, "sweep", grid_ini, "--quiet"], os.path.join(a.work, "grid.log"), "asha_vs_grid")
+    best = dict(completed(grid_out))
     grid_order = dry_run_ids(sweeprun, grid_ini)
     if len(best) != n_configs or sorted(best) != sorted(grid_order):
         sys.exit(f"asha_vs_grid: the grid has {len(best)} complete trials, expected {n_configs}")
@@ -133,7 +104,7 @@ def main():
         sweep_file(asha_ini, f"asha{r}", asha_out, a.epochs, a.train_subset,
                    ["search = random", f"trials = {n_configs}", f"random_seed = {r}",
                     "scheduler = asha:min_epochs=1,eta=3"], "random")
-        run(mpi + [sweeprun, "sweep", asha_ini, "--quiet"], os.path.join(a.work, f"asha{r}.log"))
+        run(mpi + [sweeprun, "sweep", asha_ini, "--quiet"], os.path.join(a.work, f"asha{r}.log"), "asha_vs_grid")
         trained, found, asha_best, same_bits = 0, None, 0.0, True
         for e in events(asha_out):
             if e.get("event") == "epoch":

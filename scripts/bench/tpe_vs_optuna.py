@@ -32,7 +32,8 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
+
+from sweep_bench import DEFAULT_SWEEPRUN, completed, events, run
 
 WEIGHT_DECAY = ["0", "1e-5", "1e-4", "1e-3"]
 BATCH = ["32", "64", "128"]
@@ -62,30 +63,19 @@ def sweeprun_curve(a, search, r):
     out = os.path.join(a.work, f"{search}{r}")
     ini = out + ".ini"
     sweep_file(ini, f"{search}{r}", out, search, r, a)
-    with open(out + ".log", "w") as log:
-        rc = subprocess.call([a.sweeprun, "sweep", ini, "--quiet"], stdout=log, stderr=subprocess.STDOUT)
-    if rc != 0:
-        sys.exit(f"tpe_vs_optuna: sweep {ini} failed (exit {rc}); see {out}.log")
-    values = []
-    with open(os.path.join(out, "events.jsonl")) as f:
-        for line in f:
-            e = json.loads(line)
-            if e.get("event") == "trial_end" and e.get("status") == "complete":
-                values.append(e["best_val_accuracy"])
-    return values
+    run([a.sweeprun, "sweep", ini, "--quiet"], out + ".log", "tpe_vs_optuna")
+    return [value for _, value in completed(out)]
 
 
 def startup_of(a, r):
     """The swept values of sweeprun TPE's 10 random startup trials of
     repetition r, in trial order (for Optuna's enqueue_trial)."""
     params = {}
-    with open(os.path.join(a.work, f"tpe{r}", "events.jsonl")) as f:
-        for line in f:
-            e = json.loads(line)
-            if e.get("event") == "trial_start" and e["index"] < 10 and e["index"] not in params:
-                v = e["swept"]
-                params[e["index"]] = {"lr": float(v["lr"]), "dropout": float(v["dropout"]),
-                                      "weight_decay": v["weight_decay"], "batch_size": v["batch_size"]}
+    for e in events(os.path.join(a.work, f"tpe{r}")):
+        if e.get("event") == "trial_start" and e["index"] < 10 and e["index"] not in params:
+            v = e["swept"]
+            params[e["index"]] = {"lr": float(v["lr"]), "dropout": float(v["dropout"]),
+                                  "weight_decay": v["weight_decay"], "batch_size": v["batch_size"]}
     return [params[i] for i in sorted(params)]
 
 
@@ -135,9 +125,8 @@ def best_after(values, n):
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sweeprun", default=os.path.join(here, "..", "..", "build", "runner", "sweeprun"))
+    ap.add_argument("--sweeprun", default=DEFAULT_SWEEPRUN)
     ap.add_argument("--work", default="/tmp/tpe_vs_optuna")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--trials", type=int, default=30)
