@@ -15,14 +15,29 @@ source "$(dirname "$0")/cli_lib.sh"
 need_mnist
 need_mpirun
 # 172 steps of 64 images per epoch (11,000 images after the validation
-# split), about 0.4 s an epoch at 1 thread on the 2-core test machine.
+# split): 0.1 to 0.4 s an epoch at 1 thread, so a signal sent "after epoch
+# 1" could land after the run ended. The runs signalled here hold after
+# step 5 of epoch 2 (SWEEPRUN_TEST_HOLD, runner/train/test_hold.h) until a
+# stop is wanted, and the signals go once the hold line is out: every stop
+# lands at that step, on any machine.
 args=(--model gecco --epochs 3 --train-subset 12000 --test-subset 500 --threads 1)
+hold=(env SWEEPRUN_TEST_HOLD=2:5)
+held='^sweeprun: test hold after step 5 of epoch 2'
 
 # wait_for PATTERN FILE PID: until FILE has a line matching PATTERN (0),
 # or PID ended or 60 s passed (1).
 wait_for() {
   for _ in $(seq 1 1200); do
     grep -q "$1" "$2" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+# wait_held N FILE PID: until N processes wrote their hold line to FILE.
+wait_held() {
+  for _ in $(seq 1 1200); do
+    [[ $(grep -c "$held" "$2" 2>/dev/null) -ge $1 ]] && return 0
     kill -0 "$3" 2>/dev/null || return 1
     sleep 0.05
   done
@@ -58,15 +73,15 @@ mid_epoch() {
 "$bin" train "${args[@]}" --quiet --out "$work/ref.h5" >/dev/null 2>&1
 check "reference run: complete" test "$(attr "$work/ref.h5" status)" = complete
 
-"$bin" train "${args[@]}" --out "$work/a.h5" >"$work/a1.out" 2>&1 &
+"${hold[@]}" "$bin" train "${args[@]}" --out "$work/a.h5" >"$work/a1.out" 2>&1 &
 pid=$!
-wait_for '^epoch 1/3' "$work/a1.out" "$pid" && kill -USR1 "$pid"
+wait_for "$held" "$work/a1.out" "$pid" && kill -USR1 "$pid"
 wait "$pid"
 rc=$?
-echo "=== train, SIGUSR1 after epoch 1: exit $rc"; cat "$work/a1.out"
+echo "=== train, SIGUSR1 at step 5 of epoch 2: exit $rc"; cat "$work/a1.out"
 check "SIGUSR1: exit 143" test "$rc" -eq 143
 check "SIGUSR1: says where it stopped and how to continue" \
-  grep -q "sweeprun: train: stopped by SIGUSR1 after step [0-9]* of epoch [23]; checkpoint written to $work/a.h5.tmp (status interrupted); run the same command again to continue" "$work/a1.out"
+  grep -q "sweeprun: train: stopped by SIGUSR1 after step 5 of epoch 2; checkpoint written to $work/a.h5.tmp (status interrupted); run the same command again to continue" "$work/a1.out"
 check "SIGUSR1: no final file, the .tmp marked interrupted" \
   bash -c "[[ ! -e '$work/a.h5' && \$(h5dump -a /status '$work/a.h5.tmp' | grep -m1 '(0)') == *interrupted* ]]"
 check "SIGUSR1: the checkpoint stands inside an epoch, the rows before it kept" mid_epoch "$work/a.h5.tmp"
@@ -104,9 +119,9 @@ check "--train-until above --epochs: exit 2, said, nothing written" \
   bash -c "[[ $rc -eq 2 && ! -e '$work/q.h5.tmp' ]] && grep -q '^sweeprun: train: --train-until: 4 is above --epochs 3 (a run trains at most its epochs)$' '$work/q.out'"
 
 # ---- 2. SIGTERM; a rerun of another configuration is refused ---------------------------
-"$bin" train "${args[@]}" --out "$work/b.h5" >"$work/b1.out" 2>&1 &
+"${hold[@]}" "$bin" train "${args[@]}" --out "$work/b.h5" >"$work/b1.out" 2>&1 &
 pid=$!
-wait_for '^epoch 1/3' "$work/b1.out" "$pid" && kill -TERM "$pid"
+wait_for "$held" "$work/b1.out" "$pid" && kill -TERM "$pid"
 wait "$pid"
 rc=$?
 check "SIGTERM: exit 143, checkpoint inside an epoch" \
@@ -125,31 +140,27 @@ check "SIGTERM + rerun = uninterrupted, bit for bit" same_run "$work/ref.h5" "$w
 
 # ---- 3. a second SIGINT stops at once ------------------------------------------------------
 # Two signals of one kind sent together may merge into one delivery, so
-# the second follows 10 ms later, well inside a step of 5,500 images
-# (about 0.1 to 0.2 s here; with steps of 1,000 images, 20 to 40 ms, the
-# first signal sometimes landed at a step's end and the checkpoint was
-# written before the second came), before the first's checkpoint is written.
-big=("${args[@]}" --epochs 2 --batch-size 5500)
-"$bin" train "${big[@]}" --quiet --out "$work/cref.h5" >/dev/null 2>&1
-"$bin" train "${big[@]}" --out "$work/c.h5" >"$work/c1.out" 2>&1 &
+# the second follows 10 ms later; the hold keeps the run 0.2 s more after
+# the first, so the second comes before the first's checkpoint is written.
+"${hold[@]}" "$bin" train "${args[@]}" --out "$work/c.h5" >"$work/c1.out" 2>&1 &
 pid=$!
-wait_for '^epoch 1/2' "$work/c1.out" "$pid" && kill -INT "$pid" && sleep 0.01 && kill -INT "$pid"
+wait_for "$held" "$work/c1.out" "$pid" && kill -INT "$pid" && sleep 0.01 && kill -INT "$pid"
 wait "$pid"
 rc=$?
 check "two SIGINTs: exit 130" test "$rc" -eq 130
 check "two SIGINTs: no 'stopped' message (nothing written after them)" bash -c "! grep -q 'stopped by' '$work/c1.out'"
-"$bin" train "${big[@]}" --quiet --out "$work/c.h5" >/dev/null 2>&1
-check "two SIGINTs + rerun = uninterrupted, bit for bit" same_run "$work/cref.h5" "$work/c.h5"
+"$bin" train "${args[@]}" --quiet --out "$work/c.h5" >/dev/null 2>&1
+check "two SIGINTs + rerun = uninterrupted, bit for bit" same_run "$work/ref.h5" "$work/c.h5"
 
 # ---- 4. --stop-signals ------------------------------------------------------------------------
-"$bin" train "${args[@]}" --stop-signals usr2 --out "$work/d.h5" >"$work/d1.out" 2>&1 &
+"${hold[@]}" "$bin" train "${args[@]}" --stop-signals usr2 --out "$work/d.h5" >"$work/d1.out" 2>&1 &
 pid=$!
-wait_for '^epoch 1/3' "$work/d1.out" "$pid" && kill -USR2 "$pid"
+wait_for "$held" "$work/d1.out" "$pid" && kill -USR2 "$pid"
 wait "$pid"
 check "--stop-signals usr2: SIGUSR2 stops with 143" test $? -eq 143
-"$bin" train "${args[@]}" --stop-signals none --out "$work/e.h5" >"$work/e1.out" 2>&1 &
+"${hold[@]}" "$bin" train "${args[@]}" --stop-signals none --out "$work/e.h5" >"$work/e1.out" 2>&1 &
 pid=$!
-wait_for '^epoch 1/3' "$work/e1.out" "$pid" && kill -USR1 "$pid"
+wait_for "$held" "$work/e1.out" "$pid" && kill -USR1 "$pid"
 wait "$pid"
 check "--stop-signals none: SIGUSR1 kills as by default (138)" test $? -eq 138
 "$bin" train "${args[@]}" --stop-signals TERM,FOO --out "$work/f.h5" >"$work/f1.out" 2>&1
@@ -160,17 +171,15 @@ check "train --help lists --stop-signals and exit code 143" \
   bash -c "'$bin' train --help | grep -q -- '--stop-signals LIST' && '$bin' train --help | grep -q '^143 stopped by a stop signal'"
 
 # ---- 5. data-parallel train: both ranks stop after the same step --------------------------------
-# 8 epochs: on a fast day an epoch of 2 ranks takes 0.1 s, and 3 epochs
-# could end before the signal arrives.
-dpargs=("${args[@]}" --epochs 8)
+dpargs=("${args[@]}")
 "${mpi[@]}" "$bin" train "${dpargs[@]}" --quiet --data-parallel --out "$work/dpref.h5" >/dev/null 2>&1
-"${mpi[@]}" "$bin" train "${dpargs[@]}" --data-parallel --out "$work/dp.h5" >"$work/dp1.out" 2>&1 &
+"${hold[@]}" "${mpi[@]}" "$bin" train "${dpargs[@]}" --data-parallel --out "$work/dp.h5" >"$work/dp1.out" 2>&1 &
 job=$!
-wait_for '^epoch 1/8' "$work/dp1.out" "$job" && sleep 0.1 && kill -USR1 "$job"   # mpirun forwards SIGUSR1
+wait_held 2 "$work/dp1.out" "$job" && kill -USR1 "$job"   # mpirun forwards SIGUSR1
 wait "$job"
 rc=$?
-check "data-parallel, SIGUSR1 to mpirun: exit 143, checkpoint inside an epoch" \
-  bash -c "$(declare -f attr ckpt mid_epoch); [[ $rc -eq 143 ]] && mid_epoch '$work/dp.h5.tmp'"
+check "data-parallel, SIGUSR1 to mpirun: exit 143, checkpoint after step 5 of epoch 2" \
+  bash -c "$(declare -f attr ckpt mid_epoch); [[ $rc -eq 143 ]] && mid_epoch '$work/dp.h5.tmp' && [[ \$(ckpt '$work/dp.h5.tmp' batch) == 5 ]]"
 "$bin" train "${dpargs[@]}" --data-parallel --out "$work/dp.h5" >"$work/dp2.out" 2>&1
 rc=$?
 check "data-parallel .tmp continued on 1 rank: refused (exit 2, names the ranks)" \
@@ -193,16 +202,16 @@ threads = 1
 [grid]
 lr = 0.001, 0.002
 EOF
-"${mpi[@]}" "$bin" sweep "$work/s.ini" --verbose >"$work/s1.out" 2>&1 &
+"${hold[@]}" "${mpi[@]}" "$bin" sweep "$work/s.ini" --verbose >"$work/s1.out" 2>&1 &
 job=$!
-wait_for 'epoch 1/3' "$work/s1.out" "$job" && sleep 0.1 && kill -USR1 "$job"
+wait_held 2 "$work/s1.out" "$job" && kill -USR1 "$job"
 wait "$job"
 rc=$?
 echo "=== sweep, SIGUSR1 to mpirun: exit $rc"; cat "$work/s1.out"
 check "sweep: exit 143" test "$rc" -eq 143
 check "sweep: both trials in flight interrupted, the other two not started" \
   bash -c "grep -q '^  interrupted 2 (stopped by a signal, checkpoint written: rerun the same command to continue them)$' '$work/s1.out' && grep -q '^  not run   2 (stopped by a signal before they started' '$work/s1.out'"
-check "sweep: each says where it stopped" test "$(grep -c 'interrupted after step [0-9]* of epoch [0-9]: checkpoint written, a rerun continues it' "$work/s1.out")" -eq 2
+check "sweep: each says where it stopped" test "$(grep -c 'interrupted after step 5 of epoch 2: checkpoint written, a rerun continues it' "$work/s1.out")" -eq 2
 check "sweep: two .tmp marked interrupted, no final file" \
   bash -c "[[ \$(ls '$work'/runs/*.h5.tmp | wc -l) -eq 2 ]] && ! ls '$work'/runs/*.h5 2>/dev/null && for f in '$work'/runs/*.tmp; do h5dump -a /status \"\$f\" | grep -q interrupted || exit 1; done"
 "$bin" status "$work/runs" --json >"$work/status.json" 2>&1
@@ -230,13 +239,13 @@ rank_pid() {  # rank_pid MPIRUN_PID RANK
   done
 }
 sed "s|^out = .*|out = $work/runs7|" "$work/s.ini" >"$work/s7.ini"
-"${mpi[@]}" "$bin" sweep "$work/s7.ini" --verbose >"$work/s7.out" 2>&1 &
+"${hold[@]}" "${mpi[@]}" "$bin" sweep "$work/s7.ini" --verbose >"$work/s7.out" 2>&1 &
 job=$!
-wait_for 'epoch 1/3' "$work/s7.out" "$job" && kill -USR1 "$(rank_pid "$job" 1)"
+wait_held 2 "$work/s7.out" "$job" && kill -USR1 "$(rank_pid "$job" 1)"
 wait "$job"
 rc=$?
 cat "$work/s7.out"
 check "signal to rank 1 only: exit 143, rank 0's trial interrupted too" \
-  bash -c "[[ $rc -eq 143 ]] && grep -q '^\[rank 0\] trial .* interrupted after step' '$work/s7.out' && grep -q '^\[rank 1\] trial .* interrupted after step' '$work/s7.out'"
+  bash -c "[[ $rc -eq 143 ]] && grep -q '^\[rank 0\] trial .* interrupted after step 5 of epoch 2' '$work/s7.out' && grep -q '^\[rank 1\] trial .* interrupted after step 5 of epoch 2' '$work/s7.out'"
 
 finish

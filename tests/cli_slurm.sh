@@ -178,7 +178,12 @@ check "sweep: every trial complete exactly once" every_trial_once "$work/plain" 
 # ---- 2. the same sweep, requeued twice ---------------------------------------
 sweep_file requeued
 out="$work/requeued.out"
-job=$(submit "${cpu_ranks[@]}" -o "$out" "$src/scripts/slurm/sweep.sbatch" "$work/requeued.ini" --verbose)
+# Its trials hold after step 1 of epoch 2 (runner/train/test_hold.h) until
+# a stop comes or the test, after the second requeue, releases them: an
+# epoch here can take 0.2 s, and a stint that ends before its signal does
+# not test a requeue.
+job=$(SWEEPRUN_TEST_HOLD="2:1:$work/requeued.release" \
+      submit "${cpu_ranks[@]}" -o "$out" "$src/scripts/slurm/sweep.sbatch" "$work/requeued.ini" --verbose)
 stint_lines() { sed -n "/, stint $1,/,\$p" "$out" 2>/dev/null; }
 epoch_in_stint() { stint_lines "$1" | grep -q ' epoch [1-3]/3:'; }
 requeued() { [[ "$(job_field "$job" JobState)" == PENDING && "$(job_field "$job" Restarts)" == "$1" ]]; }
@@ -186,9 +191,14 @@ requeued() { [[ "$(job_field "$job" JobState)" == PENDING && "$(job_field "$job"
 # now, but not within the second of the requeue: slurmd refuses the new
 # launch while that second's revocation of the old credential holds ("Job
 # credential revoked"), which costs a restart and a minute.
+# Nor while the last stint's step daemon still holds its PMIx socket
+# (spool/stepd.slurm.pmix.JOB.0): the new step's daemon cannot bind() it
+# ("Address already in use"), its launch fails, and srun says nothing
+# worse than "launch failed" (seen when a stint ended within seconds).
+step_socket_gone() { ! ls "$st"/spool/stepd.slurm.pmix."$job".* >/dev/null 2>&1; }
 release() {
-  wait_for 30 requeued "$1" && echo "after requeue $1: $(queue_line "$job")" && sleep 2 &&
-    sl scontrol update JobId="$job" StartTime=now
+  wait_for 30 requeued "$1" && echo "after requeue $1: $(queue_line "$job")" && wait_for 30 step_socket_gone &&
+    sleep 2 && sl scontrol update JobId="$job" StartTime=now
 }
 echo "squeue -O JobID,Name,State,Reason,RestartCnt,TimeUsed,NodeList -j $job:"
 wait_for 60 epoch_in_stint 1 && echo "stint 1 running: $(queue_line "$job")"
@@ -196,6 +206,7 @@ sl scancel --batch --signal=USR1 "$job"        # the time-limit warning, now
 release 1
 wait_for 60 epoch_in_stint 2 && echo "stint 2 running: $(queue_line "$job")"
 sl scontrol requeue "$job"
+touch "$work/requeued.release"
 release 2
 wait_for 150 job_gone "$job"
 echo "=== job $job (sweep.sbatch, requeued twice):"
@@ -226,6 +237,27 @@ done
 echo "requeue: $resumed trial(s) continued from a checkpoint; $same of 4 equal the uninterrupted run"
 check "requeue: some trials were continued from their checkpoint" test "$resumed" -ge 1
 check "requeue: every trial = the uninterrupted run, bit for bit (parameters, accuracies, best weights)" test "$same" -eq 4
+
+# ---- 2b. a stint whose tasks never started, srun exiting 0 -----------------------
+# (what a failed step launch looked like here): the script asks `sweeprun
+# status` before it believes the sweep finished, and requeues.
+cat >"$work/launch-fails-once" <<EOF
+#!/usr/bin/env bash
+if [[ \$1 == sweep && \${SLURM_RESTART_COUNT:-0} == 0 ]]; then exit 0; fi
+exec "$SWEEPRUN" "\$@"
+EOF
+chmod +x "$work/launch-fails-once"
+sweep_file nolaunch
+out="$work/nolaunch.out"
+job=$(SWEEPRUN="$work/launch-fails-once" submit "${cpu_ranks[@]}" -o "$out" "$src/scripts/slurm/sweep.sbatch" "$work/nolaunch.ini")
+release 1
+wait_for 150 job_gone "$job"
+echo "=== job $job (sweep.sbatch, stint 1 launched nothing):"
+cat "$out"
+check "no launch: not taken for finished, requeued" \
+  grep -q "the step ended with 0 but \`sweeprun status\` says the sweep is not finished (exit [0-9]*); requeueing" "$out"
+check "no launch: stint 2 finished the sweep, every trial once" \
+  bash -c "$(declare -f every_trial_once attr); ids='$ids'; grep -q ', stint 2,' '$out' && grep -q 'the sweep is finished' '$out' && every_trial_once '$work/nolaunch' '$out'"
 
 # ---- 3. the data-parallel example, 2 tasks -----------------------------------
 common=(--model gecco --epochs 1 --train-subset 640 --val-split 64 --test-subset 200 --batch-size 32 --dropout 0 --seed 7)

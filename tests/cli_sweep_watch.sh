@@ -105,7 +105,10 @@ cat "$work/check.out"
 # ---- 3. sweeprun status during and after a running 2-rank sweep ---------------------
 json_field() { "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 sweep st 4 12000
-"${mpi[@]}" "$bin" sweep "$work/st.ini" >"$work/st.out" 2>&1 &
+# Each trial holds after step 1 of epoch 2 (runner/train/test_hold.h) until
+# the test has seen it mid-way and releases it: an epoch can take 0.1 s,
+# and a sweep that ends between two looks has no "during".
+env SWEEPRUN_TEST_HOLD="2:1:$work/st.release" "${mpi[@]}" "$bin" sweep "$work/st.ini" >"$work/st.out" 2>&1 &
 job=$!
 midway=""
 for _ in $(seq 1 600); do
@@ -120,6 +123,7 @@ for _ in $(seq 1 600); do
   kill -0 "$job" 2>/dev/null || break
   sleep 0.1
 done
+touch "$work/st.release"
 wait "$job"
 cat "$work/st-during.txt" 2>/dev/null
 check "status during: exit 5 with a trial mid-way" test -n "$midway"
@@ -133,11 +137,13 @@ check "status of the sweep file = of its folder" bash -c "diff <('$bin' status '
 
 # ---- 4. kill -9 mid-sweep: status reports the interrupted trials ----------------------
 sweep kill 3 12000
-"${mpi[@]}" "$bin" sweep "$work/kill.ini" >"$work/kill.out" 2>&1 &
+# The trials hold after step 1 of epoch 2, with no release: the kill finds
+# both mid-way, however fast the machine.
+env SWEEPRUN_TEST_HOLD=2:1 "${mpi[@]}" "$bin" sweep "$work/kill.ini" >"$work/kill.out" 2>&1 &
 job=$!
 for _ in $(seq 1 600); do
   "$bin" status "$work/kill" --json >"$work/kill.json" 2>/dev/null
-  if json_field "$work/kill.json" "any(0 < t['epoch'] for t in d['trials_in_flight'])" 2>/dev/null | grep -q True; then
+  if json_field "$work/kill.json" "sum(0 < t['epoch'] for t in d['trials_in_flight']) == 2" 2>/dev/null | grep -q True; then
     pkill -9 -f "sweeprun sweep $work/kill.ini"
     kill -9 "$job" 2>/dev/null
     break
@@ -155,8 +161,8 @@ src=$?
 cat "$work/kill-status.txt"
 tmps=$(ls "$work"/kill/*.h5.tmp 2>/dev/null | wc -l)
 check "after kill -9: status exit 6 (unfinished, not running)" test "$src" -eq 6
-check "after kill -9: interrupted = the .tmp files left ($tmps)" json_field "$work/kill-status.json" \
-  "d['totals']['interrupted'] == $tmps > 0 and not d['running'] or sys.exit(1)"
+check "after kill -9: interrupted = the .tmp files left ($tmps, both trials in flight)" json_field "$work/kill-status.json" \
+  "d['totals']['interrupted'] == $tmps == 2 and not d['running'] or sys.exit(1)"
 check "after kill -9: the text says so" grep -q "interrupted" "$work/kill-status.txt"
 printf '{"v":1,"t":1,"event":"epo' >>"$work/kill/events.jsonl"   # as if killed mid-write
 "${mpi[@]}" "$bin" sweep "$work/kill.ini" >"$work/kill2.out" 2>&1

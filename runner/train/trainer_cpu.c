@@ -7,6 +7,7 @@
 #include "batch_plan.h"
 #include "device.h"
 #include "ops.h"
+#include "test_hold.h"
 #include "util.h"
 #include <cblas.h>
 #include <math.h>
@@ -178,6 +179,7 @@ static int train_step(Trainer *t, const int *index, int n, int64_t position, lon
         if (k > p.first)
             for (long i = 0; i < np; i++) total[i] += s->micro_grad[i];
     }
+    test_hold_point(t, at->epoch, at->batch);   /* at->batch: this step's index until the epoch loop moves it */
     local[3] = stop_wanted(t);
     if (group_size(t) > 1) comm_allreduce_sum_double(t->group, local, 4);
     if (local[2] > 0) return -1;

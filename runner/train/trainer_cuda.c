@@ -32,6 +32,7 @@
 #include "batch_plan.h"
 #include "cuda/cuda_ops.h"
 #include "ops.h"
+#include "test_hold.h"
 #include "util.h"
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +267,7 @@ static int gpu_epoch(Trainer *t, int epoch, float lr, const TrainObserver *obs, 
     for (int k = at->batch; k < batches; k++) {
         int m = epoch_batch_images(n, b, k);
         run_step(t, m);
+        test_hold_point(t, epoch, k);
         int stop_alone;
         if (!tick_after(t, k, tick, batches, &stop_alone)) continue;
         /* A tick: the only point where the host waits for the GPU. */
