@@ -74,12 +74,17 @@ for f in "$out"/*.h5 "$out"/*.h5.tmp; do
   h5ls -r "$f" >/dev/null 2>&1 && h5dump -H "$f" >/dev/null 2>&1 || { echo "unreadable: $f"; bad=$((bad + 1)); }
 done
 check "every file left behind opens with h5ls and h5dump" test "$bad" -eq 0
-checkpointed=0
-for f in "$out"/*.h5.tmp; do   # a usable checkpoint: /checkpoint's epoch attribute >= 1
+# A .tmp continues from its checkpoint when that stands after a finished
+# epoch (/checkpoint epoch >= 1) or inside one (batch >= 1: rank 0, sent
+# SIGTERM by mpirun once rank 1 died, may stop mid-epoch and checkpoint there).
+with_epochs=0; checkpointed=0
+for f in "$out"/*.h5.tmp; do
   e=$(h5dump -a /checkpoint/epoch "$f" 2>/dev/null | grep -m1 '(0)' | sed 's/.*(0): *//')
-  [[ "${e:-0}" -ge 1 ]] && checkpointed=$((checkpointed + 1))
+  b=$(h5dump -a /checkpoint/batch "$f" 2>/dev/null | grep -m1 '(0)' | sed 's/.*(0): *//')
+  [[ "${e:-0}" -ge 1 ]] && with_epochs=$((with_epochs + 1))
+  [[ "${e:-0}" -ge 1 || "${b:-0}" -ge 1 ]] && checkpointed=$((checkpointed + 1))
 done
-check "an interrupted trial has finished epochs to continue from" test "$checkpointed" -ge 1
+check "an interrupted trial has finished epochs to continue from" test "$with_epochs" -ge 1
 stat -c '%n %i %Y %s' "$out"/*.h5 >"$work/finished-before"
 md5sum "$out"/*.h5 >"$work/md5-before"
 
