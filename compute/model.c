@@ -320,8 +320,8 @@ Tensor *apply_conv2d(Model *m, Ctx *c, const char *prefix, Tensor *x, int stride
     return op_conv2d(c, x, w, b, stride, pad);
 }
 
-/* PyTorch defaults: momentum 0.1, eps 1e-5. */
-Tensor *apply_batchnorm(Model *m, Ctx *c, const char *prefix, Tensor *x)
+/* PyTorch defaults: momentum 0.1, eps 1e-5; relu: op_batchnorm_relu. */
+static Tensor *batchnorm_layer(Model *m, Ctx *c, const char *prefix, Tensor *x, int relu)
 {
     char name[PARAM_NAME_MAX];
     join(name, prefix, "weight");
@@ -333,5 +333,15 @@ Tensor *apply_batchnorm(Model *m, Ctx *c, const char *prefix, Tensor *x)
     join(name, prefix, "running_var");
     float *var = model_buffer_on(m, c, name);
     if (c->training) model_count_bn_batch_on(m, c, prefix);
-    return op_batchnorm(c, x, gamma, beta, mean, var, 0.1f, 1e-5f);
+    return (relu ? op_batchnorm_relu : op_batchnorm)(c, x, gamma, beta, mean, var, 0.1f, 1e-5f);
+}
+
+Tensor *apply_batchnorm(Model *m, Ctx *c, const char *prefix, Tensor *x)
+{
+    return batchnorm_layer(m, c, prefix, x, 0);
+}
+
+Tensor *apply_batchnorm_relu(Model *m, Ctx *c, const char *prefix, Tensor *x)
+{
+    return batchnorm_layer(m, c, prefix, x, 1);
 }

@@ -153,5 +153,7 @@ void declare_batchnorm(Model *m, const char *prefix, int channels);
 Tensor *apply_linear(Model *m, Ctx *c, const char *prefix, Tensor *x);
 Tensor *apply_conv2d(Model *m, Ctx *c, const char *prefix, Tensor *x, int stride, int pad);
 Tensor *apply_batchnorm(Model *m, Ctx *c, const char *prefix, Tensor *x);
+/* relu(apply_batchnorm(...)), fused (op_batchnorm_relu). */
+Tensor *apply_batchnorm_relu(Model *m, Ctx *c, const char *prefix, Tensor *x);
 
 #endif

@@ -24,7 +24,7 @@ static void declare(Model *m)
 
 static Tensor *conv_bn_relu(Model *m, Ctx *c, const char *conv, const char *bn, Tensor *x)
 {
-    return op_relu(c, apply_batchnorm(m, c, bn, apply_conv2d(m, c, conv, x, 1, 1)));
+    return apply_batchnorm_relu(m, c, bn, apply_conv2d(m, c, conv, x, 1, 1));
 }
 
 static Tensor *forward(Model *m, Ctx *c, Tensor *x)

@@ -135,14 +135,15 @@ static int validate(const double *options, char *err, int err_size)
     return 0;
 }
 
+/* conv, then batch norm (with relu: batch norm and ReLU, fused). */
 static Tensor *conv_bn(Model *m, Ctx *c, const char *block, const char *conv, const char *bn,
-                       Tensor *x, int stride, int pad)
+                       Tensor *x, int stride, int pad, int relu)
 {
     char name[PARAM_NAME_MAX];
     name_of(name, block, conv);
     x = apply_conv2d(m, c, name, x, stride, pad);
     name_of(name, block, bn);
-    return apply_batchnorm(m, c, name, x);
+    return (relu ? apply_batchnorm_relu : apply_batchnorm)(m, c, name, x);
 }
 
 static Tensor *block_forward(Model *m, Ctx *c, const ResnetLayout *l, const char *block, Tensor *x,
@@ -150,17 +151,17 @@ static Tensor *block_forward(Model *m, Ctx *c, const ResnetLayout *l, const char
 {
     Tensor *y;
     if (l->bottleneck) {
-        y = op_relu(c, conv_bn(m, c, block, "conv1", "bn1", x, 1, 0));
-        y = op_relu(c, conv_bn(m, c, block, "conv2", "bn2", y, stride, 1));
-        y = conv_bn(m, c, block, "conv3", "bn3", y, 1, 0);
+        y = conv_bn(m, c, block, "conv1", "bn1", x, 1, 0, 1);
+        y = conv_bn(m, c, block, "conv2", "bn2", y, stride, 1, 1);
+        y = conv_bn(m, c, block, "conv3", "bn3", y, 1, 0, 0);
     } else {
-        y = op_relu(c, conv_bn(m, c, block, "conv1", "bn1", x, stride, 1));
-        y = conv_bn(m, c, block, "conv2", "bn2", y, 1, 1);
+        y = conv_bn(m, c, block, "conv1", "bn1", x, stride, 1, 1);
+        y = conv_bn(m, c, block, "conv2", "bn2", y, 1, 1, 0);
     }
     char name[PARAM_NAME_MAX];
     name_of(name, block, "downsample.0.weight");
     Tensor *shortcut = param_table_find(&m->table, name) >= 0
-                           ? conv_bn(m, c, block, "downsample.0", "downsample.1", x, stride, 0)
+                           ? conv_bn(m, c, block, "downsample.0", "downsample.1", x, stride, 0, 0)
                            : x;
     return op_relu(c, op_add(c, y, shortcut));
 }
@@ -170,7 +171,7 @@ static Tensor *forward(Model *m, Ctx *c, Tensor *x)
     const ResnetLayout *l = model_layout(m);
     int imagenet = (int)model_opt(m, "stem") == STEM_IMAGENET;
     x = imagenet ? apply_conv2d(m, c, "conv1", x, 2, 3) : apply_conv2d(m, c, "conv1", x, 1, 1);
-    x = op_relu(c, apply_batchnorm(m, c, "bn1", x));
+    x = apply_batchnorm_relu(m, c, "bn1", x);
     if (imagenet) x = op_maxpool2d_pad(c, x, 3, 2, 1);
     for (int s = 0; s < 4; s++)
         for (int b = 0; b < l->blocks[s]; b++) {

@@ -67,7 +67,7 @@ static Tensor *block(Model *m, Ctx *c, const char *name, int convs, Tensor *x)
         char conv[32], bn[32];
         snprintf(conv, sizeof conv, "%s.%d", name, 3 * k);
         snprintf(bn, sizeof bn, "%s.%d", name, 3 * k + 1);
-        x = op_relu(c, apply_batchnorm(m, c, bn, apply_conv2d(m, c, conv, x, 1, 1)));
+        x = apply_batchnorm_relu(m, c, bn, apply_conv2d(m, c, conv, x, 1, 1));
     }
     return op_maxpool2d(c, x, 2, 2);
 }
@@ -78,7 +78,7 @@ static Tensor *spinal_layer(Model *m, Ctx *c, int k, Tensor *in, float p)
     char linear[32], bn[32];
     snprintf(linear, sizeof linear, "fc_spinal_layer%d.1", k);
     snprintf(bn, sizeof bn, "fc_spinal_layer%d.2", k);
-    return op_relu(c, apply_batchnorm(m, c, bn, apply_linear(m, c, linear, op_dropout(c, in, p))));
+    return apply_batchnorm_relu(m, c, bn, apply_linear(m, c, linear, op_dropout(c, in, p)));
 }
 
 /* [half of the input, previous hidden]: fb, fa, fb for layers 2, 3, 4. */
@@ -97,7 +97,7 @@ static Tensor *spinal_head(Model *m, Ctx *c, Tensor *x, float p)
 static Tensor *plain_head(Model *m, Ctx *c, Tensor *x, float p)
 {
     x = apply_linear(m, c, "classifier.1", op_dropout(c, x, p));
-    x = op_relu(c, apply_batchnorm(m, c, "classifier.2", x));
+    x = apply_batchnorm_relu(m, c, "classifier.2", x);
     return apply_linear(m, c, "classifier.5", op_dropout(c, x, p));
 }
 

@@ -39,6 +39,11 @@ Tensor *op_maxpool1d(Ctx *c, Tensor *x, int k, int stride);
 Tensor *op_batchnorm(Ctx *c, Tensor *x, Tensor *gamma, Tensor *beta,
                      float *running_mean, float *running_var,
                      float momentum, float eps);
+/* relu(op_batchnorm(...)) in one op: the same bits on the CPU, one pass
+ * over the activation less each way and no tensor between the two. */
+Tensor *op_batchnorm_relu(Ctx *c, Tensor *x, Tensor *gamma, Tensor *beta,
+                          float *running_mean, float *running_var,
+                          float momentum, float eps);
 /* Each row of a 2-D tensor divided by its sum. */
 Tensor *op_row_normalize(Ctx *c, Tensor *x);
 

@@ -10,9 +10,17 @@
  *
  * CUDA twins (cuda/norm.cu) use one block per channel (per row for the
  * row normalisation) with the same double sums in a fixed tree order; the
- * formulas applied to the sums are norm_math.h's, shared by both. */
+ * formulas applied to the sums are norm_math.h's, shared by both.
+ *
+ * op_batchnorm_relu is relu(batchnorm(x)) in one op, bit for bit the two
+ * ops on the CPU: forward writes max(0, y) in the apply pass, backward
+ * masks dz with the output (z > 0 exactly where y > 0) inside the two
+ * gradient passes. Against batch norm then ReLU that spares a pass over
+ * the activation each way and the tensor between them (its data and its
+ * gradient). On CUDA the op runs the two ops' kernels in turn. */
 #include "ops.h"
 #include "backend.h"
+#include "elementwise_math.h"
 #include "norm_math.h"
 #include "util.h"
 
@@ -81,21 +89,31 @@ static void bn_channel_stats(const BnShape *s, const float *x, int ch,
     *var_out = lanes_total(sq) / (double)s->count;
 }
 
-/* Channel ch's backward sums: sum(dy) and sum(dy * xhat), as above. */
-static void bn_grad_sums(const BnShape *s, const float *x, const float *dy, int ch, float mean, float invstd,
-                         double *sum_dy, double *sum_dy_xhat)
+/* The gradient reaching the batch norm's output at i: dy, or with a
+ * fused ReLU (z: its output) dy where z > 0. */
+static inline float bn_out_grad(const float *z, const float *dy, long i)
+{
+    return z ? relu_bwd(z[i], dy[i]) : dy[i];
+}
+
+/* Channel ch's backward sums: sum(g) and sum(g * xhat), g = bn_out_grad,
+ * as above. */
+static void bn_grad_sums(const BnShape *s, const float *x, const float *z, const float *dy, int ch, float mean,
+                         float invstd, double *sum_dy, double *sum_dy_xhat)
 {
     double a[BN_LANES] = {0}, b[BN_LANES] = {0};
     for (int n = 0; n < s->N; n++) {
         long o = bn_offset(s, n, ch), i = 0;
         for (; i + BN_LANES <= s->hw; i += BN_LANES)
             for (int j = 0; j < BN_LANES; j++) {
-                a[j] += dy[o + i + j];
-                b[j] += dy[o + i + j] * bn_xhat(x[o + i + j], mean, invstd);
+                float g = bn_out_grad(z, dy, o + i + j);
+                a[j] += g;
+                b[j] += g * bn_xhat(x[o + i + j], mean, invstd);
             }
         for (; i < s->hw; i++) {
-            a[i % BN_LANES] += dy[o + i];
-            b[i % BN_LANES] += dy[o + i] * bn_xhat(x[o + i], mean, invstd);
+            float g = bn_out_grad(z, dy, o + i);
+            a[i % BN_LANES] += g;
+            b[i % BN_LANES] += g * bn_xhat(x[o + i], mean, invstd);
         }
     }
     *sum_dy = lanes_total(a);
@@ -127,9 +145,10 @@ static void bn_running_stats(const float *run_mean, const float *run_var, int ch
     }
 }
 
-/* y = gamma * (x - mean) * invstd + beta; gamma/beta NULL mean 1/0. */
+/* y = gamma * (x - mean) * invstd + beta (gamma/beta NULL mean 1/0),
+ * then max(0, y) with relu. */
 static void bn_apply(const BnShape *s, const float *x, const float *mean, const float *invstd,
-                     const Tensor *gamma, const Tensor *beta, float *y)
+                     const Tensor *gamma, const Tensor *beta, int relu, float *y)
 {
     #pragma omp parallel for collapse(2) if (s->count * s->C >= PAR_MIN) schedule(static)
     for (int n = 0; n < s->N; n++)
@@ -137,29 +156,49 @@ static void bn_apply(const BnShape *s, const float *x, const float *mean, const 
             float scale = bn_scale(invstd, gamma ? gamma->data : NULL, ch);
             float shift = bn_shift(mean, beta ? beta->data : NULL, ch, scale);
             long o = bn_offset(s, n, ch);
-            for (long i = 0; i < s->hw; i++) y[o + i] = x[o + i] * scale + shift;
+            if (relu)
+                for (long i = 0; i < s->hw; i++) y[o + i] = relu_fwd(x[o + i] * scale + shift);
+            else
+                for (long i = 0; i < s->hw; i++) y[o + i] = x[o + i] * scale + shift;
         }
 }
 
-/* e->in = {x, gamma, beta}; e->aux = {mean, invstd}.
+#ifdef SWEEPRUN_HAVE_CUDA
+/* CUDA: the batch norm's backward from dy, after the fused ReLU's into
+ * the scratch e->aux[2] when there is one. */
+static void bn_backward_cuda(TapeEntry *e, const BnShape *s)
+{
+    Tensor *x = e->in[0], *gamma = e->in[1], *beta = e->in[2];
+    const float *dy = e->out->grad;
+    if (e->args.batchnorm.relu) {
+        float *g = e->aux[2]->data;
+        bk_fill(e->ctx, g, e->out->numel, 0);
+        cuda_relu_backward(e->ctx->cuda, e->out->data, dy, g, e->out->numel);
+        dy = g;
+    }
+    cuda_bn_backward(e->ctx->cuda, x->data, dy, s->N, s->C, s->hw, e->aux[0]->data, e->aux[1]->data,
+                     gamma ? gamma->data : NULL, e->args.batchnorm.batch_stats, gamma ? gamma->grad : NULL,
+                     beta ? beta->grad : NULL, x->grad);
+}
+#endif
+
+/* e->in = {x, gamma, beta}; e->aux = {mean, invstd[, CUDA's ReLU scratch]}.
  * xhat is recomputed from x (cheaper in memory than saving it). */
 static void bn_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0], *gamma = e->in[1], *beta = e->in[2];
     const float *mean = e->aux[0]->data, *invstd = e->aux[1]->data;
-    const float *dy = e->out->grad;
+    const float *dy = e->out->grad, *z = e->args.batchnorm.relu ? e->out->data : NULL;
     int batch_stats = e->args.batchnorm.batch_stats;
     BnShape s = bn_shape(x);
     if (ON_CUDA(e->ctx)) {
-        CUDA_ONLY(cuda_bn_backward(e->ctx->cuda, x->data, dy, s.N, s.C, s.hw, mean, invstd,
-                                   gamma ? gamma->data : NULL, batch_stats,
-                                   gamma ? gamma->grad : NULL, beta ? beta->grad : NULL, x->grad));
+        CUDA_ONLY(bn_backward_cuda(e, &s));
         return;
     }
     #pragma omp parallel for if (s.count * s.C >= PAR_MIN) schedule(static)
     for (int ch = 0; ch < s.C; ch++) {
         double sum_dy, sum_dy_xhat;
-        bn_grad_sums(&s, x->data, dy, ch, mean[ch], invstd[ch], &sum_dy, &sum_dy_xhat);
+        bn_grad_sums(&s, x->data, z, dy, ch, mean[ch], invstd[ch], &sum_dy, &sum_dy_xhat);
         if (gamma && gamma->grad) gamma->grad[ch] += (float)sum_dy_xhat;
         if (beta && beta->grad) beta->grad[ch] += (float)sum_dy;
         if (!x->grad) continue;
@@ -167,14 +206,14 @@ static void bn_backward(TapeEntry *e)
         for (int n = 0; n < s.N; n++) {
             long o = bn_offset(&s, n, ch);
             for (long i = 0; i < s.hw; i++)
-                x->grad[o + i] += bn_dx(&t, dy[o + i], bn_xhat(x->data[o + i], mean[ch], invstd[ch]));
+                x->grad[o + i] += bn_dx(&t, bn_out_grad(z, dy, o + i), bn_xhat(x->data[o + i], mean[ch], invstd[ch]));
         }
     }
 }
 
-Tensor *op_batchnorm(Ctx *c, Tensor *x, Tensor *gamma, Tensor *beta,
-                     float *running_mean, float *running_var,
-                     float momentum, float eps)
+/* op_batchnorm (relu 0) and op_batchnorm_relu (relu 1). */
+static Tensor *batchnorm(Ctx *c, Tensor *x, Tensor *gamma, Tensor *beta, float *running_mean,
+                         float *running_var, float momentum, float eps, int relu)
 {
     BnShape s = bn_shape(x);
     CHECK(!gamma || gamma->numel == s.C, "batchnorm: gamma has %ld values for %d channels",
@@ -200,19 +239,35 @@ Tensor *op_batchnorm(Ctx *c, Tensor *x, Tensor *gamma, Tensor *beta,
     Tensor *ins[3] = {x, gamma, beta};
     int needs_grad = ctx_any_grad(c, 3, ins);
     Tensor *y = ctx_tensor_like(c, x, needs_grad);
-    if (ON_CUDA(c))
+    if (ON_CUDA(c)) {
         CUDA_ONLY(cuda_bn_apply(c->cuda, x->data, s.N, s.C, s.hw, mean->data, invstd->data,
                                 gamma ? gamma->data : NULL, beta ? beta->data : NULL, y->data));
-    else
-        bn_apply(&s, x->data, mean->data, invstd->data, gamma, beta, y->data);
+        if (relu) CUDA_ONLY(cuda_relu_forward(c->cuda, y->data, y->data, y->numel));
+    } else {
+        bn_apply(&s, x->data, mean->data, invstd->data, gamma, beta, relu, y->data);
+    }
     if (needs_grad) {
         TapeEntry *e = ctx_record(c, bn_backward, y);
         for (int i = 0; i < 3; i++) e->in[i] = ins[i];
         e->aux[0] = mean;
         e->aux[1] = invstd;
+        if (relu && ON_CUDA(c)) e->aux[2] = ctx_tensor_like(c, x, 0);   /* the masked gradient */
         e->args.batchnorm.batch_stats = c->training;
+        e->args.batchnorm.relu = relu;
     }
     return y;
+}
+
+Tensor *op_batchnorm(Ctx *c, Tensor *x, Tensor *gamma, Tensor *beta, float *running_mean, float *running_var,
+                     float momentum, float eps)
+{
+    return batchnorm(c, x, gamma, beta, running_mean, running_var, momentum, eps, 0);
+}
+
+Tensor *op_batchnorm_relu(Ctx *c, Tensor *x, Tensor *gamma, Tensor *beta, float *running_mean,
+                          float *running_var, float momentum, float eps)
+{
+    return batchnorm(c, x, gamma, beta, running_mean, running_var, momentum, eps, 1);
 }
 
 /* ---- row normalisation ---------------------------------------------------- */

@@ -77,10 +77,12 @@ typedef struct TapeSoftmax {
     int axis;
 } TapeSoftmax;
 
-/* op_batchnorm: 1 when forward normalised with batch statistics
- * (training), 0 with the running ones. */
+/* op_batchnorm, op_batchnorm_relu: batch_stats 1 when forward normalised
+ * with batch statistics (training), 0 with the running ones; relu 1 for
+ * op_batchnorm_relu. */
 typedef struct TapeBatchNorm {
     int batch_stats;
+    int relu;
 } TapeBatchNorm;
 
 /* op_gated_graph_conv: the GraphMode. */

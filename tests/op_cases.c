@@ -732,7 +732,8 @@ static void add_pool_cases(CaseList *l)
 #define BN_EPS 1e-5f
 
 /* in = {x, gamma, beta, running_mean, running_var}; eval normalises with
- * the running statistics, training with the biased batch variance. */
+ * the running statistics, training with the biased batch variance; p[0]
+ * 1: then max(0, .) (op_batchnorm_relu). */
 static void ref_batchnorm(double *const *in, double *out, const void *args)
 {
     const OpCase *oc = case_of(args);
@@ -754,14 +755,16 @@ static void ref_batchnorm(double *const *in, double *out, const void *args)
             for (long i = 0; i < hw; i++) {
                 long o = ((long)b * ch + c) * hw + i;
                 out[o] = in[1][c] * (in[0][o] - mean) / sqrt(var + BN_EPS) + in[2][c];
+                if (oc->p[0] && out[o] < 0) out[o] = 0;
             }
     }
 }
 
 static Tensor *build_batchnorm(Ctx *c, const OpCase *oc, Tensor **in, const int *labels)
 {
-    (void)oc, (void)labels;
-    return op_batchnorm(c, in[0], in[1], in[2], in[3]->data, in[4]->data, BN_MOMENTUM, BN_EPS);
+    (void)labels;
+    return (oc->p[0] ? op_batchnorm_relu : op_batchnorm)(c, in[0], in[1], in[2], in[3]->data, in[4]->data,
+                                                         BN_MOMENTUM, BN_EPS);
 }
 
 static void ref_row_normalize(double *const *in, double *out, const void *args)
@@ -774,10 +777,12 @@ static void ref_row_normalize(double *const *in, double *out, const void *args)
     }
 }
 
-static void add_batchnorm_case(CaseList *l, int ndim, const int *dims, int eval)
+static void add_batchnorm_case(CaseList *l, int ndim, const int *dims, int eval, int relu)
 {
-    OpCase *oc = add_case(l, "op_batchnorm", build_batchnorm, ref_batchnorm, "batchnorm %s [%d,%d,%d,%d]",
-                          eval ? "eval" : "train", dims[0], dims[1], ndim == 4 ? dims[2] : 0, ndim == 4 ? dims[3] : 0);
+    OpCase *oc = add_case(l, relu ? "op_batchnorm_relu" : "op_batchnorm", build_batchnorm, ref_batchnorm,
+                          "batchnorm%s %s [%d,%d,%d,%d]", relu ? "_relu" : "", eval ? "eval" : "train", dims[0],
+                          dims[1], ndim == 4 ? dims[2] : 0, ndim == 4 ? dims[3] : 0);
+    oc->p[0] = relu;
     int ch = dims[1];
     set_input(oc, 0, ndim, dims, -2, 3);
     set_input(oc, 1, 1, &ch, 0.5, 1.5);
@@ -796,12 +801,15 @@ static void add_norm_cases(CaseList *l)
     for (int rep = 0; rep < 60; rep++) {
         int ndim = rep % 2 ? 4 : 2, eval = rep >= 40;
         int dims[4] = {test_int(&rng, eval ? 1 : 2, 17), test_int(&rng, 1, 9), test_int(&rng, 1, 5), test_int(&rng, 1, 5)};
-        add_batchnorm_case(l, ndim, dims, eval);
+        add_batchnorm_case(l, ndim, dims, eval, 0);
+        if (rep % 3 == 0) add_batchnorm_case(l, ndim, dims, eval, 1);   /* 20 rows of the fused op */
     }
     int x4[4] = {6, 5, 7, 9}, x2[2] = {64, 12};
-    add_batchnorm_case(l, 4, x4, 0);
-    add_batchnorm_case(l, 2, x2, 0);
-    add_batchnorm_case(l, 4, x4, 1);
+    for (int relu = 0; relu <= 1; relu++) {
+        add_batchnorm_case(l, 4, x4, 0, relu);
+        add_batchnorm_case(l, 2, x2, 0, relu);
+        add_batchnorm_case(l, 4, x4, 1, relu);
+    }
     for (int rep = 0; rep < 21; rep++) {
         int dims[2] = {test_int(&rng, 1, 17), test_int(&rng, 1, 13)};
         if (rep == 20) dims[0] = 29, dims[1] = 37;

@@ -1,8 +1,11 @@
 /* Batch norm beyond the op-case table (op_cases.c, run by test_op_cases,
  * which checks training and evaluation on random 2-D and 4-D shapes, and
  * row normalisation, against float64 references): the running-statistic
- * update, computed by hand. */
+ * update, computed by hand; op_batchnorm_relu = op_relu(op_batchnorm), bit
+ * for bit, forward and backward (the models use the fused op where the
+ * two followed each other). */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 #include "testutil.h"
 #include "ops.h"
@@ -49,10 +52,66 @@ static void test_batchnorm_running_stats(void **state)
     ctx_free(&c);
 }
 
+/* One step of relu(batchnorm(x)) on a fresh context: output, running
+ * statistics and the gradients of x, gamma, beta from upstream gradient dz. */
+typedef struct BnReluRun {
+    float y[2 * 3 * 5 * 7], dx[2 * 3 * 5 * 7], dgamma[3], dbeta[3], rm[3], rv[3];
+} BnReluRun;
+
+static void run_bn_relu(int fused, const float *x0, const float *dz, BnReluRun *r)
+{
+    Ctx c;
+    ctx_init(&c, 99, 1 << 20);
+    ctx_begin(&c, 1, 1);
+    int dims[4] = {2, 3, 5, 7}, three = 3;
+    Tensor *x = ctx_tensor(&c, 4, dims, 1), *gamma = ctx_tensor(&c, 1, &three, 1), *beta = ctx_tensor(&c, 1, &three, 1);
+    memcpy(x->data, x0, sizeof r->y);
+    for (int ch = 0; ch < 3; ch++) {
+        gamma->data[ch] = 0.5f + 0.4f * (float)ch;
+        beta->data[ch] = 0.3f * (float)ch - 0.3f;   /* about a third to two thirds of the outputs clipped */
+        r->rm[ch] = 0.1f;
+        r->rv[ch] = 1.5f;
+    }
+    Tensor *y = fused ? op_batchnorm_relu(&c, x, gamma, beta, r->rm, r->rv, 0.1f, EPS)
+                      : op_relu(&c, op_batchnorm(&c, x, gamma, beta, r->rm, r->rv, 0.1f, EPS));
+    memcpy(y->grad, dz, sizeof r->y);
+    for (int i = c.tape_len - 1; i >= 0; i--) c.tape[i].backward(&c.tape[i]);
+    memcpy(r->y, y->data, sizeof r->y);
+    memcpy(r->dx, x->grad, sizeof r->dx);
+    memcpy(r->dgamma, gamma->grad, sizeof r->dgamma);
+    memcpy(r->dbeta, beta->grad, sizeof r->dbeta);
+    ctx_free(&c);
+}
+
+static void test_batchnorm_relu_is_the_two_ops(void **state)
+{
+    (void)state;
+    enum { N = 2 * 3 * 5 * 7 };
+    float x[N], dz[N];
+    uint64_t rng = 5;
+    for (int i = 0; i < N; i++) {
+        x[i] = (float)test_uniform(&rng, -1, 3);
+        dz[i] = (float)test_uniform(&rng, -0.5, 0.5);
+    }
+    BnReluRun fused, two;
+    run_bn_relu(1, x, dz, &fused);
+    run_bn_relu(0, x, dz, &two);
+    int clipped = 0;
+    for (int i = 0; i < N; i++) clipped += fused.y[i] == 0;
+    assert_true(clipped > N / 5 && clipped < 4 * N / 5);   /* both sides of the kink are exercised */
+    assert_memory_equal(fused.y, two.y, sizeof fused.y);
+    assert_memory_equal(fused.dx, two.dx, sizeof fused.dx);
+    assert_memory_equal(fused.dgamma, two.dgamma, sizeof fused.dgamma);
+    assert_memory_equal(fused.dbeta, two.dbeta, sizeof fused.dbeta);
+    assert_memory_equal(fused.rm, two.rm, sizeof fused.rm);
+    assert_memory_equal(fused.rv, two.rv, sizeof fused.rv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batchnorm_running_stats),
+        cmocka_unit_test(test_batchnorm_relu_is_the_two_ops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,7 +11,9 @@
 #                     the table shows the best of K
 #   --models "A B"    which models (default: all six)
 #   --scale F         multiply the timed steps (default 1)
-#   --no-profile      skip the per-layer profile of baseline_cnn
+#   --profile "A B"   per-layer profiles of these models, both sides (default:
+#                     baseline_cnn)
+#   --no-profile      no per-layer profile
 #   --no-scaling      skip the batch-size scaling (baseline_cnn, gecco: 32..256)
 #   --before BENCH    another build's sweeprun-bench (e.g. of the commit before
 #                     a change), measured in the same repeats: a "before" column,
@@ -32,7 +34,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 py=python3 py2="" repeats=3 models="gecco gecco_enhanced baseline_cnn spinalnet efficient_capsnet resnet"
-scale=1 do_profile=1 do_scaling=1 before=""
+scale=1 profile_models=baseline_cnn do_scaling=1 before=""
 while (($#)); do
   case "$1" in
     --python) py="$2"; shift 2 ;;
@@ -40,7 +42,8 @@ while (($#)); do
     --repeats) repeats="$2"; shift 2 ;;
     --models) models="$2"; shift 2 ;;
     --scale) scale="$2"; shift 2 ;;
-    --no-profile) do_profile=0; shift ;;
+    --profile) profile_models="$2"; shift 2 ;;
+    --no-profile) profile_models=""; shift ;;
     --no-scaling) do_scaling=0; shift ;;
     --before) before="$2"; shift 2 ;;
     *) echo "cpu_vs_pytorch.sh: unknown option $1" >&2; exit 2 ;;
@@ -153,27 +156,28 @@ for m in $models; do
 done
 echo "$table"
 
-if ((do_profile)); then
+for m in $profile_models; do
+  ps="$(steps_of "$m")"
   echo
-  echo "## Where baseline_cnn's step goes (batch 64, $cores threads)"
+  echo "## Where $m's step goes (batch 64, $cores threads)"
   echo
   echo "sweeprun (sweeprun-bench profile: each tape entry's forward and backward, ms per step):"
   echo '```'
-  "$bench" profile model=baseline_cnn batch_size=64 threads="$cores" steps=20 augment=none
+  "$bench" profile model="$m" batch_size=64 threads="$cores" steps="$ps" augment=none
   echo '```'
   if [[ -n "$before" ]]; then
     echo
     echo "sweeprun before ($before):"
     echo '```'
-    "$before" profile model=baseline_cnn batch_size=64 threads="$cores" steps=20 augment=none
+    "$before" profile model="$m" batch_size=64 threads="$cores" steps="$ps" augment=none
     echo '```'
   fi
   echo
   echo "PyTorch $v1 (torch.profiler, self CPU time per op and input shapes, ms per step; $cores threads):"
   echo '```'
-  "$py" scripts/bench/torch_reference.py --model baseline_cnn --data "$data" --threads "$cores" --profile 20 2>/dev/null
+  "$py" scripts/bench/torch_reference.py --model "$m" --data "$data" --threads "$cores" --profile "$ps" 2>/dev/null
   echo '```'
-fi
+done
 
 if ((do_scaling)); then
   echo
