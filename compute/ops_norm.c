@@ -13,11 +13,12 @@
  * formulas applied to the sums are norm_math.h's, shared by both.
  *
  * op_batchnorm_relu is relu(batchnorm(x)) in one op, bit for bit the two
- * ops on the CPU: forward writes max(0, y) in the apply pass, backward
- * masks dz with the output (z > 0 exactly where y > 0) inside the two
- * gradient passes. Against batch norm then ReLU that spares a pass over
- * the activation each way and the tensor between them (its data and its
- * gradient). On CUDA the op runs the two ops' kernels in turn. */
+ * ops on the CPU: forward writes max(0, y) in the apply pass; backward
+ * masks the output gradient in place (relu_mask_in_place), then runs the
+ * batch norm's. Against batch norm then ReLU that spares the forward
+ * ReLU pass, and the tensor between them (data and gradient: two writes
+ * and a read-modify-write of the gradient). On CUDA the op runs the two
+ * ops' kernels in turn. */
 #include "ops.h"
 #include "backend.h"
 #include "elementwise_math.h"
@@ -89,31 +90,21 @@ static void bn_channel_stats(const BnShape *s, const float *x, int ch,
     *var_out = lanes_total(sq) / (double)s->count;
 }
 
-/* The gradient reaching the batch norm's output at i: dy, or with a
- * fused ReLU (z: its output) dy where z > 0. */
-static inline float bn_out_grad(const float *z, const float *dy, long i)
-{
-    return z ? relu_bwd(z[i], dy[i]) : dy[i];
-}
-
-/* Channel ch's backward sums: sum(g) and sum(g * xhat), g = bn_out_grad,
- * as above. */
-static void bn_grad_sums(const BnShape *s, const float *x, const float *z, const float *dy, int ch, float mean,
-                         float invstd, double *sum_dy, double *sum_dy_xhat)
+/* Channel ch's backward sums: sum(dy) and sum(dy * xhat), as above. */
+static void bn_grad_sums(const BnShape *s, const float *x, const float *dy, int ch, float mean, float invstd,
+                         double *sum_dy, double *sum_dy_xhat)
 {
     double a[BN_LANES] = {0}, b[BN_LANES] = {0};
     for (int n = 0; n < s->N; n++) {
         long o = bn_offset(s, n, ch), i = 0;
         for (; i + BN_LANES <= s->hw; i += BN_LANES)
             for (int j = 0; j < BN_LANES; j++) {
-                float g = bn_out_grad(z, dy, o + i + j);
-                a[j] += g;
-                b[j] += g * bn_xhat(x[o + i + j], mean, invstd);
+                a[j] += dy[o + i + j];
+                b[j] += dy[o + i + j] * bn_xhat(x[o + i + j], mean, invstd);
             }
         for (; i < s->hw; i++) {
-            float g = bn_out_grad(z, dy, o + i);
-            a[i % BN_LANES] += g;
-            b[i % BN_LANES] += g * bn_xhat(x[o + i], mean, invstd);
+            a[i % BN_LANES] += dy[o + i];
+            b[i % BN_LANES] += dy[o + i] * bn_xhat(x[o + i], mean, invstd);
         }
     }
     *sum_dy = lanes_total(a);
@@ -182,23 +173,36 @@ static void bn_backward_cuda(TapeEntry *e, const BnShape *s)
 }
 #endif
 
+/* The fused ReLU's backward, in place: dz = relu_bwd(z, dz), z its
+ * output (z > 0 exactly where the batch norm's output was). dz is the
+ * op's own output gradient, read by nothing after this op's backward.
+ * (Masking inside the batch norm's two passes instead kept GCC 12 from
+ * vectorising them: 17 ms a step for baseline_cnn's four layers against
+ * 7 + 2.5 for the two ops; this pass is the ReLU's, without its tensor.) */
+static void relu_mask_in_place(const float *z, float *dz, long n)
+{
+    #pragma omp parallel for if (n >= PAR_MIN) schedule(static)
+    for (long i = 0; i < n; i++) dz[i] = relu_bwd(z[i], dz[i]);
+}
+
 /* e->in = {x, gamma, beta}; e->aux = {mean, invstd[, CUDA's ReLU scratch]}.
  * xhat is recomputed from x (cheaper in memory than saving it). */
 static void bn_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0], *gamma = e->in[1], *beta = e->in[2];
     const float *mean = e->aux[0]->data, *invstd = e->aux[1]->data;
-    const float *dy = e->out->grad, *z = e->args.batchnorm.relu ? e->out->data : NULL;
+    const float *dy = e->out->grad;
     int batch_stats = e->args.batchnorm.batch_stats;
     BnShape s = bn_shape(x);
     if (ON_CUDA(e->ctx)) {
         CUDA_ONLY(bn_backward_cuda(e, &s));
         return;
     }
+    if (e->args.batchnorm.relu) relu_mask_in_place(e->out->data, e->out->grad, e->out->numel);
     #pragma omp parallel for if (s.count * s.C >= PAR_MIN) schedule(static)
     for (int ch = 0; ch < s.C; ch++) {
         double sum_dy, sum_dy_xhat;
-        bn_grad_sums(&s, x->data, z, dy, ch, mean[ch], invstd[ch], &sum_dy, &sum_dy_xhat);
+        bn_grad_sums(&s, x->data, dy, ch, mean[ch], invstd[ch], &sum_dy, &sum_dy_xhat);
         if (gamma && gamma->grad) gamma->grad[ch] += (float)sum_dy_xhat;
         if (beta && beta->grad) beta->grad[ch] += (float)sum_dy;
         if (!x->grad) continue;
@@ -206,7 +210,7 @@ static void bn_backward(TapeEntry *e)
         for (int n = 0; n < s.N; n++) {
             long o = bn_offset(&s, n, ch);
             for (long i = 0; i < s.hw; i++)
-                x->grad[o + i] += bn_dx(&t, bn_out_grad(z, dy, o + i), bn_xhat(x->data[o + i], mean[ch], invstd[ch]));
+                x->grad[o + i] += bn_dx(&t, dy[o + i], bn_xhat(x->data[o + i], mean[ch], invstd[ch]));
         }
     }
 }
