@@ -231,6 +231,66 @@ static void conv_geometry(const DnnConvShape *s, dnnl_dims_t strides, dnnl_dims_
     pad_l[0] = pad_l[1] = pad_r[0] = pad_r[1] = s->pad;
 }
 
+/* Winograd or direct, by shape alone (never by timing, so a configuration
+ * computes with the same algorithm every run: resumes, data-parallel ranks
+ * and --grad-accum stay bit for bit). oneDNN's Winograd F(4x4, 3x3)
+ * (jit_wino_4x3, AVX-512) against its direct kernels, ms per call at batch
+ * 64 on 2 cores, forward / backward data / backward weights:
+ *   64->64 at 28x28: 5.5 / 7.4 / 7.4 against 17.7 / 15.5 / 13.4 (spinalnet)
+ *   32->32 at 28x28: 2.7 / 2.7 / 2.6 against 2.8 / 4.1 / 4.1 (baseline_cnn)
+ *   256->256 at 7x7: 7.6 / 7.6 / 8.1 against 11.3 / 11.0 / 14.4
+ *   64->64 at 22x20 (efficient_capsnet): 4.1 / 9.8 / 5.4 against 9.9 / 9.7 / 10.6
+ * and it loses where there is little to transform: 1 input channel (2.8
+ * against 0.2), 32->64 at 13x13 (1.5 / 1.7 / 1.6 against 1.2 / 1.2 / 1.3),
+ * maps of 3x3 and below (13.6 against 0.6 at 1x1). Hence: 3x3, stride 1,
+ * at least 32 channels in and out, and outputs of 20x20 or more, or of
+ * 7x7 or more with 64 channels. Winograd's rounding differs from the
+ * direct kernels' (errors ~1e-5 relative here: tests/op_cases.c's
+ * Winograd rows). */
+static int wants_winograd(const DnnConvShape *s)
+{
+    if (s->kh != 3 || s->kw != 3 || s->stride != 1 || s->c < 32 || s->k < 32) return 0;
+    int side = s->oh < s->ow ? s->oh : s->ow;
+    return side >= 20 || (side >= 7 && s->c >= 64);
+}
+
+/* The three passes' descriptors, initialised for algorithm alg. */
+typedef enum { CONV_FORWARD, CONV_BACKWARD_DATA, CONV_BACKWARD_WEIGHTS } ConvPass;
+
+static dnnl_status_t conv_desc_init(dnnl_convolution_desc_t *d, ConvPass pass, dnnl_alg_kind_t alg,
+                                    const DnnConvShape *s, const dnnl_memory_desc_t *x, const dnnl_memory_desc_t *w,
+                                    const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *y)
+{
+    dnnl_dims_t strides, pad_l, pad_r;
+    conv_geometry(s, strides, pad_l, pad_r);
+    switch (pass) {
+    case CONV_FORWARD:
+        return dnnl_convolution_forward_desc_init(d, dnnl_forward_training, alg, x, w, b, y, strides, pad_l, pad_r);
+    case CONV_BACKWARD_DATA:
+        return dnnl_convolution_backward_data_desc_init(d, alg, x, w, y, strides, pad_l, pad_r);
+    default:
+        return dnnl_convolution_backward_weights_desc_init(d, alg, x, w, b, y, strides, pad_l, pad_r);
+    }
+}
+
+/* One pass's primitive: Winograd where wants_winograd says so and this
+ * machine has it (AVX-512), else direct; *d keeps the descriptor used. */
+static Prim conv_primitive(dnnl_convolution_desc_t *d, ConvPass pass, const DnnConvShape *s,
+                           const dnnl_memory_desc_t *x, const dnnl_memory_desc_t *w, const dnnl_memory_desc_t *b,
+                           const dnnl_memory_desc_t *y, const_dnnl_primitive_desc_t hint,
+                           dnnl_primitive_desc_t *pd_out)
+{
+    if (wants_winograd(s) && conv_desc_init(d, pass, dnnl_convolution_winograd, s, x, w, b, y) == dnnl_success) {
+        dnnl_primitive_attr_t attr = new_attr();
+        dnnl_primitive_desc_t pd;
+        dnnl_status_t st = dnnl_primitive_desc_create(&pd, d, attr, engine, hint);
+        dnnl_primitive_attr_destroy(attr);
+        if (st == dnnl_success) return prim_of(pd, pd_out);
+    }
+    DNN_CHECK(conv_desc_init(d, pass, dnnl_convolution_direct, s, x, w, b, y));
+    return make_primitive(d, hint, pd_out);
+}
+
 static void create_forward(DnnConv *p)
 {
     const DnnConvShape *s = &p->key.shape;
@@ -248,9 +308,7 @@ static void create_forward(DnnConv *p)
     plain_md(&ax, 4, xd, dnnl_format_tag_any);
     plain_md(&aw, 4, wd, dnnl_format_tag_any);
     plain_md(&ay, 4, yd, dnnl_format_tag_any);
-    DNN_CHECK(dnnl_convolution_forward_desc_init(&p->fwd_desc, dnnl_forward_training, dnnl_convolution_direct, &ax,
-                                                 &aw, s->bias ? &ub : NULL, &ay, strides, pad_l, pad_r));
-    p->fwd = make_primitive(&p->fwd_desc, NULL, &p->fwd_pd);
+    p->fwd = conv_primitive(&p->fwd_desc, CONV_FORWARD, s, &ax, &aw, s->bias ? &ub : NULL, &ay, NULL, &p->fwd_pd);
     mem_init(&p->user_x, &ux);
     mem_init(&p->user_w, &uw);
     mem_init(&p->user_y, &uy);
@@ -275,10 +333,8 @@ static void create_backward(DnnConv *p)
     plain_md(&ay, 4, yd, dnnl_format_tag_any);
 
     dnnl_convolution_desc_t dd;
-    DNN_CHECK(dnnl_convolution_backward_data_desc_init(&dd, dnnl_convolution_direct, &ax, &aw, &ay, strides, pad_l,
-                                                       pad_r));
     dnnl_primitive_desc_t dpd;
-    p->bwd_data = make_primitive(&dd, p->fwd_pd, &dpd);
+    p->bwd_data = conv_primitive(&dd, CONV_BACKWARD_DATA, s, &ax, &aw, NULL, &ay, p->fwd_pd, &dpd);
     mem_init(&p->d_dx, pd_md(dpd, dnnl_query_diff_src_md));
     mem_init(&p->d_w, pd_md(dpd, dnnl_query_weights_md));
     mem_init(&p->d_dy, pd_md(dpd, dnnl_query_diff_dst_md));
@@ -288,11 +344,9 @@ static void create_backward(DnnConv *p)
     p->d_dx_add = make_reorder(&p->d_dx.md, &p->user_x.md, 1);
 
     dnnl_convolution_desc_t wdesc;
-    DNN_CHECK(dnnl_convolution_backward_weights_desc_init(&wdesc, dnnl_convolution_direct, &ax, &aw,
-                                                          s->bias ? &p->user_b.md : NULL, &ay, strides, pad_l,
-                                                          pad_r));
     dnnl_primitive_desc_t wpd;
-    p->bwd_weights = make_primitive(&wdesc, p->fwd_pd, &wpd);
+    p->bwd_weights = conv_primitive(&wdesc, CONV_BACKWARD_WEIGHTS, s, &ax, &aw, s->bias ? &p->user_b.md : NULL, &ay,
+                                    p->fwd_pd, &wpd);
     mem_init(&p->b_x, pd_md(wpd, dnnl_query_src_md));
     mem_init(&p->b_dw, pd_md(wpd, dnnl_query_diff_weights_md));
     mem_init(&p->b_dy, pd_md(wpd, dnnl_query_diff_dst_md));

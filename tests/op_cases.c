@@ -510,6 +510,16 @@ static const int CONV_LARGE_SHAPES[][9] = {
     {4, 2, 12, 10, 3, 3, 2, 2, 1}, {3, 32, 13, 13, 8, 3, 3, 1, 1}, {9, 4, 10, 10, 5, 3, 3, 1, 1},
 };
 
+/* Shapes where the CPU convolves with Winograd F(4x4, 3x3) (dnn_cpu.c's
+ * wants_winograd, on AVX-512): 64 channels on a 9x9 map, 32 on 20x20.
+ * Winograd's transforms round more than the direct sum: forward errors
+ * of 1.8e-5 and 3.6e-5 against the float64 reference (the direct
+ * kernels' tolerance is 1e-5), so these rows allow 1e-4. */
+#define WINOGRAD_TOL 1e-4
+static const int CONV_WINOGRAD_SHAPES[][9] = {
+    {2, 64, 9, 9, 64, 3, 3, 1, 1}, {1, 32, 20, 20, 32, 3, 3, 1, 1},
+};
+
 static void add_conv_case(CaseList *l, const int *v, int bias, int x_grad, long probes)
 {
     OpCase *oc = add_case(l, "op_conv2d", build_conv2d, ref_conv2d, "conv2d x[%d,%d,%d,%d] w[%d,%d,%d] s%d p%d%s%s",
@@ -548,6 +558,11 @@ static void add_conv_cases(CaseList *l)
      * suite's (t >= 2), which are there for the other suites. */
     for (size_t t = 0; t < sizeof CONV_LARGE_SHAPES / sizeof CONV_LARGE_SHAPES[0]; t++)
         add_conv_case(l, CONV_LARGE_SHAPES[t], t != 3, 1, t < 2 ? 200 : 40);
+    for (size_t t = 0; t < sizeof CONV_WINOGRAD_SHAPES / sizeof CONV_WINOGRAD_SHAPES[0]; t++) {
+        add_conv_case(l, CONV_WINOGRAD_SHAPES[t], 1, 1, 100);
+        OpCase *oc = &l->rows[l->count - 1];
+        set_tols(oc, WINOGRAD_TOL, WINOGRAD_TOL, WINOGRAD_TOL, WINOGRAD_TOL);
+    }
     for (size_t t = 0; t < sizeof DEPTHWISE_SHAPES / sizeof DEPTHWISE_SHAPES[0]; t++)
         for (int bias = 0; bias <= 1; bias++) {
             const int *v = DEPTHWISE_SHAPES[t];
