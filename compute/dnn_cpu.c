@@ -123,13 +123,22 @@ static Prim prim_of(dnnl_primitive_desc_t pd, dnnl_primitive_desc_t *pd_out)
     return r;
 }
 
+/* The primitive descriptor for desc, or the status saying why there is none
+ * (dnnl_unimplemented: no kernel for it on this machine). */
+static dnnl_status_t try_primitive_desc(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t desc,
+                                        const_dnnl_primitive_desc_t hint)
+{
+    dnnl_primitive_attr_t attr = new_attr();
+    dnnl_status_t st = dnnl_primitive_desc_create(pd, desc, attr, engine, hint);
+    dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
 static Prim make_primitive(const_dnnl_op_desc_t desc, const_dnnl_primitive_desc_t hint,
                            dnnl_primitive_desc_t *pd_out)
 {
-    dnnl_primitive_attr_t attr = new_attr();
     dnnl_primitive_desc_t pd;
-    DNN_CHECK(dnnl_primitive_desc_create(&pd, desc, attr, engine, hint));
-    dnnl_primitive_attr_destroy(attr);
+    DNN_CHECK(try_primitive_desc(&pd, desc, hint));
     return prim_of(pd, pd_out);
 }
 
@@ -280,13 +289,10 @@ static Prim conv_primitive(dnnl_convolution_desc_t *d, ConvPass pass, const DnnC
                            const dnnl_memory_desc_t *y, const_dnnl_primitive_desc_t hint,
                            dnnl_primitive_desc_t *pd_out)
 {
-    if (wants_winograd(s) && conv_desc_init(d, pass, dnnl_convolution_winograd, s, x, w, b, y) == dnnl_success) {
-        dnnl_primitive_attr_t attr = new_attr();
-        dnnl_primitive_desc_t pd;
-        dnnl_status_t st = dnnl_primitive_desc_create(&pd, d, attr, engine, hint);
-        dnnl_primitive_attr_destroy(attr);
-        if (st == dnnl_success) return prim_of(pd, pd_out);
-    }
+    dnnl_primitive_desc_t pd;
+    if (wants_winograd(s) && conv_desc_init(d, pass, dnnl_convolution_winograd, s, x, w, b, y) == dnnl_success &&
+        try_primitive_desc(&pd, d, hint) == dnnl_success)
+        return prim_of(pd, pd_out);
     DNN_CHECK(conv_desc_init(d, pass, dnnl_convolution_direct, s, x, w, b, y));
     return make_primitive(d, hint, pd_out);
 }
@@ -294,9 +300,8 @@ static Prim conv_primitive(dnnl_convolution_desc_t *d, ConvPass pass, const DnnC
 static void create_forward(DnnConv *p)
 {
     const DnnConvShape *s = &p->key.shape;
-    dnnl_dims_t xd, wd, yd, bd, strides, pad_l, pad_r;
+    dnnl_dims_t xd, wd, yd, bd;
     conv_dims(s, xd, wd, yd, bd);
-    conv_geometry(s, strides, pad_l, pad_r);
     dnnl_memory_desc_t ux, uw, uy, ub, ax, aw, ay;
     plain_md(&ux, 4, xd, dnnl_nchw);
     plain_md(&uw, 4, wd, dnnl_oihw);
@@ -324,9 +329,8 @@ static void create_forward(DnnConv *p)
 static void create_backward(DnnConv *p)
 {
     const DnnConvShape *s = &p->key.shape;
-    dnnl_dims_t xd, wd, yd, bd, strides, pad_l, pad_r;
+    dnnl_dims_t xd, wd, yd, bd;
     conv_dims(s, xd, wd, yd, bd);
-    conv_geometry(s, strides, pad_l, pad_r);
     dnnl_memory_desc_t ax, aw, ay;
     plain_md(&ax, 4, xd, dnnl_format_tag_any);
     plain_md(&aw, 4, wd, dnnl_format_tag_any);

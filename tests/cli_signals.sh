@@ -167,6 +167,10 @@ check "--stop-signals none: SIGUSR1 kills as by default (138)" test $? -eq 138
 rc=$?
 check "--stop-signals TERM,FOO: exit 2, one line, nothing written" \
   bash -c "[[ $rc -eq 2 && \$(wc -l <'$work/f1.out') -eq 1 ]] && grep -q \"^sweeprun: train: --stop-signals: expected a comma-separated list of TERM, INT, USR1, USR2, HUP, QUIT, XCPU (or none), got 'TERM,FOO'\" '$work/f1.out' && ! ls '$work'/f.h5* 2>/dev/null"
+env SWEEPRUN_TEST_HOLD=2:x "$bin" train "${args[@]}" --epochs 1 --quiet --out "$work/h.h5" >"$work/h.out" 2>&1
+rc=$?
+check "SWEEPRUN_TEST_HOLD malformed: named once, the run not held" \
+  bash -c "[[ $rc -eq 0 && \$(grep -c 'SWEEPRUN_TEST_HOLD: expected EPOCH:STEP\[:RELEASE_FILE\]' '$work/h.out') -eq 1 ]] && ! grep -q 'test hold after' '$work/h.out'"
 check "train --help lists --stop-signals and exit code 143" \
   bash -c "'$bin' train --help | grep -q -- '--stop-signals LIST' && '$bin' train --help | grep -q '^143 stopped by a stop signal'"
 
