@@ -1,6 +1,7 @@
 /* 2-D convolution.
  *
- * CPU: oneDNN's direct convolution (dnn_cpu.c), one primitive per pass
+ * Two paths. CPU, except at 1x1 output maps (cpu_wants_batched_gemm):
+ * oneDNN's direct convolution (dnn_cpu.c), one primitive per pass
  * (forward, backward data, backward weights) cached by shape, on the
  * blocked layouts its AVX-512 kernels use, with reorders from and to
  * PyTorch's NCHW / OIHW at the op's boundary. Backward accumulates through
@@ -11,8 +12,9 @@
  * its generic SSE3 kernels on that CPU) and 22 ms for that path with
  * AVX-512 OpenBLAS on the AMD EPYC the project had before.
  *
- * CUDA: one GEMM over the whole batch keeps the GPU busy where 64 small
- * ones would not. For image n the column matrix col_n[C*kh*kw, OH*OW]
+ * CUDA always, and the CPU at 1x1 output maps: the batched GEMM. One
+ * GEMM over the whole batch keeps the GPU busy where 64 small ones would
+ * not. For image n the column matrix col_n[C*kh*kw, OH*OW]
  * holds, in row (c,i,j) and column (oh,ow), the input pixel
  * x[n, c, oh*s - p + i, ow*s - p + j] (0 in the padding). The columns of
  * all images sit side by side, col[C*kh*kw, N*P], the product is K-major,
@@ -20,11 +22,14 @@
  * dy_k = permute(dy), db += row sums of dy_k, dW += dy_k col^T (one GEMM
  * with inner dimension N*P: the sum over images inside cuBLAS, no atomics),
  * dcol = W^T dy_k written over col (no longer needed), dx += col2im(dcol).
- * Kernels in cuda/conv.cu. */
+ * The products go through bk_gemm (cuBLAS or oneDNN's sgemm); the copies
+ * are cuda/conv.cu's kernels or their CPU twins below, with the same
+ * index maps and col2im's summation order. */
 #include "ops.h"
 #include "backend.h"
 #include "dnn_cpu.h"
 #include "util.h"
+#include <stdlib.h>
 
 typedef struct ConvGeom {
     int n, c, h, w;       /* input */
@@ -51,40 +56,163 @@ static ConvGeom conv_geom(const Tensor *x, const Tensor *w, int stride, int pad)
     return g;
 }
 
-/* The tape entry's TapeConv (tape_args.h) says what saved and scratch
- * hold on each path; the rest of the geometry comes from x and w. */
+/* ---- the batched-GEMM path (CUDA always; the CPU for small maps) -------- */
+
+/* The CPU twins of cuda/conv.cu's kernels, with the same index maps. */
+static void im2col_cpu(const ConvGeom *g, const float *x, float *col)
+{
+    long plane = geom_plane(g), np = g->n * plane, rows = geom_rows(g), in_plane = (long)g->h * g->w;
+#pragma omp parallel for if (rows * np >= PAR_MIN)
+    for (long r = 0; r < rows; r++) {
+        int j = (int)(r % g->kw), i = (int)((r / g->kw) % g->kh), ch = (int)(r / ((long)g->kw * g->kh));
+        float *dst = col + r * np;
+        for (int n = 0; n < g->n; n++) {
+            const float *xp = x + ((long)n * g->c + ch) * in_plane;
+            for (int oy = 0; oy < g->oh; oy++) {
+                int iy = oy * g->stride - g->pad + i;
+                for (int ox = 0; ox < g->ow; ox++) {
+                    int ix = ox * g->stride - g->pad + j;
+                    *dst++ = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w ? xp[(long)iy * g->w + ix] : 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* dx += col2im(col). Per input plane, the taps are summed into a zeroed
+ * plane in (i, j) order and then added once: cuda/conv.cu's gather order,
+ * so both give the same bits for the same col. */
+static void col2im_add_cpu(const ConvGeom *g, const float *col, float *dx)
+{
+    long plane = geom_plane(g), np = g->n * plane, in_plane = (long)g->h * g->w;
+    long planes = (long)g->n * g->c;
+#pragma omp parallel if (planes * in_plane >= PAR_MIN)
+    {
+        float *acc = xmalloc((size_t)in_plane * sizeof(float));
+#pragma omp for
+        for (long q = 0; q < planes; q++) {
+            int n = (int)(q / g->c), ch = (int)(q % g->c);
+            for (long t = 0; t < in_plane; t++) acc[t] = 0.0f;
+            for (int i = 0; i < g->kh; i++)
+                for (int j = 0; j < g->kw; j++) {
+                    const float *src = col + (((long)ch * g->kh + i) * g->kw + j) * np + n * plane;
+                    for (int oy = 0; oy < g->oh; oy++) {
+                        int iy = oy * g->stride - g->pad + i;
+                        if (iy < 0 || iy >= g->h) continue;
+                        for (int ox = 0; ox < g->ow; ox++) {
+                            int ix = ox * g->stride - g->pad + j;
+                            if (ix >= 0 && ix < g->w) acc[(long)iy * g->w + ix] += src[(long)oy * g->ow + ox];
+                        }
+                    }
+                }
+            float *d = dx + q * in_plane;
+            for (long t = 0; t < in_plane; t++) d[t] += acc[t];
+        }
+        free(acc);
+    }
+}
+
+/* y[n, k, p] = yk[k, n*P + p] (+ bias[k]), and its inverse for gradients. */
+static void kmajor_to_nchw_cpu(const ConvGeom *g, const float *yk, const float *bias, float *y)
+{
+    long plane = geom_plane(g), np = g->n * plane, planes = (long)g->n * g->k;
+#pragma omp parallel for if (planes * plane >= PAR_MIN)
+    for (long q = 0; q < planes; q++) {
+        int n = (int)(q / g->k), k = (int)(q % g->k);
+        const float *src = yk + k * np + n * plane;
+        float add = bias ? bias[k] : 0.0f, *dst = y + q * plane;
+        for (long p = 0; p < plane; p++) dst[p] = bias ? src[p] + add : src[p];
+    }
+}
+
+static void nchw_to_kmajor_cpu(const ConvGeom *g, const float *dy, float *dyk)
+{
+    long plane = geom_plane(g), np = g->n * plane, planes = (long)g->n * g->k;
+#pragma omp parallel for if (planes * plane >= PAR_MIN)
+    for (long q = 0; q < planes; q++) {
+        int n = (int)(q / g->k), k = (int)(q % g->k);
+        const float *src = dy + q * plane;
+        float *dst = dyk + k * np + n * plane;
+        for (long p = 0; p < plane; p++) dst[p] = src[p];
+    }
+}
+
+/* out[r] += sum of row r of x[rows, cols], in double, in order. */
+static void row_sums_add_cpu(const float *x, long rows, long cols, float *out)
+{
+    for (long r = 0; r < rows; r++) {
+        double acc = 0;
+        for (long j = 0; j < cols; j++) acc += x[r * cols + j];
+        out[r] += (float)acc;
+    }
+}
+
 #ifdef SWEEPRUN_HAVE_CUDA
 static CudaConvShape cuda_shape(const ConvGeom *g)
 {
     CudaConvShape s = {g->n, g->c, g->h, g->w, g->k, g->kh, g->kw, g->stride, g->pad, g->oh, g->ow};
     return s;
 }
+#endif
+
+/* The column matrix col[C*kh*kw, N*P]: row (c,i,j), column (n, oh, ow)
+ * holds x[n, c, oh*s - p + i, ow*s - p + j] (0 in the padding). */
+static void im2col(const Ctx *c, const ConvGeom *g, const float *x, float *col)
+{
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_im2col(c->cuda, cuda_shape(g), x, col));
+    else im2col_cpu(g, x, col);
+}
+
+static void col2im_add(const Ctx *c, const ConvGeom *g, const float *col, float *dx)
+{
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_col2im_add(c->cuda, cuda_shape(g), col, dx));
+    else col2im_add_cpu(g, col, dx);
+}
+
+static void kmajor_to_nchw(const Ctx *c, const ConvGeom *g, const float *yk, const float *bias, float *y)
+{
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_kmajor_to_nchw(c->cuda, yk, bias, y, g->n, g->k, geom_plane(g)));
+    else kmajor_to_nchw_cpu(g, yk, bias, y);
+}
+
+static void nchw_to_kmajor(const Ctx *c, const ConvGeom *g, const float *dy, float *dyk)
+{
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_nchw_to_kmajor(c->cuda, dy, dyk, g->n, g->k, geom_plane(g)));
+    else nchw_to_kmajor_cpu(g, dy, dyk);
+}
+
+static void row_sums_add(const Ctx *c, const float *x, long rows, long cols, float *out)
+{
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_row_sums_add(c->cuda, x, rows, cols, out));
+    else row_sums_add_cpu(x, rows, cols, out);
+}
 
 /* saved: col [rows, N*P]; scratch: the K-major buffer [K, N*P]. */
-static void conv2d_backward_cuda(TapeEntry *e, const ConvGeom *g)
+static void batched_backward(TapeEntry *e, const ConvGeom *g)
 {
     Tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
     const Ctx *c = e->ctx;
     long rows = geom_rows(g), np = g->n * geom_plane(g);
     float *col = e->args.conv.saved, *dyk = e->args.conv.scratch;
-    cuda_nchw_to_kmajor(c->cuda, e->out->grad, dyk, g->n, g->k, geom_plane(g));
-    if (b && b->grad) cuda_row_sums_add(c->cuda, dyk, g->k, np, b->grad);
+    nchw_to_kmajor(c, g, e->out->grad, dyk);
+    if (b && b->grad) row_sums_add(c, dyk, g->k, np, b->grad);
     if (w->grad) bk_gemm(c, 0, 1, g->k, rows, np, 1.0f, dyk, np, col, np, 1.0f, w->grad, rows);
     if (x->grad) {
         bk_gemm(c, 1, 0, rows, np, g->k, 1.0f, w->data, rows, dyk, np, 0.0f, col, np);
-        cuda_col2im_add(c->cuda, cuda_shape(g), col, x->grad);
+        col2im_add(c, g, col, x->grad);
     }
 }
 
-static void conv2d_forward_cuda(Ctx *c, const ConvGeom *g, const Tensor *x, const Tensor *w,
-                                const Tensor *b, float *col, float *yk, float *y)
+static void batched_forward(Ctx *c, const ConvGeom *g, const Tensor *x, const Tensor *w, const Tensor *b,
+                            float *col, float *yk, float *y)
 {
     long rows = geom_rows(g), np = g->n * geom_plane(g);
-    cuda_im2col(c->cuda, cuda_shape(g), x->data, col);
+    im2col(c, g, x->data, col);
     bk_gemm(c, 0, 0, g->k, np, rows, 1.0f, w->data, rows, col, np, 0.0f, yk, np);
-    cuda_kmajor_to_nchw(c->cuda, yk, b ? b->data : NULL, y, g->n, g->k, geom_plane(g));
+    kmajor_to_nchw(c, g, yk, b ? b->data : NULL, y);
 }
-#endif
+
+/* ---- the CPU's oneDNN path ------------------------------------------------ */
 
 /* The oneDNN plan of this convolution (dnn_cpu.h). */
 static DnnConv *cpu_plan(const ConvGeom *g, int bias)
@@ -98,8 +226,8 @@ static void conv2d_backward(TapeEntry *e)
     Tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
     const TapeConv *a = &e->args.conv;
     ConvGeom g = conv_geom(x, w, a->stride, a->pad);
-    if (ON_CUDA(e->ctx)) {
-        CUDA_ONLY(conv2d_backward_cuda(e, &g));
+    if (a->scratch) {
+        batched_backward(e, &g);
         return;
     }
     double per_pass = 2.0 * g.k * geom_rows(&g) * geom_plane(&g) * g.n;
@@ -120,6 +248,19 @@ static void record_conv(Ctx *c, Tensor *y, Tensor *x, Tensor *w, Tensor *b, Tape
 
 /* ---- entry point -------------------------------------------------------- */
 
+/* The CPU's choice, by shape alone (so every run, resume and rank computes
+ * a configuration the same way): the batched GEMM for 1x1 output maps,
+ * oneDNN otherwise. At a 1x1 map (resnet's last stage on 28x28 digits)
+ * the convolution is a plain matrix product over the batch, and oneDNN's
+ * blocked kernels spent most of their time reordering weights of up to
+ * 2048x1024. Forward + backward at batch 64 on 2 threads
+ * (sweeprun-bench profile model=resnet), resnet's four 1x1-map layers with
+ * 2048 outputs took 74 ms a step there against 19-25 ms here, and all
+ * nine of its 1x1-map layers 138 ms against 49-60 ms. At 2x2 maps the two paths tie
+ * for 1x1 kernels and the GEMM loses for 3x3 ones (7.3 against 5.4 ms:
+ * im2col copies nine taps); at 4x4 and 7x7 it loses by 1.5-2x. */
+static int cpu_wants_batched_gemm(const ConvGeom *g) { return geom_plane(g) == 1; }
+
 Tensor *op_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad)
 {
     ConvGeom g = conv_geom(x, w, stride, pad);
@@ -129,15 +270,13 @@ Tensor *op_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad)
     int needs = ctx_any_grad(c, 3, ins);
     int ydims[4] = {g.n, g.k, g.oh, g.ow};
     Tensor *y = ctx_tensor(c, 4, ydims, needs);
-#ifdef SWEEPRUN_HAVE_CUDA
-    if (ON_CUDA(c)) {
+    if (ON_CUDA(c) || cpu_wants_batched_gemm(&g)) {
         long np = g.n * geom_plane(&g);
         float *col = ctx_scratch(c, geom_rows(&g) * np), *yk = ctx_scratch(c, g.k * np);
-        conv2d_forward_cuda(c, &g, x, w, b, col, yk, y->data);
+        batched_forward(c, &g, x, w, b, col, yk, y->data);
         if (needs) record_conv(c, y, x, w, b, (TapeConv){.stride = stride, .pad = pad, .saved = col, .scratch = yk});
         return y;
     }
-#endif
     bk_flops_add(2.0 * g.k * geom_rows(&g) * geom_plane(&g) * g.n);
     DnnConv *plan = cpu_plan(&g, b != NULL);
     /* Backward weights reads the input in the forward's layout: kept here

@@ -520,6 +520,16 @@ static const int CONV_WINOGRAD_SHAPES[][9] = {
     {2, 64, 9, 9, 64, 3, 3, 1, 1}, {1, 32, 20, 20, 32, 3, 3, 1, 1},
 };
 
+/* Shapes with a 1x1 output map, which the CPU convolves as one GEMM over
+ * the batch (ops_conv.c's cpu_wants_batched_gemm, the CUDA algorithm):
+ * 3x3 pad 1 on a 1x1 map (only the centre tap sees the input), a 1x1
+ * kernel, a stride-2 1x1 downsample from 2x2, a 3x3 stride 2 pad 1 from
+ * 2x2, and one big enough for the OpenMP loops of im2col and col2im. */
+static const int CONV_GEMM_SHAPES[][9] = {
+    {3, 8, 1, 1, 6, 3, 3, 1, 1}, {4, 16, 1, 1, 8, 1, 1, 1, 0}, {2, 6, 2, 2, 5, 1, 1, 2, 0},
+    {2, 4, 2, 2, 3, 3, 3, 2, 1}, {64, 128, 2, 2, 16, 3, 3, 2, 1},
+};
+
 static void add_conv_case(CaseList *l, const int *v, int bias, int x_grad, long probes)
 {
     OpCase *oc = add_case(l, "op_conv2d", build_conv2d, ref_conv2d, "conv2d x[%d,%d,%d,%d] w[%d,%d,%d] s%d p%d%s%s",
@@ -553,6 +563,12 @@ static void add_conv_cases(CaseList *l)
         add_conv_case(l, CONV_SHAPES[t], 1, 1, 0);
         add_conv_case(l, CONV_SHAPES[t], 0, 1, 0);
         add_conv_case(l, CONV_SHAPES[t], 1, 0, 0);   /* the first layer: dx skipped */
+    }
+    for (size_t t = 0; t < sizeof CONV_GEMM_SHAPES / sizeof CONV_GEMM_SHAPES[0]; t++) {
+        long probes = t == 4 ? 200 : 0;
+        add_conv_case(l, CONV_GEMM_SHAPES[t], 1, 1, probes);
+        add_conv_case(l, CONV_GEMM_SHAPES[t], 0, 1, probes);
+        add_conv_case(l, CONV_GEMM_SHAPES[t], 1, 0, probes);
     }
     /* Sampled finite differences on the large shapes; fewer on the CUDA
      * suite's (t >= 2), which are there for the other suites. */
