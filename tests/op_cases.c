@@ -841,6 +841,22 @@ static void add_norm_cases(CaseList *l)
         add_batchnorm_case(l, 2, x2, 0, relu);
         add_batchnorm_case(l, 4, x4, 1, relu);
     }
+    /* Both CPU loop shapes (ops_norm.c): runs of at least BN_SHORT_RUN = 64
+     * values per channel and sample ([3,4,9,10], [8,16,16,16]) and shorter
+     * ones in blocks of whole channels, a block boundary inside the
+     * channels ([4,7,7,7]: 5 channels a block; [3,300]: 256). Those with
+     * 32768 values or more run the OpenMP loops. */
+    static const int BN_LOOP_SHAPES[][4] = {
+        {3, 4, 9, 10}, {8, 16, 16, 16}, {4, 7, 7, 7}, {64, 128, 2, 2}, {3, 300, 0, 0}, {256, 160, 0, 0},
+    };
+    for (size_t t = 0; t < sizeof BN_LOOP_SHAPES / sizeof BN_LOOP_SHAPES[0]; t++) {
+        const int *d = BN_LOOP_SHAPES[t];
+        int ndim = d[2] ? 4 : 2;
+        long numel = (long)d[0] * d[1] * (ndim == 4 ? d[2] * d[3] : 1);
+        add_batchnorm_case(l, ndim, d, 0, t % 2);
+        add_batchnorm_case(l, ndim, d, 1, 0);
+        if (numel >= 32768) l->rows[l->count - 1].probes = l->rows[l->count - 2].probes = 200;
+    }
     for (int rep = 0; rep < 21; rep++) {
         int dims[2] = {test_int(&rng, 1, 17), test_int(&rng, 1, 13)};
         if (rep == 20) dims[0] = 29, dims[1] = 37;
