@@ -163,7 +163,7 @@ static Tensor *block_forward(Model *m, Ctx *c, const ResnetLayout *l, const char
     Tensor *shortcut = param_table_find(&m->table, name) >= 0
                            ? conv_bn(m, c, block, "downsample.0", "downsample.1", x, stride, 0, 0)
                            : x;
-    return op_relu(c, op_add(c, y, shortcut));
+    return op_add_relu(c, y, shortcut);
 }
 
 static Tensor *forward(Model *m, Ctx *c, Tensor *x)

@@ -51,6 +51,9 @@ Tensor *op_row_normalize(Ctx *c, Tensor *x);
 Tensor *op_relu(Ctx *c, Tensor *x);
 Tensor *op_sigmoid(Ctx *c, Tensor *x);
 Tensor *op_add(Ctx *c, Tensor *a, Tensor *b);          /* same shape */
+/* relu(a + b) in one op (a residual block's end): bit for bit op_relu of
+ * op_add on the CPU, without the tensor between them. */
+Tensor *op_add_relu(Ctx *c, Tensor *a, Tensor *b);
 Tensor *op_mul(Ctx *c, Tensor *a, Tensor *b);          /* same shape */
 /* y = s x for a constant s (torch's x * s with a Python float). */
 Tensor *op_scale(Ctx *c, Tensor *x, float s);

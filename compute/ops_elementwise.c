@@ -80,7 +80,7 @@ Tensor *op_sigmoid(Ctx *c, Tensor *x)
     return y;
 }
 
-/* ---- add, mul ----------------------------------------------------------- */
+/* ---- add ------------------------------------------------------------------ */
 
 static void add_forward_cpu(const float *a, const float *b, float *y, long n)
 {
@@ -111,6 +111,72 @@ Tensor *op_add(Ctx *c, Tensor *a, Tensor *b)
     }
     return y;
 }
+
+/* ---- add then relu -------------------------------------------------------- */
+
+static void add_relu_forward_cpu(const float *a, const float *b, float *y, long n)
+{
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long i = 0; i < n; i++) y[i] = relu_fwd(a[i] + b[i]);
+}
+
+/* The sum's gradient is relu_bwd(y, dy) (y > 0 exactly where a + b > 0),
+ * added to each operand's gradient: the same bits as op_relu's backward
+ * into a zeroed gradient followed by op_add's. da and db may alias (x + x). */
+static void add_relu_backward_cpu(const float *y, const float *dy, float *da, float *db, long n)
+{
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long i = 0; i < n; i++) {
+        float g = relu_bwd(y[i], dy[i]);
+        if (da) da[i] += g;
+        if (db) db[i] += g;
+    }
+}
+
+#ifdef SWEEPRUN_HAVE_CUDA
+/* CUDA: the two ops' kernels, the masked gradient in the scratch aux[0]. */
+static void add_relu_backward_cuda(TapeEntry *e)
+{
+    const Tensor *y = e->out;
+    float *g = e->aux[0]->data;
+    bk_fill(e->ctx, g, y->numel, 0);
+    cuda_relu_backward(e->ctx->cuda, y->data, y->grad, g, y->numel);
+    for (int k = 0; k < 2; k++)
+        if (e->in[k]->grad) bk_add_into(e->ctx, e->in[k]->grad, g, y->numel);
+}
+#endif
+
+static void add_relu_backward(TapeEntry *e)
+{
+    if (ON_CUDA(e->ctx)) {
+        CUDA_ONLY(add_relu_backward_cuda(e));
+        return;
+    }
+    add_relu_backward_cpu(e->out->data, e->out->grad, e->in[0]->grad, e->in[1]->grad, e->out->numel);
+}
+
+Tensor *op_add_relu(Ctx *c, Tensor *a, Tensor *b)
+{
+    CHECK(same_shape(a, b), "op_add_relu: operand shapes differ");
+    Tensor *ins[2] = {a, b};
+    int g = ctx_any_grad(c, 2, ins);
+    Tensor *y = ctx_tensor_like(c, a, g);
+    if (ON_CUDA(c)) {
+        CUDA_ONLY(cuda_add_forward(c->cuda, a->data, b->data, y->data, a->numel));
+        CUDA_ONLY(cuda_relu_forward(c->cuda, y->data, y->data, y->numel));
+    } else {
+        add_relu_forward_cpu(a->data, b->data, y->data, a->numel);
+    }
+    if (g) {
+        TapeEntry *e = ctx_record(c, add_relu_backward, y);
+        e->in[0] = a;
+        e->in[1] = b;
+        if (ON_CUDA(c)) e->aux[0] = ctx_tensor_like(c, a, 0);
+    }
+    return y;
+}
+
+/* ---- mul ------------------------------------------------------------------ */
 
 static void mul_forward_cpu(const float *a, const float *b, float *y, long n)
 {

@@ -162,6 +162,12 @@ static void ref_add(double *const *in, double *out, const void *args)
     for (long i = 0; i < n; i++) out[i] = in[0][i] + in[1][i];
 }
 
+static void ref_add_relu(double *const *in, double *out, const void *args)
+{
+    long n = numel_of(&case_of(args)->in[0]);
+    for (long i = 0; i < n; i++) out[i] = in[0][i] + in[1][i] > 0 ? in[0][i] + in[1][i] : 0;
+}
+
 static void ref_mul(double *const *in, double *out, const void *args)
 {
     long n = numel_of(&case_of(args)->in[0]);
@@ -234,6 +240,13 @@ static void add_elementwise_cases(CaseList *l)
 
         oc = add_case(l, "op_add", build_binary, ref_add, "add %ld", n);
         oc->binary = op_add;
+        set_input(oc, 0, sh->ndim, sh->dims, -2, 2);
+        set_input(oc, 1, sh->ndim, sh->dims, -2, 2);
+        set_tols(oc, 1e-6, 1e-5, EXACT, EXACT);
+        oc->probes = probes_for(n, 300);
+
+        oc = add_case(l, "op_add_relu", build_binary, ref_add_relu, "add_relu %ld", n);
+        oc->binary = op_add_relu;
         set_input(oc, 0, sh->ndim, sh->dims, -2, 2);
         set_input(oc, 1, sh->ndim, sh->dims, -2, 2);
         set_tols(oc, 1e-6, 1e-5, EXACT, EXACT);

@@ -1,6 +1,7 @@
 /* Element-wise ops, dropout and views: what the op-case table (op_cases.c,
  * run by test_op_cases) does not check. Saturated sigmoids, operands with
- * and without gradients, one tensor used twice, dropout's statistics,
+ * and without gradients, one tensor used twice, add + relu fused and not,
+ * dropout's statistics,
  * determinism and identity cases, and views sharing data and gradient. */
 #include "testutil.h"
 #include "ops.h"
@@ -66,6 +67,43 @@ static void test_same_operand_twice(void **state)
     for (int i = 0; i < 9; i++)
         assert_true(fabs(x->grad[i] - 4.0 * x->data[i] * up[i]) < 1e-5);
     ctx_free(c);
+}
+
+/* op_add_relu against op_relu(op_add): the same output and the same
+ * gradients, bit for bit, for two operands and for x + x. 40000 values:
+ * the OpenMP loops run. */
+static void add_relu_run(int fused, int same, float *y_out, float *da_out, float *db_out)
+{
+    enum { N = 40000 };
+    uint64_t rng = 8;
+    Ctx *c = test_ctx();
+    int dims[2] = {200, 200};
+    Tensor *a = random_tensor(c, &rng, 2, dims, -2, 2, 1);
+    Tensor *b = same ? a : random_tensor(c, &rng, 2, dims, -2, 2, 1);
+    Tensor *y = fused ? op_add_relu(c, a, b) : op_relu(c, op_add(c, a, b));
+    static float up[N];
+    fill_uniform(up, N, &rng, -1, 1);
+    backward_from(c, y, up);
+    memcpy(y_out, y->data, N * sizeof(float));
+    memcpy(da_out, a->grad, N * sizeof(float));
+    memcpy(db_out, b->grad, N * sizeof(float));
+    ctx_free(c);
+}
+
+static void test_add_relu_is_the_two_ops(void **state)
+{
+    (void)state;
+    enum { N = 40000 };
+    static float y[2][N], da[2][N], db[2][N];
+    for (int same = 0; same <= 1; same++) {
+        for (int fused = 0; fused <= 1; fused++) add_relu_run(fused, same, y[fused], da[fused], db[fused]);
+        assert_memory_equal(y[0], y[1], sizeof y[0]);
+        assert_memory_equal(da[0], da[1], sizeof da[0]);
+        assert_memory_equal(db[0], db[1], sizeof db[0]);
+        long zeros = 0;
+        for (int i = 0; i < N; i++) zeros += y[1][i] == 0.0f;
+        assert_true(zeros > N / 4 && zeros < 3 * N / 4);   /* the mask matters */
+    }
 }
 
 /* Over 10^5 elements the dropped fraction is p within 0.01 (the standard
@@ -194,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_sigmoid_extremes),
         cmocka_unit_test(test_mul_one_side),
         cmocka_unit_test(test_same_operand_twice),
+        cmocka_unit_test(test_add_relu_is_the_two_ops),
         cmocka_unit_test(test_dropout_statistics),
         cmocka_unit_test(test_dropout_determinism),
         cmocka_unit_test(test_dropout_identity_cases),
