@@ -2,10 +2,11 @@
  * which checks every shape against float64 references on inputs with
  * unique window maxima): hand-made ties (the first maximum of a window
  * takes the gradient), overlapping windows sharing a maximum, NaN
- * propagation, ResNet's stem shape and a hand-computed global average. */
+ * propagation, the stride-2 vector path, ResNet's stem shape and a hand-computed global average. */
 #include "testutil.h"
 #include "ops.h"
 #include <math.h>
+#include <stdlib.h>
 
 /* All-equal input, 2x2 stride 1 on 3x3: each window's FIRST element (its
  * top-left) takes the gradient, i.e. positions 0, 1, 3, 4. */
@@ -56,6 +57,54 @@ static void test_maxpool2d_nan(void **state)
     assert_true(isnan(y->data[0]));
     assert_true(y->data[1] == 8.0f);
     ctx_free(c);
+}
+
+/* The stride-2 vector path (ops_pool.c, sixteen outputs at a time) on
+ * planes big enough to use it, padded and not, with ties and NaNs: each
+ * output and the position that takes its gradient equal a plain
+ * row-major scan's (first maximum; the first NaN wins and sticks). */
+static void check_pool_s2(int h, int w, int k, int pad)
+{
+    Ctx *c = test_ctx();
+    int dims[4] = {1, 1, h, w};
+    Tensor *x = ctx_tensor(c, 4, dims, 1);
+    for (int i = 0; i < h * w; i++) x->data[i] = (float)((i * 7919) % 13) * 0.5f;   /* many ties */
+    const int nans[4] = {5 * w + 7, 5 * w + 8, 11 * w + 20, 20 * w + 3};
+    for (int t = 0; t < 4; t++) x->data[nans[t]] = NAN;
+    Tensor *y = op_maxpool2d_pad(c, x, k, 2, pad);
+    int oh = y->dims[2], ow = y->dims[3];
+    float *up = malloc((size_t)y->numel * sizeof(float));
+    for (long o = 0; o < y->numel; o++) up[o] = (float)(o + 1);
+    backward_from(c, y, up);
+    float *want = calloc((size_t)h * w, sizeof(float));
+    for (int r = 0; r < oh; r++)
+        for (int q = 0; q < ow; q++) {
+            int best = -1;
+            for (int i = 0; i < k; i++)
+                for (int j = 0; j < k; j++) {
+                    int a = 2 * r - pad + i, b = 2 * q - pad + j;
+                    if (a < 0 || a >= h || b < 0 || b >= w) continue;
+                    float v = x->data[a * w + b];
+                    if (best < 0) best = a * w + b;
+                    else if (v > x->data[best] || (isnan(v) && !isnan(x->data[best]))) best = a * w + b;
+                }
+            float got = y->data[r * ow + q], exp = x->data[best];
+            assert_true(isnan(exp) ? isnan(got) : got == exp);
+            want[best] += up[r * ow + q];
+        }
+    for (int i = 0; i < h * w; i++) assert_true(x->grad[i] == want[i]);
+    free(up);
+    free(want);
+    ctx_free(c);
+}
+
+static void test_maxpool2d_stride2_vector_path(void **state)
+{
+    (void)state;
+    check_pool_s2(28, 28, 3, 0);   /* baseline_cnn's first pool */
+    check_pool_s2(26, 40, 3, 0);   /* rows of 19 outputs: a full chunk and a short one */
+    check_pool_s2(28, 28, 3, 1);   /* resnet's stem pool, padded */
+    check_pool_s2(24, 36, 2, 0);   /* 2x2/2 */
 }
 
 /* Ties: the first maximum of a window gets the gradient; with overlapping
@@ -113,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_maxpool2d_ties_first_max),
         cmocka_unit_test(test_maxpool2d_overlap_accumulates),
         cmocka_unit_test(test_maxpool2d_nan),
+        cmocka_unit_test(test_maxpool2d_stride2_vector_path),
         cmocka_unit_test(test_maxpool1d_ties),
         cmocka_unit_test(test_maxpool2d_pad_resnet_shape),
         cmocka_unit_test(test_global_avgpool_by_hand),
