@@ -53,19 +53,23 @@ static void test_batchnorm_running_stats(void **state)
 }
 
 /* One step of relu(batchnorm(x)) on a fresh context: output, running
- * statistics and the gradients of x, gamma, beta from upstream gradient dz. */
+ * statistics and the gradients of x, gamma, beta from upstream gradient dz.
+ * Two shapes, one per CPU loop shape of ops_norm.c: 5x7 maps (runs
+ * shorter than BN_SHORT_RUN) and 9x10 maps. */
+enum { BN_MAX = 2 * 3 * 9 * 10 };
 typedef struct BnReluRun {
-    float y[2 * 3 * 5 * 7], dx[2 * 3 * 5 * 7], dgamma[3], dbeta[3], rm[3], rv[3];
+    float y[BN_MAX], dx[BN_MAX], dgamma[3], dbeta[3], rm[3], rv[3];
 } BnReluRun;
 
-static void run_bn_relu(int fused, const float *x0, const float *dz, BnReluRun *r)
+static void run_bn_relu(int fused, const int *dims, const float *x0, const float *dz, BnReluRun *r)
 {
     Ctx c;
     ctx_init(&c, 99, 1 << 20);
     ctx_begin(&c, 1, 1);
-    int dims[4] = {2, 3, 5, 7}, three = 3;
+    int three = 3;
     Tensor *x = ctx_tensor(&c, 4, dims, 1), *gamma = ctx_tensor(&c, 1, &three, 1), *beta = ctx_tensor(&c, 1, &three, 1);
-    memcpy(x->data, x0, sizeof r->y);
+    size_t bytes = (size_t)x->numel * sizeof(float);
+    memcpy(x->data, x0, bytes);
     for (int ch = 0; ch < 3; ch++) {
         gamma->data[ch] = 0.5f + 0.4f * (float)ch;
         beta->data[ch] = 0.3f * (float)ch - 0.3f;   /* about a third to two thirds of the outputs clipped */
@@ -74,10 +78,10 @@ static void run_bn_relu(int fused, const float *x0, const float *dz, BnReluRun *
     }
     Tensor *y = fused ? op_batchnorm_relu(&c, x, gamma, beta, r->rm, r->rv, 0.1f, EPS)
                       : op_relu(&c, op_batchnorm(&c, x, gamma, beta, r->rm, r->rv, 0.1f, EPS));
-    memcpy(y->grad, dz, sizeof r->y);
+    memcpy(y->grad, dz, bytes);
     for (int i = c.tape_len - 1; i >= 0; i--) c.tape[i].backward(&c.tape[i]);
-    memcpy(r->y, y->data, sizeof r->y);
-    memcpy(r->dx, x->grad, sizeof r->dx);
+    memcpy(r->y, y->data, bytes);
+    memcpy(r->dx, x->grad, bytes);
     memcpy(r->dgamma, gamma->grad, sizeof r->dgamma);
     memcpy(r->dbeta, beta->grad, sizeof r->dbeta);
     ctx_free(&c);
@@ -86,25 +90,30 @@ static void run_bn_relu(int fused, const float *x0, const float *dz, BnReluRun *
 static void test_batchnorm_relu_is_the_two_ops(void **state)
 {
     (void)state;
-    enum { N = 2 * 3 * 5 * 7 };
-    float x[N], dz[N];
-    uint64_t rng = 5;
-    for (int i = 0; i < N; i++) {
-        x[i] = (float)test_uniform(&rng, -1, 3);
-        dz[i] = (float)test_uniform(&rng, -0.5, 0.5);
+    static const int shapes[2][4] = {{2, 3, 5, 7}, {2, 3, 9, 10}};
+    for (int t = 0; t < 2; t++) {
+        int n = shapes[t][0] * shapes[t][1] * shapes[t][2] * shapes[t][3];
+        float x[BN_MAX], dz[BN_MAX];
+        uint64_t rng = 5;
+        for (int i = 0; i < n; i++) {
+            x[i] = (float)test_uniform(&rng, -1, 3);
+            dz[i] = (float)test_uniform(&rng, -0.5, 0.5);
+        }
+        static BnReluRun fused, two;
+        memset(&fused, 0, sizeof fused);
+        memset(&two, 0, sizeof two);
+        run_bn_relu(1, shapes[t], x, dz, &fused);
+        run_bn_relu(0, shapes[t], x, dz, &two);
+        int clipped = 0;
+        for (int i = 0; i < n; i++) clipped += fused.y[i] == 0;
+        assert_true(clipped > n / 5 && clipped < 4 * n / 5);   /* both sides of the kink are exercised */
+        assert_memory_equal(fused.y, two.y, sizeof fused.y);
+        assert_memory_equal(fused.dx, two.dx, sizeof fused.dx);
+        assert_memory_equal(fused.dgamma, two.dgamma, sizeof fused.dgamma);
+        assert_memory_equal(fused.dbeta, two.dbeta, sizeof fused.dbeta);
+        assert_memory_equal(fused.rm, two.rm, sizeof fused.rm);
+        assert_memory_equal(fused.rv, two.rv, sizeof fused.rv);
     }
-    BnReluRun fused, two;
-    run_bn_relu(1, x, dz, &fused);
-    run_bn_relu(0, x, dz, &two);
-    int clipped = 0;
-    for (int i = 0; i < N; i++) clipped += fused.y[i] == 0;
-    assert_true(clipped > N / 5 && clipped < 4 * N / 5);   /* both sides of the kink are exercised */
-    assert_memory_equal(fused.y, two.y, sizeof fused.y);
-    assert_memory_equal(fused.dx, two.dx, sizeof fused.dx);
-    assert_memory_equal(fused.dgamma, two.dgamma, sizeof fused.dgamma);
-    assert_memory_equal(fused.dbeta, two.dbeta, sizeof fused.dbeta);
-    assert_memory_equal(fused.rm, two.rm, sizeof fused.rm);
-    assert_memory_equal(fused.rv, two.rv, sizeof fused.rv);
 }
 
 int main(void)
