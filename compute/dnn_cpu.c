@@ -104,11 +104,19 @@ typedef struct Prim {
     Mem pad;
 } Prim;
 
-static dnnl_primitive_attr_t new_attr(void)
+/* relu: a ReLU post-op on the primitive's output (forward convolutions). */
+static dnnl_primitive_attr_t new_attr(int relu)
 {
     dnnl_primitive_attr_t attr;
     DNN_CHECK(dnnl_primitive_attr_create(&attr));
     DNN_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    if (relu) {
+        dnnl_post_ops_t ops;
+        DNN_CHECK(dnnl_post_ops_create(&ops));
+        DNN_CHECK(dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
+        DNN_CHECK(dnnl_primitive_attr_set_post_ops(attr, ops));
+        dnnl_post_ops_destroy(ops);
+    }
     return attr;
 }
 
@@ -126,19 +134,19 @@ static Prim prim_of(dnnl_primitive_desc_t pd, dnnl_primitive_desc_t *pd_out)
 /* The primitive descriptor for desc, or the status saying why there is none
  * (dnnl_unimplemented: no kernel for it on this machine). */
 static dnnl_status_t try_primitive_desc(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t desc,
-                                        const_dnnl_primitive_desc_t hint)
+                                        const_dnnl_primitive_desc_t hint, int relu)
 {
-    dnnl_primitive_attr_t attr = new_attr();
+    dnnl_primitive_attr_t attr = new_attr(relu);
     dnnl_status_t st = dnnl_primitive_desc_create(pd, desc, attr, engine, hint);
     dnnl_primitive_attr_destroy(attr);
     return st;
 }
 
-static Prim make_primitive(const_dnnl_op_desc_t desc, const_dnnl_primitive_desc_t hint,
+static Prim make_primitive(const_dnnl_op_desc_t desc, const_dnnl_primitive_desc_t hint, int relu,
                            dnnl_primitive_desc_t *pd_out)
 {
     dnnl_primitive_desc_t pd;
-    DNN_CHECK(try_primitive_desc(&pd, desc, hint));
+    DNN_CHECK(try_primitive_desc(&pd, desc, hint, relu));
     return prim_of(pd, pd_out);
 }
 
@@ -148,7 +156,7 @@ static Prim make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_
 {
     Prim none = {0};
     if (!sum && dnnl_memory_desc_equal(from, to)) return none;
-    dnnl_primitive_attr_t attr = new_attr();
+    dnnl_primitive_attr_t attr = new_attr(0);
     if (sum) {
         dnnl_post_ops_t ops;
         DNN_CHECK(dnnl_post_ops_create(&ops));
@@ -290,11 +298,12 @@ static Prim conv_primitive(dnnl_convolution_desc_t *d, ConvPass pass, const DnnC
                            dnnl_primitive_desc_t *pd_out)
 {
     dnnl_primitive_desc_t pd;
+    int relu = pass == CONV_FORWARD && s->relu;
     if (wants_winograd(s) && conv_desc_init(d, pass, dnnl_convolution_winograd, s, x, w, b, y) == dnnl_success &&
-        try_primitive_desc(&pd, d, hint) == dnnl_success)
+        try_primitive_desc(&pd, d, hint, relu) == dnnl_success)
         return prim_of(pd, pd_out);
     DNN_CHECK(conv_desc_init(d, pass, dnnl_convolution_direct, s, x, w, b, y));
-    return make_primitive(d, hint, pd_out);
+    return make_primitive(d, hint, relu, pd_out);
 }
 
 static void create_forward(DnnConv *p)

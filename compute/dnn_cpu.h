@@ -43,6 +43,7 @@ typedef struct DnnConvShape {
     int stride, pad;      /* zero padding; floor output size */
     int oh, ow;
     int bias;             /* 1: a bias of k values */
+    int relu;             /* 1: forward writes max(0, y), an eltwise post-op */
 } DnnConvShape;
 
 DnnConv *dnn_conv_plan(const DnnConvShape *s);

@@ -310,14 +310,24 @@ Tensor *apply_linear(Model *m, Ctx *c, const char *prefix, Tensor *x)
     return op_linear(c, x, w, b);
 }
 
-Tensor *apply_conv2d(Model *m, Ctx *c, const char *prefix, Tensor *x, int stride, int pad)
+static Tensor *conv2d_layer(Model *m, Ctx *c, const char *prefix, Tensor *x, int stride, int pad, int relu)
 {
     char name[PARAM_NAME_MAX];
     join(name, prefix, "weight");
     Tensor *w = model_param(m, c, name);
     join(name, prefix, "bias");
     Tensor *b = param_table_find(&m->table, name) >= 0 ? model_param(m, c, name) : NULL;
-    return op_conv2d(c, x, w, b, stride, pad);
+    return (relu ? op_conv2d_relu : op_conv2d)(c, x, w, b, stride, pad);
+}
+
+Tensor *apply_conv2d(Model *m, Ctx *c, const char *prefix, Tensor *x, int stride, int pad)
+{
+    return conv2d_layer(m, c, prefix, x, stride, pad, 0);
+}
+
+Tensor *apply_conv2d_relu(Model *m, Ctx *c, const char *prefix, Tensor *x, int stride, int pad)
+{
+    return conv2d_layer(m, c, prefix, x, stride, pad, 1);
 }
 
 /* PyTorch defaults: momentum 0.1, eps 1e-5; relu: op_batchnorm_relu. */

@@ -152,6 +152,8 @@ void declare_batchnorm(Model *m, const char *prefix, int channels);
 /* Forward helpers that look the parameters up by prefix. */
 Tensor *apply_linear(Model *m, Ctx *c, const char *prefix, Tensor *x);
 Tensor *apply_conv2d(Model *m, Ctx *c, const char *prefix, Tensor *x, int stride, int pad);
+/* relu(apply_conv2d(...)) as one op (op_conv2d_relu). */
+Tensor *apply_conv2d_relu(Model *m, Ctx *c, const char *prefix, Tensor *x, int stride, int pad);
 Tensor *apply_batchnorm(Model *m, Ctx *c, const char *prefix, Tensor *x);
 /* relu(apply_batchnorm(...)), fused (op_batchnorm_relu). */
 Tensor *apply_batchnorm_relu(Model *m, Ctx *c, const char *prefix, Tensor *x);

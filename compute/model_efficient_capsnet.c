@@ -110,7 +110,7 @@ static Tensor *forward(Model *m, Ctx *c, Tensor *x)
         char conv[16], bn[16];
         snprintf(conv, sizeof conv, "conv%d", i + 1);
         snprintf(bn, sizeof bn, "bn%d", i + 1);
-        h = keras_batchnorm(m, c, bn, op_relu(c, apply_conv2d(m, c, conv, h, strides[i], 0)));
+        h = keras_batchnorm(m, c, bn, apply_conv2d_relu(m, c, conv, h, strides[i], 0));
     }
     h = op_depthwise_conv2d(c, h, model_param(m, c, "primary_caps.weight"),
                             model_param(m, c, "primary_caps.bias"), 1, 0);

@@ -22,6 +22,10 @@ Tensor *op_matmul(Ctx *c, Tensor *a, Tensor *b, int trans_a, int trans_b);
 /* ---- convolution and pooling (NCHW) --------------------------------------- */
 /* x[N,C,H,W], w[K,C,kh,kw], b[K] or NULL; zero padding; floor output size. */
 Tensor *op_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad);
+/* relu(op_conv2d(...)) in one op (on the CPU a oneDNN post-op): the same
+ * values as op_relu of op_conv2d (a clipped output may be -0.0) and the same
+ * gradients, bit for bit, without the tensor between them. */
+Tensor *op_conv2d_relu(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad);
 /* Max over k x k windows, stride s, no padding, floor output size; windows may
  * overlap (3x3 stride 2). Backward: gradient to the first max of each window,
  * accumulated where windows overlap. */

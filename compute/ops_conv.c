@@ -28,6 +28,7 @@
 #include "ops.h"
 #include "backend.h"
 #include "dnn_cpu.h"
+#include "elementwise_math.h"
 #include "util.h"
 #include <stdlib.h>
 
@@ -188,13 +189,13 @@ static void row_sums_add(const Ctx *c, const float *x, long rows, long cols, flo
 }
 
 /* saved: col [rows, N*P]; scratch: the K-major buffer [K, N*P]. */
-static void batched_backward(TapeEntry *e, const ConvGeom *g)
+static void batched_backward(TapeEntry *e, const ConvGeom *g, const float *dy)
 {
     Tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
     const Ctx *c = e->ctx;
     long rows = geom_rows(g), np = g->n * geom_plane(g);
     float *col = e->args.conv.saved, *dyk = e->args.conv.scratch;
-    nchw_to_kmajor(c, g, e->out->grad, dyk);
+    nchw_to_kmajor(c, g, dy, dyk);
     if (b && b->grad) row_sums_add(c, dyk, g->k, np, b->grad);
     if (w->grad) bk_gemm(c, 0, 1, g->k, rows, np, 1.0f, dyk, np, col, np, 1.0f, w->grad, rows);
     if (x->grad) {
@@ -203,22 +204,53 @@ static void batched_backward(TapeEntry *e, const ConvGeom *g)
     }
 }
 
+/* y = max(0, y), in place: op_relu's arithmetic. */
+static void relu_in_place(const Ctx *c, float *y, long n)
+{
+    if (ON_CUDA(c)) {
+        CUDA_ONLY(cuda_relu_forward(c->cuda, y, y, n));
+        return;
+    }
+#pragma omp parallel for if (n >= PAR_MIN)
+    for (long i = 0; i < n; i++) y[i] = relu_fwd(y[i]);
+}
+
 static void batched_forward(Ctx *c, const ConvGeom *g, const Tensor *x, const Tensor *w, const Tensor *b,
-                            float *col, float *yk, float *y)
+                            int relu, float *col, float *yk, float *y)
 {
     long rows = geom_rows(g), np = g->n * geom_plane(g);
     im2col(c, g, x->data, col);
     bk_gemm(c, 0, 0, g->k, np, rows, 1.0f, w->data, rows, col, np, 0.0f, yk, np);
     kmajor_to_nchw(c, g, yk, b ? b->data : NULL, y);
+    if (relu) relu_in_place(c, y, (long)g->n * g->k * geom_plane(g));
 }
 
 /* ---- the CPU's oneDNN path ------------------------------------------------ */
 
 /* The oneDNN plan of this convolution (dnn_cpu.h). */
-static DnnConv *cpu_plan(const ConvGeom *g, int bias)
+static DnnConv *cpu_plan(const ConvGeom *g, int bias, int relu)
 {
-    DnnConvShape s = {g->n, g->c, g->h, g->w, g->k, g->kh, g->kw, g->stride, g->pad, g->oh, g->ow, bias};
+    DnnConvShape s = {g->n, g->c, g->h, g->w, g->k, g->kh, g->kw, g->stride, g->pad, g->oh, g->ow, bias, relu};
     return dnn_conv_plan(&s);
+}
+
+/* The gradient of the convolution's own output. With the fused ReLU it is
+ * the op's output gradient masked where the output is 0: in place on the
+ * CPU (that gradient is read by nothing after this op's backward), into
+ * the scratch aux[0] with op_relu's kernel on CUDA. */
+static const float *conv_output_grad(TapeEntry *e)
+{
+    Tensor *y = e->out;
+    if (!e->args.conv.relu) return y->grad;
+    if (ON_CUDA(e->ctx)) {
+        float *g = e->aux[0]->data;
+        bk_fill(e->ctx, g, y->numel, 0);
+        CUDA_ONLY(cuda_relu_backward(e->ctx->cuda, y->data, y->grad, g, y->numel));
+        return g;
+    }
+#pragma omp parallel for if (y->numel >= PAR_MIN)
+    for (long i = 0; i < y->numel; i++) y->grad[i] = relu_bwd(y->data[i], y->grad[i]);
+    return y->grad;
 }
 
 static void conv2d_backward(TapeEntry *e)
@@ -226,17 +258,19 @@ static void conv2d_backward(TapeEntry *e)
     Tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
     const TapeConv *a = &e->args.conv;
     ConvGeom g = conv_geom(x, w, a->stride, a->pad);
+    const float *dy = conv_output_grad(e);
     if (a->scratch) {
-        batched_backward(e, &g);
+        batched_backward(e, &g, dy);
         return;
     }
     double per_pass = 2.0 * g.k * geom_rows(&g) * geom_plane(&g) * g.n;
     bk_flops_add(per_pass * ((w->grad != NULL) + (x->grad != NULL)));
-    dnn_conv_backward(cpu_plan(&g, b != NULL), x->data, a->saved, w->data, e->out->grad, x->grad, w->grad,
+    dnn_conv_backward(cpu_plan(&g, b != NULL, a->relu), x->data, a->saved, w->data, dy, x->grad, w->grad,
                       b ? b->grad : NULL);
 }
 
-/* The tape entry every convolution path records: inputs and TapeConv. */
+/* The tape entry every convolution path records: inputs and TapeConv
+ * (and CUDA's scratch for the fused ReLU's masked gradient). */
 static void record_conv(Ctx *c, Tensor *y, Tensor *x, Tensor *w, Tensor *b, TapeConv args)
 {
     TapeEntry *e = ctx_record(c, conv2d_backward, y);
@@ -244,6 +278,7 @@ static void record_conv(Ctx *c, Tensor *y, Tensor *x, Tensor *w, Tensor *b, Tape
     e->in[1] = w;
     e->in[2] = b;
     e->args.conv = args;
+    if (args.relu && ON_CUDA(c)) e->aux[0] = ctx_tensor_like(c, y, 0);
 }
 
 /* ---- entry point -------------------------------------------------------- */
@@ -261,7 +296,8 @@ static void record_conv(Ctx *c, Tensor *y, Tensor *x, Tensor *w, Tensor *b, Tape
  * im2col copies nine taps); at 4x4 and 7x7 it loses by 1.5-2x. */
 static int cpu_wants_batched_gemm(const ConvGeom *g) { return geom_plane(g) == 1; }
 
-Tensor *op_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad)
+/* op_conv2d (relu 0) and op_conv2d_relu (relu 1). */
+static Tensor *conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad, int relu)
 {
     ConvGeom g = conv_geom(x, w, stride, pad);
     CHECK(!b || b->numel == g.k, "op_conv2d: bias has %ld elements, expected %d",
@@ -273,17 +309,29 @@ Tensor *op_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad)
     if (ON_CUDA(c) || cpu_wants_batched_gemm(&g)) {
         long np = g.n * geom_plane(&g);
         float *col = ctx_scratch(c, geom_rows(&g) * np), *yk = ctx_scratch(c, g.k * np);
-        batched_forward(c, &g, x, w, b, col, yk, y->data);
-        if (needs) record_conv(c, y, x, w, b, (TapeConv){.stride = stride, .pad = pad, .saved = col, .scratch = yk});
+        batched_forward(c, &g, x, w, b, relu, col, yk, y->data);
+        if (needs)
+            record_conv(c, y, x, w, b,
+                        (TapeConv){.stride = stride, .pad = pad, .relu = relu, .saved = col, .scratch = yk});
         return y;
     }
     bk_flops_add(2.0 * g.k * geom_rows(&g) * geom_plane(&g) * g.n);
-    DnnConv *plan = cpu_plan(&g, b != NULL);
+    DnnConv *plan = cpu_plan(&g, b != NULL, relu);
     /* Backward weights reads the input in the forward's layout: kept here
      * (in the arena, alive until backward) when that is not NCHW. */
     long keep = needs ? dnn_conv_saved_floats(plan) : 0;
     float *saved = keep ? ctx_scratch(c, keep) : NULL;
     dnn_conv_forward(plan, x->data, w->data, b ? b->data : NULL, y->data, saved);
-    if (needs) record_conv(c, y, x, w, b, (TapeConv){.stride = stride, .pad = pad, .saved = saved});
+    if (needs) record_conv(c, y, x, w, b, (TapeConv){.stride = stride, .pad = pad, .relu = relu, .saved = saved});
     return y;
+}
+
+Tensor *op_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad)
+{
+    return conv2d(c, x, w, b, stride, pad, 0);
+}
+
+Tensor *op_conv2d_relu(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad)
+{
+    return conv2d(c, x, w, b, stride, pad, 1);
 }

@@ -20,6 +20,7 @@
  * [rows, N*P], scratch = the K-major buffer [K, N*P]. */
 typedef struct TapeConv {
     int stride, pad;
+    int relu;             /* op_conv2d_relu: the output is max(0, convolution) */
     float *saved, *scratch;
 } TapeConv;
 

@@ -54,11 +54,12 @@ static void test_batchnorm_running_stats(void **state)
 
 /* One step of relu(batchnorm(x)) on a fresh context: output, running
  * statistics and the gradients of x, gamma, beta from upstream gradient dz.
- * Two shapes, one per CPU loop shape of ops_norm.c: 5x7 maps (runs
- * shorter than BN_SHORT_RUN) and 9x10 maps. */
-enum { BN_MAX = 2 * 3 * 9 * 10 };
+ * Both CPU loop shapes of ops_norm.c: 5x7 maps (runs shorter than
+ * BN_SHORT_RUN) and 9x10 maps, and one of each big enough for the OpenMP
+ * loops ([64,64,2,2] and [8,64,8,8]). */
+enum { BN_MAX = 64 * 64 * 4 * 4, BN_CH = 64 };
 typedef struct BnReluRun {
-    float y[BN_MAX], dx[BN_MAX], dgamma[3], dbeta[3], rm[3], rv[3];
+    float y[BN_MAX], dx[BN_MAX], dgamma[BN_CH], dbeta[BN_CH], rm[BN_CH], rv[BN_CH];
 } BnReluRun;
 
 static void run_bn_relu(int fused, const int *dims, const float *x0, const float *dz, BnReluRun *r)
@@ -66,15 +67,15 @@ static void run_bn_relu(int fused, const int *dims, const float *x0, const float
     Ctx c;
     ctx_init(&c, 99, 1 << 20);
     ctx_begin(&c, 1, 1);
-    int three = 3;
-    Tensor *x = ctx_tensor(&c, 4, dims, 1), *gamma = ctx_tensor(&c, 1, &three, 1), *beta = ctx_tensor(&c, 1, &three, 1);
+    int ch = dims[1];
+    Tensor *x = ctx_tensor(&c, 4, dims, 1), *gamma = ctx_tensor(&c, 1, &ch, 1), *beta = ctx_tensor(&c, 1, &ch, 1);
     size_t bytes = (size_t)x->numel * sizeof(float);
     memcpy(x->data, x0, bytes);
-    for (int ch = 0; ch < 3; ch++) {
-        gamma->data[ch] = 0.5f + 0.4f * (float)ch;
-        beta->data[ch] = 0.3f * (float)ch - 0.3f;   /* about a third to two thirds of the outputs clipped */
-        r->rm[ch] = 0.1f;
-        r->rv[ch] = 1.5f;
+    for (int k = 0; k < ch; k++) {
+        gamma->data[k] = 0.5f + 0.4f * (float)(k % 3);
+        beta->data[k] = 0.3f * (float)(k % 3) - 0.3f;   /* a third to two thirds of the outputs clipped */
+        r->rm[k] = 0.1f;
+        r->rv[k] = 1.5f;
     }
     Tensor *y = fused ? op_batchnorm_relu(&c, x, gamma, beta, r->rm, r->rv, 0.1f, EPS)
                       : op_relu(&c, op_batchnorm(&c, x, gamma, beta, r->rm, r->rv, 0.1f, EPS));
@@ -90,10 +91,10 @@ static void run_bn_relu(int fused, const int *dims, const float *x0, const float
 static void test_batchnorm_relu_is_the_two_ops(void **state)
 {
     (void)state;
-    static const int shapes[2][4] = {{2, 3, 5, 7}, {2, 3, 9, 10}};
-    for (int t = 0; t < 2; t++) {
+    static const int shapes[4][4] = {{2, 3, 5, 7}, {2, 3, 9, 10}, {64, 64, 2, 2}, {8, 64, 8, 8}};
+    for (int t = 0; t < 4; t++) {
         int n = shapes[t][0] * shapes[t][1] * shapes[t][2] * shapes[t][3];
-        float x[BN_MAX], dz[BN_MAX];
+        static float x[BN_MAX], dz[BN_MAX];
         uint64_t rng = 5;
         for (int i = 0; i < n; i++) {
             x[i] = (float)test_uniform(&rng, -1, 3);
