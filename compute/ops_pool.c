@@ -126,12 +126,14 @@ static inline __attribute__((always_inline)) void maxpool2d_plane_unpadded(const
 typedef float F16 __attribute__((vector_size(64)));
 typedef int I16 __attribute__((vector_size(64)));
 
-static inline F16 even_of_32(const float *p)
+/* Through a pointer, not returned: a 64-byte vector return value has no
+ * stable ABI where AVX-512 is off (GCC's -Wpsabi). */
+static inline void even_of_32(const float *p, F16 *even)
 {
     F16 lo, hi;
     memcpy(&lo, p, sizeof lo);
     memcpy(&hi, p + 16, sizeof hi);
-    return __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    *even = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
 }
 
 /* n <= 16 outputs whose windows start at input position start (row-major
@@ -139,12 +141,13 @@ static inline F16 even_of_32(const float *p)
 static void maxpool2d_s2_chunk(const float *x, int w, int k, int start, int n, float *y, int *idx)
 {
     const I16 lane = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-    F16 best = even_of_32(x + start);
+    F16 best, v;
+    even_of_32(x + start, &best);
     I16 at = lane + start;
     for (int i = 0; i < k; i++)
         for (int j = i ? 0 : 1; j < k; j++) {
             int off = start + i * w + j;
-            F16 v = even_of_32(x + off);
+            even_of_32(x + off, &v);
             I16 take = (v > best) | ((v != v) & (best == best));
             best = (F16)(((I16)v & take) | ((I16)best & ~take));
             at = ((lane + off) & take) | (at & ~take);

@@ -83,8 +83,8 @@ static void run_bn_relu(int fused, const int *dims, const float *x0, const float
     for (int i = c.tape_len - 1; i >= 0; i--) c.tape[i].backward(&c.tape[i]);
     memcpy(r->y, y->data, bytes);
     memcpy(r->dx, x->grad, bytes);
-    memcpy(r->dgamma, gamma->grad, sizeof r->dgamma);
-    memcpy(r->dbeta, beta->grad, sizeof r->dbeta);
+    memcpy(r->dgamma, gamma->grad, (size_t)ch * sizeof(float));   /* the rest stays 0 */
+    memcpy(r->dbeta, beta->grad, (size_t)ch * sizeof(float));
     ctx_free(&c);
 }
 
