@@ -104,19 +104,25 @@ typedef struct Prim {
     Mem pad;
 } Prim;
 
-/* relu: a ReLU post-op on the primitive's output (forward convolutions). */
-static dnnl_primitive_attr_t new_attr(int relu)
+/* What a primitive does to its output after computing it. */
+typedef enum PostOp {
+    POST_NONE,
+    POST_SUM,    /* a reorder adds to what the destination holds */
+    POST_RELU,   /* a forward convolution writes max(0, y) */
+} PostOp;
+
+static dnnl_primitive_attr_t new_attr(PostOp post)
 {
     dnnl_primitive_attr_t attr;
     DNN_CHECK(dnnl_primitive_attr_create(&attr));
     DNN_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
-    if (relu) {
-        dnnl_post_ops_t ops;
-        DNN_CHECK(dnnl_post_ops_create(&ops));
-        DNN_CHECK(dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
-        DNN_CHECK(dnnl_primitive_attr_set_post_ops(attr, ops));
-        dnnl_post_ops_destroy(ops);
-    }
+    if (post == POST_NONE) return attr;
+    dnnl_post_ops_t ops;
+    DNN_CHECK(dnnl_post_ops_create(&ops));
+    if (post == POST_SUM) DNN_CHECK(dnnl_post_ops_append_sum(ops, 1.0f));
+    else DNN_CHECK(dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
+    DNN_CHECK(dnnl_primitive_attr_set_post_ops(attr, ops));
+    dnnl_post_ops_destroy(ops);
     return attr;
 }
 
@@ -131,22 +137,22 @@ static Prim prim_of(dnnl_primitive_desc_t pd, dnnl_primitive_desc_t *pd_out)
     return r;
 }
 
-/* The primitive descriptor for desc, or the status saying why there is none
- * (dnnl_unimplemented: no kernel for it on this machine). */
+/* The primitive descriptor for desc, or the status saying why there is
+ * none (e.g. no Winograd kernel on a machine without AVX-512). */
 static dnnl_status_t try_primitive_desc(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t desc,
-                                        const_dnnl_primitive_desc_t hint, int relu)
+                                        const_dnnl_primitive_desc_t hint, PostOp post)
 {
-    dnnl_primitive_attr_t attr = new_attr(relu);
+    dnnl_primitive_attr_t attr = new_attr(post);
     dnnl_status_t st = dnnl_primitive_desc_create(pd, desc, attr, engine, hint);
     dnnl_primitive_attr_destroy(attr);
     return st;
 }
 
-static Prim make_primitive(const_dnnl_op_desc_t desc, const_dnnl_primitive_desc_t hint, int relu,
+static Prim make_primitive(const_dnnl_op_desc_t desc, const_dnnl_primitive_desc_t hint, PostOp post,
                            dnnl_primitive_desc_t *pd_out)
 {
     dnnl_primitive_desc_t pd;
-    DNN_CHECK(try_primitive_desc(&pd, desc, hint, relu));
+    DNN_CHECK(try_primitive_desc(&pd, desc, hint, post));
     return prim_of(pd, pd_out);
 }
 
@@ -156,14 +162,7 @@ static Prim make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_
 {
     Prim none = {0};
     if (!sum && dnnl_memory_desc_equal(from, to)) return none;
-    dnnl_primitive_attr_t attr = new_attr(0);
-    if (sum) {
-        dnnl_post_ops_t ops;
-        DNN_CHECK(dnnl_post_ops_create(&ops));
-        DNN_CHECK(dnnl_post_ops_append_sum(ops, 1.0f));
-        DNN_CHECK(dnnl_primitive_attr_set_post_ops(attr, ops));
-        dnnl_post_ops_destroy(ops);
-    }
+    dnnl_primitive_attr_t attr = new_attr(sum ? POST_SUM : POST_NONE);
     dnnl_primitive_desc_t pd;
     DNN_CHECK(dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine, attr));
     dnnl_primitive_attr_destroy(attr);
@@ -298,12 +297,12 @@ static Prim conv_primitive(dnnl_convolution_desc_t *d, ConvPass pass, const DnnC
                            dnnl_primitive_desc_t *pd_out)
 {
     dnnl_primitive_desc_t pd;
-    int relu = pass == CONV_FORWARD && s->relu;
+    PostOp post = pass == CONV_FORWARD && s->relu ? POST_RELU : POST_NONE;
     if (wants_winograd(s) && conv_desc_init(d, pass, dnnl_convolution_winograd, s, x, w, b, y) == dnnl_success &&
-        try_primitive_desc(&pd, d, hint, relu) == dnnl_success)
+        try_primitive_desc(&pd, d, hint, post) == dnnl_success)
         return prim_of(pd, pd_out);
     DNN_CHECK(conv_desc_init(d, pass, dnnl_convolution_direct, s, x, w, b, y));
-    return make_primitive(d, hint, relu, pd_out);
+    return make_primitive(d, hint, post, pd_out);
 }
 
 static void create_forward(DnnConv *p)

@@ -23,32 +23,26 @@
  * with inner dimension N*P: the sum over images inside cuBLAS, no atomics),
  * dcol = W^T dy_k written over col (no longer needed), dx += col2im(dcol).
  * The products go through bk_gemm (cuBLAS or oneDNN's sgemm); the copies
- * are cuda/conv.cu's kernels or their CPU twins below, with the same
- * index maps and col2im's summation order. */
+ * are cuda/conv.cu's kernels or their CPU twins below, both built on
+ * conv_math.h's im2col_value and col2im_sum (the same summation order). */
 #include "ops.h"
 #include "backend.h"
+#include "conv_math.h"   /* ConvShape and the index maps, shared with cuda/conv.cu */
 #include "dnn_cpu.h"
 #include "elementwise_math.h"
 #include "util.h"
-#include <stdlib.h>
 
-typedef struct ConvGeom {
-    int n, c, h, w;       /* input */
-    int k, kh, kw;        /* filters */
-    int stride, pad;
-    int oh, ow;           /* output */
-} ConvGeom;
 
-static long geom_rows(const ConvGeom *g) { return (long)g->c * g->kh * g->kw; }
-static long geom_plane(const ConvGeom *g) { return (long)g->oh * g->ow; }
+static long geom_rows(const ConvShape *g) { return (long)g->c * g->kh * g->kw; }
+static long geom_plane(const ConvShape *g) { return (long)g->oh * g->ow; }
 
-static ConvGeom conv_geom(const Tensor *x, const Tensor *w, int stride, int pad)
+static ConvShape conv_geom(const Tensor *x, const Tensor *w, int stride, int pad)
 {
     CHECK(x->ndim == 4 && w->ndim == 4, "op_conv2d: x and w must be 4-D");
     CHECK(w->dims[1] == x->dims[1], "op_conv2d: input has %d channels, weight expects %d",
           x->dims[1], w->dims[1]);
     CHECK(stride >= 1 && pad >= 0, "op_conv2d: stride %d, pad %d", stride, pad);
-    ConvGeom g = {x->dims[0], x->dims[1], x->dims[2], x->dims[3],
+    ConvShape g = {x->dims[0], x->dims[1], x->dims[2], x->dims[3],
                   w->dims[0], w->dims[2], w->dims[3], stride, pad, 0, 0};
     CHECK(g.h + 2 * pad >= g.kh && g.w + 2 * pad >= g.kw,
           "op_conv2d: %dx%d kernel larger than padded %dx%d input", g.kh, g.kw, g.h, g.w);
@@ -60,61 +54,34 @@ static ConvGeom conv_geom(const Tensor *x, const Tensor *w, int stride, int pad)
 /* ---- the batched-GEMM path (CUDA always; the CPU for small maps) -------- */
 
 /* The CPU twins of cuda/conv.cu's kernels, with the same index maps. */
-static void im2col_cpu(const ConvGeom *g, const float *x, float *col)
+static void im2col_cpu(const ConvShape *g, const float *x, float *col)
 {
-    long plane = geom_plane(g), np = g->n * plane, rows = geom_rows(g), in_plane = (long)g->h * g->w;
+    long np = g->n * geom_plane(g), rows = geom_rows(g);
 #pragma omp parallel for if (rows * np >= PAR_MIN)
     for (long r = 0; r < rows; r++) {
         int j = (int)(r % g->kw), i = (int)((r / g->kw) % g->kh), ch = (int)(r / ((long)g->kw * g->kh));
         float *dst = col + r * np;
-        for (int n = 0; n < g->n; n++) {
-            const float *xp = x + ((long)n * g->c + ch) * in_plane;
-            for (int oy = 0; oy < g->oh; oy++) {
-                int iy = oy * g->stride - g->pad + i;
-                for (int ox = 0; ox < g->ow; ox++) {
-                    int ix = ox * g->stride - g->pad + j;
-                    *dst++ = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w ? xp[(long)iy * g->w + ix] : 0.0f;
-                }
-            }
-        }
+        for (int n = 0; n < g->n; n++)
+            for (int oy = 0; oy < g->oh; oy++)
+                for (int ox = 0; ox < g->ow; ox++) *dst++ = im2col_value(g, x, n, ch, i, j, oy, ox);
     }
 }
 
-/* dx += col2im(col). Per input plane, the taps are summed into a zeroed
- * plane in (i, j) order and then added once: cuda/conv.cu's gather order,
- * so both give the same bits for the same col. */
-static void col2im_add_cpu(const ConvGeom *g, const float *col, float *dx)
+/* dx += col2im(col), a pixel at a time as the CUDA kernel does. */
+static void col2im_add_cpu(const ConvShape *g, const float *col, float *dx)
 {
-    long plane = geom_plane(g), np = g->n * plane, in_plane = (long)g->h * g->w;
-    long planes = (long)g->n * g->c;
-#pragma omp parallel if (planes * in_plane >= PAR_MIN)
-    {
-        float *acc = xmalloc((size_t)in_plane * sizeof(float));
-#pragma omp for
-        for (long q = 0; q < planes; q++) {
-            int n = (int)(q / g->c), ch = (int)(q % g->c);
-            for (long t = 0; t < in_plane; t++) acc[t] = 0.0f;
-            for (int i = 0; i < g->kh; i++)
-                for (int j = 0; j < g->kw; j++) {
-                    const float *src = col + (((long)ch * g->kh + i) * g->kw + j) * np + n * plane;
-                    for (int oy = 0; oy < g->oh; oy++) {
-                        int iy = oy * g->stride - g->pad + i;
-                        if (iy < 0 || iy >= g->h) continue;
-                        for (int ox = 0; ox < g->ow; ox++) {
-                            int ix = ox * g->stride - g->pad + j;
-                            if (ix >= 0 && ix < g->w) acc[(long)iy * g->w + ix] += src[(long)oy * g->ow + ox];
-                        }
-                    }
-                }
-            float *d = dx + q * in_plane;
-            for (long t = 0; t < in_plane; t++) d[t] += acc[t];
-        }
-        free(acc);
+    long in_plane = (long)g->h * g->w, planes = (long)g->n * g->c;
+#pragma omp parallel for if (planes * in_plane >= PAR_MIN)
+    for (long q = 0; q < planes; q++) {
+        int n = (int)(q / g->c), ch = (int)(q % g->c);
+        float *d = dx + q * in_plane;
+        for (int iy = 0; iy < g->h; iy++)
+            for (int ix = 0; ix < g->w; ix++) d[(long)iy * g->w + ix] += col2im_sum(g, col, n, ch, iy, ix);
     }
 }
 
 /* y[n, k, p] = yk[k, n*P + p] (+ bias[k]), and its inverse for gradients. */
-static void kmajor_to_nchw_cpu(const ConvGeom *g, const float *yk, const float *bias, float *y)
+static void kmajor_to_nchw_cpu(const ConvShape *g, const float *yk, const float *bias, float *y)
 {
     long plane = geom_plane(g), np = g->n * plane, planes = (long)g->n * g->k;
 #pragma omp parallel for if (planes * plane >= PAR_MIN)
@@ -126,7 +93,7 @@ static void kmajor_to_nchw_cpu(const ConvGeom *g, const float *yk, const float *
     }
 }
 
-static void nchw_to_kmajor_cpu(const ConvGeom *g, const float *dy, float *dyk)
+static void nchw_to_kmajor_cpu(const ConvShape *g, const float *dy, float *dyk)
 {
     long plane = geom_plane(g), np = g->n * plane, planes = (long)g->n * g->k;
 #pragma omp parallel for if (planes * plane >= PAR_MIN)
@@ -148,35 +115,27 @@ static void row_sums_add_cpu(const float *x, long rows, long cols, float *out)
     }
 }
 
-#ifdef SWEEPRUN_HAVE_CUDA
-static CudaConvShape cuda_shape(const ConvGeom *g)
-{
-    CudaConvShape s = {g->n, g->c, g->h, g->w, g->k, g->kh, g->kw, g->stride, g->pad, g->oh, g->ow};
-    return s;
-}
-#endif
-
 /* The column matrix col[C*kh*kw, N*P]: row (c,i,j), column (n, oh, ow)
  * holds x[n, c, oh*s - p + i, ow*s - p + j] (0 in the padding). */
-static void im2col(const Ctx *c, const ConvGeom *g, const float *x, float *col)
+static void im2col(const Ctx *c, const ConvShape *g, const float *x, float *col)
 {
-    if (ON_CUDA(c)) CUDA_ONLY(cuda_im2col(c->cuda, cuda_shape(g), x, col));
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_im2col(c->cuda, *g, x, col));
     else im2col_cpu(g, x, col);
 }
 
-static void col2im_add(const Ctx *c, const ConvGeom *g, const float *col, float *dx)
+static void col2im_add(const Ctx *c, const ConvShape *g, const float *col, float *dx)
 {
-    if (ON_CUDA(c)) CUDA_ONLY(cuda_col2im_add(c->cuda, cuda_shape(g), col, dx));
+    if (ON_CUDA(c)) CUDA_ONLY(cuda_col2im_add(c->cuda, *g, col, dx));
     else col2im_add_cpu(g, col, dx);
 }
 
-static void kmajor_to_nchw(const Ctx *c, const ConvGeom *g, const float *yk, const float *bias, float *y)
+static void kmajor_to_nchw(const Ctx *c, const ConvShape *g, const float *yk, const float *bias, float *y)
 {
     if (ON_CUDA(c)) CUDA_ONLY(cuda_kmajor_to_nchw(c->cuda, yk, bias, y, g->n, g->k, geom_plane(g)));
     else kmajor_to_nchw_cpu(g, yk, bias, y);
 }
 
-static void nchw_to_kmajor(const Ctx *c, const ConvGeom *g, const float *dy, float *dyk)
+static void nchw_to_kmajor(const Ctx *c, const ConvShape *g, const float *dy, float *dyk)
 {
     if (ON_CUDA(c)) CUDA_ONLY(cuda_nchw_to_kmajor(c->cuda, dy, dyk, g->n, g->k, geom_plane(g)));
     else nchw_to_kmajor_cpu(g, dy, dyk);
@@ -189,7 +148,7 @@ static void row_sums_add(const Ctx *c, const float *x, long rows, long cols, flo
 }
 
 /* saved: col [rows, N*P]; scratch: the K-major buffer [K, N*P]. */
-static void batched_backward(TapeEntry *e, const ConvGeom *g, const float *dy)
+static void batched_backward(TapeEntry *e, const ConvShape *g, const float *dy)
 {
     Tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
     const Ctx *c = e->ctx;
@@ -215,7 +174,7 @@ static void relu_in_place(const Ctx *c, float *y, long n)
     for (long i = 0; i < n; i++) y[i] = relu_fwd(y[i]);
 }
 
-static void batched_forward(Ctx *c, const ConvGeom *g, const Tensor *x, const Tensor *w, const Tensor *b,
+static void batched_forward(Ctx *c, const ConvShape *g, const Tensor *x, const Tensor *w, const Tensor *b,
                             int relu, float *col, float *yk, float *y)
 {
     long rows = geom_rows(g), np = g->n * geom_plane(g);
@@ -228,7 +187,7 @@ static void batched_forward(Ctx *c, const ConvGeom *g, const Tensor *x, const Te
 /* ---- the CPU's oneDNN path ------------------------------------------------ */
 
 /* The oneDNN plan of this convolution (dnn_cpu.h). */
-static DnnConv *cpu_plan(const ConvGeom *g, int bias, int relu)
+static DnnConv *cpu_plan(const ConvShape *g, int bias, int relu)
 {
     DnnConvShape s = {g->n, g->c, g->h, g->w, g->k, g->kh, g->kw, g->stride, g->pad, g->oh, g->ow, bias, relu};
     return dnn_conv_plan(&s);
@@ -257,7 +216,7 @@ static void conv2d_backward(TapeEntry *e)
 {
     Tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
     const TapeConv *a = &e->args.conv;
-    ConvGeom g = conv_geom(x, w, a->stride, a->pad);
+    ConvShape g = conv_geom(x, w, a->stride, a->pad);
     const float *dy = conv_output_grad(e);
     if (a->scratch) {
         batched_backward(e, &g, dy);
@@ -294,12 +253,12 @@ static void record_conv(Ctx *c, Tensor *y, Tensor *x, Tensor *w, Tensor *b, Tape
  * nine of its 1x1-map layers 138 ms against 49-60 ms. At 2x2 maps the two paths tie
  * for 1x1 kernels and the GEMM loses for 3x3 ones (7.3 against 5.4 ms:
  * im2col copies nine taps); at 4x4 and 7x7 it loses by 1.5-2x. */
-static int cpu_wants_batched_gemm(const ConvGeom *g) { return geom_plane(g) == 1; }
+static int cpu_wants_batched_gemm(const ConvShape *g) { return geom_plane(g) == 1; }
 
 /* op_conv2d (relu 0) and op_conv2d_relu (relu 1). */
 static Tensor *conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, int stride, int pad, int relu)
 {
-    ConvGeom g = conv_geom(x, w, stride, pad);
+    ConvShape g = conv_geom(x, w, stride, pad);
     CHECK(!b || b->numel == g.k, "op_conv2d: bias has %ld elements, expected %d",
           b ? b->numel : 0L, g.k);
     Tensor *ins[3] = {x, w, b};

@@ -220,6 +220,20 @@ static Tensor *build_reshape(Ctx *c, const OpCase *oc, Tensor **in, const int *l
     return op_reshape(c, in[0], oc->p[0], oc->p + 1);
 }
 
+/* An element-wise op of two same-shape operands in [-2, 2]; cuda_grad_tol:
+ * the CPU-vs-CUDA tolerance of the input gradients. */
+static void add_binary_case(CaseList *l, const char *op, Tensor *(*fn)(Ctx *, Tensor *, Tensor *), RefForward ref,
+                            const Shape *sh, double cuda_grad_tol)
+{
+    long n = tensor_numel_of(sh->ndim, sh->dims);
+    OpCase *oc = add_case(l, op, build_binary, ref, "%s %ld", op + 3, n);
+    oc->binary = fn;
+    set_input(oc, 0, sh->ndim, sh->dims, -2, 2);
+    set_input(oc, 1, sh->ndim, sh->dims, -2, 2);
+    set_tols(oc, 1e-6, 1e-5, EXACT, cuda_grad_tol);
+    oc->probes = probes_for(n, 300);
+}
+
 static void add_elementwise_cases(CaseList *l)
 {
     for (int s = 0; s < N_ELEMENTWISE_SHAPES; s++) {
@@ -238,26 +252,9 @@ static void add_elementwise_cases(CaseList *l)
         set_tols(oc, 1e-6, 1e-5, 1e-6, 1e-6);
         oc->probes = probes_for(n, 300);
 
-        oc = add_case(l, "op_add", build_binary, ref_add, "add %ld", n);
-        oc->binary = op_add;
-        set_input(oc, 0, sh->ndim, sh->dims, -2, 2);
-        set_input(oc, 1, sh->ndim, sh->dims, -2, 2);
-        set_tols(oc, 1e-6, 1e-5, EXACT, EXACT);
-        oc->probes = probes_for(n, 300);
-
-        oc = add_case(l, "op_add_relu", build_binary, ref_add_relu, "add_relu %ld", n);
-        oc->binary = op_add_relu;
-        set_input(oc, 0, sh->ndim, sh->dims, -2, 2);
-        set_input(oc, 1, sh->ndim, sh->dims, -2, 2);
-        set_tols(oc, 1e-6, 1e-5, EXACT, EXACT);
-        oc->probes = probes_for(n, 300);
-
-        oc = add_case(l, "op_mul", build_binary, ref_mul, "mul %ld", n);
-        oc->binary = op_mul;
-        set_input(oc, 0, sh->ndim, sh->dims, -2, 2);
-        set_input(oc, 1, sh->ndim, sh->dims, -2, 2);
-        set_tols(oc, 1e-6, 1e-5, EXACT, 1e-6);
-        oc->probes = probes_for(n, 300);
+        add_binary_case(l, "op_add", op_add, ref_add, sh, EXACT);
+        add_binary_case(l, "op_add_relu", op_add_relu, ref_add_relu, sh, EXACT);
+        add_binary_case(l, "op_mul", op_mul, ref_mul, sh, 1e-6);
 
         const int per_mille[3] = {100, 500, 800};
         for (int k = 0; k < 3; k++) {

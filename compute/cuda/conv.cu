@@ -14,39 +14,19 @@ __global__ void im2col_kernel(CudaConvShape s, const float *x, float *col)
         long p = q % plane;
         int oh = (int)(p / s.ow), ow = (int)(p % s.ow);
         int j = (int)(r % s.kw), i = (int)((r / s.kw) % s.kh), ch = (int)(r / ((long)s.kw * s.kh));
-        int ih = oh * s.stride - s.pad + i, iw = ow * s.stride - s.pad + j;
-        float v = 0.0f;
-        if (ih >= 0 && ih < s.h && iw >= 0 && iw < s.w) v = x[(((long)n * s.c + ch) * s.h + ih) * s.w + iw];
-        col[t] = v;
+        col[t] = im2col_value(&s, x, n, ch, i, j, oh, ow);
     }
 }
 
-// One thread per input pixel: the sum of every column entry that read it,
-// taps in (i, j) order, added once to dx. A gather, so no two threads write
-// the same element and the order is fixed.
+// One thread per input pixel: col2im_sum (conv_math.h), added once to dx.
+// A gather, so no two threads write the same element and the order is fixed.
 __global__ void col2im_add_kernel(CudaConvShape s, const float *col, float *dx)
 {
-    long plane = (long)s.oh * s.ow, np = (long)s.n * plane;
     long total = (long)s.n * s.c * s.h * s.w;
     GRID_STRIDE(t, total) {
         int iw = (int)(t % s.w), ih = (int)((t / s.w) % s.h);
         int ch = (int)((t / ((long)s.w * s.h)) % s.c), n = (int)(t / ((long)s.w * s.h * s.c));
-        float acc = 0.0f;
-        for (int i = 0; i < s.kh; i++) {
-            int a = ih + s.pad - i;              // = oh * stride
-            if (a < 0 || a % s.stride) continue;
-            int oh = a / s.stride;
-            if (oh >= s.oh) continue;
-            for (int j = 0; j < s.kw; j++) {
-                int b = iw + s.pad - j;          // = ow * stride
-                if (b < 0 || b % s.stride) continue;
-                int ow = b / s.stride;
-                if (ow >= s.ow) continue;
-                long r = ((long)ch * s.kh + i) * s.kw + j;
-                acc += col[r * np + (long)n * plane + (long)oh * s.ow + ow];
-            }
-        }
-        dx[t] += acc;
+        dx[t] += col2im_sum(&s, col, n, ch, ih, iw);
     }
 }
 

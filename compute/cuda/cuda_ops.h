@@ -17,6 +17,7 @@
  *    same GPU. */
 #ifndef SWEEPRUN_CUDA_OPS_H
 #define SWEEPRUN_CUDA_OPS_H
+#include "../conv_math.h"
 #include <stddef.h>
 #include <stdint.h>
 #include "augment_math.h"
@@ -96,7 +97,7 @@ void cuda_col_sums_double(const CudaBackend *cu, const float *x, long rows, long
 /* ---- conv.cu (ops_conv.c) -------------------------------------------------- */
 /* The batch goes through one GEMM: columns of all images side by side,
  * col[C*kh*kw, N*OH*OW], and the output first K-major, y_k[K, N*OH*OW]. */
-typedef struct CudaConvShape { int n, c, h, w, k, kh, kw, stride, pad, oh, ow; } CudaConvShape;
+typedef ConvShape CudaConvShape;   /* conv_math.h */
 void cuda_im2col(const CudaBackend *cu, CudaConvShape s, const float *x, float *col);
 /* dx += the columns folded back (each dx element sums its taps in a fixed order) */
 void cuda_col2im_add(const CudaBackend *cu, CudaConvShape s, const float *col, float *dx);
